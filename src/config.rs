@@ -29,7 +29,25 @@ impl std::error::Error for ConfigProblems {}
 impl Config {
     /// Parses and validates config-get's output; all problems at once.
     pub fn from_options(options: &Map<String, Value>) -> Result<Config, ConfigProblems> {
-        let debug = options.get("debug").and_then(Value::as_bool).unwrap_or(false);
+        let debug = options
+            .get("debug")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        // One real rule, so the hook orchestration's blocked path can be exercised before the
+        // config module lands.
+        let vip = options
+            .get("vip")
+            .and_then(Value::as_str)
+            .is_some_and(|v| !v.is_empty());
+        let dns_ha = options
+            .get("dns-ha")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        if vip && dns_ha {
+            return Err(ConfigProblems(vec![
+                "vip and dns-ha are mutually exclusive".to_owned(),
+            ]));
+        }
         Ok(Config {
             debug,
             token_expiration: 3600,

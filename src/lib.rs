@@ -1,5 +1,10 @@
 //! The Keystone charm: one binary for every Juju hook and action, and a small operator CLI.
 
+pub mod charm;
+pub mod cli;
 pub mod config;
+pub mod event;
 pub mod juju;
+pub mod logging;
 pub mod secret;
+pub mod status;

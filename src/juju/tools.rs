@@ -32,7 +32,10 @@ pub struct NewSecret {
 pub type SecretContent = BTreeMap<String, Sensitive<String>>;
 
 /// Every hook tool the charm calls. Method names follow the tools' names.
-pub trait HookTools {
+///
+/// `Send + Sync` so one implementation can be shared with the logging layer (juju-log) and the
+/// panic hook, which tracing and std require to be thread-safe.
+pub trait HookTools: Send + Sync {
     /// `config-get --format=json`: every option that has a value.
     fn config_get(&self) -> ToolResult<Map<String, Value>>;
     /// `relation-ids --format=json <endpoint>`.
@@ -45,7 +48,12 @@ pub trait HookTools {
     fn relation_get(&self, relation: &RelationId, bag: &Bag) -> ToolResult<Databag>;
     /// `relation-set -r <id> [--app] --file -`: merge changes into this unit's (or, as leader, this
     /// application's) bag.
-    fn relation_set(&self, relation: &RelationId, app: bool, changes: &DatabagChanges) -> ToolResult<()>;
+    fn relation_set(
+        &self,
+        relation: &RelationId,
+        app: bool,
+        changes: &DatabagChanges,
+    ) -> ToolResult<()>;
     /// `is-leader --format=json`.
     fn is_leader(&self) -> ToolResult<bool>;
     /// `leader-get --format=json -`.
@@ -85,7 +93,12 @@ pub trait HookTools {
     /// `secret-set <uri> key#file=<path> ...`: a new revision if the content changed.
     fn secret_set(&self, uri: &SecretUri, content: &SecretContent) -> ToolResult<()>;
     /// `secret-grant <uri> -r <id> [--unit <unit>]`.
-    fn secret_grant(&self, uri: &SecretUri, relation: &RelationId, unit: Option<&UnitName>) -> ToolResult<()>;
+    fn secret_grant(
+        &self,
+        uri: &SecretUri,
+        relation: &RelationId,
+        unit: Option<&UnitName>,
+    ) -> ToolResult<()>;
     /// `secret-ids --format=json`: the secrets this unit or application owns.
     fn secret_ids(&self) -> ToolResult<Vec<SecretUri>>;
 }

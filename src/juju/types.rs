@@ -246,7 +246,8 @@ pub struct SecretUri(String);
 
 impl SecretUri {
     pub fn parse(uri: &str) -> Option<SecretUri> {
-        (uri.starts_with("secret:") && uri.len() > "secret:".len()).then(|| SecretUri(uri.to_owned()))
+        (uri.starts_with("secret:") && uri.len() > "secret:".len())
+            .then(|| SecretUri(uri.to_owned()))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -311,13 +312,16 @@ pub struct InterfaceAddress {
 impl NetworkInfo {
     /// The address other units should use to reach this one on the binding.
     pub fn ingress_address(&self) -> Option<&str> {
-        self.ingress_addresses.first().map(String::as_str).or_else(|| {
-            self.bind_addresses
-                .iter()
-                .flat_map(|b| b.addresses.iter())
-                .map(|a| a.value.as_str())
-                .next()
-        })
+        self.ingress_addresses
+            .first()
+            .map(String::as_str)
+            .or_else(|| {
+                self.bind_addresses
+                    .iter()
+                    .flat_map(|b| b.addresses.iter())
+                    .map(|a| a.value.as_str())
+                    .next()
+            })
     }
 }
 
@@ -330,7 +334,14 @@ mod tests {
         let unit = UnitName::parse("keystone/12").expect("valid");
         assert_eq!(unit.app().as_str(), "keystone");
         assert_eq!(unit.number(), 12);
-        for bad in ["keystone", "keystone/", "/0", "Keystone/0", "keystone/x", "key stone/0"] {
+        for bad in [
+            "keystone",
+            "keystone/",
+            "/0",
+            "Keystone/0",
+            "keystone/x",
+            "key stone/0",
+        ] {
             assert!(UnitName::parse(bad).is_none(), "{bad}");
         }
     }
