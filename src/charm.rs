@@ -120,11 +120,7 @@ pub fn plan(facts: &Facts) -> HookPlan {
         }
         Ok(config) => {
             if facts.event == Event::ConfigChanged {
-                for option in config.unimplemented_options_set() {
-                    warnings.push(format!(
-                        "option {option} is set but this charm does not implement it; it has no effect"
-                    ));
-                }
+                warnings.extend(unimplemented_warnings(&config.unimplemented_options_set()));
             }
             inputs.missing_relations = facts.missing_relations.clone();
         }
@@ -138,6 +134,16 @@ pub fn plan(facts: &Facts) -> HookPlan {
         unit_status: Some(unit_status),
         app_status,
     }
+}
+
+/// One WARNING per option that is accepted for compatibility but has no effect here.
+pub fn unimplemented_warnings(options: &[&str]) -> Vec<String> {
+    options
+        .iter()
+        .map(|option| {
+            format!("option {option} is set but this charm does not implement it; it has no effect")
+        })
+        .collect()
 }
 
 /// Carries out a plan.
@@ -384,7 +390,19 @@ mod tests {
     }
 
     #[test]
-    fn plan_warns_about_unimplemented_options_only_on_config_changed() {
+    fn unimplemented_options_are_named_one_warning_each() {
+        assert_eq!(
+            unimplemented_warnings(&["haproxy-server-timeout", "use-policyd-override"]),
+            [
+                "option haproxy-server-timeout is set but this charm does not implement it; it has no effect",
+                "option use-policyd-override is set but this charm does not implement it; it has no effect",
+            ]
+        );
+        assert!(unimplemented_warnings(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_valid_config_outside_config_changed_plans_only_the_status() {
         let facts = Facts {
             event: Event::UpdateStatus,
             config: Config::from_options(&Map::new()),

@@ -343,7 +343,12 @@ impl HookTools for ProcessHookTools {
     }
 
     fn leader_set(&self, changes: &DatabagChanges) -> ToolResult<()> {
-        // leader-set has no --file; values go in argv as key=value (empty deletes).
+        // leader-set has no --file, so values go in argv as key=value (empty deletes) and are
+        // briefly visible in the process list: keep secrets in Juju secrets, not here. It also
+        // refuses to run without arguments.
+        if changes.is_empty() {
+            return Ok(());
+        }
         let argv = key_values(
             "leader-set",
             changes
