@@ -1,17 +1,132 @@
 //! The charm's configuration: config-get's JSON parsed into types and validated as a whole.
 //!
-//! STUB: the config helper replaces this module; the interface below is what the rest of the
-//! charm codes against.
+//! Parsing never stops at the first problem: every option is read, every rule checked, and all
+//! problems come back together, so one blocked status tells the operator everything to change.
+//! Nothing in here touches the world; [`Config::from_options`] is a pure function of config-get's
+//! output.
 
-use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
 
-/// Validated configuration. Fields are added by the config module's owner.
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use crate::secret::Sensitive;
+
+/// Keystone's log levels the charm accepts (the Python charm's list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeystoneLogLevel {
+    Warning,
+    Info,
+    Debug,
+    Error,
+}
+
+impl KeystoneLogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeystoneLogLevel::Warning => "WARNING",
+            KeystoneLogLevel::Info => "INFO",
+            KeystoneLogLevel::Debug => "DEBUG",
+            KeystoneLogLevel::Error => "ERROR",
+        }
+    }
+}
+
+/// HTTPS material from ssl_cert / ssl_key / ssl_ca, decoded to PEM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub cert_pem: String,
+    pub key_pem: Sensitive<String>,
+}
+
+/// keystone.conf `[security_compliance]`, from password-security-compliance.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SecurityCompliance {
+    pub lockout_failure_attempts: Option<i64>,
+    pub lockout_duration: Option<i64>,
+    pub disable_user_account_days_inactive: Option<i64>,
+    pub change_password_upon_first_use: Option<bool>,
+    pub password_expires_days: Option<i64>,
+    pub password_regex: Option<String>,
+    pub password_regex_description: Option<String>,
+    pub unique_last_password_count: Option<i64>,
+    pub minimum_password_age: Option<i64>,
+}
+
+/// The keys password-security-compliance accepts and whether each is an integer, a boolean or a
+/// string (reference §9).
+const SECURITY_COMPLIANCE_KEYS: [(&str, ValueKind); 9] = [
+    ("lockout_failure_attempts", ValueKind::Int),
+    ("lockout_duration", ValueKind::Int),
+    ("disable_user_account_days_inactive", ValueKind::Int),
+    ("change_password_upon_first_use", ValueKind::Bool),
+    ("password_expires_days", ValueKind::Int),
+    ("password_regex", ValueKind::Str),
+    ("password_regex_description", ValueKind::Str),
+    ("unique_last_password_count", ValueKind::Int),
+    ("minimum_password_age", ValueKind::Int),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ValueKind {
+    Int,
+    Bool,
+    Str,
+}
+
+/// Validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub debug: bool,
+    pub log_level: KeystoneLogLevel,
+    pub use_syslog: bool,
+    pub service_port: u16,
+    pub admin_port: u16,
+    pub admin_user: String,
+    /// None when admin-password is unset (the string "None", any case, or blank).
+    pub admin_password: Option<Sensitive<String>>,
+    pub admin_role: String,
     pub token_expiration: u64,
+    pub catalog_cache_expiration: u64,
+    pub identity_cache_expiration: Option<u64>,
+    pub role_cache_expiration: Option<u64>,
+    pub dogpile_cache_expiration: u64,
+    pub enable_cache: bool,
     pub fernet_max_active_keys: u32,
+    pub service_tenant: String,
+    pub service_admin_prefix: Option<String>,
+    pub worker_multiplier: Option<f64>,
+    pub admin_worker_multiplier: Option<f64>,
+    pub public_worker_multiplier: Option<f64>,
+    pub database: String,
+    pub database_user: String,
+    pub regions: Vec<String>,
+    pub dns_ha: bool,
+    pub vips: Vec<IpAddr>,
+    pub vip_iface: String,
+    pub vip_cidr: u8,
+    pub os_admin_network: Option<String>,
+    pub os_internal_network: Option<String>,
+    pub os_public_network: Option<String>,
+    pub os_admin_hostname: Option<String>,
+    pub os_internal_hostname: Option<String>,
+    pub os_public_hostname: Option<String>,
+    pub tls: Option<TlsConfig>,
+    /// PEM of ssl_ca, when set.
+    pub ssl_ca_pem: Option<String>,
+    pub nagios_context: String,
+    pub nagios_servicegroups: String,
+    pub security_compliance: Option<SecurityCompliance>,
+    pub default_authorization_ttl: u64,
+    pub ec2_auth_ttl: u64,
+    pub enable_notifications: bool,
+    pub default_notification_opt_out: bool,
+    /// Empty, or `/segment[/segment...]` without a trailing slash.
+    pub service_path_prefix: String,
+    unimplemented_set: Vec<&'static str>,
 }
 
 /// Every problem found in the configuration, reported together in one blocked status.
@@ -26,38 +141,1191 @@ impl fmt::Display for ConfigProblems {
 
 impl std::error::Error for ConfigProblems {}
 
+/// Why a rotation period cannot be computed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RotationPeriodError {
+    #[error("fernet-max-active-keys must be at least 3 (is {0})")]
+    TooFewKeys(u32),
+    #[error("token-expiration must be at least 1 second (is {0})")]
+    NoExpiration(u64),
+}
+
+/// How often the leader rotates fernet keys: token-expiration ÷ (fernet-max-active-keys − 2),
+/// in whole seconds (rounded down, at least one second).
+///
+/// With `n` keys there are the staged key, the primary and `n − 2` secondaries, so a token
+/// issued just before a rotation stays decryptable for `n − 2` more rotations; this period
+/// makes that span the token's whole lifetime.
+pub fn fernet_rotation_period(
+    token_expiration: u64,
+    max_active_keys: u32,
+) -> Result<Duration, RotationPeriodError> {
+    if max_active_keys < 3 {
+        return Err(RotationPeriodError::TooFewKeys(max_active_keys));
+    }
+    if token_expiration < 1 {
+        return Err(RotationPeriodError::NoExpiration(token_expiration));
+    }
+    let period = token_expiration / u64::from(max_active_keys - 2);
+    Ok(Duration::from_secs(period.max(1)))
+}
+
+/// WSGI daemon processes for the admin and public API groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerCounts {
+    pub admin: u32,
+    pub public: u32,
+}
+
+/// Worker processes from the multipliers, as the Python charm computes them: total =
+/// cpus × (worker-multiplier or 2), at least 1 and at most 4 when the multiplier is unset;
+/// admin a quarter and public three quarters of the total (rounded up), unless their own
+/// multipliers are set.
+pub fn worker_counts(
+    cpus: u32,
+    worker: Option<f64>,
+    admin: Option<f64>,
+    public: Option<f64>,
+) -> WorkerCounts {
+    let scaled = |m: f64| ((f64::from(cpus) * m) as u32).max(1);
+    let total = match worker {
+        Some(m) => scaled(m),
+        None => scaled(2.0).min(4),
+    };
+    let share = |fraction: f64| ((f64::from(total) * fraction).ceil() as u32).max(1);
+    WorkerCounts {
+        admin: admin.map(scaled).unwrap_or_else(|| share(0.25)),
+        public: public.map(scaled).unwrap_or_else(|| share(0.75)),
+    }
+}
+
 impl Config {
     /// Parses and validates config-get's output; all problems at once.
     pub fn from_options(options: &Map<String, Value>) -> Result<Config, ConfigProblems> {
-        let debug = options
-            .get("debug")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        // One real rule, so the hook orchestration's blocked path can be exercised before the
-        // config module lands.
-        let vip = options
-            .get("vip")
-            .and_then(Value::as_str)
-            .is_some_and(|v| !v.is_empty());
-        let dns_ha = options
-            .get("dns-ha")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        if vip && dns_ha {
-            return Err(ConfigProblems(vec![
-                "vip and dns-ha are mutually exclusive".to_owned(),
-            ]));
+        let mut r = Reader {
+            options,
+            problems: Vec::new(),
+        };
+        let config = r.read();
+        if r.problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigProblems(r.problems))
         }
-        Ok(Config {
-            debug,
-            token_expiration: 3600,
-            fernet_max_active_keys: 3,
-        })
     }
 
     /// Options this charm accepts for compatibility but does not act on, that are set to a
     /// value other than their default (config-changed logs these at WARNING).
     pub fn unimplemented_options_set(&self) -> Vec<&'static str> {
-        Vec::new()
+        self.unimplemented_set.clone()
+    }
+
+    /// How often the leader rotates fernet keys (see [`fernet_rotation_period`]).
+    pub fn fernet_rotation_period(&self) -> Duration {
+        // Both inputs were validated, so the fallback is never used.
+        fernet_rotation_period(self.token_expiration, self.fernet_max_active_keys)
+            .unwrap_or(Duration::from_secs(self.token_expiration.max(1)))
+    }
+
+    /// The first region: where bootstrap registers Keystone.
+    pub fn default_region(&self) -> &str {
+        self.regions
+            .first()
+            .map(String::as_str)
+            .unwrap_or("RegionOne")
+    }
+
+    /// Worker processes for this machine's CPU count.
+    pub fn worker_counts(&self, cpus: u32) -> WorkerCounts {
+        worker_counts(
+            cpus,
+            self.worker_multiplier,
+            self.admin_worker_multiplier,
+            self.public_worker_multiplier,
+        )
+    }
+
+    /// Whether HA is configured (a VIP or DNS HA).
+    pub fn ha_configured(&self) -> bool {
+        !self.vips.is_empty() || self.dns_ha
+    }
+}
+
+/// Options accepted for compatibility that this charm does not act on, with their defaults as
+/// config.yaml declares them (`Null` for options without a default).
+fn unimplemented_defaults() -> [(&'static str, Value); 24] {
+    [
+        ("verbose", Value::Bool(false)),
+        ("audit-middleware", Value::Bool(false)),
+        ("openstack-origin", Value::from("caracal")),
+        ("action-managed-upgrade", Value::Bool(false)),
+        ("harden", Value::Null),
+        ("keystone-admin-role", Value::from("Admin")),
+        (
+            "keystone-service-admin-role",
+            Value::from("KeystoneServiceAdmin"),
+        ),
+        ("token-provider", Value::Null),
+        ("haproxy-server-timeout", Value::Null),
+        ("haproxy-client-timeout", Value::Null),
+        ("haproxy-queue-timeout", Value::Null),
+        ("haproxy-connect-timeout", Value::Null),
+        ("ldap-server", Value::from("None")),
+        ("ldap-user", Value::from("None")),
+        ("ldap-password", Value::from("None")),
+        ("ldap-suffix", Value::from("None")),
+        ("ldap-config-flags", Value::from("None")),
+        ("ldap-readonly", Value::Bool(true)),
+        ("ha-bindiface", Value::from("eth0")),
+        ("ha-mcastport", Value::from(5434)),
+        ("prefer-ipv6", Value::Bool(false)),
+        ("use-policyd-override", Value::Bool(false)),
+        ("wsgi-socket-rotation", Value::Bool(true)),
+        ("healthcheck-timeout", Value::from(5000)),
+    ]
+}
+
+/// Every option the charm knows, implemented or not. A test checks this against config.yaml.
+pub const KNOWN_OPTIONS: [&str; 71] = [
+    "debug",
+    "verbose",
+    "audit-middleware",
+    "log-level",
+    "use-syslog",
+    "openstack-origin",
+    "action-managed-upgrade",
+    "harden",
+    "service-port",
+    "admin-port",
+    "keystone-admin-role",
+    "keystone-service-admin-role",
+    "admin-user",
+    "admin-password",
+    "admin-role",
+    "token-provider",
+    "token-expiration",
+    "catalog-cache-expiration",
+    "identity-cache-expiration",
+    "role-cache-expiration",
+    "dogpile-cache-expiration",
+    "enable-cache",
+    "fernet-max-active-keys",
+    "service-tenant",
+    "service-admin-prefix",
+    "worker-multiplier",
+    "admin-worker-multiplier",
+    "public-worker-multiplier",
+    "preferred-api-version",
+    "haproxy-server-timeout",
+    "haproxy-client-timeout",
+    "haproxy-queue-timeout",
+    "haproxy-connect-timeout",
+    "database",
+    "database-user",
+    "region",
+    "identity-backend",
+    "assignment-backend",
+    "ldap-server",
+    "ldap-user",
+    "ldap-password",
+    "ldap-suffix",
+    "ldap-config-flags",
+    "ldap-readonly",
+    "dns-ha",
+    "vip",
+    "vip_iface",
+    "vip_cidr",
+    "ha-bindiface",
+    "ha-mcastport",
+    "os-admin-network",
+    "os-internal-network",
+    "os-public-network",
+    "os-public-hostname",
+    "os-internal-hostname",
+    "os-admin-hostname",
+    "prefer-ipv6",
+    "ssl_cert",
+    "ssl_key",
+    "ssl_ca",
+    "nagios_context",
+    "nagios_servicegroups",
+    "use-policyd-override",
+    "password-security-compliance",
+    "default-authorization-ttl",
+    "ec2-auth-ttl",
+    "wsgi-socket-rotation",
+    "enable-notifications",
+    "default-notification-opt-out",
+    "healthcheck-timeout",
+    "service-path-prefix",
+];
+
+/// Reads options one by one, collecting problems instead of stopping.
+struct Reader<'a> {
+    options: &'a Map<String, Value>,
+    problems: Vec<String>,
+}
+
+impl Reader<'_> {
+    fn present(&self, name: &str) -> Option<&Value> {
+        self.options.get(name).filter(|v| !v.is_null())
+    }
+
+    fn bool(&mut self, name: &str, default: bool) -> bool {
+        match self.present(name) {
+            None => default,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                self.problems
+                    .push(format!("{name} must be true or false (is {other})"));
+                default
+            }
+        }
+    }
+
+    fn opt_int(&mut self, name: &str) -> Option<i64> {
+        match self.present(name) {
+            None => None,
+            Some(v) => match v.as_i64() {
+                Some(n) => Some(n),
+                None => {
+                    self.problems
+                        .push(format!("{name} must be a whole number (is {v})"));
+                    None
+                }
+            },
+        }
+    }
+
+    fn int(&mut self, name: &str, default: i64) -> i64 {
+        self.opt_int(name).unwrap_or(default)
+    }
+
+    /// A non-negative integer option.
+    fn count(&mut self, name: &str, default: u64) -> u64 {
+        let value = self.int(name, default as i64);
+        u64::try_from(value).unwrap_or_else(|_| {
+            self.problems
+                .push(format!("{name} must not be negative (is {value})"));
+            default
+        })
+    }
+
+    fn opt_count(&mut self, name: &str) -> Option<u64> {
+        let value = self.opt_int(name)?;
+        match u64::try_from(value) {
+            Ok(n) => Some(n),
+            Err(_) => {
+                self.problems
+                    .push(format!("{name} must not be negative (is {value})"));
+                None
+            }
+        }
+    }
+
+    fn opt_float(&mut self, name: &str) -> Option<f64> {
+        match self.present(name) {
+            None => None,
+            Some(v) => match v.as_f64() {
+                Some(n) => Some(n),
+                None => {
+                    self.problems
+                        .push(format!("{name} must be a number (is {v})"));
+                    None
+                }
+            },
+        }
+    }
+
+    /// A string option that may reach a config file or relation data: no control characters,
+    /// so it cannot add a line to anything rendered from it.
+    fn opt_string(&mut self, name: &str) -> Option<String> {
+        let value = self.opt_text(name)?;
+        if value.chars().any(char::is_control) {
+            self.problems.push(format!(
+                "{name} must not contain newlines or other control characters"
+            ));
+            return None;
+        }
+        Some(value)
+    }
+
+    /// A string option that is parsed rather than copied into a file (YAML, base64), so it may
+    /// span lines.
+    fn opt_text(&mut self, name: &str) -> Option<String> {
+        match self.present(name) {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => {
+                self.problems
+                    .push(format!("{name} must be a string (is {other})"));
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, name: &str, default: &str) -> String {
+        self.opt_string(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    /// A string that is unset when empty or blank.
+    fn opt_nonblank(&mut self, name: &str) -> Option<String> {
+        self.opt_string(name)
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// A string option that must not be blank.
+    fn required_string(&mut self, name: &str, default: &str) -> String {
+        let value = self.string(name, default);
+        if value.trim().is_empty() {
+            self.problems.push(format!("{name} must not be empty"));
+        }
+        value.trim().to_owned()
+    }
+
+    fn port(&mut self, name: &str, default: u16) -> u16 {
+        let value = self.int(name, i64::from(default));
+        match u16::try_from(value) {
+            Ok(port) if port >= 1 => port,
+            _ => {
+                self.problems
+                    .push(format!("{name} must be between 1 and 65535 (is {value})"));
+                default
+            }
+        }
+    }
+
+    /// Base64 of PEM (ssl_cert, ssl_key, ssl_ca). The value is never echoed: it may be a key.
+    fn base64_pem(&mut self, name: &str) -> Option<String> {
+        let raw = self.opt_text(name).filter(|s| !s.trim().is_empty())?;
+        let compact: String = raw.split_whitespace().collect();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(compact.as_bytes())
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok());
+        match decoded {
+            Some(pem) if pem.contains("-----BEGIN ") && pem.contains("-----END ") => Some(pem),
+            _ => {
+                self.problems
+                    .push(format!("{name} must be base64-encoded PEM"));
+                None
+            }
+        }
+    }
+
+    fn read(&mut self) -> Config {
+        let debug = self.bool("debug", false);
+        let use_syslog = self.bool("use-syslog", false);
+
+        let log_level_text = self.string("log-level", "WARNING");
+        let log_level = match log_level_text.as_str() {
+            "WARNING" => KeystoneLogLevel::Warning,
+            "INFO" => KeystoneLogLevel::Info,
+            "DEBUG" => KeystoneLogLevel::Debug,
+            "ERROR" => KeystoneLogLevel::Error,
+            other => {
+                self.problems.push(format!(
+                    "log-level must be one of WARNING, INFO, DEBUG, ERROR (is {other:?})"
+                ));
+                KeystoneLogLevel::Warning
+            }
+        };
+
+        // HA: vip and dns-ha.
+        let dns_ha = self.bool("dns-ha", false);
+        let vip_text = self.opt_nonblank("vip");
+        let mut vips = Vec::new();
+        for entry in vip_text.iter().flat_map(|v| v.split_whitespace()) {
+            match entry.parse::<IpAddr>() {
+                Ok(ip) => vips.push(ip),
+                Err(_) => self
+                    .problems
+                    .push(format!("vip entry {entry:?} is not an IP address")),
+            }
+        }
+        let os_admin_hostname = self.opt_nonblank("os-admin-hostname");
+        let os_internal_hostname = self.opt_nonblank("os-internal-hostname");
+        let os_public_hostname = self.opt_nonblank("os-public-hostname");
+        if vip_text.is_some() && dns_ha {
+            self.problems
+                .push("vip and dns-ha are mutually exclusive".to_owned());
+        }
+        if dns_ha
+            && os_admin_hostname.is_none()
+            && os_internal_hostname.is_none()
+            && os_public_hostname.is_none()
+        {
+            self.problems.push(
+                "dns-ha needs at least one of os-admin-hostname, os-internal-hostname, os-public-hostname"
+                    .to_owned(),
+            );
+        }
+        let vip_iface = self.string("vip_iface", "eth0");
+        let vip_cidr_value = self.int("vip_cidr", 24);
+        let max_cidr = if vips.iter().any(IpAddr::is_ipv6) {
+            128
+        } else {
+            32
+        };
+        let vip_cidr = match u8::try_from(vip_cidr_value) {
+            Ok(n) if n >= 1 && i64::from(n) <= max_cidr => n,
+            _ => {
+                self.problems.push(format!(
+                    "vip_cidr must be between 1 and {max_cidr} (is {vip_cidr_value})"
+                ));
+                24
+            }
+        };
+
+        // Tokens and fernet keys.
+        let fernet_keys_value = self.int("fernet-max-active-keys", 3);
+        let fernet_max_active_keys = match u32::try_from(fernet_keys_value) {
+            Ok(n) if n >= 3 => n,
+            _ => {
+                self.problems.push(format!(
+                    "fernet-max-active-keys must be at least 3 (is {fernet_keys_value})"
+                ));
+                3
+            }
+        };
+        let token_expiration_value = self.int("token-expiration", 3600);
+        let token_expiration = match u64::try_from(token_expiration_value) {
+            Ok(n) if n >= 1 => n,
+            _ => {
+                self.problems.push(format!(
+                    "token-expiration must be at least 1 second (is {token_expiration_value})"
+                ));
+                3600
+            }
+        };
+
+        // Ports.
+        let service_port = self.port("service-port", 5000);
+        let admin_port = self.port("admin-port", 35357);
+        if service_port == admin_port {
+            self.problems.push(format!(
+                "service-port and admin-port must differ (both are {service_port})"
+            ));
+        }
+
+        // Workers.
+        let multiplier = |r: &mut Self, name: &str| {
+            let value = r.opt_float(name);
+            match value {
+                Some(m) if m <= 0.0 || !m.is_finite() => {
+                    r.problems
+                        .push(format!("{name} must be greater than 0 (is {m})"));
+                    None
+                }
+                other => other,
+            }
+        };
+        let worker_multiplier = multiplier(self, "worker-multiplier");
+        let admin_worker_multiplier = multiplier(self, "admin-worker-multiplier");
+        let public_worker_multiplier = multiplier(self, "public-worker-multiplier");
+
+        // Region.
+        let region_text = self.string("region", "RegionOne");
+        let regions: Vec<String> = region_text.split_whitespace().map(str::to_owned).collect();
+        if regions.is_empty() {
+            self.problems
+                .push("region must name at least one region".to_owned());
+        }
+
+        // TLS.
+        let cert_set = self
+            .present("ssl_cert")
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.trim().is_empty());
+        let key_set = self
+            .present("ssl_key")
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.trim().is_empty());
+        let tls = match (cert_set, key_set) {
+            (true, false) => {
+                self.problems
+                    .push("ssl_cert is set but ssl_key is not: set both or neither".to_owned());
+                None
+            }
+            (false, true) => {
+                self.problems
+                    .push("ssl_key is set but ssl_cert is not: set both or neither".to_owned());
+                None
+            }
+            (false, false) => None,
+            (true, true) => {
+                let cert = self.base64_pem("ssl_cert");
+                let key = self.base64_pem("ssl_key");
+                match (cert, key) {
+                    (Some(cert_pem), Some(key_pem)) => Some(TlsConfig {
+                        cert_pem,
+                        key_pem: Sensitive::new(key_pem),
+                    }),
+                    _ => None,
+                }
+            }
+        };
+        let ssl_ca_pem = self.base64_pem("ssl_ca");
+
+        // password-security-compliance.
+        let security_compliance = self
+            .opt_text("password-security-compliance")
+            .filter(|s| !s.trim().is_empty())
+            .and_then(|text| self.security_compliance(&text));
+
+        // Backends: only SQL is served; refusing others beats silently using SQL.
+        for name in ["identity-backend", "assignment-backend"] {
+            let value = self.string(name, "sql");
+            if value != "sql" {
+                self.problems.push(format!(
+                    "{name} must be sql (is {value:?}); use a domain-specific backend for LDAP"
+                ));
+            }
+        }
+        if let Some(version) = self.opt_int("preferred-api-version")
+            && version != 3
+        {
+            self.problems.push(format!(
+                "preferred-api-version must be 3 or unset (is {version})"
+            ));
+        }
+
+        // Networks given as CIDRs.
+        let network = |r: &mut Self, name: &str| {
+            let value = r.opt_nonblank(name)?;
+            if is_cidr(&value) {
+                Some(value)
+            } else {
+                r.problems.push(format!(
+                    "{name} must be a network in CIDR form such as 10.0.0.0/24 (is {value:?})"
+                ));
+                None
+            }
+        };
+        let os_admin_network = network(self, "os-admin-network");
+        let os_internal_network = network(self, "os-internal-network");
+        let os_public_network = network(self, "os-public-network");
+
+        // Path prefix.
+        let service_path_prefix = self.string("service-path-prefix", "");
+        if !valid_path_prefix(&service_path_prefix) {
+            self.problems.push(format!(
+                "service-path-prefix must be empty or like /api/idm: a leading /, no trailing /, \
+                 only letters, digits and - . _ ~ (is {service_path_prefix:?})"
+            ));
+        }
+
+        let admin_password = self.admin_password();
+        let admin_user = self.required_string("admin-user", "admin");
+        let admin_role = self.required_string("admin-role", "Admin");
+        let service_tenant = self.required_string("service-tenant", "services");
+        let service_admin_prefix = self.opt_nonblank("service-admin-prefix");
+        let database = self.required_string("database", "keystone");
+        let database_user = self.required_string("database-user", "keystone");
+        let nagios_context = self.string("nagios_context", "juju");
+        let nagios_servicegroups = self.string("nagios_servicegroups", "");
+
+        let catalog_cache_expiration = self.count("catalog-cache-expiration", 60);
+        let identity_cache_expiration = self.opt_count("identity-cache-expiration");
+        let role_cache_expiration = self.opt_count("role-cache-expiration");
+        let dogpile_cache_expiration = self.count("dogpile-cache-expiration", 600);
+        let enable_cache = self.bool("enable-cache", true);
+        let default_authorization_ttl = self.count("default-authorization-ttl", 0);
+        let ec2_auth_ttl = self.count("ec2-auth-ttl", 15);
+        let enable_notifications = self.bool("enable-notifications", false);
+        let default_notification_opt_out = self.bool("default-notification-opt-out", true);
+        let unimplemented_set = self.unimplemented_set();
+
+        Config {
+            debug,
+            log_level,
+            use_syslog,
+            service_port,
+            admin_port,
+            admin_user,
+            admin_password,
+            admin_role,
+            token_expiration,
+            catalog_cache_expiration,
+            identity_cache_expiration,
+            role_cache_expiration,
+            dogpile_cache_expiration,
+            enable_cache,
+            fernet_max_active_keys,
+            service_tenant,
+            service_admin_prefix,
+            worker_multiplier,
+            admin_worker_multiplier,
+            public_worker_multiplier,
+            database,
+            database_user,
+            regions,
+            dns_ha,
+            vips,
+            vip_iface,
+            vip_cidr,
+            os_admin_network,
+            os_internal_network,
+            os_public_network,
+            os_admin_hostname,
+            os_internal_hostname,
+            os_public_hostname,
+            tls,
+            ssl_ca_pem,
+            nagios_context,
+            nagios_servicegroups,
+            security_compliance,
+            default_authorization_ttl,
+            ec2_auth_ttl,
+            enable_notifications,
+            default_notification_opt_out,
+            service_path_prefix,
+            unimplemented_set,
+        }
+    }
+
+    /// admin-password: "None" (any case) or blank means unset; white space around it is
+    /// dropped (the Python charm's bug #1895004). Never echoed in messages.
+    fn admin_password(&mut self) -> Option<Sensitive<String>> {
+        match self.present("admin-password") {
+            None => None,
+            Some(Value::String(s)) => {
+                let trimmed = s.trim();
+                if trimmed.is_empty() || trimmed.eq_ignore_ascii_case("none") {
+                    None
+                } else if trimmed.chars().any(char::is_control) {
+                    self.problems.push(
+                        "admin-password must not contain newlines or other control characters"
+                            .to_owned(),
+                    );
+                    None
+                } else {
+                    Some(Sensitive::new(trimmed.to_owned()))
+                }
+            }
+            Some(_) => {
+                self.problems
+                    .push("admin-password must be a string".to_owned());
+                None
+            }
+        }
+    }
+
+    fn security_compliance(&mut self, text: &str) -> Option<SecurityCompliance> {
+        const OPTION: &str = "password-security-compliance";
+        let parsed: serde_norway::Value = match serde_norway::from_str(text) {
+            Ok(v) => v,
+            Err(_) => {
+                self.problems.push(format!("{OPTION} is not valid YAML"));
+                return None;
+            }
+        };
+        let serde_norway::Value::Mapping(mapping) = parsed else {
+            self.problems.push(format!(
+                "{OPTION} must be a YAML mapping such as {{lockout_failure_attempts: 5}}"
+            ));
+            return None;
+        };
+        let mut result = SecurityCompliance::default();
+        let mut ok = true;
+        for (key, value) in &mapping {
+            let Some(key) = key.as_str() else {
+                self.problems
+                    .push(format!("{OPTION}: keys must be strings"));
+                ok = false;
+                continue;
+            };
+            let Some((_, kind)) = SECURITY_COMPLIANCE_KEYS.iter().find(|(k, _)| *k == key) else {
+                let known: Vec<&str> = SECURITY_COMPLIANCE_KEYS.iter().map(|(k, _)| *k).collect();
+                self.problems.push(format!(
+                    "{OPTION}: unknown key {key:?} (known keys: {})",
+                    known.join(", ")
+                ));
+                ok = false;
+                continue;
+            };
+            let fits = match kind {
+                ValueKind::Int => value.as_i64().is_some(),
+                ValueKind::Bool => value.as_bool().is_some(),
+                ValueKind::Str => value
+                    .as_str()
+                    .is_some_and(|s| !s.chars().any(char::is_control)),
+            };
+            if !fits {
+                let wanted = match kind {
+                    ValueKind::Int => "a whole number",
+                    ValueKind::Bool => "true or false",
+                    ValueKind::Str => "a single-line string",
+                };
+                self.problems
+                    .push(format!("{OPTION}: {key} must be {wanted}"));
+                ok = false;
+                continue;
+            }
+            let int = value.as_i64();
+            match key {
+                "lockout_failure_attempts" => result.lockout_failure_attempts = int,
+                "lockout_duration" => result.lockout_duration = int,
+                "disable_user_account_days_inactive" => {
+                    result.disable_user_account_days_inactive = int
+                }
+                "change_password_upon_first_use" => {
+                    result.change_password_upon_first_use = value.as_bool()
+                }
+                "password_expires_days" => result.password_expires_days = int,
+                "password_regex" => result.password_regex = value.as_str().map(str::to_owned),
+                "password_regex_description" => {
+                    result.password_regex_description = value.as_str().map(str::to_owned)
+                }
+                "unique_last_password_count" => result.unique_last_password_count = int,
+                "minimum_password_age" => result.minimum_password_age = int,
+                _ => {}
+            }
+        }
+        ok.then_some(result)
+    }
+
+    fn unimplemented_set(&self) -> Vec<&'static str> {
+        unimplemented_defaults()
+            .into_iter()
+            .filter(|(name, default)| {
+                let value = self.options.get(*name).unwrap_or(&Value::Null);
+                value != default
+            })
+            .map(|(name, _)| name)
+            .collect()
+    }
+}
+
+/// `a.b.c.d/n` or an IPv6 network.
+fn is_cidr(value: &str) -> bool {
+    let Some((address, bits)) = value.split_once('/') else {
+        return false;
+    };
+    let Ok(ip) = address.parse::<IpAddr>() else {
+        return false;
+    };
+    let max = if ip.is_ipv6() { 128 } else { 32 };
+    bits.parse::<u8>().is_ok_and(|b| b <= max)
+}
+
+/// Empty, or `/seg[/seg]` with URL-path-safe unreserved characters only.
+fn valid_path_prefix(prefix: &str) -> bool {
+    if prefix.is_empty() {
+        return true;
+    }
+    let Some(rest) = prefix.strip_prefix('/') else {
+        return false;
+    };
+    !rest.is_empty()
+        && rest.split('/').all(|segment| {
+            !segment.is_empty()
+                && segment
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~'))
+                && segment != "."
+                && segment != ".."
+        })
+}
+
+/// config-get's answer for the defaults of a config.yaml document: every option with a
+/// default, none without (as Juju prints it). Used by tests and the simulator's twin.
+pub fn defaults_from_config_yaml(text: &str) -> Result<Map<String, Value>, String> {
+    #[derive(serde::Deserialize)]
+    struct ConfigYaml {
+        options: BTreeMap<String, OptionYaml>,
+    }
+    #[derive(serde::Deserialize)]
+    struct OptionYaml {
+        default: Option<Value>,
+    }
+    let parsed: ConfigYaml =
+        serde_norway::from_str(text).map_err(|e| format!("config.yaml is not valid: {e}"))?;
+    Ok(parsed
+        .options
+        .into_iter()
+        .filter_map(|(name, option)| option.default.map(|d| (name, d)))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn defaults() -> Map<String, Value> {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.yaml"))
+            .expect("config.yaml");
+        defaults_from_config_yaml(&text).expect("valid config.yaml")
+    }
+
+    fn with(changes: Value) -> Map<String, Value> {
+        let mut options = defaults();
+        for (k, v) in changes.as_object().expect("object") {
+            options.insert(k.clone(), v.clone());
+        }
+        options
+    }
+
+    fn problems(changes: Value) -> String {
+        match Config::from_options(&with(changes)) {
+            Ok(_) => "accepted".to_owned(),
+            Err(p) => p.to_string(),
+        }
+    }
+
+    const CERT_PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    const KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+
+    fn b64(text: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(text)
+    }
+
+    #[test]
+    fn the_defaults_in_config_yaml_are_valid() {
+        let config = Config::from_options(&defaults()).expect("defaults validate");
+        assert_eq!(config.service_port, 5000);
+        assert_eq!(config.admin_port, 35357);
+        assert_eq!(config.admin_password, None, "the string None means unset");
+        assert_eq!(config.regions, vec!["RegionOne"]);
+        assert!(config.unimplemented_options_set().is_empty());
+        assert_eq!(config.fernet_rotation_period(), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn every_bad_value_gets_its_own_exact_message() {
+        let cases: Vec<(&str, Value, String)> = vec![
+            (
+                "vip with dns-ha",
+                json!({"vip": "10.0.0.100", "dns-ha": true, "os-public-hostname": "ks.example.com"}),
+                "config: vip and dns-ha are mutually exclusive".into(),
+            ),
+            (
+                "dns-ha without hostnames",
+                json!({"dns-ha": true}),
+                "config: dns-ha needs at least one of os-admin-hostname, os-internal-hostname, os-public-hostname".into(),
+            ),
+            (
+                "vip not an address",
+                json!({"vip": "10.0.0.100 vip.example.com"}),
+                "config: vip entry \"vip.example.com\" is not an IP address".into(),
+            ),
+            (
+                "vip_cidr too large for IPv4",
+                json!({"vip": "10.0.0.100", "vip_cidr": 33}),
+                "config: vip_cidr must be between 1 and 32 (is 33)".into(),
+            ),
+            (
+                "vip_cidr zero",
+                json!({"vip_cidr": 0}),
+                "config: vip_cidr must be between 1 and 32 (is 0)".into(),
+            ),
+            (
+                "vip_cidr too large for IPv6",
+                json!({"vip": "fd00::10", "vip_cidr": 129}),
+                "config: vip_cidr must be between 1 and 128 (is 129)".into(),
+            ),
+            (
+                "too few fernet keys",
+                json!({"fernet-max-active-keys": 2}),
+                "config: fernet-max-active-keys must be at least 3 (is 2)".into(),
+            ),
+            (
+                "token expiration zero",
+                json!({"token-expiration": 0}),
+                "config: token-expiration must be at least 1 second (is 0)".into(),
+            ),
+            (
+                "port out of range",
+                json!({"service-port": 70000}),
+                "config: service-port must be between 1 and 65535 (is 70000)".into(),
+            ),
+            (
+                "admin port zero",
+                json!({"admin-port": 0}),
+                "config: admin-port must be between 1 and 65535 (is 0)".into(),
+            ),
+            (
+                "same ports",
+                json!({"service-port": 5000, "admin-port": 5000}),
+                "config: service-port and admin-port must differ (both are 5000)".into(),
+            ),
+            (
+                "worker multiplier zero",
+                json!({"worker-multiplier": 0.0}),
+                "config: worker-multiplier must be greater than 0 (is 0)".into(),
+            ),
+            (
+                "admin worker multiplier negative",
+                json!({"admin-worker-multiplier": -1.5}),
+                "config: admin-worker-multiplier must be greater than 0 (is -1.5)".into(),
+            ),
+            (
+                "public worker multiplier zero",
+                json!({"public-worker-multiplier": 0}),
+                "config: public-worker-multiplier must be greater than 0 (is 0)".into(),
+            ),
+            (
+                "log level",
+                json!({"log-level": "CHATTY"}),
+                "config: log-level must be one of WARNING, INFO, DEBUG, ERROR (is \"CHATTY\")".into(),
+            ),
+            (
+                "region empty",
+                json!({"region": "  "}),
+                "config: region must name at least one region".into(),
+            ),
+            (
+                "cert without key",
+                json!({"ssl_cert": b64(CERT_PEM)}),
+                "config: ssl_cert is set but ssl_key is not: set both or neither".into(),
+            ),
+            (
+                "key without cert",
+                json!({"ssl_key": b64(KEY_PEM)}),
+                "config: ssl_key is set but ssl_cert is not: set both or neither".into(),
+            ),
+            (
+                "cert not base64",
+                json!({"ssl_cert": "not base64!", "ssl_key": b64(KEY_PEM)}),
+                "config: ssl_cert must be base64-encoded PEM".into(),
+            ),
+            (
+                "key base64 but not PEM",
+                json!({"ssl_cert": b64(CERT_PEM), "ssl_key": b64("just text")}),
+                "config: ssl_key must be base64-encoded PEM".into(),
+            ),
+            (
+                "ca not PEM",
+                json!({"ssl_ca": b64("nope")}),
+                "config: ssl_ca must be base64-encoded PEM".into(),
+            ),
+            (
+                "compliance not YAML",
+                json!({"password-security-compliance": "{lockout: [unclosed"}),
+                "config: password-security-compliance is not valid YAML".into(),
+            ),
+            (
+                "compliance not a mapping",
+                json!({"password-security-compliance": "- a\n- b"}),
+                "config: password-security-compliance must be a YAML mapping such as {lockout_failure_attempts: 5}".into(),
+            ),
+            (
+                "compliance unknown key",
+                json!({"password-security-compliance": "lockout_attempts: 5"}),
+                "config: password-security-compliance: unknown key \"lockout_attempts\" (known keys: lockout_failure_attempts, lockout_duration, disable_user_account_days_inactive, change_password_upon_first_use, password_expires_days, password_regex, password_regex_description, unique_last_password_count, minimum_password_age)".into(),
+            ),
+            (
+                "compliance wrong type",
+                json!({"password-security-compliance": "lockout_duration: soon"}),
+                "config: password-security-compliance: lockout_duration must be a whole number".into(),
+            ),
+            (
+                "newline in region",
+                json!({"region": "RegionOne\n[database]"}),
+                "config: region must not contain newlines or other control characters".into(),
+            ),
+            (
+                "newline in admin-user",
+                json!({"admin-user": "admin\nx"}),
+                "config: admin-user must not contain newlines or other control characters".into(),
+            ),
+            (
+                "newline in admin-password",
+                json!({"admin-password": "pass\nword"}),
+                "config: admin-password must not contain newlines or other control characters".into(),
+            ),
+            (
+                "wrong JSON type",
+                json!({"debug": "yes"}),
+                "config: debug must be true or false (is \"yes\")".into(),
+            ),
+            (
+                "string where integer wanted",
+                json!({"token-expiration": "3600"}),
+                "config: token-expiration must be a whole number (is \"3600\")".into(),
+            ),
+            (
+                "path prefix without slash",
+                json!({"service-path-prefix": "api/idm"}),
+                "config: service-path-prefix must be empty or like /api/idm: a leading /, no trailing /, only letters, digits and - . _ ~ (is \"api/idm\")".into(),
+            ),
+            (
+                "path prefix with space",
+                json!({"service-path-prefix": "/api idm"}),
+                "config: service-path-prefix must be empty or like /api/idm: a leading /, no trailing /, only letters, digits and - . _ ~ (is \"/api idm\")".into(),
+            ),
+            (
+                "identity backend",
+                json!({"identity-backend": "ldap"}),
+                "config: identity-backend must be sql (is \"ldap\"); use a domain-specific backend for LDAP".into(),
+            ),
+            (
+                "api version",
+                json!({"preferred-api-version": 2}),
+                "config: preferred-api-version must be 3 or unset (is 2)".into(),
+            ),
+            (
+                "network not CIDR",
+                json!({"os-public-network": "10.0.0.0"}),
+                "config: os-public-network must be a network in CIDR form such as 10.0.0.0/24 (is \"10.0.0.0\")".into(),
+            ),
+            (
+                "empty database",
+                json!({"database": ""}),
+                "config: database must not be empty".into(),
+            ),
+        ];
+        for (name, changes, expected) in cases {
+            assert_eq!(problems(changes), expected, "case: {name}");
+        }
+    }
+
+    #[test]
+    fn all_problems_are_reported_together_in_a_stable_order() {
+        let message = problems(json!({
+            "vip": "10.0.0.100", "dns-ha": true, "os-admin-hostname": "a.example.com",
+            "fernet-max-active-keys": 2, "log-level": "LOUD"
+        }));
+        assert_eq!(
+            message,
+            "config: log-level must be one of WARNING, INFO, DEBUG, ERROR (is \"LOUD\"); \
+             vip and dns-ha are mutually exclusive; fernet-max-active-keys must be at least 3 (is 2)"
+        );
+    }
+
+    #[test]
+    fn secrets_never_appear_in_messages() {
+        let message = problems(json!({"ssl_cert": b64(CERT_PEM), "ssl_key": "c2VjcmV0LWtleQ=="}));
+        assert!(!message.contains("c2VjcmV0LWtleQ"), "{message}");
+        let config =
+            Config::from_options(&with(json!({"admin-password": "  s3cret  "}))).expect("valid");
+        assert_eq!(
+            config.admin_password.as_ref().map(|p| p.expose().as_str()),
+            Some("s3cret"),
+            "white space is trimmed"
+        );
+        assert!(!format!("{config:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn tls_and_compliance_are_decoded() {
+        let config = Config::from_options(&with(json!({
+            "ssl_cert": b64(CERT_PEM), "ssl_key": b64(KEY_PEM), "ssl_ca": b64(CERT_PEM),
+            "password-security-compliance": "lockout_failure_attempts: 5\nchange_password_upon_first_use: true\npassword_regex: '^.{8,}$'"
+        })))
+        .expect("valid");
+        let tls = config.tls.expect("tls");
+        assert_eq!(tls.cert_pem, CERT_PEM);
+        assert_eq!(tls.key_pem.expose(), KEY_PEM);
+        assert_eq!(config.ssl_ca_pem.as_deref(), Some(CERT_PEM));
+        let sc = config.security_compliance.expect("compliance");
+        assert_eq!(sc.lockout_failure_attempts, Some(5));
+        assert_eq!(sc.change_password_upon_first_use, Some(true));
+        assert_eq!(sc.password_regex.as_deref(), Some("^.{8,}$"));
+    }
+
+    #[test]
+    fn unimplemented_options_set_to_other_values_are_listed() {
+        let config = Config::from_options(&with(json!({
+            "haproxy-server-timeout": 90000, "openstack-origin": "cloud:jammy-caracal",
+            "wsgi-socket-rotation": false, "healthcheck-timeout": 1000, "verbose": false
+        })))
+        .expect("valid");
+        assert_eq!(
+            config.unimplemented_options_set(),
+            vec![
+                "openstack-origin",
+                "haproxy-server-timeout",
+                "wsgi-socket-rotation",
+                "healthcheck-timeout"
+            ]
+        );
+    }
+
+    #[test]
+    fn rotation_period_is_expiration_over_keys_minus_two() {
+        let period = |e, k| fernet_rotation_period(e, k).map(|d| d.as_secs());
+        assert_eq!(period(3600, 3), Ok(3600));
+        assert_eq!(period(3600, 5), Ok(1200));
+        assert_eq!(period(86400, 6), Ok(21600));
+        assert_eq!(period(60, 3), Ok(60));
+        assert_eq!(period(3600, 2), Err(RotationPeriodError::TooFewKeys(2)));
+        assert_eq!(period(0, 3), Err(RotationPeriodError::NoExpiration(0)));
+        assert_eq!(period(2, 5), Ok(1), "never zero");
+    }
+
+    #[test]
+    fn worker_counts_follow_the_python_charm() {
+        assert_eq!(
+            worker_counts(2, None, None, None),
+            WorkerCounts {
+                admin: 1,
+                public: 3
+            }
+        );
+        assert_eq!(
+            worker_counts(8, None, None, None),
+            WorkerCounts {
+                admin: 1,
+                public: 3
+            },
+            "capped at 4 in all"
+        );
+        assert_eq!(
+            worker_counts(8, Some(1.0), None, None),
+            WorkerCounts {
+                admin: 2,
+                public: 6
+            }
+        );
+        assert_eq!(
+            worker_counts(4, None, Some(0.5), Some(1.0)),
+            WorkerCounts {
+                admin: 2,
+                public: 4
+            }
+        );
+    }
+
+    #[test]
+    fn config_yaml_declares_exactly_the_known_options_with_python_types() {
+        #[derive(serde::Deserialize)]
+        struct ConfigYaml {
+            options: BTreeMap<String, OptionYaml>,
+        }
+        #[derive(serde::Deserialize)]
+        struct OptionYaml {
+            #[serde(rename = "type")]
+            kind: String,
+            default: Option<Value>,
+        }
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.yaml"))
+            .expect("config.yaml");
+        let parsed: ConfigYaml = serde_norway::from_str(&text).expect("valid");
+        let mut declared: Vec<&str> = parsed.options.keys().map(String::as_str).collect();
+        let mut known = KNOWN_OPTIONS.to_vec();
+        declared.sort_unstable();
+        known.sort_unstable();
+        assert_eq!(declared, known);
+        // Spot checks of the Python charm's types and defaults, quirks included.
+        let option = |name: &str| &parsed.options[name];
+        assert_eq!(option("admin-password").default, Some(json!("None")));
+        assert_eq!(option("ldap-server").default, Some(json!("None")));
+        assert_eq!(option("vip").default, None);
+        assert_eq!(option("vip_cidr").kind, "int");
+        assert_eq!(option("worker-multiplier").kind, "float");
+        assert_eq!(option("enable-cache").default, Some(json!(true)));
+        assert_eq!(option("nagios_servicegroups").default, Some(json!("")));
+        assert_eq!(option("openstack-origin").default, Some(json!("caracal")));
+        assert_eq!(option("healthcheck-timeout").default, Some(json!(5000)));
+        // 70 options of the Python charm plus service-path-prefix.
+        assert_eq!(parsed.options.len(), 71);
+        // Every unimplemented option's recorded default matches config.yaml.
+        for (name, default) in unimplemented_defaults() {
+            let declared = option(name).default.clone().unwrap_or(Value::Null);
+            assert_eq!(declared, default, "{name}");
+        }
     }
 }
