@@ -402,25 +402,6 @@ impl FakeJuju {
 /// config.yaml's defaults as config-get prints them: options whose default is null left out.
 pub fn config_defaults() -> Map<String, Value> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.yaml");
-    let Ok(text) = fs::read_to_string(&path) else {
-        return Map::new();
-    };
-    let yaml: serde_norway::Value = serde_norway::from_str(&text).expect("config.yaml is YAML");
-    let options = yaml
-        .get("options")
-        .and_then(|o| o.as_mapping())
-        .expect("config.yaml has an options mapping");
-    let mut config = Map::new();
-    for (name, option) in options {
-        let name = name.as_str().expect("option names are strings");
-        let default = option
-            .get("default")
-            .cloned()
-            .unwrap_or(serde_norway::Value::Null);
-        let value: Value = serde_json::to_value(default).expect("defaults convert to JSON");
-        if !value.is_null() {
-            config.insert(name.to_owned(), value);
-        }
-    }
-    config
+    let text = fs::read_to_string(&path).expect("read config.yaml");
+    keystone_charm::config::defaults_from_config_yaml(&text).expect("config.yaml is valid")
 }

@@ -1,0 +1,55 @@
+# The charm's everyday commands. `make test` is what CI runs (after .ci/run installs what it needs).
+
+CARGO ?= cargo
+VENV  ?= .venv
+BUILD ?= build
+
+.PHONY: all build charm test lint unit proof hooks bench venv clean
+
+all: charm
+
+## build: the release binary (LTO, stripped, panic=abort)
+build:
+	$(CARGO) build --release --locked
+
+## charm: keystone.charm, the zip `juju deploy ./keystone.charm` takes; build/charm/ unpacked
+charm: build
+	scripts/build-charm target/release/keystone-charm $(BUILD)
+	cp $(BUILD)/keystone.charm keystone.charm
+
+## test: every check and test; the README's test command
+test: lint proof unit
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+# nextest comes with the machine's Rust toolchain; it runs each test in its own process.
+unit:
+	$(CARGO) nextest run --workspace --locked --no-fail-fast
+
+## proof: `charm proof` on the packed charm must give no warning and no error
+proof: $(VENV)/bin/charm-proof
+	$(CARGO) build --locked
+	scripts/build-charm target/debug/keystone-charm $(BUILD)/proof >/dev/null
+	$(VENV)/bin/charm-proof $(BUILD)/proof/charm
+
+$(VENV)/bin/charm-proof:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet charm-tools ops
+
+venv: $(VENV)/bin/charm-proof
+
+## hooks: regenerate hooks/ (links to dispatch) from the hooks the binary handles
+hooks:
+	$(CARGO) build --locked
+	rm -f hooks/*
+	for hook in $$(target/debug/keystone-charm hooks); do ln -s ../dispatch hooks/$$hook; done
+
+## bench: whole-process hook times, hook-tool calls and binary size
+bench: build
+	$(CARGO) bench --bench hooks --locked
+
+clean:
+	$(CARGO) clean
+	rm -rf $(BUILD) keystone.charm

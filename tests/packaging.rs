@@ -1,0 +1,133 @@
+//! `scripts/build-charm` (what `make charm` runs) produces a charm Juju can deploy, and the
+//! repository's hooks/ matches what the binary handles.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+use support::TempDir;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_keystone-charm");
+const TOP: &str = env!("CARGO_MANIFEST_DIR");
+
+fn run(command: &mut Command) -> String {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e} (apt-get install zip unzip)"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn handled_hooks() -> BTreeSet<String> {
+    run(Command::new(BINARY).arg("hooks"))
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// One zipinfo line per entry: permissions first, name last.
+fn listing(archive: &Path) -> Vec<(String, String)> {
+    run(Command::new("unzip").arg("-Z").arg(archive))
+        .lines()
+        .filter(|line| line.starts_with('-') || line.starts_with('l') || line.starts_with('d'))
+        .map(|line| {
+            let mode = line
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            let name = line
+                .split_whitespace()
+                .last()
+                .unwrap_or_default()
+                .to_owned();
+            (mode, name)
+        })
+        .collect()
+}
+
+#[test]
+fn the_charm_archive_holds_what_juju_needs_and_nothing_else() {
+    let out = TempDir::new("keystone-charm-pack");
+    run(Command::new(Path::new(TOP).join("scripts/build-charm"))
+        .arg(BINARY)
+        .arg(out.path()));
+    let archive = out.path().join("keystone.charm");
+    let entries = listing(&archive);
+    let names: BTreeSet<&str> = entries.iter().map(|(_, n)| n.as_str()).collect();
+
+    for required in [
+        "dispatch",
+        "bin/keystone-charm",
+        "metadata.yaml",
+        "config.yaml",
+        "actions.yaml",
+        "manifest.yaml",
+        "README.md",
+        "copyright",
+        "templates/",
+    ] {
+        assert!(
+            names.contains(required),
+            "{required} missing from {names:?}"
+        );
+    }
+    for (mode, name) in &entries {
+        if name == "dispatch" || name == "bin/keystone-charm" {
+            assert!(mode.starts_with("-rwx"), "{name} is not executable: {mode}");
+        }
+        assert!(
+            !name.starts_with("target/") && !name.starts_with(".git") && !name.contains("/.git"),
+            "stray file {name}"
+        );
+    }
+
+    // Every handled hook is a link to ../dispatch, for Juju versions without dispatch.
+    let hooks: BTreeSet<String> = entries
+        .iter()
+        .filter_map(|(mode, name)| {
+            let hook = name.strip_prefix("hooks/")?;
+            (!hook.is_empty()).then(|| {
+                assert!(mode.starts_with('l'), "hooks/{hook} is not a link: {mode}");
+                hook.to_owned()
+            })
+        })
+        .collect();
+    assert_eq!(hooks, handled_hooks());
+    let unpacked = out.path().join("charm/hooks/install");
+    assert_eq!(
+        std::fs::read_link(&unpacked).expect("hooks/install is a link"),
+        Path::new("../dispatch")
+    );
+
+    // Juju 3 reads the supported bases from manifest.yaml.
+    let manifest: serde_norway::Value = serde_norway::from_str(
+        &std::fs::read_to_string(out.path().join("charm/manifest.yaml")).expect("manifest"),
+    )
+    .expect("manifest is YAML");
+    let bases = manifest["bases"].as_sequence().expect("bases list");
+    assert!(bases.iter().any(|b| b["channel"].as_str() == Some("22.04")));
+}
+
+#[test]
+fn the_repository_hooks_dir_matches_the_handled_hooks() {
+    let dir = Path::new(TOP).join("hooks");
+    let mut found = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).expect("hooks/ exists") {
+        let entry = entry.expect("read hooks/");
+        let target = std::fs::read_link(entry.path()).expect("hooks/* are links");
+        assert_eq!(target, Path::new("../dispatch"), "{:?}", entry.path());
+        found.insert(entry.file_name().to_string_lossy().into_owned());
+    }
+    assert_eq!(
+        found,
+        handled_hooks(),
+        "hooks/ is out of date: run `make hooks`"
+    );
+}
