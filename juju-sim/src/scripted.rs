@@ -1,0 +1,344 @@
+//! Remote charms scripted in Rust: the other side of a relation, written inside a test. A
+//! scripted charm's hooks go through the same hook tools, rules and commit semantics as a real
+//! charm's; only the process is missing.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Result, bail};
+
+use crate::state::{HookEvent, World};
+use crate::tools::run_tool;
+
+/// A charm whose hooks are Rust code.
+pub trait ScriptedCharm: Send {
+    /// Its metadata.yaml.
+    fn metadata(&self) -> &str;
+    /// Handles one hook; an error fails the hook (and Juju retries it).
+    fn handle(&mut self, hook: &mut ScriptedHook<'_>) -> Result<()>;
+}
+
+/// One hook of a scripted charm: the hook tools, with the running unit's rights.
+pub struct ScriptedHook<'a> {
+    world: &'a mut World,
+    pub unit: String,
+    pub event: HookEvent,
+}
+
+impl<'a> ScriptedHook<'a> {
+    pub fn new(world: &'a mut World, unit: &str, event: &HookEvent) -> ScriptedHook<'a> {
+        ScriptedHook {
+            world,
+            unit: unit.to_owned(),
+            event: event.clone(),
+        }
+    }
+
+    /// Calls a hook tool as the charm process would; a non-zero exit is an error.
+    pub fn tool(&mut self, name: &str, args: &[&str]) -> Result<String> {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let output = run_tool(self.world, name, &args, &[]);
+        if output.code != 0 {
+            bail!("{name} failed ({}): {}", output.code, output.stderr.trim());
+        }
+        Ok(output.stdout)
+    }
+
+    fn json<T: serde::de::DeserializeOwned>(&mut self, name: &str, args: &[&str]) -> Result<T> {
+        let mut all = vec!["--format=json"];
+        all.extend_from_slice(args);
+        let out = self.tool(name, &all)?;
+        Ok(serde_json::from_str(&out)?)
+    }
+
+    /// The hook's own relation, as `endpoint:id`.
+    pub fn relation(&self) -> Option<String> {
+        let id = self.event.relation?;
+        let endpoint = self.world.endpoint_of(id, World::app_of(&self.unit))?;
+        Some(format!("{endpoint}:{id}"))
+    }
+
+    pub fn hook_name(&self) -> &str {
+        &self.event.name
+    }
+
+    pub fn is_leader(&mut self) -> Result<bool> {
+        self.json("is-leader", &[])
+    }
+
+    pub fn address(&self) -> String {
+        self.world
+            .units
+            .get(&self.unit)
+            .map(|u| u.address.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn relation_ids(&mut self, endpoint: &str) -> Result<Vec<String>> {
+        self.json("relation-ids", &[endpoint])
+    }
+
+    pub fn relation_list(&mut self, relation: &str) -> Result<Vec<String>> {
+        self.json("relation-list", &["-r", relation])
+    }
+
+    pub fn relation_get(
+        &mut self,
+        relation: &str,
+        target: &str,
+        app: bool,
+    ) -> Result<BTreeMap<String, String>> {
+        let mut args = vec!["-r", relation];
+        if app {
+            args.push("--app");
+        }
+        args.push("-");
+        args.push(target);
+        self.json("relation-get", &args)
+    }
+
+    pub fn relation_set(
+        &mut self,
+        relation: &str,
+        app: bool,
+        settings: &[(&str, &str)],
+    ) -> Result<()> {
+        let pairs: Vec<String> = settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut args = vec!["-r", relation];
+        if app {
+            args.push("--app");
+        }
+        args.extend(pairs.iter().map(String::as_str));
+        self.tool("relation-set", &args).map(|_| ())
+    }
+
+    pub fn status_set(&mut self, status: &str, message: &str) -> Result<()> {
+        self.tool("status-set", &[status, "--", message])
+            .map(|_| ())
+    }
+}
+
+/// A request for a database on shared-db, as the scripted mysql saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseRequest {
+    pub unit: String,
+    pub database: String,
+    pub username: String,
+    pub hostname: String,
+}
+
+/// Creates the database and user for a request (the real-stack mysql plugs in MariaDB here).
+pub type Provisioner = Box<dyn FnMut(&DatabaseRequest, &str) -> Result<()> + Send>;
+
+/// A `mysql` that answers `mysql-shared` requests: db_host, password, allowed_units.
+pub struct MySql {
+    pub password: String,
+    /// The address it gives as db_host; its own unit address when unset.
+    pub db_host: Option<String>,
+    pub provisioner: Option<Provisioner>,
+    pub requests: Arc<Mutex<Vec<DatabaseRequest>>>,
+}
+
+impl MySql {
+    pub fn new(password: &str) -> MySql {
+        MySql {
+            password: password.to_owned(),
+            db_host: None,
+            provisioner: None,
+            requests: Arc::default(),
+        }
+    }
+}
+
+impl ScriptedCharm for MySql {
+    fn metadata(&self) -> &str {
+        "name: mysql\nprovides:\n  shared-db:\n    interface: mysql-shared\n"
+    }
+
+    fn handle(&mut self, hook: &mut ScriptedHook<'_>) -> Result<()> {
+        if !hook.hook_name().starts_with("shared-db-relation-") || !hook.is_leader()? {
+            return Ok(());
+        }
+        let Some(relation) = hook.relation() else {
+            return Ok(());
+        };
+        if hook.hook_name().ends_with("-broken") || hook.hook_name().ends_with("-created") {
+            return Ok(());
+        }
+        let mut allowed = Vec::new();
+        for unit in hook.relation_list(&relation)? {
+            let bag = hook.relation_get(&relation, &unit, false)?;
+            let (Some(database), Some(username), Some(hostname)) = (
+                bag.get("database"),
+                bag.get("username"),
+                bag.get("hostname"),
+            ) else {
+                continue;
+            };
+            let request = DatabaseRequest {
+                unit: unit.clone(),
+                database: database.clone(),
+                username: username.clone(),
+                hostname: hostname.clone(),
+            };
+            let mut seen = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+            if !seen.contains(&request) {
+                if let Some(provision) = self.provisioner.as_mut() {
+                    provision(&request, &self.password)?;
+                }
+                seen.push(request);
+            }
+            allowed.push(unit);
+        }
+        if allowed.is_empty() {
+            return Ok(());
+        }
+        let host = self.db_host.clone().unwrap_or_else(|| hook.address());
+        let allowed = allowed.join(" ");
+        hook.relation_set(
+            &relation,
+            false,
+            &[
+                ("db_host", &host),
+                ("password", &self.password),
+                ("allowed_units", &allowed),
+            ],
+        )
+    }
+}
+
+/// An `hacluster` subordinate that reports `clustered` once the principal sent its resources.
+#[derive(Default)]
+pub struct HaCluster {
+    /// The json_* settings each principal unit sent, by hacluster unit.
+    pub seen: Arc<Mutex<BTreeMap<String, BTreeMap<String, String>>>>,
+}
+
+impl ScriptedCharm for HaCluster {
+    fn metadata(&self) -> &str {
+        "name: hacluster\nsubordinate: true\nprovides:\n  ha:\n    interface: hacluster\n    scope: container\n"
+    }
+
+    fn handle(&mut self, hook: &mut ScriptedHook<'_>) -> Result<()> {
+        if hook.hook_name() != "ha-relation-changed" {
+            return Ok(());
+        }
+        let (Some(relation), Some(principal)) = (hook.relation(), hook.event.remote_unit.clone())
+        else {
+            return Ok(());
+        };
+        let bag = hook.relation_get(&relation, &principal, false)?;
+        let resources: BTreeMap<String, String> = bag
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("json_"))
+            .collect();
+        if resources.contains_key("json_resources") {
+            self.seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(hook.unit.clone(), resources);
+            hook.relation_set(&relation, false, &[("clustered", "yes")])?;
+        }
+        Ok(())
+    }
+}
+
+/// Which identity interface a consumer uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityInterface {
+    /// identity-service: registers a catalog entry.
+    Service,
+    /// identity-credentials: asks for a user only.
+    Credentials,
+    /// identity-admin: asks for nothing, receives the admin credentials.
+    Admin,
+}
+
+/// Replies seen by each consumer unit, by the Keystone unit that sent them.
+pub type Replies = Arc<Mutex<BTreeMap<String, BTreeMap<String, BTreeMap<String, String>>>>>;
+
+/// An OpenStack service charm consuming Keystone: sends its request and records the replies.
+pub struct IdentityConsumer {
+    pub interface: IdentityInterface,
+    pub service: String,
+    pub metadata: String,
+    /// The last reply seen from each Keystone unit, by consumer unit.
+    pub replies: Replies,
+}
+
+impl IdentityConsumer {
+    pub fn new(service: &str, interface: IdentityInterface) -> IdentityConsumer {
+        let (endpoint, iface) = match interface {
+            IdentityInterface::Service => ("identity-service", "keystone"),
+            IdentityInterface::Credentials => ("identity-credentials", "keystone-credentials"),
+            IdentityInterface::Admin => ("identity-admin", "keystone-admin"),
+        };
+        IdentityConsumer {
+            interface,
+            service: service.to_owned(),
+            metadata: format!(
+                "name: {service}\nrequires:\n  {endpoint}:\n    interface: {iface}\n"
+            ),
+            replies: Arc::default(),
+        }
+    }
+
+    fn endpoint(&self) -> &str {
+        match self.interface {
+            IdentityInterface::Service => "identity-service",
+            IdentityInterface::Credentials => "identity-credentials",
+            IdentityInterface::Admin => "identity-admin",
+        }
+    }
+}
+
+impl ScriptedCharm for IdentityConsumer {
+    fn metadata(&self) -> &str {
+        &self.metadata
+    }
+
+    fn handle(&mut self, hook: &mut ScriptedHook<'_>) -> Result<()> {
+        let prefix = format!("{}-relation-", self.endpoint());
+        let Some(kind) = hook.hook_name().strip_prefix(&prefix).map(str::to_owned) else {
+            return Ok(());
+        };
+        let Some(relation) = hook.relation() else {
+            return Ok(());
+        };
+        match kind.as_str() {
+            "joined" => {
+                let url = format!("http://{}:8774/v2.1", hook.address());
+                match self.interface {
+                    IdentityInterface::Service => hook.relation_set(
+                        &relation,
+                        false,
+                        &[
+                            ("service", &self.service),
+                            ("region", "RegionOne"),
+                            ("public_url", &url),
+                            ("admin_url", &url),
+                            ("internal_url", &url),
+                        ],
+                    ),
+                    IdentityInterface::Credentials => {
+                        hook.relation_set(&relation, false, &[("username", &self.service)])
+                    }
+                    IdentityInterface::Admin => Ok(()),
+                }
+            }
+            "changed" => {
+                if let Some(remote) = hook.event.remote_unit.clone() {
+                    let reply = hook.relation_get(&relation, &remote, false)?;
+                    self.replies
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .entry(hook.unit.clone())
+                        .or_default()
+                        .insert(remote, reply);
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
