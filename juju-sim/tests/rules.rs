@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use juju_sim::Model;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 
 /// A model with two probe applications, `a` and `b`, related a:db — b:backend.
 struct Probe {
