@@ -566,11 +566,26 @@ impl Model {
                 if tries > MAX_RETRIES {
                     let last = world
                         .hook_log
-                        .last()
-                        .map(|r| r.stderr.clone())
+                        .iter()
+                        .rev()
+                        .find(|r| r.unit == unit)
+                        .map(|r| format!("{}{}", r.stdout, r.stderr))
                         .unwrap_or_default();
+                    // Charms (ops among them) report tracebacks through juju-log.
+                    let logged: Vec<String> = world
+                        .logs
+                        .iter()
+                        .filter(|l| l.unit == unit)
+                        .rev()
+                        .take(5)
+                        .map(|l| format!("{} {}", l.level, l.message))
+                        .collect();
+                    let last = format!(
+                        "{last}{}",
+                        logged.into_iter().rev().collect::<Vec<_>>().join("\n")
+                    );
                     bail!(
-                        "{unit}: hook {:?} failed {tries} times; last stderr:\n{last}",
+                        "{unit}: hook {:?} failed {tries} times; last output:\n{last}",
                         event.name
                     );
                 }

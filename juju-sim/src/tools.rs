@@ -230,9 +230,10 @@ fn parse(args: &[String], spec: &[FlagSpec]) -> Result<Args, Fail> {
                 }
             }
         } else {
+            // Go's strconv.ParseBool, which gnuflag uses.
             match inline.as_deref() {
-                None | Some("true") => "true".to_owned(),
-                Some("false") => "false".to_owned(),
+                None | Some("1" | "t" | "T" | "TRUE" | "true" | "True") => "true".to_owned(),
+                Some("0" | "f" | "F" | "FALSE" | "false" | "False") => "false".to_owned(),
                 Some(other) => {
                     return Err(usage(format!(
                         "invalid boolean value {other:?} for -{name}"
