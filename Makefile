@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV  ?= .venv
 BUILD ?= build
 
-.PHONY: all build charm test lint unit proof hooks bench venv clean
+.PHONY: all build charm demo test lint unit proof hooks bench venv clean
 
 all: charm
 
@@ -16,6 +16,12 @@ build:
 charm: build
 	scripts/build-charm target/release/keystone-charm $(BUILD)
 	cp $(BUILD)/keystone.charm keystone.charm
+
+## demo: the main job, a simulated HA deployment (3 keystone units, mysql, hacluster, consumers)
+demo:
+	$(CARGO) build --workspace --locked
+	scripts/build-charm target/debug/keystone-charm $(BUILD)/demo >/dev/null
+	target/debug/juju-sim-demo --charm $(BUILD)/demo/charm $(DEMO_ARGS)
 
 ## test: every check and test; the README's test command
 test: lint proof unit

@@ -7,6 +7,7 @@
 //! `run_action`, ...), `settle`, then read the state out.
 
 pub mod charm;
+pub mod demo;
 pub mod format;
 pub mod scripted;
 pub mod server;
@@ -134,8 +135,11 @@ impl Model {
         units: usize,
         config: Map<String, Value>,
     ) -> Result<Vec<String>> {
-        let meta = CharmMeta::load(charm_dir)?;
-        self.add_app(app, meta, CharmKind::Dir(charm_dir.to_path_buf()), config)?;
+        let charm_dir = charm_dir
+            .canonicalize()
+            .with_context(|| format!("cannot find the charm directory {}", charm_dir.display()))?;
+        let meta = CharmMeta::load(&charm_dir)?;
+        self.add_app(app, meta, CharmKind::Dir(charm_dir), config)?;
         (0..units).map(|_| self.add_unit(app)).collect()
     }
 
@@ -625,6 +629,21 @@ impl Model {
                     .scripted
                     .get_mut(&app)
                     .context("scripted charm missing")?;
+                if event.name == "start" {
+                    // Scripted charms stand in for real ones that would report readiness.
+                    let ready = StatusRecord {
+                        status: "active".to_owned(),
+                        message: "scripted".to_owned(),
+                    };
+                    if world.is_leader(unit)
+                        && let Some(a) = world.apps.get_mut(&app)
+                    {
+                        a.status = ready.clone();
+                    }
+                    if let Some(u) = world.units.get_mut(unit) {
+                        u.status = ready;
+                    }
+                }
                 let mut hook = ScriptedHook::new(&mut world, unit, event);
                 let code = match handler.handle(&mut hook) {
                     Ok(()) => 0,

@@ -1,0 +1,250 @@
+//! The simulated deployment demo: a bundle deployed into a [`Model`], settled, and reported the
+//! way `juju status` would show it, with the relation data that matters and hook counts.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::Model;
+use crate::scripted::{HaCluster, IdentityConsumer, IdentityInterface, MySql};
+
+/// The bundle the demo deploys when none is given: 3 Keystone units with hacluster, mysql, and
+/// three identity consumers.
+pub const DEFAULT_BUNDLE: &str = include_str!("../demo/ha-bundle.yaml");
+
+#[derive(Debug, Deserialize)]
+pub struct Bundle {
+    pub applications: BTreeMap<String, BundleApp>,
+    #[serde(default)]
+    pub relations: Vec<[String; 2]>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BundleApp {
+    pub charm: String,
+    #[serde(default)]
+    pub num_units: Option<usize>,
+    #[serde(default)]
+    pub options: Map<String, Value>,
+}
+
+impl Bundle {
+    pub fn parse(text: &str) -> Result<Bundle> {
+        serde_norway::from_str(text).context("the bundle is not valid YAML of the expected shape")
+    }
+}
+
+/// Deploys a bundle: `charm: keystone` (or any name found in `charms`) is a charm directory;
+/// `scripted:<kind>` is one of the simulator's scripted charms. Subordinates get one unit per
+/// unit of the application they relate to.
+pub fn deploy_bundle(
+    model: &mut Model,
+    bundle: &Bundle,
+    charms: &BTreeMap<String, PathBuf>,
+) -> Result<()> {
+    let subordinate_units = |name: &str| -> usize {
+        bundle
+            .relations
+            .iter()
+            .filter_map(|[a, b]| {
+                let (a_app, b_app) = (app_of(a), app_of(b));
+                if a_app == name {
+                    Some(b_app)
+                } else if b_app == name {
+                    Some(a_app)
+                } else {
+                    None
+                }
+            })
+            .filter_map(|other| bundle.applications.get(other).and_then(|a| a.num_units))
+            .max()
+            .unwrap_or(1)
+    };
+    for (name, app) in &bundle.applications {
+        match app.charm.strip_prefix("scripted:") {
+            Some(kind) => {
+                let units = app.num_units.unwrap_or_else(|| subordinate_units(name));
+                let charm: Box<dyn crate::scripted::ScriptedCharm> = match kind {
+                    "mysql" => Box::new(MySql::new("demo-db-password")),
+                    "hacluster" => Box::new(HaCluster::default()),
+                    "identity-service" => {
+                        Box::new(IdentityConsumer::new(name, IdentityInterface::Service))
+                    }
+                    "identity-credentials" => {
+                        Box::new(IdentityConsumer::new(name, IdentityInterface::Credentials))
+                    }
+                    "identity-admin" => {
+                        Box::new(IdentityConsumer::new(name, IdentityInterface::Admin))
+                    }
+                    other => bail!("{name}: no scripted charm called {other:?}"),
+                };
+                model.deploy_scripted(name, charm, units)?;
+            }
+            None => {
+                let dir = charms
+                    .get(&app.charm)
+                    .with_context(|| format!("{name}: no charm directory for {:?}", app.charm))?;
+                model.deploy(name, dir, app.num_units.unwrap_or(1), app.options.clone())?;
+            }
+        }
+    }
+    for [a, b] in &bundle.relations {
+        model.relate(a, b)?;
+    }
+    Ok(())
+}
+
+fn app_of(endpoint: &str) -> &str {
+    endpoint.split(':').next().unwrap_or(endpoint)
+}
+
+/// `juju status`-like tables.
+pub fn status_report(model: &Model) -> String {
+    let world = model.world();
+    let mut out = String::new();
+    let _ = writeln!(out, "Model  Juju   Version");
+    let _ = writeln!(
+        out,
+        "{:<6} sim    {}\n",
+        world.model_name, world.juju_version
+    );
+    let _ = writeln!(
+        out,
+        "{:<12} {:<9} {:<8} {:<5} Message",
+        "App", "Version", "Status", "Units"
+    );
+    for app in world.apps.values() {
+        let units = world.live_units_of(&app.name).len();
+        let _ = writeln!(
+            out,
+            "{:<12} {:<9} {:<8} {:<5} {}",
+            app.name,
+            if app.version.is_empty() {
+                "-"
+            } else {
+                &app.version
+            },
+            if app.status.status.is_empty() {
+                "unknown"
+            } else {
+                &app.status.status
+            },
+            units,
+            app.status.message
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<14} {:<10} {:<12} {:<10} Message",
+        "Unit", "Workload", "Agent", "Address"
+    );
+    for unit in world.units.values().filter(|u| u.alive) {
+        let leader = if world.is_leader(&unit.name) { "*" } else { "" };
+        let agent = if unit.agent_error.is_some() {
+            "error"
+        } else {
+            "idle"
+        };
+        let message = unit
+            .agent_error
+            .clone()
+            .unwrap_or_else(|| unit.status.message.clone());
+        let _ = writeln!(
+            out,
+            "{:<14} {:<10} {:<12} {:<10} {}",
+            format!("{}{leader}", unit.name),
+            unit.status.status,
+            agent,
+            unit.address,
+            message
+        );
+    }
+    out
+}
+
+/// The relation data bags, keys sorted; values that look like secrets are masked.
+pub fn relation_report(model: &Model) -> String {
+    let world = model.world();
+    let mut out = String::new();
+    for rel in world.relations.values() {
+        let ends: Vec<String> = rel
+            .ends
+            .iter()
+            .map(|e| format!("{}:{}", e.app, e.endpoint))
+            .collect();
+        let _ = writeln!(out, "relation {} ({})", rel.id, ends.join(" <-> "));
+        let bags = rel.app_data.iter().chain(rel.unit_data.iter());
+        for (bag, data) in bags {
+            let interesting: Vec<String> = data
+                .iter()
+                .filter(|(k, _)| {
+                    !["private-address", "ingress-address", "egress-subnets"].contains(&k.as_str())
+                })
+                .map(|(k, v)| {
+                    let shown =
+                        if k.contains("password") || k.contains("secret") || k.contains("key") {
+                            "***".to_owned()
+                        } else if v.len() > 60 {
+                            format!("{}…", &v[..60])
+                        } else {
+                            v.clone()
+                        };
+                    format!("{k}={shown}")
+                })
+                .collect();
+            if !interesting.is_empty() {
+                let _ = writeln!(out, "  {bag}: {}", interesting.join(" "));
+            }
+        }
+    }
+    out
+}
+
+/// Hooks run and hook-tool calls of the charms under test, per application and hook.
+pub fn hook_report(model: &Model) -> String {
+    let world = model.world();
+    let mut counts: BTreeMap<(String, String), (usize, usize, usize)> = BTreeMap::new();
+    for run in &world.hook_log {
+        let app = crate::state::World::app_of(&run.unit).to_owned();
+        let scripted = world
+            .apps
+            .get(&app)
+            .is_some_and(|a| a.charm == crate::state::CharmKind::Scripted);
+        if scripted {
+            continue;
+        }
+        let entry = counts.entry((app, run.hook.clone())).or_default();
+        entry.0 += 1;
+        entry.1 += run.tool_calls.len();
+        entry.2 += usize::from(run.exit_code != 0);
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<10} {:<40} {:>5} {:>16} {:>7}",
+        "App", "Hook", "Runs", "Tool calls/run", "Failed"
+    );
+    for ((app, hook), (runs, calls, failed)) in counts {
+        let per_run = calls as f64 / runs as f64;
+        let _ = writeln!(
+            out,
+            "{app:<10} {hook:<40} {runs:>5} {per_run:>16.1} {failed:>7}"
+        );
+    }
+    let total = world.hook_log.len();
+    let failed = world.hook_log.iter().filter(|r| r.exit_code != 0).count();
+    let _ = writeln!(
+        out,
+        "\n{total} hooks run in all (scripted charms included), {failed} failed"
+    );
+    out
+}
+
+/// Whether a path looks like a charm directory.
+pub fn is_charm_dir(dir: &Path) -> bool {
+    dir.join("metadata.yaml").is_file() && dir.join("dispatch").is_file()
+}
