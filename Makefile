@@ -52,9 +52,10 @@ hooks:
 	rm -f hooks/*
 	for hook in $$(target/debug/keystone-charm hooks); do ln -s ../dispatch hooks/$$hook; done
 
-## bench: whole-process hook times, hook-tool calls and binary size
+## bench: whole-process hook times, hook-tool calls and binary size; simulator hooks/s
 bench: build
 	$(CARGO) bench --bench hooks --locked
+	$(CARGO) bench -p juju-sim --bench hooks_per_second --locked
 
 clean:
 	$(CARGO) clean

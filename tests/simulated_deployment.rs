@@ -1,0 +1,133 @@
+//! The charm binary deployed into the Juju model simulator: the demo's HA bundle settles with
+//! every unit ready, and steady-state hooks stay within their hook-tool budgets whatever the
+//! number of related applications.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use juju_sim::Model;
+use juju_sim::demo::{self, Bundle, DEFAULT_BUNDLE};
+use juju_sim::scripted::{IdentityConsumer, IdentityInterface};
+use juju_sim::state::HookEvent;
+use support::TempDir;
+
+/// Packs the built binary into a charm directory, as `make charm` does.
+fn charm_dir(out: &TempDir) -> PathBuf {
+    let status = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-charm"))
+        .arg(env!("CARGO_BIN_EXE_keystone-charm"))
+        .arg(out.path())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run scripts/build-charm");
+    assert!(status.success());
+    out.path().join("charm")
+}
+
+fn deploy_default_bundle(charm: &Path) -> Model {
+    let mut model = Model::new().expect("simulator (cargo build -p juju-sim builds its tools)");
+    let charms = BTreeMap::from([("keystone".to_owned(), charm.to_path_buf())]);
+    demo::deploy_bundle(&mut model, &Bundle::parse(DEFAULT_BUNDLE).unwrap(), &charms).unwrap();
+    model.settle().unwrap();
+    model
+}
+
+/// Tool calls of the last run of `hook` on `unit`.
+fn last_calls(model: &Model, unit: &str, hook: &str) -> Vec<String> {
+    model
+        .hook_log()
+        .into_iter()
+        .rev()
+        .find(|r| r.unit == unit && r.hook == hook)
+        .map(|r| r.tool_calls)
+        .unwrap_or_default()
+}
+
+fn steady_state(model: &mut Model, unit: &str) -> (Vec<String>, Vec<String>) {
+    model.update_status();
+    model.settle().unwrap();
+    model
+        .world()
+        .queue(unit, HookEvent::simple("config-changed"));
+    model.settle().unwrap();
+    (
+        last_calls(model, unit, "update-status"),
+        last_calls(model, unit, "config-changed"),
+    )
+}
+
+#[test]
+fn the_ha_bundle_settles_with_every_keystone_unit_ready() {
+    let out = TempDir::new("sim-deploy");
+    let charm = charm_dir(&out);
+    let model = deploy_default_bundle(&charm);
+    let failed: Vec<String> = model
+        .hook_log()
+        .into_iter()
+        .filter(|r| r.exit_code != 0)
+        .map(|r| format!("{} {}: {}", r.unit, r.hook, r.stderr))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert_eq!(model.units("keystone").len(), 3);
+    for unit in model.units("keystone") {
+        assert_eq!(
+            model.unit_status(&unit),
+            Some(("active".to_owned(), "Unit is ready".to_owned())),
+            "{unit}"
+        );
+    }
+    assert_eq!(
+        model.app_status("keystone"),
+        Some(("active".to_owned(), "Unit is ready".to_owned()))
+    );
+}
+
+#[test]
+fn steady_state_hooks_stay_within_their_hook_tool_budgets() {
+    let out = TempDir::new("sim-budget");
+    let charm = charm_dir(&out);
+    let mut model = deploy_default_bundle(&charm);
+    let leader = model.leader("keystone").unwrap();
+    let (update_status, config_changed) = steady_state(&mut model, &leader);
+    assert!(
+        !update_status.is_empty() && update_status.len() < 10,
+        "{update_status:#?}"
+    );
+    assert!(
+        !config_changed.is_empty() && config_changed.len() < 25,
+        "{config_changed:#?}"
+    );
+}
+
+#[test]
+fn a_hooks_cost_does_not_grow_with_relations_it_does_not_touch() {
+    let out = TempDir::new("sim-scale");
+    let charm = charm_dir(&out);
+    let mut costs = Vec::new();
+    for consumers in [1, 30] {
+        let mut model = Model::new().unwrap();
+        model
+            .deploy("keystone", &charm, 1, Default::default())
+            .unwrap();
+        for i in 0..consumers {
+            let name = format!("svc{i}");
+            model
+                .deploy_scripted(
+                    &name,
+                    Box::new(IdentityConsumer::new(&name, IdentityInterface::Service)),
+                    1,
+                )
+                .unwrap();
+            model.relate("keystone:identity-service", &name).unwrap();
+        }
+        model.settle().unwrap();
+        let (update_status, config_changed) = steady_state(&mut model, "keystone/0");
+        costs.push((update_status.len(), config_changed.len()));
+    }
+    assert_eq!(
+        costs[0], costs[1],
+        "tool calls with 1 and with 30 consumers"
+    );
+}
