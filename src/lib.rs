@@ -4,6 +4,7 @@ pub mod charm;
 pub mod cli;
 pub mod config;
 pub mod event;
+pub mod fernet_keys;
 pub mod juju;
 pub mod logging;
 pub mod secret;

@@ -1,0 +1,589 @@
+//! Fernet and credential keys: keystone-manage's key repository format, Keystone's rotation, and
+//! the protocol that keeps one key set on every unit.
+//!
+//! ## Format
+//! A repository is a directory of files named by integers: `0` is the staged key (the next
+//! primary), the highest number is the primary (it encrypts), the rest are secondaries (they only
+//! decrypt). A key is 32 random bytes, url-safe base64 with its `=` padding: 44 bytes, no newline.
+//!
+//! ## Protocol
+//! Only the leader creates and rotates keys. It publishes, in the peer relation's application
+//! bag, the set's *generation* (1 at creation, +1 per rotation), its *fingerprint* (SHA-256 over
+//! the ordered sets) and the time of the last rotation. The keys themselves travel in an
+//! application-owned Juju secret (Juju ≥ 3.1) or in the application bag (older Juju). Every unit
+//! applies the published set whenever it differs from what it holds and acknowledges by writing
+//! the generation and fingerprint it holds into its own unit bag.
+//!
+//! The leader rotates when a rotation is due (token-expiration ÷ (fernet-max-active-keys − 2)
+//! after the last one) **and** every unit has acknowledged the current generation: a unit that
+//! missed one rotation still decrypts new tokens with its staged key, but a second unsynced
+//! rotation would leave it unable to (over-rotation). A new leader adopts the published set and
+//! creates keys only if nothing was ever published.
+//!
+//! Everything in this module but [`repository`] is pure.
+
+pub mod repository;
+pub mod token;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::secret::Sensitive;
+
+/// Why a key or a key set is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("key {index} is not url-safe base64 of 32 bytes")]
+    Malformed { index: u32 },
+    #[error("the key set has no staged key 0")]
+    NoStagedKey,
+    #[error("the key set has no primary key (only the staged key 0)")]
+    NoPrimaryKey,
+    #[error("key file name {0:?} is not a number")]
+    BadIndex(String),
+    #[error("the published key set is not valid: {0}")]
+    Transport(String),
+    #[error("cannot read random bytes from the operating system: {0}")]
+    Random(String),
+}
+
+/// One key, 44 characters of url-safe base64. Debug never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Key(Sensitive<String>);
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Key({})", self.short_fingerprint())
+    }
+}
+
+impl Key {
+    /// A new key from the OS CSPRNG.
+    pub fn generate() -> Result<Key, KeyError> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| KeyError::Random(e.to_string()))?;
+        Ok(Key(Sensitive::new(
+            base64::engine::general_purpose::URL_SAFE.encode(bytes),
+        )))
+    }
+
+    /// Parses a key file's content; surrounding white space (a trailing newline from an editor)
+    /// is dropped.
+    pub fn parse(index: u32, text: &str) -> Result<Key, KeyError> {
+        let text = text.trim();
+        let bytes = base64::engine::general_purpose::URL_SAFE
+            .decode(text)
+            .map_err(|_| KeyError::Malformed { index })?;
+        if bytes.len() != 32 || text.len() != 44 {
+            return Err(KeyError::Malformed { index });
+        }
+        Ok(Key(Sensitive::new(text.to_owned())))
+    }
+
+    /// The key text, for the key file and the Juju secret only.
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+
+    /// The first 8 hex digits of the key's SHA-256: safe to show, enough to compare.
+    pub fn short_fingerprint(&self) -> String {
+        hex(&Sha256::digest(self.expose().as_bytes()))[..8].to_owned()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A key repository's content: index → key.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct KeySet {
+    keys: BTreeMap<u32, Key>,
+}
+
+impl KeySet {
+    /// A set from parsed keys; it must hold a staged key 0 and a primary.
+    pub fn new(keys: BTreeMap<u32, Key>) -> Result<KeySet, KeyError> {
+        if !keys.contains_key(&0) {
+            return Err(KeyError::NoStagedKey);
+        }
+        if keys.len() < 2 {
+            return Err(KeyError::NoPrimaryKey);
+        }
+        Ok(KeySet { keys })
+    }
+
+    /// keystone-manage fernet_setup: a staged key 0 and a primary key 1.
+    pub fn setup(staged: Key, primary: Key) -> KeySet {
+        KeySet {
+            keys: BTreeMap::from([(0, staged), (1, primary)]),
+        }
+    }
+
+    /// Keystone's rotation: the staged key becomes the primary with the next index, `new_staged`
+    /// becomes key 0, and the oldest secondaries are removed until at most `max_active_keys`
+    /// remain.
+    pub fn rotate(&self, new_staged: Key, max_active_keys: u32) -> KeySet {
+        let mut keys = self.keys.clone();
+        let next = self.primary_index() + 1;
+        if let Some(staged) = keys.remove(&0) {
+            keys.insert(next, staged);
+        }
+        keys.insert(0, new_staged);
+        let max = max_active_keys.max(3) as usize;
+        while keys.len() > max {
+            let Some(oldest) = keys.keys().copied().find(|i| *i != 0) else {
+                break;
+            };
+            keys.remove(&oldest);
+        }
+        KeySet { keys }
+    }
+
+    /// The highest index: the key Keystone encrypts new tokens with.
+    pub fn primary_index(&self) -> u32 {
+        self.keys.keys().copied().max().unwrap_or(0)
+    }
+
+    pub fn keys(&self) -> &BTreeMap<u32, Key> {
+        &self.keys
+    }
+
+    /// SHA-256 over `index:key` lines in index order, hex.
+    pub fn fingerprint(&self) -> String {
+        let mut hasher = Sha256::new();
+        for (index, key) in &self.keys {
+            hasher.update(format!("{index}:{}\n", key.expose()).as_bytes());
+        }
+        hex(&hasher.finalize())
+    }
+}
+
+/// Both repositories the charm keeps identical on every unit.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct KeyMaterial {
+    pub fernet: KeySet,
+    pub credential: KeySet,
+}
+
+impl KeyMaterial {
+    /// New keys for both repositories.
+    pub fn generate() -> Result<KeyMaterial, KeyError> {
+        Ok(KeyMaterial {
+            fernet: KeySet::setup(Key::generate()?, Key::generate()?),
+            credential: KeySet::setup(Key::generate()?, Key::generate()?),
+        })
+    }
+
+    /// Fingerprint of both sets together.
+    pub fn fingerprint(&self) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(self.fernet.fingerprint().as_bytes());
+        hasher.update(b"\n");
+        hasher.update(self.credential.fingerprint().as_bytes());
+        hex(&hasher.finalize())
+    }
+
+    /// Rotates the fernet keys; credential keys are never rotated here.
+    pub fn rotate_fernet(&self, max_active_keys: u32) -> Result<KeyMaterial, KeyError> {
+        Ok(KeyMaterial {
+            fernet: self.fernet.rotate(Key::generate()?, max_active_keys),
+            credential: self.credential.clone(),
+        })
+    }
+
+    /// Content of the Juju secret that carries the keys: `fernet-<n>` and `credential-<n>`
+    /// (secret keys must start with a letter), plus the generation.
+    pub fn to_secret_content(&self, generation: u64) -> BTreeMap<String, Sensitive<String>> {
+        let mut content = BTreeMap::new();
+        for (prefix, set) in [("fernet", &self.fernet), ("credential", &self.credential)] {
+            for (index, key) in set.keys() {
+                content.insert(
+                    format!("{prefix}-{index}"),
+                    Sensitive::new(key.expose().to_owned()),
+                );
+            }
+        }
+        content.insert(
+            "generation".to_owned(),
+            Sensitive::new(generation.to_string()),
+        );
+        content
+    }
+
+    /// Reads the secret's content back: the keys and the generation they belong to.
+    pub fn from_secret_content(
+        content: &BTreeMap<String, Sensitive<String>>,
+    ) -> Result<(KeyMaterial, u64), KeyError> {
+        let mut fernet = BTreeMap::new();
+        let mut credential = BTreeMap::new();
+        let mut generation = None;
+        for (name, value) in content {
+            if name == "generation" {
+                generation = value.expose().parse::<u64>().ok();
+                continue;
+            }
+            let (target, index) = if let Some(i) = name.strip_prefix("fernet-") {
+                (&mut fernet, i)
+            } else if let Some(i) = name.strip_prefix("credential-") {
+                (&mut credential, i)
+            } else {
+                continue;
+            };
+            let index: u32 = index
+                .parse()
+                .map_err(|_| KeyError::BadIndex(index.to_owned()))?;
+            target.insert(index, Key::parse(index, value.expose())?);
+        }
+        let generation = generation
+            .ok_or_else(|| KeyError::Transport("the secret has no generation".to_owned()))?;
+        Ok((
+            KeyMaterial {
+                fernet: KeySet::new(fernet)?,
+                credential: KeySet::new(credential)?,
+            },
+            generation,
+        ))
+    }
+
+    /// The peer application bag form, for Juju without secrets.
+    pub fn to_bag_value(&self, generation: u64) -> Sensitive<String> {
+        let wire = Wire {
+            generation,
+            fernet: self
+                .fernet
+                .keys()
+                .iter()
+                .map(|(i, k)| (i.to_string(), k.expose().to_owned()))
+                .collect(),
+            credential: self
+                .credential
+                .keys()
+                .iter()
+                .map(|(i, k)| (i.to_string(), k.expose().to_owned()))
+                .collect(),
+        };
+        Sensitive::new(serde_json::to_string(&wire).unwrap_or_default())
+    }
+
+    pub fn from_bag_value(text: &str) -> Result<(KeyMaterial, u64), KeyError> {
+        let wire: Wire =
+            serde_json::from_str(text).map_err(|e| KeyError::Transport(e.to_string()))?;
+        let parse = |map: &BTreeMap<String, String>| -> Result<KeySet, KeyError> {
+            let mut keys = BTreeMap::new();
+            for (index, text) in map {
+                let index: u32 = index
+                    .parse()
+                    .map_err(|_| KeyError::BadIndex(index.clone()))?;
+                keys.insert(index, Key::parse(index, text)?);
+            }
+            KeySet::new(keys)
+        };
+        Ok((
+            KeyMaterial {
+                fernet: parse(&wire.fernet)?,
+                credential: parse(&wire.credential)?,
+            },
+            wire.generation,
+        ))
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    generation: u64,
+    fernet: BTreeMap<String, String>,
+    credential: BTreeMap<String, String>,
+}
+
+/// What the leader has published in the peer application bag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub generation: u64,
+    pub fingerprint: String,
+    /// Unix seconds of the last rotation (or of creation).
+    pub last_rotation: u64,
+}
+
+/// What a unit says it holds, from its unit bag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ack {
+    pub generation: u64,
+    pub fingerprint: String,
+}
+
+impl Published {
+    /// Whether an acknowledgement is for exactly this set.
+    pub fn acknowledged_by(&self, ack: Option<&Ack>) -> bool {
+        ack.is_some_and(|a| a.generation == self.generation && a.fingerprint == self.fingerprint)
+    }
+}
+
+/// Why the leader rotates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotationRequest {
+    /// update-status or another leader hook: rotate only if due.
+    Scheduled,
+    /// The rotate-fernet action.
+    Action { force: bool },
+}
+
+/// The leader's decision about the key set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaderDecision {
+    /// Nothing was ever published: create keys, generation 1.
+    Initialize,
+    /// Rotate now; the result is generation + 1.
+    Rotate,
+    /// Not due until this time (unix seconds).
+    NotDue { next_due: u64 },
+    /// Due (or asked for), but these units have not acknowledged the current generation.
+    WaitFor { units: Vec<String> },
+}
+
+/// Decides what the leader does with the keys. `peers` are the units in the peer relation
+/// (this unit included) with their acknowledgements; units that departed are not in it, so they
+/// are not waited for.
+pub fn leader_decision(
+    published: Option<&Published>,
+    peers: &[(String, Option<Ack>)],
+    now: u64,
+    period_secs: u64,
+    request: RotationRequest,
+) -> LeaderDecision {
+    let Some(published) = published else {
+        return LeaderDecision::Initialize;
+    };
+    let next_due = published.last_rotation.saturating_add(period_secs);
+    let wanted = match request {
+        RotationRequest::Scheduled => now >= next_due,
+        RotationRequest::Action { .. } => true,
+    };
+    if !wanted {
+        return LeaderDecision::NotDue { next_due };
+    }
+    let mut lagging: Vec<String> = peers
+        .iter()
+        .filter(|(_, ack)| !published.acknowledged_by(ack.as_ref()))
+        .map(|(unit, _)| unit.clone())
+        .collect();
+    lagging.sort_by_key(|u| unit_sort_key(u));
+    let forced = matches!(request, RotationRequest::Action { force: true });
+    if lagging.is_empty() || forced {
+        LeaderDecision::Rotate
+    } else {
+        LeaderDecision::WaitFor { units: lagging }
+    }
+}
+
+fn unit_sort_key(unit: &str) -> (String, u32) {
+    let (app, n) = unit.split_once('/').unwrap_or((unit, "0"));
+    (app.to_owned(), n.parse().unwrap_or(0))
+}
+
+/// What a unit does with the published set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnitDecision {
+    /// Nothing published yet: wait for the leader.
+    WaitForLeader,
+    /// The repositories on disk differ from the published set: write it.
+    Apply,
+    /// The disk matches; make sure the unit bag says so.
+    InSync,
+}
+
+/// Whether a unit must write the published set, given the fingerprint of what it holds.
+pub fn unit_decision(
+    published: Option<&Published>,
+    held_fingerprint: Option<&str>,
+) -> UnitDecision {
+    match published {
+        None => UnitDecision::WaitForLeader,
+        Some(p) if held_fingerprint == Some(p.fingerprint.as_str()) => UnitDecision::InSync,
+        Some(_) => UnitDecision::Apply,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u8) -> Key {
+        Key::parse(
+            0,
+            &base64::engine::general_purpose::URL_SAFE.encode([n; 32]),
+        )
+        .expect("valid")
+    }
+
+    fn indices(set: &KeySet) -> Vec<u32> {
+        set.keys().keys().copied().collect()
+    }
+
+    #[test]
+    fn generated_keys_have_keystone_manages_format() {
+        let k = Key::generate().expect("random");
+        assert_eq!(k.expose().len(), 44);
+        assert!(k.expose().ends_with('='));
+        assert!(!k.expose().contains('\n'));
+        assert_ne!(k, Key::generate().expect("random"));
+        assert!(!format!("{k:?}").contains(k.expose()));
+    }
+
+    #[test]
+    fn malformed_keys_are_refused_and_newlines_trimmed() {
+        assert_eq!(
+            Key::parse(3, "short"),
+            Err(KeyError::Malformed { index: 3 })
+        );
+        let text = format!("{}\n", key(1).expose());
+        assert_eq!(Key::parse(0, &text).map(|k| k.expose().len()), Ok(44));
+        assert_eq!(
+            KeySet::new(BTreeMap::from([(1, key(1))])),
+            Err(KeyError::NoStagedKey)
+        );
+        assert_eq!(
+            KeySet::new(BTreeMap::from([(0, key(1))])),
+            Err(KeyError::NoPrimaryKey)
+        );
+    }
+
+    #[test]
+    fn rotation_follows_keystone() {
+        let set = KeySet::setup(key(0), key(1));
+        let r1 = set.rotate(key(2), 3);
+        assert_eq!(indices(&r1), [0, 1, 2]);
+        assert_eq!(r1.keys()[&2], key(0), "the staged key became the primary");
+        assert_eq!(r1.keys()[&0], key(2));
+        let r2 = r1.rotate(key(3), 3);
+        assert_eq!(indices(&r2), [0, 2, 3], "the oldest secondary is pruned");
+        let r3 = r2.rotate(key(4), 5).rotate(key(5), 5).rotate(key(6), 5);
+        assert_eq!(indices(&r3), [0, 3, 4, 5, 6]);
+        assert_eq!(r3.primary_index(), 6);
+    }
+
+    #[test]
+    fn fingerprints_change_with_any_key_or_index() {
+        let a = KeySet::setup(key(0), key(1));
+        let b = KeySet::setup(key(0), key(2));
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        assert_eq!(a.fingerprint(), KeySet::setup(key(0), key(1)).fingerprint());
+        assert_eq!(a.fingerprint().len(), 64);
+    }
+
+    #[test]
+    fn both_transports_round_trip() {
+        let material = KeyMaterial {
+            fernet: KeySet::setup(key(0), key(1)).rotate(key(2), 3),
+            credential: KeySet::setup(key(7), key(8)),
+        };
+        let content = material.to_secret_content(5);
+        assert!(content.keys().all(|k| k == "generation"
+            || k.starts_with("fernet-")
+            || k.starts_with("credential-")));
+        assert_eq!(
+            KeyMaterial::from_secret_content(&content),
+            Ok((material.clone(), 5))
+        );
+        let bag = material.to_bag_value(5);
+        assert_eq!(KeyMaterial::from_bag_value(bag.expose()), Ok((material, 5)));
+        assert!(KeyMaterial::from_bag_value("{").is_err());
+    }
+
+    fn published(generation: u64, last_rotation: u64) -> Published {
+        Published {
+            generation,
+            fingerprint: format!("fp{generation}"),
+            last_rotation,
+        }
+    }
+
+    fn ack(generation: u64) -> Option<Ack> {
+        Some(Ack {
+            generation,
+            fingerprint: format!("fp{generation}"),
+        })
+    }
+
+    #[test]
+    fn the_leader_rotates_only_when_due_and_everyone_acknowledged() {
+        use LeaderDecision::*;
+        let all_in_sync = vec![("k/0".to_owned(), ack(2)), ("k/1".to_owned(), ack(2))];
+        let one_behind = vec![
+            ("k/0".to_owned(), ack(2)),
+            ("k/1".to_owned(), ack(1)),
+            ("k/2".to_owned(), None),
+        ];
+        let p = published(2, 1000);
+        let scheduled = RotationRequest::Scheduled;
+        let cases: Vec<(
+            Option<&Published>,
+            &[(String, Option<Ack>)],
+            u64,
+            RotationRequest,
+            LeaderDecision,
+        )> = vec![
+            (None, &all_in_sync, 0, scheduled, Initialize),
+            (
+                Some(&p),
+                &all_in_sync,
+                1500,
+                scheduled,
+                NotDue { next_due: 4600 },
+            ),
+            (Some(&p), &all_in_sync, 4600, scheduled, Rotate),
+            (
+                Some(&p),
+                &one_behind,
+                5000,
+                scheduled,
+                WaitFor {
+                    units: vec!["k/1".into(), "k/2".into()],
+                },
+            ),
+            (
+                Some(&p),
+                &all_in_sync,
+                1500,
+                RotationRequest::Action { force: false },
+                Rotate,
+            ),
+            (
+                Some(&p),
+                &one_behind,
+                1500,
+                RotationRequest::Action { force: false },
+                WaitFor {
+                    units: vec!["k/1".into(), "k/2".into()],
+                },
+            ),
+            (
+                Some(&p),
+                &one_behind,
+                1500,
+                RotationRequest::Action { force: true },
+                Rotate,
+            ),
+        ];
+        for (published, peers, now, request, expected) in cases {
+            assert_eq!(
+                leader_decision(published, peers, now, 3600, request),
+                expected,
+                "now={now} {request:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn units_apply_whatever_differs_from_the_published_set() {
+        let p = published(3, 0);
+        assert_eq!(unit_decision(None, Some("x")), UnitDecision::WaitForLeader);
+        assert_eq!(unit_decision(Some(&p), None), UnitDecision::Apply);
+        assert_eq!(unit_decision(Some(&p), Some("fp2")), UnitDecision::Apply);
+        assert_eq!(unit_decision(Some(&p), Some("fp3")), UnitDecision::InSync);
+    }
+}
