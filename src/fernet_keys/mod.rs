@@ -520,13 +520,14 @@ mod tests {
         ];
         let p = published(2, 1000);
         let scheduled = RotationRequest::Scheduled;
-        let cases: Vec<(
-            Option<&Published>,
-            &[(String, Option<Ack>)],
+        type Case<'a> = (
+            Option<&'a Published>,
+            &'a [(String, Option<Ack>)],
             u64,
             RotationRequest,
             LeaderDecision,
-        )> = vec![
+        );
+        let cases: Vec<Case> = vec![
             (None, &all_in_sync, 0, scheduled, Initialize),
             (
                 Some(&p),
