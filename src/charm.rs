@@ -10,10 +10,13 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
+use crate::actions;
 use crate::config::{Config, ConfigProblems};
 use crate::event::{Endpoint, Event};
+use crate::fernet_keys::RotationRequest;
 use crate::juju::{HookTools, Juju, JujuContext, JujuLogSink, LogLevel, Status, StatusScope};
 use crate::logging::{self, LogHandle};
+use crate::relations::cluster::{self, KeyStore, KeySync, SyncInputs};
 use crate::status::{self, StatusInputs};
 
 /// How the charm treats an event.
@@ -60,6 +63,9 @@ pub struct Facts {
     /// Required relations (by status name) that have no relation id. Not gathered when the
     /// config is invalid (the status is blocked on config anyway).
     pub missing_relations: Vec<String>,
+    /// The fernet key synchronisation's outcome (None before the peer relation exists, or when
+    /// the config is invalid).
+    pub keys: Option<KeySync>,
 }
 
 /// What the hook will do.
@@ -104,6 +110,7 @@ pub fn gather(juju: &Juju, event: &Event, log: &LogHandle) -> anyhow::Result<Fac
         config,
         leader,
         missing_relations,
+        keys: None,
     })
 }
 
@@ -123,6 +130,10 @@ pub fn plan(facts: &Facts) -> HookPlan {
                 warnings.extend(unimplemented_warnings(&config.unimplemented_options_set()));
             }
             inputs.missing_relations = facts.missing_relations.clone();
+            if let Some(keys) = &facts.keys {
+                inputs.waiting.extend(keys.waiting.clone());
+                inputs.active_note = keys.note.clone();
+            }
         }
     }
     let unit_status = status::workload_status(&inputs);
@@ -162,8 +173,49 @@ pub fn apply(juju: &Juju, plan: &HookPlan) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a hook needs from outside Juju: the key repositories, the clock, Juju's features.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub keys: KeyStore,
+    /// Unix seconds.
+    pub now: u64,
+    /// Juju ≥ 3.1: keys travel in a Juju secret.
+    pub secrets: bool,
+}
+
+impl Machine {
+    /// This machine, as Juju runs the charm on it.
+    pub fn system(ctx: &JujuContext) -> Machine {
+        Machine {
+            keys: KeyStore::system(),
+            now: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            secrets: ctx.version.supports_secrets(),
+        }
+    }
+
+    /// The key sync inputs for a validated config.
+    pub fn sync_inputs<'a>(&'a self, config: &Config, request: RotationRequest) -> SyncInputs<'a> {
+        SyncInputs {
+            store: &self.keys,
+            secrets: self.secrets,
+            now: self.now,
+            period: config.fernet_rotation_period(),
+            max_active_keys: config.fernet_max_active_keys,
+            request,
+        }
+    }
+}
+
 /// Handles one event end to end.
-pub fn handle(juju: &Juju, event: &Event, log: &LogHandle) -> anyhow::Result<()> {
+pub fn handle(
+    juju: &Juju,
+    machine: &Machine,
+    event: &Event,
+    log: &LogHandle,
+) -> anyhow::Result<()> {
     match route(event) {
         Route::NotHandled => {
             tracing::info!("{event} is not handled by this charm; nothing to do");
@@ -177,13 +229,14 @@ pub fn handle(juju: &Juju, event: &Event, log: &LogHandle) -> anyhow::Result<()>
             let Event::Action(name) = event else {
                 return Ok(());
             };
-            // Juju only dispatches actions listed in actions.yaml; this is a packaging mistake.
-            juju.action_fail(&format!("this charm has no action named {name:?}"))
-                .context("cannot report the action failure")?;
-            Ok(())
+            actions::run(juju, machine, name)
         }
         Route::Assess => {
-            let facts = gather(juju, event, log)?;
+            let mut facts = gather(juju, event, log)?;
+            if let Ok(config) = &facts.config {
+                let inputs = machine.sync_inputs(config, RotationRequest::Scheduled);
+                facts.keys = cluster::sync(juju, &inputs)?;
+            }
             let plan = plan(&facts);
             apply(juju, &plan)
         }
@@ -224,7 +277,8 @@ pub fn run(ctx: &JujuContext, tools: Arc<dyn HookTools>) -> ExitCode {
     install_panic_hook(juju.log_sink());
     let log = logging::init_hook_logging(juju.log_sink());
     let event = Event::from_dispatch_path(&ctx.dispatch_path);
-    match handle(&juju, &event, &log) {
+    let machine = Machine::system(ctx);
+    match handle(&juju, &machine, &event, &log) {
         Ok(()) => {
             tracing::debug!("{event} done with {} hook-tool calls", juju.total_calls());
             ExitCode::SUCCESS
@@ -246,12 +300,28 @@ mod tests {
         UnitName::parse("keystone/0").unwrap()
     }
 
+    /// A machine whose key repositories live in a fresh temporary directory.
+    fn machine() -> Machine {
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("charm-test-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Machine {
+            keys: KeyStore::in_dir(&dir),
+            now: 1_800_000_000,
+            secrets: true,
+        }
+    }
+
     /// State in → event → state out.
     fn run_event(state: MemoryState, event: Event) -> (MemoryState, anyhow::Result<()>) {
         let tools = Arc::new(MemoryHookTools::from_state(state));
         let juju = Juju::new(tools.clone(), unit());
+        let machine = machine();
         let (subscriber, log) = logging::hook_subscriber(Some(juju.log_sink()), false);
-        let result = tracing::subscriber::with_default(subscriber, || handle(&juju, &event, &log));
+        let result =
+            tracing::subscriber::with_default(subscriber, || handle(&juju, &machine, &event, &log));
         (tools.snapshot(), result)
     }
 
@@ -277,6 +347,7 @@ mod tests {
             [
                 "config-get",
                 "is-leader",
+                "relation-ids",
                 "relation-ids",
                 "status-set",
                 "status-set"
@@ -408,6 +479,7 @@ mod tests {
             config: Config::from_options(&Map::new()),
             leader: false,
             missing_relations: vec![],
+            keys: None,
         };
         let quiet = plan(&facts);
         assert!(quiet.warnings.is_empty());

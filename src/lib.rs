@@ -1,5 +1,6 @@
 //! The Keystone charm: one binary for every Juju hook and action, and a small operator CLI.
 
+pub mod actions;
 pub mod charm;
 pub mod cli;
 pub mod config;
@@ -7,5 +8,6 @@ pub mod event;
 pub mod fernet_keys;
 pub mod juju;
 pub mod logging;
+pub mod relations;
 pub mod secret;
 pub mod status;

@@ -33,6 +33,8 @@ pub struct StatusInputs {
     pub waiting: Vec<String>,
     /// Work the charm is doing right now.
     pub maintenance: Option<String>,
+    /// Added to a ready unit's message: `Unit is ready (<note>)`.
+    pub active_note: Option<String>,
 }
 
 /// The message of a ready unit.
@@ -69,7 +71,10 @@ pub fn workload_status(inputs: &StatusInputs) -> Status {
     if let Some(work) = &inputs.maintenance {
         return Status::maintenance(work.clone());
     }
-    Status::active(READY)
+    match &inputs.active_note {
+        Some(note) => Status::active(format!("{READY} ({note})")),
+        None => Status::active(READY),
+    }
 }
 
 /// The application status the leader sets: for now the leader's own workload status, since every
@@ -96,6 +101,7 @@ mod tests {
                 "Waiting for peers".into(),
             ],
             maintenance: Some("Installing packages".into()),
+            active_note: None,
         }
     }
 

@@ -41,6 +41,7 @@ fn install_on_a_fresh_leader_reports_the_missing_database() {
             "config-get --format=json",
             "is-leader --format=json",
             "relation-ids --format=json shared-db",
+            "relation-ids --format=json cluster",
             "status-set blocked -- Missing relations: database",
             "status-set --application blocked -- Missing relations: database",
         ]
@@ -65,6 +66,7 @@ fn config_changed_with_valid_config_and_a_database_is_ready() {
             "config-get --format=json",
             "is-leader --format=json",
             "relation-ids --format=json shared-db",
+            "relation-ids --format=json cluster",
             "status-set active -- Unit is ready",
         ]
     );
@@ -117,7 +119,7 @@ fn legacy_hooks_without_dispatch_path_reach_the_same_handler() {
     juju.set_leader(true);
     let output = juju.run_legacy_hook("update-status");
     assert_success(&output);
-    assert_eq!(juju.calls().len(), 5, "{:?}", juju.call_lines());
+    assert_eq!(juju.calls().len(), 6, "{:?}", juju.call_lines());
     assert_eq!(juju.calls()[0].line(), "config-get --format=json");
 }
 

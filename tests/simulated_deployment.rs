@@ -26,8 +26,15 @@ fn charm_dir(out: &TempDir) -> PathBuf {
     out.path().join("charm")
 }
 
-fn deploy_default_bundle(charm: &Path) -> Model {
+/// A model where every unit has its own /etc/keystone, as on its own machine.
+fn model() -> Model {
     let mut model = Model::new().expect("simulator (cargo build -p juju-sim builds its tools)");
+    model.isolate_paths(&["/etc/keystone"]);
+    model
+}
+
+fn deploy_default_bundle(charm: &Path) -> Model {
+    let mut model = model();
     let charms = BTreeMap::from([("keystone".to_owned(), charm.to_path_buf())]);
     demo::deploy_bundle(&mut model, &Bundle::parse(DEFAULT_BUNDLE).unwrap(), &charms).unwrap();
     model.settle().unwrap();

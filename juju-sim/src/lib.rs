@@ -74,8 +74,12 @@ pub struct Model {
     scripted: BTreeMap<String, Box<dyn ScriptedCharm>>,
     tools_dir: PathBuf,
     server: Server,
-    /// Extra environment for every hook process (e.g. a per-unit filesystem view).
+    /// Extra environment for every hook process.
     extra_env: Vec<(String, String)>,
+    /// Paths each unit sees privately (its "machine"): bind-mounted from a per-unit directory
+    /// in a mount namespace of the hook's own.
+    private_paths: Vec<PathBuf>,
+    base: PathBuf,
     _dir: TempDir,
 }
 
@@ -110,6 +114,8 @@ impl Model {
             tools_dir,
             server,
             extra_env: Vec::new(),
+            private_paths: Vec::new(),
+            base: base.clone(),
             _dir: TempDir(base),
         })
     }
@@ -117,6 +123,22 @@ impl Model {
     /// Locks the model state for reading or direct setup.
     pub fn world(&self) -> MutexGuard<'_, World> {
         self.world.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Gives every unit its own view of these paths, as if each ran on its own machine: hooks
+    /// run in a mount namespace where each path is a bind mount of a per-unit directory. Needs
+    /// root and `unshare` (util-linux).
+    pub fn isolate_paths(&mut self, paths: &[&str]) {
+        self.private_paths
+            .extend(paths.iter().map(|p| PathBuf::from(*p)));
+    }
+
+    /// The directory that holds `path` for `unit` (see [`Model::isolate_paths`]).
+    pub fn unit_path(&self, unit: &str, path: &str) -> PathBuf {
+        self.base
+            .join("machines")
+            .join(unit.replace('/', "-"))
+            .join(path.trim_start_matches('/'))
     }
 
     /// Adds an environment variable to every hook process.
@@ -500,6 +522,56 @@ impl Model {
         params: Map<String, Value>,
     ) -> Result<ActionTask> {
         self.settle()?;
+        let id = self.queue_action(unit, name, params)?;
+        self.settle()?;
+        let world = self.world();
+        Ok(world.actions[&id].clone())
+    }
+
+    /// Runs an action at once, before any other pending hook and without settling after it: the
+    /// other units have not reacted yet when it returns (Juju runs them concurrently).
+    pub fn run_action_now(
+        &mut self,
+        unit: &str,
+        name: &str,
+        params: Map<String, Value>,
+    ) -> Result<ActionTask> {
+        let id = self.queue_action(unit, name, params)?;
+        let event = self
+            .world()
+            .units
+            .get_mut(unit)
+            .and_then(|u| u.queue.pop_front())
+            .context("the action was not queued")?;
+        self.run_hook(unit, &event)?;
+        let world = self.world();
+        Ok(world.actions[&id].clone())
+    }
+
+    /// Queues a hook on a unit (e.g. `config-changed` after an agent restart).
+    pub fn queue_hook(&mut self, unit: &str, hook: &str) {
+        self.world().queue(unit, HookEvent::simple(hook));
+    }
+
+    /// Runs only this unit's pending hooks.
+    pub fn settle_unit(&mut self, unit: &str) -> Result<()> {
+        for _ in 0..MAX_HOOKS_PER_SETTLE {
+            let event = self
+                .world()
+                .units
+                .get_mut(unit)
+                .and_then(|u| u.queue.pop_front());
+            let Some(event) = event else {
+                return Ok(());
+            };
+            if !self.run_hook(unit, &event)? {
+                bail!("{unit}: hook {:?} failed", event.name);
+            }
+        }
+        Err(anyhow!("{unit} did not settle"))
+    }
+
+    fn queue_action(&mut self, unit: &str, name: &str, params: Map<String, Value>) -> Result<u64> {
         let id = {
             let mut world = self.world();
             let Some(u) = world.units.get(unit) else {
@@ -534,9 +606,7 @@ impl Model {
                 .push_front(event);
             id
         };
-        self.settle()?;
-        let world = self.world();
-        Ok(world.actions[&id].clone())
+        Ok(id)
     }
 
     // -----------------------------------------------------------------------------------------
@@ -706,7 +776,24 @@ impl Model {
                 &self.server.socket,
             )
         };
-        let output = Command::new(dir.join("dispatch"))
+        let mut command = if self.private_paths.is_empty() {
+            Command::new(dir.join("dispatch"))
+        } else {
+            // A private mount namespace per hook: each isolated path is the unit's own.
+            let mut c = Command::new("unshare");
+            c.args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
+                .arg(r#"d=$1; shift; while [ $# -gt 0 ]; do mkdir -p "$1" "$2" && mount --bind "$1" "$2" || exit 97; shift 2; done; exec "$d""#)
+                .arg("sh")
+                .arg(dir.join("dispatch"));
+            for path in &self.private_paths {
+                let own = self.unit_path(unit, &path.to_string_lossy());
+                std::fs::create_dir_all(&own)
+                    .with_context(|| format!("cannot create {}", own.display()))?;
+                c.arg(own).arg(path);
+            }
+            c
+        };
+        let output = command
             .current_dir(dir)
             .env_clear()
             .envs(env)

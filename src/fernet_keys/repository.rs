@@ -80,6 +80,10 @@ impl Repository {
         &self.path
     }
 
+    pub fn owner(&self) -> Option<Owner> {
+        self.owner
+    }
+
     fn sets_dir(&self) -> PathBuf {
         let mut name = self.path.file_name().unwrap_or_default().to_os_string();
         name.push(".sets");

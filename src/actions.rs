@@ -1,0 +1,162 @@
+//! The charm's actions: parse the parameters, act, and report results or a failure message in
+//! Juju's terms (`action-set`, `action-fail`). An action never fails the process for a reason the
+//! operator can fix; it fails the task with a message saying what to do.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use crate::charm::Machine;
+use crate::config::Config;
+use crate::fernet_keys::RotationRequest;
+use crate::juju::{Bag, Juju};
+use crate::relations::cluster;
+
+/// The actions actions.yaml declares.
+pub const ACTIONS: [&str; 2] = ["rotate-fernet", "fernet-status"];
+
+/// Runs the action Juju dispatched.
+pub fn run(juju: &Juju, machine: &Machine, name: &str) -> Result<()> {
+    let outcome = match name {
+        "rotate-fernet" => rotate_fernet(juju, machine),
+        "fernet-status" => fernet_status(juju, machine),
+        // Juju only dispatches actions listed in actions.yaml: this is a packaging mistake.
+        other => Err(ActionFailure(format!(
+            "this charm has no action named {other:?}"
+        ))),
+    };
+    match outcome {
+        Ok(results) => juju
+            .action_set(&results)
+            .context("cannot report the action's results"),
+        Err(ActionFailure(message)) => juju
+            .action_fail(&message)
+            .context("cannot report the action's failure"),
+    }
+}
+
+/// A failure to report with action-fail.
+struct ActionFailure(String);
+
+impl<E: std::fmt::Display> From<E> for ActionFailure {
+    fn from(err: E) -> Self {
+        ActionFailure(err.to_string())
+    }
+}
+
+type Results = BTreeMap<String, String>;
+
+fn config(juju: &Juju) -> Result<Config, ActionFailure> {
+    let options = juju
+        .config()
+        .map_err(|e| ActionFailure(format!("cannot read the config: {e}")))?;
+    Config::from_options(&options)
+        .map_err(|p| ActionFailure(format!("fix the configuration first: {p}")))
+}
+
+fn rotate_fernet(juju: &Juju, machine: &Machine) -> Result<Results, ActionFailure> {
+    let force = juju
+        .action_params()?
+        .get("force")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if !juju.is_leader()? {
+        return Err(ActionFailure(
+            "run this on the leader: juju run keystone/leader rotate-fernet".to_owned(),
+        ));
+    }
+    let config = config(juju)?;
+    let inputs = machine.sync_inputs(&config, RotationRequest::Action { force });
+    let Some(sync) = cluster::sync(juju, &inputs).map_err(|e| ActionFailure(format!("{e:#}")))?
+    else {
+        return Err(ActionFailure(
+            "the cluster peer relation does not exist yet; try again shortly".to_owned(),
+        ));
+    };
+    if let Some(units) = sync.blocked_rotation {
+        let verb = if units.len() == 1 { "has" } else { "have" };
+        let generation = sync.generation.map(|g| g.to_string()).unwrap_or_default();
+        return Err(ActionFailure(format!(
+            "not rotating: {} {verb} not acknowledged fernet keys generation {generation}; a second \
+             rotation before they sync could leave them unable to validate tokens. Run again once \
+             they have, or with force=true",
+            units.join(", ")
+        )));
+    }
+    let Some(rotated) = sync.rotated else {
+        return Ok(Results::from([
+            (
+                "generation".to_owned(),
+                sync.generation.unwrap_or(1).to_string(),
+            ),
+            ("rotated".to_owned(), "false".to_owned()),
+            (
+                "message".to_owned(),
+                "keys were created; there was nothing to rotate".to_owned(),
+            ),
+        ]));
+    };
+    Ok(Results::from([
+        ("generation".to_owned(), rotated.generation.to_string()),
+        (
+            "primary-key-index".to_owned(),
+            rotated.primary_index.to_string(),
+        ),
+        ("rotated".to_owned(), "true".to_owned()),
+        (
+            "units-to-update".to_owned(),
+            rotated.units_to_update.join(","),
+        ),
+    ]))
+}
+
+fn fernet_status(juju: &Juju, machine: &Machine) -> Result<Results, ActionFailure> {
+    let config = config(juju)?;
+    let mut results = Results::new();
+    let held = machine
+        .keys
+        .read()
+        .map_err(|e| ActionFailure(format!("{e:#}")))?;
+    let relation = juju.relation_ids(cluster::ENDPOINT)?.into_iter().next();
+    let published = match &relation {
+        Some(r) => cluster::published(&juju.relation_data(r, &Bag::App(juju.app()))?),
+        None => None,
+    };
+    match &held {
+        None => {
+            results.insert("keys".to_owned(), "none".to_owned());
+        }
+        Some(material) => {
+            for (index, key) in material.fernet.keys() {
+                results.insert(format!("keys.{index}"), key.short_fingerprint());
+            }
+            results.insert(
+                "primary-key-index".to_owned(),
+                material.fernet.primary_index().to_string(),
+            );
+        }
+    }
+    let held_fingerprint = held.as_ref().map(|m| m.fingerprint());
+    match &published {
+        Some(p) => {
+            let in_sync = held_fingerprint.as_deref() == Some(p.fingerprint.as_str());
+            results.insert("leader-generation".to_owned(), p.generation.to_string());
+            results.insert("in-sync".to_owned(), in_sync.to_string());
+            if in_sync {
+                results.insert("generation".to_owned(), p.generation.to_string());
+            }
+            let due = p.last_rotation + config.fernet_rotation_period().as_secs();
+            results.insert("next-rotation-due".to_owned(), due.to_string());
+            results.insert(
+                "next-rotation-in".to_owned(),
+                format!("{}s", due.saturating_sub(machine.now)),
+            );
+        }
+        None => {
+            results.insert("in-sync".to_owned(), "false".to_owned());
+            results.insert("leader-generation".to_owned(), "none".to_owned());
+        }
+    }
+    Ok(results)
+}

@@ -1,0 +1,386 @@
+//! The `cluster` peer relation: one fernet and credential key set on every unit.
+//!
+//! The leader publishes (see [`crate::fernet_keys`] for the protocol):
+//! - application bag: `fernet-generation`, `fernet-fingerprint`, `fernet-last-rotation`, and
+//!   either `fernet-secret-id` (Juju ≥ 3.1: the keys are in an application-owned secret) or
+//!   `fernet-keys` (older Juju: the keys themselves, JSON);
+//! - every other unit acknowledges in its unit bag: `fernet-generation`, `fernet-fingerprint`
+//!   (the leader's own state is what it published and what its disk holds).
+//!
+//! Decisions come from the pure functions of [`crate::fernet_keys`]; this module reads what they
+//! need (as few hook tools as possible), and carries them out.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::fernet_keys::repository::{Owner, Repository};
+use crate::fernet_keys::{
+    Ack, KeyMaterial, LeaderDecision, Published, RotationRequest, UnitDecision, leader_decision,
+    unit_decision,
+};
+use crate::juju::{
+    Bag, DatabagChanges, Juju, NewSecret, RelationId, SecretOwner, SecretRead, SecretUri,
+};
+
+pub const ENDPOINT: &str = "cluster";
+
+const GENERATION: &str = "fernet-generation";
+const FINGERPRINT: &str = "fernet-fingerprint";
+const LAST_ROTATION: &str = "fernet-last-rotation";
+const SECRET_ID: &str = "fernet-secret-id";
+const KEYS_IN_BAG: &str = "fernet-keys";
+const SECRET_LABEL: &str = "fernet-keys";
+
+/// Where this unit keeps its keys: the repositories keystone.conf names.
+#[derive(Debug, Clone)]
+pub struct KeyStore {
+    pub fernet: Repository,
+    pub credential: Repository,
+    /// Production stores refuse to write keys nobody but root could read.
+    require_owner: bool,
+}
+
+impl KeyStore {
+    /// The production repositories, owned by keystone:keystone. Without a keystone user (the
+    /// package is not installed yet) reading works and writing fails with that explanation.
+    pub fn system() -> KeyStore {
+        let owner = nix::unistd::User::from_name("keystone")
+            .ok()
+            .flatten()
+            .map(|user| Owner {
+                uid: user.uid,
+                gid: user.gid,
+            });
+        KeyStore {
+            fernet: Repository::new("/etc/keystone/fernet-keys", owner),
+            credential: Repository::new("/etc/keystone/credential-keys", owner),
+            require_owner: true,
+        }
+    }
+
+    /// Repositories under `dir`, owned by the current user (tests).
+    pub fn in_dir(dir: &std::path::Path) -> KeyStore {
+        KeyStore {
+            fernet: Repository::new(dir.join("fernet-keys"), None),
+            credential: Repository::new(dir.join("credential-keys"), None),
+            require_owner: false,
+        }
+    }
+
+    /// What the unit holds, when both repositories hold a valid set.
+    pub fn read(&self) -> Result<Option<KeyMaterial>> {
+        let fernet = self.fernet.read()?;
+        let credential = self.credential.read()?;
+        Ok(match (fernet, credential) {
+            (Some(fernet), Some(credential)) => Some(KeyMaterial { fernet, credential }),
+            _ => None,
+        })
+    }
+
+    /// Writes both sets; the credential set first, so the fernet repository (which decides
+    /// what Keystone's tokens use) changes last.
+    pub fn apply(&self, material: &KeyMaterial) -> Result<bool> {
+        if self.require_owner && self.fernet.owner().is_none() {
+            bail!("the keystone user does not exist: the keystone package is not installed yet");
+        }
+        let credential = self.credential.apply(&material.credential)?;
+        let fernet = self.fernet.apply(&material.fernet)?;
+        Ok(credential || fernet)
+    }
+}
+
+/// What the keys mean for the unit's status.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeySync {
+    /// Why the unit is not ready yet (it does not hold the published set).
+    pub waiting: Option<String>,
+    /// A note for the leader's active status, e.g. a rotation waiting for a unit.
+    pub note: Option<String>,
+    /// The generation this unit holds.
+    pub generation: Option<u64>,
+    /// Set when a requested rotation had to wait: the units it waits for.
+    pub blocked_rotation: Option<Vec<String>>,
+    /// Set when a rotation happened in this hook.
+    pub rotated: Option<Rotated>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotated {
+    pub generation: u64,
+    pub primary_index: u32,
+    /// Units that must now apply the new set.
+    pub units_to_update: Vec<String>,
+}
+
+/// The published state, from the peer application bag.
+pub fn published(bag: &crate::juju::Databag) -> Option<Published> {
+    Some(Published {
+        generation: bag.get(GENERATION)?.parse().ok()?,
+        fingerprint: bag.get(FINGERPRINT)?.clone(),
+        last_rotation: bag.get(LAST_ROTATION)?.parse().ok()?,
+    })
+}
+
+fn ack_of(bag: &crate::juju::Databag) -> Option<Ack> {
+    Some(Ack {
+        generation: bag.get(GENERATION)?.parse().ok()?,
+        fingerprint: bag.get(FINGERPRINT)?.clone(),
+    })
+}
+
+/// Inputs that come from outside Juju.
+pub struct SyncInputs<'a> {
+    pub store: &'a KeyStore,
+    pub secrets: bool,
+    pub now: u64,
+    pub period: Duration,
+    pub max_active_keys: u32,
+    pub request: RotationRequest,
+}
+
+/// Brings this unit's keys in line with the leader's, and lets the leader create and rotate
+/// them. Returns None when the peer relation does not exist yet (before cluster-relation-created).
+pub fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
+    let Some(relation) = juju
+        .relation_ids(ENDPOINT)
+        .context("cannot list the cluster relation")?
+        .into_iter()
+        .next()
+    else {
+        return Ok(None);
+    };
+    let app_bag = juju
+        .relation_data(&relation, &Bag::App(juju.app()))
+        .context("cannot read the cluster application data")?;
+    let published_state = published(&app_bag);
+    let leader = juju
+        .is_leader()
+        .context("cannot tell whether this unit leads")?;
+    let mut result = KeySync::default();
+
+    // Every unit, the leader too: hold what was published, and say so.
+    let held = inputs
+        .store
+        .read()
+        .context("cannot read the key repositories")?;
+    let held_fingerprint = held.as_ref().map(KeyMaterial::fingerprint);
+    match unit_decision(published_state.as_ref(), held_fingerprint.as_deref()) {
+        UnitDecision::WaitForLeader => {
+            if !leader {
+                result.waiting = Some("Waiting for the leader to create fernet keys".to_owned());
+            }
+        }
+        UnitDecision::Apply => {
+            let published = published_state.clone().context("published state")?;
+            match fetch(juju, &app_bag, inputs.secrets)? {
+                Some((material, generation))
+                    if generation == published.generation
+                        && material.fingerprint() == published.fingerprint =>
+                {
+                    inputs
+                        .store
+                        .apply(&material)
+                        .context("cannot write the key repositories")?;
+                    tracing::info!("fernet keys: applied generation {generation}");
+                    acknowledge(juju, &relation, generation, &published.fingerprint)?;
+                    result.generation = Some(generation);
+                }
+                _ => {
+                    // The secret and the bag are committed together; until both are visible,
+                    // wait for the next event rather than applying a mismatched set.
+                    result.waiting = Some(format!(
+                        "Waiting for fernet keys generation {} from the leader",
+                        published.generation
+                    ));
+                }
+            }
+        }
+        UnitDecision::InSync => {
+            let published = published_state.clone().context("published state")?;
+            acknowledge(
+                juju,
+                &relation,
+                published.generation,
+                &published.fingerprint,
+            )?;
+            result.generation = Some(published.generation);
+        }
+    }
+    if !leader {
+        return Ok(Some(result));
+    }
+
+    // The leader: create, rotate, or wait.
+    let period = inputs.period.as_secs();
+    let mut decision = leader_decision(
+        published_state.as_ref(),
+        &[],
+        inputs.now,
+        period,
+        inputs.request,
+    );
+    if matches!(
+        decision,
+        LeaderDecision::Rotate | LeaderDecision::WaitFor { .. }
+    ) {
+        let own = held_fingerprint.clone().and_then(|fingerprint| {
+            let generation = published_state.as_ref()?.generation;
+            Some(Ack {
+                generation,
+                fingerprint,
+            })
+        });
+        let peers = peer_acks(juju, &relation, own)?;
+        decision = leader_decision(
+            published_state.as_ref(),
+            &peers,
+            inputs.now,
+            period,
+            inputs.request,
+        );
+    }
+    match decision {
+        LeaderDecision::Initialize => {
+            // A new leader adopts what was published; only an empty bag means "never created".
+            let material = KeyMaterial::generate()?;
+            publish(juju, &relation, &app_bag, inputs, &material, 1)?;
+            tracing::info!("fernet keys: created generation 1");
+            result.generation = Some(1);
+            result.waiting = None;
+        }
+        LeaderDecision::Rotate => {
+            let current = published_state.clone().context("published state")?;
+            let Some(material) = inputs.store.read()? else {
+                bail!("the leader holds no keys to rotate");
+            };
+            let rotated = material.rotate_fernet(inputs.max_active_keys)?;
+            let generation = current.generation + 1;
+            publish(juju, &relation, &app_bag, inputs, &rotated, generation)?;
+            let units_to_update: Vec<String> = juju
+                .relation_units(&relation)?
+                .iter()
+                .map(|u| u.to_string())
+                .collect();
+            tracing::info!(
+                "fernet keys: rotated to generation {generation}, primary key {}",
+                rotated.fernet.primary_index()
+            );
+            result.generation = Some(generation);
+            result.rotated = Some(Rotated {
+                generation,
+                primary_index: rotated.fernet.primary_index(),
+                units_to_update,
+            });
+        }
+        LeaderDecision::WaitFor { units } => {
+            result.note = Some(format!("fernet rotation waiting for {}", units.join(", ")));
+            result.blocked_rotation = Some(units);
+        }
+        LeaderDecision::NotDue { .. } => {}
+    }
+    Ok(Some(result))
+}
+
+/// Every unit of the peer relation with what it acknowledges: the others from their unit bags,
+/// this one (the leader) from what it holds on disk.
+fn peer_acks(
+    juju: &Juju,
+    relation: &RelationId,
+    own: Option<Ack>,
+) -> Result<Vec<(String, Option<Ack>)>> {
+    let mut acks = vec![(juju.unit().to_string(), own)];
+    for unit in juju.relation_units(relation)? {
+        let bag = juju.relation_data(relation, &Bag::Unit(unit.clone()))?;
+        acks.push((unit.to_string(), ack_of(&bag)));
+    }
+    Ok(acks)
+}
+
+/// Reads the published key material from the secret or the bag.
+fn fetch(
+    juju: &Juju,
+    app_bag: &crate::juju::Databag,
+    secrets: bool,
+) -> Result<Option<(KeyMaterial, u64)>> {
+    if secrets {
+        let Some(uri) = app_bag.get(SECRET_ID).and_then(|id| SecretUri::parse(id)) else {
+            return Ok(None);
+        };
+        let content = juju
+            .secret_get(&uri, SecretRead::Refresh)
+            .context("cannot read the fernet keys secret")?;
+        return Ok(Some(KeyMaterial::from_secret_content(&content)?));
+    }
+    match app_bag.get(KEYS_IN_BAG) {
+        Some(text) => Ok(Some(KeyMaterial::from_bag_value(text)?)),
+        None => Ok(None),
+    }
+}
+
+/// Publishes a new key set (leader only) and applies it here first.
+fn publish(
+    juju: &Juju,
+    relation: &RelationId,
+    app_bag: &crate::juju::Databag,
+    inputs: &SyncInputs<'_>,
+    material: &KeyMaterial,
+    generation: u64,
+) -> Result<()> {
+    inputs
+        .store
+        .apply(material)
+        .context("cannot write the key repositories")?;
+    let fingerprint = material.fingerprint();
+    let mut changes = DatabagChanges::new();
+    if inputs.secrets {
+        let content = material.to_secret_content(generation);
+        match app_bag.get(SECRET_ID).and_then(|id| SecretUri::parse(id)) {
+            Some(uri) => juju
+                .secret_set(&uri, &content)
+                .context("cannot update the fernet keys secret")?,
+            None => {
+                let uri = juju
+                    .secret_add(
+                        &content,
+                        &NewSecret {
+                            owner: SecretOwner::Application,
+                            label: Some(SECRET_LABEL.to_owned()),
+                            description: Some("Keystone fernet and credential keys".to_owned()),
+                        },
+                    )
+                    .context("cannot create the fernet keys secret")?;
+                changes.insert(SECRET_ID.to_owned(), Some(uri.to_string()));
+            }
+        }
+    } else {
+        changes.insert(
+            KEYS_IN_BAG.to_owned(),
+            Some(material.to_bag_value(generation).into_inner()),
+        );
+    }
+    changes.insert(GENERATION.to_owned(), Some(generation.to_string()));
+    changes.insert(FINGERPRINT.to_owned(), Some(fingerprint.clone()));
+    changes.insert(LAST_ROTATION.to_owned(), Some(inputs.now.to_string()));
+    juju.relation_set(relation, true, &changes)
+        .context("cannot publish the fernet keys in the cluster relation")
+}
+
+fn acknowledge(
+    juju: &Juju,
+    relation: &RelationId,
+    generation: u64,
+    fingerprint: &str,
+) -> Result<()> {
+    let own = juju.relation_data(relation, &Bag::Unit(juju.unit().clone()))?;
+    if ack_of(&own).is_some_and(|a| a.generation == generation && a.fingerprint == fingerprint) {
+        return Ok(());
+    }
+    let changes = DatabagChanges::from([
+        (GENERATION.to_owned(), Some(generation.to_string())),
+        (FINGERPRINT.to_owned(), Some(fingerprint.to_owned())),
+    ]);
+    juju.relation_set(relation, false, &changes)
+        .context("cannot acknowledge the fernet keys in the cluster relation")?;
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! One module per relation, named after its endpoint, holding that relation's whole behaviour.
+
+pub mod cluster;

@@ -1,0 +1,376 @@
+//! Fernet keys across a 3-unit deployment in the simulator, each unit with its own /etc/keystone:
+//! one key set everywhere after deploy, rotate-fernet converging with one peer hook per unit, the
+//! over-rotation guard, leader loss mid-rotation, scale-out, scheduled rotation; on Juju 2.9 (keys
+//! in the peer application bag) and 3.6 (keys in a Juju secret). No key ever shows up in a log, a
+//! status or an action result, nor in relation data where secrets exist.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use juju_sim::Model;
+use keystone_charm::fernet_keys::KeyMaterial;
+use keystone_charm::fernet_keys::repository::Repository;
+use serde_json::{Map, Value, json};
+use support::TempDir;
+
+const VERSIONS: [&str; 2] = ["2.9.49", "3.6.1"];
+
+fn charm_dir(out: &TempDir) -> PathBuf {
+    let status = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-charm"))
+        .arg(env!("CARGO_BIN_EXE_keystone-charm"))
+        .arg(out.path())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run scripts/build-charm");
+    assert!(status.success());
+    out.path().join("charm")
+}
+
+fn assert_keystone_user() {
+    assert!(
+        nix::unistd::User::from_name("keystone")
+            .ok()
+            .flatten()
+            .is_some(),
+        "the keystone user is missing: install the keystone package (scripts/install-deps)"
+    );
+}
+
+/// Three keystone units with a database, each with its own /etc/keystone.
+fn deployment(version: &str, charm: &Path, config: Value) -> Model {
+    assert_keystone_user();
+    let mut model = Model::with_juju_version(version).unwrap();
+    model.isolate_paths(&["/etc/keystone"]);
+    model
+        .deploy(
+            "keystone",
+            charm,
+            3,
+            config.as_object().cloned().unwrap_or_default(),
+        )
+        .unwrap();
+    model
+        .deploy_scripted("mysql", Box::new(juju_sim::scripted::MySql::new("pw")), 1)
+        .unwrap();
+    model
+        .relate("keystone:shared-db", "mysql:shared-db")
+        .unwrap();
+    model.settle().unwrap();
+    model
+}
+
+/// The key material a unit holds on its own disk.
+fn held(model: &Model, unit: &str) -> Option<KeyMaterial> {
+    let etc = model.unit_path(unit, "/etc/keystone");
+    let fernet = Repository::new(etc.join("fernet-keys"), None)
+        .read()
+        .unwrap()?;
+    let credential = Repository::new(etc.join("credential-keys"), None)
+        .read()
+        .unwrap()?;
+    Some(KeyMaterial { fernet, credential })
+}
+
+fn fingerprints(model: &Model) -> BTreeSet<Option<String>> {
+    model
+        .units("keystone")
+        .iter()
+        .map(|u| held(model, u).map(|m| m.fingerprint()))
+        .collect()
+}
+
+fn published_generation(model: &Model) -> u64 {
+    let id = model.relation_id("keystone", "cluster").unwrap();
+    model.relation_data(id, "keystone")["fernet-generation"]
+        .parse()
+        .unwrap()
+}
+
+fn no_params() -> Map<String, Value> {
+    Map::new()
+}
+
+fn force() -> Map<String, Value> {
+    json!({"force": true}).as_object().cloned().unwrap()
+}
+
+/// Every key text any unit holds now.
+fn key_texts(model: &Model) -> Vec<String> {
+    let mut keys = Vec::new();
+    for unit in model.units("keystone") {
+        if let Some(m) = held(model, &unit) {
+            for set in [&m.fernet, &m.credential] {
+                keys.extend(set.keys().values().map(|k| k.expose().to_owned()));
+            }
+        }
+    }
+    keys
+}
+
+/// No key in juju-log, statuses or action results; nor in relation data where secrets exist.
+fn assert_no_key_material(model: &Model, keys: &[String], secrets: bool) {
+    let world = model.world();
+    let mut exposed: Vec<String> = world
+        .logs
+        .iter()
+        .map(|l| l.message.clone())
+        .chain(world.units.values().map(|u| u.status.message.clone()))
+        .chain(world.apps.values().map(|a| a.status.message.clone()))
+        .chain(world.actions.values().map(|t| {
+            format!(
+                "{} {:?} {}",
+                Value::Object(t.results.clone()),
+                t.message,
+                t.stdout
+            )
+        }))
+        .chain(
+            world
+                .hook_log
+                .iter()
+                .map(|r| format!("{} {}", r.stdout, r.stderr)),
+        )
+        .collect();
+    if secrets {
+        for rel in world.relations.values() {
+            for bag in rel.unit_data.values().chain(rel.app_data.values()) {
+                exposed.extend(bag.values().cloned());
+            }
+        }
+    }
+    for key in keys {
+        let short = &key[..20];
+        assert!(
+            exposed.iter().all(|text| !text.contains(short)),
+            "key material leaked into logs, statuses, action results or relation data"
+        );
+    }
+}
+
+#[test]
+fn after_deploy_every_unit_holds_the_same_keys_and_acknowledges_them() {
+    let out = TempDir::new("fernet-deploy");
+    let charm = charm_dir(&out);
+    for version in VERSIONS {
+        let model = deployment(version, &charm, json!({}));
+        let prints = fingerprints(&model);
+        assert_eq!(prints.len(), 1, "{version}: {prints:?}");
+        assert!(prints.iter().all(Option::is_some), "{version}");
+        assert_eq!(published_generation(&model), 1);
+        let id = model.relation_id("keystone", "cluster").unwrap();
+        for unit in model.units("keystone") {
+            assert_eq!(
+                model.relation_data(id, &unit)["fernet-generation"],
+                "1",
+                "{version} {unit}"
+            );
+            assert_eq!(
+                model.unit_status(&unit),
+                Some(("active".to_owned(), "Unit is ready".to_owned())),
+                "{version} {unit}"
+            );
+        }
+        let keys = key_texts(&model);
+        assert_no_key_material(&model, &keys, version.starts_with('3'));
+    }
+}
+
+#[test]
+fn rotate_fernet_converges_with_one_peer_hook_per_unit_and_guards_over_rotation() {
+    let out = TempDir::new("fernet-rotate");
+    let charm = charm_dir(&out);
+    for version in VERSIONS {
+        let mut model = deployment(version, &charm, json!({}));
+        let mut keys = key_texts(&model);
+        let leader = model.leader("keystone").unwrap();
+        let others: Vec<String> = model
+            .units("keystone")
+            .into_iter()
+            .filter(|u| *u != leader)
+            .collect();
+
+        // Not on a non-leader.
+        let refused = model
+            .run_action(&others[0], "rotate-fernet", no_params())
+            .unwrap();
+        assert_eq!(refused.status, "failed");
+        assert_eq!(
+            refused.message.as_deref(),
+            Some("run this on the leader: juju run keystone/leader rotate-fernet")
+        );
+
+        // One rotation: the new generation reaches every unit with one peer hook each.
+        let hooks_before = model.hook_log().len();
+        let task = model
+            .run_action(&leader, "rotate-fernet", no_params())
+            .unwrap();
+        assert_eq!(task.status, "completed", "{version}: {task:?}");
+        assert_eq!(task.results["generation"], json!("2"));
+        assert_eq!(task.results["primary-key-index"], json!("2"));
+        assert_eq!(task.results["units-to-update"], json!(others.join(",")));
+        assert_eq!(fingerprints(&model).len(), 1, "{version}: converged");
+        // Each other unit converged in one peer hook: the first cluster-relation-changed after
+        // the action applied the new set, and it was applied exactly once. (Later peer hooks come
+        // from the other units' acknowledgements and change nothing.)
+        let runs = &model.hook_log()[hooks_before..];
+        for unit in &others {
+            let first = runs
+                .iter()
+                .find(|r| r.unit == *unit && r.hook == "cluster-relation-changed")
+                .unwrap_or_else(|| panic!("{version} {unit}: no peer hook"));
+            assert!(
+                first
+                    .tool_calls
+                    .iter()
+                    .any(|c| c.starts_with("juju-log") && c.contains("applied generation 2")),
+                "{version} {unit}: {:#?}",
+                first.tool_calls
+            );
+            let applied = model
+                .logs()
+                .iter()
+                .filter(|l| l.unit == *unit && l.message.contains("applied generation 2"))
+                .count();
+            assert_eq!(applied, 1, "{version} {unit}");
+        }
+        keys.extend(key_texts(&model));
+
+        // A second rotation before the units acknowledged is refused, naming them; force wins.
+        let first = model
+            .run_action_now(&leader, "rotate-fernet", no_params())
+            .unwrap();
+        assert_eq!(first.status, "completed");
+        let second = model
+            .run_action_now(&leader, "rotate-fernet", no_params())
+            .unwrap();
+        assert_eq!(second.status, "failed", "{version}");
+        let message = second.message.clone().unwrap_or_default();
+        assert!(
+            message.starts_with(&format!(
+                "not rotating: {} have not acknowledged fernet keys generation 3",
+                others.join(", ")
+            )),
+            "{message}"
+        );
+        let forced = model
+            .run_action_now(&leader, "rotate-fernet", force())
+            .unwrap();
+        assert_eq!(forced.status, "completed");
+        assert_eq!(forced.results["generation"], json!("4"));
+        model.settle().unwrap();
+        assert_eq!(
+            fingerprints(&model).len(),
+            1,
+            "{version}: converged after force"
+        );
+        keys.extend(key_texts(&model));
+
+        // fernet-status on a non-leader: in sync, short fingerprints only.
+        let status = model
+            .run_action(&others[1], "fernet-status", no_params())
+            .unwrap();
+        assert_eq!(status.status, "completed");
+        assert_eq!(status.results["in-sync"], json!("true"));
+        assert_eq!(status.results["generation"], json!("4"));
+        assert_eq!(status.results["leader-generation"], json!("4"));
+        let listed = status.results["keys"].as_object().unwrap();
+        assert_eq!(listed.len(), 3, "max 3 active keys: {listed:?}");
+        assert!(listed.values().all(|v| v.as_str().unwrap().len() == 8));
+        assert_no_key_material(&model, &keys, version.starts_with('3'));
+    }
+}
+
+#[test]
+fn a_new_leader_carries_on_from_the_published_set_and_new_units_catch_up() {
+    let out = TempDir::new("fernet-leader");
+    let charm = charm_dir(&out);
+    for version in VERSIONS {
+        let mut model = deployment(version, &charm, json!({}));
+        let leader = model.leader("keystone").unwrap();
+        // Rotate, then lose the leader before anyone acknowledged.
+        let task = model
+            .run_action_now(&leader, "rotate-fernet", no_params())
+            .unwrap();
+        assert_eq!(task.status, "completed");
+        let published = published_generation(&model);
+        model.remove_unit(&leader).unwrap();
+        model.settle().unwrap();
+        let new_leader = model.leader("keystone").unwrap();
+        assert_ne!(new_leader, leader);
+        assert_eq!(
+            published_generation(&model),
+            published,
+            "{version}: not re-initialised"
+        );
+        assert_eq!(fingerprints(&model).len(), 1, "{version}");
+        assert_eq!(model.units("keystone").len(), 2);
+
+        // A new unit receives the keys and acknowledges before it reports ready.
+        let added = model.add_unit("keystone").unwrap();
+        model.settle().unwrap();
+        assert_eq!(fingerprints(&model).len(), 1, "{version}");
+        let id = model.relation_id("keystone", "cluster").unwrap();
+        assert_eq!(
+            model.relation_data(id, &added)["fernet-generation"],
+            published.to_string()
+        );
+        assert_eq!(
+            model.unit_status(&added),
+            Some(("active".to_owned(), "Unit is ready".to_owned()))
+        );
+        // The departed unit is not waited for: the new leader can rotate.
+        let task = model
+            .run_action(&new_leader, "rotate-fernet", no_params())
+            .unwrap();
+        assert_eq!(task.status, "completed", "{version}: {task:?}");
+        assert_eq!(fingerprints(&model).len(), 1);
+    }
+}
+
+#[test]
+fn due_rotations_happen_in_update_status_and_wait_for_lagging_units() {
+    let out = TempDir::new("fernet-schedule");
+    let charm = charm_dir(&out);
+    // A 1-second rotation period: token-expiration 1 s, 3 keys.
+    let mut model = deployment("3.6.1", &charm, json!({"token-expiration": 1}));
+    let leader = model.leader("keystone").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    model.update_status();
+    model.settle().unwrap();
+    assert!(
+        published_generation(&model) >= 2,
+        "a due rotation ran in update-status"
+    );
+    assert_eq!(fingerprints(&model).len(), 1);
+
+    // A rotation the others have not seen yet, then a due one on the leader alone: it waits.
+    let before = published_generation(&model);
+    model
+        .run_action_now(&leader, "rotate-fernet", no_params())
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    model.queue_hook(&leader, "update-status");
+    model.settle_unit(&leader).unwrap();
+    assert_eq!(
+        published_generation(&model),
+        before + 1,
+        "no second rotation"
+    );
+    let others: Vec<String> = model
+        .units("keystone")
+        .into_iter()
+        .filter(|u| *u != leader)
+        .collect();
+    assert_eq!(
+        model.unit_status(&leader).map(|s| s.1),
+        Some(format!(
+            "Unit is ready (fernet rotation waiting for {})",
+            others.join(", ")
+        ))
+    );
+    model.settle().unwrap();
+    assert_eq!(fingerprints(&model).len(), 1);
+}
