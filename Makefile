@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV  ?= .venv
 BUILD ?= build
 
-.PHONY: all build charm demo test lint unit proof hooks bench venv clean
+.PHONY: all build charm deps demo test lint unit proof hooks bench venv clean
 
 all: charm
 
@@ -18,7 +18,7 @@ charm: build
 	cp $(BUILD)/keystone.charm keystone.charm
 
 ## demo: the main job, a simulated HA deployment (3 keystone units, mysql, hacluster, consumers)
-demo:
+demo: deps
 	$(CARGO) build --workspace --locked
 	scripts/build-charm target/debug/keystone-charm $(BUILD)/demo >/dev/null
 	target/debug/juju-sim-demo --charm $(BUILD)/demo/charm $(DEMO_ARGS)
@@ -45,6 +45,10 @@ $(VENV)/bin/charm-proof:
 	$(VENV)/bin/pip install --quiet charm-tools ops
 
 venv: $(VENV)/bin/charm-proof
+
+## deps: the Debian packages the tests and the demo need (root)
+deps:
+	scripts/install-deps
 
 ## hooks: regenerate hooks/ (links to dispatch) from the hooks the binary handles
 hooks:

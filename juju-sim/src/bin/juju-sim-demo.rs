@@ -23,6 +23,42 @@ fn main() -> ExitCode {
     }
 }
 
+/// One line per unit from its fernet-status action.
+fn fernet_table(model: &mut Model, units: &[String]) -> Result<()> {
+    println!(
+        "{:<12} {:<10} {:<8} {:<8} Keys (index:fingerprint)",
+        "Unit", "Generation", "In sync", "Primary"
+    );
+    for unit in units {
+        let task = model.run_action(unit, "fernet-status", serde_json::Map::new())?;
+        let field = |k: &str| {
+            task.results
+                .get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or("-")
+                .to_owned()
+        };
+        let keys = task
+            .results
+            .get("keys")
+            .and_then(|k| k.as_object())
+            .map(|k| {
+                k.iter()
+                    .map(|(i, f)| format!("{i}:{}", f.as_str().unwrap_or("")))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        println!(
+            "{unit:<12} {:<10} {:<8} {:<8} {keys}",
+            field("generation"),
+            field("in-sync"),
+            field("primary-key-index")
+        );
+    }
+    Ok(())
+}
+
 fn run() -> Result<()> {
     let mut charm: Option<PathBuf> = None;
     let mut bundle_path: Option<PathBuf> = None;
@@ -59,6 +95,8 @@ fn run() -> Result<()> {
     println!("so this demo shows hook order, relation data, status and hook-tool costs only.\n");
 
     let mut model = Model::new()?;
+    // Each unit is a machine of its own: its own /etc/keystone, where its keys live.
+    model.isolate_paths(&["/etc/keystone"]);
     let charms = BTreeMap::from([("keystone".to_owned(), charm.clone())]);
     demo::deploy_bundle(&mut model, &bundle, &charms)?;
     model.settle()?;
@@ -77,7 +115,18 @@ fn run() -> Result<()> {
             .queue(unit, HookEvent::simple("config-changed"));
     }
     model.settle()?;
-    println!("== hooks\n{}", demo::hook_report(&model));
+    println!("== fernet keys on every unit (juju run keystone/N fernet-status)");
+    fernet_table(&mut model, &keystone_units)?;
+    let leader = model.leader("keystone").context("keystone has no leader")?;
+    let task = model.run_action(&leader, "rotate-fernet", serde_json::Map::new())?;
+    println!(
+        "\n== juju run {leader} rotate-fernet: {} {}",
+        task.status,
+        serde_json::Value::Object(task.results.clone())
+    );
+    println!("(the new keys travel to the other units over the cluster relation)\n");
+    fernet_table(&mut model, &keystone_units)?;
+    println!("\n== hooks\n{}", demo::hook_report(&model));
     let log = model.hook_log();
     for hook in ["update-status", "config-changed"] {
         if let Some(run) = log
