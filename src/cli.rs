@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::event::Event;
+use crate::fernet_keys::token::validate_token;
 
 /// Keystone charm: run by Juju through `dispatch` for every hook and action; run by hand, a
 /// small operator tool.
@@ -21,6 +22,22 @@ struct Cli {
 enum Command {
     /// List the hooks this charm handles (every other hook is logged and ignored).
     Hooks,
+    /// Fernet key diagnostics.
+    Fernet {
+        #[command(subcommand)]
+        command: FernetCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum FernetCommand {
+    /// Read a Keystone token on stdin and report which key of the repository decrypts it and
+    /// when it was issued (the token is never printed).
+    ValidateToken {
+        /// The key repository, e.g. /etc/keystone/fernet-keys.
+        #[arg(long, default_value = "/etc/keystone/fernet-keys")]
+        key_repository: std::path::PathBuf,
+    },
 }
 
 /// Runs the CLI with the process's arguments.
@@ -49,6 +66,35 @@ pub fn run_with(
                 }
             }
             ExitCode::SUCCESS
+        }
+        Command::Fernet {
+            command: FernetCommand::ValidateToken { key_repository },
+        } => {
+            let mut token = String::new();
+            if std::io::Read::read_to_string(&mut std::io::stdin(), &mut token).is_err() {
+                eprintln!("error: cannot read the token from standard input");
+                return ExitCode::from(2);
+            }
+            match validate_token(&key_repository, &token) {
+                Ok(report) => {
+                    let written = writeln!(
+                        out,
+                        "decrypted by key {} of {} (issued at {} unix time)",
+                        report.key_index,
+                        key_repository.display(),
+                        report.issued_at
+                    );
+                    if written.is_ok() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }
