@@ -7,8 +7,7 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use juju_sim::Model;
 use keystone_charm::fernet_keys::KeyMaterial;
@@ -17,17 +16,6 @@ use serde_json::{Map, Value, json};
 use support::TempDir;
 
 const VERSIONS: [&str; 2] = ["2.9.49", "3.6.1"];
-
-fn charm_dir(out: &TempDir) -> PathBuf {
-    let status = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-charm"))
-        .arg(env!("CARGO_BIN_EXE_keystone-charm"))
-        .arg(out.path())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("run scripts/build-charm");
-    assert!(status.success());
-    out.path().join("charm")
-}
 
 fn assert_keystone_user() {
     assert!(
@@ -153,7 +141,7 @@ fn assert_no_key_material(model: &Model, keys: &[String], secrets: bool) {
 #[test]
 fn after_deploy_every_unit_holds_the_same_keys_and_acknowledges_them() {
     let out = TempDir::new("fernet-deploy");
-    let charm = charm_dir(&out);
+    let charm = support::pack_charm(&out);
     for version in VERSIONS {
         let model = deployment(version, &charm, json!({}));
         let prints = fingerprints(&model);
@@ -181,7 +169,7 @@ fn after_deploy_every_unit_holds_the_same_keys_and_acknowledges_them() {
 #[test]
 fn rotate_fernet_converges_with_one_peer_hook_per_unit_and_guards_over_rotation() {
     let out = TempDir::new("fernet-rotate");
-    let charm = charm_dir(&out);
+    let charm = support::pack_charm(&out);
     for version in VERSIONS {
         let mut model = deployment(version, &charm, json!({}));
         let mut keys = key_texts(&model);
@@ -286,7 +274,7 @@ fn rotate_fernet_converges_with_one_peer_hook_per_unit_and_guards_over_rotation(
 #[test]
 fn a_new_leader_carries_on_from_the_published_set_and_new_units_catch_up() {
     let out = TempDir::new("fernet-leader");
-    let charm = charm_dir(&out);
+    let charm = support::pack_charm(&out);
     for version in VERSIONS {
         let mut model = deployment(version, &charm, json!({}));
         let leader = model.leader("keystone").unwrap();
@@ -333,7 +321,7 @@ fn a_new_leader_carries_on_from_the_published_set_and_new_units_catch_up() {
 #[test]
 fn due_rotations_happen_in_update_status_and_wait_for_lagging_units() {
     let out = TempDir::new("fernet-schedule");
-    let charm = charm_dir(&out);
+    let charm = support::pack_charm(&out);
     // A 1-second rotation period: token-expiration 1 s, 3 keys.
     let mut model = deployment("3.6.1", &charm, json!({"token-expiration": 1}));
     let leader = model.leader("keystone").unwrap();

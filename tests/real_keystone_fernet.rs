@@ -20,17 +20,6 @@ fn require(program: &str) {
     );
 }
 
-fn charm_dir(out: &TempDir) -> PathBuf {
-    let status = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-charm"))
-        .arg(env!("CARGO_BIN_EXE_keystone-charm"))
-        .arg(out.path())
-        .stdout(Stdio::null())
-        .status()
-        .expect("run scripts/build-charm");
-    assert!(status.success());
-    out.path().join("charm")
-}
-
 /// A Keystone instance (the built-in WSGI server) reading one unit's key repositories.
 struct Keystone {
     child: Child,
@@ -204,7 +193,7 @@ fn tokens_issued_on_one_unit_validate_on_another_through_a_rotation() {
     require("/usr/bin/keystone-manage");
     require("/usr/bin/keystone-wsgi-public");
     let out = TempDir::new("real-keystone");
-    let charm = charm_dir(&out);
+    let charm = support::pack_charm(&out);
     let mut model = Model::new().unwrap();
     model.isolate_paths(&["/etc/keystone"]);
     model.deploy("keystone", &charm, 2, Map::new()).unwrap();

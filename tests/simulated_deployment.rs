@@ -5,26 +5,13 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use juju_sim::Model;
 use juju_sim::demo::{self, Bundle, DEFAULT_BUNDLE};
 use juju_sim::scripted::{IdentityConsumer, IdentityInterface};
 use juju_sim::state::HookEvent;
 use support::TempDir;
-
-/// Packs the built binary into a charm directory, as `make charm` does.
-fn charm_dir(out: &TempDir) -> PathBuf {
-    let status = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-charm"))
-        .arg(env!("CARGO_BIN_EXE_keystone-charm"))
-        .arg(out.path())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("run scripts/build-charm");
-    assert!(status.success());
-    out.path().join("charm")
-}
 
 /// A model where every unit has its own /etc/keystone, as on its own machine.
 fn model() -> Model {
@@ -68,7 +55,7 @@ fn steady_state(model: &mut Model, unit: &str) -> (Vec<String>, Vec<String>) {
 #[test]
 fn the_ha_bundle_settles_with_every_keystone_unit_ready() {
     let out = TempDir::new("sim-deploy");
-    let charm = charm_dir(&out);
+    let charm = support::pack_charm(&out);
     let model = deploy_default_bundle(&charm);
     let failed: Vec<String> = model
         .hook_log()
@@ -94,7 +81,7 @@ fn the_ha_bundle_settles_with_every_keystone_unit_ready() {
 #[test]
 fn steady_state_hooks_stay_within_their_hook_tool_budgets() {
     let out = TempDir::new("sim-budget");
-    let charm = charm_dir(&out);
+    let charm = support::pack_charm(&out);
     let mut model = deploy_default_bundle(&charm);
     let leader = model.leader("keystone").unwrap();
     let (update_status, config_changed) = steady_state(&mut model, &leader);
@@ -111,7 +98,7 @@ fn steady_state_hooks_stay_within_their_hook_tool_budgets() {
 #[test]
 fn a_hooks_cost_does_not_grow_with_relations_it_does_not_touch() {
     let out = TempDir::new("sim-scale");
-    let charm = charm_dir(&out);
+    let charm = support::pack_charm(&out);
     let mut costs = Vec::new();
     for consumers in [1, 30] {
         let mut model = Model::new().unwrap();

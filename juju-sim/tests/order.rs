@@ -1,45 +1,37 @@
 //! Juju's hook order (reference §4), observed through the probe charm's hook record.
 
-use std::fs;
-use std::path::{Path, PathBuf};
+mod common;
 
+use std::fs;
+use std::path::PathBuf;
+
+use common::TempDir;
 use juju_sim::Model;
 use serde_json::{Map, json};
 
 struct Probe {
     model: Model,
-    dir: PathBuf,
-}
-
-impl Drop for Probe {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
+    records: TempDir,
 }
 
 fn probe() -> Probe {
-    let dir = std::env::temp_dir().join(format!(
-        "order-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    ));
-    fs::create_dir_all(&dir).unwrap();
+    let records = TempDir::new("order");
     let mut model = Model::new().unwrap();
-    model.set_hook_env("PROBE_DIR", dir.to_str().unwrap());
-    Probe { model, dir }
+    model.set_hook_env("PROBE_DIR", records.path().to_str().unwrap());
+    Probe { model, records }
 }
 
 fn charm() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/charms/probe")
+    common::probe_charm()
 }
 
 impl Probe {
     /// Hooks a unit ran, with the relation environment, in order; the record is then cleared.
     fn take(&self, unit: &str) -> Vec<String> {
-        let path = self.dir.join(format!("{}.hooks", unit.replace('/', "-")));
+        let path = self
+            .records
+            .path()
+            .join(format!("{}.hooks", unit.replace('/', "-")));
         let text = fs::read_to_string(&path).unwrap_or_default();
         let _ = fs::remove_file(&path);
         text.lines()
@@ -54,7 +46,7 @@ impl Probe {
     }
 
     fn script(&self, unit: &str, hook: &str, body: &str) {
-        let dir = self.dir.join(unit.replace('/', "-"));
+        let dir = self.records.path().join(unit.replace('/', "-"));
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join(hook), body).unwrap();
     }

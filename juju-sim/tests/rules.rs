@@ -1,8 +1,12 @@
 //! Juju's rules, one test per rule, against a probe charm whose hooks are shell scripts the test
 //! writes (tests/charms/probe). The hook tools are the simulator's real multi-call executable.
 
+mod common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use common::TempDir;
 
 use juju_sim::Model;
 use serde_json::{Map, json};
@@ -10,18 +14,12 @@ use serde_json::{Map, json};
 /// A model with two probe applications, `a` and `b`, related a:db — b:backend.
 struct Probe {
     model: Model,
-    dir: PathBuf,
+    records: TempDir,
     relation: u32,
 }
 
-impl Drop for Probe {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
 fn charm_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/charms/probe")
+    common::probe_charm()
 }
 
 impl Probe {
@@ -30,17 +28,9 @@ impl Probe {
     }
 
     fn with_version(version: &str, a_units: usize, b_units: usize) -> Probe {
-        let dir = std::env::temp_dir().join(format!(
-            "probe-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        fs::create_dir_all(&dir).unwrap();
+        let records = TempDir::new("probe");
         let mut model = Model::with_juju_version(version).expect("model");
-        model.set_hook_env("PROBE_DIR", dir.to_str().unwrap());
+        model.set_hook_env("PROBE_DIR", records.path().to_str().unwrap());
         model
             .deploy("a", &charm_dir(), a_units, Map::new())
             .unwrap();
@@ -52,13 +42,13 @@ impl Probe {
         model.settle().unwrap();
         Probe {
             model,
-            dir,
+            records,
             relation,
         }
     }
 
     fn unit_dir(&self, unit: &str) -> PathBuf {
-        self.dir.join(unit.replace('/', "-"))
+        self.records.path().join(unit.replace('/', "-"))
     }
 
     /// Runs `script` as `hook` on `unit` once (the model settles).

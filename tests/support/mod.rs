@@ -405,3 +405,16 @@ pub fn config_defaults() -> Map<String, Value> {
     let text = fs::read_to_string(&path).expect("read config.yaml");
     keystone_charm::config::defaults_from_config_yaml(&text).expect("config.yaml is valid")
 }
+
+/// Packs the built binary into a charm directory under `out`, as `make charm` does, and returns
+/// the unpacked charm (what the simulator deploys).
+pub fn pack_charm(out: &TempDir) -> PathBuf {
+    let status = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-charm"))
+        .arg(env!("CARGO_BIN_EXE_keystone-charm"))
+        .arg(out.path())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run scripts/build-charm");
+    assert!(status.success(), "scripts/build-charm failed");
+    out.path().join("charm")
+}
