@@ -50,11 +50,13 @@ venv: $(VENV)/bin/charm-proof
 deps:
 	scripts/install-deps
 
-## hooks: regenerate hooks/ (links to dispatch) from the hooks the binary handles
+## hooks: regenerate hooks/ and actions/ (links to dispatch) from what the binary handles
 hooks:
 	$(CARGO) build --locked
-	rm -f hooks/*
+	rm -f hooks/* actions/*
 	for hook in $$(target/debug/keystone-charm hooks); do ln -s ../dispatch hooks/$$hook; done
+	mkdir -p actions
+	for action in $$(target/debug/keystone-charm actions); do ln -s ../dispatch actions/$$action; done
 
 ## bench: whole-process hook times, hook-tool calls and binary size; simulator hooks/s
 bench: build

@@ -22,6 +22,8 @@ struct Cli {
 enum Command {
     /// List the hooks this charm handles (every other hook is logged and ignored).
     Hooks,
+    /// List the actions this charm implements (those in actions.yaml).
+    Actions,
     /// Fernet key diagnostics.
     Fernet {
         #[command(subcommand)]
@@ -61,6 +63,14 @@ pub fn run_with(
     match cli.command {
         Command::Hooks => {
             for name in Event::handled_hook_names() {
+                if writeln!(out, "{name}").is_err() {
+                    return ExitCode::FAILURE;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Actions => {
+            for name in crate::actions::ACTIONS {
                 if writeln!(out, "{name}").is_err() {
                     return ExitCode::FAILURE;
                 }

@@ -9,5 +9,6 @@ pub mod fernet_keys;
 pub mod juju;
 pub mod logging;
 pub mod relations;
+pub mod render;
 pub mod secret;
 pub mod status;

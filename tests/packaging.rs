@@ -100,6 +100,16 @@ fn the_charm_archive_holds_what_juju_needs_and_nothing_else() {
         })
         .collect();
     assert_eq!(hooks, handled_hooks());
+    let actions: BTreeSet<String> = entries
+        .iter()
+        .filter_map(|(_, name)| name.strip_prefix("actions/").filter(|a| !a.is_empty()))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        actions,
+        declared_actions(),
+        "actions/ links for every action in actions.yaml"
+    );
     let unpacked = out.path().join("charm/hooks/install");
     assert_eq!(
         std::fs::read_link(&unpacked).expect("hooks/install is a link"),
@@ -113,6 +123,36 @@ fn the_charm_archive_holds_what_juju_needs_and_nothing_else() {
     .expect("manifest is YAML");
     let bases = manifest["bases"].as_sequence().expect("bases list");
     assert!(bases.iter().any(|b| b["channel"].as_str() == Some("22.04")));
+}
+
+/// The actions actions.yaml declares.
+fn declared_actions() -> BTreeSet<String> {
+    let text = std::fs::read_to_string(Path::new(TOP).join("actions.yaml")).expect("actions.yaml");
+    let yaml: serde_norway::Value = serde_norway::from_str(&text).expect("actions.yaml is YAML");
+    yaml.as_mapping()
+        .map(|m| {
+            m.keys()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn every_action_in_actions_yaml_is_implemented_and_linked() {
+    let implemented: BTreeSet<String> = run(Command::new(BINARY).arg("actions"))
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(implemented, declared_actions());
+    let linked: BTreeSet<String> = std::fs::read_dir(Path::new(TOP).join("actions"))
+        .expect("actions/ exists")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        linked, implemented,
+        "actions/ is out of date: run `make hooks`"
+    );
 }
 
 #[test]
