@@ -183,7 +183,9 @@ pub fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
                         .apply(&material)
                         .context("cannot write the key repositories")?;
                     tracing::info!("fernet keys: applied generation {generation}");
-                    acknowledge(juju, &relation, generation, &published.fingerprint)?;
+                    if !leader {
+                        acknowledge(juju, &relation, generation, &published.fingerprint)?;
+                    }
                     result.generation = Some(generation);
                 }
                 _ => {
@@ -198,12 +200,16 @@ pub fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
         }
         UnitDecision::InSync => {
             let published = published_state.clone().context("published state")?;
-            acknowledge(
-                juju,
-                &relation,
-                published.generation,
-                &published.fingerprint,
-            )?;
+            // The leader's state is what it published (and holds on disk); only the others
+            // acknowledge, which spares every unit a peer hook per rotation.
+            if !leader {
+                acknowledge(
+                    juju,
+                    &relation,
+                    published.generation,
+                    &published.fingerprint,
+                )?;
+            }
             result.generation = Some(published.generation);
         }
     }
