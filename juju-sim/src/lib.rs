@@ -28,8 +28,8 @@ use charm::{CharmMeta, Role};
 use scripted::{ScriptedCharm, ScriptedHook};
 use server::Server;
 use state::{
-    ActionTask, App, Bag, CharmKind, HookContext, HookEvent, HookRun, Pending, Relation,
-    RelationEnd, StatusRecord, Unit, World,
+    ActionTask, App, Bag, CharmKind, HookContext, HookEvent, HookRun, Pending, RelationEnd,
+    StatusRecord, Unit, World,
 };
 
 /// How often a failed hook is retried before `settle` gives up (Juju retries forever, with
@@ -213,24 +213,11 @@ impl Model {
         );
         // Peer relations exist from the start.
         for endpoint in peers {
-            let id = world.next_relation;
-            world.next_relation += 1;
-            world.relations.insert(
-                id,
-                Relation {
-                    id,
-                    ends: vec![RelationEnd {
-                        app: app.to_owned(),
-                        endpoint,
-                    }],
-                    unit_data: BTreeMap::new(),
-                    app_data: BTreeMap::new(),
-                    in_scope: Default::default(),
-                    joined: BTreeMap::new(),
-                    container_scope: false,
-                    dying: false,
-                },
-            );
+            let end = RelationEnd {
+                app: app.to_owned(),
+                endpoint,
+            };
+            world.add_relation(vec![end], false);
         }
         Ok(())
     }
@@ -361,30 +348,17 @@ impl Model {
                 .endpoint(ep)
                 .is_some_and(|e| e.container_scope)
         });
-        let id = world.next_relation;
-        world.next_relation += 1;
-        world.relations.insert(
-            id,
-            Relation {
-                id,
-                ends: vec![
-                    RelationEnd {
-                        app: a_app.clone(),
-                        endpoint: a_ep,
-                    },
-                    RelationEnd {
-                        app: b_app.clone(),
-                        endpoint: b_ep,
-                    },
-                ],
-                unit_data: BTreeMap::new(),
-                app_data: BTreeMap::new(),
-                in_scope: Default::default(),
-                joined: BTreeMap::new(),
-                container_scope,
-                dying: false,
+        let ends = vec![
+            RelationEnd {
+                app: a_app.clone(),
+                endpoint: a_ep,
             },
-        );
+            RelationEnd {
+                app: b_app.clone(),
+                endpoint: b_ep,
+            },
+        ];
+        let id = world.add_relation(ends, container_scope);
         let units: Vec<String> = world
             .live_units_of(&a_app)
             .into_iter()

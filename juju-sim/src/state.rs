@@ -281,6 +281,26 @@ impl World {
         }
     }
 
+    /// Adds a relation between `ends` (one end for a peer relation); returns its id.
+    pub fn add_relation(&mut self, ends: Vec<RelationEnd>, container_scope: bool) -> u32 {
+        let id = self.next_relation;
+        self.next_relation += 1;
+        self.relations.insert(
+            id,
+            Relation {
+                id,
+                ends,
+                unit_data: BTreeMap::new(),
+                app_data: BTreeMap::new(),
+                in_scope: BTreeSet::new(),
+                joined: BTreeMap::new(),
+                container_scope,
+                dying: false,
+            },
+        );
+        id
+    }
+
     /// Whether the model's Juju has secrets (3.1 and later).
     pub fn supports_secrets(&self) -> bool {
         let mut parts = self

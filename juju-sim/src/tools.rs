@@ -152,6 +152,15 @@ type FlagSpec = (&'static [&'static str], bool);
 const FORMAT: FlagSpec = (&["format"], true);
 const RELATION: FlagSpec = (&["r", "relation"], true);
 const APP: FlagSpec = (&["app"], false);
+/// secret-add and secret-set take the same flags.
+const SECRET_FLAGS: [FlagSpec; 6] = [
+    (&["owner"], true),
+    (&["label"], true),
+    (&["description"], true),
+    (&["expire"], true),
+    (&["rotate"], true),
+    (&["file"], true),
+];
 
 struct Args {
     flags: BTreeMap<&'static str, String>,
@@ -1083,17 +1092,7 @@ fn can_manage(world: &World, secret: &Secret, unit: &str) -> Result<(), Fail> {
 }
 
 fn secret_add(world: &mut World, args: &[String], stdin: &[u8]) -> ToolResult {
-    let args = parse(
-        args,
-        &[
-            (&["owner"], true),
-            (&["label"], true),
-            (&["description"], true),
-            (&["expire"], true),
-            (&["rotate"], true),
-            (&["file"], true),
-        ],
-    )?;
+    let args = parse(args, &SECRET_FLAGS)?;
     if args.positional.is_empty() && args.flag("file").is_none() {
         return Err(usage("missing secret value or filename"));
     }
@@ -1201,17 +1200,7 @@ fn uri_and_label(args: &Args) -> bool {
 }
 
 fn secret_set(world: &mut World, args: &[String], stdin: &[u8]) -> ToolResult {
-    let args = parse(
-        args,
-        &[
-            (&["owner"], true),
-            (&["label"], true),
-            (&["description"], true),
-            (&["expire"], true),
-            (&["rotate"], true),
-            (&["file"], true),
-        ],
-    )?;
+    let args = parse(args, &SECRET_FLAGS)?;
     let Some(uri) = args.positional.first() else {
         return Err(usage("missing secret URI"));
     };

@@ -22,37 +22,6 @@ use sha2::{Digest, Sha256};
 /// Separates fields in the call log and in response keys (ASCII unit separator).
 const SEP: char = '\u{1f}';
 
-/// Every hook tool the charm may call (the `HookTools` trait).
-pub const TOOLS: [&str; 27] = [
-    "config-get",
-    "relation-ids",
-    "relation-list",
-    "relation-get",
-    "relation-set",
-    "is-leader",
-    "leader-get",
-    "leader-set",
-    "status-set",
-    "application-version-set",
-    "juju-log",
-    "action-get",
-    "action-set",
-    "action-fail",
-    "action-log",
-    "open-port",
-    "close-port",
-    "opened-ports",
-    "network-get",
-    "unit-get",
-    "goal-state",
-    "secret-add",
-    "secret-get",
-    "secret-set",
-    "secret-grant",
-    "secret-ids",
-    "secret-info-get",
-];
-
 /// A directory removed when dropped.
 pub struct TempDir(PathBuf);
 
@@ -155,7 +124,8 @@ impl FakeJuju {
         fs::create_dir_all(charm_dir.join("hooks")).expect("create hooks/");
 
         let script = FAKE_TOOL.replace("@STATE@", &state_dir.display().to_string());
-        for tool in TOOLS {
+        // Every tool the simulator knows: a superset of what the charm calls.
+        for tool in juju_sim::tools::TOOL_NAMES {
             let path = tools_dir.join(tool);
             fs::write(&path, &script).expect("write a fake tool");
             fs::set_permissions(&path, fs::Permissions::from_mode(0o755))
