@@ -14,6 +14,7 @@ use crate::actions;
 use crate::config::{Config, ConfigProblems};
 use crate::event::{Endpoint, Event};
 use crate::fernet_keys::RotationRequest;
+use crate::host;
 use crate::juju::{HookTools, Juju, JujuContext, JujuLogSink, LogLevel, Status, StatusScope};
 use crate::logging::{self, LogHandle};
 use crate::relations::cluster::{self, KeyStore, KeySync, SyncInputs};
@@ -209,6 +210,22 @@ impl Machine {
     }
 }
 
+/// install and upgrade-charm: the distribution's packages (Keystone, Apache with mod_wsgi,
+/// memcached when the cache is on). Nothing happens when they are all there already.
+fn install_packages(juju: &Juju, config: &Config) -> anyhow::Result<()> {
+    let packages = host::packages::keystone_packages(config.enable_cache);
+    let missing = host::packages::missing(&packages)?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    juju.status_set(
+        StatusScope::Unit,
+        &Status::maintenance("Installing packages"),
+    )
+    .context("cannot set the unit status")?;
+    host::packages::install(&missing)
+}
+
 /// Handles one event end to end.
 pub fn handle(
     juju: &Juju,
@@ -233,6 +250,11 @@ pub fn handle(
         }
         Route::Assess => {
             let mut facts = gather(juju, event, log)?;
+            if let Ok(config) = &facts.config
+                && matches!(event, Event::Install | Event::UpgradeCharm)
+            {
+                install_packages(juju, config)?;
+            }
             if let Ok(config) = &facts.config {
                 let inputs = machine.sync_inputs(config, RotationRequest::Scheduled);
                 facts.keys = cluster::sync(juju, &inputs)?;

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod event;
 pub mod fernet_keys;
+pub mod host;
 pub mod juju;
 pub mod logging;
 pub mod relations;
