@@ -365,3 +365,56 @@ fn due_rotations_happen_in_update_status_and_wait_for_lagging_units() {
     model.settle().unwrap();
     assert_eq!(fingerprints(&model).len(), 1);
 }
+
+#[test]
+fn keys_that_exist_already_are_adopted_not_replaced() {
+    use keystone_charm::fernet_keys::{Key, KeySet};
+    let out = TempDir::new("fernet-adopt");
+    let charm = support::pack_charm(&out);
+    let material = || KeyMaterial {
+        fernet: KeySet::setup(Key::generate().unwrap(), Key::generate().unwrap())
+            .rotate(Key::generate().unwrap(), 3),
+        credential: KeySet::setup(Key::generate().unwrap(), Key::generate().unwrap()),
+    };
+
+    // The Python charm left its keys in the leader settings: every unit ends up with them.
+    let python = material();
+    let setting = json!({
+        "/etc/keystone/fernet-keys/": python.fernet.keys().iter()
+            .map(|(i, k)| (i.to_string(), json!(k.expose()))).collect::<Map<String, Value>>(),
+        "/etc/keystone/credential-keys/": python.credential.keys().iter()
+            .map(|(i, k)| (i.to_string(), json!(k.expose()))).collect::<Map<String, Value>>(),
+    });
+    let mut model = Model::with_juju_version("3.6.1").unwrap();
+    model.isolate_paths(&["/etc/keystone"]);
+    model.deploy("keystone", &charm, 2, Map::new()).unwrap();
+    model
+        .world()
+        .apps
+        .get_mut("keystone")
+        .unwrap()
+        .leader_settings
+        .insert("key_repository".to_owned(), setting.to_string());
+    model.settle().unwrap();
+    for unit in model.units("keystone") {
+        assert_eq!(held(&model, &unit), Some(python.clone()), "{unit}");
+    }
+
+    // Keys already on the leader's disk (keystone-manage's) are kept too.
+    let on_disk = material();
+    let mut model = Model::with_juju_version("2.9.49").unwrap();
+    model.isolate_paths(&["/etc/keystone"]);
+    model.deploy("keystone", &charm, 2, Map::new()).unwrap();
+    let etc = model.unit_path("keystone/0", "/etc/keystone");
+    std::fs::create_dir_all(&etc).unwrap();
+    Repository::new(etc.join("fernet-keys"), None)
+        .apply(&on_disk.fernet)
+        .unwrap();
+    Repository::new(etc.join("credential-keys"), None)
+        .apply(&on_disk.credential)
+        .unwrap();
+    model.settle().unwrap();
+    for unit in model.units("keystone") {
+        assert_eq!(held(&model, &unit), Some(on_disk.clone()), "{unit}");
+    }
+}

@@ -293,6 +293,31 @@ impl KeyMaterial {
     }
 }
 
+/// The Python charm's leader setting `key_repository`: JSON of
+/// `{"/etc/keystone/fernet-keys/": {"0": "<key>", ...}, "/etc/keystone/credential-keys/": {...}}`.
+/// Adopting it when this charm replaces the Python one keeps every issued token valid.
+pub fn from_python_charm_leader_setting(text: &str) -> Result<KeyMaterial, KeyError> {
+    let repos: BTreeMap<String, BTreeMap<String, String>> =
+        serde_json::from_str(text).map_err(|e| KeyError::Transport(e.to_string()))?;
+    let set = |suffix: &str| -> Result<KeySet, KeyError> {
+        let files = repos
+            .iter()
+            .find(|(path, _)| path.trim_end_matches('/').ends_with(suffix))
+            .map(|(_, files)| files)
+            .ok_or_else(|| KeyError::Transport(format!("no {suffix} repository")))?;
+        let mut keys = BTreeMap::new();
+        for (name, text) in files {
+            let index: u32 = name.parse().map_err(|_| KeyError::BadIndex(name.clone()))?;
+            keys.insert(index, Key::parse(index, text)?);
+        }
+        KeySet::new(keys)
+    };
+    Ok(KeyMaterial {
+        fernet: set("fernet-keys")?,
+        credential: set("credential-keys")?,
+    })
+}
+
 #[derive(Serialize, Deserialize)]
 struct Wire {
     generation: u64,
@@ -473,6 +498,19 @@ mod tests {
         assert_ne!(a.fingerprint(), b.fingerprint());
         assert_eq!(a.fingerprint(), KeySet::setup(key(0), key(1)).fingerprint());
         assert_eq!(a.fingerprint().len(), 64);
+    }
+
+    #[test]
+    fn the_python_charms_leader_setting_is_adopted() {
+        let text = serde_json::json!({
+            "/etc/keystone/fernet-keys/": {"0": key(1).expose(), "1": key(2).expose(), "2": key(3).expose()},
+            "/etc/keystone/credential-keys/": {"0": key(4).expose(), "1": key(5).expose()},
+        })
+        .to_string();
+        let material = from_python_charm_leader_setting(&text).expect("valid");
+        assert_eq!(material.fernet.primary_index(), 2);
+        assert_eq!(material.credential.keys()[&1], key(5));
+        assert!(from_python_charm_leader_setting("{}").is_err());
     }
 
     #[test]

@@ -31,6 +31,8 @@ const LAST_ROTATION: &str = "fernet-last-rotation";
 const SECRET_ID: &str = "fernet-secret-id";
 const KEYS_IN_BAG: &str = "fernet-keys";
 const SECRET_LABEL: &str = "fernet-keys";
+/// Where the Python keystone charm kept the keys (leader settings).
+const PYTHON_CHARM_KEYS: &str = "key_repository";
 
 /// Where this unit keeps its keys: the repositories keystone.conf names.
 #[derive(Debug, Clone)]
@@ -249,9 +251,11 @@ pub fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
     match decision {
         LeaderDecision::Initialize => {
             // A new leader adopts what was published; only an empty bag means "never created".
-            let material = KeyMaterial::generate()?;
+            // Even then, keys that exist already are kept, so that replacing the Python charm
+            // (or a keystone-manage setup) does not invalidate every token issued so far.
+            let (material, origin) = initial_keys(juju, held)?;
             publish(juju, &relation, &app_bag, inputs, &material, 1)?;
-            tracing::info!("fernet keys: created generation 1");
+            tracing::info!("fernet keys: generation 1 published ({origin})");
             result.generation = Some(1);
             result.waiting = None;
         }
@@ -286,6 +290,24 @@ pub fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
         LeaderDecision::NotDue { .. } => {}
     }
     Ok(Some(result))
+}
+
+/// The first key set: this unit's existing repositories, else the Python charm's leader setting,
+/// else new keys.
+fn initial_keys(juju: &Juju, held: Option<KeyMaterial>) -> Result<(KeyMaterial, &'static str)> {
+    if let Some(material) = held {
+        return Ok((material, "adopted the keys on disk"));
+    }
+    let settings = juju
+        .leader_get()
+        .context("cannot read the leader settings")?;
+    if let Some(text) = settings.get(PYTHON_CHARM_KEYS) {
+        match crate::fernet_keys::from_python_charm_leader_setting(text) {
+            Ok(material) => return Ok((material, "adopted the Python charm's keys")),
+            Err(e) => tracing::warn!("ignoring the Python charm's key_repository setting: {e}"),
+        }
+    }
+    Ok((KeyMaterial::generate()?, "created new keys"))
 }
 
 /// Every unit of the peer relation with what it acknowledges: the others from their unit bags,
