@@ -506,3 +506,101 @@ fn secrets_track_revisions_and_notify_consumers() {
         format!("[\"{uri}\"]\n")
     );
 }
+
+#[test]
+fn network_and_unit_addresses_come_from_the_units_own_address() {
+    let mut p = Probe::new(1, 1);
+    let address = p.model.world().units["a/0"].address.clone();
+    let (code, out, _) = call(&mut p, "a/0", "network-get --format=json db");
+    assert_eq!(code, 0);
+    let info: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(info["ingress-addresses"], json!([address]));
+    assert_eq!(info["egress-subnets"], json!([format!("{address}/32")]));
+    assert_eq!(
+        info["bind-addresses"][0]["addresses"][0]["value"],
+        json!(address)
+    );
+    assert_eq!(
+        call(
+            &mut p,
+            "a/0",
+            "network-get --format=json --ingress-address db"
+        )
+        .1,
+        format!("\"{address}\"\n")
+    );
+    assert_eq!(
+        call(&mut p, "a/0", "unit-get private-address").1,
+        format!("{address}\n")
+    );
+    assert_eq!(
+        call(&mut p, "a/0", "network-get nope"),
+        (
+            1,
+            String::new(),
+            "ERROR no network config found for binding \"nope\"\n".to_owned()
+        )
+    );
+    assert_eq!(
+        call(&mut p, "a/0", "unit-get colour"),
+        (
+            2,
+            String::new(),
+            "ERROR unknown setting \"colour\"\n".to_owned()
+        )
+    );
+}
+
+#[test]
+fn goal_state_lists_the_units_and_related_applications() {
+    let mut p = Probe::new(2, 1);
+    let (code, out, _) = call(&mut p, "a/0", "goal-state --format=json");
+    assert_eq!(code, 0);
+    let goal: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let units: Vec<&String> = goal["units"].as_object().unwrap().keys().collect();
+    assert_eq!(units, ["a/0", "a/1"]);
+    assert_eq!(goal["relations"]["db"]["b"]["status"], json!("joined"));
+    assert_eq!(goal["relations"]["db"]["b/0"]["status"], json!("joined"));
+}
+
+#[test]
+fn secret_info_is_for_the_owner_only() {
+    let mut p = Probe::new(1, 1);
+    let rel = p.rel("db");
+    p.run(
+        "a/0",
+        "update-status",
+        &format!("secret-add --label creds --description demo password=one > \"$PROBE_DIR/a-0/uri\"\nsecret-grant \"$(cat \"$PROBE_DIR/a-0/uri\")\" -r {rel}\n"),
+    );
+    let uri = p.out("a/0", "uri").trim().to_owned();
+    let id = uri.trim_start_matches("secret:").to_owned();
+    let (code, out, _) = call(&mut p, "a/0", "secret-info-get --format=json --label creds");
+    assert_eq!(code, 0);
+    let info: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        info[&id],
+        json!({"revision": 1, "label": "creds", "owner": "application", "description": "demo"})
+    );
+    // A consumer may read the content it was granted, not the owner's metadata.
+    let (code, _, err) = call(&mut p, "b/0", &format!("secret-info-get {uri}"));
+    assert_eq!((code, err.starts_with("ERROR secret")), (1, true), "{err}");
+    assert_eq!(
+        call(
+            &mut p,
+            "a/0",
+            &format!("secret-info-get {uri} --label creds")
+        )
+        .0,
+        2,
+        "a URI and a label together are a usage error"
+    );
+}
+
+#[test]
+fn a_tool_call_from_outside_the_running_hook_is_refused() {
+    let mut p = Probe::new(1, 0);
+    // The hook's own context works; a stale or forged context id does not.
+    let (code, _, err) = call(&mut p, "a/0", "JUJU_CONTEXT_ID=forged is-leader");
+    assert_eq!((code, err.as_str()), (1, "ERROR wrong context ID\n"));
+    assert_eq!(call(&mut p, "a/0", "is-leader").0, 0);
+}
