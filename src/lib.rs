@@ -8,6 +8,7 @@ pub mod event;
 pub mod fernet_keys;
 pub mod host;
 pub mod juju;
+pub mod keystone_api;
 pub mod logging;
 pub mod relations;
 pub mod render;
