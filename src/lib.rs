@@ -7,6 +7,7 @@ pub mod config;
 pub mod event;
 pub mod fernet_keys;
 pub mod host;
+pub mod identity;
 pub mod juju;
 pub mod keystone_api;
 pub mod logging;
