@@ -1,0 +1,905 @@
+//! The `shared-db` relation (interface `mysql-shared`): Keystone's database, as pure functions
+//! over relation data.
+//!
+//! - This unit asks ([`request`]): `database`, `username` (config `database`, `database-user`)
+//!   and `hostname`, its address on the shared-db binding, or its address inside the database's
+//!   `access-network` when the database advertises one ([`hostname`]).
+//! - The database answers in its unit bags: `db_host`, `password`, optional `db_port`, optional
+//!   `ssl_ca` / `ssl_cert` / `ssl_key` (base64 PEM), and `allowed_units` (space-separated unit
+//!   names that may connect). Any remote unit's `allowed_units` may grant this unit
+//!   ([`database_state`]).
+//! - The leader runs `keystone-manage db_sync` once per database and records it in the peer
+//!   application bag (`db-initialised`); the flag is cleared when the relation departs or breaks,
+//!   so a re-added database is initialised again ([`db_init_plan`]; the Python charm kept the flag
+//!   across a new database, bug #1797229).
+//!
+//! Remote values reach keystone.conf, so they are checked here: a value that could add a line
+//! or change the URL's meaning is refused with the unit and key named, never passed on.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use base64::Engine as _;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use crate::juju::{Databag, DatabagChanges, NetworkInfo, UnitName};
+use crate::secret::Sensitive;
+use crate::status::StatusInputs;
+
+pub const ENDPOINT: &str = "shared-db";
+/// The relation's name in status messages (`Missing relations: database`).
+pub const STATUS_NAME: &str = "database";
+/// Peer application bag key: the leader ran db_sync on the current database (the Python charm's
+/// leader setting of the same name).
+pub const DB_INITIALISED: &str = "db-initialised";
+/// Peer application bag key: the leader ran `keystone-manage bootstrap` on the current database.
+pub const KEYSTONE_BOOTSTRAPPED: &str = "keystone-bootstrapped";
+/// What the leader clears when the database goes away: a new database needs both again.
+pub const FLAGS_CLEARED_WITH_DATABASE: [&str; 2] = [DB_INITIALISED, KEYSTONE_BOOTSTRAPPED];
+/// What the leader sets after a successful db_sync.
+pub const FLAG_SET: &str = "True";
+
+/// Where the database's TLS material is written (the Python charm's paths).
+pub const SSL_CA_FILE: &str = "/etc/keystone/db-client.ca";
+pub const SSL_CERT_FILE: &str = "/etc/keystone/db-client.cert";
+pub const SSL_KEY_FILE: &str = "/etc/keystone/db-client.key";
+
+/// Status text while the leader has not run db_sync on this database.
+pub const NOT_INITIALISED: &str = "Database not initialised";
+
+/// What is wrong with the relation's data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SharedDbError {
+    /// A remote value that cannot be used safely. The value itself is never included.
+    #[error("shared-db: {unit} sent an unusable {key} ({reason}); fix the database charm's data")]
+    InvalidValue {
+        unit: String,
+        key: &'static str,
+        reason: String,
+    },
+    /// What this unit would request is unusable (config `database` / `database-user`).
+    #[error("shared-db: config {option} {reason}")]
+    InvalidRequest {
+        option: &'static str,
+        reason: String,
+    },
+    #[error("shared-db: this unit has no address on the shared-db binding to send as hostname")]
+    NoAddress,
+}
+
+/// What this unit asks the database for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseRequest {
+    /// Config `database`.
+    pub database: String,
+    /// Config `database-user`.
+    pub user: String,
+}
+
+impl DatabaseRequest {
+    /// Checks the names before they are sent or put in a URL: the database name must be a plain
+    /// MySQL identifier (it becomes the URL's path), the user name must be one line.
+    pub fn new(database: &str, user: &str) -> Result<DatabaseRequest, SharedDbError> {
+        let plain = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        if database.is_empty() || database.len() > 64 || !database.chars().all(plain) {
+            return Err(SharedDbError::InvalidRequest {
+                option: "database",
+                reason: "must be 1 to 64 letters, digits, '_' or '-'".to_owned(),
+            });
+        }
+        if user.is_empty() || user.len() > 80 || user.chars().any(|c| c.is_control()) {
+            return Err(SharedDbError::InvalidRequest {
+                option: "database-user",
+                reason: "must be 1 to 80 characters without control characters".to_owned(),
+            });
+        }
+        Ok(DatabaseRequest {
+            database: database.to_owned(),
+            user: user.to_owned(),
+        })
+    }
+}
+
+/// The keys this unit sends (joined, and again whenever the hostname changes).
+pub fn request(request: &DatabaseRequest, hostname: &str) -> Databag {
+    BTreeMap::from([
+        ("database".to_owned(), request.database.clone()),
+        ("username".to_owned(), request.user.clone()),
+        ("hostname".to_owned(), hostname.to_owned()),
+    ])
+}
+
+/// Only what differs between what this unit's bag holds and what it should hold (empty: no
+/// relation-set needed).
+pub fn request_changes(current: &Databag, wanted: &Databag) -> DatabagChanges {
+    wanted
+        .iter()
+        .filter(|(key, value)| current.get(*key) != Some(*value))
+        .map(|(key, value)| (key.clone(), Some(value.clone())))
+        .collect()
+}
+
+/// The `access-network` a remote unit advertises (the first, in unit order), if any.
+pub fn access_network(remote: &[RemoteUnit]) -> Option<&str> {
+    remote
+        .iter()
+        .filter_map(|u| u.bag.get("access-network"))
+        .map(|v| v.trim())
+        .find(|v| !v.is_empty())
+}
+
+/// The address to send as `hostname`: the binding's address inside `access_network` when one is
+/// given and this unit has one there, otherwise the binding's ingress address.
+pub fn hostname(
+    network: &NetworkInfo,
+    access_network: Option<&str>,
+) -> Result<String, SharedDbError> {
+    if let Some(cidr) = access_network {
+        let inside = network
+            .bind_addresses
+            .iter()
+            .flat_map(|b| b.addresses.iter())
+            .map(|a| a.value.as_str())
+            .find(|address| {
+                address
+                    .parse::<IpAddr>()
+                    .ok()
+                    .is_some_and(|ip| in_network(ip, cidr))
+            });
+        if let Some(address) = inside {
+            return Ok(address.to_owned());
+        }
+    }
+    network
+        .ingress_address()
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+        .ok_or(SharedDbError::NoAddress)
+}
+
+/// Whether `ip` is inside `cidr` (`10.0.0.0/24`, `fd00::/64`); false for anything unparsable.
+fn in_network(ip: IpAddr, cidr: &str) -> bool {
+    let Some((network, bits)) = cidr.split_once('/') else {
+        return false;
+    };
+    let (Ok(network), Ok(bits)) = (network.parse::<IpAddr>(), bits.parse::<u32>()) else {
+        return false;
+    };
+    match (ip, network) {
+        (IpAddr::V4(ip), IpAddr::V4(network)) if bits <= 32 => {
+            let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+            u32::from(ip) & mask == u32::from(network) & mask
+        }
+        (IpAddr::V6(ip), IpAddr::V6(network)) if bits <= 128 => {
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            u128::from(ip) & mask == u128::from(network) & mask
+        }
+        _ => false,
+    }
+}
+
+/// One remote (database) unit and its bag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteUnit {
+    pub unit: UnitName,
+    pub bag: Databag,
+}
+
+/// TLS material for the database connection, decoded to PEM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseTls {
+    /// Written to [`SSL_CA_FILE`].
+    pub ca_pem: String,
+    /// Client certificate and key, written to [`SSL_CERT_FILE`] and [`SSL_KEY_FILE`] (0600).
+    pub client: Option<(String, Sensitive<String>)>,
+}
+
+/// A database this unit may use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Database {
+    pub host: String,
+    pub port: Option<u16>,
+    pub name: String,
+    pub user: String,
+    pub password: Sensitive<String>,
+    pub tls: Option<DatabaseTls>,
+}
+
+/// Characters left as they are in the URL's user and password (RFC 3986 unreserved). Everything
+/// else is percent-encoded, which also keeps `$` (oslo.config substitution) and `%` out of
+/// keystone.conf; SQLAlchemy decodes them.
+const USERINFO: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+impl Database {
+    /// `mysql+pymysql://user:password@host[:port]/database[?ssl_ca=...&ssl_cert=...&ssl_key=...]`
+    /// for keystone.conf's `[database] connection`.
+    pub fn connection_url(&self) -> Sensitive<String> {
+        let host = if self.host.contains(':') && !self.host.starts_with('[') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        let mut url = format!(
+            "mysql+pymysql://{}:{}@{host}",
+            utf8_percent_encode(&self.user, USERINFO),
+            utf8_percent_encode(self.password.expose(), USERINFO),
+        );
+        if let Some(port) = self.port {
+            url.push_str(&format!(":{port}"));
+        }
+        url.push('/');
+        url.push_str(&self.name);
+        if let Some(tls) = &self.tls {
+            url.push_str(&format!("?ssl_ca={SSL_CA_FILE}"));
+            if tls.client.is_some() {
+                url.push_str(&format!("&ssl_cert={SSL_CERT_FILE}&ssl_key={SSL_KEY_FILE}"));
+            }
+        }
+        Sensitive::new(url)
+    }
+}
+
+/// The database as this unit sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseState {
+    /// No shared-db relation.
+    Missing,
+    /// Related, but no unit has sent `db_host` and `password` (and `allowed_units`) yet.
+    Incomplete,
+    /// The database answered, but no unit's `allowed_units` names this unit (yet).
+    NotAllowed,
+    Ready(Database),
+}
+
+/// Reads the remote bags. `remote` is `None` without a shared-db relation, else every remote
+/// unit's bag (possibly none yet).
+pub fn database_state(
+    remote: Option<&[RemoteUnit]>,
+    this_unit: &UnitName,
+    request: &DatabaseRequest,
+) -> Result<DatabaseState, SharedDbError> {
+    let Some(remote) = remote else {
+        return Ok(DatabaseState::Missing);
+    };
+    let mut units: Vec<&RemoteUnit> = remote.iter().collect();
+    units.sort_by(|a, b| a.unit.as_str().cmp(b.unit.as_str()));
+    let has_credentials = |u: &RemoteUnit| {
+        ["db_host", "password"]
+            .iter()
+            .all(|key| u.bag.get(*key).is_some_and(|v| !v.trim().is_empty()))
+    };
+    let grants = |u: &RemoteUnit| {
+        u.bag
+            .get("allowed_units")
+            .is_some_and(|v| v.split_whitespace().any(|n| n == this_unit.as_str()))
+    };
+    let Some(first_complete) = units.iter().copied().find(|u| has_credentials(u)) else {
+        return Ok(DatabaseState::Incomplete);
+    };
+    if !units.iter().any(|u| grants(u)) {
+        let answered = units.iter().any(|u| u.bag.contains_key("allowed_units"));
+        return Ok(if answered {
+            DatabaseState::NotAllowed
+        } else {
+            DatabaseState::Incomplete
+        });
+    }
+    // Prefer the credentials of a unit that grants this one; they belong together.
+    let source = units
+        .iter()
+        .copied()
+        .find(|u| grants(u) && has_credentials(u))
+        .unwrap_or(first_complete);
+    read_database(source, request).map(DatabaseState::Ready)
+}
+
+fn read_database(
+    source: &RemoteUnit,
+    request: &DatabaseRequest,
+) -> Result<Database, SharedDbError> {
+    let invalid = |key: &'static str, reason: &str| SharedDbError::InvalidValue {
+        unit: source.unit.as_str().to_owned(),
+        key,
+        reason: reason.to_owned(),
+    };
+    let get = |key: &str| {
+        source
+            .bag
+            .get(key)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    };
+
+    let host = get("db_host").unwrap_or_default();
+    let host_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':');
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if bare.is_empty() || bare.len() > 253 || !bare.chars().all(host_char) {
+        return Err(invalid(
+            "db_host",
+            "not a host name or IP address: only letters, digits, '.', '-', '_' and ':' are allowed",
+        ));
+    }
+
+    // The raw value: a password may legitimately start or end with spaces.
+    let password = source.bag.get("password").cloned().unwrap_or_default();
+    if password.chars().any(char::is_control) {
+        return Err(invalid(
+            "password",
+            "contains a newline or another control character",
+        ));
+    }
+
+    let port = match get("db_port") {
+        None => None,
+        Some(text) => match text.parse::<u16>() {
+            Ok(port) if port > 0 => Some(port),
+            _ => return Err(invalid("db_port", "not a port number between 1 and 65535")),
+        },
+    };
+
+    let pem = |key: &'static str| -> Result<Option<String>, SharedDbError> {
+        let Some(encoded) = get(key) else {
+            return Ok(None);
+        };
+        let compact: String = encoded.split_whitespace().collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(compact)
+            .map_err(|_| invalid(key, "not base64"))?;
+        let text = String::from_utf8(bytes).map_err(|_| invalid(key, "not PEM text"))?;
+        let well_formed = text.contains("-----BEGIN ")
+            && text.contains("-----END ")
+            && !text
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\r');
+        if !well_formed {
+            return Err(invalid(key, "not a PEM block"));
+        }
+        Ok(Some(text))
+    };
+    let ca = pem("ssl_ca")?;
+    let cert = pem("ssl_cert")?;
+    let key = pem("ssl_key")?;
+    let client = match (cert, key) {
+        (Some(cert), Some(key)) => Some((cert, Sensitive::new(key))),
+        (None, None) => None,
+        (Some(_), None) => return Err(invalid("ssl_cert", "sent without ssl_key")),
+        (None, Some(_)) => return Err(invalid("ssl_key", "sent without ssl_cert")),
+    };
+    // As the Python charm: a client certificate is used only together with the CA.
+    let tls = ca.map(|ca_pem| DatabaseTls { ca_pem, client });
+
+    Ok(Database {
+        host: host.to_owned(),
+        port,
+        name: request.database.clone(),
+        user: request.user.clone(),
+        password: Sensitive::new(password),
+        tls,
+    })
+}
+
+/// Whether the peer flag's value means "set" (the Python charm wrote `True`).
+pub fn flag_is_set(value: Option<&str>) -> bool {
+    value.is_some_and(|v| {
+        let v = v.trim();
+        v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("yes") || v == "1"
+    })
+}
+
+/// The shared-db hook running now, if any (other hooks pass `None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedDbHook {
+    Joined,
+    Changed,
+    Departed,
+    Broken,
+}
+
+/// What the leader does about db_sync in this hook.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DbInitPlan {
+    /// Peer application keys to delete first ([`FLAGS_CLEARED_WITH_DATABASE`]).
+    pub clear_flags: Vec<&'static str>,
+    /// Run `keystone-manage db_sync`, then set [`DB_INITIALISED`] to [`FLAG_SET`] (and bootstrap).
+    pub run_db_sync: bool,
+}
+
+/// The db-initialised rules. Only the leader writes the flag. A departing or breaking relation
+/// clears it (a database unit left, or the database is going away); if a database is still
+/// ready (another unit of it remains), db_sync runs again at once, so the unit does not sit in
+/// "Database not initialised" until the next hook. db_sync on a synced database changes nothing.
+pub fn db_init_plan(
+    is_leader: bool,
+    hook: Option<SharedDbHook>,
+    state: &DatabaseState,
+    initialised: bool,
+) -> DbInitPlan {
+    if !is_leader {
+        return DbInitPlan::default();
+    }
+    let leaving = matches!(hook, Some(SharedDbHook::Departed | SharedDbHook::Broken));
+    let ready = matches!(state, DatabaseState::Ready(_));
+    let clear_flags = if leaving && initialised {
+        FLAGS_CLEARED_WITH_DATABASE.to_vec()
+    } else {
+        Vec::new()
+    };
+    let still_initialised = initialised && !leaving;
+    DbInitPlan {
+        clear_flags,
+        run_db_sync: ready && !still_initialised,
+    }
+}
+
+/// Adds the database's part of the workload status: `Missing relations: database`,
+/// `Incomplete relations: database` (nothing yet, or not allowed yet), `Database not
+/// initialised` (ready, but the leader has not run db_sync), or the data problem (blocked).
+pub fn add_status(
+    state: &Result<DatabaseState, SharedDbError>,
+    initialised: bool,
+    inputs: &mut StatusInputs,
+) {
+    match state {
+        Err(err) => inputs.blocked.push(err.to_string()),
+        Ok(DatabaseState::Missing) => inputs.missing_relations.push(STATUS_NAME.to_owned()),
+        Ok(DatabaseState::Incomplete | DatabaseState::NotAllowed) => {
+            inputs.incomplete_relations.push(STATUS_NAME.to_owned())
+        }
+        Ok(DatabaseState::Ready(_)) if !initialised => {
+            inputs.waiting.push(NOT_INITIALISED.to_owned())
+        }
+        Ok(DatabaseState::Ready(_)) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::juju::{BindAddress, InterfaceAddress};
+    use crate::status::workload_status;
+
+    const CA: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+
+    fn b64(text: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(text)
+    }
+
+    fn me() -> UnitName {
+        UnitName::parse("keystone/0").unwrap()
+    }
+
+    fn req() -> DatabaseRequest {
+        DatabaseRequest::new("keystone", "keystone").unwrap()
+    }
+
+    fn unit(name: &str, pairs: &[(&str, &str)]) -> RemoteUnit {
+        RemoteUnit {
+            unit: UnitName::parse(name).unwrap(),
+            bag: pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    fn ready(pairs: &[(&str, &str)]) -> Database {
+        let mut all = vec![
+            ("db_host", "10.0.0.5"),
+            ("password", "s3cret"),
+            ("allowed_units", "keystone/0 keystone/1"),
+        ];
+        all.extend_from_slice(pairs);
+        match database_state(Some(&[unit("mysql/0", &all)]), &me(), &req()) {
+            Ok(DatabaseState::Ready(db)) => db,
+            other => panic!("not ready: {other:?}"),
+        }
+    }
+
+    fn state(units: &[RemoteUnit]) -> Result<DatabaseState, SharedDbError> {
+        database_state(Some(units), &me(), &req())
+    }
+
+    #[test]
+    fn joined_sends_database_username_hostname() {
+        let bag = request(&req(), "10.0.0.9");
+        assert_eq!(
+            bag,
+            Databag::from([
+                ("database".into(), "keystone".into()),
+                ("username".into(), "keystone".into()),
+                ("hostname".into(), "10.0.0.9".into()),
+            ])
+        );
+        let mut current = bag.clone();
+        assert!(request_changes(&current, &bag).is_empty());
+        current.insert("hostname".into(), "10.0.0.1".into());
+        assert_eq!(
+            request_changes(&current, &bag),
+            DatabagChanges::from([("hostname".into(), Some("10.0.0.9".into()))])
+        );
+    }
+
+    #[test]
+    fn hostile_request_names_are_refused() {
+        assert!(DatabaseRequest::new("key/stone", "keystone").is_err());
+        assert!(DatabaseRequest::new("keystone?x=1", "keystone").is_err());
+        assert!(DatabaseRequest::new("", "keystone").is_err());
+        assert!(DatabaseRequest::new("keystone", "a\nb").is_err());
+        assert!(DatabaseRequest::new("keystone_2-db", "ks user").is_ok());
+    }
+
+    fn network() -> NetworkInfo {
+        let address = |value: &str, cidr: &str| InterfaceAddress {
+            hostname: String::new(),
+            value: value.into(),
+            cidr: cidr.into(),
+        };
+        NetworkInfo {
+            bind_addresses: vec![
+                BindAddress {
+                    interface_name: "eth0".into(),
+                    addresses: vec![address("10.0.0.9", "10.0.0.0/24")],
+                    ..BindAddress::default()
+                },
+                BindAddress {
+                    interface_name: "eth1".into(),
+                    addresses: vec![
+                        address("192.168.7.9", "192.168.7.0/24"),
+                        address("fd00:7::9", "fd00:7::/64"),
+                    ],
+                    ..BindAddress::default()
+                },
+            ],
+            egress_subnets: vec![],
+            ingress_addresses: vec!["10.0.0.9".into()],
+        }
+    }
+
+    #[test]
+    fn hostname_follows_the_access_network() {
+        let n = network();
+        let cases = [
+            (None, "10.0.0.9"),
+            (Some("192.168.7.0/24"), "192.168.7.9"),
+            (Some("192.168.0.0/16"), "192.168.7.9"),
+            (Some("fd00:7::/64"), "fd00:7::9"),
+            (Some("172.16.0.0/12"), "10.0.0.9"),
+            (Some("not a cidr"), "10.0.0.9"),
+            (Some("192.168.7.0/40"), "10.0.0.9"),
+        ];
+        for (access, expected) in cases {
+            assert_eq!(hostname(&n, access).unwrap(), expected, "{access:?}");
+        }
+        assert_eq!(
+            hostname(&NetworkInfo::default(), None),
+            Err(SharedDbError::NoAddress)
+        );
+        let remote = [
+            unit("mysql/0", &[]),
+            unit("mysql/1", &[("access-network", "192.168.7.0/24")]),
+        ];
+        assert_eq!(access_network(&remote), Some("192.168.7.0/24"));
+    }
+
+    #[test]
+    fn states_from_remote_bags() {
+        let creds = [("db_host", "10.0.0.5"), ("password", "pw")];
+        let cases: Vec<(&str, Vec<RemoteUnit>, &str)> = vec![
+            ("no remote unit yet", vec![], "Incomplete"),
+            (
+                "host without password",
+                vec![unit(
+                    "mysql/0",
+                    &[("db_host", "h"), ("allowed_units", "keystone/0")],
+                )],
+                "Incomplete",
+            ),
+            (
+                "empty password",
+                vec![unit(
+                    "mysql/0",
+                    &[
+                        ("db_host", "h"),
+                        ("password", ""),
+                        ("allowed_units", "keystone/0"),
+                    ],
+                )],
+                "Incomplete",
+            ),
+            (
+                "credentials, no allowed_units at all",
+                vec![unit("mysql/0", &creds)],
+                "Incomplete",
+            ),
+            (
+                "allowed_units without this unit",
+                vec![unit(
+                    "mysql/0",
+                    &[
+                        ("db_host", "h"),
+                        ("password", "p"),
+                        ("allowed_units", "keystone/1 keystone/01"),
+                    ],
+                )],
+                "NotAllowed",
+            ),
+            (
+                "another unit grants",
+                vec![
+                    unit("mysql/0", &creds),
+                    unit("mysql/1", &[("allowed_units", "keystone/2 keystone/0")]),
+                ],
+                "Ready",
+            ),
+            (
+                "granted in one bag",
+                vec![unit(
+                    "mysql/0",
+                    &[
+                        ("db_host", "h"),
+                        ("password", "p"),
+                        ("allowed_units", " keystone/0 "),
+                    ],
+                )],
+                "Ready",
+            ),
+        ];
+        for (name, units, expected) in cases {
+            let got = state(&units).unwrap();
+            let kind = match got {
+                DatabaseState::Missing => "Missing",
+                DatabaseState::Incomplete => "Incomplete",
+                DatabaseState::NotAllowed => "NotAllowed",
+                DatabaseState::Ready(_) => "Ready",
+            };
+            assert_eq!(kind, expected, "{name}");
+        }
+        assert_eq!(
+            database_state(None, &me(), &req()),
+            Ok(DatabaseState::Missing)
+        );
+    }
+
+    #[test]
+    fn the_granting_units_credentials_win() {
+        let units = [
+            unit("mysql/0", &[("db_host", "10.0.0.1"), ("password", "stale")]),
+            unit(
+                "mysql/1",
+                &[
+                    ("db_host", "10.0.0.2"),
+                    ("password", "fresh"),
+                    ("allowed_units", "keystone/0"),
+                ],
+            ),
+        ];
+        let Ok(DatabaseState::Ready(db)) = state(&units) else {
+            panic!("not ready")
+        };
+        assert_eq!(
+            (db.host.as_str(), db.password.expose().as_str()),
+            ("10.0.0.2", "fresh")
+        );
+    }
+
+    #[test]
+    fn ready_database_and_its_url() {
+        let db = ready(&[]);
+        assert_eq!(db.port, None);
+        assert_eq!(db.tls, None);
+        assert_eq!(
+            db.connection_url().expose(),
+            "mysql+pymysql://keystone:s3cret@10.0.0.5/keystone"
+        );
+        assert!(!format!("{db:?}").contains("s3cret"));
+
+        let db = ready(&[("db_port", "3307"), ("db_host", "fd00::5")]);
+        // db_host given twice: the later pair wins in the bag.
+        assert_eq!(
+            db.connection_url().expose(),
+            "mysql+pymysql://keystone:s3cret@[fd00::5]:3307/keystone"
+        );
+    }
+
+    #[test]
+    fn user_and_password_are_percent_encoded() {
+        let mut db = ready(&[]);
+        db.user = "ks user".into();
+        db.password = Sensitive::new("p@ss:w/rd?#%$x ".into());
+        assert_eq!(
+            db.connection_url().expose(),
+            "mysql+pymysql://ks%20user:p%40ss%3Aw%2Frd%3F%23%25%24x%20@10.0.0.5/keystone"
+        );
+    }
+
+    #[test]
+    fn tls_files_and_url_parameters() {
+        let db = ready(&[("ssl_ca", &b64(CA))]);
+        assert_eq!(
+            db.tls,
+            Some(DatabaseTls {
+                ca_pem: CA.into(),
+                client: None
+            })
+        );
+        assert_eq!(
+            db.connection_url().expose(),
+            "mysql+pymysql://keystone:s3cret@10.0.0.5/keystone?ssl_ca=/etc/keystone/db-client.ca"
+        );
+        let db = ready(&[
+            ("ssl_ca", &b64(CA)),
+            ("ssl_cert", &b64(CA)),
+            ("ssl_key", &b64(KEY)),
+        ]);
+        assert_eq!(
+            db.tls
+                .as_ref()
+                .and_then(|t| t.client.as_ref())
+                .map(|c| c.1.expose().as_str()),
+            Some(KEY)
+        );
+        assert!(db.connection_url().expose().ends_with(
+            "?ssl_ca=/etc/keystone/db-client.ca&ssl_cert=/etc/keystone/db-client.cert\
+             &ssl_key=/etc/keystone/db-client.key"
+        ));
+        // A client certificate without the CA is ignored, as the Python charm does.
+        assert_eq!(
+            ready(&[("ssl_cert", &b64(CA)), ("ssl_key", &b64(KEY))]).tls,
+            None
+        );
+    }
+
+    #[test]
+    fn hostile_values_are_refused_with_unit_and_key() {
+        let not_pem = b64("[database]\nconnection = sqlite://");
+        let cases: [(&str, &str, &str); 9] = [
+            ("db_host", "10.0.0.5\n[database]", "db_host"),
+            ("db_host", "h/keystone?x=", "db_host"),
+            ("db_host", "user@h", "db_host"),
+            ("password", "pw\nconnection = sqlite://", "password"),
+            ("password", "pw\0", "password"),
+            ("db_port", "3306\n[database]", "db_port"),
+            ("db_port", "0", "db_port"),
+            ("ssl_ca", "%%%", "ssl_ca"),
+            ("ssl_ca", &not_pem, "ssl_ca"),
+        ];
+        for (key, value, named) in cases {
+            let mut bag = vec![
+                ("db_host", "10.0.0.5"),
+                ("password", "s3cret"),
+                ("allowed_units", "keystone/0"),
+            ];
+            bag.retain(|(k, _)| *k != key);
+            bag.push((key, value));
+            let err = state(&[unit("mysql/0", &bag)]).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.starts_with(&format!("shared-db: mysql/0 sent an unusable {named} (")),
+                "{key}={value:?}: {text}"
+            );
+            assert!(!text.contains('\n'), "{text}");
+            if key == "password" {
+                assert!(!text.contains("pw"), "{text}");
+            }
+        }
+        let half = [
+            ("db_host", "h"),
+            ("password", "p"),
+            ("allowed_units", "keystone/0"),
+            ("ssl_ca", CA),
+        ];
+        // ssl_ca must be base64, not raw PEM ('-' and ' ' are not base64).
+        assert!(state(&[unit("mysql/0", &half)]).is_err());
+    }
+
+    #[test]
+    fn the_initialised_flag() {
+        let ready_state = DatabaseState::Ready(ready(&[]));
+        let sync = DbInitPlan {
+            clear_flags: vec![],
+            run_db_sync: true,
+        };
+        let clear_and_sync = DbInitPlan {
+            clear_flags: FLAGS_CLEARED_WITH_DATABASE.to_vec(),
+            run_db_sync: true,
+        };
+        let clear = DbInitPlan {
+            clear_flags: FLAGS_CLEARED_WITH_DATABASE.to_vec(),
+            run_db_sync: false,
+        };
+        let nothing = DbInitPlan::default();
+        use SharedDbHook::*;
+        let cases = [
+            // (leader, hook, state, initialised) -> plan
+            (true, Some(Changed), &ready_state, false, &sync),
+            (true, None, &ready_state, false, &sync),
+            (true, Some(Changed), &ready_state, true, &nothing),
+            (
+                true,
+                Some(Changed),
+                &DatabaseState::Incomplete,
+                false,
+                &nothing,
+            ),
+            (true, Some(Departed), &ready_state, true, &clear_and_sync),
+            (
+                true,
+                Some(Departed),
+                &DatabaseState::Incomplete,
+                true,
+                &clear,
+            ),
+            (true, Some(Broken), &DatabaseState::Missing, true, &clear),
+            (true, Some(Broken), &DatabaseState::Missing, false, &nothing),
+            (false, Some(Changed), &ready_state, false, &nothing),
+            (false, Some(Broken), &DatabaseState::Missing, true, &nothing),
+        ];
+        for (leader, hook, state, initialised, expected) in cases {
+            assert_eq!(
+                &db_init_plan(leader, hook, state, initialised),
+                expected,
+                "leader={leader} hook={hook:?} state={state:?} initialised={initialised}"
+            );
+        }
+        assert!(flag_is_set(Some("True")));
+        assert!(flag_is_set(Some("true")));
+        assert!(!flag_is_set(Some("")));
+        assert!(!flag_is_set(Some("False")));
+        assert!(!flag_is_set(None));
+    }
+
+    #[test]
+    fn readding_a_database_initialises_it_again() {
+        // The leader's view across remove-relation and a new relation (bug #1797229).
+        let mut initialised = true;
+        let plan = db_init_plan(
+            true,
+            Some(SharedDbHook::Broken),
+            &DatabaseState::Missing,
+            initialised,
+        );
+        initialised &= plan.clear_flags.is_empty();
+        let new_db = DatabaseState::Ready(ready(&[("db_host", "10.0.0.77")]));
+        let plan = db_init_plan(true, Some(SharedDbHook::Changed), &new_db, initialised);
+        assert!(plan.run_db_sync);
+    }
+
+    #[test]
+    fn status_messages() {
+        let status = |state: Result<DatabaseState, SharedDbError>, initialised: bool| {
+            let mut inputs = StatusInputs::default();
+            add_status(&state, initialised, &mut inputs);
+            workload_status(&inputs).to_string()
+        };
+        let ready_state = DatabaseState::Ready(ready(&[]));
+        assert_eq!(
+            status(Ok(DatabaseState::Missing), false),
+            "blocked: Missing relations: database"
+        );
+        assert_eq!(
+            status(Ok(DatabaseState::Incomplete), false),
+            "waiting: Incomplete relations: database"
+        );
+        assert_eq!(
+            status(Ok(DatabaseState::NotAllowed), false),
+            "waiting: Incomplete relations: database"
+        );
+        assert_eq!(
+            status(Ok(ready_state.clone()), false),
+            "waiting: Database not initialised"
+        );
+        assert_eq!(status(Ok(ready_state), true), "active: Unit is ready");
+        assert_eq!(
+            status(Err(SharedDbError::NoAddress), false),
+            "blocked: shared-db: this unit has no address on the shared-db binding to send as hostname"
+        );
+    }
+}
