@@ -8,8 +8,8 @@
 //! - no value may hold a control character or a Unicode line separator;
 //! - keystone.conf values are written for oslo.config (`$` doubled, since oslo.config expands
 //!   `$option`; values it would trim or unquote are quoted);
-//! - the database URL percent-encodes the user, the password and the TLS file paths, and takes
-//!   only a host name or an IP address as its host;
+//! - the database URL takes only a host name or an IP address as its host, plain words as user
+//!   and database, and refuses the two password characters it cannot carry (`@`, `%`);
 //! - paths, host names and the path prefix must match a strict character set, so they are safe in
 //!   Apache directives and in Python's logging configuration (which evaluates `args`).
 
@@ -231,19 +231,6 @@ fn host_value(field: &'static str, file: &'static str, value: &str) -> Result<St
     Ok(value.to_owned())
 }
 
-/// RFC 3986 percent-encoding of everything but the unreserved characters.
-fn percent_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 // ---------------------------------------------------------------------------------------------
 // keystone.conf
 
@@ -270,54 +257,77 @@ pub struct DatabaseTls {
 
 impl DatabaseConnection {
     /// The SQLAlchemy URL: `mysql+pymysql://user:password@host[:port]/database[?ssl_ca=…]`.
-    /// SQLAlchemy unquotes the user, the password and the query, so any password works.
+    ///
+    /// The URL holds no `%`: keystone-manage db_sync hands it to alembic, whose ConfigParser
+    /// rejects a `%` that is not an interpolation, while Keystone itself would need `%` to stay.
+    /// So the password goes in as it is (SQLAlchemy reads everything up to the `@` before the
+    /// host as the password) and may not hold `@` or `%`; the TLS file paths, whose character
+    /// set needs no encoding, likewise.
     pub fn url(&self) -> Result<Sensitive<String>, RenderError> {
         let file = KEYSTONE_CONF;
         let host = host_value("the database host (db_host)", file, &self.host)?;
-        // SQLAlchemy does not unquote the database name: only plain MySQL identifiers.
-        if self.database.is_empty()
-            || !self
-                .database
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
+        let identifier = |value: &str| {
+            !value.is_empty()
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        };
+        // SQLAlchemy does not unquote the database name; MySQL user names are plain words too.
+        if !identifier(&self.database) {
             unsafe_value(
                 "the database name",
                 file,
                 "it may hold only letters, digits, _ and -",
             )?;
         }
-        let mut url = format!(
-            "mysql+pymysql://{}:{}@{host}",
-            percent_encode(&self.user),
-            percent_encode(self.password.expose()),
-        );
+        if !identifier(&self.user) {
+            unsafe_value(
+                "the database user",
+                file,
+                "it may hold only letters, digits, _ and -",
+            )?;
+        }
+        let password = self.password.expose();
+        one_line("the database password", file, password)?;
+        if password.contains(['@', '%']) {
+            unsafe_value(
+                "the database password",
+                file,
+                "it holds @ or %, which keystone-manage db_sync cannot read in a database URL; \
+                 have the database charm set another password",
+            )?;
+        }
+        let mut url = format!("mysql+pymysql://{}:{password}@{host}", self.user);
         if let Some(port) = self.port {
             url.push_str(&format!(":{port}"));
         }
         url.push('/');
         url.push_str(&self.database);
         if let Some(tls) = &self.tls {
-            let mut query = vec![(
-                "ssl_ca",
-                path_value("the database CA file", file, &tls.ca_file)?,
+            // SQLAlchemy reads the query as a form: `+` would become a space, `=` split a pair.
+            let query_path = |field: &'static str, path: &str| {
+                let path = path_value(field, file, path)?;
+                if path.contains(['+', '=']) {
+                    return unsafe_value(field, file, "a path in the URL may not hold + or =");
+                }
+                Ok(path)
+            };
+            let mut query = vec![format!(
+                "ssl_ca={}",
+                query_path("the database CA file", &tls.ca_file)?
             )];
             if let Some(cert) = &tls.cert_file {
-                query.push((
-                    "ssl_cert",
-                    path_value("the database client certificate file", file, cert)?,
+                query.push(format!(
+                    "ssl_cert={}",
+                    query_path("the database client certificate file", cert)?
                 ));
             }
             if let Some(key) = &tls.key_file {
-                query.push((
-                    "ssl_key",
-                    path_value("the database client key file", file, key)?,
+                query.push(format!(
+                    "ssl_key={}",
+                    query_path("the database client key file", key)?
                 ));
             }
-            let query: Vec<String> = query
-                .iter()
-                .map(|(k, v)| format!("{k}={}", percent_encode(v)))
-                .collect();
             url.push('?');
             url.push_str(&query.join("&"));
         }

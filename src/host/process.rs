@@ -390,7 +390,19 @@ impl<'r> KeystoneManage<'r> {
         }
         command = command.args(args.iter().copied());
         command.env = env;
-        run_checked(self.runner, &command)
+        run_checked(self.runner, &command).map_err(|e| match e {
+            // Keystone logs through logging.conf, so its errors are in its log, not on stderr.
+            ProcessError::Failed {
+                command,
+                status,
+                detail,
+            } => ProcessError::Failed {
+                command,
+                status,
+                detail: format!("{detail}; Keystone's log file has the details"),
+            },
+            other => other,
+        })
     }
 
     /// Creates or upgrades Keystone's database schema (idempotent; minutes on a big database).
@@ -554,7 +566,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "keystone-manage db_sync failed (exit code 1): ERROR keystone (pymysql.err.OperationalError) \
-             (1045, \"Access denied\")"
+             (1045, \"Access denied\"); Keystone's log file has the details"
         );
     }
 }

@@ -117,8 +117,8 @@ fn keystone_conf_with_mariadb_over_tls_and_a_port() {
     let rendered = conf(json!({}), Some(db));
     assert_eq!(
         value_of(&rendered, "database", "connection"),
-        "mysql+pymysql://keystone:s3cret@10.0.0.5:3307/keystone?ssl_ca=%2Fetc%2Fkeystone%2Fdb-client.ca\
-         &ssl_cert=%2Fetc%2Fkeystone%2Fdb-client.cert&ssl_key=%2Fetc%2Fkeystone%2Fdb-client.key"
+        "mysql+pymysql://keystone:s3cret@10.0.0.5:3307/keystone?ssl_ca=/etc/keystone/db-client.ca\
+         &ssl_cert=/etc/keystone/db-client.cert&ssl_key=/etc/keystone/db-client.key"
     );
     insta::assert_snapshot!("keystone_conf_mariadb_tls", rendered);
 }
@@ -291,14 +291,13 @@ fn path_prefixes() {
 }
 
 #[test]
-fn database_passwords_of_any_characters_read_back_unchanged() {
+fn database_passwords_read_back_unchanged() {
     let t = templates();
     let expected_shape = shape(&conf(json!({}), Some(mariadb())));
     for password in [
-        "p@ss:w/rd?#",
-        "dollar$debug ${debug}",
-        "100% sure",
-        "new\nline\n[database]\nconnection = sqlite://",
+        "pass:w/rd?#&=+",
+        "dollar$debug ${debug} $$",
+        "[database]",
         "'quoted'",
         " spaced ",
         "ünïcode",
@@ -312,28 +311,33 @@ fn database_passwords_of_any_characters_read_back_unchanged() {
             .unwrap();
         assert_eq!(shape(&rendered), expected_shape, "{password:?}");
         let url = value_of(&rendered, "database", "connection");
-        let encoded = url
+        // SQLAlchemy: the password runs from the first `:` after the user to the `@`.
+        let read_back = url
             .strip_prefix("mysql+pymysql://keystone:")
             .and_then(|u| u.strip_suffix("@10.0.0.5/keystone"))
             .unwrap_or_else(|| panic!("{url}"));
-        assert_eq!(percent_decode(encoded), password);
+        assert_eq!(read_back, password);
+        assert!(!url.contains('%'));
     }
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+#[test]
+fn database_passwords_the_url_cannot_carry_are_refused_with_a_reason() {
+    for password in ["p@ss", "100%", "new\nline\n[database]"] {
+        let db = DatabaseConnection {
+            password: Sensitive::new(password.to_owned()),
+            ..mariadb()
+        };
+        let err = db.url().unwrap_err().to_string();
+        assert!(
+            err.starts_with("the database password cannot go into keystone.conf"),
+            "{err}"
+        );
+        assert!(
+            !err.contains(password),
+            "the password is in the error: {err}"
+        );
     }
-    String::from_utf8(out).unwrap()
 }
 
 const HOSTILE: [&str; 5] = [
@@ -363,6 +367,14 @@ fn hostile_relation_values_are_refused() {
                 ..mariadb()
             },
             DatabaseConnection {
+                user: hostile.to_owned(),
+                ..mariadb()
+            },
+            DatabaseConnection {
+                password: Sensitive::new(hostile.to_owned()),
+                ..mariadb()
+            },
+            DatabaseConnection {
                 tls: Some(DatabaseTls {
                     ca_file: format!("/etc/keystone/{hostile}"),
                     ..db_tls()
@@ -376,6 +388,14 @@ fn hostile_relation_values_are_refused() {
             );
         }
     }
+    let plus = DatabaseConnection {
+        tls: Some(DatabaseTls {
+            ca_file: "/etc/keystone/a+b".to_owned(),
+            ..db_tls()
+        }),
+        ..mariadb()
+    };
+    assert!(is_unsafe(plus.url()));
     // A host that is not a host name would change the URL (user, port, database or query).
     for host in ["h/other", "h?ssl=0", "u@h", "h:1", "h#", "-h", "h..i", ""] {
         let db = DatabaseConnection {
