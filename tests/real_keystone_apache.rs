@@ -3,8 +3,8 @@
 //! metacharacters, `keystone-manage db_sync` and `bootstrap` run as keystone through the host
 //! module, the rendered vhost served by an Apache instance of its own (its own ServerRoot files,
 //! PID file and loopback ports, so nothing of the machine's Apache is touched). Keystone answers
-//! `GET /v3` and `GET /api/idm/v3`, issues a token under the prefix, and Apache restarts and stops
-//! waiting for its old process.
+//! `GET /v3` and `GET /api/idm/v3`, issues a token under the prefix; Apache restarts and stops
+//! waiting for its old process, and serves HTTPS once ssl_cert/ssl_key (a test CA) are set.
 //!
 //! The charm's vhost runs Debian's /usr/bin/keystone-wsgi-*, which read /etc/keystone/keystone.conf.
 //! This test must not touch /etc/keystone, so its vhost points at small WSGI wrappers that name
@@ -20,13 +20,16 @@ use std::time::Duration;
 use keystone_charm::config::Config;
 use keystone_charm::fernet_keys::repository::{Owner as KeyOwner, Repository};
 use keystone_charm::fernet_keys::{Key, KeySet};
-use keystone_charm::host::fs::{Files, HostFiles, Owner};
+use keystone_charm::host::fs::{Files, HostFiles, Owner, Written};
 use keystone_charm::host::process::{Bootstrap, KeystoneManage, SystemRunner};
 use keystone_charm::host::services::{Apache, HostServices, Service, Services};
-use keystone_charm::render::{DatabaseConnection, KeystoneConf, LoggingConf, Templates, Vhost};
+use keystone_charm::render::{
+    DatabaseConnection, KeystoneConf, LoggingConf, Templates, TlsFiles, Vhost,
+};
 use keystone_charm::secret::Sensitive;
 use serde_json::{Value, json};
 use support::TempDir;
+use ureq::tls::{PemItem, RootCerts, TlsConfig};
 
 const MODULES: &str = "/usr/lib/apache2/modules";
 /// What SQLAlchemy's URL syntax and oslo.config give a meaning to (but `@` and `%`, which
@@ -119,17 +122,38 @@ fn config(changes: Value) -> Config {
 }
 
 fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
+    agent_trusting(None)
+}
+
+/// An HTTP client that ignores proxies and trusts `ca_pem` (when given) for HTTPS.
+fn agent_trusting(ca_pem: Option<&str>) -> ureq::Agent {
+    let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .proxy(None)
         // The first request loads Keystone into a mod_wsgi daemon (about 5 s).
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into()
+        .timeout_global(Some(Duration::from_secs(60)));
+    if let Some(pem) = ca_pem {
+        let certificates: Vec<_> = ureq::tls::parse_pem(pem.as_bytes())
+            .filter_map(|item| match item {
+                Ok(PemItem::Certificate(c)) => Some(c),
+                _ => None,
+            })
+            .collect();
+        config = config.tls_config(
+            TlsConfig::builder()
+                .root_certs(RootCerts::new_with_certs(&certificates))
+                .build(),
+        );
+    }
+    config.build().into()
 }
 
 fn get(url: &str) -> (u16, Value) {
-    let mut response = agent()
+    get_with(&agent(), url)
+}
+
+fn get_with(agent: &ureq::Agent, url: &str) -> (u16, Value) {
+    let mut response = agent
         .get(url)
         .call()
         .unwrap_or_else(|e| panic!("GET {url}: {e}"));
@@ -174,6 +198,50 @@ fn wsgi_wrapper(conf: &Path, app: &str) -> String {
     )
 }
 
+/// Runs openssl in `dir` with white-space-separated arguments.
+fn openssl(dir: &Path, args: &str) {
+    let output = Command::new("openssl")
+        .current_dir(dir)
+        .args(args.split_whitespace())
+        .output()
+        .expect("openssl: run scripts/install-real-stack");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A CA and a server certificate for 127.0.0.1 it signed, as an operator's ssl_ca, ssl_cert
+/// and ssl_key.
+fn test_pki(dir: &Path) -> TlsFiles {
+    fs::create_dir_all(dir).unwrap();
+    openssl(
+        dir,
+        "req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=keystone-test-ca -keyout ca.key -out ca.crt",
+    );
+    openssl(
+        dir,
+        "req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key -out server.csr",
+    );
+    fs::write(
+        dir.join("server.ext"),
+        "subjectAltName = IP:127.0.0.1\nbasicConstraints = CA:FALSE\n\
+         extendedKeyUsage = serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile server.ext -out server.crt",
+    );
+    let path = |name: &str| dir.join(name).display().to_string();
+    TlsFiles {
+        cert_file: path("server.crt"),
+        key_file: path("server.key"),
+        ca_file: Some(path("ca.crt")),
+    }
+}
+
 /// A top-level Apache configuration of the test's own that includes the rendered vhost.
 fn apache_conf(dir: &Path, vhost: &Path) -> String {
     format!(
@@ -186,6 +254,7 @@ fn apache_conf(dir: &Path, vhost: &Path) -> String {
          LoadModule mpm_event_module {MODULES}/mod_mpm_event.so\n\
          LoadModule authz_core_module {MODULES}/mod_authz_core.so\n\
          LoadModule wsgi_module {MODULES}/mod_wsgi.so\n\
+         LoadModule ssl_module {MODULES}/mod_ssl.so\n\
          WSGISocketPrefix {d}/run/wsgi\n\
          LogFormat \"%h %l %u %t \\\"%r\\\" %>s %O\" combined\n\
          Include {vhost}\n",
@@ -374,6 +443,37 @@ fn keystone_on_mariadb_behind_the_rendered_vhost() {
     let new = apache.running().expect("Apache runs after the restart");
     assert_ne!(new, old);
     assert_eq!(get(&format!("{base}/api/idm/v3")).0, 200);
+
+    // ssl_cert and ssl_key set: the vhost changes, so it is rewritten and Apache restarted.
+    let tls = test_pki(&root.join("pki"));
+    let ca_pem = fs::read_to_string(tls.ca_file.as_deref().unwrap()).unwrap();
+    vhost.tls = Some(tls);
+    let rendered = templates.vhost(&vhost).unwrap();
+    let written = files
+        .write(&vhost_file, rendered.as_bytes(), &Owner::root(), 0o644)
+        .unwrap();
+    assert_eq!(written, Written::Content);
+    assert_eq!(
+        files
+            .write(&vhost_file, rendered.as_bytes(), &Owner::root(), 0o644)
+            .unwrap(),
+        Written::Unchanged,
+        "the same vhost again needs no restart"
+    );
+    services
+        .restart(Service::Apache2)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let https = format!("https://127.0.0.1:{service_port}");
+    let (status, over_tls) = get_with(
+        &agent_trusting(Some(&ca_pem)),
+        &format!("{https}/api/idm/v3"),
+    );
+    assert_eq!(status, 200, "GET https /api/idm/v3: {}", error_log());
+    assert_eq!(
+        over_tls["version"]["links"][0]["href"],
+        format!("{https}/api/idm/v3/")
+    );
+    let new = apache.running().expect("Apache runs after the TLS restart");
 
     services
         .stop(Service::Apache2)
