@@ -1,24 +1,59 @@
-//! keystone.conf and the Apache mod_wsgi vhost, rendered from the charm's templates/ (tera).
+//! keystone.conf, its logging configuration and the Apache mod_wsgi vhost, rendered from the
+//! charm's templates/ (tera, loaded at run time from the charm directory Juju unpacked).
 //!
-//! Rendering is pure: typed contexts in, text out. Every string that reaches a file is checked
-//! here, whatever checked it before (the config parser, the relation modules): no value may
-//! contain a control character, so none can start a new line, section or directive, and values
-//! Apache reads inside quotes may not contain a quote or a backslash.
+//! Rendering is pure: typed contexts in, text out. Every value that reaches a file is checked and
+//! encoded here for the program that reads that file, whatever checked it before (the config
+//! parser, the relation modules), so no config or relation value can start a line, a section or
+//! a directive:
+//! - no value may hold a control character or a Unicode line separator;
+//! - keystone.conf values are written for oslo.config (`$` doubled, since oslo.config expands
+//!   `$option`; values it would trim or unquote are quoted);
+//! - the database URL takes only a host name or an IP address as its host, plain words as user
+//!   and database, and refuses the two password characters it cannot carry (`@`, `%`);
+//! - paths, host names and the path prefix must match a strict character set, so they are safe in
+//!   Apache directives and in Python's logging configuration (which evaluates `args`).
 
+use std::net::IpAddr;
 use std::path::Path;
 
 use serde::Serialize;
 use tera::{Context, Tera};
 
-use crate::config::{Config, SecurityCompliance};
+use crate::config::{Config, KeystoneLogLevel, SecurityCompliance};
+use crate::secret::Sensitive;
 
 /// The templates, by file name in templates/.
 pub const KEYSTONE_CONF: &str = "keystone.conf";
+pub const LOGGING_CONF: &str = "logging.conf";
 pub const VHOST: &str = "wsgi-keystone.conf";
+
+/// Where a unit keeps what is rendered here, and the files those point at.
+pub mod paths {
+    /// Keystone's default config path: keystone-manage and the WSGI entry points read it with no
+    /// environment variable, which Apache could not pass to them anyway.
+    pub const KEYSTONE_CONF: &str = "/etc/keystone/keystone.conf";
+    pub const LOGGING_CONF: &str = "/etc/keystone/logging.conf";
+    pub const KEYSTONE_LOG: &str = "/var/log/keystone/keystone.log";
+    pub const FERNET_KEYS: &str = "/etc/keystone/fernet-keys/";
+    pub const CREDENTIAL_KEYS: &str = "/etc/keystone/credential-keys/";
+    /// The database's TLS material from shared-db (ssl_ca, ssl_cert, ssl_key), as the Python charm.
+    pub const DB_CLIENT_CA: &str = "/etc/keystone/db-client.ca";
+    pub const DB_CLIENT_CERT: &str = "/etc/keystone/db-client.cert";
+    pub const DB_CLIENT_KEY: &str = "/etc/keystone/db-client.key";
+    /// The Python charm's site name: switching charms replaces its vhost instead of adding a
+    /// second one on the same ports.
+    pub const VHOST_SITE: &str = "wsgi-openstack-api";
+    pub const VHOST_FILE: &str = "/etc/apache2/sites-available/wsgi-openstack-api.conf";
+    pub const APACHE_LOG_DIR: &str = "/var/log/apache2";
+    pub const WSGI_PUBLIC: &str = "/usr/bin/keystone-wsgi-public";
+    pub const WSGI_ADMIN: &str = "/usr/bin/keystone-wsgi-admin";
+    /// Where the local memcached listens (Debian's default).
+    pub const MEMCACHED: &str = "127.0.0.1:11211";
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    #[error("cannot read the template {name}: {source}")]
+    #[error("cannot read the template {name}: {source}; is the charm directory complete?")]
     Read {
         name: String,
         #[source]
@@ -26,11 +61,11 @@ pub enum RenderError {
     },
     #[error("the template {name} is not valid: {detail}")]
     Template { name: String, detail: String },
-    #[error("{field} must not contain {what}; it would change the meaning of {file}")]
+    #[error("{field} cannot go into {file}: {reason}")]
     Unsafe {
         field: &'static str,
-        what: &'static str,
         file: &'static str,
+        reason: &'static str,
     },
 }
 
@@ -40,12 +75,17 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// Loads the templates from a charm's templates/ directory.
+    /// Loads the templates from the charm directory Juju unpacked (`$JUJU_CHARM_DIR/templates`).
+    pub fn from_charm_dir(charm_dir: &Path) -> Result<Templates, RenderError> {
+        Templates::load(&charm_dir.join("templates"))
+    }
+
+    /// Loads the templates from a templates/ directory (the repository's, in tests).
     pub fn load(dir: &Path) -> Result<Templates, RenderError> {
         let mut tera = Tera::new();
-        // Configuration files, not HTML: nothing is escaped, values are checked instead.
+        // Configuration files, not HTML: nothing is HTML-escaped; values are encoded instead.
         tera.autoescape_on(Vec::<&str>::new());
-        for name in [KEYSTONE_CONF, VHOST] {
+        for name in [KEYSTONE_CONF, LOGGING_CONF, VHOST] {
             let text =
                 std::fs::read_to_string(dir.join(name)).map_err(|source| RenderError::Read {
                     name: name.to_owned(),
@@ -60,8 +100,8 @@ impl Templates {
         Ok(Templates { tera })
     }
 
-    fn render(&self, name: &str, context: &impl Serialize) -> Result<String, RenderError> {
-        let context = Context::from_serialize(context).map_err(|e| RenderError::Template {
+    fn render(&self, name: &str, view: &impl Serialize) -> Result<String, RenderError> {
+        let context = Context::from_serialize(view).map_err(|e| RenderError::Template {
             name: name.to_owned(),
             detail: e.to_string(),
         })?;
@@ -73,87 +113,312 @@ impl Templates {
             })
     }
 
+    /// keystone.conf. The text holds the database password: write it, never log it.
     pub fn keystone_conf(&self, conf: &KeystoneConf) -> Result<String, RenderError> {
-        conf.check()?;
-        self.render(KEYSTONE_CONF, conf)
+        self.render(KEYSTONE_CONF, &conf.view()?)
     }
 
+    /// The logging configuration keystone.conf's `log_config_append` names.
+    pub fn logging_conf(&self, conf: &LoggingConf) -> Result<String, RenderError> {
+        self.render(LOGGING_CONF, &conf.view()?)
+    }
+
+    /// The Apache site serving Keystone's two WSGI applications.
     pub fn vhost(&self, vhost: &Vhost) -> Result<String, RenderError> {
-        vhost.check()?;
-        self.render(VHOST, vhost)
+        self.render(VHOST, &vhost.view()?)
     }
 }
 
-/// A value on one line of a config file: no control characters.
-fn one_line(field: &'static str, value: &str, file: &'static str) -> Result<(), RenderError> {
-    if value.chars().any(char::is_control) {
-        return Err(RenderError::Unsafe {
+// ---------------------------------------------------------------------------------------------
+// Checks and encodings.
+
+fn unsafe_value<T>(
+    field: &'static str,
+    file: &'static str,
+    reason: &'static str,
+) -> Result<T, RenderError> {
+    Err(RenderError::Unsafe {
+        field,
+        file,
+        reason,
+    })
+}
+
+/// A value that stays on its line: no control characters, no Unicode line or paragraph separator.
+fn one_line(field: &'static str, file: &'static str, value: &str) -> Result<(), RenderError> {
+    if value
+        .chars()
+        .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
+    {
+        return unsafe_value(
             field,
-            what: "newlines or other control characters",
             file,
-        });
+            "it holds a newline or another control character",
+        );
     }
     Ok(())
 }
 
-/// A value Apache reads between double quotes.
-fn quoted(field: &'static str, value: &str) -> Result<(), RenderError> {
-    one_line(field, value, VHOST)?;
-    if value.contains(['"', '\\']) {
-        return Err(RenderError::Unsafe {
+/// A keystone.conf value as oslo.config reads it back: `$` doubled (oslo.config expands
+/// `$option` and turns `$$` into `$`), and quoted when oslo.config would otherwise trim it or take
+/// its quotes off (it strips one pair of matching outer quotes).
+fn ini_value(field: &'static str, value: &str) -> Result<String, RenderError> {
+    one_line(field, KEYSTONE_CONF, value)?;
+    if value.contains("\\$") {
+        // oslo.config reads `\$` as `$$`; no encoding gives back a backslash before a dollar.
+        return unsafe_value(
             field,
-            what: "quotes or backslashes",
-            file: VHOST,
-        });
+            KEYSTONE_CONF,
+            "oslo.config cannot read a backslash followed by $",
+        );
     }
-    Ok(())
+    let escaped = value.replace('$', "$$");
+    let needs_quotes = escaped.is_empty()
+        || escaped.starts_with(char::is_whitespace)
+        || escaped.ends_with(char::is_whitespace)
+        || escaped.starts_with(['"', '\''])
+        || escaped.ends_with(['"', '\'']);
+    Ok(if needs_quotes {
+        format!("\"{escaped}\"")
+    } else {
+        escaped
+    })
+}
+
+/// An absolute path made only of characters that mean nothing to Apache, oslo.config, Python's
+/// logging configuration or a URL query: letters, digits and `/._+,=@~-`.
+fn path_value(field: &'static str, file: &'static str, value: &str) -> Result<String, RenderError> {
+    one_line(field, file, value)?;
+    if !value.starts_with('/') {
+        return unsafe_value(field, file, "it must be an absolute path");
+    }
+    if !value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._+,=@~-".contains(c))
+    {
+        return unsafe_value(
+            field,
+            file,
+            "a path may hold only letters, digits and / . _ + , = @ ~ -",
+        );
+    }
+    Ok(value.to_owned())
+}
+
+/// A host name or an IP address, as written in a URL or an Apache directive (IPv6 in brackets).
+fn host_value(field: &'static str, file: &'static str, value: &str) -> Result<String, RenderError> {
+    one_line(field, file, value)?;
+    let bare = value
+        .strip_prefix('[')
+        .and_then(|v| v.strip_suffix(']'))
+        .unwrap_or(value);
+    match bare.parse::<IpAddr>() {
+        Ok(IpAddr::V6(ip)) => return Ok(format!("[{ip}]")),
+        Ok(IpAddr::V4(ip)) => return Ok(ip.to_string()),
+        Err(_) => {}
+    }
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && !label.starts_with('-')
+    };
+    if value.len() > 253 || !value.split('.').all(label_ok) {
+        return unsafe_value(field, file, "it must be a host name or an IP address");
+    }
+    Ok(value.to_owned())
+}
+
+// ---------------------------------------------------------------------------------------------
+// keystone.conf
+
+/// The database connection, from the shared-db relation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseConnection {
+    pub user: String,
+    pub password: Sensitive<String>,
+    /// `db_host`: a host name or an IP address.
+    pub host: String,
+    /// `db_port`, when the database sends one.
+    pub port: Option<u16>,
+    pub database: String,
+    /// Files holding the TLS material the database sent (ssl_ca and optionally ssl_cert/ssl_key).
+    pub tls: Option<DatabaseTls>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseTls {
+    pub ca_file: String,
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+}
+
+impl DatabaseConnection {
+    /// The SQLAlchemy URL: `mysql+pymysql://user:password@host[:port]/database[?ssl_ca=…]`.
+    ///
+    /// The URL holds no `%`: keystone-manage db_sync hands it to alembic, whose ConfigParser
+    /// rejects a `%` that is not an interpolation, while Keystone itself would need `%` to stay.
+    /// So the password goes in as it is (SQLAlchemy reads everything up to the `@` before the
+    /// host as the password) and may not hold `@` or `%`; the TLS file paths, whose character
+    /// set needs no encoding, likewise.
+    pub fn url(&self) -> Result<Sensitive<String>, RenderError> {
+        let file = KEYSTONE_CONF;
+        let host = host_value("the database host (db_host)", file, &self.host)?;
+        let identifier = |value: &str| {
+            !value.is_empty()
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        };
+        // SQLAlchemy does not unquote the database name; MySQL user names are plain words too.
+        if !identifier(&self.database) {
+            unsafe_value(
+                "the database name",
+                file,
+                "it may hold only letters, digits, _ and -",
+            )?;
+        }
+        if !identifier(&self.user) {
+            unsafe_value(
+                "the database user",
+                file,
+                "it may hold only letters, digits, _ and -",
+            )?;
+        }
+        let password = self.password.expose();
+        one_line("the database password", file, password)?;
+        if password.contains(['@', '%']) {
+            unsafe_value(
+                "the database password",
+                file,
+                "it holds @ or %, which keystone-manage db_sync cannot read in a database URL; \
+                 have the database charm set another password",
+            )?;
+        }
+        let mut url = format!("mysql+pymysql://{}:{password}@{host}", self.user);
+        if let Some(port) = self.port {
+            url.push_str(&format!(":{port}"));
+        }
+        url.push('/');
+        url.push_str(&self.database);
+        if let Some(tls) = &self.tls {
+            // SQLAlchemy reads the query as a form: `+` would become a space, `=` split a pair.
+            let query_path = |field: &'static str, path: &str| {
+                let path = path_value(field, file, path)?;
+                if path.contains(['+', '=']) {
+                    return unsafe_value(field, file, "a path in the URL may not hold + or =");
+                }
+                Ok(path)
+            };
+            let mut query = vec![format!(
+                "ssl_ca={}",
+                query_path("the database CA file", &tls.ca_file)?
+            )];
+            if let Some(cert) = &tls.cert_file {
+                query.push(format!(
+                    "ssl_cert={}",
+                    query_path("the database client certificate file", cert)?
+                ));
+            }
+            if let Some(key) = &tls.key_file {
+                query.push(format!(
+                    "ssl_key={}",
+                    query_path("the database client key file", key)?
+                ));
+            }
+            url.push('?');
+            url.push_str(&query.join("&"));
+        }
+        Ok(Sensitive::new(url))
+    }
 }
 
 /// What keystone.conf says.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeystoneConf {
     pub debug: bool,
-    pub use_syslog: bool,
+    /// The logging configuration (see [`LoggingConf`]).
+    pub log_config_file: String,
     /// False renders an empty `notification_opt_out`, which notifies every event.
     pub notification_opt_out: bool,
-    /// The SQLAlchemy URL; None until the database relation is ready.
-    pub database_url: Option<String>,
+    /// enable-notifications: Keystone's notifications go to its log.
+    pub notifications: bool,
+    /// None until shared-db is ready for this unit; Keystone then has no database.
+    pub database: Option<DatabaseConnection>,
     pub token_expiration: u64,
+    /// Token and receipt keys (receipts use the token keys every unit shares).
     pub fernet_key_repository: String,
     pub credential_key_repository: String,
     pub max_active_keys: u32,
     pub ec2_auth_ttl: u64,
-    /// `host:port`, when enable-cache.
-    pub memcache_servers: Option<String>,
+    /// memcached servers (`host:port`), when enable-cache.
+    pub memcache_servers: Vec<String>,
     pub cache_expiration: u64,
+    /// The leader's `default_domain_id`, once the default domain is known.
+    pub default_domain_id: Option<String>,
     pub identity_cache_time: Option<u64>,
     pub role_cache_time: Option<u64>,
     pub catalog_cache_time: u64,
     pub default_authorization_ttl: u64,
-    pub notifications: bool,
-    /// `[security_compliance]` options, in a stable order.
+    /// `[security_compliance]` options (key, value), in a stable order.
     pub security_compliance: Vec<(String, String)>,
 }
 
+#[derive(Serialize)]
+struct KeystoneConfView {
+    debug: bool,
+    log_config_file: String,
+    notification_opt_out: bool,
+    notifications: bool,
+    database_url: Option<String>,
+    token_expiration: u64,
+    fernet_key_repository: String,
+    credential_key_repository: String,
+    max_active_keys: u32,
+    ec2_auth_ttl: u64,
+    memcache_servers: Option<String>,
+    cache_expiration: u64,
+    default_domain_id: Option<String>,
+    identity_cache_time: Option<u64>,
+    role_cache_time: Option<u64>,
+    catalog_cache_time: u64,
+    default_authorization_ttl: u64,
+    security_compliance: Vec<ConfOption>,
+}
+
+#[derive(Serialize)]
+struct ConfOption {
+    key: String,
+    value: String,
+}
+
 impl KeystoneConf {
-    pub fn from_config(config: &Config, database_url: Option<String>) -> KeystoneConf {
+    /// keystone.conf for `config`; the caller adds what comes from relations and the leader.
+    pub fn from_config(config: &Config, database: Option<DatabaseConnection>) -> KeystoneConf {
         KeystoneConf {
             debug: config.debug,
-            use_syslog: config.use_syslog,
+            log_config_file: paths::LOGGING_CONF.to_owned(),
             notification_opt_out: config.default_notification_opt_out,
-            database_url,
+            notifications: config.enable_notifications,
+            database,
             token_expiration: config.token_expiration,
-            fernet_key_repository: "/etc/keystone/fernet-keys/".to_owned(),
-            credential_key_repository: "/etc/keystone/credential-keys/".to_owned(),
+            fernet_key_repository: paths::FERNET_KEYS.to_owned(),
+            credential_key_repository: paths::CREDENTIAL_KEYS.to_owned(),
             max_active_keys: config.fernet_max_active_keys,
             ec2_auth_ttl: config.ec2_auth_ttl,
-            memcache_servers: config.enable_cache.then(|| "127.0.0.1:11211".to_owned()),
+            memcache_servers: if config.enable_cache {
+                vec![paths::MEMCACHED.to_owned()]
+            } else {
+                Vec::new()
+            },
             cache_expiration: config.dogpile_cache_expiration,
+            default_domain_id: None,
             identity_cache_time: config.identity_cache_expiration,
             role_cache_time: config.role_cache_expiration,
             catalog_cache_time: config.catalog_cache_expiration,
             default_authorization_ttl: config.default_authorization_ttl,
-            notifications: config.enable_notifications,
             security_compliance: config
                 .security_compliance
                 .as_ref()
@@ -162,29 +427,75 @@ impl KeystoneConf {
         }
     }
 
-    fn check(&self) -> Result<(), RenderError> {
+    fn view(&self) -> Result<KeystoneConfView, RenderError> {
         let file = KEYSTONE_CONF;
-        if let Some(url) = &self.database_url {
-            one_line("the database connection", url, file)?;
-        }
-        one_line(
-            "the fernet key repository",
-            &self.fernet_key_repository,
-            file,
-        )?;
-        one_line(
-            "the credential key repository",
-            &self.credential_key_repository,
-            file,
-        )?;
-        if let Some(servers) = &self.memcache_servers {
-            one_line("memcache_servers", servers, file)?;
-        }
+        let database_url = match &self.database {
+            Some(db) => Some(ini_value("the database connection", db.url()?.expose())?),
+            None => None,
+        };
+        let memcache_servers = if self.memcache_servers.is_empty() {
+            None
+        } else {
+            let mut servers = Vec::new();
+            for server in &self.memcache_servers {
+                // A list option: a comma would add a server.
+                if server.contains(',') || server.contains(char::is_whitespace) {
+                    unsafe_value(
+                        "memcache_servers",
+                        file,
+                        "a server may not hold , or spaces",
+                    )?;
+                }
+                servers.push(ini_value("memcache_servers", server)?);
+            }
+            Some(servers.join(","))
+        };
+        let mut security_compliance = Vec::new();
         for (key, value) in &self.security_compliance {
-            one_line("password-security-compliance", key, file)?;
-            one_line("password-security-compliance", value, file)?;
+            if key.is_empty() || !key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                unsafe_value(
+                    "a password-security-compliance key",
+                    file,
+                    "keys are lower-case words joined by _",
+                )?;
+            }
+            security_compliance.push(ConfOption {
+                key: key.clone(),
+                value: ini_value("password-security-compliance", value)?,
+            });
         }
-        Ok(())
+        Ok(KeystoneConfView {
+            debug: self.debug,
+            log_config_file: path_value("the logging configuration", file, &self.log_config_file)?,
+            notification_opt_out: self.notification_opt_out,
+            notifications: self.notifications,
+            database_url,
+            token_expiration: self.token_expiration,
+            fernet_key_repository: path_value(
+                "the fernet key repository",
+                file,
+                &self.fernet_key_repository,
+            )?,
+            credential_key_repository: path_value(
+                "the credential key repository",
+                file,
+                &self.credential_key_repository,
+            )?,
+            max_active_keys: self.max_active_keys,
+            ec2_auth_ttl: self.ec2_auth_ttl,
+            memcache_servers,
+            cache_expiration: self.cache_expiration,
+            default_domain_id: self
+                .default_domain_id
+                .as_deref()
+                .map(|id| ini_value("default_domain_id", id))
+                .transpose()?,
+            identity_cache_time: self.identity_cache_time,
+            role_cache_time: self.role_cache_time,
+            catalog_cache_time: self.catalog_cache_time,
+            default_authorization_ttl: self.default_authorization_ttl,
+            security_compliance,
+        })
     }
 }
 
@@ -216,17 +527,88 @@ fn security_compliance_options(sc: &SecurityCompliance) -> Vec<(String, String)>
     options
 }
 
-/// One of Keystone's two WSGI applications.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct WsgiApi {
-    /// `public` or `admin` (the entry point is /usr/bin/keystone-wsgi-<name>).
-    pub name: &'static str,
-    pub port: u16,
-    pub processes: u32,
+// ---------------------------------------------------------------------------------------------
+// logging.conf
+
+/// Keystone's logging (Python's fileConfig format), named by keystone.conf's log_config_append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggingConf {
+    /// The root logger's level: log-level, or DEBUG when debug is set.
+    pub level: KeystoneLogLevel,
+    pub log_file: String,
+    pub use_syslog: bool,
+    /// Keystone's notifications (log driver) are logged at INFO whatever the level.
+    pub notifications: bool,
 }
 
-/// Certificate files the vhost points at (written by the charm).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Serialize)]
+struct LoggingConfView {
+    level: &'static str,
+    log_file: String,
+    use_syslog: bool,
+    notifications: bool,
+}
+
+impl LoggingConf {
+    pub fn from_config(config: &Config) -> LoggingConf {
+        LoggingConf {
+            level: if config.debug {
+                KeystoneLogLevel::Debug
+            } else {
+                config.log_level
+            },
+            log_file: paths::KEYSTONE_LOG.to_owned(),
+            use_syslog: config.use_syslog,
+            notifications: config.enable_notifications,
+        }
+    }
+
+    fn view(&self) -> Result<LoggingConfView, RenderError> {
+        Ok(LoggingConfView {
+            level: self.level.as_str(),
+            // Python evaluates `args`: the path's character set keeps it a plain string literal.
+            log_file: path_value("Keystone's log file", LOGGING_CONF, &self.log_file)?,
+            use_syslog: self.use_syslog,
+            notifications: self.notifications,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Apache vhost
+
+/// Keystone's two WSGI applications (the same application since Queens; two daemon groups so the
+/// admin port keeps answering when the public one is busy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WsgiApp {
+    Public,
+    Admin,
+}
+
+impl WsgiApp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WsgiApp::Public => "public",
+            WsgiApp::Admin => "admin",
+        }
+    }
+}
+
+/// One virtual host: an application on a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WsgiApi {
+    pub app: WsgiApp,
+    pub port: u16,
+    /// mod_wsgi daemon processes (worker multipliers, reference §8).
+    pub processes: u32,
+    /// The WSGI script: Debian's /usr/bin/keystone-wsgi-<app>, which reads
+    /// /etc/keystone/keystone.conf.
+    pub script: String,
+}
+
+/// Certificate files the vhost points at (written by the charm from ssl_cert/ssl_key/ssl_ca).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsFiles {
     pub cert_file: String,
     pub key_file: String,
@@ -234,18 +616,71 @@ pub struct TlsFiles {
 }
 
 /// What the Apache vhost says.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vhost {
-    pub service_port: u16,
-    pub admin_port: u16,
+    /// Listen on this address only; None listens on every address.
+    pub listen_address: Option<IpAddr>,
     pub server_name: String,
-    /// `/` or the service-path-prefix.
-    pub script_alias: String,
+    /// service-path-prefix (`/api/idm`): Keystone is served under it as well as at `/`.
+    pub path_prefix: Option<String>,
     pub apis: Vec<WsgiApi>,
     pub tls: Option<TlsFiles>,
+    pub log_dir: String,
+}
+
+#[derive(Serialize)]
+struct VhostView {
+    listen_address: String,
+    server_name: String,
+    path_prefix: Option<String>,
+    apis: Vec<WsgiApiView>,
+    tls: Option<TlsView>,
+    log_dir: String,
+}
+
+#[derive(Serialize)]
+struct WsgiApiView {
+    name: &'static str,
+    port: u16,
+    processes: u32,
+    script: String,
+    script_dir: String,
+    script_file: String,
+}
+
+#[derive(Serialize)]
+struct TlsView {
+    cert_file: String,
+    key_file: String,
+    ca_file: Option<String>,
+}
+
+/// Checks service-path-prefix: `/` and segments of URL-safe characters, no trailing `/`.
+pub fn check_path_prefix(prefix: &str) -> Result<(), RenderError> {
+    let field = "service-path-prefix";
+    one_line(field, VHOST, prefix)?;
+    let Some(rest) = prefix.strip_prefix('/') else {
+        return unsafe_value(field, VHOST, "it must start with /");
+    };
+    let segment_ok = |s: &str| {
+        !s.is_empty()
+            && s != "."
+            && s != ".."
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+    };
+    if !rest.split('/').all(segment_ok) {
+        return unsafe_value(
+            field,
+            VHOST,
+            "it must be /-separated segments of letters, digits and - . _ ~, with no trailing /",
+        );
+    }
+    Ok(())
 }
 
 impl Vhost {
+    /// The vhost for `config` on a machine with `cpus` CPUs.
     pub fn from_config(
         config: &Config,
         cpus: u32,
@@ -253,187 +688,91 @@ impl Vhost {
         tls: Option<TlsFiles>,
     ) -> Vhost {
         let workers = config.worker_counts(cpus);
-        let script_alias = if config.service_path_prefix.is_empty() {
-            "/".to_owned()
-        } else {
-            config.service_path_prefix.clone()
-        };
         Vhost {
-            service_port: config.service_port,
-            admin_port: config.admin_port,
+            listen_address: None,
             server_name: server_name.to_owned(),
-            script_alias,
+            path_prefix: (!config.service_path_prefix.is_empty())
+                .then(|| config.service_path_prefix.clone()),
             apis: vec![
                 WsgiApi {
-                    name: "public",
+                    app: WsgiApp::Public,
                     port: config.service_port,
                     processes: workers.public,
+                    script: paths::WSGI_PUBLIC.to_owned(),
                 },
                 WsgiApi {
-                    name: "admin",
+                    app: WsgiApp::Admin,
                     port: config.admin_port,
                     processes: workers.admin,
+                    script: paths::WSGI_ADMIN.to_owned(),
                 },
             ],
             tls,
+            log_dir: paths::APACHE_LOG_DIR.to_owned(),
         }
     }
 
-    fn check(&self) -> Result<(), RenderError> {
-        quoted("the server name", &self.server_name)?;
-        one_line("service-path-prefix", &self.script_alias, VHOST)?;
-        if self.script_alias.contains(char::is_whitespace) || !self.script_alias.starts_with('/') {
-            return Err(RenderError::Unsafe {
-                field: "service-path-prefix",
-                what: "white space, or a first character other than /",
-                file: VHOST,
+    fn view(&self) -> Result<VhostView, RenderError> {
+        let file = VHOST;
+        if self.apis.is_empty() {
+            unsafe_value("the vhost", file, "it needs at least one application")?;
+        }
+        let mut apis = Vec::new();
+        for (i, api) in self.apis.iter().enumerate() {
+            if self.apis[..i].iter().any(|other| other.port == api.port) {
+                unsafe_value(
+                    "service-port and admin-port",
+                    file,
+                    "two applications cannot listen on one port",
+                )?;
+            }
+            if api.processes == 0 {
+                unsafe_value("the WSGI process count", file, "it must be at least 1")?;
+            }
+            let script = path_value("the WSGI script", file, &api.script)?;
+            let (dir, name) = script.rsplit_once('/').unwrap_or(("", &script));
+            apis.push(WsgiApiView {
+                name: api.app.as_str(),
+                port: api.port,
+                processes: api.processes,
+                script_dir: if dir.is_empty() { "/" } else { dir }.to_owned(),
+                script_file: name.to_owned(),
+                script: script.clone(),
             });
         }
-        if let Some(tls) = &self.tls {
-            quoted("the certificate path", &tls.cert_file)?;
-            quoted("the key path", &tls.key_file)?;
-            if let Some(ca) = &tls.ca_file {
-                quoted("the CA path", ca)?;
+        let path_prefix = match &self.path_prefix {
+            Some(prefix) => {
+                check_path_prefix(prefix)?;
+                Some(prefix.clone())
             }
-        }
-        Ok(())
+            None => None,
+        };
+        let tls = match &self.tls {
+            Some(tls) => Some(TlsView {
+                cert_file: path_value("the certificate file", file, &tls.cert_file)?,
+                key_file: path_value("the key file", file, &tls.key_file)?,
+                ca_file: tls
+                    .ca_file
+                    .as_deref()
+                    .map(|ca| path_value("the CA file (ssl_ca)", file, ca))
+                    .transpose()?,
+            }),
+            None => None,
+        };
+        Ok(VhostView {
+            listen_address: match self.listen_address {
+                Some(IpAddr::V4(ip)) => format!("{ip}:"),
+                Some(IpAddr::V6(ip)) => format!("[{ip}]:"),
+                None => String::new(),
+            },
+            server_name: host_value("the server name", file, &self.server_name)?,
+            path_prefix,
+            apis,
+            tls,
+            log_dir: path_value("the Apache log directory", file, &self.log_dir)?,
+        })
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::{Map, Value, json};
-
-    fn templates() -> Templates {
-        Templates::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"))
-            .expect("templates")
-    }
-
-    fn config(changes: Value) -> Config {
-        let text =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.yaml")).unwrap();
-        let mut options: Map<String, Value> =
-            crate::config::defaults_from_config_yaml(&text).unwrap();
-        for (k, v) in changes.as_object().unwrap() {
-            options.insert(k.clone(), v.clone());
-        }
-        Config::from_options(&options).expect("valid config")
-    }
-
-    /// Sections and keys of an INI file, to check a render's meaning rather than its text.
-    fn ini(text: &str) -> Vec<(String, String)> {
-        let mut section = String::new();
-        let mut entries = Vec::new();
-        for line in text.lines().map(str::trim) {
-            if line.starts_with('#') || line.is_empty() {
-                continue;
-            }
-            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-                section = name.to_owned();
-                continue;
-            }
-            let key = line.split('=').next().unwrap_or_default().trim().to_owned();
-            entries.push((section.clone(), key));
-        }
-        entries
-    }
-
-    const DB: &str = "mysql+pymysql://keystone:s3cret@10.0.0.5/keystone";
-
-    #[test]
-    fn keystone_conf_without_a_database() {
-        let rendered = templates()
-            .keystone_conf(&KeystoneConf::from_config(&config(json!({})), None))
-            .unwrap();
-        insta::assert_snapshot!("keystone_conf_defaults", rendered);
-    }
-
-    #[test]
-    fn keystone_conf_with_mariadb_cache_off_compliance_and_notifications() {
-        let config = config(json!({
-            "enable-cache": false, "debug": true, "enable-notifications": true,
-            "default-notification-opt-out": false, "identity-cache-expiration": 30,
-            "role-cache-expiration": 40, "fernet-max-active-keys": 5, "token-expiration": 7200,
-            "password-security-compliance": "lockout_failure_attempts: 5\npassword_regex: '^.{8,}$'",
-        }));
-        let rendered = templates()
-            .keystone_conf(&KeystoneConf::from_config(&config, Some(DB.to_owned())))
-            .unwrap();
-        insta::assert_snapshot!("keystone_conf_mariadb_and_options", rendered);
-    }
-
-    #[test]
-    fn vhost_variants() {
-        let t = templates();
-        let plain = t
-            .vhost(&Vhost::from_config(
-                &config(json!({})),
-                2,
-                "10.0.0.10",
-                None,
-            ))
-            .unwrap();
-        insta::assert_snapshot!("vhost_plain", plain);
-        let tls = TlsFiles {
-            cert_file: "/etc/apache2/ssl/keystone/cert".to_owned(),
-            key_file: "/etc/apache2/ssl/keystone/key".to_owned(),
-            ca_file: Some("/usr/local/share/ca-certificates/keystone_juju_ca_cert.crt".to_owned()),
-        };
-        let prefixed = t
-            .vhost(&Vhost::from_config(
-                &config(json!({"service-path-prefix": "/api/idm"})),
-                2,
-                "keystone.example.com",
-                Some(tls),
-            ))
-            .unwrap();
-        insta::assert_snapshot!("vhost_tls_and_prefix", prefixed);
-    }
-
-    #[test]
-    fn hostile_values_never_change_the_meaning_of_a_file() {
-        let t = templates();
-        let base = KeystoneConf::from_config(&config(json!({})), Some(DB.to_owned()));
-        let meaning = ini(&t.keystone_conf(&base).unwrap());
-        for hostile in [
-            "x\n[database]\nconnection = sqlite://",
-            "x\r[DEFAULT]",
-            "x\u{0}y",
-        ] {
-            let mut conf = base.clone();
-            conf.database_url = Some(format!("mysql+pymysql://keystone:{hostile}@h/keystone"));
-            assert!(
-                matches!(t.keystone_conf(&conf), Err(RenderError::Unsafe { .. })),
-                "{hostile:?}"
-            );
-            let mut conf = base.clone();
-            conf.security_compliance = vec![("password_regex".to_owned(), hostile.to_owned())];
-            assert!(t.keystone_conf(&conf).is_err(), "{hostile:?}");
-        }
-        // A value with brackets on its own line stays a value.
-        let mut conf = base.clone();
-        conf.security_compliance = vec![("password_regex".to_owned(), "[database]".to_owned())];
-        let rendered = ini(&t.keystone_conf(&conf).unwrap());
-        let sections: std::collections::BTreeSet<&str> =
-            rendered.iter().map(|(s, _)| s.as_str()).collect();
-        let expected: std::collections::BTreeSet<&str> = meaning
-            .iter()
-            .map(|(s, _)| s.as_str())
-            .chain(["security_compliance"])
-            .collect();
-        assert_eq!(sections, expected);
-
-        let vhost = Vhost::from_config(&config(json!({})), 2, "ks\n</VirtualHost>", None);
-        assert!(t.vhost(&vhost).is_err());
-        let vhost = Vhost::from_config(&config(json!({})), 2, "ks\" evil", None);
-        assert!(t.vhost(&vhost).is_err());
-        let tls = TlsFiles {
-            cert_file: "/c\nSSLEngine off".to_owned(),
-            key_file: "/k".to_owned(),
-            ca_file: None,
-        };
-        let vhost = Vhost::from_config(&config(json!({})), 2, "ks", Some(tls));
-        assert!(t.vhost(&vhost).is_err());
-    }
-}
+mod tests;

@@ -1,4 +1,9 @@
-//! The machine the unit runs on: the modules here touch it (packages now; files and services
-//! come with Keystone's own configuration).
+//! The machine the unit runs on. Only the modules here touch it: files ([`fs`]), programs
+//! ([`process`], including keystone-manage), services and Apache's sites ([`services`]) and
+//! Debian packages ([`packages`]). Each has a small trait with a test twin, so the charm's
+//! decisions are tested in memory.
 
+pub mod fs;
 pub mod packages;
+pub mod process;
+pub mod services;

@@ -51,11 +51,22 @@ pub fn missing(packages: &[&str]) -> Result<Vec<String>> {
 /// Installs packages with apt-get.
 pub fn install(missing: &[String]) -> Result<()> {
     tracing::info!("installing {}", missing.join(" "));
+    // Wait for another apt run rather than fail at once; keep local changes to conffiles.
+    let options = [
+        "-q",
+        "-o",
+        "DPkg::Lock::Timeout=300",
+        "-o",
+        "Dpkg::Options::=--force-confdef",
+        "-o",
+        "Dpkg::Options::=--force-confold",
+    ];
     for args in [
-        vec!["update", "-q"],
+        [&options[..], &["update"]].concat(),
         [
-            vec!["install", "-y", "-q", "--no-install-recommends"],
-            missing.iter().map(String::as_str).collect(),
+            &options[..],
+            &["install", "-y", "--no-install-recommends"],
+            &missing.iter().map(String::as_str).collect::<Vec<_>>(),
         ]
         .concat(),
     ] {

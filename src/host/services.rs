@@ -1,0 +1,701 @@
+//! The services Keystone needs (Apache, memcached, MariaDB for tests) and Apache's sites and
+//! modules, controlled with systemd when it runs and without it otherwise (SysV `service`,
+//! `apache2ctl`), because containers and test machines often have no systemd.
+//!
+//! Without systemd, `apache2ctl stop` returns before Apache has exited (its mod_wsgi daemons take
+//! seconds), and a start right after it fails on the busy port. So a stop remembers the process
+//! from the PID file and waits until it is gone, bounded; a restart checks the configuration
+//! first, so a broken vhost never takes down a working Apache.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::process::{Command, ProcessError, Runner, run_checked};
+
+/// A service the charm controls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Service {
+    Apache2,
+    Memcached,
+    Mariadb,
+}
+
+impl Service {
+    /// Its name for systemctl and service.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Apache2 => "apache2",
+            Service::Memcached => "memcached",
+            Service::Mariadb => "mariadb",
+        }
+    }
+}
+
+/// How services are started on this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitSystem {
+    Systemd,
+    /// SysV init scripts through `service` (and apache2ctl for Apache).
+    SysV,
+}
+
+impl InitSystem {
+    /// systemd's own test (sd_booted): /run/systemd/system exists only when systemd is PID 1.
+    pub fn detect() -> InitSystem {
+        if Path::new("/run/systemd/system").is_dir() {
+            InitSystem::Systemd
+        } else {
+            InitSystem::SysV
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    #[error("Apache's configuration is not valid, so Apache was left as it was: {detail}")]
+    ApacheConfig { detail: String },
+    #[error(
+        "Apache (pid {pid}) did not exit within {seconds} s of being stopped; see its error log"
+    )]
+    StopTimeout { pid: i32, seconds: u64 },
+    #[error(
+        "Apache did not start: no running process in {pid_file} after {seconds} s; see its error log"
+    )]
+    NotStarted { pid_file: PathBuf, seconds: u64 },
+    #[error("there is no Apache {kind} {name} ({path} is missing)")]
+    NoSuchApacheItem {
+        kind: &'static str,
+        name: String,
+        path: PathBuf,
+    },
+}
+
+/// Service control.
+pub trait Services {
+    fn start(&self, service: Service) -> Result<(), ServiceError>;
+    /// Stops and, for Apache, waits until the old process has exited.
+    fn stop(&self, service: Service) -> Result<(), ServiceError>;
+    fn restart(&self, service: Service) -> Result<(), ServiceError>;
+    /// Re-reads configuration without dropping requests (Apache: graceful); starts it if stopped.
+    fn reload(&self, service: Service) -> Result<(), ServiceError>;
+    fn is_running(&self, service: Service) -> Result<bool, ServiceError>;
+    /// a2ensite; true when the site was not enabled before.
+    fn enable_site(&self, site: &str) -> Result<bool, ServiceError>;
+    /// a2dissite; true when the site was enabled before.
+    fn disable_site(&self, site: &str) -> Result<bool, ServiceError>;
+    /// a2enmod; true when the module was not enabled before.
+    fn enable_module(&self, module: &str) -> Result<bool, ServiceError>;
+    /// `apache2ctl configtest`.
+    fn apache_config_test(&self) -> Result<(), ServiceError>;
+    /// Stops and disables the distribution's own Keystone service (Debian's uWSGI service,
+    /// Ubuntu's keystone Apache site), so only the charm's vhost serves Keystone.
+    fn disable_distribution_keystone(&self) -> Result<(), ServiceError>;
+}
+
+/// Which Apache to control.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Apache {
+    /// None: the system's Apache (apache2ctl, /etc/apache2/envvars). Some: `apache2 -f <file>`,
+    /// an instance with its own top-level configuration (tests).
+    pub config_file: Option<PathBuf>,
+    pub pid_file: PathBuf,
+    /// Where sites-available, sites-enabled and mods-enabled are.
+    pub confdir: PathBuf,
+    /// How long a stop may take (mod_wsgi daemons get 5 s to finish their requests).
+    pub stop_timeout: Duration,
+    pub start_timeout: Duration,
+}
+
+const SYSTEM_CONFDIR: &str = "/etc/apache2";
+
+impl Apache {
+    /// The system's Apache (Debian's layout).
+    pub fn system() -> Apache {
+        Apache {
+            config_file: None,
+            pid_file: PathBuf::from("/var/run/apache2/apache2.pid"),
+            confdir: PathBuf::from(SYSTEM_CONFDIR),
+            stop_timeout: Duration::from_secs(60),
+            start_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// An Apache run from its own top-level configuration file, which names `pid_file`.
+    pub fn instance(config_file: &Path, pid_file: &Path) -> Apache {
+        Apache {
+            config_file: Some(config_file.to_owned()),
+            pid_file: pid_file.to_owned(),
+            ..Apache::system()
+        }
+    }
+
+    fn ctl(&self, verb: &str) -> Command {
+        match &self.config_file {
+            None => Command::new("apache2ctl").arg(verb),
+            Some(file) => Command::new("apache2")
+                .arg("-f")
+                .arg(file.display().to_string())
+                .arg("-k")
+                .arg(verb),
+        }
+    }
+
+    fn config_test_command(&self) -> Command {
+        match &self.config_file {
+            None => Command::new("apache2ctl").arg("configtest"),
+            Some(file) => Command::new("apache2")
+                .arg("-f")
+                .arg(file.display().to_string())
+                .arg("-t"),
+        }
+    }
+
+    /// The running Apache parent, from its PID file.
+    pub fn running(&self) -> Option<ProcessId> {
+        let pid = std::fs::read_to_string(&self.pid_file).ok()?;
+        ProcessId::of(pid.trim().parse().ok()?)
+    }
+}
+
+/// A process, told apart from a later one that reuses its PID by its start time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessId {
+    pub pid: i32,
+    start_time: u64,
+}
+
+impl ProcessId {
+    /// The process `pid`, if it is alive (a zombie is not: its parent may never reap it, and it
+    /// holds no port).
+    pub fn of(pid: i32) -> Option<ProcessId> {
+        let (state, start_time) = proc_stat(pid)?;
+        (state != 'Z' && state != 'X').then_some(ProcessId { pid, start_time })
+    }
+
+    pub fn is_alive(&self) -> bool {
+        ProcessId::of(self.pid).is_some_and(|now| now.start_time == self.start_time)
+    }
+}
+
+/// State and start time from /proc/<pid>/stat (fields 3 and 22; the name in field 2 may hold
+/// spaces and parentheses, so fields are counted after its last `)`).
+fn proc_stat(pid: i32) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    let start_time = fields.get(19)?.parse().ok()?;
+    Some((state, start_time))
+}
+
+/// Waits until `check` holds, polling; false at the deadline.
+fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(10);
+    loop {
+        if check() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+}
+
+/// Services of this machine.
+pub struct HostServices<'r> {
+    runner: &'r dyn Runner,
+    init: InitSystem,
+    apache: Apache,
+}
+
+impl<'r> HostServices<'r> {
+    /// The system's services, with the init system this machine runs.
+    pub fn new(runner: &'r dyn Runner) -> HostServices<'r> {
+        HostServices {
+            runner,
+            init: InitSystem::detect(),
+            apache: Apache::system(),
+        }
+    }
+
+    pub fn with_init(mut self, init: InitSystem) -> HostServices<'r> {
+        self.init = init;
+        self
+    }
+
+    pub fn with_apache(mut self, apache: Apache) -> HostServices<'r> {
+        self.apache = apache;
+        self
+    }
+
+    /// systemd manages the system's Apache; an instance of our own is always run directly.
+    fn systemd_for(&self, service: Service) -> bool {
+        self.init == InitSystem::Systemd
+            && !(service == Service::Apache2 && self.apache.config_file.is_some())
+    }
+
+    fn run(&self, command: Command) -> Result<(), ServiceError> {
+        run_checked(self.runner, &command)?;
+        Ok(())
+    }
+
+    fn control(&self, service: Service, verb: &str) -> Result<(), ServiceError> {
+        if self.init == InitSystem::Systemd {
+            self.run(Command::new("systemctl").args([verb, service.name()]))
+        } else {
+            self.run(Command::new("service").args([service.name(), verb]))
+        }
+    }
+
+    fn apache_start(&self) -> Result<(), ServiceError> {
+        if self.apache.running().is_some() {
+            return Ok(());
+        }
+        self.run(self.apache.ctl("start"))?;
+        // Apache writes its PID file once it listens: after this, requests reach it.
+        if wait_until(self.apache.start_timeout, || {
+            self.apache.running().is_some()
+        }) {
+            Ok(())
+        } else {
+            Err(ServiceError::NotStarted {
+                pid_file: self.apache.pid_file.clone(),
+                seconds: self.apache.start_timeout.as_secs(),
+            })
+        }
+    }
+
+    fn apache_stop(&self) -> Result<(), ServiceError> {
+        let Some(process) = self.apache.running() else {
+            return Ok(());
+        };
+        self.run(self.apache.ctl("stop"))?;
+        if wait_until(self.apache.stop_timeout, || !process.is_alive()) {
+            Ok(())
+        } else {
+            Err(ServiceError::StopTimeout {
+                pid: process.pid,
+                seconds: self.apache.stop_timeout.as_secs(),
+            })
+        }
+    }
+
+    fn a2(&self, tool: &str, name: &str) -> Result<(), ServiceError> {
+        let mut command = Command::new(tool).args(["-q", name]);
+        if self.apache.confdir != Path::new(SYSTEM_CONFDIR) {
+            command = command.env(
+                "APACHE_CONFDIR",
+                self.apache.confdir.display().to_string().into(),
+            );
+        }
+        self.run(command)
+    }
+
+    fn toggle(
+        &self,
+        kind: &'static str,
+        name: &str,
+        suffix: &str,
+        enable: bool,
+    ) -> Result<bool, ServiceError> {
+        let dir = |state: &str| self.apache.confdir.join(format!("{kind}s-{state}"));
+        let enabled = dir("enabled").join(format!("{name}{suffix}"));
+        let was_enabled = enabled.symlink_metadata().is_ok();
+        if was_enabled == enable {
+            return Ok(false);
+        }
+        let available = dir("available").join(format!("{name}{suffix}"));
+        if enable && !available.exists() {
+            return Err(ServiceError::NoSuchApacheItem {
+                kind,
+                name: name.to_owned(),
+                path: available,
+            });
+        }
+        let tool = match (kind, enable) {
+            ("site", true) => "a2ensite",
+            ("site", false) => "a2dissite",
+            (_, true) => "a2enmod",
+            (_, false) => "a2dismod",
+        };
+        self.a2(tool, name)?;
+        Ok(true)
+    }
+}
+
+impl Services for HostServices<'_> {
+    fn start(&self, service: Service) -> Result<(), ServiceError> {
+        match service {
+            Service::Apache2 if !self.systemd_for(service) => self.apache_start(),
+            _ => self.control(service, "start"),
+        }
+    }
+
+    fn stop(&self, service: Service) -> Result<(), ServiceError> {
+        match service {
+            Service::Apache2 if !self.systemd_for(service) => self.apache_stop(),
+            _ => self.control(service, "stop"),
+        }
+    }
+
+    fn restart(&self, service: Service) -> Result<(), ServiceError> {
+        if service == Service::Apache2 {
+            self.apache_config_test()?;
+            if !self.systemd_for(service) {
+                self.apache_stop()?;
+                return self.apache_start();
+            }
+        }
+        self.control(service, "restart")
+    }
+
+    fn reload(&self, service: Service) -> Result<(), ServiceError> {
+        match service {
+            Service::Apache2 => {
+                self.apache_config_test()?;
+                if self.systemd_for(service) {
+                    self.control(service, "reload")
+                } else if self.apache.running().is_some() {
+                    self.run(self.apache.ctl("graceful"))
+                } else {
+                    self.apache_start()
+                }
+            }
+            // memcached has no reload; MariaDB's re-reads little worth a reload.
+            _ => self.restart(service),
+        }
+    }
+
+    fn is_running(&self, service: Service) -> Result<bool, ServiceError> {
+        if service == Service::Apache2 && !self.systemd_for(service) {
+            return Ok(self.apache.running().is_some());
+        }
+        let command = if self.init == InitSystem::Systemd {
+            Command::new("systemctl").args(["is-active", "--quiet", service.name()])
+        } else {
+            Command::new("service").args([service.name(), "status"])
+        };
+        Ok(self.runner.run(&command)?.success())
+    }
+
+    fn enable_site(&self, site: &str) -> Result<bool, ServiceError> {
+        self.toggle("site", site, ".conf", true)
+    }
+
+    fn disable_site(&self, site: &str) -> Result<bool, ServiceError> {
+        self.toggle("site", site, ".conf", false)
+    }
+
+    fn enable_module(&self, module: &str) -> Result<bool, ServiceError> {
+        self.toggle("mod", module, ".load", true)
+    }
+
+    fn apache_config_test(&self) -> Result<(), ServiceError> {
+        let output = self.runner.run(&self.apache.config_test_command())?;
+        if output.success() {
+            Ok(())
+        } else {
+            Err(ServiceError::ApacheConfig {
+                detail: output.error_summary(),
+            })
+        }
+    }
+
+    fn disable_distribution_keystone(&self) -> Result<(), ServiceError> {
+        if self.init == InitSystem::Systemd {
+            let enabled = self
+                .runner
+                .run(&Command::new("systemctl").args(["is-enabled", "--quiet", "keystone"]))?
+                .success();
+            let active = self
+                .runner
+                .run(&Command::new("systemctl").args(["is-active", "--quiet", "keystone"]))?
+                .success();
+            if enabled || active {
+                self.run(Command::new("systemctl").args(["disable", "--now", "keystone"]))?;
+            }
+        } else if Path::new("/etc/init.d/keystone").exists() {
+            self.run(Command::new("update-rc.d").args(["keystone", "disable"]))?;
+            let running = self
+                .runner
+                .run(&Command::new("service").args(["keystone", "status"]))?
+                .success();
+            if running {
+                self.run(Command::new("service").args(["keystone", "stop"]))?;
+            }
+        }
+        for site in ["keystone", "wsgi-keystone"] {
+            self.disable_site(site)?;
+        }
+        Ok(())
+    }
+}
+
+/// What [`RecordingServices`] was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceAction {
+    Start(Service),
+    Stop(Service),
+    Restart(Service),
+    Reload(Service),
+    EnableSite(String),
+    DisableSite(String),
+    EnableModule(String),
+    ConfigTest,
+    DisableDistributionKeystone,
+}
+
+/// A test twin: records every action and keeps which services run and what is enabled.
+#[derive(Debug, Default)]
+pub struct RecordingServices {
+    actions: Mutex<Vec<ServiceAction>>,
+}
+
+impl RecordingServices {
+    pub fn new() -> RecordingServices {
+        RecordingServices::default()
+    }
+
+    pub fn actions(&self) -> Vec<ServiceAction> {
+        self.actions.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+
+    /// How many times `action` was asked for.
+    pub fn count(&self, action: &ServiceAction) -> usize {
+        self.actions().iter().filter(|a| *a == action).count()
+    }
+
+    fn record(&self, action: ServiceAction) {
+        if let Ok(mut actions) = self.actions.lock() {
+            actions.push(action);
+        }
+    }
+
+    /// Replays the actions: whether `service` runs now.
+    fn running(&self, service: Service) -> bool {
+        self.actions().iter().fold(false, |running, a| match a {
+            ServiceAction::Start(s) | ServiceAction::Restart(s) | ServiceAction::Reload(s)
+                if *s == service =>
+            {
+                true
+            }
+            ServiceAction::Stop(s) if *s == service => false,
+            _ => running,
+        })
+    }
+
+    fn enabled(&self, on: &ServiceAction, off: Option<&ServiceAction>) -> bool {
+        self.actions().iter().fold(false, |enabled, a| {
+            if a == on {
+                true
+            } else if Some(a) == off {
+                false
+            } else {
+                enabled
+            }
+        })
+    }
+}
+
+impl Services for RecordingServices {
+    fn start(&self, service: Service) -> Result<(), ServiceError> {
+        self.record(ServiceAction::Start(service));
+        Ok(())
+    }
+    fn stop(&self, service: Service) -> Result<(), ServiceError> {
+        self.record(ServiceAction::Stop(service));
+        Ok(())
+    }
+    fn restart(&self, service: Service) -> Result<(), ServiceError> {
+        self.record(ServiceAction::Restart(service));
+        Ok(())
+    }
+    fn reload(&self, service: Service) -> Result<(), ServiceError> {
+        self.record(ServiceAction::Reload(service));
+        Ok(())
+    }
+    fn is_running(&self, service: Service) -> Result<bool, ServiceError> {
+        Ok(self.running(service))
+    }
+    fn enable_site(&self, site: &str) -> Result<bool, ServiceError> {
+        let on = ServiceAction::EnableSite(site.to_owned());
+        let changed = !self.enabled(&on, Some(&ServiceAction::DisableSite(site.to_owned())));
+        self.record(on);
+        Ok(changed)
+    }
+    fn disable_site(&self, site: &str) -> Result<bool, ServiceError> {
+        let changed = self.enabled(
+            &ServiceAction::EnableSite(site.to_owned()),
+            Some(&ServiceAction::DisableSite(site.to_owned())),
+        );
+        self.record(ServiceAction::DisableSite(site.to_owned()));
+        Ok(changed)
+    }
+    fn enable_module(&self, module: &str) -> Result<bool, ServiceError> {
+        let on = ServiceAction::EnableModule(module.to_owned());
+        let changed = !self.enabled(&on, None);
+        self.record(on);
+        Ok(changed)
+    }
+    fn apache_config_test(&self) -> Result<(), ServiceError> {
+        self.record(ServiceAction::ConfigTest);
+        Ok(())
+    }
+    fn disable_distribution_keystone(&self) -> Result<(), ServiceError> {
+        self.record(ServiceAction::DisableDistributionKeystone);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::process::{Output, ScriptedRunner, SystemRunner};
+    use super::*;
+
+    fn failed(stderr: &str) -> Output {
+        Output {
+            code: Some(1),
+            stderr: stderr.to_owned(),
+            ..Output::default()
+        }
+    }
+
+    fn commands(runner: &ScriptedRunner) -> Vec<String> {
+        runner.calls().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn systemd_machines_use_systemctl() {
+        let runner = ScriptedRunner::new();
+        let services = HostServices::new(&runner).with_init(InitSystem::Systemd);
+        services.restart(Service::Apache2).unwrap();
+        services.reload(Service::Apache2).unwrap();
+        services.start(Service::Memcached).unwrap();
+        services.reload(Service::Memcached).unwrap();
+        assert!(services.is_running(Service::Mariadb).unwrap());
+        assert_eq!(
+            commands(&runner),
+            [
+                "apache2ctl configtest",
+                "systemctl restart apache2",
+                "apache2ctl configtest",
+                "systemctl reload apache2",
+                "systemctl start memcached",
+                "systemctl restart memcached",
+                "systemctl is-active --quiet mariadb",
+            ]
+        );
+    }
+
+    #[test]
+    fn sysv_machines_use_service() {
+        let runner = ScriptedRunner::new();
+        let services = HostServices::new(&runner).with_init(InitSystem::SysV);
+        services.start(Service::Mariadb).unwrap();
+        services.stop(Service::Memcached).unwrap();
+        runner.reply(failed("memcached is not running"));
+        assert!(!services.is_running(Service::Memcached).unwrap());
+        assert_eq!(
+            commands(&runner),
+            [
+                "service mariadb start",
+                "service memcached stop",
+                "service memcached status"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_broken_apache_configuration_stops_nothing() {
+        let runner = ScriptedRunner::new();
+        let services = HostServices::new(&runner).with_init(InitSystem::SysV);
+        runner.reply(failed(
+            "AH00526: Syntax error on line 7 of /etc/apache2/sites-enabled/x.conf:\nInvalid command 'Bad'",
+        ));
+        let err = services.restart(Service::Apache2).unwrap_err();
+        assert!(err.to_string().contains("Invalid command 'Bad'"), "{err}");
+        assert_eq!(commands(&runner), ["apache2ctl configtest"]);
+    }
+
+    #[test]
+    fn sites_and_modules_change_only_when_needed() {
+        let dir = std::env::temp_dir().join(format!("services-sites-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for sub in [
+            "sites-available",
+            "sites-enabled",
+            "mods-available",
+            "mods-enabled",
+        ] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        std::fs::write(dir.join("sites-available/keystone-test.conf"), "# test\n").unwrap();
+        std::fs::write(dir.join("mods-available/ssl.load"), "# test\n").unwrap();
+        let apache = Apache {
+            confdir: dir.clone(),
+            ..Apache::system()
+        };
+        let services = HostServices::new(&SystemRunner)
+            .with_init(InitSystem::SysV)
+            .with_apache(apache);
+        let enabled = dir.join("sites-enabled/keystone-test.conf");
+        assert!(
+            services
+                .enable_site("keystone-test")
+                .expect("a2ensite (apt-get install apache2)")
+        );
+        assert!(enabled.symlink_metadata().is_ok());
+        assert!(!services.enable_site("keystone-test").unwrap());
+        assert!(services.disable_site("keystone-test").unwrap());
+        assert!(enabled.symlink_metadata().is_err());
+        assert!(!services.disable_site("keystone-test").unwrap());
+        assert!(matches!(
+            services.enable_site("no-such-site"),
+            Err(ServiceError::NoSuchApacheItem { .. })
+        ));
+        assert!(services.enable_module("ssl").unwrap());
+        assert!(dir.join("mods-enabled/ssl.load").symlink_metadata().is_ok());
+        assert!(!services.enable_module("ssl").unwrap());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn process_identity_tells_the_living_from_the_gone() {
+        let me = ProcessId::of(std::process::id() as i32).expect("this process is alive");
+        assert!(me.is_alive());
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        // Exited but not yet reaped: a zombie, which counts as gone.
+        assert!(wait_until(Duration::from_secs(10), || ProcessId::of(pid).is_none()));
+        child.wait().unwrap();
+        assert!(ProcessId::of(pid).is_none());
+        let reused = ProcessId {
+            pid: me.pid,
+            start_time: me.start_time + 1,
+        };
+        assert!(!reused.is_alive(), "a reused PID is another process");
+    }
+
+    #[test]
+    fn the_twin_counts_restarts_and_knows_what_runs() {
+        let s = RecordingServices::new();
+        assert!(!s.is_running(Service::Apache2).unwrap());
+        s.restart(Service::Apache2).unwrap();
+        s.restart(Service::Apache2).unwrap();
+        assert!(s.is_running(Service::Apache2).unwrap());
+        s.stop(Service::Apache2).unwrap();
+        assert!(!s.is_running(Service::Apache2).unwrap());
+        assert_eq!(s.count(&ServiceAction::Restart(Service::Apache2)), 2);
+        assert!(s.enable_site("wsgi-openstack-api").unwrap());
+        assert!(!s.enable_site("wsgi-openstack-api").unwrap());
+        assert!(s.disable_site("wsgi-openstack-api").unwrap());
+        assert!(!s.disable_site("wsgi-openstack-api").unwrap());
+    }
+}

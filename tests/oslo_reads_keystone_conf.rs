@@ -1,0 +1,129 @@
+//! keystone.conf as Keystone itself reads it: oslo.config (with Keystone's options registered)
+//! and SQLAlchemy's URL parser, from Debian's packages. Values full of the characters they give a
+//! meaning to read back exactly as configured, and the file has exactly the sections the template
+//! writes.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use keystone_charm::config::Config;
+use keystone_charm::render::{DatabaseConnection, KeystoneConf, Templates};
+use keystone_charm::secret::Sensitive;
+use serde_json::{Value, json};
+use support::TempDir;
+
+const READ: &str = r#"
+import json, sys
+import keystone.conf
+from oslo_config import cfg
+from sqlalchemy.engine.url import make_url
+CONF = keystone.conf.CONF
+# What Keystone's own start-up registers: its options and oslo.db's.
+keystone.conf.configure()
+from oslo_db import options as db_options
+db_options.set_defaults(CONF)
+from oslo_log import log
+log.register_options(CONF)
+CONF(args=[], project='keystone', default_config_files=[sys.argv[1]])
+sections = {}
+cfg.ConfigParser(sys.argv[1], sections).parse()
+url = make_url(CONF.database.connection)
+print(json.dumps({
+    "sections": sorted(sections),
+    "password": url.password,
+    "username": url.username,
+    "host": url.host,
+    "database": url.database,
+    "query": dict(url.query),
+    "regex": CONF.security_compliance.password_regex,
+    "description": CONF.security_compliance.password_regex_description,
+    "expiration": CONF.token.expiration,
+    "debug": CONF.debug,
+}))
+"#;
+
+#[test]
+fn keystone_reads_back_what_the_charm_configured() {
+    assert!(
+        Path::new("/usr/lib/python3/dist-packages/keystone").exists(),
+        "Debian's keystone package is needed: run scripts/install-real-stack as root"
+    );
+    let password = "Pa$$ ${debug} $debug :w/rd?#&=+ 'q' \"d\" [database] ";
+    let regex = "^(?=.*\\d)[$a-z]{8,}$";
+    let description = " 8 or more: $debug ";
+    let mut options = support::config_defaults();
+    options.insert(
+        "password-security-compliance".into(),
+        json!(format!(
+            "password_regex: '{regex}'\npassword_regex_description: '{description}'"
+        )),
+    );
+    options.insert("token-expiration".into(), json!(7200));
+    let config = Config::from_options(&options).unwrap();
+    let mut conf = KeystoneConf::from_config(
+        &config,
+        Some(DatabaseConnection {
+            user: "keystone".to_owned(),
+            password: Sensitive::new(password.to_owned()),
+            host: "fd00::5".to_owned(),
+            port: Some(3306),
+            database: "keystone".to_owned(),
+            tls: Some(keystone_charm::render::DatabaseTls {
+                ca_file: "/etc/keystone/db-client.ca".to_owned(),
+                cert_file: None,
+                key_file: None,
+            }),
+        }),
+    );
+    conf.default_domain_id = Some("default".to_owned());
+    let templates =
+        Templates::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("templates")).unwrap();
+    let dir = TempDir::new("oslo-reads");
+    let file = dir.path().join("keystone.conf");
+    std::fs::write(&file, templates.keystone_conf(&conf).unwrap()).unwrap();
+
+    let output = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(READ)
+        .arg(&file)
+        .output()
+        .expect("/usr/bin/python3 (Debian's keystone package depends on it)");
+    assert!(
+        output.status.success(),
+        "oslo.config could not read keystone.conf: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let read: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(read["password"], password);
+    assert_eq!(read["username"], "keystone");
+    assert_eq!(read["host"], "fd00::5");
+    assert_eq!(read["database"], "keystone");
+    assert_eq!(
+        read["query"],
+        json!({"ssl_ca": "/etc/keystone/db-client.ca"})
+    );
+    assert_eq!(read["regex"], regex);
+    assert_eq!(read["description"], description);
+    assert_eq!(read["expiration"], 7200);
+    assert_eq!(read["debug"], false);
+    assert_eq!(
+        read["sections"],
+        json!([
+            "DEFAULT",
+            "cache",
+            "catalog",
+            "credential",
+            "database",
+            "federation",
+            "fernet_receipts",
+            "fernet_tokens",
+            "identity",
+            "oslo_messaging_notifications",
+            "oslo_middleware",
+            "security_compliance",
+            "token"
+        ])
+    );
+}
