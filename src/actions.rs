@@ -7,20 +7,35 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-use crate::charm::Machine;
+use crate::charm::{self, Machine};
 use crate::config::Config;
+use crate::converge;
 use crate::fernet_keys::RotationRequest;
+use crate::host::fs::Owner;
+use crate::host::services::Service;
 use crate::juju::{Bag, Juju};
+use crate::logging::LogHandle;
 use crate::relations::cluster;
 
 /// The actions actions.yaml declares.
-pub const ACTIONS: [&str; 2] = ["rotate-fernet", "fernet-status"];
+pub const ACTIONS: [&str; 6] = [
+    "rotate-fernet",
+    "fernet-status",
+    "pause",
+    "resume",
+    "get-admin-password",
+    "rotate-admin-password",
+];
 
 /// Runs the action Juju dispatched.
-pub fn run(juju: &Juju, machine: &Machine, name: &str) -> Result<()> {
+pub fn run(juju: &Juju, machine: &Machine, name: &str, log: &LogHandle) -> Result<()> {
     let outcome = match name {
         "rotate-fernet" => rotate_fernet(juju, machine),
         "fernet-status" => fernet_status(juju, machine),
+        "pause" => pause(juju, machine, log),
+        "resume" => resume(juju, machine, log),
+        "get-admin-password" => get_admin_password(juju),
+        "rotate-admin-password" => rotate_admin_password(juju, machine),
         // Juju only dispatches actions listed in actions.yaml: this is a packaging mistake.
         other => Err(ActionFailure(format!(
             "this charm has no action named {other:?}"
@@ -159,4 +174,131 @@ fn fernet_status(juju: &Juju, machine: &Machine) -> Result<Results, ActionFailur
         }
     }
     Ok(results)
+}
+
+fn failure(err: anyhow::Error) -> ActionFailure {
+    ActionFailure(format!("{err:#}"))
+}
+
+/// Stops Apache and memcached and keeps them stopped (hooks start nothing while paused) until
+/// resume. Pause hacluster first in an HA deployment, so the VIP moves away before Keystone stops.
+fn pause(juju: &Juju, machine: &Machine, log: &LogHandle) -> Result<Results, ActionFailure> {
+    machine
+        .files
+        .write(
+            std::path::Path::new(converge::PAUSED_MARKER),
+            b"paused by the pause action\n",
+            &Owner::root(),
+            0o644,
+        )
+        .map_err(|e| ActionFailure(format!("cannot record the pause: {e}")))?;
+    for service in [Service::Apache2, Service::Memcached] {
+        if machine.services.is_running(service)? {
+            machine.services.stop(service)?;
+        }
+    }
+    charm::assess(
+        juju,
+        machine,
+        &crate::event::Event::Action("pause".into()),
+        log,
+    )
+    .map_err(failure)?;
+    Ok(Results::from([(
+        "message".to_owned(),
+        "Apache and memcached are stopped; run resume to start them".to_owned(),
+    )]))
+}
+
+/// Clears the pause and brings the unit back as a hook would.
+fn resume(juju: &Juju, machine: &Machine, log: &LogHandle) -> Result<Results, ActionFailure> {
+    machine
+        .files
+        .remove(std::path::Path::new(converge::PAUSED_MARKER))
+        .map_err(|e| ActionFailure(format!("cannot clear the pause: {e}")))?;
+    charm::assess(
+        juju,
+        machine,
+        &crate::event::Event::Action("resume".into()),
+        log,
+    )
+    .map_err(failure)?;
+    Ok(Results::from([(
+        "message".to_owned(),
+        "resumed".to_owned(),
+    )]))
+}
+
+/// The admin user's password: admin-password from the config when set, else the stored one.
+fn get_admin_password(juju: &Juju) -> Result<Results, ActionFailure> {
+    let config = config(juju)?;
+    let stored = match cluster::app_data(juju).map_err(failure)? {
+        Some((_, bag)) => cluster::admin_credentials(juju, &bag).map_err(failure)?,
+        None => None,
+    };
+    let password = match (&config.admin_password, stored) {
+        (Some(password), _) => password.clone(),
+        (None, Some(stored)) => converge::admin_password(&config, &stored),
+        (None, None) => {
+            return Err(ActionFailure(
+                "the leader has not created the admin password yet: relate a database and wait \
+                 for the units to become active"
+                    .to_owned(),
+            ));
+        }
+    };
+    Ok(Results::from([(
+        "admin-password".to_owned(),
+        password.into_inner(),
+    )]))
+}
+
+/// A new generated admin password, set in Keystone first and then stored, so a failure leaves
+/// the old one working everywhere.
+fn rotate_admin_password(juju: &Juju, machine: &Machine) -> Result<Results, ActionFailure> {
+    if !juju.is_leader()? {
+        return Err(ActionFailure(
+            "run this on the leader: juju run keystone/leader rotate-admin-password".to_owned(),
+        ));
+    }
+    let config = config(juju)?;
+    if config.admin_password.is_some() {
+        return Err(ActionFailure(
+            "admin-password is set in the config, which wins over a rotated password: change it \
+             with juju config keystone admin-password=..., or unset it to use rotate-admin-password"
+                .to_owned(),
+        ));
+    }
+    let Some((relation, bag)) = cluster::app_data(juju).map_err(failure)? else {
+        return Err(ActionFailure(
+            "the cluster peer relation does not exist yet; try again shortly".to_owned(),
+        ));
+    };
+    let flags = cluster::shared_flags(&bag);
+    let Some(stored) = cluster::admin_credentials(juju, &bag).map_err(failure)? else {
+        return Err(ActionFailure(
+            "there is no admin password to rotate yet: relate a database and wait for the units \
+             to become active"
+                .to_owned(),
+        ));
+    };
+    if !flags.bootstrapped {
+        return Err(ActionFailure(
+            "Keystone is not bootstrapped yet; wait for the units to become active".to_owned(),
+        ));
+    }
+    let rotated = cluster::AdminCredentials {
+        charm_password: stored.charm_password.clone(),
+        admin_password: crate::identity::generate_password()
+            .map_err(|e| ActionFailure(format!("cannot generate a password: {e}")))?,
+    };
+    converge::ensure_identity(juju, machine, &config, &relation, &flags, &rotated)
+        .map_err(failure)?;
+    cluster::store_admin_credentials(juju, &relation, &bag, machine.secrets, &rotated)
+        .map_err(failure)?;
+    tracing::info!("the admin password was rotated");
+    Ok(Results::from([(
+        "message".to_owned(),
+        "the admin password was rotated; get-admin-password returns the new one".to_owned(),
+    )]))
 }

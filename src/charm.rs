@@ -5,19 +5,28 @@
 //! work, so nothing is written and no service is touched; the hook still exits 0 so Juju does not
 //! retry a hook that cannot succeed until the operator changes the config.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 
 use crate::actions;
 use crate::config::{Config, ConfigProblems};
-use crate::event::{Endpoint, Event};
+use crate::converge::{self, UnitReport};
+use crate::event::Event;
 use crate::fernet_keys::RotationRequest;
 use crate::host;
+use crate::host::fs::{Files, HostFiles};
+use crate::host::process::{Runner, SystemRunner};
+use crate::host::services::{HostServices, Services};
 use crate::juju::{HookTools, Juju, JujuContext, JujuLogSink, LogLevel, Status, StatusScope};
+use crate::keystone_api::KeystoneConnector;
+use crate::keystone_api::http::HttpConnector;
 use crate::logging::{self, LogHandle};
 use crate::relations::cluster::{self, KeyStore, KeySync, SyncInputs};
+use crate::relations::shared_db;
 use crate::status::{self, StatusInputs};
 
 /// How the charm treats an event.
@@ -52,21 +61,17 @@ pub fn route(event: &Event) -> Route {
     }
 }
 
-/// Required relations: the endpoint and the name operators know it by in status messages.
-const REQUIRED_RELATIONS: [(Endpoint, &str); 1] = [(Endpoint::SharedDb, "database")];
-
 /// What the hook learned from Juju.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Facts {
     pub event: Event,
     pub config: Result<Config, ConfigProblems>,
     pub leader: bool,
-    /// Required relations (by status name) that have no relation id. Not gathered when the
-    /// config is invalid (the status is blocked on config anyway).
-    pub missing_relations: Vec<String>,
     /// The fernet key synchronisation's outcome (None before the peer relation exists, or when
     /// the config is invalid).
     pub keys: Option<KeySync>,
+    /// Keystone on this unit (None when the config is invalid: nothing was touched).
+    pub unit: Option<UnitReport>,
 }
 
 /// What the hook will do.
@@ -95,23 +100,12 @@ pub fn gather(juju: &Juju, event: &Event, log: &LogHandle) -> anyhow::Result<Fac
     let leader = juju
         .is_leader()
         .context("cannot tell whether this unit is the leader")?;
-    let mut missing_relations = Vec::new();
-    if config.is_ok() {
-        for (endpoint, name) in REQUIRED_RELATIONS {
-            let ids = juju
-                .relation_ids(endpoint.name())
-                .with_context(|| format!("cannot list the {endpoint} relations"))?;
-            if ids.is_empty() {
-                missing_relations.push(name.to_owned());
-            }
-        }
-    }
     Ok(Facts {
         event: event.clone(),
         config,
         leader,
-        missing_relations,
         keys: None,
+        unit: None,
     })
 }
 
@@ -130,7 +124,9 @@ pub fn plan(facts: &Facts) -> HookPlan {
             if facts.event == Event::ConfigChanged {
                 warnings.extend(unimplemented_warnings(&config.unimplemented_options_set()));
             }
-            inputs.missing_relations = facts.missing_relations.clone();
+            if let Some(unit) = &facts.unit {
+                unit_status_inputs(unit, &mut inputs);
+            }
             if let Some(keys) = &facts.keys {
                 inputs.waiting.extend(keys.waiting.clone());
                 inputs.active_note = keys.note.clone();
@@ -145,6 +141,21 @@ pub fn plan(facts: &Facts) -> HookPlan {
         warnings,
         unit_status: Some(unit_status),
         app_status,
+    }
+}
+
+/// What Keystone on this unit adds to the status: the database's part, a refused value, the
+/// pause, and whether Keystone answers.
+fn unit_status_inputs(unit: &UnitReport, inputs: &mut StatusInputs) {
+    shared_db::add_status(&unit.database, unit.db_initialised, inputs);
+    if let Some(problem) = &unit.render_problem {
+        inputs.blocked.push(problem.clone());
+    }
+    inputs.paused = unit.paused;
+    if let Some(Err(reason)) = &unit.answering {
+        inputs
+            .waiting
+            .push(format!("Keystone is not answering yet ({reason})"));
     }
 }
 
@@ -174,14 +185,48 @@ pub fn apply(juju: &Juju, plan: &HookPlan) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What a hook needs from outside Juju: the key repositories, the clock, Juju's features.
-#[derive(Debug, Clone)]
+/// Everything a hook reaches outside Juju, in one object with a twin for tests: the key
+/// repositories, the clock, Juju's features, files, services, processes and Keystone's API.
 pub struct Machine {
     pub keys: KeyStore,
     /// Unix seconds.
     pub now: u64,
     /// Juju ≥ 3.1: keys travel in a Juju secret.
     pub secrets: bool,
+    /// Where templates/ is.
+    pub charm_dir: PathBuf,
+    pub files: Rc<dyn Files>,
+    pub services: Rc<dyn Services>,
+    /// keystone-manage and the package tools.
+    pub runner: &'static dyn Runner,
+    pub keystone: Rc<dyn KeystoneConnector>,
+    /// For the mod_wsgi worker counts.
+    pub cpus: u32,
+    /// The vhost's ServerName unless os-public-hostname is set.
+    pub hostname: String,
+}
+
+impl std::fmt::Debug for Machine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Machine")
+            .field("keys", &self.keys)
+            .field("now", &self.now)
+            .field("secrets", &self.secrets)
+            .field("charm_dir", &self.charm_dir)
+            .field("cpus", &self.cpus)
+            .finish_non_exhaustive()
+    }
+}
+
+static SYSTEM_RUNNER: SystemRunner = SystemRunner;
+
+/// The twins behind [`Machine::twin`], for tests to inspect.
+#[cfg(test)]
+pub struct Twins {
+    pub files: Rc<host::fs::MemoryFiles>,
+    pub services: Rc<host::services::RecordingServices>,
+    pub runner: &'static host::process::ScriptedRunner,
+    pub keystone: Rc<std::sync::Mutex<crate::keystone_api::memory::MemoryKeystone>>,
 }
 
 impl Machine {
@@ -194,7 +239,47 @@ impl Machine {
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
             secrets: ctx.version.supports_secrets(),
+            charm_dir: ctx.charm_dir.clone(),
+            files: Rc::new(HostFiles),
+            services: Rc::new(HostServices::new(&SYSTEM_RUNNER)),
+            runner: &SYSTEM_RUNNER,
+            keystone: Rc::new(HttpConnector::default()),
+            cpus: std::thread::available_parallelism()
+                .map(|n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+                .unwrap_or(1),
+            hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .ok()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "localhost".to_owned()),
         }
+    }
+
+    /// The test twin: keys under `dir`, files, services, processes and Keystone in memory, and
+    /// this crate's templates.
+    #[cfg(test)]
+    pub fn twin(dir: &std::path::Path) -> (Machine, Twins) {
+        let twins = Twins {
+            files: Rc::new(host::fs::MemoryFiles::new()),
+            services: Rc::new(host::services::RecordingServices::new()),
+            runner: Box::leak(Box::new(host::process::ScriptedRunner::new())),
+            keystone: Rc::new(std::sync::Mutex::new(
+                crate::keystone_api::memory::MemoryKeystone::bootstrapped(),
+            )),
+        };
+        let machine = Machine {
+            keys: KeyStore::in_dir(dir),
+            now: 1_800_000_000,
+            secrets: true,
+            charm_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+            files: twins.files.clone(),
+            services: twins.services.clone(),
+            runner: twins.runner,
+            keystone: twins.keystone.clone(),
+            cpus: 2,
+            hostname: "juju-machine-0".to_owned(),
+        };
+        (machine, twins)
     }
 
     /// The key sync inputs for a validated config.
@@ -212,18 +297,22 @@ impl Machine {
 
 /// install and upgrade-charm: the distribution's packages (Keystone, Apache with mod_wsgi,
 /// memcached when the cache is on). Nothing happens when they are all there already.
-fn install_packages(juju: &Juju, config: &Config) -> anyhow::Result<()> {
+/// The distribution's own Keystone service is disabled so only the charm's vhost serves it.
+fn install_packages(juju: &Juju, machine: &Machine, config: &Config) -> anyhow::Result<()> {
     let packages = host::packages::keystone_packages(config.enable_cache);
     let missing = host::packages::missing(&packages)?;
-    if missing.is_empty() {
-        return Ok(());
+    if !missing.is_empty() {
+        juju.status_set(
+            StatusScope::Unit,
+            &Status::maintenance("Installing packages"),
+        )
+        .context("cannot set the unit status")?;
+        host::packages::install(&missing)?;
     }
-    juju.status_set(
-        StatusScope::Unit,
-        &Status::maintenance("Installing packages"),
-    )
-    .context("cannot set the unit status")?;
-    host::packages::install(&missing)
+    machine
+        .services
+        .disable_distribution_keystone()
+        .context("cannot disable the distribution's own Keystone service")
 }
 
 /// Handles one event end to end.
@@ -246,23 +335,41 @@ pub fn handle(
             let Event::Action(name) = event else {
                 return Ok(());
             };
-            actions::run(juju, machine, name)
+            actions::run(juju, machine, name, log)
         }
-        Route::Assess => {
-            let mut facts = gather(juju, event, log)?;
-            if let Ok(config) = &facts.config
-                && matches!(event, Event::Install | Event::UpgradeCharm)
-            {
-                install_packages(juju, config)?;
-            }
-            if let Ok(config) = &facts.config {
-                let inputs = machine.sync_inputs(config, RotationRequest::Scheduled);
-                facts.keys = cluster::sync(juju, &inputs)?;
-            }
-            let plan = plan(&facts);
-            apply(juju, &plan)
-        }
+        Route::Assess => assess(juju, machine, event, log),
     }
+}
+
+/// Reads the model, brings Keystone on this unit in line, and sets the status (every hook but
+/// stop and remove, and the pause and resume actions).
+pub fn assess(
+    juju: &Juju,
+    machine: &Machine,
+    event: &Event,
+    log: &LogHandle,
+) -> anyhow::Result<()> {
+    let mut facts = gather(juju, event, log)?;
+    if let Ok(config) = &facts.config {
+        if matches!(event, Event::Install | Event::UpgradeCharm) {
+            install_packages(juju, machine, config)?;
+        }
+        let inputs = machine.sync_inputs(config, RotationRequest::Scheduled);
+        facts.keys = cluster::sync(juju, &inputs)?;
+        let keys_ready = facts
+            .keys
+            .as_ref()
+            .is_some_and(|k| k.waiting.is_none() && k.generation.is_some());
+        facts.unit = Some(converge::converge(
+            juju,
+            machine,
+            event,
+            config,
+            facts.leader,
+            keys_ready,
+        )?);
+    }
+    apply(juju, &plan(&facts))
 }
 
 /// The panic text as juju-log gets it.
@@ -315,7 +422,8 @@ pub fn run(ctx: &JujuContext, tools: Arc<dyn HookTools>) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::juju::{AppName, MemoryHookTools, MemoryState, UnitName};
+    use crate::juju::{AppName, Databag, MemoryHookTools, MemoryState, UnitName};
+    use crate::keystone_api::KeystoneApi as _;
     use serde_json::{Map, Value, json};
 
     fn unit() -> UnitName {
@@ -329,11 +437,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("charm-test-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        Machine {
-            keys: KeyStore::in_dir(&dir),
-            now: 1_800_000_000,
-            secrets: true,
-        }
+        Machine::twin(&dir).0
     }
 
     /// State in → event → state out.
@@ -358,22 +462,240 @@ mod tests {
         state
     }
 
+    /// State in → event → state out, on a given machine (its files, services and Keystone
+    /// carry over from one event to the next).
+    fn run_on(
+        machine: &Machine,
+        state: MemoryState,
+        event: Event,
+    ) -> (MemoryState, anyhow::Result<()>) {
+        let tools = Arc::new(MemoryHookTools::from_state(state));
+        let juju = Juju::new(tools.clone(), unit());
+        let (subscriber, log) = logging::hook_subscriber(Some(juju.log_sink()), false);
+        let result =
+            tracing::subscriber::with_default(subscriber, || handle(&juju, machine, &event, &log));
+        (tools.snapshot(), result)
+    }
+
+    const CHARM_PASSWORD: &str = "charm-admin-pw";
+
+    /// A leader with a database that lets it in, and the peer relation. The Python charm's
+    /// leader setting provides the charm admin's password, which the twin Keystone knows (as
+    /// `keystone-manage bootstrap` would have made it).
+    fn ready_leader() -> (MemoryState, Machine, Twins) {
+        let mut state = MemoryState::new(unit());
+        state.leader = true;
+        // Juju's config-get returns every option with its default.
+        state.config =
+            crate::config::defaults_from_config_yaml(include_str!("../config.yaml")).unwrap();
+        state
+            .addresses
+            .insert("private-address".into(), "10.0.0.10".into());
+        state
+            .leader_settings
+            .insert("_charm-keystone-admin_passwd".into(), CHARM_PASSWORD.into());
+        let db = state.add_relation("shared-db", AppName::parse("mysql").unwrap());
+        state.relation_mut(&db).unwrap().remote_units.insert(
+            UnitName::parse("mysql/0").unwrap(),
+            Databag::from([
+                ("db_host".into(), "10.0.0.5".into()),
+                ("password".into(), "db-pw".into()),
+                ("allowed_units".into(), "keystone/0".into()),
+            ]),
+        );
+        state.add_relation("cluster", AppName::parse("keystone").unwrap());
+        let dir = std::env::temp_dir().join(format!(
+            "charm-ready-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (machine, twins) = Machine::twin(&dir);
+        twins
+            .keystone
+            .lock()
+            .unwrap()
+            .create_user(
+                crate::keystone_api::DEFAULT_DOMAIN_ID,
+                crate::identity::CHARM_ADMIN_USER,
+                &crate::secret::Sensitive::new(CHARM_PASSWORD.to_owned()),
+            )
+            .unwrap();
+        (state, machine, twins)
+    }
+
     #[test]
-    fn update_status_on_a_ready_leader_sets_both_statuses_in_few_calls() {
-        let (out, result) = run_event(related_leader(), Event::UpdateStatus);
+    fn a_ready_leader_initialises_keystone_once_then_update_status_only_reads() {
+        let (state, machine, twins) = ready_leader();
+        let (state, result) = run_on(&machine, state, Event::ConfigChanged);
+        result.unwrap();
+        assert_eq!(state.unit_status, Some(Status::active("Unit is ready")));
+        assert_eq!(state.app_status, Some(Status::active("Unit is ready")));
+        // The leader ran db_sync and bootstrap once, recorded it, and started Apache.
+        assert_eq!(twins.runner.count("keystone-manage", "db_sync"), 1);
+        assert_eq!(twins.runner.count("keystone-manage", "bootstrap"), 1);
+        let peer = &state.relations[1].local_app_data;
+        assert_eq!(peer.get("db-initialised").map(String::as_str), Some("True"));
+        assert_eq!(
+            peer.get("keystone-bootstrapped").map(String::as_str),
+            Some("True")
+        );
+        assert!(peer.contains_key("identity-applied"));
+        assert!(peer.contains_key("admin-secret-id"), "{peer:?}");
+        let conf = twins
+            .files
+            .entry(std::path::Path::new(crate::render::paths::KEYSTONE_CONF))
+            .unwrap();
+        let host::fs::Entry::File {
+            content,
+            owner,
+            mode,
+        } = conf
+        else {
+            panic!("keystone.conf is not a file");
+        };
+        assert_eq!(
+            (owner, mode),
+            (host::fs::Owner::new("root", "keystone"), 0o640)
+        );
+        let conf_text = String::from_utf8(content).unwrap();
+        assert!(
+            conf_text.contains("connection = mysql+pymysql://keystone:db-pw@10.0.0.5/keystone"),
+            "{conf_text}"
+        );
+        assert_eq!(
+            twins.services.count(&host::services::ServiceAction::Start(
+                host::services::Service::Apache2
+            )),
+            1
+        );
+        // The identity objects exist: the admin user logs in with the stored password.
+        assert!(
+            twins
+                .keystone
+                .lock()
+                .unwrap()
+                .users
+                .iter()
+                .any(|u| u.name == "admin")
+        );
+
+        // update-status: nothing written, nothing restarted, no keystone-manage, no API write,
+        // and few hook-tool calls.
+        let writes = twins.files.content_writes();
+        let api_writes = twins.keystone.lock().unwrap().request_count().writes;
+        let actions = twins.services.actions().len();
+        let mut next = state.clone();
+        next.calls.clear();
+        let (out, result) = run_on(&machine, next, Event::UpdateStatus);
         result.unwrap();
         assert_eq!(out.unit_status, Some(Status::active("Unit is ready")));
-        assert_eq!(out.app_status, Some(Status::active("Unit is ready")));
+        assert_eq!(twins.files.content_writes(), writes);
+        assert_eq!(
+            twins.keystone.lock().unwrap().request_count().writes,
+            api_writes
+        );
+        assert_eq!(twins.runner.count("keystone-manage", "db_sync"), 1);
         assert_eq!(
             out.tools_called(),
             [
                 "config-get",
                 "is-leader",
                 "relation-ids",
+                "relation-get",
                 "relation-ids",
+                "relation-list",
+                "relation-get",
                 "status-set",
                 "status-set"
             ]
+        );
+        // memcached and Apache were only checked, not started or restarted.
+        let starts = |from: usize| {
+            twins.services.actions()[from..]
+                .iter()
+                .filter(|a| {
+                    use host::services::ServiceAction::*;
+                    matches!(a, Start(_) | Stop(_) | Restart(_) | Reload(_))
+                })
+                .count()
+        };
+        assert_eq!(starts(actions), 0, "{:?}", twins.services.actions());
+
+        // config-changed that changes nothing: no restart and no Keystone API call.
+        let requests = twins.keystone.lock().unwrap().request_count().total;
+        let mut next = out.clone();
+        next.calls.clear();
+        let (out, result) = run_on(&machine, next, Event::ConfigChanged);
+        result.unwrap();
+        assert_eq!(out.unit_status, Some(Status::active("Unit is ready")));
+        assert_eq!(twins.files.content_writes(), writes);
+        assert_eq!(starts(actions), 0, "{:?}", twins.services.actions());
+        // Only the readiness check (GET /v3) reached Keystone.
+        assert_eq!(
+            twins.keystone.lock().unwrap().request_count().total,
+            requests + 1
+        );
+        assert!(
+            out.calls.len() < 25,
+            "{:?} {:?}",
+            out.tools_called(),
+            out.logs
+        );
+    }
+
+    #[test]
+    fn the_database_leaving_clears_the_flags_so_a_new_one_is_initialised() {
+        let (state, machine, twins) = ready_leader();
+        let (mut state, result) = run_on(&machine, state, Event::ConfigChanged);
+        result.unwrap();
+        // The database departs, then the relation breaks (Juju no longer lists it).
+        state.relations[0].remote_units.clear();
+        let (mut state, result) = run_on(
+            &machine,
+            state,
+            Event::from_hook_name("shared-db-relation-departed"),
+        );
+        result.unwrap();
+        let peer = &state.relations[1].local_app_data;
+        assert!(!peer.contains_key("db-initialised"), "{peer:?}");
+        assert!(!peer.contains_key("identity-applied"));
+        assert_eq!(
+            state.unit_status,
+            Some(Status::waiting("Incomplete relations: database"))
+        );
+        state.relations.remove(0);
+        let (state, result) = run_on(
+            &machine,
+            state,
+            Event::from_hook_name("shared-db-relation-broken"),
+        );
+        result.unwrap();
+        assert_eq!(
+            state.unit_status,
+            Some(Status::blocked("Missing relations: database"))
+        );
+        assert_eq!(twins.runner.count("keystone-manage", "db_sync"), 1);
+    }
+
+    #[test]
+    fn a_non_leader_waits_for_the_database_to_be_initialised() {
+        let (mut state, machine, twins) = ready_leader();
+        state.leader = false;
+        let (out, result) = run_on(&machine, state, Event::ConfigChanged);
+        result.unwrap();
+        assert_eq!(twins.runner.count("keystone-manage", "db_sync"), 0);
+        // It waits for the leader's keys first, then for db_sync.
+        assert_eq!(
+            out.unit_status.unwrap().kind,
+            crate::juju::StatusKind::Waiting
+        );
+        assert_eq!(
+            twins.services.count(&host::services::ServiceAction::Start(
+                host::services::Service::Apache2
+            )),
+            0
         );
     }
 
@@ -500,8 +822,8 @@ mod tests {
             event: Event::UpdateStatus,
             config: Config::from_options(&Map::new()),
             leader: false,
-            missing_relations: vec![],
             keys: None,
+            unit: None,
         };
         let quiet = plan(&facts);
         assert!(quiet.warnings.is_empty());

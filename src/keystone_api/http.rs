@@ -71,6 +71,23 @@ impl Default for Timeouts {
     }
 }
 
+/// Connects over loopback with [`HttpKeystone`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HttpConnector {
+    pub timeouts: Timeouts,
+}
+
+impl super::KeystoneConnector for HttpConnector {
+    fn with_api(
+        &self,
+        endpoint: &LocalEndpoint,
+        use_api: &mut dyn FnMut(&mut dyn KeystoneApi) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let mut client = HttpKeystone::new(endpoint, self.timeouts)?;
+        use_api(&mut client)
+    }
+}
+
 /// A Keystone v3 client holding one token (see [`HttpKeystone::login`]).
 pub struct HttpKeystone {
     agent: Agent,
@@ -137,23 +154,6 @@ impl HttpKeystone {
 
     pub fn base_url(&self) -> &str {
         &self.base_url
-    }
-
-    /// Authenticates and keeps the token for every later request of this client.
-    pub fn login(
-        &mut self,
-        credentials: &PasswordCredentials,
-        scope: &Scope,
-    ) -> KeystoneResult<()> {
-        let token = self.authenticate(credentials, scope)?;
-        self.token = Some(token.id);
-        Ok(())
-    }
-
-    /// `GET <prefix>/v3` answered 200: Keystone on this unit serves its API (the readiness check).
-    pub fn version_available(&mut self) -> KeystoneResult<bool> {
-        let reply = self.send("GET", "/v3", &[], Body::None, false)?;
-        Ok(reply.status == 200)
     }
 
     fn send(
@@ -502,6 +502,19 @@ fn endpoint(reply: EndpointBody) -> Option<Endpoint> {
 }
 
 impl KeystoneApi for HttpKeystone {
+    /// Authenticates and keeps the token for every later request of this client.
+    fn login(&mut self, credentials: &PasswordCredentials, scope: &Scope) -> KeystoneResult<()> {
+        let token = self.authenticate(credentials, scope)?;
+        self.token = Some(token.id);
+        Ok(())
+    }
+
+    /// `GET <prefix>/v3` answered 200: Keystone on this unit serves its API (the readiness check).
+    fn version_available(&mut self) -> KeystoneResult<bool> {
+        let reply = self.send("GET", "/v3", &[], Body::None, false)?;
+        Ok(reply.status == 200)
+    }
+
     fn authenticate(
         &mut self,
         credentials: &PasswordCredentials,

@@ -26,6 +26,8 @@ pub struct MemoryKeystone {
     pub endpoints: Vec<Endpoint>,
     /// When set, every write fails with HTTP 503 (to test what callers do with errors).
     pub fail_writes: bool,
+    /// When set, the readiness check fails (Keystone is not answering).
+    pub not_answering: bool,
     next_id: u64,
     count: RequestCount,
 }
@@ -98,7 +100,28 @@ impl MemoryKeystone {
     }
 }
 
+/// The twin of [`super::http::HttpConnector`]: every client is this one Keystone.
+impl super::KeystoneConnector for std::sync::Mutex<MemoryKeystone> {
+    fn with_api(
+        &self,
+        _endpoint: &super::http::LocalEndpoint,
+        use_api: &mut dyn FnMut(&mut dyn KeystoneApi) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let mut keystone = self.lock().unwrap_or_else(|p| p.into_inner());
+        use_api(&mut *keystone)
+    }
+}
+
 impl KeystoneApi for MemoryKeystone {
+    fn version_available(&mut self) -> KeystoneResult<bool> {
+        self.read();
+        Ok(!self.not_answering)
+    }
+
+    fn login(&mut self, credentials: &PasswordCredentials, scope: &Scope) -> KeystoneResult<()> {
+        self.authenticate(credentials, scope).map(drop)
+    }
+
     fn authenticate(
         &mut self,
         credentials: &PasswordCredentials,

@@ -196,6 +196,13 @@ pub enum GrantTarget {
 /// One request each; the only way the charm talks to Keystone. Lookups return `None` when the
 /// object does not exist; every other failure is an error.
 pub trait KeystoneApi {
+    /// `GET <prefix>/v3` answered 200: Keystone on this unit serves its API (the readiness
+    /// check; no token needed).
+    fn version_available(&mut self) -> KeystoneResult<bool>;
+
+    /// Authenticates and sends that token with every later request of this client.
+    fn login(&mut self, credentials: &PasswordCredentials, scope: &Scope) -> KeystoneResult<()>;
+
     /// Issues a token for `credentials`. A wrong password is `Err` with status 401.
     fn authenticate(
         &mut self,
@@ -271,6 +278,16 @@ pub trait KeystoneApi {
 
     /// Requests sent so far, and how many of them asked Keystone to change something.
     fn request_count(&self) -> RequestCount;
+}
+
+/// Opens a client to the Keystone API on this unit for the length of `use_api` (the real one over
+/// HTTP, or the in-memory twin).
+pub trait KeystoneConnector {
+    fn with_api(
+        &self,
+        endpoint: &http::LocalEndpoint,
+        use_api: &mut dyn FnMut(&mut dyn KeystoneApi) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()>;
 }
 
 /// Requests a client has sent (for "nothing changed, nothing sent" checks).

@@ -22,6 +22,7 @@ use crate::fernet_keys::{
 use crate::juju::{
     Bag, DatabagChanges, Juju, NewSecret, RelationId, SecretOwner, SecretRead, SecretUri,
 };
+use crate::secret::Sensitive;
 
 pub const ENDPOINT: &str = "cluster";
 
@@ -284,6 +285,10 @@ pub fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
             });
         }
         LeaderDecision::WaitFor { units } => {
+            tracing::info!(
+                "fernet rotation due, waiting for {} to acknowledge the current keys",
+                units.join(", ")
+            );
             result.note = Some(format!("fernet rotation waiting for {}", units.join(", ")));
             result.blocked_rotation = Some(units);
         }
@@ -411,4 +416,203 @@ fn acknowledge(
     juju.relation_set(relation, false, &changes)
         .context("cannot acknowledge the fernet keys in the cluster relation")?;
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared state besides the keys: the database flags and the admin credentials, in the peer
+// application bag (only the leader writes it; every unit reads it).
+
+/// The identity setup the leader last applied (a digest of its inputs): a hook whose inputs
+/// did not change makes no Keystone API call.
+const IDENTITY_APPLIED: &str = "identity-applied";
+const ADMIN_SECRET_ID: &str = "admin-secret-id";
+const ADMIN_IN_BAG: &str = "admin-passwords";
+const ADMIN_SECRET_LABEL: &str = "keystone-admin";
+/// Content keys, in the secret and in the bag's JSON.
+const CHARM_PASSWORD: &str = "charm-admin-password";
+const ADMIN_PASSWORD: &str = "admin-password";
+/// The Python charm's leader settings for the same two passwords: adopted on upgrade, so the
+/// operator's admin password keeps working when this charm replaces it.
+const PYTHON_ADMIN_PASSWORD: &str = "admin_passwd";
+const PYTHON_CHARM_PASSWORD: &str = "_charm-keystone-admin_passwd";
+
+/// The peer relation and its application bag, when the relation exists.
+pub fn app_data(juju: &Juju) -> Result<Option<(RelationId, crate::juju::Databag)>> {
+    let Some(relation) = juju
+        .relation_ids(ENDPOINT)
+        .context("cannot list the cluster relation")?
+        .into_iter()
+        .next()
+    else {
+        return Ok(None);
+    };
+    let bag = juju
+        .relation_data(&relation, &Bag::App(juju.app()))
+        .context("cannot read the cluster application data")?;
+    Ok(Some((relation, bag)))
+}
+
+/// The leader's flags as every unit reads them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SharedFlags {
+    pub db_initialised: bool,
+    pub bootstrapped: bool,
+    pub identity_applied: Option<String>,
+}
+
+pub fn shared_flags(bag: &crate::juju::Databag) -> SharedFlags {
+    use crate::relations::shared_db::{DB_INITIALISED, KEYSTONE_BOOTSTRAPPED, flag_is_set};
+    SharedFlags {
+        db_initialised: flag_is_set(bag.get(DB_INITIALISED).map(String::as_str)),
+        bootstrapped: flag_is_set(bag.get(KEYSTONE_BOOTSTRAPPED).map(String::as_str)),
+        identity_applied: bag.get(IDENTITY_APPLIED).cloned(),
+    }
+}
+
+/// Sets (Some) or deletes (None) leader-owned keys of the peer application bag.
+pub fn set_shared(
+    juju: &Juju,
+    relation: &RelationId,
+    changes: &[(&str, Option<String>)],
+) -> Result<()> {
+    let changes: DatabagChanges = changes
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), value.clone()))
+        .collect();
+    juju.relation_set(relation, true, &changes)
+        .context("cannot update the cluster application data")
+}
+
+/// Records the digest of the identity setup just applied (None forgets it).
+pub fn identity_applied_change(digest: Option<&str>) -> (&'static str, Option<String>) {
+    (IDENTITY_APPLIED, digest.map(str::to_owned))
+}
+
+/// The two passwords every unit shares: the charm's own admin (made by bootstrap, used for the
+/// API) and the operator's admin user (unless admin-password is set in config).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminCredentials {
+    pub charm_password: Sensitive<String>,
+    pub admin_password: Sensitive<String>,
+}
+
+impl AdminCredentials {
+    fn to_content(&self) -> crate::juju::SecretContent {
+        crate::juju::SecretContent::from([
+            (CHARM_PASSWORD.to_owned(), self.charm_password.clone()),
+            (ADMIN_PASSWORD.to_owned(), self.admin_password.clone()),
+        ])
+    }
+
+    fn from_content(content: &crate::juju::SecretContent) -> Result<AdminCredentials> {
+        let get = |key: &str| {
+            content
+                .get(key)
+                .filter(|v| !v.expose().is_empty())
+                .cloned()
+                .with_context(|| format!("the stored admin credentials have no {key}"))
+        };
+        Ok(AdminCredentials {
+            charm_password: get(CHARM_PASSWORD)?,
+            admin_password: get(ADMIN_PASSWORD)?,
+        })
+    }
+}
+
+/// Reads the stored admin credentials (None before the leader made them).
+pub fn admin_credentials(
+    juju: &Juju,
+    bag: &crate::juju::Databag,
+) -> Result<Option<AdminCredentials>> {
+    if let Some(uri) = bag.get(ADMIN_SECRET_ID).and_then(|id| SecretUri::parse(id)) {
+        let content = juju
+            .secret_get(&uri, SecretRead::Refresh)
+            .context("cannot read the admin credentials secret")?;
+        return AdminCredentials::from_content(&content).map(Some);
+    }
+    match bag.get(ADMIN_IN_BAG) {
+        Some(text) => {
+            let map: std::collections::BTreeMap<String, String> = serde_json::from_str(text)
+                .context("the admin credentials in the cluster relation are not valid JSON")?;
+            let content = map
+                .into_iter()
+                .map(|(k, v)| (k, Sensitive::new(v)))
+                .collect();
+            AdminCredentials::from_content(&content).map(Some)
+        }
+        None => Ok(None),
+    }
+}
+
+/// Stores `credentials` (leader only): in an application secret on Juju ≥ 3.1, else in the bag.
+pub fn store_admin_credentials(
+    juju: &Juju,
+    relation: &RelationId,
+    bag: &crate::juju::Databag,
+    secrets: bool,
+    credentials: &AdminCredentials,
+) -> Result<()> {
+    let content = credentials.to_content();
+    if secrets {
+        match bag.get(ADMIN_SECRET_ID).and_then(|id| SecretUri::parse(id)) {
+            Some(uri) => juju
+                .secret_set(&uri, &content)
+                .context("cannot update the admin credentials secret"),
+            None => {
+                let uri = juju
+                    .secret_add(
+                        &content,
+                        &NewSecret {
+                            owner: SecretOwner::Application,
+                            label: Some(ADMIN_SECRET_LABEL.to_owned()),
+                            description: Some("Keystone admin passwords".to_owned()),
+                        },
+                    )
+                    .context("cannot create the admin credentials secret")?;
+                set_shared(juju, relation, &[(ADMIN_SECRET_ID, Some(uri.to_string()))])
+            }
+        }
+    } else {
+        let map: std::collections::BTreeMap<&String, &String> =
+            content.iter().map(|(k, v)| (k, v.expose())).collect();
+        let text = serde_json::to_string(&map).context("cannot encode the admin credentials")?;
+        set_shared(juju, relation, &[(ADMIN_IN_BAG, Some(text))])
+    }
+}
+
+/// The stored credentials, made by the leader the first time they are needed: adopted from the
+/// Python charm's leader settings when it ran here before, else generated. None on a
+/// non-leader before the leader made them.
+pub fn ensure_admin_credentials(
+    juju: &Juju,
+    relation: &RelationId,
+    bag: &crate::juju::Databag,
+    secrets: bool,
+) -> Result<Option<AdminCredentials>> {
+    if let Some(stored) = admin_credentials(juju, bag)? {
+        return Ok(Some(stored));
+    }
+    if !juju
+        .is_leader()
+        .context("cannot tell whether this unit leads")?
+    {
+        return Ok(None);
+    }
+    let settings = juju
+        .leader_get()
+        .context("cannot read the leader settings")?;
+    let adopt = |key: &str| -> Result<Sensitive<String>> {
+        match settings.get(key).filter(|v| !v.trim().is_empty()) {
+            Some(value) => Ok(Sensitive::new(value.trim().to_owned())),
+            None => crate::identity::generate_password()
+                .map_err(|e| anyhow::anyhow!("cannot generate a password: {e}")),
+        }
+    };
+    let credentials = AdminCredentials {
+        charm_password: adopt(PYTHON_CHARM_PASSWORD)?,
+        admin_password: adopt(PYTHON_ADMIN_PASSWORD)?,
+    };
+    store_admin_credentials(juju, relation, bag, secrets, &credentials)?;
+    tracing::info!("admin credentials stored for every unit");
+    Ok(Some(credentials))
 }

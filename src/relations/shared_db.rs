@@ -21,7 +21,7 @@ use std::net::IpAddr;
 
 use base64::Engine as _;
 
-use crate::juju::{Databag, DatabagChanges, NetworkInfo, UnitName};
+use crate::juju::{Bag, Databag, DatabagChanges, Juju, NetworkInfo, RelationId, UnitName};
 use crate::secret::Sensitive;
 use crate::status::StatusInputs;
 
@@ -444,6 +444,64 @@ pub fn add_status(
         }
         Ok(DatabaseState::Ready(_)) => {}
     }
+}
+
+/// What this hook learned about the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    pub relation: Option<RelationId>,
+    pub state: Result<DatabaseState, SharedDbError>,
+}
+
+/// Reads the relation (relation-ids, relation-list, one relation-get per database unit) and, in
+/// shared-db's joined and changed hooks, sends this unit's request when it differs from what the
+/// bag holds (network-get, relation-get, relation-set).
+pub fn observe(
+    juju: &Juju,
+    request: &DatabaseRequest,
+    hook: Option<SharedDbHook>,
+) -> anyhow::Result<Observed> {
+    use anyhow::Context as _;
+    let Some(relation) = juju
+        .relation_ids(ENDPOINT)
+        .context("cannot list the shared-db relations")?
+        .into_iter()
+        .next()
+    else {
+        return Ok(Observed {
+            relation: None,
+            state: Ok(DatabaseState::Missing),
+        });
+    };
+    let mut remote = Vec::new();
+    for unit in juju
+        .relation_units(&relation)
+        .context("cannot list the database units")?
+    {
+        let bag = juju
+            .relation_data(&relation, &Bag::Unit(unit.clone()))
+            .with_context(|| format!("cannot read {unit}'s shared-db data"))?;
+        remote.push(RemoteUnit { unit, bag });
+    }
+    if matches!(hook, Some(SharedDbHook::Joined | SharedDbHook::Changed)) {
+        let network = juju
+            .network_get(ENDPOINT)
+            .context("cannot read this unit's shared-db address")?;
+        let wanted = self::request(request, &hostname(&network, access_network(&remote))?);
+        let own = juju
+            .relation_data(&relation, &Bag::Unit(juju.unit().clone()))
+            .context("cannot read this unit's shared-db data")?;
+        let changes = request_changes(&own, &wanted);
+        if !changes.is_empty() {
+            juju.relation_set(&relation, false, &changes)
+                .context("cannot send the database request")?;
+            tracing::info!("asked for database {}", request.database);
+        }
+    }
+    Ok(Observed {
+        state: database_state(Some(&remote), juju.unit(), request),
+        relation: Some(relation),
+    })
 }
 
 #[cfg(test)]

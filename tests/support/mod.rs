@@ -95,6 +95,9 @@ impl Call {
     }
 }
 
+/// What the charm writes on its machine: each fake hook sees its own empty copy.
+const MACHINE_PATHS: [&str; 4] = ["/etc/keystone", "/etc/apache2", "/var/lib/keystone", "/run"];
+
 /// A fake Juju unit agent for one unit: the charm directory, the tools and the environment.
 pub struct FakeJuju {
     root: TempDir,
@@ -119,6 +122,17 @@ impl FakeJuju {
         fs::copy(repo.join("dispatch"), charm_dir.join("dispatch")).expect("copy dispatch");
         fs::copy(repo.join("metadata.yaml"), charm_dir.join("metadata.yaml"))
             .expect("copy metadata.yaml");
+        fs::create_dir_all(charm_dir.join("templates")).expect("create templates/");
+        for entry in fs::read_dir(repo.join("templates")).expect("list templates/") {
+            let path = entry.expect("templates/ entry").path();
+            if path.is_file() {
+                fs::copy(
+                    &path,
+                    charm_dir.join("templates").join(path.file_name().unwrap()),
+                )
+                .expect("copy a template");
+            }
+        }
         fs::create_dir_all(charm_dir.join("bin")).expect("create bin/");
         symlink(binary, charm_dir.join("bin/keystone-charm")).expect("link the binary");
         fs::create_dir_all(charm_dir.join("hooks")).expect("create hooks/");
@@ -323,13 +337,28 @@ impl FakeJuju {
         self.run_with_env(&link, env)
     }
 
+    /// Runs the charm as on a machine of its own: in a mount namespace where the paths the charm
+    /// writes are empty directories of this fake's, so the test machine's are never touched.
     fn run_with_env(&self, program: &Path, env: BTreeMap<String, String>) -> Output {
-        Command::new(program)
+        let mut command = Command::new("unshare");
+        command
+            .args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
+            .arg(r#"p=$1; shift; while [ $# -gt 0 ]; do mkdir -p "$1" && mount --bind "$1" "$2" || exit 97; shift 2; done; exec "$p""#)
+            .arg("sh")
+            .arg(program);
+        for path in MACHINE_PATHS {
+            let own = self
+                .state_dir
+                .join("machine")
+                .join(path.trim_start_matches('/'));
+            command.arg(own).arg(path);
+        }
+        command
             .current_dir(&self.charm_dir)
             .env_clear()
             .envs(env)
             .output()
-            .expect("run the charm")
+            .expect("run the charm (needs root and unshare from util-linux)")
     }
 
     /// The tool calls made so far, in order.

@@ -1,0 +1,254 @@
+//! The Keystone workload on this unit: the files Keystone and Apache run from, and the services
+//! that serve it.
+//!
+//! [`plan`] is pure: validated config and what the relations said in, the files and services the
+//! unit should have out. [`write_files`] and [`converge_services`] carry a plan out through the
+//! host traits, writing only what differs and restarting Apache only when one of its inputs
+//! changed (or it is not running when it should be).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+
+use crate::config::Config;
+use crate::host::fs::{Files, Owner};
+use crate::host::services::{Service, Services};
+use crate::relations::shared_db::{self, Database};
+use crate::render::{self, KeystoneConf, LoggingConf, RenderError, Templates, TlsFiles, Vhost};
+
+/// The Apache site the vhost is enabled as.
+pub const SITE: &str = render::paths::VHOST_SITE;
+/// Where the HTTPS material from ssl_cert / ssl_key / ssl_ca goes.
+pub const APACHE_TLS_DIR: &str = "/etc/apache2/ssl/keystone";
+pub const APACHE_TLS_CERT: &str = "/etc/apache2/ssl/keystone/cert.pem";
+pub const APACHE_TLS_KEY: &str = "/etc/apache2/ssl/keystone/key.pem";
+pub const APACHE_TLS_CA: &str = "/etc/apache2/ssl/keystone/ca.pem";
+
+/// What the workload plan is made from.
+#[derive(Debug, Clone)]
+pub struct WorkloadFacts<'a> {
+    pub config: &'a Config,
+    /// The database, once shared-db is ready for this unit.
+    pub database: Option<&'a Database>,
+    /// The leader ran db_sync and bootstrap: Keystone can serve.
+    pub db_initialised: bool,
+    /// The unit holds the published fernet keys (Keystone cannot issue tokens without them).
+    pub keys_ready: bool,
+    /// The operator paused the unit: files are kept current, nothing is started.
+    pub paused: bool,
+    /// CPUs, for the mod_wsgi worker counts.
+    pub cpus: u32,
+    /// The vhost's ServerName.
+    pub server_name: String,
+}
+
+/// One file the unit should have.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DesiredFile {
+    pub path: PathBuf,
+    pub content: Vec<u8>,
+    pub owner: Owner,
+    pub mode: u32,
+}
+
+impl fmt::Debug for DesiredFile {
+    // keystone.conf holds the database password and key.pem a private key: never print content.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DesiredFile")
+            .field("path", &self.path)
+            .field("bytes", &self.content.len())
+            .field("mode", &format_args!("{:o}", self.mode))
+            .finish()
+    }
+}
+
+/// The unit's workload, as it should be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadPlan {
+    /// Keystone's own files (keystone.conf, logging.conf, the database's TLS material): written
+    /// whenever the config is valid, so that keystone-manage reads the current database.
+    pub keystone_files: Vec<DesiredFile>,
+    /// Apache's files (the vhost and its TLS material): written only once Keystone can serve.
+    pub apache_files: Vec<DesiredFile>,
+    /// Directories the files go in that the packages do not create.
+    pub directories: Vec<PathBuf>,
+    /// Apache modules the vhost needs.
+    pub modules: Vec<&'static str>,
+    /// Apache serves Keystone (the site is enabled and Apache runs).
+    pub serve: bool,
+    /// memcached runs (enable-cache).
+    pub memcached: bool,
+}
+
+impl WorkloadPlan {
+    /// Every file, Keystone's first.
+    pub fn files(&self) -> impl Iterator<Item = &DesiredFile> {
+        self.keystone_files.iter().chain(&self.apache_files)
+    }
+}
+
+fn file(path: &str, content: impl Into<Vec<u8>>, owner: Owner, mode: u32) -> DesiredFile {
+    DesiredFile {
+        path: PathBuf::from(path),
+        content: content.into(),
+        owner,
+        mode,
+    }
+}
+
+/// Keystone's files are readable by the keystone group only: they hold the database password.
+fn keystone_readable(path: &str, content: impl Into<Vec<u8>>) -> DesiredFile {
+    file(path, content, Owner::new("root", "keystone"), 0o640)
+}
+
+/// Renders everything; a value that could change a file's meaning fails the whole plan, so
+/// nothing is half-written.
+pub fn plan(templates: &Templates, facts: &WorkloadFacts<'_>) -> Result<WorkloadPlan, RenderError> {
+    let config = facts.config;
+    let database = facts.database.map(Database::connection);
+    let keystone_conf = templates.keystone_conf(&KeystoneConf::from_config(config, database))?;
+    let logging_conf = templates.logging_conf(&LoggingConf::from_config(config))?;
+    let mut keystone_files = vec![
+        keystone_readable(render::paths::KEYSTONE_CONF, keystone_conf),
+        keystone_readable(render::paths::LOGGING_CONF, logging_conf),
+    ];
+    if let Some(tls) = facts.database.and_then(|db| db.tls.as_ref()) {
+        keystone_files.push(keystone_readable(
+            shared_db::SSL_CA_FILE,
+            tls.ca_pem.clone(),
+        ));
+        if let Some((cert, key)) = &tls.client {
+            keystone_files.push(keystone_readable(shared_db::SSL_CERT_FILE, cert.clone()));
+            keystone_files.push(keystone_readable(
+                shared_db::SSL_KEY_FILE,
+                key.expose().clone(),
+            ));
+        }
+    }
+
+    let mut apache_files = Vec::new();
+    let mut directories = Vec::new();
+    let mut modules = vec!["wsgi"];
+    let tls_files = config.tls.as_ref().map(|tls| {
+        apache_files.push(file(
+            APACHE_TLS_CERT,
+            tls.cert_pem.clone(),
+            Owner::root(),
+            0o644,
+        ));
+        apache_files.push(file(
+            APACHE_TLS_KEY,
+            tls.key_pem.expose().clone(),
+            Owner::root(),
+            0o600,
+        ));
+        if let Some(ca) = &config.ssl_ca_pem {
+            apache_files.push(file(APACHE_TLS_CA, ca.clone(), Owner::root(), 0o644));
+        }
+        directories.push(PathBuf::from(APACHE_TLS_DIR));
+        modules.push("ssl");
+        TlsFiles {
+            cert_file: APACHE_TLS_CERT.to_owned(),
+            key_file: APACHE_TLS_KEY.to_owned(),
+            ca_file: config.ssl_ca_pem.as_ref().map(|_| APACHE_TLS_CA.to_owned()),
+        }
+    });
+    let vhost = templates.vhost(&Vhost::from_config(
+        config,
+        facts.cpus,
+        &facts.server_name,
+        tls_files,
+    ))?;
+    apache_files.push(file(render::paths::VHOST_FILE, vhost, Owner::root(), 0o644));
+    let serve = facts.database.is_some() && facts.db_initialised && facts.keys_ready;
+    if !serve {
+        apache_files.clear();
+        directories.clear();
+    }
+    Ok(WorkloadPlan {
+        keystone_files,
+        apache_files,
+        directories,
+        modules,
+        serve,
+        memcached: config.enable_cache,
+    })
+}
+
+/// Writes `files` (each only when it differs); the paths whose content changed.
+pub fn write_files<'a>(
+    fs: &dyn Files,
+    directories: &[PathBuf],
+    files: impl IntoIterator<Item = &'a DesiredFile>,
+) -> Result<Vec<PathBuf>> {
+    for dir in directories {
+        fs.ensure_dir(dir, &Owner::root(), 0o755)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut changed = Vec::new();
+    for file in files {
+        let written = fs
+            .write(&file.path, &file.content, &file.owner, file.mode)
+            .with_context(|| format!("cannot write {}", file.path.display()))?;
+        if written.changed_content() {
+            tracing::info!("wrote {}", file.path.display());
+            changed.push(file.path.clone());
+        }
+    }
+    Ok(changed)
+}
+
+/// What [`converge_services`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ServiceChanges {
+    pub apache_started: bool,
+    pub apache_restarted: bool,
+    pub memcached_started: bool,
+}
+
+/// Starts what should run and restarts Apache when `inputs_changed` (files, modules, the site).
+/// A paused unit starts nothing.
+pub fn converge_services(
+    services: &dyn Services,
+    plan: &WorkloadPlan,
+    paused: bool,
+    inputs_changed: bool,
+) -> Result<ServiceChanges> {
+    let mut done = ServiceChanges::default();
+    if paused {
+        return Ok(done);
+    }
+    if plan.memcached && !services.is_running(Service::Memcached)? {
+        services
+            .start(Service::Memcached)
+            .context("cannot start memcached")?;
+        done.memcached_started = true;
+    }
+    if !plan.serve {
+        return Ok(done);
+    }
+    let mut changed = inputs_changed;
+    for module in &plan.modules {
+        changed |= services
+            .enable_module(module)
+            .with_context(|| format!("cannot enable Apache's {module} module"))?;
+    }
+    changed |= services
+        .enable_site(SITE)
+        .context("cannot enable Keystone's Apache site")?;
+    if !services.is_running(Service::Apache2)? {
+        tracing::info!("starting Apache");
+        services
+            .start(Service::Apache2)
+            .context("cannot start Apache")?;
+        done.apache_started = true;
+    } else if changed {
+        tracing::info!("restarting Apache: its configuration changed");
+        services
+            .restart(Service::Apache2)
+            .context("cannot restart Apache")?;
+        done.apache_restarted = true;
+    }
+    Ok(done)
+}
