@@ -252,3 +252,145 @@ pub fn converge_services(
     }
     Ok(done)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::fs::{Entry, MemoryFiles};
+    use crate::host::services::{RecordingServices, ServiceAction};
+    use crate::secret::Sensitive;
+    use serde_json::{Map, Value, json};
+    use std::path::Path;
+
+    fn config(options: Value) -> Config {
+        let mut all =
+            crate::config::defaults_from_config_yaml(include_str!("../config.yaml")).unwrap();
+        all.extend(options.as_object().cloned().unwrap_or_else(Map::new));
+        Config::from_options(&all).unwrap()
+    }
+
+    fn templates() -> Templates {
+        Templates::from_charm_dir(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    fn database(password: &str) -> Database {
+        Database {
+            host: "10.0.0.5".into(),
+            port: None,
+            name: "keystone".into(),
+            user: "keystone".into(),
+            password: Sensitive::new(password.into()),
+            tls: None,
+        }
+    }
+
+    fn facts<'a>(config: &'a Config, db: Option<&'a Database>, ready: bool) -> WorkloadFacts<'a> {
+        WorkloadFacts {
+            config,
+            database: db,
+            db_initialised: ready,
+            keys_ready: ready,
+            paused: false,
+            cpus: 2,
+            server_name: "keystone-0".into(),
+        }
+    }
+
+    fn text(plan: &WorkloadPlan, path: &str) -> String {
+        let file = plan.files().find(|f| f.path == Path::new(path)).unwrap();
+        String::from_utf8(file.content.clone()).unwrap()
+    }
+
+    #[test]
+    fn before_the_database_is_initialised_only_keystones_files_are_planned() {
+        let config = config(json!({}));
+        let plan = plan(&templates(), &facts(&config, None, false)).unwrap();
+        assert!(!plan.serve);
+        assert!(plan.apache_files.is_empty());
+        let conf = text(&plan, render::paths::KEYSTONE_CONF);
+        assert!(!conf.contains("connection ="), "{conf}");
+        let db = database("pw");
+        let plan = plan_for(&config, Some(&db), false);
+        assert!(
+            text(&plan, render::paths::KEYSTONE_CONF).contains("connection = mysql+pymysql://")
+        );
+        assert!(!plan.serve, "not initialised yet");
+    }
+
+    fn plan_for(config: &Config, db: Option<&Database>, ready: bool) -> WorkloadPlan {
+        plan(&templates(), &facts(config, db, ready)).unwrap()
+    }
+
+    #[test]
+    fn an_initialised_database_serves_keystone_with_the_vhost_and_tls_when_configured() {
+        let db = database("pw");
+        let plain = plan_for(&config(json!({})), Some(&db), true);
+        assert!(plain.serve);
+        assert_eq!(plain.modules, ["wsgi"]);
+        assert!(text(&plain, render::paths::VHOST_FILE).contains("Listen 5000"));
+
+        let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let key = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+        let b64 = |t: &str| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(t)
+        };
+        let tls_config = config(json!({"ssl_cert": b64(cert), "ssl_key": b64(key)}));
+        let tls = plan_for(&tls_config, Some(&db), true);
+        assert_eq!(tls.modules, ["wsgi", "ssl"]);
+        let key_file = tls
+            .files()
+            .find(|f| f.path == Path::new(APACHE_TLS_KEY))
+            .unwrap();
+        assert_eq!((key_file.mode, &key_file.owner), (0o600, &Owner::root()));
+        assert!(text(&tls, render::paths::VHOST_FILE).contains(APACHE_TLS_CERT));
+        // Printing a plan never prints a key or a password.
+        assert!(!format!("{tls:?}").contains("MIIE"));
+    }
+
+    #[test]
+    fn a_hostile_database_password_fails_the_plan_before_anything_is_written() {
+        let db = database("pw\n[database]\nconnection = sqlite://");
+        let err = plan(&templates(), &facts(&config(json!({})), Some(&db), true)).unwrap_err();
+        assert!(err.to_string().contains("database"), "{err}");
+    }
+
+    #[test]
+    fn files_are_written_once_with_their_owner_and_mode() {
+        let fs = MemoryFiles::new();
+        let db = database("pw");
+        let plan = plan_for(&config(json!({})), Some(&db), true);
+        let changed = write_files(&fs, &plan.directories, plan.files()).unwrap();
+        assert_eq!(changed.len(), 3);
+        assert!(
+            write_files(&fs, &plan.directories, plan.files())
+                .unwrap()
+                .is_empty()
+        );
+        let Some(Entry::File { owner, mode, .. }) =
+            fs.entry(Path::new(render::paths::KEYSTONE_CONF))
+        else {
+            panic!("keystone.conf was not written");
+        };
+        assert_eq!((owner, mode), (Owner::new("root", "keystone"), 0o640));
+    }
+
+    #[test]
+    fn apache_starts_when_stopped_restarts_only_on_change_and_a_paused_unit_starts_nothing() {
+        let db = database("pw");
+        let plan = plan_for(&config(json!({})), Some(&db), true);
+        let services = RecordingServices::new();
+        let paused = converge_services(&services, &plan, true, true).unwrap();
+        assert_eq!(paused, ServiceChanges::default());
+        assert!(services.actions().is_empty());
+
+        let first = converge_services(&services, &plan, false, true).unwrap();
+        assert!(first.apache_started && first.memcached_started && !first.apache_restarted);
+        let quiet = converge_services(&services, &plan, false, false).unwrap();
+        assert_eq!(quiet, ServiceChanges::default());
+        let changed = converge_services(&services, &plan, false, true).unwrap();
+        assert!(changed.apache_restarted);
+        assert_eq!(services.count(&ServiceAction::Restart(Service::Apache2)), 1);
+        assert_eq!(services.count(&ServiceAction::Start(Service::Apache2)), 1);
+    }
+}

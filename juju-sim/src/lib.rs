@@ -9,6 +9,7 @@
 pub mod charm;
 pub mod demo;
 pub mod format;
+pub mod machine;
 pub mod scripted;
 pub mod server;
 pub mod state;
@@ -79,6 +80,8 @@ pub struct Model {
     /// Paths each unit sees privately (its "machine"): bind-mounted from a per-unit directory
     /// in a mount namespace of the hook's own.
     private_paths: Vec<PathBuf>,
+    /// Units as machines (see [`Model::use_machines`]); dropped before the directory.
+    machines: Option<machine::Machines>,
     base: PathBuf,
     _dir: TempDir,
 }
@@ -115,6 +118,7 @@ impl Model {
             server,
             extra_env: Vec::new(),
             private_paths: Vec::new(),
+            machines: None,
             base: base.clone(),
             _dir: TempDir(base),
         })
@@ -131,6 +135,42 @@ impl Model {
     pub fn isolate_paths(&mut self, paths: &[&str]) {
         self.private_paths
             .extend(paths.iter().map(|p| PathBuf::from(*p)));
+    }
+
+    /// Makes every unit added from now on a machine of its own (see [`machine`]): its own
+    /// network namespace and address on a bridge of the model's, and a persistent mount
+    /// namespace with its own /etc/keystone, /etc/apache2, /var/lib/keystone, /var/log and
+    /// /run. Daemons its hooks start stay in it. Needs root, iproute2 and util-linux.
+    pub fn use_machines(&mut self) -> Result<()> {
+        if self.machines.is_none() {
+            self.machines = Some(machine::Machines::new(&self.base.join("machines"))?);
+        }
+        Ok(())
+    }
+
+    /// The host's address on the machines' bridge: where units reach services of the host.
+    pub fn host_address(&self) -> Option<String> {
+        self.machines.as_ref().map(|m| m.host_address().to_string())
+    }
+
+    /// A unit's address (its machine's, or its loopback alias).
+    pub fn unit_address(&self, unit: &str) -> Option<String> {
+        self.world().units.get(unit).map(|u| u.address.clone())
+    }
+
+    /// Runs `argv` inside `unit`'s machine (its namespaces), as root.
+    pub fn exec_on_unit(&self, unit: &str, argv: &[&str]) -> Result<std::process::Output> {
+        let (program, args) = argv.split_first().context("exec_on_unit needs a command")?;
+        let mut command = self
+            .machines
+            .as_ref()
+            .and_then(|m| m.command(unit, Path::new(program)))
+            .with_context(|| format!("{unit} has no machine (use_machines before deploying)"))?;
+        command
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("cannot run {program} on {unit}"))
     }
 
     /// The directory that holds `path` for `unit` (see [`Model::isolate_paths`]).
@@ -225,7 +265,7 @@ impl Model {
     /// `juju add-unit <app>`: the new unit's install sequence, and joins with its peers and
     /// with every related application.
     pub fn add_unit(&mut self, app: &str) -> Result<String> {
-        let mut world = self.world();
+        let mut world = self.world.lock().unwrap_or_else(|p| p.into_inner());
         let Some(application) = world.apps.get_mut(app) else {
             bail!("application {app:?} not found");
         };
@@ -236,8 +276,14 @@ impl Model {
         if first {
             application.leader = Some(name.clone());
         }
-        let address = format!("127.0.1.{}", world.next_address);
-        world.next_address += 1;
+        let charm_unit = matches!(world.apps[app].charm, CharmKind::Dir(_));
+        let address = match self.machines.as_mut() {
+            Some(machines) if charm_unit => machines.add(&name)?.to_string(),
+            _ => {
+                world.next_address += 1;
+                format!("127.0.1.{}", world.next_address - 1)
+            }
+        };
         world.units.insert(
             name.clone(),
             Unit {
@@ -697,7 +743,7 @@ impl Model {
             }
         };
         let duration = started.elapsed();
-        let mut world = self.world();
+        let mut world = self.world.lock().unwrap_or_else(|p| p.into_inner());
         let context = world.current.take().context("the hook context vanished")?;
         let ok = code == 0;
         if let Some(id) = event.action {
@@ -719,6 +765,12 @@ impl Model {
             discard(&mut world, &context);
         }
         leave_hook(&mut world, unit, event, ok);
+        if ok
+            && event.name == "remove"
+            && let Some(machines) = self.machines.as_mut()
+        {
+            machines.remove(unit);
+        }
         world.hook_log.push(HookRun {
             unit: unit.to_owned(),
             hook: event.name.clone(),
@@ -750,7 +802,13 @@ impl Model {
                 &self.server.socket,
             )
         };
-        let mut command = if self.private_paths.is_empty() {
+        let machine = self
+            .machines
+            .as_ref()
+            .and_then(|m| m.command(unit, &dir.join("dispatch")));
+        let mut command = if let Some(command) = machine {
+            command
+        } else if self.private_paths.is_empty() {
             Command::new(dir.join("dispatch"))
         } else {
             // A private mount namespace per hook: each isolated path is the unit's own.

@@ -182,6 +182,49 @@ pub fn mariadb_provisioner() -> Provisioner {
     })
 }
 
+/// Where the simulator makes MariaDB listen on every address, so units on their own machines
+/// (see [`crate::machine`]) reach it over the model's bridge.
+const MARIADB_LISTEN_FILE: &str = "/etc/mysql/mariadb.conf.d/99-juju-sim.cnf";
+
+/// Makes this host's MariaDB listen on every address and answer: writes the listen setting
+/// (restarting MariaDB only when it changed), starts MariaDB when it is stopped, and waits for
+/// `mysql -uroot` to connect. Needs root and mariadb-server.
+pub fn ensure_mariadb() -> Result<()> {
+    let wanted = "# Written by juju-sim: units on their own machines reach MariaDB over a bridge.\n[mysqld]\nbind-address = 0.0.0.0\n";
+    let changed = std::fs::read_to_string(MARIADB_LISTEN_FILE).ok().as_deref() != Some(wanted);
+    if changed {
+        std::fs::write(MARIADB_LISTEN_FILE, wanted).map_err(|e| {
+            anyhow::anyhow!("cannot write {MARIADB_LISTEN_FILE} (apt-get install mariadb-server): {e}")
+        })?;
+    }
+    let answers = || {
+        std::process::Command::new("mysql")
+            .args(["-uroot", "-e", "SELECT 1"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let action = match (answers(), changed) {
+        (true, false) => return Ok(()),
+        (true, true) => "restart",
+        (false, _) => "start",
+    };
+    let status = std::process::Command::new("service")
+        .args(["mariadb", action])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| anyhow::anyhow!("cannot run service mariadb {action}: {e}"))?;
+    if !status.success() {
+        bail!("service mariadb {action} failed");
+    }
+    for _ in 0..100 {
+        if answers() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    bail!("MariaDB does not answer after service mariadb {action}")
+}
+
 /// A `mysql` that answers `mysql-shared` requests: db_host, password, allowed_units.
 pub struct MySql {
     pub password: String,
