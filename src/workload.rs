@@ -219,14 +219,15 @@ pub fn converge_services(
     if paused {
         return Ok(done);
     }
+    // Nothing runs until Keystone can serve: memcached is only Keystone's cache.
+    if !plan.serve {
+        return Ok(done);
+    }
     if plan.memcached && !services.is_running(Service::Memcached)? {
         services
             .start(Service::Memcached)
             .context("cannot start memcached")?;
         done.memcached_started = true;
-    }
-    if !plan.serve {
-        return Ok(done);
     }
     let mut changed = inputs_changed;
     for module in &plan.modules {

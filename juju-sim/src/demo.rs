@@ -38,14 +38,30 @@ impl Bundle {
     }
 }
 
+/// Whether the deployment runs real services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Services {
+    /// Units are machines (see [`Model::use_machines`]) and the scripted mysql creates real
+    /// databases in this host's MariaDB, reached over the model's bridge.
+    Real,
+    /// Nothing runs: the scripted mysql has no server behind it and never answers, so the charm
+    /// waits for its database.
+    None,
+}
+
 /// Deploys a bundle: `charm: keystone` (or any name found in `charms`) is a charm directory;
 /// `scripted:<kind>` is one of the simulator's scripted charms. Subordinates get one unit per
-/// unit of the application they relate to.
+/// unit of the application they relate to. With real services, call
+/// [`crate::scripted::ensure_mariadb`] first.
 pub fn deploy_bundle(
     model: &mut Model,
     bundle: &Bundle,
     charms: &BTreeMap<String, PathBuf>,
+    services: Services,
 ) -> Result<()> {
+    if services == Services::Real {
+        model.use_machines()?;
+    }
     let subordinate_units = |name: &str| -> usize {
         bundle
             .relations
@@ -69,7 +85,17 @@ pub fn deploy_bundle(
             Some(kind) => {
                 let units = app.num_units.unwrap_or_else(|| subordinate_units(name));
                 let charm: Box<dyn crate::scripted::ScriptedCharm> = match kind {
-                    "mysql" => Box::new(MySql::new("demo-db-password")),
+                    "mysql" => {
+                        let mut mysql = MySql::new("demo-db-password");
+                        match services {
+                            Services::Real => {
+                                mysql.db_host = model.host_address();
+                                mysql.provisioner = Some(crate::scripted::mariadb_provisioner());
+                            }
+                            Services::None => mysql.offline = true,
+                        }
+                        Box::new(mysql)
+                    }
                     "hacluster" => Box::new(HaCluster::default()),
                     "identity-service" => {
                         Box::new(IdentityConsumer::new(name, IdentityInterface::Service))
@@ -139,7 +165,7 @@ pub fn status_report(model: &Model) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{:<14} {:<10} {:<12} {:<10} Message",
+        "\n{:<14} {:<10} {:<12} {:<15} Message",
         "Unit", "Workload", "Agent", "Address"
     );
     for unit in world.units.values().filter(|u| u.alive) {
@@ -155,7 +181,7 @@ pub fn status_report(model: &Model) -> String {
             .unwrap_or_else(|| unit.status.message.clone());
         let _ = writeln!(
             out,
-            "{:<14} {:<10} {:<12} {:<10} {}",
+            "{:<14} {:<10} {:<12} {:<15} {}",
             format!("{}{leader}", unit.name),
             unit.status.status,
             agent,
@@ -185,14 +211,17 @@ pub fn relation_report(model: &Model) -> String {
                     !["private-address", "ingress-address", "egress-subnets"].contains(&k.as_str())
                 })
                 .map(|(k, v)| {
-                    let shown =
-                        if k.contains("password") || k.contains("secret") || k.contains("key") {
-                            "***".to_owned()
-                        } else if v.len() > 60 {
-                            format!("{}…", &v[..60])
-                        } else {
-                            v.clone()
-                        };
+                    let shown = if k.contains("password")
+                        || k.contains("secret")
+                        || k.ends_with("keys")
+                        || k.contains("ssl_key")
+                    {
+                        "***".to_owned()
+                    } else if v.len() > 60 {
+                        format!("{}…", &v[..60])
+                    } else {
+                        v.clone()
+                    };
                     format!("{k}={shown}")
                 })
                 .collect();

@@ -175,14 +175,21 @@ impl Machines {
         let _ = std::fs::remove_file(&ready);
         let mut script = String::from("set -e\n");
         for (own, path) in &binds {
-            script.push_str(&format!(
-                "mount --bind '{}' '{path}'\n",
-                own.display()
-            ));
+            script.push_str(&format!("mount --bind '{}' '{path}'\n", own.display()));
         }
-        script.push_str(&format!("touch '{}'\nexec sleep infinity\n", ready.display()));
+        script.push_str(&format!(
+            "touch '{}'\nexec sleep infinity\n",
+            ready.display()
+        ));
         let mut holder = Command::new("ip")
-            .args(["netns", "exec", &netns, "unshare", "--mount", "--propagation"])
+            .args([
+                "netns",
+                "exec",
+                &netns,
+                "unshare",
+                "--mount",
+                "--propagation",
+            ])
             .args(["private", "--", "/bin/sh", "-c", &script])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -197,7 +204,10 @@ impl Machines {
                     use std::io::Read as _;
                     let _ = err.read_to_string(&mut detail);
                 }
-                bail!("the machine of {unit} did not start ({status}): {}", detail.trim());
+                bail!(
+                    "the machine of {unit} did not start ({status}): {}",
+                    detail.trim()
+                );
             }
             if started.elapsed() > Duration::from_secs(10) {
                 let _ = holder.kill();
@@ -333,8 +343,14 @@ fn skeleton(from: &Path, to: &Path, subdirs: &[&str]) -> Result<()> {
             .with_context(|| format!("cannot create {}", own.display()))?;
         let host = from.join(sub);
         if host.is_dir() {
-            run(Command::new("chown").arg("--reference").arg(&host).arg(&own))?;
-            run(Command::new("chmod").arg("--reference").arg(&host).arg(&own))?;
+            run(Command::new("chown")
+                .arg("--reference")
+                .arg(&host)
+                .arg(&own))?;
+            run(Command::new("chmod")
+                .arg("--reference")
+                .arg(&host)
+                .arg(&own))?;
         }
     }
     Ok(())

@@ -194,7 +194,9 @@ pub fn ensure_mariadb() -> Result<()> {
     let changed = std::fs::read_to_string(MARIADB_LISTEN_FILE).ok().as_deref() != Some(wanted);
     if changed {
         std::fs::write(MARIADB_LISTEN_FILE, wanted).map_err(|e| {
-            anyhow::anyhow!("cannot write {MARIADB_LISTEN_FILE} (apt-get install mariadb-server): {e}")
+            anyhow::anyhow!(
+                "cannot write {MARIADB_LISTEN_FILE} (apt-get install mariadb-server): {e}"
+            )
         })?;
     }
     let answers = || {
@@ -232,6 +234,9 @@ pub struct MySql {
     pub db_host: Option<String>,
     pub provisioner: Option<Provisioner>,
     pub requests: Arc<Mutex<Vec<DatabaseRequest>>>,
+    /// No database server behind it: requests are recorded and never answered (the demo without
+    /// real services).
+    pub offline: bool,
 }
 
 impl MySql {
@@ -241,6 +246,7 @@ impl MySql {
             db_host: None,
             provisioner: None,
             requests: Arc::default(),
+            offline: false,
         }
     }
 }
@@ -285,7 +291,7 @@ impl ScriptedCharm for MySql {
             }
             allowed.push(unit);
         }
-        if allowed.is_empty() {
+        if allowed.is_empty() || self.offline {
             return Ok(());
         }
         let host = self.db_host.clone().unwrap_or_else(|| hook.address());

@@ -29,7 +29,10 @@ fn curl(url: &str) -> String {
 
 fn namespaces_and_links() -> String {
     let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
-    let links = Command::new("ip").args(["-o", "link", "show"]).output().unwrap();
+    let links = Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .unwrap();
     format!(
         "{}{}",
         String::from_utf8_lossy(&netns.stdout),
@@ -72,10 +75,7 @@ fn two_units_run_their_own_apache_on_the_same_port_with_their_own_files() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&other.stdout).trim(), units[1]);
     // The addresses Juju gives the unit are its machine's.
-    assert_eq!(
-        model.unit_address(&units[0]),
-        Some(addresses[0].clone())
-    );
+    assert_eq!(model.unit_address(&units[0]), Some(addresses[0].clone()));
 
     drop(model);
     // Nothing of the model remains: processes, namespaces, links.

@@ -2,7 +2,13 @@
 //! settles it, and prints what `juju status` would, the relation data that matters, and how many
 //! hooks and hook-tool calls it took.
 //!
-//! Usage: juju-sim-demo --charm <keystone charm dir> [--bundle <bundle.yaml>]
+//! Usage: juju-sim-demo --charm <keystone charm dir> [--bundle <bundle.yaml>] [--no-real-services]
+//!
+//! By default every keystone unit is a machine of its own running real Keystone under Apache,
+//! with its database in this host's MariaDB (root, and the packages of scripts/install-deps);
+//! the demo then issues a token on one unit and validates it on every unit, through a fernet key
+//! rotation. `--no-real-services` runs no service: the database never answers and the units wait
+//! for it, which still shows hook order, relation data, fernet key distribution and hook costs.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,7 +16,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use juju_sim::Model;
-use juju_sim::demo::{self, Bundle, DEFAULT_BUNDLE};
+use juju_sim::demo::{self, Bundle, DEFAULT_BUNDLE, Services};
 use juju_sim::state::HookEvent;
 
 fn main() -> ExitCode {
@@ -59,16 +65,104 @@ fn fernet_table(model: &mut Model, units: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// The HTTP status of a request made with curl, and the X-Subject-Token it returned.
+fn http(args: &[&str]) -> Result<(u16, Option<String>)> {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "60", "-o", "/dev/null", "-D", "-"])
+        .args(args)
+        .output()
+        .context("cannot run curl (scripts/install-deps installs it)")?;
+    let head = String::from_utf8_lossy(&out.stdout).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let token = head.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("x-subject-token:")
+            .then(|| l[16..].trim().to_owned())
+    });
+    Ok((status, token))
+}
+
+fn issue_token(base: &str, password: &str) -> Result<String> {
+    let body = serde_json::json!({"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": "admin", "domain": {"name": "admin_domain"}, "password": password}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "admin_domain"}}}
+    }})
+    .to_string();
+    let url = format!("{base}/auth/tokens");
+    let (status, token) = http(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        &body,
+        &url,
+    ])?;
+    match token {
+        Some(token) if status == 201 => Ok(token),
+        _ => bail!("POST {url} answered {status}"),
+    }
+}
+
+/// One line per unit: does its Keystone accept `token`?
+fn validation_table(model: &Model, units: &[String], token: &str) -> Result<()> {
+    for unit in units {
+        let address = model.unit_address(unit).context("no address")?;
+        let url = format!("http://{address}:5000/v3/auth/tokens");
+        let (status, _) = http(&[
+            "-H",
+            &format!("X-Auth-Token: {token}"),
+            "-H",
+            &format!("X-Subject-Token: {token}"),
+            &url,
+        ])?;
+        let verdict = if status == 200 { "valid" } else { "REJECTED" };
+        println!("    GET {url} -> {status} {verdict}");
+    }
+    Ok(())
+}
+
+/// Drops the bundle's Keystone database so the demo starts from nothing (the name is checked
+/// before it reaches SQL).
+fn fresh_database(bundle: &Bundle) -> Result<()> {
+    let name = bundle
+        .applications
+        .get("keystone")
+        .and_then(|a| a.options.get("database"))
+        .and_then(|v| v.as_str())
+        .unwrap_or("keystone");
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        bail!("refusing database name {name:?}");
+    }
+    let out = std::process::Command::new("mysql")
+        .args(["-uroot", "-e", &format!("DROP DATABASE IF EXISTS `{name}`")])
+        .output()
+        .context("cannot run the mysql client")?;
+    if !out.status.success() {
+        bail!("MariaDB: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}
+
 fn run() -> Result<()> {
     let mut charm: Option<PathBuf> = None;
     let mut bundle_path: Option<PathBuf> = None;
+    let mut services = Services::Real;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--charm" => charm = args.next().map(PathBuf::from),
             "--bundle" => bundle_path = args.next().map(PathBuf::from),
+            "--no-real-services" => services = Services::None,
             "-h" | "--help" => {
-                println!("usage: juju-sim-demo --charm <charm dir> [--bundle <bundle.yaml>]");
+                println!(
+                    "usage: juju-sim-demo --charm <charm dir> [--bundle <bundle.yaml>] [--no-real-services]"
+                );
                 return Ok(());
             }
             other => bail!("unknown argument {other:?} (see --help)"),
@@ -89,24 +183,67 @@ fn run() -> Result<()> {
     let bundle = Bundle::parse(&text)?;
 
     println!("== Simulated Juju model (no controller; every hook runs the real charm binary)");
-    println!(
-        "Real services: not started. The charm does not install or run Keystone yet (issue 5),"
-    );
-    println!("so this demo shows hook order, relation data, status and hook-tool costs only.\n");
-
     let mut model = Model::new()?;
-    // Each unit is a machine of its own: its own /etc/keystone, where its keys live.
-    model.isolate_paths(&["/etc/keystone"]);
+    match services {
+        Services::Real => {
+            println!(
+                "Real services: each keystone unit is a machine of its own (network and mount \
+                 namespaces) running Keystone under Apache with mod_wsgi; the database is this \
+                 host's MariaDB, created by the scripted mysql.\n"
+            );
+            juju_sim::scripted::ensure_mariadb()?;
+            fresh_database(&bundle)?;
+        }
+        Services::None => {
+            // Each unit still keeps its keys in its own /etc/keystone.
+            model.isolate_paths(&["/etc/keystone"]);
+            println!(
+                "Real services: NONE (--no-real-services). No Keystone, Apache or database runs; \
+                 the scripted mysql never answers, so the units wait for their database. Shown: \
+                 hook order, relation data, fernet keys and hook costs.\n"
+            );
+        }
+    }
     let charms = BTreeMap::from([("keystone".to_owned(), charm.clone())]);
-    demo::deploy_bundle(&mut model, &bundle, &charms)?;
+    demo::deploy_bundle(&mut model, &bundle, &charms, services)?;
     model.settle()?;
 
     println!("== juju status\n{}", demo::status_report(&model));
     println!("== relation data\n{}", demo::relation_report(&model));
 
+    let keystone_units = model.units("keystone");
+    let leader = model.leader("keystone").context("keystone has no leader")?;
+    let mut token = None;
+    if services == Services::Real {
+        println!("== Keystone on every unit (GET http://<unit address>:5000/v3)");
+        for unit in &keystone_units {
+            let address = model.unit_address(unit).context("no address")?;
+            let (status, _) = http(&[&format!("http://{address}:5000/v3")])?;
+            println!("    {unit} {address}: {status}");
+        }
+        let task = model.run_action(&leader, "get-admin-password", serde_json::Map::new())?;
+        let password = task
+            .results
+            .get("admin-password")
+            .and_then(|v| v.as_str())
+            .context("get-admin-password returned no password")?
+            .to_owned();
+        let first = model
+            .unit_address(&keystone_units[0])
+            .context("no address")?;
+        let issued = issue_token(&format!("http://{first}:5000/v3"), &password)?;
+        println!(
+            "\n== a token issued by {} for admin (password from get-admin-password, not shown), \
+             validated on every unit",
+            keystone_units[0]
+        );
+        validation_table(&model, &keystone_units, &issued)?;
+        token = Some(issued);
+        println!();
+    }
+
     // One update-status tick and a config-changed with nothing to change, as Juju sends after
     // an agent restart: what a steady-state hook costs.
-    let keystone_units = model.units("keystone");
     model.update_status();
     model.settle()?;
     for unit in &keystone_units {
@@ -117,7 +254,6 @@ fn run() -> Result<()> {
     model.settle()?;
     println!("== fernet keys on every unit (juju run keystone/N fernet-status)");
     fernet_table(&mut model, &keystone_units)?;
-    let leader = model.leader("keystone").context("keystone has no leader")?;
     let task = model.run_action(&leader, "rotate-fernet", serde_json::Map::new())?;
     println!(
         "\n== juju run {leader} rotate-fernet: {} {}",
@@ -126,6 +262,10 @@ fn run() -> Result<()> {
     );
     println!("(the new keys travel to the other units over the cluster relation)\n");
     fernet_table(&mut model, &keystone_units)?;
+    if let Some(token) = &token {
+        println!("\n== the same token after the rotation, on every unit");
+        validation_table(&model, &keystone_units, token)?;
+    }
     println!("\n== hooks\n{}", demo::hook_report(&model));
     let log = model.hook_log();
     for hook in ["update-status", "config-changed"] {

@@ -1,0 +1,355 @@
+//! The charm deployed by the simulator onto machines of their own, with real Keystone, Apache
+//! and MariaDB: Keystone answers behind the charm's vhost, the admin password from
+//! get-admin-password issues a token, tokens validate across units through a rotation, a new
+//! database is initialised again, and a config-changed that changes nothing restarts nothing and
+//! asks Keystone for nothing. Needs root and scripts/install-real-stack.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine as _;
+use juju_sim::Model;
+use juju_sim::scripted::{MySql, ensure_mariadb, mariadb_provisioner};
+use serde_json::{Map, Value, json};
+use support::TempDir;
+
+const DB_PASSWORD: &str = "Db-pass-4711";
+
+/// A database and user of this test's own, so tests can run side by side.
+fn database_options(test: &str) -> Map<String, Value> {
+    let name = format!("ks_{test}_{}", std::process::id());
+    json!({"database": name, "database-user": name})
+        .as_object()
+        .cloned()
+        .unwrap()
+}
+
+/// keystone (`units` units, each on its own machine) related to a scripted mysql backed by
+/// this host's MariaDB, settled.
+fn deploy(charm: &Path, units: usize, options: Map<String, Value>) -> Model {
+    ensure_mariadb().expect("MariaDB (scripts/install-real-stack)");
+    let mut model = Model::new().unwrap();
+    model.use_machines().unwrap();
+    let mut mysql = MySql::new(DB_PASSWORD);
+    mysql.db_host = model.host_address();
+    mysql.provisioner = Some(mariadb_provisioner());
+    model.deploy_scripted("mysql", Box::new(mysql), 1).unwrap();
+    model.deploy("keystone", charm, units, options).unwrap();
+    model
+        .relate("keystone:shared-db", "mysql:shared-db")
+        .unwrap();
+    settle(&mut model);
+    model
+}
+
+/// Settles, and fails with every failed hook's output if any hook failed.
+fn settle(model: &mut Model) {
+    let result = model.settle();
+    let failed: Vec<String> = model
+        .hook_log()
+        .into_iter()
+        .filter(|r| r.exit_code != 0)
+        .map(|r| format!("{} {}: {}", r.unit, r.hook, r.stderr))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    result.unwrap();
+}
+
+fn assert_ready(model: &Model) {
+    for unit in model.units("keystone") {
+        assert_eq!(
+            model.unit_status(&unit),
+            Some(("active".to_owned(), "Unit is ready".to_owned())),
+            "{unit}"
+        );
+    }
+}
+
+/// What curl got: the status code, the X-Subject-Token header if any, and the body.
+struct Reply {
+    status: u16,
+    subject_token: Option<String>,
+    body: String,
+}
+
+fn curl(args: &[&str]) -> Reply {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "60", "-D", "-"])
+        .args(args)
+        .output()
+        .expect("curl (scripts/install-real-stack)");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let subject_token = head.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("x-subject-token:")
+            .then(|| l[16..].trim().to_owned())
+    });
+    Reply {
+        status,
+        subject_token,
+        body: body.to_owned(),
+    }
+}
+
+fn admin_password(model: &mut Model, unit: &str) -> String {
+    let task = model
+        .run_action(unit, "get-admin-password", Map::new())
+        .unwrap();
+    assert_eq!(task.status, "completed", "{task:?}");
+    task.results["admin-password"]
+        .as_str()
+        .expect("admin-password in the results")
+        .to_owned()
+}
+
+/// A project-scoped token for the admin user, issued by Keystone at `base` (…/v3).
+fn issue_token(base: &str, password: &str, extra: &[&str]) -> String {
+    let body = json!({"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": "admin", "domain": {"name": "admin_domain"}, "password": password}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "admin_domain"}}}
+    }})
+    .to_string();
+    let url = format!("{base}/auth/tokens");
+    let mut args = vec![
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        &body,
+        &url,
+    ];
+    args.extend_from_slice(extra);
+    let reply = curl(&args);
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    reply.subject_token.expect("X-Subject-Token")
+}
+
+/// `GET /v3/auth/tokens` on `base`: the status Keystone gives `token`.
+fn validate(base: &str, admin_token: &str, token: &str) -> u16 {
+    let url = format!("{base}/auth/tokens");
+    let auth = format!("X-Auth-Token: {admin_token}");
+    let subject = format!("X-Subject-Token: {token}");
+    curl(&["-H", &auth, "-H", &subject, &url]).status
+}
+
+fn apache_pid(model: &Model, unit: &str) -> String {
+    std::fs::read_to_string(model.unit_path(unit, "/run/apache2/apache2.pid"))
+        .expect("Apache's pid file on the unit")
+        .trim()
+        .to_owned()
+}
+
+/// Requests in the unit's Keystone access log other than the readiness check (GET …/v3).
+fn api_requests(model: &Model, unit: &str) -> Vec<String> {
+    let log = model.unit_path(unit, "/var/log/apache2/keystone_access.log");
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.contains("\"GET /v3 HTTP") && !l.contains("\"GET /api/idm/v3 HTTP"))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn charm() -> (TempDir, PathBuf) {
+    let out = TempDir::new("real-stack");
+    let charm = support::pack_charm(&out);
+    (out, charm)
+}
+
+#[test]
+fn one_unit_serves_keystone_issues_admin_tokens_and_a_no_op_config_changed_touches_nothing() {
+    let (_out, charm) = charm();
+    let mut model = deploy(&charm, 1, database_options("one"));
+    assert_ready(&model);
+    let unit = "keystone/0";
+    let address = model.unit_address(unit).unwrap();
+    let base = format!("http://{address}:5000/v3");
+    assert_eq!(curl(&[&base]).status, 200);
+    let password = admin_password(&mut model, unit);
+    let token = issue_token(&base, &password, &[]);
+    assert_eq!(validate(&base, &token, &token), 200);
+
+    // A config-changed that changes nothing: same Apache process, no Keystone API request.
+    let pid = apache_pid(&model, unit);
+    let requests = api_requests(&model, unit).len();
+    model.queue_hook(unit, "config-changed");
+    settle(&mut model);
+    assert_eq!(apache_pid(&model, unit), pid, "Apache was restarted");
+    let after = api_requests(&model, unit);
+    assert_eq!(after.len(), requests, "{:#?}", &after[requests..]);
+    assert_ready(&model);
+
+    // A hostile region is refused as a whole: blocked, keystone.conf unchanged.
+    let conf = model.unit_path(unit, "/etc/keystone/keystone.conf");
+    let before = std::fs::read(&conf).unwrap();
+    let mut hostile = Map::new();
+    hostile.insert(
+        "region".into(),
+        json!("RegionOne\n[database]\nconnection = x"),
+    );
+    model.set_config("keystone", hostile).unwrap();
+    settle(&mut model);
+    let (status, message) = model.unit_status(unit).unwrap();
+    assert_eq!(status, "blocked", "{message}");
+    assert!(message.contains("region"), "{message}");
+    assert_eq!(std::fs::read(&conf).unwrap(), before);
+
+    // Remove the database and add it back: the leader initialises it again.
+    let mut fixed = Map::new();
+    fixed.insert("region".into(), json!("RegionOne"));
+    model.set_config("keystone", fixed).unwrap();
+    settle(&mut model);
+    assert_ready(&model);
+    let id = model.relation_id("keystone", "shared-db").unwrap();
+    let syncs = |model: &Model| {
+        model
+            .logs()
+            .iter()
+            .filter(|l| l.message.ends_with("running keystone-manage db_sync"))
+            .count()
+    };
+    assert_eq!(syncs(&model), 1);
+    model.unrelate(id).unwrap();
+    settle(&mut model);
+    assert_eq!(
+        model.unit_status(unit),
+        Some((
+            "blocked".to_owned(),
+            "Missing relations: database".to_owned()
+        ))
+    );
+    model
+        .relate("keystone:shared-db", "mysql:shared-db")
+        .unwrap();
+    settle(&mut model);
+    assert_eq!(syncs(&model), 2, "db_sync ran again for the new database");
+    assert_ready(&model);
+    let token = issue_token(&base, &password, &[]);
+    assert_eq!(validate(&base, &token, &token), 200);
+}
+
+/// A CA and a server certificate for `address` and 127.0.0.1 it signed.
+fn test_pki(dir: &Path, address: &str) -> (String, String, String) {
+    let openssl = |args: &str| {
+        let out = Command::new("openssl")
+            .current_dir(dir)
+            .args(args.split_whitespace())
+            .output()
+            .expect("openssl (scripts/install-real-stack)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(
+        "req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout ca.key -out ca.crt",
+    );
+    openssl("req -newkey rsa:2048 -nodes -subj /CN=keystone -keyout server.key -out server.csr");
+    std::fs::write(
+        dir.join("server.ext"),
+        format!(
+            "subjectAltName = IP:{address},IP:127.0.0.1\nbasicConstraints = CA:FALSE\n\
+             extendedKeyUsage = serverAuth\n"
+        ),
+    )
+    .unwrap();
+    openssl(
+        "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile server.ext -out server.crt",
+    );
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    (read("ca.crt"), read("server.crt"), read("server.key"))
+}
+
+#[test]
+fn the_api_is_served_under_service_path_prefix_and_over_tls() {
+    let (out, charm) = charm();
+    let mut options = database_options("prefix");
+    options.insert("service-path-prefix".into(), json!("/api/idm"));
+    let mut model = deploy(&charm, 1, options);
+    assert_ready(&model);
+    let unit = "keystone/0";
+    let address = model.unit_address(unit).unwrap();
+    // The load balancer's health check, and Keystone's own links, carry the prefix.
+    let reply = curl(&[&format!("http://{address}:5000/api/idm/v3")]);
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply
+            .body
+            .contains(&format!("http://{address}:5000/api/idm/v3")),
+        "{}",
+        reply.body
+    );
+
+    // TLS from ssl_cert / ssl_key / ssl_ca (base64, as the Python charm takes them).
+    let (ca, cert, key) = test_pki(out.path(), &address);
+    let b64 = |t: &str| base64::engine::general_purpose::STANDARD.encode(t);
+    let mut tls = Map::new();
+    tls.insert("ssl_cert".into(), json!(b64(&cert)));
+    tls.insert("ssl_key".into(), json!(b64(&key)));
+    tls.insert("ssl_ca".into(), json!(b64(&ca)));
+    model.set_config("keystone", tls).unwrap();
+    settle(&mut model);
+    assert_ready(&model);
+    let ca_file = out.path().join("ca.crt");
+    let ca_file = ca_file.display().to_string();
+    let base = format!("https://{address}:5000/api/idm/v3");
+    assert_eq!(curl(&["--cacert", &ca_file, &base]).status, 200);
+    let password = admin_password(&mut model, unit);
+    let token = issue_token(&base, &password, &["--cacert", &ca_file]);
+    assert!(!token.is_empty());
+    // The key is readable by root only.
+    let key_mode = std::fs::metadata(model.unit_path(unit, "/etc/apache2/ssl/keystone/key.pem"))
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
+        .unwrap();
+    assert_eq!(key_mode, 0o600);
+    let check = model.exec_on_unit(unit, &["apache2ctl", "-t"]).unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+#[test]
+fn a_token_issued_on_one_unit_validates_on_the_other_through_a_rotation() {
+    let (_out, charm) = charm();
+    let mut model = deploy(&charm, 2, database_options("two"));
+    assert_ready(&model);
+    let units = model.units("keystone");
+    let base: Vec<String> = units
+        .iter()
+        .map(|u| format!("http://{}:5000/v3", model.unit_address(u).unwrap()))
+        .collect();
+    let password = admin_password(&mut model, &units[1]);
+    let token = issue_token(&base[0], &password, &[]);
+    assert_eq!(validate(&base[1], &token, &token), 200);
+
+    let leader = model.leader("keystone").unwrap();
+    let task = model
+        .run_action(&leader, "rotate-fernet", Map::new())
+        .unwrap();
+    assert_eq!(task.status, "completed", "{task:?}");
+    settle(&mut model);
+    // The old token still validates everywhere, and new ones from either unit do too.
+    assert_eq!(validate(&base[1], &token, &token), 200);
+    assert_eq!(validate(&base[0], &token, &token), 200);
+    let fresh = issue_token(&base[1], &password, &[]);
+    assert_eq!(validate(&base[0], &fresh, &fresh), 200);
+    assert_ready(&model);
+}
