@@ -1,6 +1,8 @@
-//! Whole-process cost of the commonest hooks, run as Juju runs them against the fake hook tools
-//! of the integration tests: wall time (median of N runs, `BENCH_RUNS`, default 30), hook-tool
-//! calls made, and the size of the release binary. Plain figures, for the closing notes.
+//! Whole-process cost of the commonest hooks: first on a unit of the simulator running real
+//! Keystone, Apache and MariaDB (steady state: wall time and hook-tool calls of update-status and
+//! of a config-changed that changes nothing, leader and non-leader), then against the fake hook
+//! tools of the integration tests (the binary's own cost), and the size of the release binary.
+//! Median of N runs (`BENCH_RUNS`, default 30). Plain figures, for the closing notes.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -80,6 +82,72 @@ fn bench_fake_tool(binary: &Path, runs: usize) {
     );
 }
 
+/// Steady-state hooks on a two-unit deployment with real services.
+fn bench_real_stack(binary: &Path, runs: usize) {
+    use juju_sim::Model;
+    use juju_sim::scripted::{MySql, ensure_mariadb, mariadb_provisioner};
+    ensure_mariadb().expect("MariaDB (scripts/install-real-stack)");
+    let out = support::TempDir::new("bench-real");
+    let charm = pack(binary, &out);
+    let mut model = Model::new().expect("simulator");
+    model.use_machines().expect("machines (root, iproute2)");
+    let mut mysql = MySql::new("Bench-pass-1");
+    mysql.db_host = model.host_address();
+    mysql.provisioner = Some(mariadb_provisioner());
+    model.deploy_scripted("mysql", Box::new(mysql), 1).unwrap();
+    let name = format!("ks_bench_{}", std::process::id());
+    let options = serde_json::json!({"database": name, "database-user": name});
+    model
+        .deploy("keystone", &charm, 2, options.as_object().cloned().unwrap())
+        .unwrap();
+    model
+        .relate("keystone:shared-db", "mysql:shared-db")
+        .unwrap();
+    let started = Instant::now();
+    model.settle().expect("the deployment settles");
+    println!(
+        "real stack: 2 keystone units settled with Keystone serving in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let leader = model.leader("keystone").unwrap();
+    let other = model
+        .units("keystone")
+        .into_iter()
+        .find(|u| *u != leader)
+        .unwrap();
+    for (role, unit) in [("leader", &leader), ("non-leader", &other)] {
+        for hook in ["update-status", "config-changed"] {
+            let mut samples = Vec::with_capacity(runs);
+            let mut calls = Vec::new();
+            for _ in 0..runs {
+                model.queue_hook(unit, hook);
+                model.settle_unit(unit).unwrap();
+                let run = model.hook_log().pop().expect("a hook ran");
+                assert_eq!(run.exit_code, 0, "{}", run.stderr);
+                samples.push(run.duration);
+                calls = run.tool_calls;
+            }
+            println!(
+                "real stack, {role} {hook}: median {} over {runs} runs, {} hook-tool calls",
+                ms(median(samples)),
+                calls.len()
+            );
+        }
+    }
+}
+
+/// The charm directory `make charm` would build around `binary`.
+fn pack(binary: &Path, out: &support::TempDir) -> std::path::PathBuf {
+    let status = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-charm"))
+        .arg(binary)
+        .arg(out.path())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run scripts/build-charm");
+    assert!(status.success());
+    out.path().join("charm")
+}
+
 fn main() {
     let runs: usize = std::env::var("BENCH_RUNS")
         .ok()
@@ -88,6 +156,7 @@ fn main() {
         .max(1);
     let binary = Path::new(env!("CARGO_BIN_EXE_keystone-charm"));
     println!("binary under test: {}", binary.display());
+    bench_real_stack(binary, runs);
     bench_hook(binary, "config-changed", runs);
     bench_hook(binary, "update-status", runs);
     bench_fake_tool(binary, runs);

@@ -785,6 +785,141 @@ mod tests {
         );
     }
 
+    /// Runs `action` on the output of a previous hook.
+    fn run_action_on(
+        machine: &Machine,
+        mut state: MemoryState,
+        action: &str,
+    ) -> (MemoryState, crate::juju::memory::MemoryAction) {
+        state.calls.clear();
+        state.action = Some(Default::default());
+        let (out, result) = run_on(machine, state, Event::Action(action.into()));
+        result.unwrap();
+        let task = out.action.clone().unwrap();
+        (out, task)
+    }
+
+    fn apache_runs(twins: &Twins) -> bool {
+        use host::services::Services as _;
+        twins
+            .services
+            .is_running(host::services::Service::Apache2)
+            .unwrap()
+    }
+
+    #[test]
+    fn pause_stops_apache_and_keeps_it_stopped_until_resume() {
+        let (state, machine, twins) = ready_leader();
+        let (state, result) = run_on(&machine, state, Event::ConfigChanged);
+        result.unwrap();
+        assert!(apache_runs(&twins));
+        let (state, task) = run_action_on(&machine, state, "pause");
+        assert_eq!(task.failure, None);
+        assert!(!apache_runs(&twins));
+        assert_eq!(state.unit_status, Some(Status::maintenance("Paused")));
+        // Hooks while paused start nothing.
+        let (state, result) = run_on(&machine, state, Event::ConfigChanged);
+        result.unwrap();
+        assert!(!apache_runs(&twins));
+        assert_eq!(state.unit_status, Some(Status::maintenance("Paused")));
+        let (state, task) = run_action_on(&machine, state, "resume");
+        assert_eq!(task.failure, None);
+        assert!(apache_runs(&twins));
+        assert_eq!(state.unit_status, Some(Status::active("Unit is ready")));
+    }
+
+    #[test]
+    fn get_admin_password_returns_the_stored_one_on_any_unit() {
+        let (state, machine, twins) = ready_leader();
+        let (mut state, result) = run_on(&machine, state, Event::ConfigChanged);
+        result.unwrap();
+        state.leader = false;
+        let (_, task) = run_action_on(&machine, state, "get-admin-password");
+        let password = task.results["admin-password"].clone();
+        assert_eq!(password.len(), crate::identity::GENERATED_PASSWORD_LENGTH);
+        // It is the admin user's password in Keystone.
+        let credentials = crate::keystone_api::PasswordCredentials {
+            user_name: "admin".into(),
+            user_domain: crate::keystone_api::DomainRef::Name("admin_domain".into()),
+            password: crate::secret::Sensitive::new(password),
+        };
+        twins
+            .keystone
+            .lock()
+            .unwrap()
+            .authenticate(&credentials, &crate::keystone_api::Scope::Unscoped)
+            .unwrap();
+    }
+
+    #[test]
+    fn rotate_admin_password_sets_a_new_one_in_keystone_then_stores_it() {
+        let (state, machine, twins) = ready_leader();
+        let (state, result) = run_on(&machine, state, Event::ConfigChanged);
+        result.unwrap();
+        let (state, before) = run_action_on(&machine, state, "get-admin-password");
+        let (state, task) = run_action_on(&machine, state, "rotate-admin-password");
+        assert_eq!(task.failure, None, "{task:?}");
+        assert!(!format!("{task:?}").contains(&before.results["admin-password"]));
+        let (mut state, after) = run_action_on(&machine, state, "get-admin-password");
+        let new = after.results["admin-password"].clone();
+        assert_ne!(new, before.results["admin-password"]);
+        let login = |password: &str| {
+            twins.keystone.lock().unwrap().authenticate(
+                &crate::keystone_api::PasswordCredentials {
+                    user_name: "admin".into(),
+                    user_domain: crate::keystone_api::DomainRef::Name("admin_domain".into()),
+                    password: crate::secret::Sensitive::new(password.to_owned()),
+                },
+                &crate::keystone_api::Scope::Unscoped,
+            )
+        };
+        assert!(login(&new).is_ok());
+        assert!(login(&before.results["admin-password"]).is_err());
+
+        // Refused on a non-leader, and when admin-password is set in config.
+        state.leader = false;
+        let (mut state, task) = run_action_on(&machine, state, "rotate-admin-password");
+        assert_eq!(
+            task.failure.as_deref(),
+            Some("run this on the leader: juju run keystone/leader rotate-admin-password")
+        );
+        state.leader = true;
+        state
+            .config
+            .insert("admin-password".into(), json!("operator-choice"));
+        let (_, task) = run_action_on(&machine, state, "rotate-admin-password");
+        assert!(
+            task.failure
+                .unwrap()
+                .starts_with("admin-password is set in the config"),
+        );
+    }
+
+    #[test]
+    fn a_hostile_database_value_blocks_and_nothing_is_written() {
+        let (mut state, machine, twins) = ready_leader();
+        state.relations[0]
+            .remote_units
+            .values_mut()
+            .for_each(|bag| {
+                bag.insert(
+                    "password".into(),
+                    "pw\n[database]\nconnection = sqlite://".into(),
+                );
+            });
+        let (out, result) = run_on(&machine, state, Event::ConfigChanged);
+        result.unwrap();
+        let status = out.unit_status.unwrap();
+        assert_eq!(status.kind, crate::juju::StatusKind::Blocked, "{status:?}");
+        assert!(status.message.contains("mysql/0"), "{}", status.message);
+        assert!(
+            !status.message.contains("sqlite"),
+            "the value is never echoed"
+        );
+        assert_eq!(twins.files.content_writes(), 0);
+        assert_eq!(twins.runner.count("keystone-manage", "db_sync"), 0);
+    }
+
     #[test]
     fn tool_failures_fail_the_hook_with_context() {
         let mut state = related_leader();

@@ -129,6 +129,38 @@ pub struct Config {
     unimplemented_set: Vec<&'static str>,
 }
 
+/// PEM and nothing else: BEGIN/END lines around base64 lines (and the `Name: value` headers of
+/// encrypted keys), with at least one block. Anything else could be a line of another format.
+pub fn is_pem(text: &str) -> bool {
+    let mut blocks = 0;
+    let mut inside = false;
+    for line in text.lines().map(str::trim) {
+        let label = |marker: &str| {
+            line.strip_prefix(marker)
+                .and_then(|rest| rest.strip_suffix("-----"))
+                .is_some_and(|l| {
+                    !l.is_empty() && l.chars().all(|c| c.is_ascii_uppercase() || c == ' ')
+                })
+        };
+        let base64 = line
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c));
+        let header = line.contains(':')
+            && line
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || " ,:-".contains(c));
+        if label("-----BEGIN ") && !inside {
+            inside = true;
+        } else if label("-----END ") && inside {
+            inside = false;
+            blocks += 1;
+        } else if !(inside && (base64 || header)) && !line.is_empty() {
+            return false;
+        }
+    }
+    blocks > 0 && !inside
+}
+
 /// Every problem found in the configuration, reported together in one blocked status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigProblems(pub Vec<String>);
@@ -505,7 +537,7 @@ impl Reader<'_> {
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok());
         match decoded {
-            Some(pem) if pem.contains("-----BEGIN ") && pem.contains("-----END ") => Some(pem),
+            Some(pem) if is_pem(&pem) => Some(pem),
             _ => {
                 self.problems
                     .push(format!("{name} must be base64-encoded PEM"));
@@ -972,6 +1004,20 @@ mod tests {
         match Config::from_options(&with(changes)) {
             Ok(_) => "accepted".to_owned(),
             Err(p) => p.to_string(),
+        }
+    }
+
+    #[test]
+    fn only_pem_passes_as_pem() {
+        assert!(is_pem(CERT_PEM));
+        assert!(is_pem(&format!("{CERT_PEM}\n{CERT_PEM}")));
+        for hostile in [
+            "-----BEGIN CERTIFICATE-----\n[database]\nconnection = x\n-----END CERTIFICATE-----\n",
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\nInclude /etc/passwd\n",
+            "-----BEGIN CERTIFICATE-----\nMIIB\n",
+            "MIIB",
+        ] {
+            assert!(!is_pem(hostile), "{hostile:?}");
         }
     }
 

@@ -136,6 +136,11 @@ pub fn converge(
         render_problem: None,
         services: ServiceChanges::default(),
     };
+    // Unusable database data (or a bad database name in config) leaves everything as it was:
+    // rewriting keystone.conf without the database would take a serving unit down.
+    if report.database.is_err() {
+        return Ok(report);
+    }
     let plan = match workload::plan(&templates, &facts(&flags)) {
         Ok(plan) => plan,
         Err(err) => {

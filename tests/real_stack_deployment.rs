@@ -154,12 +154,14 @@ fn apache_pid(model: &Model, unit: &str) -> String {
         .to_owned()
 }
 
-/// Requests in the unit's Keystone access log other than the readiness check (GET …/v3).
+/// The charm's own requests (over loopback) in the unit's Keystone access log, other than the
+/// readiness check (GET …/v3).
 fn api_requests(model: &Model, unit: &str) -> Vec<String> {
     let log = model.unit_path(unit, "/var/log/apache2/keystone_access.log");
     std::fs::read_to_string(log)
         .unwrap_or_default()
         .lines()
+        .filter(|l| l.starts_with("127.0.0.1 "))
         .filter(|l| !l.contains("\"GET /v3 HTTP") && !l.contains("\"GET /api/idm/v3 HTTP"))
         .map(str::to_owned)
         .collect()
@@ -187,6 +189,7 @@ fn one_unit_serves_keystone_issues_admin_tokens_and_a_no_op_config_changed_touch
     // A config-changed that changes nothing: same Apache process, no Keystone API request.
     let pid = apache_pid(&model, unit);
     let requests = api_requests(&model, unit).len();
+    assert!(requests > 0, "the charm set Keystone up through its API");
     model.queue_hook(unit, "config-changed");
     settle(&mut model);
     assert_eq!(apache_pid(&model, unit), pid, "Apache was restarted");
@@ -241,6 +244,49 @@ fn one_unit_serves_keystone_issues_admin_tokens_and_a_no_op_config_changed_touch
     assert_ready(&model);
     let token = issue_token(&base, &password, &[]);
     assert_eq!(validate(&base, &token, &token), 200);
+
+    // pause stops Apache (nothing answers) until resume.
+    let task = model.run_action(unit, "pause", Map::new()).unwrap();
+    assert_eq!(task.status, "completed", "{task:?}");
+    assert_eq!(
+        model.unit_status(unit),
+        Some(("maintenance".to_owned(), "Paused".to_owned()))
+    );
+    let refused = Command::new("curl")
+        .args(["-sS", "--max-time", "5", &base])
+        .output()
+        .unwrap();
+    assert!(
+        !refused.status.success(),
+        "Apache still answers while paused"
+    );
+    let task = model.run_action(unit, "resume", Map::new()).unwrap();
+    assert_eq!(task.status, "completed", "{task:?}");
+    assert_ready(&model);
+    assert_eq!(curl(&[&base]).status, 200);
+
+    // rotate-admin-password: the new password works, the old one no longer does.
+    let task = model
+        .run_action(unit, "rotate-admin-password", Map::new())
+        .unwrap();
+    assert_eq!(task.status, "completed", "{task:?}");
+    let rotated = admin_password(&mut model, unit);
+    assert_ne!(rotated, password);
+    issue_token(&base, &rotated, &[]);
+    let old = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "domain": {"name": "admin_domain"}, "password": password}}}}})
+    .to_string();
+    let url = format!("{base}/auth/tokens");
+    let reply = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        &old,
+        &url,
+    ]);
+    assert_eq!(reply.status, 401);
 }
 
 /// A CA and a server certificate for `address` and 127.0.0.1 it signed.
