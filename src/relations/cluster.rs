@@ -145,17 +145,9 @@ pub struct SyncInputs<'a> {
 /// Brings this unit's keys in line with the leader's, and lets the leader create and rotate
 /// them. Returns None when the peer relation does not exist yet (before cluster-relation-created).
 pub fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
-    let Some(relation) = juju
-        .relation_ids(ENDPOINT)
-        .context("cannot list the cluster relation")?
-        .into_iter()
-        .next()
-    else {
+    let Some((relation, app_bag)) = app_data(juju)? else {
         return Ok(None);
     };
-    let app_bag = juju
-        .relation_data(&relation, &Bag::App(juju.app()))
-        .context("cannot read the cluster application data")?;
     let published_state = published(&app_bag);
     let leader = juju
         .is_leader()
