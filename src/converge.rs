@@ -151,7 +151,7 @@ pub fn converge(
     let mut changed = workload::write_files(machine.files.as_ref(), &[], &plan.keystone_files)?;
 
     if leader && let Some((relation, bag)) = &peer {
-        // Unusable database data counts as no database: nothing to initialise.
+        // The state is Ok here (unusable data returned above).
         let state = observed.state.clone().unwrap_or(DatabaseState::Incomplete);
         let init = shared_db::db_init_plan(true, hook, &state, flags.db_initialised);
         if !init.clear_flags.is_empty() {
