@@ -205,11 +205,22 @@ pub fn converge(
             return Ok(report);
         }
     };
-    changed.extend(workload::write_files(
+    let apache_changed = workload::write_files(
         machine.files.as_ref(),
         &plan.directories,
         &plan.apache_files,
-    )?);
+    )?;
+    if apache_changed
+        .iter()
+        .any(|p| p == Path::new(workload::SYSTEM_CA))
+    {
+        crate::host::process::run_checked(
+            machine.runner,
+            &crate::host::process::Command::new("update-ca-certificates"),
+        )
+        .context("cannot add ssl_ca to the system's CA store")?;
+    }
+    changed.extend(apache_changed);
     report.services = workload::converge_services(
         machine.services.as_ref(),
         &plan,

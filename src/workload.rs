@@ -24,6 +24,9 @@ pub const APACHE_TLS_DIR: &str = "/etc/apache2/ssl/keystone";
 pub const APACHE_TLS_CERT: &str = "/etc/apache2/ssl/keystone/cert.pem";
 pub const APACHE_TLS_KEY: &str = "/etc/apache2/ssl/keystone/key.pem";
 pub const APACHE_TLS_CA: &str = "/etc/apache2/ssl/keystone/ca.pem";
+/// ssl_ca in the system's CA store (as the Python charm installs it), so clients on the unit
+/// trust Keystone's certificate; `update-ca-certificates` runs when it changes.
+pub const SYSTEM_CA: &str = "/usr/local/share/ca-certificates/keystone_juju_ca_cert.crt";
 
 /// What the workload plan is made from.
 #[derive(Debug, Clone)]
@@ -145,8 +148,12 @@ pub fn plan(templates: &Templates, facts: &WorkloadFacts<'_>) -> Result<Workload
         ));
         if let Some(ca) = &config.ssl_ca_pem {
             apache_files.push(file(APACHE_TLS_CA, ca.clone(), Owner::root(), 0o644));
+            apache_files.push(file(SYSTEM_CA, ca.clone(), Owner::root(), 0o644));
         }
         directories.push(PathBuf::from(APACHE_TLS_DIR));
+        if config.ssl_ca_pem.is_some() {
+            directories.push(PathBuf::from("/usr/local/share/ca-certificates"));
+        }
         modules.push("ssl");
         TlsFiles {
             cert_file: APACHE_TLS_CERT.to_owned(),

@@ -211,10 +211,35 @@ fn one_unit_serves_keystone_issues_admin_tokens_and_a_no_op_config_changed_touch
     assert_eq!(status, "blocked", "{message}");
     assert!(message.contains("region"), "{message}");
     assert_eq!(std::fs::read(&conf).unwrap(), before);
+    // So is an ssl_ca that carries more than PEM: the vhost and its CA file stay as they were.
+    let vhost = model.unit_path(unit, "/etc/apache2/sites-available/wsgi-openstack-api.conf");
+    let vhost_before = std::fs::read(&vhost).unwrap();
+    let ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n[database]\nInclude /etc/passwd\n";
+    let mut hostile = Map::new();
+    hostile.insert(
+        "ssl_ca".into(),
+        json!(base64::engine::general_purpose::STANDARD.encode(ca)),
+    );
+    model.set_config("keystone", hostile).unwrap();
+    settle(&mut model);
+    let (status, message) = model.unit_status(unit).unwrap();
+    assert_eq!(status, "blocked", "{message}");
+    assert!(
+        message.contains("ssl_ca must be base64-encoded PEM"),
+        "{message}"
+    );
+    assert_eq!(std::fs::read(&vhost).unwrap(), vhost_before);
+    assert!(
+        !model
+            .unit_path(unit, "/etc/apache2/ssl/keystone/ca.pem")
+            .exists()
+    );
+    assert_eq!(std::fs::read(&conf).unwrap(), before);
 
     // Remove the database and add it back: the leader initialises it again.
     let mut fixed = Map::new();
     fixed.insert("region".into(), json!("RegionOne"));
+    fixed.insert("ssl_ca".into(), json!(""));
     model.set_config("keystone", fixed).unwrap();
     settle(&mut model);
     assert_ready(&model);
@@ -364,6 +389,27 @@ fn the_api_is_served_under_service_path_prefix_and_over_tls() {
         .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
         .unwrap();
     assert_eq!(key_mode, 0o600);
+    // ssl_ca is in the unit's system CA store: curl on the unit trusts Keystone without --cacert.
+    let inside = model
+        .exec_on_unit(
+            unit,
+            &[
+                "curl",
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "https://127.0.0.1:5000/api/idm/v3",
+            ],
+        )
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&inside.stdout),
+        "200",
+        "{}",
+        String::from_utf8_lossy(&inside.stderr)
+    );
     let check = model.exec_on_unit(unit, &["apache2ctl", "-t"]).unwrap();
     assert!(
         check.status.success(),

@@ -20,7 +20,13 @@ const PREFIX: &str = "jsim";
 
 /// Paths seeded with a copy of the host's (what the packages installed on "every machine"), less
 /// state a charm would have made there.
-const SEEDED: [&str; 3] = ["/etc/keystone", "/etc/apache2", "/var/lib/keystone"];
+const SEEDED: [&str; 5] = [
+    "/etc/keystone",
+    "/etc/apache2",
+    "/var/lib/keystone",
+    "/usr/local/share/ca-certificates",
+    "/etc/ssl/certs",
+];
 /// Left out of seeded copies: key repositories and what charms write, so units start clean.
 const NOT_SEEDED: [&str; 4] = [
     "fernet-keys",

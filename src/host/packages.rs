@@ -11,6 +11,8 @@ pub fn keystone_packages(enable_cache: bool) -> Vec<&'static str> {
         "python3-pymysql",
         "apache2",
         "libapache2-mod-wsgi-py3",
+        // update-ca-certificates, for ssl_ca.
+        "ca-certificates",
     ];
     if enable_cache {
         packages.push("memcached");
