@@ -56,8 +56,15 @@ impl KeyStore {
                 gid: user.gid,
             });
         KeyStore {
-            fernet: Repository::new("/etc/keystone/fernet-keys", owner),
-            credential: Repository::new("/etc/keystone/credential-keys", owner),
+            // The repositories keystone.conf names (without their trailing /).
+            fernet: Repository::new(
+                crate::render::paths::FERNET_KEYS.trim_end_matches('/'),
+                owner,
+            ),
+            credential: Repository::new(
+                crate::render::paths::CREDENTIAL_KEYS.trim_end_matches('/'),
+                owner,
+            ),
             require_owner: true,
         }
     }
