@@ -35,7 +35,8 @@ pub enum Route {
     /// Read the config and the model, then set the status (most hooks, as the Python charm's
     /// `assess_status` after every hook).
     Assess,
-    /// `stop` and `remove`: the unit is going away; nothing to check or report.
+    /// `stop` and `remove`: the unit is going away: stop stops its services, nothing is
+    /// checked or reported.
     Teardown,
     /// An action, dispatched by name.
     Action,
@@ -328,7 +329,9 @@ pub fn handle(
             Ok(())
         }
         Route::Teardown => {
-            tracing::debug!("{event}: nothing to do");
+            if *event == Event::Stop {
+                stop_services(machine)?;
+            }
             Ok(())
         }
         Route::Action => {
@@ -370,6 +373,22 @@ pub fn assess(
         )?);
     }
     apply(juju, &plan(&facts))
+}
+
+/// `stop`: the unit is being removed, so Keystone stops serving from it (Apache waits for the
+/// old process to exit).
+fn stop_services(machine: &Machine) -> anyhow::Result<()> {
+    use host::services::Service;
+    for service in [Service::Apache2, Service::Memcached] {
+        if machine.services.is_running(service)? {
+            tracing::info!("stopping {}", service.name());
+            machine
+                .services
+                .stop(service)
+                .with_context(|| format!("cannot stop {}", service.name()))?;
+        }
+    }
+    Ok(())
 }
 
 /// The panic text as juju-log gets it.
@@ -918,6 +937,23 @@ mod tests {
         );
         assert_eq!(twins.files.content_writes(), 0);
         assert_eq!(twins.runner.count("keystone-manage", "db_sync"), 0);
+    }
+
+    #[test]
+    fn stop_stops_apache_and_memcached() {
+        let (state, machine, twins) = ready_leader();
+        let (state, result) = run_on(&machine, state, Event::ConfigChanged);
+        result.unwrap();
+        assert!(apache_runs(&twins));
+        let (_, result) = run_on(&machine, state, Event::Stop);
+        result.unwrap();
+        assert!(!apache_runs(&twins));
+        assert_eq!(
+            twins.services.count(&host::services::ServiceAction::Stop(
+                host::services::Service::Memcached
+            )),
+            1
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ fn assert_keystone_user() {
 fn deployment(version: &str, charm: &Path, config: Value) -> Model {
     assert_keystone_user();
     let mut model = Model::with_juju_version(version).unwrap();
-    model.isolate_paths(&["/etc/keystone"]);
+    model.isolate_paths(&["/etc/keystone", "/var/lib/keystone", "/run"]);
     model
         .deploy(
             "keystone",
@@ -387,7 +387,7 @@ fn keys_that_exist_already_are_adopted_not_replaced() {
             .map(|(i, k)| (i.to_string(), json!(k.expose()))).collect::<Map<String, Value>>(),
     });
     let mut model = Model::with_juju_version("3.6.1").unwrap();
-    model.isolate_paths(&["/etc/keystone"]);
+    model.isolate_paths(&["/etc/keystone", "/var/lib/keystone", "/run"]);
     model.deploy("keystone", &charm, 2, Map::new()).unwrap();
     model
         .world()
@@ -404,7 +404,7 @@ fn keys_that_exist_already_are_adopted_not_replaced() {
     // Keys already on the leader's disk (keystone-manage's) are kept too.
     let on_disk = material();
     let mut model = Model::with_juju_version("2.9.49").unwrap();
-    model.isolate_paths(&["/etc/keystone"]);
+    model.isolate_paths(&["/etc/keystone", "/var/lib/keystone", "/run"]);
     model.deploy("keystone", &charm, 2, Map::new()).unwrap();
     let etc = model.unit_path("keystone/0", "/etc/keystone");
     std::fs::create_dir_all(&etc).unwrap();

@@ -196,7 +196,7 @@ fn run() -> Result<()> {
         }
         Services::None => {
             // Each unit still keeps its keys in its own /etc/keystone.
-            model.isolate_paths(&["/etc/keystone"]);
+            model.isolate_paths(&["/etc/keystone", "/var/lib/keystone", "/run"]);
             println!(
                 "Real services: NONE (--no-real-services). No Keystone, Apache or database runs; \
                  the scripted mysql never answers, so the units wait for their database. Shown: \
