@@ -11,6 +11,7 @@ use std::process::Command;
 
 use base64::Engine as _;
 use juju_sim::Model;
+use juju_sim::demo;
 use juju_sim::scripted::{MySql, ensure_mariadb, mariadb_provisioner};
 use serde_json::{Map, Value, json};
 use support::TempDir;
@@ -67,41 +68,8 @@ fn assert_ready(model: &Model) {
     }
 }
 
-/// What curl got: the status code, the X-Subject-Token header if any, and the body.
-struct Reply {
-    status: u16,
-    subject_token: Option<String>,
-    body: String,
-}
-
-fn curl(args: &[&str]) -> Reply {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "60", "-D", "-"])
-        .args(args)
-        .output()
-        .expect("curl (scripts/install-real-stack)");
-    assert!(
-        out.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let subject_token = head.lines().find_map(|l| {
-        l.to_ascii_lowercase()
-            .starts_with("x-subject-token:")
-            .then(|| l[16..].trim().to_owned())
-    });
-    Reply {
-        status,
-        subject_token,
-        body: body.to_owned(),
-    }
+fn curl(args: &[&str]) -> demo::HttpReply {
+    demo::http(args).unwrap()
 }
 
 fn admin_password(model: &mut Model, unit: &str) -> String {
@@ -115,36 +83,12 @@ fn admin_password(model: &mut Model, unit: &str) -> String {
         .to_owned()
 }
 
-/// A project-scoped token for the admin user, issued by Keystone at `base` (…/v3).
 fn issue_token(base: &str, password: &str, extra: &[&str]) -> String {
-    let body = json!({"auth": {
-        "identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "domain": {"name": "admin_domain"}, "password": password}}},
-        "scope": {"project": {"name": "admin", "domain": {"name": "admin_domain"}}}
-    }})
-    .to_string();
-    let url = format!("{base}/auth/tokens");
-    let mut args = vec![
-        "-X",
-        "POST",
-        "-H",
-        "Content-Type: application/json",
-        "-d",
-        &body,
-        &url,
-    ];
-    args.extend_from_slice(extra);
-    let reply = curl(&args);
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    reply.subject_token.expect("X-Subject-Token")
+    demo::issue_admin_token(base, password, extra).unwrap()
 }
 
-/// `GET /v3/auth/tokens` on `base`: the status Keystone gives `token`.
 fn validate(base: &str, admin_token: &str, token: &str) -> u16 {
-    let url = format!("{base}/auth/tokens");
-    let auth = format!("X-Auth-Token: {admin_token}");
-    let subject = format!("X-Subject-Token: {token}");
-    curl(&["-H", &auth, "-H", &subject, &url]).status
+    demo::token_status(base, admin_token, token).unwrap()
 }
 
 fn apache_pid(model: &Model, unit: &str) -> String {

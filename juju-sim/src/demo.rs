@@ -277,3 +277,80 @@ pub fn hook_report(model: &Model) -> String {
 pub fn is_charm_dir(dir: &Path) -> bool {
     dir.join("metadata.yaml").is_file() && dir.join("dispatch").is_file()
 }
+
+/// What an HTTP request to Keystone (made with curl) got back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpReply {
+    pub status: u16,
+    /// The `X-Subject-Token` header (a token Keystone issued).
+    pub subject_token: Option<String>,
+    pub body: String,
+}
+
+/// Runs curl with `args` (a URL and options such as `--cacert`); fails only when curl cannot
+/// reach the server at all.
+pub fn http(args: &[&str]) -> Result<HttpReply> {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "60", "-D", "-"])
+        .args(args)
+        .output()
+        .context("cannot run curl (scripts/install-deps installs it)")?;
+    if !out.status.success() {
+        bail!(
+            "curl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let subject_token = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("x-subject-token")
+            .then(|| value.trim().to_owned())
+    });
+    Ok(HttpReply {
+        status,
+        subject_token,
+        body: body.to_owned(),
+    })
+}
+
+/// A token for the admin user (`admin` in `admin_domain`), scoped to the `admin` project, from
+/// Keystone at `base` (`…/v3`); `extra` are more curl options.
+pub fn issue_admin_token(base: &str, password: &str, extra: &[&str]) -> Result<String> {
+    let body = serde_json::json!({"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": "admin", "domain": {"name": "admin_domain"}, "password": password}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "admin_domain"}}}
+    }})
+    .to_string();
+    let url = format!("{base}/auth/tokens");
+    let mut args = vec![
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        &body,
+        &url,
+    ];
+    args.extend_from_slice(extra);
+    let reply = http(&args)?;
+    match reply.subject_token {
+        Some(token) if reply.status == 201 => Ok(token),
+        _ => bail!("POST {url} answered {}: {}", reply.status, reply.body),
+    }
+}
+
+/// What Keystone at `base` says of `token` (`GET /v3/auth/tokens`): 200 when it is valid.
+pub fn token_status(base: &str, admin_token: &str, token: &str) -> Result<u16> {
+    let url = format!("{base}/auth/tokens");
+    let auth = format!("X-Auth-Token: {admin_token}");
+    let subject = format!("X-Subject-Token: {token}");
+    Ok(http(&["-H", &auth, "-H", &subject, &url])?.status)
+}

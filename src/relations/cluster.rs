@@ -367,23 +367,13 @@ fn publish(
     let mut changes = DatabagChanges::new();
     if inputs.secrets {
         let content = material.to_secret_content(generation);
-        match app_bag.get(SECRET_ID).and_then(|id| SecretUri::parse(id)) {
-            Some(uri) => juju
-                .secret_set(&uri, &content)
-                .context("cannot update the fernet keys secret")?,
-            None => {
-                let uri = juju
-                    .secret_add(
-                        &content,
-                        &NewSecret {
-                            owner: SecretOwner::Application,
-                            label: Some(SECRET_LABEL.to_owned()),
-                            description: Some("Keystone fernet and credential keys".to_owned()),
-                        },
-                    )
-                    .context("cannot create the fernet keys secret")?;
-                changes.insert(SECRET_ID.to_owned(), Some(uri.to_string()));
-            }
+        let what = AppSecret {
+            id_key: SECRET_ID,
+            label: SECRET_LABEL,
+            description: "Keystone fernet and credential keys",
+        };
+        if let Some(uri) = put_app_secret(juju, app_bag, &what, &content)? {
+            changes.insert(SECRET_ID.to_owned(), Some(uri.to_string()));
         }
     } else {
         changes.insert(
@@ -396,6 +386,43 @@ fn publish(
     changes.insert(LAST_ROTATION.to_owned(), Some(inputs.now.to_string()));
     juju.relation_set(relation, true, &changes)
         .context("cannot publish the fernet keys in the cluster relation")
+}
+
+/// An application-owned secret whose id the peer application bag keeps under `id_key`.
+struct AppSecret {
+    id_key: &'static str,
+    label: &'static str,
+    description: &'static str,
+}
+
+/// Sets the secret's content (a new revision), or creates the secret; the new secret's URI when
+/// it was created (the caller publishes it under `id_key`).
+fn put_app_secret(
+    juju: &Juju,
+    bag: &crate::juju::Databag,
+    secret: &AppSecret,
+    content: &crate::juju::SecretContent,
+) -> Result<Option<SecretUri>> {
+    match bag.get(secret.id_key).and_then(|id| SecretUri::parse(id)) {
+        Some(uri) => {
+            juju.secret_set(&uri, content)
+                .with_context(|| format!("cannot update the {} secret", secret.label))?;
+            Ok(None)
+        }
+        None => {
+            let uri = juju
+                .secret_add(
+                    content,
+                    &NewSecret {
+                        owner: SecretOwner::Application,
+                        label: Some(secret.label.to_owned()),
+                        description: Some(secret.description.to_owned()),
+                    },
+                )
+                .with_context(|| format!("cannot create the {} secret", secret.label))?;
+            Ok(Some(uri))
+        }
+    }
 }
 
 fn acknowledge(
@@ -553,23 +580,14 @@ pub fn store_admin_credentials(
 ) -> Result<()> {
     let content = credentials.to_content();
     if secrets {
-        match bag.get(ADMIN_SECRET_ID).and_then(|id| SecretUri::parse(id)) {
-            Some(uri) => juju
-                .secret_set(&uri, &content)
-                .context("cannot update the admin credentials secret"),
-            None => {
-                let uri = juju
-                    .secret_add(
-                        &content,
-                        &NewSecret {
-                            owner: SecretOwner::Application,
-                            label: Some(ADMIN_SECRET_LABEL.to_owned()),
-                            description: Some("Keystone admin passwords".to_owned()),
-                        },
-                    )
-                    .context("cannot create the admin credentials secret")?;
-                set_shared(juju, relation, &[(ADMIN_SECRET_ID, Some(uri.to_string()))])
-            }
+        let what = AppSecret {
+            id_key: ADMIN_SECRET_ID,
+            label: ADMIN_SECRET_LABEL,
+            description: "Keystone admin passwords",
+        };
+        match put_app_secret(juju, bag, &what, &content)? {
+            Some(uri) => set_shared(juju, relation, &[(ADMIN_SECRET_ID, Some(uri.to_string()))]),
+            None => Ok(()),
         }
     } else {
         let map: std::collections::BTreeMap<&String, &String> =

@@ -65,64 +65,14 @@ fn fernet_table(model: &mut Model, units: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The HTTP status of a request made with curl, and the X-Subject-Token it returned.
-fn http(args: &[&str]) -> Result<(u16, Option<String>)> {
-    let out = std::process::Command::new("curl")
-        .args(["-sS", "--max-time", "60", "-o", "/dev/null", "-D", "-"])
-        .args(args)
-        .output()
-        .context("cannot run curl (scripts/install-deps installs it)")?;
-    let head = String::from_utf8_lossy(&out.stdout).into_owned();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let token = head.lines().find_map(|l| {
-        l.to_ascii_lowercase()
-            .starts_with("x-subject-token:")
-            .then(|| l[16..].trim().to_owned())
-    });
-    Ok((status, token))
-}
-
-fn issue_token(base: &str, password: &str) -> Result<String> {
-    let body = serde_json::json!({"auth": {
-        "identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "domain": {"name": "admin_domain"}, "password": password}}},
-        "scope": {"project": {"name": "admin", "domain": {"name": "admin_domain"}}}
-    }})
-    .to_string();
-    let url = format!("{base}/auth/tokens");
-    let (status, token) = http(&[
-        "-X",
-        "POST",
-        "-H",
-        "Content-Type: application/json",
-        "-d",
-        &body,
-        &url,
-    ])?;
-    match token {
-        Some(token) if status == 201 => Ok(token),
-        _ => bail!("POST {url} answered {status}"),
-    }
-}
-
 /// One line per unit: does its Keystone accept `token`?
 fn validation_table(model: &Model, units: &[String], token: &str) -> Result<()> {
     for unit in units {
         let address = model.unit_address(unit).context("no address")?;
-        let url = format!("http://{address}:5000/v3/auth/tokens");
-        let (status, _) = http(&[
-            "-H",
-            &format!("X-Auth-Token: {token}"),
-            "-H",
-            &format!("X-Subject-Token: {token}"),
-            &url,
-        ])?;
+        let base = format!("http://{address}:5000/v3");
+        let status = demo::token_status(&base, token, token)?;
         let verdict = if status == 200 { "valid" } else { "REJECTED" };
-        println!("    GET {url} -> {status} {verdict}");
+        println!("    GET {base}/auth/tokens -> {status} {verdict}");
     }
     Ok(())
 }
@@ -218,8 +168,8 @@ fn run() -> Result<()> {
         println!("== Keystone on every unit (GET http://<unit address>:5000/v3)");
         for unit in &keystone_units {
             let address = model.unit_address(unit).context("no address")?;
-            let (status, _) = http(&[&format!("http://{address}:5000/v3")])?;
-            println!("    {unit} {address}: {status}");
+            let reply = demo::http(&[&format!("http://{address}:5000/v3")])?;
+            println!("    {unit} {address}: {}", reply.status);
         }
         let task = model.run_action(&leader, "get-admin-password", serde_json::Map::new())?;
         let password = task
@@ -231,7 +181,7 @@ fn run() -> Result<()> {
         let first = model
             .unit_address(&keystone_units[0])
             .context("no address")?;
-        let issued = issue_token(&format!("http://{first}:5000/v3"), &password)?;
+        let issued = demo::issue_admin_token(&format!("http://{first}:5000/v3"), &password, &[])?;
         println!(
             "\n== a token issued by {} for admin (password from get-admin-password, not shown), \
              validated on every unit",
