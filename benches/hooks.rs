@@ -109,12 +109,7 @@ fn bench_real_stack(binary: &Path, runs: usize) {
         "real stack: 2 keystone units settled with Keystone serving in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let leader = model.leader("keystone").unwrap();
-    let other = model
-        .units("keystone")
-        .into_iter()
-        .find(|u| *u != leader)
-        .unwrap();
+    let (leader, other) = support::leader_and_other(&model, "keystone");
     for (role, unit) in [("leader", &leader), ("non-leader", &other)] {
         for hook in ["update-status", "config-changed"] {
             let mut samples = Vec::with_capacity(runs);

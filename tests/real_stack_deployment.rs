@@ -45,18 +45,7 @@ fn deploy(charm: &Path, units: usize, options: Map<String, Value>) -> Model {
     model
 }
 
-/// Settles, and fails with every failed hook's output if any hook failed.
-fn settle(model: &mut Model) {
-    let result = model.settle();
-    let failed: Vec<String> = model
-        .hook_log()
-        .into_iter()
-        .filter(|r| r.exit_code != 0)
-        .map(|r| format!("{} {}: {}", r.unit, r.hook, r.stderr))
-        .collect();
-    assert!(failed.is_empty(), "{failed:#?}");
-    result.unwrap();
-}
+use support::settle;
 
 fn assert_ready(model: &Model) {
     for unit in model.units("keystone") {

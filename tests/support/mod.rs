@@ -417,3 +417,27 @@ pub fn pack_charm(out: &TempDir) -> PathBuf {
     assert!(status.success(), "scripts/build-charm failed");
     out.path().join("charm")
 }
+
+/// Settles a simulated model, failing with every failed hook's output if any hook failed.
+pub fn settle(model: &mut juju_sim::Model) {
+    let result = model.settle();
+    let failed: Vec<String> = model
+        .hook_log()
+        .into_iter()
+        .filter(|r| r.exit_code != 0)
+        .map(|r| format!("{} {}: {}", r.unit, r.hook, r.stderr))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    result.expect("the model settles");
+}
+
+/// The application's leader and one other unit.
+pub fn leader_and_other(model: &juju_sim::Model, app: &str) -> (String, String) {
+    let leader = model.leader(app).expect("a leader");
+    let other = model
+        .units(app)
+        .into_iter()
+        .find(|u| *u != leader)
+        .expect("a second unit");
+    (leader, other)
+}
