@@ -77,6 +77,25 @@ fn two_units_run_their_own_apache_on_the_same_port_with_their_own_files() {
     // The addresses Juju gives the unit are its machine's.
     assert_eq!(model.unit_address(&units[0]), Some(addresses[0].clone()));
 
+    // remove-unit: after its stop and remove hooks the unit's machine is gone, its Apache too.
+    model.remove_unit(&units[1]).unwrap();
+    model.settle().unwrap();
+    assert!(model.units("probe").len() == 1);
+    let gone = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "3",
+            &format!("http://{}/whoami", addresses[1]),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !gone.status.success(),
+        "the removed unit's Apache still answers"
+    );
+    assert!(model.exec_on_unit(&units[1], &["true"]).is_err());
+
     drop(model);
     // Nothing of the model remains: processes, namespaces, links.
     let left = namespaces_and_links();
