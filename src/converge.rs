@@ -26,7 +26,7 @@ use crate::relations::shared_db::{
 };
 use crate::render::Templates;
 use crate::secret::Sensitive;
-use crate::workload::{self, ServiceChanges, WorkloadFacts};
+use crate::workload::{self, WorkloadFacts};
 
 /// Present while the operator has paused the unit (the pause and resume actions).
 pub const PAUSED_MARKER: &str = "/var/lib/keystone/charm-paused";
@@ -45,7 +45,6 @@ pub struct UnitReport {
     pub answering: Option<Result<(), String>>,
     /// A rendered value was refused: nothing was written (blocked).
     pub render_problem: Option<String>,
-    pub services: ServiceChanges,
 }
 
 /// The shared-db hook running now.
@@ -121,7 +120,6 @@ pub fn converge(
         database,
         db_initialised: flags.db_initialised,
         keys_ready,
-        paused,
         cpus: machine.cpus,
         server_name: config
             .os_public_hostname
@@ -134,7 +132,6 @@ pub fn converge(
         paused,
         answering: None,
         render_problem: None,
-        services: ServiceChanges::default(),
     };
     // Unusable database data (or a bad database name in config) leaves everything as it was:
     // rewriting keystone.conf without the database would take a serving unit down.
@@ -221,7 +218,7 @@ pub fn converge(
         .context("cannot add ssl_ca to the system's CA store")?;
     }
     changed.extend(apache_changed);
-    report.services = workload::converge_services(
+    workload::converge_services(
         machine.services.as_ref(),
         &plan,
         paused,

@@ -38,8 +38,6 @@ pub struct WorkloadFacts<'a> {
     pub db_initialised: bool,
     /// The unit holds the published fernet keys (Keystone cannot issue tokens without them).
     pub keys_ready: bool,
-    /// The operator paused the unit: files are kept current, nothing is started.
-    pub paused: bool,
     /// CPUs, for the mod_wsgi worker counts.
     pub cpus: u32,
     /// The vhost's ServerName.
@@ -298,7 +296,6 @@ mod tests {
             database: db,
             db_initialised: ready,
             keys_ready: ready,
-            paused: false,
             cpus: 2,
             server_name: "keystone-0".into(),
         }
