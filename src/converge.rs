@@ -138,7 +138,7 @@ pub fn converge(
     if report.database.is_err() {
         return Ok(report);
     }
-    let plan = match workload::plan(&templates, &facts(&flags)) {
+    let mut plan = match workload::plan(&templates, &facts(&flags)) {
         Ok(plan) => plan,
         Err(err) => {
             report.render_problem = Some(err.to_string());
@@ -193,15 +193,13 @@ pub fn converge(
             flags.bootstrapped = true;
         }
     }
+    // Only the flags can have changed since the first plan; it rendered every file already, so
+    // a second plan can only differ in what is served.
+    if flags.db_initialised != report.db_initialised {
+        plan = workload::plan(&templates, &facts(&flags))?;
+    }
     report.db_initialised = flags.db_initialised;
 
-    let plan = match workload::plan(&templates, &facts(&flags)) {
-        Ok(plan) => plan,
-        Err(err) => {
-            report.render_problem = Some(err.to_string());
-            return Ok(report);
-        }
-    };
     let apache_changed = workload::write_files(
         machine.files.as_ref(),
         &plan.directories,
