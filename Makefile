@@ -3,6 +3,8 @@
 CARGO ?= cargo
 VENV  ?= .venv
 BUILD ?= build
+# Where cargo puts what it builds: honours CARGO_TARGET_DIR and .cargo/config, as cargo itself does.
+TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 
 .PHONY: all build charm deps demo test lint unit proof hooks bench venv clean
 
@@ -14,14 +16,14 @@ build:
 
 ## charm: keystone.charm, the zip `juju deploy ./keystone.charm` takes; build/charm/ unpacked
 charm: build
-	scripts/build-charm target/release/keystone-charm $(BUILD)
+	scripts/build-charm $(TARGET_DIR)/release/keystone-charm $(BUILD)
 	cp $(BUILD)/keystone.charm keystone.charm
 
 ## demo: the main job, a simulated HA deployment (3 keystone units, mysql, hacluster, consumers)
 demo: deps
 	$(CARGO) build --workspace --locked
-	scripts/build-charm target/debug/keystone-charm $(BUILD)/demo >/dev/null
-	target/debug/juju-sim-demo --charm $(BUILD)/demo/charm $(DEMO_ARGS)
+	scripts/build-charm $(TARGET_DIR)/debug/keystone-charm $(BUILD)/demo >/dev/null
+	$(TARGET_DIR)/debug/juju-sim-demo --charm $(BUILD)/demo/charm $(DEMO_ARGS)
 
 ## test: every check and test; the README's test command
 test: lint proof unit
@@ -37,7 +39,7 @@ unit:
 ## proof: `charm proof` on the packed charm must give no warning and no error
 proof: $(VENV)/bin/charm-proof
 	$(CARGO) build --locked
-	scripts/build-charm target/debug/keystone-charm $(BUILD)/proof >/dev/null
+	scripts/build-charm $(TARGET_DIR)/debug/keystone-charm $(BUILD)/proof >/dev/null
 	$(VENV)/bin/charm-proof $(BUILD)/proof/charm
 
 $(VENV)/bin/charm-proof:
@@ -54,9 +56,9 @@ deps:
 hooks:
 	$(CARGO) build --locked
 	rm -f hooks/* actions/*
-	for hook in $$(target/debug/keystone-charm hooks); do ln -s ../dispatch hooks/$$hook; done
+	for hook in $$($(TARGET_DIR)/debug/keystone-charm hooks); do ln -s ../dispatch hooks/$$hook; done
 	mkdir -p actions
-	for action in $$(target/debug/keystone-charm actions); do ln -s ../dispatch actions/$$action; done
+	for action in $$($(TARGET_DIR)/debug/keystone-charm actions); do ln -s ../dispatch actions/$$action; done
 
 ## bench: whole-process hook times, hook-tool calls and binary size; simulator hooks/s
 bench: build

@@ -155,8 +155,9 @@ fn main() {
     bench_hook(binary, "config-changed", runs);
     bench_hook(binary, "update-status", runs);
     bench_fake_tool(binary, runs);
-    let release = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/keystone-charm");
-    match std::fs::metadata(&release) {
+    // `cargo bench` builds the bench profile, which is the release one: the binary under test is it.
+    let release = binary;
+    match std::fs::metadata(release) {
         Ok(meta) => println!(
             "release binary (profile.release strips it): {} bytes ({:.2} MiB)",
             meta.len(),
