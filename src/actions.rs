@@ -1,21 +1,33 @@
 //! The charm's actions: parse the parameters, act, and report results or a failure message in
 //! Juju's terms (`action-set`, `action-fail`). An action never fails the process for a reason the
-//! operator can fix; it fails the task with a message saying what to do.
+//! operator can fix; it fails the task with a message saying what to do. An action that changes
+//! what the unit's status depends on (pause, resume) asks the hook to assess the unit again.
 
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-use crate::charm::{self, Machine};
 use crate::config::Config;
-use crate::converge;
+use crate::event::Event;
 use crate::fernet_keys::RotationRequest;
 use crate::host::fs::Owner;
 use crate::host::services::Service;
 use crate::juju::{Bag, Juju};
-use crate::logging::LogHandle;
+use crate::machine::Machine;
+use crate::paths;
 use crate::relations::cluster;
+use crate::relations::shared_db::DatabaseFlags;
+use crate::step::Hook;
+use crate::steps::admin_identity;
+
+/// What the hook does once the action has reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterAction {
+    Done,
+    /// Assess the unit again and set its status, as a hook would.
+    Reassess,
+}
 
 /// The actions actions.yaml declares.
 pub const ACTIONS: [&str; 6] = [
@@ -27,27 +39,31 @@ pub const ACTIONS: [&str; 6] = [
     "rotate-admin-password",
 ];
 
-/// Runs the action Juju dispatched.
-pub fn run(juju: &Juju, machine: &Machine, name: &str, log: &LogHandle) -> Result<()> {
+/// Runs the action Juju dispatched, and reports its results or its failure.
+pub fn run(juju: &Juju, machine: &Machine, event: &Event, name: &str) -> Result<AfterAction> {
     let outcome = match name {
         "rotate-fernet" => rotate_fernet(juju, machine),
         "fernet-status" => fernet_status(juju, machine),
-        "pause" => pause(juju, machine, log),
-        "resume" => resume(juju, machine, log),
+        "pause" => pause(machine).map(|r| (r, AfterAction::Reassess)),
+        "resume" => resume(machine).map(|r| (r, AfterAction::Reassess)),
         "get-admin-password" => get_admin_password(juju),
-        "rotate-admin-password" => rotate_admin_password(juju, machine),
+        "rotate-admin-password" => rotate_admin_password(juju, machine, event),
         // Juju only dispatches actions listed in actions.yaml: this is a packaging mistake.
         other => Err(ActionFailure(format!(
             "this charm has no action named {other:?}"
         ))),
     };
     match outcome {
-        Ok(results) => juju
-            .action_set(&results)
-            .context("cannot report the action's results"),
-        Err(ActionFailure(message)) => juju
-            .action_fail(&message)
-            .context("cannot report the action's failure"),
+        Ok((results, after)) => {
+            juju.action_set(&results)
+                .context("cannot report the action's results")?;
+            Ok(after)
+        }
+        Err(ActionFailure(message)) => {
+            juju.action_fail(&message)
+                .context("cannot report the action's failure")?;
+            Ok(AfterAction::Done)
+        }
     }
 }
 
@@ -62,6 +78,11 @@ impl<E: std::fmt::Display> From<E> for ActionFailure {
 
 type Results = BTreeMap<String, String>;
 
+/// Results, and nothing more to do.
+fn done(results: Results) -> Result<(Results, AfterAction), ActionFailure> {
+    Ok((results, AfterAction::Done))
+}
+
 fn config(juju: &Juju) -> Result<Config, ActionFailure> {
     let options = juju
         .config()
@@ -70,7 +91,7 @@ fn config(juju: &Juju) -> Result<Config, ActionFailure> {
         .map_err(|p| ActionFailure(format!("fix the configuration first: {p}")))
 }
 
-fn rotate_fernet(juju: &Juju, machine: &Machine) -> Result<Results, ActionFailure> {
+fn rotate_fernet(juju: &Juju, machine: &Machine) -> Result<(Results, AfterAction), ActionFailure> {
     let force = juju
         .action_params()?
         .get("force")
@@ -82,7 +103,7 @@ fn rotate_fernet(juju: &Juju, machine: &Machine) -> Result<Results, ActionFailur
         ));
     }
     let config = config(juju)?;
-    let inputs = machine.sync_inputs(&config, RotationRequest::Action { force });
+    let inputs = cluster::sync_inputs(machine, &config, RotationRequest::Action { force });
     let Some(sync) = cluster::sync(juju, &inputs).map_err(|e| ActionFailure(format!("{e:#}")))?
     else {
         return Err(ActionFailure(
@@ -100,7 +121,7 @@ fn rotate_fernet(juju: &Juju, machine: &Machine) -> Result<Results, ActionFailur
         )));
     }
     let Some(rotated) = sync.rotated else {
-        return Ok(Results::from([
+        return done(Results::from([
             (
                 "generation".to_owned(),
                 sync.generation.unwrap_or(1).to_string(),
@@ -112,7 +133,7 @@ fn rotate_fernet(juju: &Juju, machine: &Machine) -> Result<Results, ActionFailur
             ),
         ]));
     };
-    Ok(Results::from([
+    done(Results::from([
         ("generation".to_owned(), rotated.generation.to_string()),
         (
             "primary-key-index".to_owned(),
@@ -126,7 +147,7 @@ fn rotate_fernet(juju: &Juju, machine: &Machine) -> Result<Results, ActionFailur
     ]))
 }
 
-fn fernet_status(juju: &Juju, machine: &Machine) -> Result<Results, ActionFailure> {
+fn fernet_status(juju: &Juju, machine: &Machine) -> Result<(Results, AfterAction), ActionFailure> {
     let config = config(juju)?;
     let mut results = Results::new();
     let held = machine
@@ -173,7 +194,7 @@ fn fernet_status(juju: &Juju, machine: &Machine) -> Result<Results, ActionFailur
             results.insert("leader-generation".to_owned(), "none".to_owned());
         }
     }
-    Ok(results)
+    done(results)
 }
 
 fn failure(err: anyhow::Error) -> ActionFailure {
@@ -182,11 +203,11 @@ fn failure(err: anyhow::Error) -> ActionFailure {
 
 /// Stops Apache and memcached and keeps them stopped (hooks start nothing while paused) until
 /// resume. Pause hacluster first in an HA deployment, so the VIP moves away before Keystone stops.
-fn pause(juju: &Juju, machine: &Machine, log: &LogHandle) -> Result<Results, ActionFailure> {
+fn pause(machine: &Machine) -> Result<Results, ActionFailure> {
     machine
         .files
         .write(
-            std::path::Path::new(converge::PAUSED_MARKER),
+            std::path::Path::new(paths::PAUSED_MARKER),
             b"paused by the pause action\n",
             &Owner::root(),
             0o644,
@@ -197,32 +218,18 @@ fn pause(juju: &Juju, machine: &Machine, log: &LogHandle) -> Result<Results, Act
             machine.services.stop(service)?;
         }
     }
-    charm::assess(
-        juju,
-        machine,
-        &crate::event::Event::Action("pause".into()),
-        log,
-    )
-    .map_err(failure)?;
     Ok(Results::from([(
         "message".to_owned(),
         "Apache and memcached are stopped; run resume to start them".to_owned(),
     )]))
 }
 
-/// Clears the pause and brings the unit back as a hook would.
-fn resume(juju: &Juju, machine: &Machine, log: &LogHandle) -> Result<Results, ActionFailure> {
+/// Clears the pause; the unit comes back as a hook would bring it.
+fn resume(machine: &Machine) -> Result<Results, ActionFailure> {
     machine
         .files
-        .remove(std::path::Path::new(converge::PAUSED_MARKER))
+        .remove(std::path::Path::new(paths::PAUSED_MARKER))
         .map_err(|e| ActionFailure(format!("cannot clear the pause: {e}")))?;
-    charm::assess(
-        juju,
-        machine,
-        &crate::event::Event::Action("resume".into()),
-        log,
-    )
-    .map_err(failure)?;
     Ok(Results::from([(
         "message".to_owned(),
         "resumed".to_owned(),
@@ -230,7 +237,7 @@ fn resume(juju: &Juju, machine: &Machine, log: &LogHandle) -> Result<Results, Ac
 }
 
 /// The admin user's password: admin-password from the config when set, else the stored one.
-fn get_admin_password(juju: &Juju) -> Result<Results, ActionFailure> {
+fn get_admin_password(juju: &Juju) -> Result<(Results, AfterAction), ActionFailure> {
     let config = config(juju)?;
     let stored = match cluster::app_data(juju).map_err(failure)? {
         Some((_, bag)) => cluster::admin_credentials(juju, &bag).map_err(failure)?,
@@ -238,7 +245,7 @@ fn get_admin_password(juju: &Juju) -> Result<Results, ActionFailure> {
     };
     let password = match (&config.admin_password, stored) {
         (Some(password), _) => password.clone(),
-        (None, Some(stored)) => converge::admin_password(&config, &stored),
+        (None, Some(stored)) => admin_identity::admin_password(&config, &stored),
         (None, None) => {
             return Err(ActionFailure(
                 "the leader has not created the admin password yet: relate a database and wait \
@@ -247,7 +254,7 @@ fn get_admin_password(juju: &Juju) -> Result<Results, ActionFailure> {
             ));
         }
     };
-    Ok(Results::from([(
+    done(Results::from([(
         "admin-password".to_owned(),
         password.into_inner(),
     )]))
@@ -255,14 +262,25 @@ fn get_admin_password(juju: &Juju) -> Result<Results, ActionFailure> {
 
 /// A new generated admin password, set in Keystone first and then stored, so a failure leaves
 /// the old one working everywhere.
-fn rotate_admin_password(juju: &Juju, machine: &Machine) -> Result<Results, ActionFailure> {
+fn rotate_admin_password(
+    juju: &Juju,
+    machine: &Machine,
+    event: &Event,
+) -> Result<(Results, AfterAction), ActionFailure> {
     if !juju.is_leader()? {
         return Err(ActionFailure(
             "run this on the leader: juju run keystone/leader rotate-admin-password".to_owned(),
         ));
     }
-    let config = config(juju)?;
-    if config.admin_password.is_some() {
+    let mut hook = match Hook::new(juju, machine, event).map_err(failure)? {
+        Ok(hook) => hook,
+        Err(problems) => {
+            return Err(ActionFailure(format!(
+                "fix the configuration first: {problems}"
+            )));
+        }
+    };
+    if hook.config.admin_password.is_some() {
         return Err(ActionFailure(
             "admin-password is set in the config, which wins over a rotated password: change it \
              with juju config keystone admin-password=..., or unset it to use rotate-admin-password"
@@ -274,7 +292,6 @@ fn rotate_admin_password(juju: &Juju, machine: &Machine) -> Result<Results, Acti
             "the cluster peer relation does not exist yet; try again shortly".to_owned(),
         ));
     };
-    let flags = cluster::shared_flags(&bag);
     let Some(stored) = cluster::admin_credentials(juju, &bag).map_err(failure)? else {
         return Err(ActionFailure(
             "there is no admin password to rotate yet: relate a database and wait for the units \
@@ -282,7 +299,7 @@ fn rotate_admin_password(juju: &Juju, machine: &Machine) -> Result<Results, Acti
                 .to_owned(),
         ));
     };
-    if !flags.bootstrapped {
+    if !DatabaseFlags::from_peer_bag(&bag).bootstrapped {
         return Err(ActionFailure(
             "Keystone is not bootstrapped yet; wait for the units to become active".to_owned(),
         ));
@@ -292,12 +309,10 @@ fn rotate_admin_password(juju: &Juju, machine: &Machine) -> Result<Results, Acti
         admin_password: crate::identity::generate_password()
             .map_err(|e| ActionFailure(format!("cannot generate a password: {e}")))?,
     };
-    converge::ensure_identity(juju, machine, &config, &relation, &flags, &rotated)
-        .map_err(failure)?;
-    cluster::store_admin_credentials(juju, &relation, &bag, machine.secrets, &rotated)
-        .map_err(failure)?;
+    admin_identity::ensure(&mut hook, &relation, None, &rotated).map_err(failure)?;
+    cluster::store_admin_credentials(juju, &relation, &bag, &rotated).map_err(failure)?;
     tracing::info!("the admin password was rotated");
-    Ok(Results::from([(
+    done(Results::from([(
         "message".to_owned(),
         "the admin password was rotated; get-admin-password returns the new one".to_owned(),
     )]))

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::event::Event;
 use crate::fernet_keys::token::validate_token;
+use crate::host::keys::Repository;
 
 /// Keystone charm: run by Juju through `dispatch` for every hook and action; run by hand, a
 /// small operator tool.
@@ -85,7 +86,15 @@ pub fn run_with(
                 eprintln!("error: cannot read the token from standard input");
                 return ExitCode::from(2);
             }
-            match validate_token(&key_repository, &token) {
+            let set = match Repository::new(&key_repository, None).read() {
+                Ok(set) => set,
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let name = key_repository.display().to_string();
+            match validate_token(set.as_ref(), &name, &token) {
                 Ok(report) => {
                     let written = writeln!(
                         out,

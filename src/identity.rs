@@ -1,9 +1,9 @@
 //! The identity objects every deployment needs, as the Python charm's `ensure_initial_admin`
-//! makes them: a pure plan ([`initial_identity_plan`]) from the configuration and the admin
-//! password, and an executor ([`apply_plan`]) that carries it out through [`KeystoneApi`].
+//! makes them: a pure list of objects ([`admin_identity`]) from the configuration and the admin
+//! password, and an executor ([`ensure_objects`]) that carries it out through [`KeystoneApi`].
 //!
-//! The plan names objects by name; the executor resolves names to Keystone ids as it goes (so a
-//! step can only use objects ensured by an earlier step) and reports what changed, so a run that
+//! The list names objects by name; the executor resolves names to Keystone ids as it goes (so an
+//! object can only use objects ensured before it) and reports what changed, so a run that
 //! finds everything in place writes nothing.
 //!
 //! Also here: which admin password to use ([`admin_password_choice`]) and how to make one
@@ -47,6 +47,36 @@ pub struct EndpointUrls {
     pub admin: String,
 }
 
+impl EndpointUrls {
+    /// On os-*-hostname, else `fallback_host` (the first VIP, else this unit's address), with
+    /// service-port (admin-port for admin), the scheme and service-path-prefix.
+    pub fn from_config(config: &Config, fallback_host: &str) -> EndpointUrls {
+        let tls = config.tls.is_some();
+        let prefix = &config.service_path_prefix;
+        let host = |name: &Option<String>| name.as_deref().unwrap_or(fallback_host).to_owned();
+        EndpointUrls {
+            public: identity_url(
+                tls,
+                &host(&config.os_public_hostname),
+                config.service_port,
+                prefix,
+            ),
+            internal: identity_url(
+                tls,
+                &host(&config.os_internal_hostname),
+                config.service_port,
+                prefix,
+            ),
+            admin: identity_url(
+                tls,
+                &host(&config.os_admin_hostname),
+                config.admin_port,
+                prefix,
+            ),
+        }
+    }
+}
+
 /// `<scheme>://<host>:<port><prefix>/v3`, with an IPv6 address in brackets.
 pub fn identity_url(tls: bool, host: &str, port: u16, path_prefix: &str) -> String {
     let scheme = if tls { "https" } else { "http" };
@@ -58,7 +88,7 @@ pub fn identity_url(tls: bool, host: &str, port: u16, path_prefix: &str) -> Stri
     format!("{scheme}://{host}:{port}{path_prefix}/v3")
 }
 
-/// What the plan needs from the configuration.
+/// What the admin identity needs from the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentitySettings {
     pub admin_user: String,
@@ -83,9 +113,9 @@ impl IdentitySettings {
     }
 }
 
-/// One idempotent step. Objects are named by name (and domain name); ids are the executor's job.
+/// One object, ensured idempotently. Objects are named by name (and domain name); ids are the executor's job.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub enum IdentityObject {
     Domain {
         name: String,
     },
@@ -130,14 +160,18 @@ pub enum Step {
     },
 }
 
-impl fmt::Display for Step {
+impl fmt::Display for IdentityObject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Step::Domain { name } => write!(f, "domain {name}"),
-            Step::Project { domain, name } => write!(f, "project {name} in domain {domain}"),
-            Step::Role { name } => write!(f, "role {name}"),
-            Step::User { domain, name, .. } => write!(f, "user {name} in domain {domain}"),
-            Step::ProjectGrant {
+            IdentityObject::Domain { name } => write!(f, "domain {name}"),
+            IdentityObject::Project { domain, name } => {
+                write!(f, "project {name} in domain {domain}")
+            }
+            IdentityObject::Role { name } => write!(f, "role {name}"),
+            IdentityObject::User { domain, name, .. } => {
+                write!(f, "user {name} in domain {domain}")
+            }
+            IdentityObject::ProjectGrant {
                 user_domain,
                 user,
                 project_domain,
@@ -147,7 +181,7 @@ impl fmt::Display for Step {
                 f,
                 "role {role} for user {user} ({user_domain}) on project {project} ({project_domain})"
             ),
-            Step::DomainGrant {
+            IdentityObject::DomainGrant {
                 user_domain,
                 user,
                 domain,
@@ -156,11 +190,11 @@ impl fmt::Display for Step {
                 f,
                 "role {role} for user {user} ({user_domain}) on domain {domain}"
             ),
-            Step::Service {
+            IdentityObject::Service {
                 name, service_type, ..
             } => write!(f, "service {name} ({service_type})"),
-            Step::Region { id } => write!(f, "region {id}"),
-            Step::Endpoints {
+            IdentityObject::Region { id } => write!(f, "region {id}"),
+            IdentityObject::Endpoints {
                 service, region, ..
             } => write!(f, "{service} endpoints in region {region}"),
         }
@@ -171,21 +205,21 @@ impl fmt::Display for Step {
 /// projects; the service role; the same two projects in `default` (clients that know no
 /// domains); the admin user in admin_domain with member and admin-role on its project and
 /// admin-role on admin_domain; Keystone's catalog entry and its endpoints in every region.
-pub fn initial_identity_plan(
+pub fn admin_identity(
     settings: &IdentitySettings,
     admin_password: &Sensitive<String>,
-) -> Vec<Step> {
-    let domain = |name: &str| Step::Domain {
+) -> Vec<IdentityObject> {
+    let domain = |name: &str| IdentityObject::Domain {
         name: name.to_owned(),
     };
-    let project = |domain: &str, name: &str| Step::Project {
+    let project = |domain: &str, name: &str| IdentityObject::Project {
         domain: domain.to_owned(),
         name: name.to_owned(),
     };
-    let role = |name: &str| Step::Role {
+    let role = |name: &str| IdentityObject::Role {
         name: name.to_owned(),
     };
-    let admin_project_grant = |role: &str| Step::ProjectGrant {
+    let admin_project_grant = |role: &str| IdentityObject::ProjectGrant {
         user_domain: ADMIN_DOMAIN.to_owned(),
         user: settings.admin_user.clone(),
         project_domain: ADMIN_DOMAIN.to_owned(),
@@ -193,7 +227,7 @@ pub fn initial_identity_plan(
         role: role.to_owned(),
     };
     let urls = &settings.endpoint_urls;
-    let mut plan = vec![
+    let mut objects = vec![
         domain(DEFAULT_DOMAIN_ID),
         domain(ADMIN_DOMAIN),
         domain(SERVICE_DOMAIN),
@@ -202,7 +236,7 @@ pub fn initial_identity_plan(
         role(SERVICE_ROLE),
         project(DEFAULT_DOMAIN_ID, ADMIN_PROJECT),
         project(DEFAULT_DOMAIN_ID, &settings.service_tenant),
-        Step::User {
+        IdentityObject::User {
             domain: ADMIN_DOMAIN.to_owned(),
             name: settings.admin_user.clone(),
             password: admin_password.clone(),
@@ -211,21 +245,21 @@ pub fn initial_identity_plan(
         admin_project_grant(MEMBER_ROLE),
         role(&settings.admin_role),
         admin_project_grant(&settings.admin_role),
-        Step::DomainGrant {
+        IdentityObject::DomainGrant {
             user_domain: ADMIN_DOMAIN.to_owned(),
             user: settings.admin_user.clone(),
             domain: ADMIN_DOMAIN.to_owned(),
             role: settings.admin_role.clone(),
         },
-        Step::Service {
+        IdentityObject::Service {
             name: IDENTITY_SERVICE.to_owned(),
             service_type: IDENTITY_SERVICE_TYPE.to_owned(),
             description: IDENTITY_SERVICE_DESCRIPTION.to_owned(),
         },
     ];
     for region in &settings.regions {
-        plan.push(Step::Region { id: region.clone() });
-        plan.push(Step::Endpoints {
+        objects.push(IdentityObject::Region { id: region.clone() });
+        objects.push(IdentityObject::Endpoints {
             service: IDENTITY_SERVICE.to_owned(),
             service_type: IDENTITY_SERVICE_TYPE.to_owned(),
             region: region.clone(),
@@ -236,25 +270,25 @@ pub fn initial_identity_plan(
             ],
         });
     }
-    plan
+    objects
 }
 
-/// Why a plan stopped. Steps before it stay done (each is idempotent, so running the plan again
+/// Why ensuring stopped. Objects before it stay done (each is idempotent, so ensuring them again
 /// continues where it stopped).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ApplyError {
-    #[error("ensuring {step}: {source}")]
+pub enum EnsureError {
+    #[error("ensuring {object}: {source}")]
     Keystone {
-        step: String,
+        object: String,
         #[source]
         source: KeystoneError,
     },
-    /// The plan uses an object no earlier step ensured (a bug in the plan, not in Keystone).
-    #[error("ensuring {step}: {what} was not ensured by an earlier step")]
-    Unresolved { step: String, what: String },
+    /// An object uses one that was not ensured before it (a bug in the list, not in Keystone).
+    #[error("ensuring {object}: {what} was not ensured by an earlier object")]
+    Unresolved { object: String, what: String },
 }
 
-/// The ids of what a plan ensured, by kind and name.
+/// The ids of what was ensured, by kind and name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ids(BTreeMap<String, String>);
 
@@ -300,71 +334,79 @@ impl Ids {
     }
 }
 
-/// What one step did.
+/// What ensuring one object did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepOutcome {
-    /// The step, as [`Step`]'s Display words it (never a password).
-    pub step: String,
+pub struct Outcome {
+    /// The object, as [`IdentityObject`]'s Display words it (never a password).
+    pub object: String,
     pub change: Change,
 }
 
-/// What a plan did, and the ids it found (the Python charm kept `admin_domain_id`,
+/// What ensuring did, and the ids it found (the Python charm kept `admin_domain_id`,
 /// `default_domain_id` and `service_tenant_id` in leader settings; identity-service needs them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Applied {
-    pub outcomes: Vec<StepOutcome>,
+pub struct Ensured {
+    pub outcomes: Vec<Outcome>,
     pub ids: Ids,
 }
 
-impl Applied {
-    /// Whether any step wrote to Keystone.
+impl Ensured {
+    /// Whether any object was written to Keystone.
     pub fn changed_anything(&self) -> bool {
         self.outcomes.iter().any(|o| o.change != Change::Unchanged)
     }
 }
 
-/// Carries out `plan` in order, stopping at the first failure.
-pub fn apply_plan(api: &mut dyn KeystoneApi, plan: &[Step]) -> Result<Applied, ApplyError> {
-    let mut applied = Applied::default();
-    for step in plan {
-        let change = apply_step(api, step, &mut applied.ids)?;
-        applied.outcomes.push(StepOutcome {
-            step: step.to_string(),
+/// Ensures `objects` in order, stopping at the first failure.
+pub fn ensure_objects(
+    api: &mut dyn KeystoneApi,
+    objects: &[IdentityObject],
+) -> Result<Ensured, EnsureError> {
+    let mut applied = Ensured::default();
+    for object in objects {
+        let change = ensure_object(api, object, &mut applied.ids)?;
+        applied.outcomes.push(Outcome {
+            object: object.to_string(),
             change,
         });
     }
     Ok(applied)
 }
 
-fn apply_step(api: &mut dyn KeystoneApi, step: &Step, ids: &mut Ids) -> Result<Change, ApplyError> {
-    let keystone = |source: KeystoneError| ApplyError::Keystone {
-        step: step.to_string(),
+fn ensure_object(
+    api: &mut dyn KeystoneApi,
+    object: &IdentityObject,
+    ids: &mut Ids,
+) -> Result<Change, EnsureError> {
+    let keystone = |source: KeystoneError| EnsureError::Keystone {
+        object: object.to_string(),
         source,
     };
     let resolve = |id: Option<&str>, what: String| {
-        id.map(str::to_owned).ok_or_else(|| ApplyError::Unresolved {
-            step: step.to_string(),
-            what,
-        })
+        id.map(str::to_owned)
+            .ok_or_else(|| EnsureError::Unresolved {
+                object: object.to_string(),
+                what,
+            })
     };
-    match step {
-        Step::Domain { name } => {
+    match object {
+        IdentityObject::Domain { name } => {
             let (domain, change) = ensure_domain(api, name).map_err(keystone)?;
             ids.0.insert(Ids::key_domain(name), domain.id);
             Ok(change)
         }
-        Step::Project { domain, name } => {
+        IdentityObject::Project { domain, name } => {
             let domain_id = resolve(ids.domain(domain), format!("domain {domain}"))?;
             let (project, change) = ensure_project(api, &domain_id, name).map_err(keystone)?;
             ids.0.insert(Ids::key_project(domain, name), project.id);
             Ok(change)
         }
-        Step::Role { name } => {
+        IdentityObject::Role { name } => {
             let (role, change) = ensure_role(api, name).map_err(keystone)?;
             ids.0.insert(Ids::key_role(name), role.id);
             Ok(change)
         }
-        Step::User {
+        IdentityObject::User {
             domain,
             name,
             password,
@@ -374,7 +416,7 @@ fn apply_step(api: &mut dyn KeystoneApi, step: &Step, ids: &mut Ids) -> Result<C
             ids.0.insert(Ids::key_user(domain, name), user.id);
             Ok(change)
         }
-        Step::ProjectGrant {
+        IdentityObject::ProjectGrant {
             user_domain,
             user,
             project_domain,
@@ -393,7 +435,7 @@ fn apply_step(api: &mut dyn KeystoneApi, step: &Step, ids: &mut Ids) -> Result<C
             let target = GrantTarget::Project { project_id };
             ensure_grant(api, &target, &user_id, &role_id).map_err(keystone)
         }
-        Step::DomainGrant {
+        IdentityObject::DomainGrant {
             user_domain,
             user,
             domain,
@@ -408,7 +450,7 @@ fn apply_step(api: &mut dyn KeystoneApi, step: &Step, ids: &mut Ids) -> Result<C
             let target = GrantTarget::Domain { domain_id };
             ensure_grant(api, &target, &user_id, &role_id).map_err(keystone)
         }
-        Step::Service {
+        IdentityObject::Service {
             name,
             service_type,
             description,
@@ -419,8 +461,8 @@ fn apply_step(api: &mut dyn KeystoneApi, step: &Step, ids: &mut Ids) -> Result<C
                 .insert(Ids::key_service(name, service_type), service.id);
             Ok(change)
         }
-        Step::Region { id } => ensure_region(api, id).map_err(keystone),
-        Step::Endpoints {
+        IdentityObject::Region { id } => ensure_region(api, id).map_err(keystone),
+        IdentityObject::Endpoints {
             service,
             service_type,
             region,
@@ -535,8 +577,8 @@ mod tests {
 
     #[test]
     fn the_plan_follows_ensure_initial_admin() {
-        let plan = initial_identity_plan(&settings(), &pw("secret"));
-        let words: Vec<String> = plan.iter().map(Step::to_string).collect();
+        let objects = admin_identity(&settings(), &pw("secret"));
+        let words: Vec<String> = objects.iter().map(IdentityObject::to_string).collect();
         assert_eq!(
             words,
             [
@@ -562,12 +604,12 @@ mod tests {
             ]
         );
         assert!(
-            !format!("{plan:?}").contains("secret"),
-            "the plan's Debug hides the password"
+            !format!("{objects:?}").contains("secret"),
+            "the objects's Debug hides the password"
         );
         assert_eq!(
-            plan.last(),
-            Some(&Step::Endpoints {
+            objects.last(),
+            Some(&IdentityObject::Endpoints {
                 service: "keystone".into(),
                 service_type: "identity".into(),
                 region: "RegionTwo".into(),
@@ -586,11 +628,11 @@ mod tests {
     #[test]
     fn applying_twice_changes_nothing_the_second_time() {
         let mut api = MemoryKeystone::bootstrapped();
-        let plan = initial_identity_plan(&settings(), &pw("secret"));
-        let first = apply_plan(&mut api, &plan).unwrap();
+        let objects = admin_identity(&settings(), &pw("secret"));
+        let first = ensure_objects(&mut api, &objects).unwrap();
         assert!(first.changed_anything());
         let writes = api.request_count().writes;
-        let second = apply_plan(&mut api, &plan).unwrap();
+        let second = ensure_objects(&mut api, &objects).unwrap();
         assert!(!second.changed_anything(), "{:?}", second.outcomes);
         assert_eq!(api.request_count().writes, writes);
         assert_eq!(first.ids, second.ids);
@@ -614,15 +656,15 @@ mod tests {
     #[test]
     fn a_new_password_or_address_changes_only_those() {
         let mut api = MemoryKeystone::bootstrapped();
-        apply_plan(&mut api, &initial_identity_plan(&settings(), &pw("one"))).unwrap();
+        ensure_objects(&mut api, &admin_identity(&settings(), &pw("one"))).unwrap();
         let mut moved = settings();
         moved.endpoint_urls.public = identity_url(false, "10.0.0.9", 5000, "/api/idm");
-        let applied = apply_plan(&mut api, &initial_identity_plan(&moved, &pw("two"))).unwrap();
+        let applied = ensure_objects(&mut api, &admin_identity(&moved, &pw("two"))).unwrap();
         let changed: Vec<(&str, Change)> = applied
             .outcomes
             .iter()
             .filter(|o| o.change != Change::Unchanged)
-            .map(|o| (o.step.as_str(), o.change))
+            .map(|o| (o.object.as_str(), o.change))
             .collect();
         assert_eq!(
             changed,
@@ -639,7 +681,7 @@ mod tests {
         let mut api = MemoryKeystone::bootstrapped();
         api.fail_writes = true;
         let err =
-            apply_plan(&mut api, &initial_identity_plan(&settings(), &pw("secret"))).unwrap_err();
+            ensure_objects(&mut api, &admin_identity(&settings(), &pw("secret"))).unwrap_err();
         assert_eq!(
             err.to_string(),
             "ensuring domain admin_domain: Keystone refused POST /v3/domains: HTTP 503: \
@@ -655,12 +697,12 @@ mod tests {
     #[test]
     fn a_plan_out_of_order_is_refused_before_keystone_sees_it() {
         let mut api = MemoryKeystone::bootstrapped();
-        let plan = [Step::Project {
+        let objects = [IdentityObject::Project {
             domain: ADMIN_DOMAIN.into(),
             name: ADMIN_PROJECT.into(),
         }];
-        let err = apply_plan(&mut api, &plan).unwrap_err();
-        assert!(matches!(err, ApplyError::Unresolved { .. }), "{err}");
+        let err = ensure_objects(&mut api, &objects).unwrap_err();
+        assert!(matches!(err, EnsureError::Unresolved { .. }), "{err}");
         assert_eq!(api.request_count().total, 0);
     }
 

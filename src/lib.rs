@@ -1,19 +1,25 @@
 //! The Keystone charm: one binary for every Juju hook and action, and a small operator CLI.
+//!
+//! ARCHITECTURE.md draws one hook's path through these modules.
 
 pub mod actions;
-pub mod charm;
 pub mod cli;
 pub mod config;
-pub mod converge;
 pub mod event;
 pub mod fernet_keys;
+pub mod hook;
 pub mod host;
 pub mod identity;
 pub mod juju;
 pub mod keystone_api;
 pub mod logging;
+pub mod machine;
+pub mod paths;
 pub mod relations;
 pub mod render;
 pub mod secret;
 pub mod status;
-pub mod workload;
+pub mod step;
+pub mod steps;
+#[cfg(test)]
+mod testing;

@@ -14,12 +14,12 @@
 //!   Apache directives and in Python's logging configuration (which evaluates `args`).
 
 use std::net::IpAddr;
-use std::path::Path;
 
 use serde::Serialize;
 use tera::{Context, Tera};
 
 use crate::config::{Config, KeystoneLogLevel, SecurityCompliance};
+use crate::paths;
 use crate::secret::Sensitive;
 
 /// The templates, by file name in templates/.
@@ -27,38 +27,10 @@ pub const KEYSTONE_CONF: &str = "keystone.conf";
 pub const LOGGING_CONF: &str = "logging.conf";
 pub const VHOST: &str = "wsgi-keystone.conf";
 
-/// Where a unit keeps what is rendered here, and the files those point at.
-pub mod paths {
-    /// Keystone's default config path: keystone-manage and the WSGI entry points read it with no
-    /// environment variable, which Apache could not pass to them anyway.
-    pub const KEYSTONE_CONF: &str = "/etc/keystone/keystone.conf";
-    pub const LOGGING_CONF: &str = "/etc/keystone/logging.conf";
-    pub const KEYSTONE_LOG: &str = "/var/log/keystone/keystone.log";
-    pub const FERNET_KEYS: &str = "/etc/keystone/fernet-keys/";
-    pub const CREDENTIAL_KEYS: &str = "/etc/keystone/credential-keys/";
-    /// The database's TLS material from shared-db (ssl_ca, ssl_cert, ssl_key), as the Python charm.
-    pub const DB_CLIENT_CA: &str = "/etc/keystone/db-client.ca";
-    pub const DB_CLIENT_CERT: &str = "/etc/keystone/db-client.cert";
-    pub const DB_CLIENT_KEY: &str = "/etc/keystone/db-client.key";
-    /// The Python charm's site name: switching charms replaces its vhost instead of adding a
-    /// second one on the same ports.
-    pub const VHOST_SITE: &str = "wsgi-openstack-api";
-    pub const VHOST_FILE: &str = "/etc/apache2/sites-available/wsgi-openstack-api.conf";
-    pub const APACHE_LOG_DIR: &str = "/var/log/apache2";
-    pub const WSGI_PUBLIC: &str = "/usr/bin/keystone-wsgi-public";
-    pub const WSGI_ADMIN: &str = "/usr/bin/keystone-wsgi-admin";
-    /// Where the local memcached listens (Debian's default).
-    pub const MEMCACHED: &str = "127.0.0.1:11211";
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
-    #[error("cannot read the template {name}: {source}; is the charm directory complete?")]
-    Read {
-        name: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot read the template {name}: {detail}; is the charm directory complete?")]
+    Read { name: String, detail: String },
     #[error("the template {name} is not valid: {detail}")]
     Template { name: String, detail: String },
     #[error("{field} cannot go into {file}: {reason}")]
@@ -75,22 +47,38 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// Loads the templates from the charm directory Juju unpacked (`$JUJU_CHARM_DIR/templates`).
-    pub fn from_charm_dir(charm_dir: &Path) -> Result<Templates, RenderError> {
-        Templates::load(&charm_dir.join("templates"))
+    /// The templates this binary was built with (the repository's templates/), for tests and
+    /// tools that have no charm directory.
+    pub fn bundled() -> Templates {
+        let sources = [
+            (KEYSTONE_CONF, include_str!("../templates/keystone.conf")),
+            (LOGGING_CONF, include_str!("../templates/logging.conf")),
+            (VHOST, include_str!("../templates/wsgi-keystone.conf")),
+        ];
+        match Templates::parse(|name| {
+            sources
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, text)| (*text).to_owned())
+                .ok_or_else(|| "not bundled".to_owned())
+        }) {
+            Ok(templates) => templates,
+            // The bundled templates are checked by every render test; this cannot happen in a
+            // build that passed them.
+            Err(err) => panic!("the bundled templates do not parse: {err}"),
+        }
     }
 
-    /// Loads the templates from a templates/ directory (the repository's, in tests).
-    pub fn load(dir: &Path) -> Result<Templates, RenderError> {
+    /// Parses every template, reading each by its file name in templates/.
+    pub fn parse(read: impl Fn(&str) -> Result<String, String>) -> Result<Templates, RenderError> {
         let mut tera = Tera::new();
         // Configuration files, not HTML: nothing is HTML-escaped; values are encoded instead.
         tera.autoescape_on(Vec::<&str>::new());
         for name in [KEYSTONE_CONF, LOGGING_CONF, VHOST] {
-            let text =
-                std::fs::read_to_string(dir.join(name)).map_err(|source| RenderError::Read {
-                    name: name.to_owned(),
-                    source,
-                })?;
+            let text = read(name).map_err(|detail| RenderError::Read {
+                name: name.to_owned(),
+                detail,
+            })?;
             tera.add_raw_template(name, &text)
                 .map_err(|e| RenderError::Template {
                     name: name.to_owned(),

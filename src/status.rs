@@ -1,40 +1,49 @@
-//! The one place that decides the workload status, from what the hook found.
+//! The one place that turns what the steps of a hook reported into the unit's and the
+//! application's status.
 //!
-//! Priority, first match wins (each state hides the ones below it):
-//! 1. config problems: `blocked`, the config error text (nothing can be right until fixed);
-//! 2. missing relations: `blocked` `Missing relations: database, ...` (the operator must relate);
-//! 3. other blocked reasons, joined with `; `;
-//! 4. paused: `maintenance` `Paused` (the operator's own choice, reported below anything they
+//! Each step reports [`Condition`]s. Priority, first match wins (each hides the ones below it):
+//! 1. missing relations: `blocked` `Missing relations: database, ...` (the operator must relate);
+//! 2. other blocked reasons, joined with `; ` (a configuration error among them: nothing can be
+//!    right until the operator fixes it);
+//! 3. paused: `maintenance` `Paused` (the operator's own choice, reported below anything they
 //!    must still fix so the fix is not hidden);
-//! 5. incomplete relations: `waiting` `Incomplete relations: database, ...` (the other side has not
+//! 4. incomplete relations: `waiting` `Incomplete relations: database, ...` (the other side has not
 //!    sent its data yet);
-//! 6. other waiting reasons, joined with `; `;
-//! 7. work in progress: `maintenance` with its description;
-//! 8. otherwise `active` `Unit is ready`.
+//! 5. other waiting reasons, joined with `; `;
+//! 6. work in progress: `maintenance` with its description;
+//! 7. otherwise `active` `Unit is ready`, with the notes in parentheses.
 //!
 //! The wording follows the OpenStack charms (`Missing relations:`, `Incomplete relations:`,
 //! `Unit is ready`), which operators and their tooling already match on.
 
 use crate::juju::Status;
 
-/// What the hook found that bears on the workload status.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StatusInputs {
-    /// The configuration error, already worded (`config: vip and dns-ha are ...`).
-    pub config_problems: Option<String>,
-    /// Required relations that do not exist, by interface-level name (`database`).
-    pub missing_relations: Vec<String>,
-    /// Relations that exist but whose remote side has not sent what is needed.
-    pub incomplete_relations: Vec<String>,
-    /// Other conditions only the operator can resolve.
-    pub blocked: Vec<String>,
-    pub paused: bool,
-    /// Other conditions that resolve on their own (another unit, a slow service).
-    pub waiting: Vec<String>,
+/// What one step found that bears on the unit's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    /// Only the operator can resolve it, and nothing after this step can be right until they
+    /// do: the hook stops here, so no later step writes anything.
+    Blocked(String),
+    /// A required relation does not exist (its status name, e.g. `database`). Blocked, but the
+    /// hook goes on: what does not need the relation is still brought in line.
+    MissingRelation(&'static str),
+    /// The relation exists but the other side has not sent what is needed yet.
+    IncompleteRelation(&'static str),
+    /// Resolves on its own (another unit, a slow service).
+    Waiting(String),
+    /// The operator paused the unit.
+    Paused,
     /// Work the charm is doing right now.
-    pub maintenance: Option<String>,
-    /// Added to a ready unit's message: `Unit is ready (<note>)`.
-    pub active_note: Option<String>,
+    Maintenance(String),
+    /// Said in a ready unit's message: `Unit is ready (<note>)`.
+    Note(String),
+}
+
+impl Condition {
+    /// Whether the hook stops after the step that reported this.
+    pub fn stops_the_hook(&self) -> bool {
+        matches!(self, Condition::Blocked(_))
+    }
 }
 
 /// The message of a ready unit.
@@ -42,44 +51,61 @@ pub const READY: &str = "Unit is ready";
 /// The message of a paused unit.
 pub const PAUSED: &str = "Paused";
 
-/// Decides the unit's workload status; see the module doc for the priority order.
-pub fn workload_status(inputs: &StatusInputs) -> Status {
-    if let Some(problems) = &inputs.config_problems {
-        return Status::blocked(problems.clone());
+/// The unit's workload status; see the module doc for the priority order.
+pub fn unit_status(conditions: &[Condition]) -> Status {
+    let collect = |pick: fn(&Condition) -> Option<String>| -> Vec<String> {
+        conditions.iter().filter_map(pick).collect()
+    };
+    let missing = collect(|c| match c {
+        Condition::MissingRelation(name) => Some((*name).to_owned()),
+        _ => None,
+    });
+    let blocked = collect(|c| match c {
+        Condition::Blocked(reason) => Some(reason.clone()),
+        _ => None,
+    });
+    let incomplete = collect(|c| match c {
+        Condition::IncompleteRelation(name) => Some((*name).to_owned()),
+        _ => None,
+    });
+    let waiting = collect(|c| match c {
+        Condition::Waiting(reason) => Some(reason.clone()),
+        _ => None,
+    });
+    let maintenance = collect(|c| match c {
+        Condition::Maintenance(work) => Some(work.clone()),
+        _ => None,
+    });
+    let notes = collect(|c| match c {
+        Condition::Note(note) => Some(note.clone()),
+        _ => None,
+    });
+    if !missing.is_empty() {
+        return Status::blocked(format!("Missing relations: {}", missing.join(", ")));
     }
-    if !inputs.missing_relations.is_empty() {
-        return Status::blocked(format!(
-            "Missing relations: {}",
-            inputs.missing_relations.join(", ")
-        ));
+    if !blocked.is_empty() {
+        return Status::blocked(blocked.join("; "));
     }
-    if !inputs.blocked.is_empty() {
-        return Status::blocked(inputs.blocked.join("; "));
-    }
-    if inputs.paused {
+    if conditions.contains(&Condition::Paused) {
         return Status::maintenance(PAUSED);
     }
-    if !inputs.incomplete_relations.is_empty() {
-        return Status::waiting(format!(
-            "Incomplete relations: {}",
-            inputs.incomplete_relations.join(", ")
-        ));
+    if !incomplete.is_empty() {
+        return Status::waiting(format!("Incomplete relations: {}", incomplete.join(", ")));
     }
-    if !inputs.waiting.is_empty() {
-        return Status::waiting(inputs.waiting.join("; "));
+    if !waiting.is_empty() {
+        return Status::waiting(waiting.join("; "));
     }
-    if let Some(work) = &inputs.maintenance {
-        return Status::maintenance(work.clone());
+    if !maintenance.is_empty() {
+        return Status::maintenance(maintenance.join("; "));
     }
-    match &inputs.active_note {
-        Some(note) => Status::active(format!("{READY} ({note})")),
-        None => Status::active(READY),
+    match notes.is_empty() {
+        true => Status::active(READY),
+        false => Status::active(format!("{READY} ({})", notes.join("; "))),
     }
 }
 
-/// The application status the leader sets: for now the leader's own workload status, since every
-/// unit runs the same checks on the same model. (Aggregating the peers' readiness comes with the
-/// cluster relation.)
+/// The application status the leader sets: its own workload status, since every unit runs the
+/// same checks on the same model. (Aggregating the peers' readiness comes with HA.)
 pub fn application_status(leader_status: &Status) -> Status {
     leader_status.clone()
 }
@@ -87,71 +113,63 @@ pub fn application_status(leader_status: &Status) -> Status {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::juju::StatusKind;
 
-    fn everything() -> StatusInputs {
-        StatusInputs {
-            config_problems: Some("config: region must not be empty".into()),
-            missing_relations: vec!["database".into(), "identity".into()],
-            incomplete_relations: vec!["database".into()],
-            blocked: vec!["Invalid vips: 10.9.9.9".into()],
-            paused: true,
-            waiting: vec![
-                "Database not initialised".into(),
-                "Waiting for peers".into(),
-            ],
-            maintenance: Some("Installing packages".into()),
-            active_note: None,
-        }
+    fn everything() -> Vec<Condition> {
+        vec![
+            Condition::Note("fernet rotation waiting for keystone/2".into()),
+            Condition::Maintenance("Installing packages".into()),
+            Condition::Waiting("Database not initialised".into()),
+            Condition::Waiting("Waiting for peers".into()),
+            Condition::IncompleteRelation("database"),
+            Condition::Paused,
+            Condition::Blocked("Invalid vips: 10.9.9.9".into()),
+            Condition::MissingRelation("database"),
+            Condition::MissingRelation("identity"),
+        ]
     }
 
     #[test]
     fn nothing_found_means_ready() {
-        assert_eq!(
-            workload_status(&StatusInputs::default()),
-            Status::active("Unit is ready")
-        );
+        assert_eq!(unit_status(&[]), Status::active("Unit is ready"));
     }
 
     #[test]
     fn each_condition_outranks_the_ones_after_it() {
-        let mut inputs = everything();
+        let mut conditions = everything();
         let mut seen = Vec::new();
         loop {
-            let status = workload_status(&inputs);
+            let status = unit_status(&conditions);
             seen.push(status.to_string());
-            if status.kind == StatusKind::Active {
+            // Drop the kind of condition just reported (the last in the list) and look again.
+            let Some(last) = conditions.pop() else {
                 break;
-            }
-            // Remove the condition just reported and look again.
-            if inputs.config_problems.take().is_some() {
-            } else if !inputs.missing_relations.is_empty() {
-                inputs.missing_relations.clear();
-            } else if !inputs.blocked.is_empty() {
-                inputs.blocked.clear();
-            } else if inputs.paused {
-                inputs.paused = false;
-            } else if !inputs.incomplete_relations.is_empty() {
-                inputs.incomplete_relations.clear();
-            } else if !inputs.waiting.is_empty() {
-                inputs.waiting.clear();
-            } else {
-                inputs.maintenance = None;
-            }
+            };
+            conditions.retain(|c| std::mem::discriminant(c) != std::mem::discriminant(&last));
         }
         assert_eq!(
             seen,
             [
-                "blocked: config: region must not be empty",
                 "blocked: Missing relations: database, identity",
                 "blocked: Invalid vips: 10.9.9.9",
                 "maintenance: Paused",
                 "waiting: Incomplete relations: database",
                 "waiting: Database not initialised; Waiting for peers",
                 "maintenance: Installing packages",
+                "active: Unit is ready (fernet rotation waiting for keystone/2)",
                 "active: Unit is ready",
             ]
         );
+    }
+
+    #[test]
+    fn only_blocked_stops_the_hook() {
+        for condition in everything() {
+            assert_eq!(
+                condition.stops_the_hook(),
+                matches!(condition, Condition::Blocked(_)),
+                "{condition:?}"
+            );
+        }
     }
 
     #[test]

@@ -117,8 +117,7 @@ fn apache_accepts(dir: &Path, vhost: &str) {
 
 #[test]
 fn apache_accepts_every_vhost_variant() {
-    let templates =
-        Templates::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("templates")).unwrap();
+    let templates = Templates::bundled();
     let dir = TempDir::new("apache-vhost");
     let tls = test_pki(dir.path());
     let variants = [

@@ -29,6 +29,20 @@ fn assert_success(output: &Output) {
     );
 }
 
+/// The upstream version of the keystone package installed here (`2:25.0.0-0ubuntu1` → `25.0.0`).
+fn keystone_version() -> String {
+    let out = std::process::Command::new("dpkg-query")
+        .args(["-W", "-f", "${Version}", "keystone"])
+        .output()
+        .expect("dpkg-query");
+    let version = String::from_utf8(out.stdout).expect("UTF-8");
+    let version = version.split_once(':').map_or(version.as_str(), |(_, v)| v);
+    version
+        .rsplit_once('-')
+        .map_or(version, |(v, _)| v)
+        .to_owned()
+}
+
 #[test]
 fn install_on_a_fresh_leader_reports_the_missing_database() {
     let juju = fake();
@@ -40,6 +54,8 @@ fn install_on_a_fresh_leader_reports_the_missing_database() {
         [
             "config-get --format=json",
             "is-leader --format=json",
+            // Keystone's package version, from dpkg on this machine.
+            &format!("application-version-set -- {}", keystone_version()),
             "relation-ids --format=json cluster",
             "relation-ids --format=json shared-db",
             "juju-log --log-level INFO -- wrote /etc/keystone/keystone.conf",

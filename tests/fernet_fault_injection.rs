@@ -6,8 +6,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use base64::Engine as _;
-use keystone_charm::fernet_keys::repository::Repository;
 use keystone_charm::fernet_keys::{Key, KeySet};
+use keystone_charm::host::keys::Repository;
 
 const CHILD_ENV: &str = "FERNET_FAULT_CHILD_REPOSITORY";
 const KILLS: usize = 200;

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use juju_sim::Model;
 use keystone_charm::fernet_keys::KeyMaterial;
-use keystone_charm::fernet_keys::repository::Repository;
+use keystone_charm::host::keys::Repository;
 use serde_json::{Map, Value, json};
 use support::TempDir;
 

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use keystone_charm::charm::{Route, route};
 use keystone_charm::event::{Endpoint, Event};
+use keystone_charm::hook::{Route, route};
 
 /// Hooks derivable from metadata.yaml that the charm deliberately does not handle. Each entry
 /// says why. (Empty today: metadata.yaml declares no storage, containers or legacy hooks.)

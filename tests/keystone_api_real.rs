@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use keystone_charm::identity::{
-    ADMIN_DOMAIN, ADMIN_PROJECT, CHARM_ADMIN_USER, EndpointUrls, IdentitySettings, apply_plan,
-    generate_password, identity_url, initial_identity_plan,
+    ADMIN_DOMAIN, ADMIN_PROJECT, CHARM_ADMIN_USER, EndpointUrls, IdentitySettings, admin_identity,
+    ensure_objects, generate_password, identity_url,
 };
 use keystone_charm::keystone_api::http::{HttpKeystone, LocalEndpoint, Timeouts};
 use keystone_charm::keystone_api::{
@@ -254,21 +254,21 @@ fn initial_identity_objects_on_real_keystone() {
         },
     };
     let admin_password = generate_password().expect("random bytes");
-    let plan = initial_identity_plan(&settings, &admin_password);
+    let objects = admin_identity(&settings, &admin_password);
 
-    let first = apply_plan(&mut client, &plan).expect("first run");
+    let first = ensure_objects(&mut client, &objects).expect("first run");
     assert!(first.changed_anything());
     // Bootstrap's RegionOne endpoints are updated in place, RegionTwo's created.
     let endpoint_changes: Vec<Change> = first
         .outcomes
         .iter()
-        .filter(|o| o.step.contains("endpoints"))
+        .filter(|o| o.object.contains("endpoints"))
         .map(|o| o.change)
         .collect();
     assert_eq!(endpoint_changes, [Change::Updated, Change::Created]);
 
     let before = client.request_count();
-    let second = apply_plan(&mut client, &plan).expect("second run");
+    let second = ensure_objects(&mut client, &objects).expect("second run");
     let after = client.request_count();
     assert!(!second.changed_anything(), "{:?}", second.outcomes);
     assert_eq!(after.writes, before.writes, "the second run wrote nothing");
@@ -310,16 +310,13 @@ fn initial_identity_objects_on_real_keystone() {
 
     // A new admin password: only the user changes, and the new password works.
     let new_password = generate_password().expect("random bytes");
-    let third = apply_plan(
-        &mut client,
-        &initial_identity_plan(&settings, &new_password),
-    )
-    .expect("third run");
+    let third =
+        ensure_objects(&mut client, &admin_identity(&settings, &new_password)).expect("third run");
     let changed: Vec<&str> = third
         .outcomes
         .iter()
         .filter(|o| o.change != Change::Unchanged)
-        .map(|o| o.step.as_str())
+        .map(|o| o.object.as_str())
         .collect();
     assert_eq!(changed, ["user admin in domain admin_domain"]);
     admin_token(&endpoint, &new_password).expect("the new password works");

@@ -78,8 +78,7 @@ fn keystone_reads_back_what_the_charm_configured() {
         }),
     );
     conf.default_domain_id = Some("default".to_owned());
-    let templates =
-        Templates::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("templates")).unwrap();
+    let templates = Templates::bundled();
     let dir = TempDir::new("oslo-reads");
     let file = dir.path().join("keystone.conf");
     std::fs::write(&file, templates.keystone_conf(&conf).unwrap()).unwrap();

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use keystone_charm::charm::install_panic_hook;
+use keystone_charm::hook::install_panic_hook;
 use keystone_charm::juju::{Juju, LogLevel, MemoryHookTools, UnitName};
 
 #[test]

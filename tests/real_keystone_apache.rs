@@ -18,9 +18,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use keystone_charm::config::Config;
-use keystone_charm::fernet_keys::repository::{Owner as KeyOwner, Repository};
 use keystone_charm::fernet_keys::{Key, KeySet};
 use keystone_charm::host::fs::{Files, HostFiles, Owner, Written};
+use keystone_charm::host::keys::{Owner as KeyOwner, Repository};
 use keystone_charm::host::process::{Bootstrap, KeystoneManage, SystemRunner};
 use keystone_charm::host::services::{Apache, HostServices, Service, Services};
 use keystone_charm::render::{
@@ -272,8 +272,7 @@ fn keystone_on_mariadb_behind_the_rendered_vhost() {
     let tmp = TempDir::new("real-keystone-apache");
     let root = tmp.path();
     fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let templates =
-        Templates::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("templates")).unwrap();
+    let templates = Templates::bundled();
     let files = HostFiles;
     let keystone = Owner::keystone();
     let root_keystone = Owner::new("root", "keystone");

@@ -45,7 +45,7 @@ fn write_conf(dir: &Path, name: &str, db: &Path, etc: &Path) -> PathBuf {
     std::fs::create_dir_all(&unit).unwrap();
     let receipts = unit.join("fernet-receipts");
     // Keystone wants a receipts repository too; any valid one will do.
-    keystone_charm::fernet_keys::repository::Repository::new(&receipts, None)
+    keystone_charm::host::keys::Repository::new(&receipts, None)
         .apply(&keystone_charm::fernet_keys::KeySet::setup(
             keystone_charm::fernet_keys::Key::generate().unwrap(),
             keystone_charm::fernet_keys::Key::generate().unwrap(),

@@ -69,10 +69,40 @@ pub fn find_tool_binary() -> Result<PathBuf> {
     )
 }
 
+/// A charm whose hooks run inside the test process: it gets the environment Juju gives a hook
+/// and reaches the unit agent through a [`ToolChannel`], with the same rules, access checks and
+/// commit-on-success as a charm process calling the tools on PATH. Returns the exit code.
+pub trait InProcessCharm {
+    fn run_hook(&mut self, env: &BTreeMap<String, String>, tools: &ToolChannel) -> i32;
+}
+
+impl<F: FnMut(&BTreeMap<String, String>, &ToolChannel) -> i32> InProcessCharm for F {
+    fn run_hook(&mut self, env: &BTreeMap<String, String>, tools: &ToolChannel) -> i32 {
+        self(env, tools)
+    }
+}
+
+/// The hook tools of the running hook, called in-process: what a tool process would print and
+/// return for the same argv and stdin.
+#[derive(Clone)]
+pub struct ToolChannel {
+    world: Arc<Mutex<World>>,
+}
+
+impl ToolChannel {
+    pub fn call(&self, tool: &str, args: &[String], stdin: &[u8]) -> tools::ToolOutput {
+        let mut world = self.world.lock().unwrap_or_else(|p| p.into_inner());
+        tools::run_tool(&mut world, tool, args, stdin)
+    }
+}
+
 /// A simulated Juju model.
 pub struct Model {
     world: Arc<Mutex<World>>,
     scripted: BTreeMap<String, Box<dyn ScriptedCharm>>,
+    in_process: BTreeMap<String, Box<dyn InProcessCharm>>,
+    /// Why charm directories cannot be deployed, when the tool executable is not built.
+    tools_missing: Option<String>,
     tools_dir: PathBuf,
     server: Server,
     /// Extra environment for every hook process.
@@ -93,7 +123,8 @@ impl Model {
     }
 
     pub fn with_juju_version(version: &str) -> Result<Model> {
-        let tool = find_tool_binary()?;
+        // In-process charms need no tool executable; charm directories do (checked on deploy).
+        let tool = find_tool_binary();
         let base = std::env::temp_dir().join(format!(
             "juju-sim-{}-{}",
             std::process::id(),
@@ -105,15 +136,19 @@ impl Model {
         let tools_dir = base.join("tools");
         std::fs::create_dir_all(&tools_dir)
             .with_context(|| format!("cannot create {}", tools_dir.display()))?;
-        for name in tools::TOOL_NAMES {
-            symlink(&tool, tools_dir.join(name))
-                .with_context(|| format!("cannot link the {name} tool"))?;
+        if let Ok(tool) = &tool {
+            for name in tools::TOOL_NAMES {
+                symlink(tool, tools_dir.join(name))
+                    .with_context(|| format!("cannot link the {name} tool"))?;
+            }
         }
         let world = Arc::new(Mutex::new(World::new(version)));
         let server = Server::start(&base.join("agent.socket"), Arc::clone(&world))?;
         Ok(Model {
             world,
             scripted: BTreeMap::new(),
+            in_process: BTreeMap::new(),
+            tools_missing: tool.err().map(|e| format!("{e:#}")),
             tools_dir,
             server,
             extra_env: Vec::new(),
@@ -197,11 +232,35 @@ impl Model {
         units: usize,
         config: Map<String, Value>,
     ) -> Result<Vec<String>> {
+        if let Some(why) = &self.tools_missing {
+            bail!("cannot run charm processes: {why}");
+        }
         let charm_dir = charm_dir
             .canonicalize()
             .with_context(|| format!("cannot find the charm directory {}", charm_dir.display()))?;
         let meta = CharmMeta::load(&charm_dir)?;
         self.add_app(app, meta, CharmKind::Dir(charm_dir), config)?;
+        (0..units).map(|_| self.add_unit(app)).collect()
+    }
+
+    /// Deploys a charm whose hooks run in this process (its metadata.yaml, config.yaml and
+    /// actions.yaml from `charm_dir`).
+    pub fn deploy_in_process(
+        &mut self,
+        app: &str,
+        charm_dir: &Path,
+        units: usize,
+        config: Map<String, Value>,
+        charm: Box<dyn InProcessCharm>,
+    ) -> Result<Vec<String>> {
+        let meta = CharmMeta::load(charm_dir)?;
+        self.in_process.insert(app.to_owned(), charm);
+        self.add_app(
+            app,
+            meta,
+            CharmKind::InProcess(charm_dir.to_path_buf()),
+            config,
+        )?;
         (0..units).map(|_| self.add_unit(app)).collect()
     }
 
@@ -712,6 +771,31 @@ impl Model {
         let started = Instant::now();
         let (code, stdout, stderr) = match charm {
             CharmKind::Dir(dir) => self.exec_dispatch(&dir, unit, event, &context_id)?,
+            CharmKind::InProcess(dir) => {
+                let env: BTreeMap<String, String> = {
+                    let world = self.world();
+                    hook_environment(
+                        &world,
+                        &dir,
+                        unit,
+                        event,
+                        &context_id,
+                        &self.tools_dir,
+                        &self.server.socket,
+                    )
+                    .into_iter()
+                    .collect()
+                };
+                let channel = ToolChannel {
+                    world: Arc::clone(&self.world),
+                };
+                let app = World::app_of(unit).to_owned();
+                let charm = self
+                    .in_process
+                    .get_mut(&app)
+                    .context("in-process charm missing")?;
+                (charm.run_hook(&env, &channel), String::new(), String::new())
+            }
             CharmKind::Scripted => {
                 let app = World::app_of(unit).to_owned();
                 let mut world = self.world.lock().unwrap_or_else(|p| p.into_inner());

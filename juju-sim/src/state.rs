@@ -18,6 +18,9 @@ pub enum CharmKind {
     Dir(PathBuf),
     /// A remote charm scripted in Rust inside the test (see [`crate::scripted`]).
     Scripted,
+    /// A charm's own code called inside the test process (see [`crate::InProcessCharm`]), with
+    /// its charm directory for the metadata and `JUJU_CHARM_DIR`.
+    InProcess(PathBuf),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

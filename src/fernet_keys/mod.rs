@@ -20,9 +20,8 @@
 //! rotation would leave it unable to (over-rotation). A new leader adopts the published set and
 //! creates keys only if nothing was ever published.
 //!
-//! Everything in this module but [`repository`] is pure.
+//! Everything here is pure: [`crate::host::keys`] keeps the sets on disk.
 
-pub mod repository;
 pub mod token;
 
 use std::collections::BTreeMap;

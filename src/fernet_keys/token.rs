@@ -1,12 +1,9 @@
 //! Which key of a repository decrypts a Keystone token, for operators chasing "Could not
 //! recognize Fernet token" (keystone-charm fernet validate-token).
 
-use std::path::Path;
-
 use base64::Engine as _;
 
 use super::KeySet;
-use super::repository::{Repository, RepositoryError};
 
 /// What a token revealed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,8 +16,6 @@ pub struct TokenReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    #[error(transparent)]
-    Repository(#[from] RepositoryError),
     #[error("{0} holds no keys")]
     Empty(String),
     #[error("the token is not a Fernet token (not url-safe base64 of a version 0x80 token)")]
@@ -31,14 +26,15 @@ pub enum TokenError {
     NoKey { repository: String },
 }
 
-/// Tries every key of the repository at `dir`, primary first.
-pub fn validate_token(dir: &Path, token: &str) -> Result<TokenReport, TokenError> {
-    let repository = Repository::new(dir, None);
-    let set = repository
-        .read()?
-        .ok_or_else(|| TokenError::Empty(dir.display().to_string()))?;
-    validate_with(&set, token).ok_or_else(|| TokenError::NoKey {
-        repository: dir.display().to_string(),
+/// Tries every key of `set` (read from `repository`, named in errors), primary first.
+pub fn validate_token(
+    set: Option<&KeySet>,
+    repository: &str,
+    token: &str,
+) -> Result<TokenReport, TokenError> {
+    let set = set.ok_or_else(|| TokenError::Empty(repository.to_owned()))?;
+    validate_with(set, token).ok_or_else(|| TokenError::NoKey {
+        repository: repository.to_owned(),
     })?
 }
 

@@ -253,6 +253,67 @@ impl Files for HostFiles {
     }
 }
 
+/// One file the unit should have.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DesiredFile {
+    pub path: PathBuf,
+    pub content: Vec<u8>,
+    pub owner: Owner,
+    pub mode: u32,
+}
+
+impl std::fmt::Debug for DesiredFile {
+    // keystone.conf holds the database password and key.pem a private key: never print content.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DesiredFile")
+            .field("path", &self.path)
+            .field("bytes", &self.content.len())
+            .field("mode", &format_args!("{:o}", self.mode))
+            .finish()
+    }
+}
+
+impl DesiredFile {
+    pub fn new(path: &str, content: impl Into<Vec<u8>>, owner: Owner, mode: u32) -> DesiredFile {
+        DesiredFile {
+            path: PathBuf::from(path),
+            content: content.into(),
+            owner,
+            mode,
+        }
+    }
+
+    /// Readable by the keystone group only (root:keystone 0640): Keystone's files hold the
+    /// database password, and its WSGI daemons run as keystone.
+    pub fn keystone_readable(path: &str, content: impl Into<Vec<u8>>) -> DesiredFile {
+        DesiredFile::new(path, content, Owner::new("root", "keystone"), 0o640)
+    }
+}
+
+/// Writes `files` (each only when it differs); the paths whose content changed.
+pub fn write_files<'a>(
+    target: &dyn Files,
+    directories: &[PathBuf],
+    files: impl IntoIterator<Item = &'a DesiredFile>,
+) -> anyhow::Result<Vec<PathBuf>> {
+    for dir in directories {
+        target
+            .ensure_dir(dir, &Owner::root(), 0o755)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    }
+    let mut changed = Vec::new();
+    for file in files {
+        let written = target
+            .write(&file.path, &file.content, &file.owner, file.mode)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.path.display()))?;
+        if written.changed_content() {
+            tracing::info!("wrote {}", file.path.display());
+            changed.push(file.path.clone());
+        }
+    }
+    Ok(changed)
+}
+
 /// A file or directory in [`MemoryFiles`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
@@ -287,6 +348,13 @@ impl MemoryFiles {
     /// How many writes changed a file's content.
     pub fn content_writes(&self) -> usize {
         self.content_writes.lock().map(|n| *n).unwrap_or(0)
+    }
+
+    /// Starts counting content writes from zero (after setting up a machine's files).
+    pub fn forget_writes(&self) {
+        if let Ok(mut n) = self.content_writes.lock() {
+            *n = 0;
+        }
     }
 }
 

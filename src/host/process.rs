@@ -19,7 +19,7 @@ use crate::secret::Sensitive;
 
 /// A program to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Command {
+pub struct Invocation {
     pub program: String,
     /// Arguments are shown in logs and errors: secrets go in `env`.
     pub args: Vec<String>,
@@ -30,10 +30,10 @@ pub struct Command {
     pub timeout: Duration,
 }
 
-impl Command {
+impl Invocation {
     /// A command with a one-minute limit.
-    pub fn new(program: impl Into<String>) -> Command {
-        Command {
+    pub fn new(program: impl Into<String>) -> Invocation {
+        Invocation {
             program: program.into(),
             args: Vec::new(),
             env: Vec::new(),
@@ -42,33 +42,33 @@ impl Command {
         }
     }
 
-    pub fn arg(mut self, arg: impl Into<String>) -> Command {
+    pub fn arg(mut self, arg: impl Into<String>) -> Invocation {
         self.args.push(arg.into());
         self
     }
 
-    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Command {
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Invocation {
         self.args.extend(args.into_iter().map(Into::into));
         self
     }
 
-    pub fn env(mut self, name: impl Into<String>, value: Sensitive<String>) -> Command {
+    pub fn env(mut self, name: impl Into<String>, value: Sensitive<String>) -> Invocation {
         self.env.push((name.into(), value));
         self
     }
 
-    pub fn as_user(mut self, user: impl Into<String>) -> Command {
+    pub fn as_user(mut self, user: impl Into<String>) -> Invocation {
         self.user = Some(user.into());
         self
     }
 
-    pub fn timeout(mut self, timeout: Duration) -> Command {
+    pub fn timeout(mut self, timeout: Duration) -> Invocation {
         self.timeout = timeout;
         self
     }
 }
 
-impl fmt::Display for Command {
+impl fmt::Display for Invocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.program)?;
         for arg in &self.args {
@@ -146,11 +146,11 @@ pub enum ProcessError {
 /// Runs commands. `run` returns the output whatever the exit code; [`run_checked`] turns a
 /// failure into an error.
 pub trait Runner {
-    fn run(&self, command: &Command) -> Result<Output, ProcessError>;
+    fn run(&self, command: &Invocation) -> Result<Output, ProcessError>;
 }
 
 /// Runs `command` and fails unless it exits 0.
-pub fn run_checked(runner: &dyn Runner, command: &Command) -> Result<Output, ProcessError> {
+pub fn run_checked(runner: &dyn Runner, command: &Invocation) -> Result<Output, ProcessError> {
     let output = runner.run(command)?;
     if output.success() {
         Ok(output)
@@ -175,7 +175,7 @@ pub struct SystemRunner;
 const PIPE_GRACE: Duration = Duration::from_secs(2);
 
 impl Runner for SystemRunner {
-    fn run(&self, command: &Command) -> Result<Output, ProcessError> {
+    fn run(&self, command: &Invocation) -> Result<Output, ProcessError> {
         let mut child = std::process::Command::new(&command.program);
         child
             .args(&command.args)
@@ -276,7 +276,7 @@ fn collect<R: Read + Send + 'static>(
 /// output once the queue is empty).
 #[derive(Debug, Default)]
 pub struct ScriptedRunner {
-    calls: Mutex<Vec<Command>>,
+    calls: Mutex<Vec<Invocation>>,
     replies: Mutex<VecDeque<Result<Output, String>>>,
 }
 
@@ -300,7 +300,7 @@ impl ScriptedRunner {
     }
 
     /// Every command run so far.
-    pub fn calls(&self) -> Vec<Command> {
+    pub fn calls(&self) -> Vec<Invocation> {
         self.calls.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
@@ -316,7 +316,7 @@ impl ScriptedRunner {
 }
 
 impl Runner for ScriptedRunner {
-    fn run(&self, command: &Command) -> Result<Output, ProcessError> {
+    fn run(&self, command: &Invocation) -> Result<Output, ProcessError> {
         if let Ok(mut calls) = self.calls.lock() {
             calls.push(command.clone());
         }
@@ -382,7 +382,7 @@ impl<'r> KeystoneManage<'r> {
         env: Vec<(String, Sensitive<String>)>,
         timeout: Duration,
     ) -> Result<Output, ProcessError> {
-        let mut command = Command::new("keystone-manage")
+        let mut command = Invocation::new("keystone-manage")
             .as_user(&self.user)
             .timeout(timeout);
         if let Some(file) = &self.config_file {
@@ -441,8 +441,8 @@ impl<'r> KeystoneManage<'r> {
 mod tests {
     use super::*;
 
-    fn sh(script: &str) -> Command {
-        Command::new("/bin/sh").arg("-c").arg(script)
+    fn sh(script: &str) -> Invocation {
+        Invocation::new("/bin/sh").arg("-c").arg(script)
     }
 
     #[test]
@@ -510,7 +510,7 @@ mod tests {
     #[test]
     fn a_missing_program_is_a_spawn_error() {
         let err = SystemRunner
-            .run(&Command::new("/nonexistent/keystone-manage"))
+            .run(&Invocation::new("/nonexistent/keystone-manage"))
             .unwrap_err();
         assert!(matches!(err, ProcessError::Spawn { .. }));
         assert!(

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::process::{Command, ProcessError, Runner, run_checked};
+use super::process::{Invocation, ProcessError, Runner, run_checked};
 
 /// A service the charm controls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -133,10 +133,10 @@ impl Apache {
         }
     }
 
-    fn ctl(&self, verb: &str) -> Command {
+    fn ctl(&self, verb: &str) -> Invocation {
         match &self.config_file {
-            None => Command::new("apache2ctl").arg(verb),
-            Some(file) => Command::new("apache2")
+            None => Invocation::new("apache2ctl").arg(verb),
+            Some(file) => Invocation::new("apache2")
                 .arg("-f")
                 .arg(file.display().to_string())
                 .arg("-k")
@@ -144,10 +144,10 @@ impl Apache {
         }
     }
 
-    fn config_test_command(&self) -> Command {
+    fn config_test_command(&self) -> Invocation {
         match &self.config_file {
-            None => Command::new("apache2ctl").arg("configtest"),
-            Some(file) => Command::new("apache2")
+            None => Invocation::new("apache2ctl").arg("configtest"),
+            Some(file) => Invocation::new("apache2")
                 .arg("-f")
                 .arg(file.display().to_string())
                 .arg("-t"),
@@ -241,16 +241,16 @@ impl<'r> HostServices<'r> {
             && !(service == Service::Apache2 && self.apache.config_file.is_some())
     }
 
-    fn run(&self, command: Command) -> Result<(), ServiceError> {
+    fn run(&self, command: Invocation) -> Result<(), ServiceError> {
         run_checked(self.runner, &command)?;
         Ok(())
     }
 
     fn control(&self, service: Service, verb: &str) -> Result<(), ServiceError> {
         if self.init == InitSystem::Systemd {
-            self.run(Command::new("systemctl").args([verb, service.name()]))
+            self.run(Invocation::new("systemctl").args([verb, service.name()]))
         } else {
-            self.run(Command::new("service").args([service.name(), verb]))
+            self.run(Invocation::new("service").args([service.name(), verb]))
         }
     }
 
@@ -288,7 +288,7 @@ impl<'r> HostServices<'r> {
     }
 
     fn a2(&self, tool: &str, name: &str) -> Result<(), ServiceError> {
-        let mut command = Command::new(tool).args(["-q", name]);
+        let mut command = Invocation::new(tool).args(["-q", name]);
         if self.apache.confdir != Path::new(SYSTEM_CONFDIR) {
             command = command.env(
                 "APACHE_CONFDIR",
@@ -378,9 +378,9 @@ impl Services for HostServices<'_> {
             return Ok(self.apache.running().is_some());
         }
         let command = if self.init == InitSystem::Systemd {
-            Command::new("systemctl").args(["is-active", "--quiet", service.name()])
+            Invocation::new("systemctl").args(["is-active", "--quiet", service.name()])
         } else {
-            Command::new("service").args([service.name(), "status"])
+            Invocation::new("service").args([service.name(), "status"])
         };
         Ok(self.runner.run(&command)?.success())
     }
@@ -412,23 +412,23 @@ impl Services for HostServices<'_> {
         if self.init == InitSystem::Systemd {
             let enabled = self
                 .runner
-                .run(&Command::new("systemctl").args(["is-enabled", "--quiet", "keystone"]))?
+                .run(&Invocation::new("systemctl").args(["is-enabled", "--quiet", "keystone"]))?
                 .success();
             let active = self
                 .runner
-                .run(&Command::new("systemctl").args(["is-active", "--quiet", "keystone"]))?
+                .run(&Invocation::new("systemctl").args(["is-active", "--quiet", "keystone"]))?
                 .success();
             if enabled || active {
-                self.run(Command::new("systemctl").args(["disable", "--now", "keystone"]))?;
+                self.run(Invocation::new("systemctl").args(["disable", "--now", "keystone"]))?;
             }
         } else if Path::new("/etc/init.d/keystone").exists() {
-            self.run(Command::new("update-rc.d").args(["keystone", "disable"]))?;
+            self.run(Invocation::new("update-rc.d").args(["keystone", "disable"]))?;
             let running = self
                 .runner
-                .run(&Command::new("service").args(["keystone", "status"]))?
+                .run(&Invocation::new("service").args(["keystone", "status"]))?
                 .success();
             if running {
-                self.run(Command::new("service").args(["keystone", "stop"]))?;
+                self.run(Invocation::new("service").args(["keystone", "stop"]))?;
             }
         }
         for site in ["keystone", "wsgi-keystone"] {

@@ -102,18 +102,32 @@ fn apply_changes(bag: &mut Databag, changes: &DatabagChanges) {
 pub struct Juju {
     tools: Arc<dyn HookTools>,
     unit: UnitName,
+    secrets: bool,
     cache: RefCell<Cache>,
     counts: Arc<CallCounts>,
 }
 
 impl Juju {
+    /// The facade for `unit`, on a Juju with secrets (see [`Juju::on_version`]).
     pub fn new(tools: Arc<dyn HookTools>, unit: UnitName) -> Juju {
         Juju {
             tools,
             unit,
+            secrets: true,
             cache: RefCell::new(Cache::default()),
             counts: Arc::new(CallCounts::default()),
         }
+    }
+
+    /// What the running Juju supports, from its version.
+    pub fn on_version(mut self, version: &JujuVersion) -> Juju {
+        self.secrets = version.supports_secrets();
+        self
+    }
+
+    /// Juju ≥ 3.1: secrets exist (older Juju keeps shared secrets in the peer bag).
+    pub fn supports_secrets(&self) -> bool {
+        self.secrets
     }
 
     /// This unit.

@@ -1,4 +1,5 @@
-//! The real hook-tool client: runs Juju's hook tools as subprocesses.
+//! The real hook-tool client: runs Juju's hook tools as subprocesses (or over another
+//! [`ToolTransport`]).
 //!
 //! The argv of each call is the one the Python ops library uses (`--format=json` wherever the
 //! tool has it, `--` before free text, `relation-set --file -` with JSON on stdin, secret content
@@ -24,40 +25,44 @@ use super::types::{
 };
 use crate::secret::Sensitive;
 
-/// Runs the hook tools found on PATH (Juju puts its tools directory first).
-#[derive(Debug, Clone, Default)]
-pub struct ProcessHookTools {
-    /// Run tools from this directory instead of searching PATH.
-    tools_dir: Option<PathBuf>,
+/// What one tool call printed and returned.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ToolReply {
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
 }
 
-impl ProcessHookTools {
-    pub fn new() -> ProcessHookTools {
-        ProcessHookTools::default()
-    }
-
-    /// Runs the tools from `dir` rather than PATH.
-    pub fn in_dir(dir: impl Into<PathBuf>) -> ProcessHookTools {
-        ProcessHookTools {
-            tools_dir: Some(dir.into()),
-        }
-    }
-
-    fn program(&self, tool: &str) -> PathBuf {
-        match &self.tools_dir {
-            Some(dir) => dir.join(tool),
-            None => PathBuf::from(tool),
-        }
-    }
-
-    /// Runs one tool and returns its stdout; a non-zero exit is [`HookToolError::Failed`].
-    fn run(
+/// How a tool call reaches the unit agent: a process per call, as Juju runs its tools
+/// ([`ToolProcesses`]), or another transport (the simulator's, in-process, in tests).
+pub trait ToolTransport: Send + Sync {
+    fn call(
         &self,
         tool: &'static str,
         args: &[OsString],
         stdin: Option<&[u8]>,
-    ) -> ToolResult<String> {
-        let mut command = Command::new(self.program(tool));
+    ) -> ToolResult<ToolReply>;
+}
+
+/// Runs the hook tools as processes: from PATH (Juju puts its tools directory first), or from
+/// a given directory.
+#[derive(Debug, Clone, Default)]
+pub struct ToolProcesses {
+    tools_dir: Option<PathBuf>,
+}
+
+impl ToolTransport for ToolProcesses {
+    fn call(
+        &self,
+        tool: &'static str,
+        args: &[OsString],
+        stdin: Option<&[u8]>,
+    ) -> ToolResult<ToolReply> {
+        let program = match &self.tools_dir {
+            Some(dir) => dir.join(tool),
+            None => PathBuf::from(tool),
+        };
+        let mut command = Command::new(program);
         command
             .args(args)
             .stdin(if stdin.is_some() {
@@ -77,15 +82,63 @@ impl ProcessHookTools {
         let output = child
             .wait_with_output()
             .map_err(|source| HookToolError::Spawn { tool, source })?;
-        if !output.status.success() {
+        Ok(ToolReply {
             // A tool killed by a signal has no exit code; report it as -1.
+            code: output.status.code().unwrap_or(-1),
+            stdout: output.stdout,
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        })
+    }
+}
+
+/// The hook tools, called with the argv ops uses and their output parsed as Juju prints it,
+/// over a [`ToolTransport`] (processes unless told otherwise).
+pub struct ProcessHookTools {
+    transport: Box<dyn ToolTransport>,
+}
+
+impl Default for ProcessHookTools {
+    fn default() -> Self {
+        ProcessHookTools::new()
+    }
+}
+
+impl ProcessHookTools {
+    /// The tools on PATH.
+    pub fn new() -> ProcessHookTools {
+        ProcessHookTools::over(ToolProcesses::default())
+    }
+
+    /// Runs the tools from `dir` rather than PATH.
+    pub fn in_dir(dir: impl Into<PathBuf>) -> ProcessHookTools {
+        ProcessHookTools::over(ToolProcesses {
+            tools_dir: Some(dir.into()),
+        })
+    }
+
+    /// The tools over another transport.
+    pub fn over(transport: impl ToolTransport + 'static) -> ProcessHookTools {
+        ProcessHookTools {
+            transport: Box::new(transport),
+        }
+    }
+
+    /// Runs one tool and returns its stdout; a non-zero exit is [`HookToolError::Failed`].
+    fn run(
+        &self,
+        tool: &'static str,
+        args: &[OsString],
+        stdin: Option<&[u8]>,
+    ) -> ToolResult<String> {
+        let reply = self.transport.call(tool, args, stdin)?;
+        if reply.code != 0 {
             return Err(HookToolError::Failed {
                 tool,
-                code: output.status.code().unwrap_or(-1),
-                stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+                code: reply.code,
+                stderr: reply.stderr.trim().to_owned(),
             });
         }
-        String::from_utf8(output.stdout).map_err(|_| HookToolError::Parse {
+        String::from_utf8(reply.stdout).map_err(|_| HookToolError::Parse {
             tool,
             detail: "output is not UTF-8".to_owned(),
         })

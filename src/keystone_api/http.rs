@@ -15,8 +15,9 @@ use ureq::http::Response;
 use ureq::tls::{PemItem, RootCerts, TlsConfig};
 
 use super::{
-    Domain, DomainRef, Endpoint, GrantTarget, Interface, KeystoneApi, KeystoneError,
-    KeystoneResult, PasswordCredentials, Project, RequestCount, Role, Scope, Service, Token, User,
+    CatalogEndpoint, CatalogService, Domain, DomainRef, GrantTarget, Interface, KeystoneApi,
+    KeystoneError, KeystoneResult, PasswordCredentials, Project, RequestCount, Role, Scope, Token,
+    User,
 };
 use crate::secret::Sensitive;
 
@@ -78,13 +79,11 @@ pub struct HttpConnector {
 }
 
 impl super::KeystoneConnector for HttpConnector {
-    fn with_api(
-        &self,
+    fn connect<'a>(
+        &'a self,
         endpoint: &LocalEndpoint,
-        use_api: &mut dyn FnMut(&mut dyn KeystoneApi) -> anyhow::Result<()>,
-    ) -> anyhow::Result<()> {
-        let mut client = HttpKeystone::new(endpoint, self.timeouts)?;
-        use_api(&mut client)
+    ) -> anyhow::Result<Box<dyn KeystoneApi + 'a>> {
+        Ok(Box::new(HttpKeystone::new(endpoint, self.timeouts)?))
     }
 }
 
@@ -483,16 +482,16 @@ fn user(reply: IdName) -> User {
     }
 }
 
-fn service(reply: ServiceBody) -> Service {
-    Service {
+fn service(reply: ServiceBody) -> CatalogService {
+    CatalogService {
         id: reply.id,
         name: reply.name,
         service_type: reply.service_type,
     }
 }
 
-fn endpoint(reply: EndpointBody) -> Option<Endpoint> {
-    Some(Endpoint {
+fn endpoint(reply: EndpointBody) -> Option<CatalogEndpoint> {
+    Some(CatalogEndpoint {
         interface: Interface::parse(&reply.interface)?,
         id: reply.id,
         service_id: reply.service_id,
@@ -706,7 +705,11 @@ impl KeystoneApi for HttpKeystone {
         Ok(())
     }
 
-    fn find_service(&mut self, name: &str, service_type: &str) -> KeystoneResult<Option<Service>> {
+    fn find_service(
+        &mut self,
+        name: &str,
+        service_type: &str,
+    ) -> KeystoneResult<Option<CatalogService>> {
         let reply: ServicesReply = self.get("/v3/services", &[("type", service_type)])?;
         Ok(reply
             .services
@@ -720,7 +723,7 @@ impl KeystoneApi for HttpKeystone {
         name: &str,
         service_type: &str,
         description: &str,
-    ) -> KeystoneResult<Service> {
+    ) -> KeystoneResult<CatalogService> {
         let body = json!({"service": {
             "name": name, "type": service_type, "description": description, "enabled": true
         }});
@@ -728,7 +731,7 @@ impl KeystoneApi for HttpKeystone {
         Ok(service(reply.service))
     }
 
-    fn list_endpoints(&mut self, service_id: &str) -> KeystoneResult<Vec<Endpoint>> {
+    fn list_endpoints(&mut self, service_id: &str) -> KeystoneResult<Vec<CatalogEndpoint>> {
         let reply: EndpointsReply = self.get("/v3/endpoints", &[("service_id", service_id)])?;
         // Interfaces Keystone may hold but the charm does not manage are left out.
         Ok(reply
@@ -745,7 +748,7 @@ impl KeystoneApi for HttpKeystone {
         interface: Interface,
         region_id: &str,
         url: &str,
-    ) -> KeystoneResult<Endpoint> {
+    ) -> KeystoneResult<CatalogEndpoint> {
         let body = json!({"endpoint": {
             "service_id": service_id, "interface": interface.as_str(),
             "region_id": region_id, "url": url, "enabled": true

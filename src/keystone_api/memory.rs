@@ -6,9 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
-    DEFAULT_DOMAIN_ID, Domain, DomainRef, Endpoint, GrantTarget, Interface, KeystoneApi,
-    KeystoneError, KeystoneResult, PasswordCredentials, Project, RequestCount, Role, Scope,
-    Service, Token, User,
+    CatalogEndpoint, CatalogService, DEFAULT_DOMAIN_ID, Domain, DomainRef, GrantTarget, Interface,
+    KeystoneApi, KeystoneError, KeystoneResult, PasswordCredentials, Project, RequestCount, Role,
+    Scope, Token, User,
 };
 use crate::secret::Sensitive;
 
@@ -22,8 +22,8 @@ pub struct MemoryKeystone {
     /// (target, user id, role id)
     pub grants: BTreeSet<(String, String, String)>,
     pub regions: BTreeSet<String>,
-    pub services: Vec<Service>,
-    pub endpoints: Vec<Endpoint>,
+    pub services: Vec<CatalogService>,
+    pub endpoints: Vec<CatalogEndpoint>,
     /// When set, every write fails with HTTP 503 (to test what callers do with errors).
     pub fail_writes: bool,
     /// When set, the readiness check fails (Keystone is not answering).
@@ -102,13 +102,11 @@ impl MemoryKeystone {
 
 /// The twin of [`super::http::HttpConnector`]: every client is this one Keystone.
 impl super::KeystoneConnector for std::sync::Mutex<MemoryKeystone> {
-    fn with_api(
-        &self,
+    fn connect<'a>(
+        &'a self,
         _endpoint: &super::http::LocalEndpoint,
-        use_api: &mut dyn FnMut(&mut dyn KeystoneApi) -> anyhow::Result<()>,
-    ) -> anyhow::Result<()> {
-        let mut keystone = self.lock().unwrap_or_else(|p| p.into_inner());
-        use_api(&mut *keystone)
+    ) -> anyhow::Result<Box<dyn KeystoneApi + 'a>> {
+        Ok(Box::new(self.lock().unwrap_or_else(|p| p.into_inner())))
     }
 }
 
@@ -345,7 +343,11 @@ impl KeystoneApi for MemoryKeystone {
         Ok(())
     }
 
-    fn find_service(&mut self, name: &str, service_type: &str) -> KeystoneResult<Option<Service>> {
+    fn find_service(
+        &mut self,
+        name: &str,
+        service_type: &str,
+    ) -> KeystoneResult<Option<CatalogService>> {
         self.read();
         Ok(self
             .services
@@ -359,9 +361,9 @@ impl KeystoneApi for MemoryKeystone {
         name: &str,
         service_type: &str,
         _description: &str,
-    ) -> KeystoneResult<Service> {
+    ) -> KeystoneResult<CatalogService> {
         self.write("POST", "/v3/services")?;
-        let service = Service {
+        let service = CatalogService {
             id: self.id("service"),
             name: name.to_owned(),
             service_type: service_type.to_owned(),
@@ -370,7 +372,7 @@ impl KeystoneApi for MemoryKeystone {
         Ok(service)
     }
 
-    fn list_endpoints(&mut self, service_id: &str) -> KeystoneResult<Vec<Endpoint>> {
+    fn list_endpoints(&mut self, service_id: &str) -> KeystoneResult<Vec<CatalogEndpoint>> {
         self.read();
         Ok(self
             .endpoints
@@ -386,12 +388,12 @@ impl KeystoneApi for MemoryKeystone {
         interface: Interface,
         region_id: &str,
         url: &str,
-    ) -> KeystoneResult<Endpoint> {
+    ) -> KeystoneResult<CatalogEndpoint> {
         self.write("POST", "/v3/endpoints")?;
         if !self.regions.contains(region_id) || !self.services.iter().any(|s| s.id == service_id) {
             return Err(not_found("POST", "/v3/endpoints".to_owned()));
         }
-        let endpoint = Endpoint {
+        let endpoint = CatalogEndpoint {
             id: self.id("endpoint"),
             service_id: service_id.to_owned(),
             interface,

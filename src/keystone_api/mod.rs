@@ -141,7 +141,7 @@ pub struct User {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Service {
+pub struct CatalogService {
     pub id: String,
     pub name: String,
     pub service_type: String,
@@ -178,7 +178,7 @@ impl fmt::Display for Interface {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
+pub struct CatalogEndpoint {
     pub id: String,
     pub service_id: String,
     pub interface: Interface,
@@ -258,36 +258,162 @@ pub trait KeystoneApi {
     fn region_exists(&mut self, id: &str) -> KeystoneResult<bool>;
     fn create_region(&mut self, id: &str) -> KeystoneResult<()>;
 
-    fn find_service(&mut self, name: &str, service_type: &str) -> KeystoneResult<Option<Service>>;
+    fn find_service(
+        &mut self,
+        name: &str,
+        service_type: &str,
+    ) -> KeystoneResult<Option<CatalogService>>;
     fn create_service(
         &mut self,
         name: &str,
         service_type: &str,
         description: &str,
-    ) -> KeystoneResult<Service>;
+    ) -> KeystoneResult<CatalogService>;
 
-    fn list_endpoints(&mut self, service_id: &str) -> KeystoneResult<Vec<Endpoint>>;
+    fn list_endpoints(&mut self, service_id: &str) -> KeystoneResult<Vec<CatalogEndpoint>>;
     fn create_endpoint(
         &mut self,
         service_id: &str,
         interface: Interface,
         region_id: &str,
         url: &str,
-    ) -> KeystoneResult<Endpoint>;
+    ) -> KeystoneResult<CatalogEndpoint>;
     fn set_endpoint_url(&mut self, endpoint_id: &str, url: &str) -> KeystoneResult<()>;
 
     /// Requests sent so far, and how many of them asked Keystone to change something.
     fn request_count(&self) -> RequestCount;
 }
 
-/// Opens a client to the Keystone API on this unit for the length of `use_api` (the real one over
-/// HTTP, or the in-memory twin).
+/// Opens a client to the Keystone API on this unit (the real one over HTTP, or the in-memory
+/// twin). A hook opens at most one and shares it between its steps.
 pub trait KeystoneConnector {
-    fn with_api(
-        &self,
+    fn connect<'a>(
+        &'a self,
         endpoint: &http::LocalEndpoint,
-        use_api: &mut dyn FnMut(&mut dyn KeystoneApi) -> anyhow::Result<()>,
-    ) -> anyhow::Result<()>;
+    ) -> anyhow::Result<Box<dyn KeystoneApi + 'a>>;
+}
+
+/// A guard over a client is a client: the in-memory twin lends its one Keystone this way.
+impl<G, K> KeystoneApi for G
+where
+    G: std::ops::DerefMut<Target = K>,
+    K: KeystoneApi + ?Sized,
+{
+    fn version_available(&mut self) -> KeystoneResult<bool> {
+        (**self).version_available()
+    }
+    fn login(&mut self, credentials: &PasswordCredentials, scope: &Scope) -> KeystoneResult<()> {
+        (**self).login(credentials, scope)
+    }
+    fn authenticate(
+        &mut self,
+        credentials: &PasswordCredentials,
+        scope: &Scope,
+    ) -> KeystoneResult<Token> {
+        (**self).authenticate(credentials, scope)
+    }
+    fn domain_by_id(&mut self, id: &str) -> KeystoneResult<Option<Domain>> {
+        (**self).domain_by_id(id)
+    }
+    fn find_domain(&mut self, name: &str) -> KeystoneResult<Option<Domain>> {
+        (**self).find_domain(name)
+    }
+    fn create_domain(&mut self, name: &str, description: &str) -> KeystoneResult<Domain> {
+        (**self).create_domain(name, description)
+    }
+    fn find_project(&mut self, domain_id: &str, name: &str) -> KeystoneResult<Option<Project>> {
+        (**self).find_project(domain_id, name)
+    }
+    fn create_project(
+        &mut self,
+        domain_id: &str,
+        name: &str,
+        description: &str,
+    ) -> KeystoneResult<Project> {
+        (**self).create_project(domain_id, name, description)
+    }
+    fn list_roles(&mut self) -> KeystoneResult<Vec<Role>> {
+        (**self).list_roles()
+    }
+    fn create_role(&mut self, name: &str) -> KeystoneResult<Role> {
+        (**self).create_role(name)
+    }
+    fn find_user(&mut self, domain_id: &str, name: &str) -> KeystoneResult<Option<User>> {
+        (**self).find_user(domain_id, name)
+    }
+    fn create_user(
+        &mut self,
+        domain_id: &str,
+        name: &str,
+        password: &Sensitive<String>,
+    ) -> KeystoneResult<User> {
+        (**self).create_user(domain_id, name, password)
+    }
+    fn set_password(&mut self, user_id: &str, password: &Sensitive<String>) -> KeystoneResult<()> {
+        (**self).set_password(user_id, password)
+    }
+    fn password_matches(
+        &mut self,
+        user_id: &str,
+        password: &Sensitive<String>,
+    ) -> KeystoneResult<bool> {
+        (**self).password_matches(user_id, password)
+    }
+    fn has_role(
+        &mut self,
+        target: &GrantTarget,
+        user_id: &str,
+        role_id: &str,
+    ) -> KeystoneResult<bool> {
+        (**self).has_role(target, user_id, role_id)
+    }
+    fn grant_role(
+        &mut self,
+        target: &GrantTarget,
+        user_id: &str,
+        role_id: &str,
+    ) -> KeystoneResult<()> {
+        (**self).grant_role(target, user_id, role_id)
+    }
+    fn region_exists(&mut self, id: &str) -> KeystoneResult<bool> {
+        (**self).region_exists(id)
+    }
+    fn create_region(&mut self, id: &str) -> KeystoneResult<()> {
+        (**self).create_region(id)
+    }
+    fn find_service(
+        &mut self,
+        name: &str,
+        service_type: &str,
+    ) -> KeystoneResult<Option<CatalogService>> {
+        (**self).find_service(name, service_type)
+    }
+    fn create_service(
+        &mut self,
+        name: &str,
+        service_type: &str,
+        description: &str,
+    ) -> KeystoneResult<CatalogService> {
+        (**self).create_service(name, service_type, description)
+    }
+    fn list_endpoints(&mut self, service_id: &str) -> KeystoneResult<Vec<CatalogEndpoint>> {
+        (**self).list_endpoints(service_id)
+    }
+    fn create_endpoint(
+        &mut self,
+        service_id: &str,
+        interface: Interface,
+        region: &str,
+        url: &str,
+    ) -> KeystoneResult<CatalogEndpoint> {
+        (**self).create_endpoint(service_id, interface, region, url)
+    }
+    fn set_endpoint_url(&mut self, endpoint_id: &str, url: &str) -> KeystoneResult<()> {
+        (**self).set_endpoint_url(endpoint_id, url)
+    }
+    fn request_count(&self) -> RequestCount {
+        (**self).request_count()
+    }
 }
 
 /// Requests a client has sent (for "nothing changed, nothing sent" checks).
@@ -402,7 +528,7 @@ pub fn ensure_service(
     name: &str,
     service_type: &str,
     description: &str,
-) -> KeystoneResult<(Service, Change)> {
+) -> KeystoneResult<(CatalogService, Change)> {
     if let Some(service) = api.find_service(name, service_type)? {
         return Ok((service, Change::Unchanged));
     }
@@ -422,7 +548,7 @@ pub fn ensure_endpoints(
     let existing = api.list_endpoints(service_id)?;
     let mut changes = Vec::with_capacity(urls.len());
     for (interface, url) in urls {
-        let matching: Vec<&Endpoint> = existing
+        let matching: Vec<&CatalogEndpoint> = existing
             .iter()
             .filter(|e| e.interface == *interface && e.region_id == region_id)
             .collect();

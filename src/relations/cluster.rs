@@ -14,17 +14,61 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::fernet_keys::repository::{Owner, Repository};
+use crate::config::Config;
 use crate::fernet_keys::{
     Ack, KeyMaterial, LeaderDecision, Published, RotationRequest, UnitDecision, leader_decision,
     unit_decision,
 };
+use crate::host::keys::KeyStore;
 use crate::juju::{
     Bag, DatabagChanges, Juju, NewSecret, RelationId, SecretOwner, SecretRead, SecretUri,
 };
+use crate::machine::Machine;
 use crate::secret::Sensitive;
+use crate::step::{Condition, Hook};
 
 pub const ENDPOINT: &str = "cluster";
+
+/// Recorded by [`run`] when this unit holds the leader's current key set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldKeys {
+    pub generation: u64,
+}
+
+/// Step: this unit holds the published keys; the leader creates them, and rotates them when
+/// due and every unit holds the current ones.
+pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
+    let inputs = sync_inputs(hook.machine, &hook.config, RotationRequest::Scheduled);
+    // Before cluster-relation-created there is nobody to share keys with yet.
+    let Some(sync) = sync(hook.juju, &inputs)? else {
+        return Ok(Vec::new());
+    };
+    let mut conditions = Vec::new();
+    match (&sync.waiting, sync.generation) {
+        (Some(reason), _) => conditions.push(Condition::Waiting(reason.clone())),
+        (None, Some(generation)) => hook.record(HeldKeys { generation }),
+        (None, None) => {}
+    }
+    if let Some(note) = &sync.note {
+        conditions.push(Condition::Note(note.clone()));
+    }
+    Ok(conditions)
+}
+
+/// The key sync's inputs from the machine and a validated config.
+pub fn sync_inputs<'a>(
+    machine: &'a Machine,
+    config: &Config,
+    request: RotationRequest,
+) -> SyncInputs<'a> {
+    SyncInputs {
+        store: machine.keys.as_ref(),
+        now: machine.now,
+        period: config.fernet_rotation_period(),
+        max_active_keys: config.fernet_max_active_keys,
+        request,
+    }
+}
 
 const GENERATION: &str = "fernet-generation";
 const FINGERPRINT: &str = "fernet-fingerprint";
@@ -34,71 +78,6 @@ const KEYS_IN_BAG: &str = "fernet-keys";
 const SECRET_LABEL: &str = "fernet-keys";
 /// Where the Python keystone charm kept the keys (leader settings).
 const PYTHON_CHARM_KEYS: &str = "key_repository";
-
-/// Where this unit keeps its keys: the repositories keystone.conf names.
-#[derive(Debug, Clone)]
-pub struct KeyStore {
-    pub fernet: Repository,
-    pub credential: Repository,
-    /// Production stores refuse to write keys nobody but root could read.
-    require_owner: bool,
-}
-
-impl KeyStore {
-    /// The production repositories, owned by keystone:keystone. Without a keystone user (the
-    /// package is not installed yet) reading works and writing fails with that explanation.
-    pub fn system() -> KeyStore {
-        let owner = nix::unistd::User::from_name("keystone")
-            .ok()
-            .flatten()
-            .map(|user| Owner {
-                uid: user.uid,
-                gid: user.gid,
-            });
-        KeyStore {
-            // The repositories keystone.conf names (without their trailing /).
-            fernet: Repository::new(
-                crate::render::paths::FERNET_KEYS.trim_end_matches('/'),
-                owner,
-            ),
-            credential: Repository::new(
-                crate::render::paths::CREDENTIAL_KEYS.trim_end_matches('/'),
-                owner,
-            ),
-            require_owner: true,
-        }
-    }
-
-    /// Repositories under `dir`, owned by the current user (tests).
-    pub fn in_dir(dir: &std::path::Path) -> KeyStore {
-        KeyStore {
-            fernet: Repository::new(dir.join("fernet-keys"), None),
-            credential: Repository::new(dir.join("credential-keys"), None),
-            require_owner: false,
-        }
-    }
-
-    /// What the unit holds, when both repositories hold a valid set.
-    pub fn read(&self) -> Result<Option<KeyMaterial>> {
-        let fernet = self.fernet.read()?;
-        let credential = self.credential.read()?;
-        Ok(match (fernet, credential) {
-            (Some(fernet), Some(credential)) => Some(KeyMaterial { fernet, credential }),
-            _ => None,
-        })
-    }
-
-    /// Writes both sets; the credential set first, so the fernet repository (which decides
-    /// what Keystone's tokens use) changes last.
-    pub fn apply(&self, material: &KeyMaterial) -> Result<bool> {
-        if self.require_owner && self.fernet.owner().is_none() {
-            bail!("the keystone user does not exist: the keystone package is not installed yet");
-        }
-        let credential = self.credential.apply(&material.credential)?;
-        let fernet = self.fernet.apply(&material.fernet)?;
-        Ok(credential || fernet)
-    }
-}
 
 /// What the keys mean for the unit's status.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -141,8 +120,7 @@ fn ack_of(bag: &crate::juju::Databag) -> Option<Ack> {
 
 /// Inputs that come from outside Juju.
 pub struct SyncInputs<'a> {
-    pub store: &'a KeyStore,
-    pub secrets: bool,
+    pub store: &'a dyn KeyStore,
     pub now: u64,
     pub period: Duration,
     pub max_active_keys: u32,
@@ -175,7 +153,7 @@ pub fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
         }
         UnitDecision::Apply => {
             let published = published_state.clone().context("published state")?;
-            match fetch(juju, &app_bag, inputs.secrets)? {
+            match fetch(juju, &app_bag)? {
                 Some((material, generation))
                     if generation == published.generation
                         && material.fingerprint() == published.fingerprint =>
@@ -330,12 +308,8 @@ fn peer_acks(
 }
 
 /// Reads the published key material from the secret or the bag.
-fn fetch(
-    juju: &Juju,
-    app_bag: &crate::juju::Databag,
-    secrets: bool,
-) -> Result<Option<(KeyMaterial, u64)>> {
-    if secrets {
+fn fetch(juju: &Juju, app_bag: &crate::juju::Databag) -> Result<Option<(KeyMaterial, u64)>> {
+    if juju.supports_secrets() {
         let Some(uri) = app_bag.get(SECRET_ID).and_then(|id| SecretUri::parse(id)) else {
             return Ok(None);
         };
@@ -365,7 +339,7 @@ fn publish(
         .context("cannot write the key repositories")?;
     let fingerprint = material.fingerprint();
     let mut changes = DatabagChanges::new();
-    if inputs.secrets {
+    if juju.supports_secrets() {
         let content = material.to_secret_content(generation);
         let what = AppSecret {
             id_key: SECRET_ID,
@@ -445,12 +419,9 @@ fn acknowledge(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Shared state besides the keys: the database flags and the admin credentials, in the peer
-// application bag (only the leader writes it; every unit reads it).
+// Shared state besides the keys, in the peer application bag (only the leader writes it; every
+// unit reads it): the admin credentials here, and other concerns' keys through [`set_shared`].
 
-/// The identity setup the leader last applied (a digest of its inputs): a hook whose inputs
-/// did not change makes no Keystone API call.
-const IDENTITY_APPLIED: &str = "identity-applied";
 const ADMIN_SECRET_ID: &str = "admin-secret-id";
 const ADMIN_IN_BAG: &str = "admin-passwords";
 const ADMIN_SECRET_LABEL: &str = "keystone-admin";
@@ -478,23 +449,6 @@ pub fn app_data(juju: &Juju) -> Result<Option<(RelationId, crate::juju::Databag)
     Ok(Some((relation, bag)))
 }
 
-/// The leader's flags as every unit reads them.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct SharedFlags {
-    pub db_initialised: bool,
-    pub bootstrapped: bool,
-    pub identity_applied: Option<String>,
-}
-
-pub fn shared_flags(bag: &crate::juju::Databag) -> SharedFlags {
-    use crate::relations::shared_db::{DB_INITIALISED, KEYSTONE_BOOTSTRAPPED, flag_is_set};
-    SharedFlags {
-        db_initialised: flag_is_set(bag.get(DB_INITIALISED).map(String::as_str)),
-        bootstrapped: flag_is_set(bag.get(KEYSTONE_BOOTSTRAPPED).map(String::as_str)),
-        identity_applied: bag.get(IDENTITY_APPLIED).cloned(),
-    }
-}
-
 /// Sets (Some) or deletes (None) leader-owned keys of the peer application bag.
 pub fn set_shared(
     juju: &Juju,
@@ -507,11 +461,6 @@ pub fn set_shared(
         .collect();
     juju.relation_set(relation, true, &changes)
         .context("cannot update the cluster application data")
-}
-
-/// Records the digest of the identity setup just applied (None forgets it).
-pub fn identity_applied_change(digest: Option<&str>) -> (&'static str, Option<String>) {
-    (IDENTITY_APPLIED, digest.map(str::to_owned))
 }
 
 /// The two passwords every unit shares: the charm's own admin (made by bootstrap, used for the
@@ -575,11 +524,10 @@ pub fn store_admin_credentials(
     juju: &Juju,
     relation: &RelationId,
     bag: &crate::juju::Databag,
-    secrets: bool,
     credentials: &AdminCredentials,
 ) -> Result<()> {
     let content = credentials.to_content();
-    if secrets {
+    if juju.supports_secrets() {
         let what = AppSecret {
             id_key: ADMIN_SECRET_ID,
             label: ADMIN_SECRET_LABEL,
@@ -604,7 +552,6 @@ pub fn ensure_admin_credentials(
     juju: &Juju,
     relation: &RelationId,
     bag: &crate::juju::Databag,
-    secrets: bool,
 ) -> Result<Option<AdminCredentials>> {
     if let Some(stored) = admin_credentials(juju, bag)? {
         return Ok(Some(stored));
@@ -629,7 +576,7 @@ pub fn ensure_admin_credentials(
         charm_password: adopt(PYTHON_CHARM_PASSWORD)?,
         admin_password: adopt(PYTHON_ADMIN_PASSWORD)?,
     };
-    store_admin_credentials(juju, relation, bag, secrets, &credentials)?;
+    store_admin_credentials(juju, relation, bag, &credentials)?;
     tracing::info!("admin credentials stored for every unit");
     Ok(Some(credentials))
 }

@@ -1,5 +1,4 @@
-//! The `shared-db` relation (interface `mysql-shared`): Keystone's database, as pure functions
-//! over relation data.
+//! The `shared-db` relation (interface `mysql-shared`): Keystone's database.
 //!
 //! - This unit asks ([`request`]): `database`, `username` (config `database`, `database-user`)
 //!   and `hostname`, its address on the shared-db binding, or its address inside the database's
@@ -21,9 +20,16 @@ use std::net::IpAddr;
 
 use base64::Engine as _;
 
+use anyhow::Context as _;
+
+use crate::event::{Endpoint, Event, RelationHook};
+use crate::host::fs::DesiredFile;
+use crate::host::process::{Bootstrap, KeystoneManage};
+use crate::identity;
 use crate::juju::{Bag, Databag, DatabagChanges, Juju, NetworkInfo, RelationId, UnitName};
+use crate::relations::cluster;
 use crate::secret::Sensitive;
-use crate::status::StatusInputs;
+use crate::step::{Condition, Hook};
 
 pub const ENDPOINT: &str = "shared-db";
 /// The relation's name in status messages (`Missing relations: database`).
@@ -37,11 +43,9 @@ pub const KEYSTONE_BOOTSTRAPPED: &str = "keystone-bootstrapped";
 pub const FLAGS_CLEARED_WITH_DATABASE: [&str; 2] = [DB_INITIALISED, KEYSTONE_BOOTSTRAPPED];
 /// What the leader sets after a successful db_sync.
 pub const FLAG_SET: &str = "True";
-
-/// Where the database's TLS material is written (the Python charm's paths).
-pub const SSL_CA_FILE: &str = "/etc/keystone/db-client.ca";
-pub const SSL_CERT_FILE: &str = "/etc/keystone/db-client.cert";
-pub const SSL_KEY_FILE: &str = "/etc/keystone/db-client.key";
+/// The role `keystone-manage bootstrap` grants the charm's own admin user, system-wide: Keystone's
+/// default policies give the system `admin` role what the charm needs.
+const BOOTSTRAP_ROLE: &str = "admin";
 
 /// Status text while the leader has not run db_sync on this database.
 pub const NOT_INITIALISED: &str = "Database not initialised";
@@ -62,7 +66,9 @@ pub enum SharedDbError {
         option: &'static str,
         reason: String,
     },
-    #[error("shared-db: this unit has no address on the shared-db binding to send as hostname")]
+    #[error(
+        "shared-db: this unit has no address on the shared-db binding to send as hostname; bind shared-db to a space this machine is in"
+    )]
     NoAddress,
 }
 
@@ -187,9 +193,10 @@ pub struct RemoteUnit {
 /// TLS material for the database connection, decoded to PEM.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatabaseTls {
-    /// Written to [`SSL_CA_FILE`].
+    /// Written to [`crate::paths::DB_CLIENT_CA`].
     pub ca_pem: String,
-    /// Client certificate and key, written to [`SSL_CERT_FILE`] and [`SSL_KEY_FILE`] (0600).
+    /// Client certificate and key, written to [`crate::paths::DB_CLIENT_CERT`] and
+    /// [`crate::paths::DB_CLIENT_KEY`].
     pub client: Option<(String, Sensitive<String>)>,
 }
 
@@ -205,8 +212,6 @@ pub struct Database {
 }
 
 impl Database {
-    /// `mysql+pymysql://user:password@host[:port]/database[?ssl_ca=...&ssl_cert=...&ssl_key=...]`
-    /// for keystone.conf's `[database] connection`.
     /// What keystone.conf's `[database]` connection is built from; [`crate::render`] builds the
     /// URL, in one place, encoded the way alembic and oslo.config read it.
     pub fn connection(&self) -> crate::render::DatabaseConnection {
@@ -217,11 +222,39 @@ impl Database {
             port: self.port,
             database: self.name.clone(),
             tls: self.tls.as_ref().map(|tls| crate::render::DatabaseTls {
-                ca_file: SSL_CA_FILE.to_owned(),
-                cert_file: tls.client.as_ref().map(|_| SSL_CERT_FILE.to_owned()),
-                key_file: tls.client.as_ref().map(|_| SSL_KEY_FILE.to_owned()),
+                ca_file: crate::paths::DB_CLIENT_CA.to_owned(),
+                cert_file: tls
+                    .client
+                    .as_ref()
+                    .map(|_| crate::paths::DB_CLIENT_CERT.to_owned()),
+                key_file: tls
+                    .client
+                    .as_ref()
+                    .map(|_| crate::paths::DB_CLIENT_KEY.to_owned()),
             }),
         }
+    }
+
+    /// The files the connection names: the database's TLS material, readable by Keystone.
+    pub fn files(&self) -> Vec<DesiredFile> {
+        let Some(tls) = &self.tls else {
+            return Vec::new();
+        };
+        let mut files = vec![DesiredFile::keystone_readable(
+            crate::paths::DB_CLIENT_CA,
+            tls.ca_pem.clone(),
+        )];
+        if let Some((cert, key)) = &tls.client {
+            files.push(DesiredFile::keystone_readable(
+                crate::paths::DB_CLIENT_CERT,
+                cert.clone(),
+            ));
+            files.push(DesiredFile::keystone_readable(
+                crate::paths::DB_CLIENT_KEY,
+                key.expose().clone(),
+            ));
+        }
+        files
     }
 
     /// The SQLAlchemy URL (see [`crate::render::DatabaseConnection::url`]).
@@ -380,6 +413,36 @@ pub fn flag_is_set(value: Option<&str>) -> bool {
     })
 }
 
+/// The database's initialisation as the leader recorded it in the peer application bag; every
+/// unit reads it. Recorded by [`initialise`] for the steps after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DatabaseFlags {
+    /// db_sync ran on the current database.
+    pub db_initialised: bool,
+    /// `keystone-manage bootstrap` ran on it.
+    pub bootstrapped: bool,
+    /// This hook cleared the flags: the database went away, so whatever was set up in it must
+    /// be set up again.
+    pub reset: bool,
+}
+
+impl DatabaseFlags {
+    pub fn from_peer_bag(bag: &Databag) -> DatabaseFlags {
+        DatabaseFlags {
+            db_initialised: flag_is_set(bag.get(DB_INITIALISED).map(String::as_str)),
+            bootstrapped: flag_is_set(bag.get(KEYSTONE_BOOTSTRAPPED).map(String::as_str)),
+            reset: false,
+        }
+    }
+
+    /// The flags as the peer relation holds them now (none before it exists).
+    pub fn read(juju: &Juju) -> anyhow::Result<DatabaseFlags> {
+        Ok(cluster::app_data(juju)?
+            .map(|(_, bag)| DatabaseFlags::from_peer_bag(&bag))
+            .unwrap_or_default())
+    }
+}
+
 /// The shared-db hook running now, if any (other hooks pass `None`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SharedDbHook {
@@ -389,9 +452,27 @@ pub enum SharedDbHook {
     Broken,
 }
 
+impl SharedDbHook {
+    pub fn of(event: &Event) -> Option<SharedDbHook> {
+        match event {
+            Event::Relation {
+                endpoint: Endpoint::SharedDb,
+                hook,
+            } => match hook {
+                RelationHook::Joined => Some(SharedDbHook::Joined),
+                RelationHook::Changed => Some(SharedDbHook::Changed),
+                RelationHook::Departed => Some(SharedDbHook::Departed),
+                RelationHook::Broken => Some(SharedDbHook::Broken),
+                RelationHook::Created => None,
+            },
+            _ => None,
+        }
+    }
+}
+
 /// What the leader does about db_sync in this hook.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DbInitPlan {
+pub struct DbInit {
     /// Peer application keys to delete first ([`FLAGS_CLEARED_WITH_DATABASE`]).
     pub clear_flags: Vec<&'static str>,
     /// Run `keystone-manage db_sync`, then set [`DB_INITIALISED`] to [`FLAG_SET`] (and bootstrap).
@@ -402,14 +483,14 @@ pub struct DbInitPlan {
 /// clears it (a database unit left, or the database is going away); if a database is still
 /// ready (another unit of it remains), db_sync runs again at once, so the unit does not sit in
 /// "Database not initialised" until the next hook. db_sync on a synced database changes nothing.
-pub fn db_init_plan(
+pub fn db_init(
     is_leader: bool,
     hook: Option<SharedDbHook>,
     state: &DatabaseState,
     initialised: bool,
-) -> DbInitPlan {
+) -> DbInit {
     if !is_leader {
-        return DbInitPlan::default();
+        return DbInit::default();
     }
     let leaving = matches!(hook, Some(SharedDbHook::Departed | SharedDbHook::Broken));
     let ready = matches!(state, DatabaseState::Ready(_));
@@ -419,30 +500,23 @@ pub fn db_init_plan(
         Vec::new()
     };
     let still_initialised = initialised && !leaving;
-    DbInitPlan {
+    DbInit {
         clear_flags,
         run_db_sync: ready && !still_initialised,
     }
 }
 
-/// Adds the database's part of the workload status: `Missing relations: database`,
-/// `Incomplete relations: database` (nothing yet, or not allowed yet), `Database not
-/// initialised` (ready, but the leader has not run db_sync), or the data problem (blocked).
-pub fn add_status(
-    state: &Result<DatabaseState, SharedDbError>,
-    initialised: bool,
-    inputs: &mut StatusInputs,
-) {
+/// The database's part of the status: `Missing relations: database`, `Incomplete relations:
+/// database` (nothing yet, or not allowed yet), or the data problem (blocked: nothing else is
+/// touched, since rewriting keystone.conf without the database would take a serving unit down).
+pub fn conditions(state: &Result<DatabaseState, SharedDbError>) -> Vec<Condition> {
     match state {
-        Err(err) => inputs.blocked.push(err.to_string()),
-        Ok(DatabaseState::Missing) => inputs.missing_relations.push(STATUS_NAME.to_owned()),
+        Err(err) => vec![Condition::Blocked(err.to_string())],
+        Ok(DatabaseState::Missing) => vec![Condition::MissingRelation(STATUS_NAME)],
         Ok(DatabaseState::Incomplete | DatabaseState::NotAllowed) => {
-            inputs.incomplete_relations.push(STATUS_NAME.to_owned())
+            vec![Condition::IncompleteRelation(STATUS_NAME)]
         }
-        Ok(DatabaseState::Ready(_)) if !initialised => {
-            inputs.waiting.push(NOT_INITIALISED.to_owned())
-        }
-        Ok(DatabaseState::Ready(_)) => {}
+        Ok(DatabaseState::Ready(_)) => Vec::new(),
     }
 }
 
@@ -453,6 +527,16 @@ pub struct Observed {
     pub state: Result<DatabaseState, SharedDbError>,
 }
 
+impl Observed {
+    /// The database to connect to, once it is ready for this unit.
+    pub fn database(&self) -> Option<&Database> {
+        match &self.state {
+            Ok(DatabaseState::Ready(db)) => Some(db),
+            _ => None,
+        }
+    }
+}
+
 /// Reads the relation (relation-ids, relation-list, one relation-get per database unit) and, in
 /// shared-db's joined and changed hooks, sends this unit's request when it differs from what the
 /// bag holds (network-get, relation-get, relation-set).
@@ -461,7 +545,6 @@ pub fn observe(
     request: &DatabaseRequest,
     hook: Option<SharedDbHook>,
 ) -> anyhow::Result<Observed> {
-    use anyhow::Context as _;
     let Some(relation) = juju
         .relation_ids(ENDPOINT)
         .context("cannot list the shared-db relations")?
@@ -487,7 +570,16 @@ pub fn observe(
         let network = juju
             .network_get(ENDPOINT)
             .context("cannot read this unit's shared-db address")?;
-        let wanted = self::request(request, &hostname(&network, access_network(&remote))?);
+        let hostname = match hostname(&network, access_network(&remote)) {
+            Ok(hostname) => hostname,
+            Err(err) => {
+                return Ok(Observed {
+                    relation: Some(relation),
+                    state: Err(err),
+                });
+            }
+        };
+        let wanted = self::request(request, &hostname);
         let own = juju
             .relation_data(&relation, &Bag::Unit(juju.unit().clone()))
             .context("cannot read this unit's shared-db data")?;
@@ -504,11 +596,114 @@ pub fn observe(
     })
 }
 
+// ---------------------------------------------------------------------------------------------
+// The steps.
+
+/// Step: asks for the database and reads what it answered (recording [`Observed`]).
+pub fn run(hook: &mut Hook<'_>) -> anyhow::Result<Vec<Condition>> {
+    let observed = match DatabaseRequest::new(&hook.config.database, &hook.config.database_user) {
+        Ok(request) => observe(hook.juju, &request, SharedDbHook::of(hook.event))?,
+        Err(err) => Observed {
+            relation: None,
+            state: Err(err),
+        },
+    };
+    let conditions = conditions(&observed.state);
+    hook.record(observed);
+    Ok(conditions)
+}
+
+/// Step, after Keystone's files are written: the leader initialises the database (db_sync,
+/// then bootstrap) once, and clears the flags when the database goes away; every unit records
+/// the [`DatabaseFlags`] and waits while the database is not initialised.
+pub fn initialise(hook: &mut Hook<'_>) -> anyhow::Result<Vec<Condition>> {
+    let Some(observed) = hook.found::<Observed>().cloned() else {
+        return Ok(Vec::new());
+    };
+    let peer = cluster::app_data(hook.juju)?;
+    let mut flags = peer
+        .as_ref()
+        .map(|(_, bag)| DatabaseFlags::from_peer_bag(bag))
+        .unwrap_or_default();
+    if hook.leader
+        && let (Some((relation, bag)), Ok(state)) = (&peer, &observed.state)
+    {
+        let init = db_init(
+            true,
+            SharedDbHook::of(hook.event),
+            state,
+            flags.db_initialised,
+        );
+        if !init.clear_flags.is_empty() {
+            let changes: Vec<(&str, Option<String>)> =
+                init.clear_flags.iter().map(|key| (*key, None)).collect();
+            cluster::set_shared(hook.juju, relation, &changes)?;
+            tracing::info!("the database went away: it will be initialised again");
+            flags = DatabaseFlags {
+                reset: true,
+                ..DatabaseFlags::default()
+            };
+        }
+        let manage = KeystoneManage::new(hook.machine.runner);
+        if init.run_db_sync && !hook.paused {
+            tracing::info!("running keystone-manage db_sync");
+            manage.db_sync().context("keystone-manage db_sync failed")?;
+            cluster::set_shared(
+                hook.juju,
+                relation,
+                &[(DB_INITIALISED, Some(FLAG_SET.into()))],
+            )?;
+            flags.db_initialised = true;
+        }
+        if flags.db_initialised && !flags.bootstrapped && !hook.paused {
+            bootstrap(hook, relation, bag, &manage)?;
+            flags.bootstrapped = true;
+        }
+    }
+    hook.record(flags);
+    Ok(match (observed.database(), flags.db_initialised) {
+        (Some(_), false) => vec![Condition::Waiting(NOT_INITIALISED.to_owned())],
+        _ => Vec::new(),
+    })
+}
+
+/// `keystone-manage bootstrap`: the charm's own admin user (system-scoped `admin`, which
+/// Keystone's default policies give what the charm needs), the admin project, the region and
+/// Keystone's own endpoints.
+fn bootstrap(
+    hook: &Hook<'_>,
+    relation: &RelationId,
+    bag: &Databag,
+    manage: &KeystoneManage<'_>,
+) -> anyhow::Result<()> {
+    let credentials = cluster::ensure_admin_credentials(hook.juju, relation, bag)?
+        .context("the leader could not store the admin credentials")?;
+    let urls = hook.endpoint_urls()?;
+    tracing::info!("running keystone-manage bootstrap");
+    manage
+        .bootstrap(&Bootstrap {
+            username: identity::CHARM_ADMIN_USER.to_owned(),
+            password: credentials.charm_password.clone(),
+            project: identity::ADMIN_PROJECT.to_owned(),
+            role: BOOTSTRAP_ROLE.to_owned(),
+            service_name: identity::IDENTITY_SERVICE.to_owned(),
+            region: hook.config.regions.first().cloned().unwrap_or_default(),
+            admin_url: urls.admin,
+            internal_url: urls.internal,
+            public_url: urls.public,
+        })
+        .context("keystone-manage bootstrap failed")?;
+    cluster::set_shared(
+        hook.juju,
+        relation,
+        &[(KEYSTONE_BOOTSTRAPPED, Some(FLAG_SET.into()))],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::juju::{BindAddress, InterfaceAddress};
-    use crate::status::workload_status;
 
     const CA: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
     const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
@@ -846,19 +1041,19 @@ mod tests {
     #[test]
     fn the_initialised_flag() {
         let ready_state = DatabaseState::Ready(ready(&[]));
-        let sync = DbInitPlan {
+        let sync = DbInit {
             clear_flags: vec![],
             run_db_sync: true,
         };
-        let clear_and_sync = DbInitPlan {
+        let clear_and_sync = DbInit {
             clear_flags: FLAGS_CLEARED_WITH_DATABASE.to_vec(),
             run_db_sync: true,
         };
-        let clear = DbInitPlan {
+        let clear = DbInit {
             clear_flags: FLAGS_CLEARED_WITH_DATABASE.to_vec(),
             run_db_sync: false,
         };
-        let nothing = DbInitPlan::default();
+        let nothing = DbInit::default();
         use SharedDbHook::*;
         let cases = [
             // (leader, hook, state, initialised) -> plan
@@ -887,7 +1082,7 @@ mod tests {
         ];
         for (leader, hook, state, initialised, expected) in cases {
             assert_eq!(
-                &db_init_plan(leader, hook, state, initialised),
+                &db_init(leader, hook, state, initialised),
                 expected,
                 "leader={leader} hook={hook:?} state={state:?} initialised={initialised}"
             );
@@ -903,7 +1098,7 @@ mod tests {
     fn readding_a_database_initialises_it_again() {
         // The leader's view across remove-relation and a new relation (bug #1797229).
         let mut initialised = true;
-        let plan = db_init_plan(
+        let plan = db_init(
             true,
             Some(SharedDbHook::Broken),
             &DatabaseState::Missing,
@@ -911,38 +1106,36 @@ mod tests {
         );
         initialised &= plan.clear_flags.is_empty();
         let new_db = DatabaseState::Ready(ready(&[("db_host", "10.0.0.77")]));
-        let plan = db_init_plan(true, Some(SharedDbHook::Changed), &new_db, initialised);
+        let plan = db_init(true, Some(SharedDbHook::Changed), &new_db, initialised);
         assert!(plan.run_db_sync);
     }
 
     #[test]
     fn status_messages() {
-        let status = |state: Result<DatabaseState, SharedDbError>, initialised: bool| {
-            let mut inputs = StatusInputs::default();
-            add_status(&state, initialised, &mut inputs);
-            workload_status(&inputs).to_string()
+        let status = |state: Result<DatabaseState, SharedDbError>| {
+            crate::status::unit_status(&conditions(&state)).to_string()
         };
-        let ready_state = DatabaseState::Ready(ready(&[]));
         assert_eq!(
-            status(Ok(DatabaseState::Missing), false),
+            status(Ok(DatabaseState::Missing)),
             "blocked: Missing relations: database"
         );
         assert_eq!(
-            status(Ok(DatabaseState::Incomplete), false),
+            status(Ok(DatabaseState::Incomplete)),
             "waiting: Incomplete relations: database"
         );
         assert_eq!(
-            status(Ok(DatabaseState::NotAllowed), false),
+            status(Ok(DatabaseState::NotAllowed)),
             "waiting: Incomplete relations: database"
         );
         assert_eq!(
-            status(Ok(ready_state.clone()), false),
-            "waiting: Database not initialised"
+            status(Ok(DatabaseState::Ready(ready(&[])))),
+            "active: Unit is ready"
         );
-        assert_eq!(status(Ok(ready_state), true), "active: Unit is ready");
+        let no_address = conditions(&Err(SharedDbError::NoAddress));
+        assert!(no_address[0].stops_the_hook());
         assert_eq!(
-            status(Err(SharedDbError::NoAddress), false),
-            "blocked: shared-db: this unit has no address on the shared-db binding to send as hostname"
+            crate::status::unit_status(&no_address).to_string(),
+            "blocked: shared-db: this unit has no address on the shared-db binding to send as hostname; bind shared-db to a space this machine is in"
         );
     }
 }

@@ -1,4 +1,5 @@
-//! Key repositories on disk, replaced atomically.
+//! The fernet and credential key repositories on disk, replaced atomically, behind
+//! [`KeyStore`] (with [`MemoryKeys`], its twin).
 //!
 //! Keystone reads its key repository (`/etc/keystone/fernet-keys`) on every validation, so a
 //! half-written repository means failed tokens. The charm therefore keeps each set in its own
@@ -16,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use nix::unistd::{Gid, Uid, chown};
 
-use super::{Key, KeyError, KeySet};
+use crate::fernet_keys::{Key, KeyError, KeyMaterial, KeySet};
 
 /// Errors reading or writing a repository.
 #[derive(Debug, thiserror::Error)]
@@ -257,6 +258,98 @@ fn sync(dir: &Path) -> Result<(), RepositoryError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io_error("cannot sync", dir))
+}
+
+/// Where this unit keeps its fernet and credential keys.
+pub trait KeyStore {
+    /// What the unit holds, when both repositories hold a valid set.
+    fn read(&self) -> anyhow::Result<Option<KeyMaterial>>;
+    /// Writes both sets (only what differs); whether anything changed.
+    fn apply(&self, material: &KeyMaterial) -> anyhow::Result<bool>;
+}
+
+/// The repositories keystone.conf names, owned by keystone:keystone.
+#[derive(Debug, Clone)]
+pub struct DiskKeys {
+    pub fernet: Repository,
+    pub credential: Repository,
+    /// Production stores refuse to write keys nobody but root could read.
+    require_owner: bool,
+}
+
+impl DiskKeys {
+    /// The production repositories. Without a keystone user (the package is not installed yet)
+    /// reading works and writing fails with that explanation.
+    pub fn system() -> DiskKeys {
+        let owner = nix::unistd::User::from_name("keystone")
+            .ok()
+            .flatten()
+            .map(|user| Owner {
+                uid: user.uid,
+                gid: user.gid,
+            });
+        DiskKeys {
+            fernet: Repository::new(crate::paths::FERNET_KEYS.trim_end_matches('/'), owner),
+            credential: Repository::new(crate::paths::CREDENTIAL_KEYS.trim_end_matches('/'), owner),
+            require_owner: true,
+        }
+    }
+
+    /// Repositories under `dir`, owned by the current user (tests on a real disk).
+    pub fn in_dir(dir: &Path) -> DiskKeys {
+        DiskKeys {
+            fernet: Repository::new(dir.join("fernet-keys"), None),
+            credential: Repository::new(dir.join("credential-keys"), None),
+            require_owner: false,
+        }
+    }
+}
+
+impl KeyStore for DiskKeys {
+    fn read(&self) -> anyhow::Result<Option<KeyMaterial>> {
+        let fernet = self.fernet.read()?;
+        let credential = self.credential.read()?;
+        Ok(match (fernet, credential) {
+            (Some(fernet), Some(credential)) => Some(KeyMaterial { fernet, credential }),
+            _ => None,
+        })
+    }
+
+    /// The credential set first, so the fernet repository (which decides what Keystone's
+    /// tokens use) changes last.
+    fn apply(&self, material: &KeyMaterial) -> anyhow::Result<bool> {
+        if self.require_owner && self.fernet.owner().is_none() {
+            anyhow::bail!(
+                "the keystone user does not exist: the keystone package is not installed yet"
+            );
+        }
+        let credential = self.credential.apply(&material.credential)?;
+        let fernet = self.fernet.apply(&material.fernet)?;
+        Ok(credential || fernet)
+    }
+}
+
+/// The in-memory twin of [`DiskKeys`].
+#[derive(Debug, Default)]
+pub struct MemoryKeys(std::sync::Mutex<Option<KeyMaterial>>);
+
+impl MemoryKeys {
+    pub fn new() -> MemoryKeys {
+        MemoryKeys::default()
+    }
+}
+
+impl KeyStore for MemoryKeys {
+    fn read(&self) -> anyhow::Result<Option<KeyMaterial>> {
+        Ok(self.0.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
+    fn apply(&self, material: &KeyMaterial) -> anyhow::Result<bool> {
+        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let changed = held.as_ref() != Some(material);
+        *held = Some(material.clone());
+        Ok(changed)
+    }
 }
 
 #[cfg(test)]

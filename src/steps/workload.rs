@@ -2,38 +2,37 @@
 //! that serve it.
 //!
 //! [`plan`] is pure: validated config and what the relations said in, the files and services the
-//! unit should have out. [`write_files`] and [`converge_services`] carry a plan out through the
-//! host traits, writing only what differs and restarting Apache only when one of its inputs
-//! changed (or it is not running when it should be).
+//! unit should have out (the one meaning of "plan" in this crate). Two steps carry it out:
+//! [`keystone_files`] writes Keystone's own files (before the database is initialised, since
+//! keystone-manage reads them), and [`apache`] writes the vhost and starts, or restarts, Apache
+//! and memcached, only when one of their inputs changed (or they are not running when they
+//! should be).
 
-use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 
 use crate::config::Config;
-use crate::host::fs::{Files, Owner};
+use crate::host::fs::{DesiredFile, Owner, write_files};
+use crate::host::process::{Invocation, run_checked};
 use crate::host::services::{Service, Services};
-use crate::relations::shared_db::{self, Database};
-use crate::render::{self, KeystoneConf, LoggingConf, RenderError, Templates, TlsFiles, Vhost};
-
-/// The Apache site the vhost is enabled as.
-pub const SITE: &str = render::paths::VHOST_SITE;
-/// Where the HTTPS material from ssl_cert / ssl_key / ssl_ca goes.
-pub const APACHE_TLS_DIR: &str = "/etc/apache2/ssl/keystone";
-pub const APACHE_TLS_CERT: &str = "/etc/apache2/ssl/keystone/cert.pem";
-pub const APACHE_TLS_KEY: &str = "/etc/apache2/ssl/keystone/key.pem";
-pub const APACHE_TLS_CA: &str = "/etc/apache2/ssl/keystone/ca.pem";
-/// ssl_ca in the system's CA store (as the Python charm installs it), so clients on the unit
-/// trust Keystone's certificate; `update-ca-certificates` runs when it changes.
-pub const SYSTEM_CA: &str = "/usr/local/share/ca-certificates/keystone_juju_ca_cert.crt";
+use crate::machine::Machine;
+use crate::paths;
+use crate::relations::cluster::HeldKeys;
+use crate::relations::shared_db::{DatabaseFlags, Observed};
+use crate::render::{
+    DatabaseConnection, KeystoneConf, LoggingConf, RenderError, Templates, TlsFiles, Vhost,
+};
+use crate::step::{Condition, Hook};
 
 /// What the workload plan is made from.
 #[derive(Debug, Clone)]
 pub struct WorkloadFacts<'a> {
     pub config: &'a Config,
-    /// The database, once shared-db is ready for this unit.
-    pub database: Option<&'a Database>,
+    /// The database's connection, once shared-db is ready for this unit.
+    pub database: Option<DatabaseConnection>,
+    /// The files that connection needs (its TLS material).
+    pub database_files: Vec<DesiredFile>,
     /// The leader ran db_sync and bootstrap: Keystone can serve.
     pub db_initialised: bool,
     /// The unit holds the published fernet keys (Keystone cannot issue tokens without them).
@@ -42,26 +41,6 @@ pub struct WorkloadFacts<'a> {
     pub cpus: u32,
     /// The vhost's ServerName.
     pub server_name: String,
-}
-
-/// One file the unit should have.
-#[derive(Clone, PartialEq, Eq)]
-pub struct DesiredFile {
-    pub path: PathBuf,
-    pub content: Vec<u8>,
-    pub owner: Owner,
-    pub mode: u32,
-}
-
-impl fmt::Debug for DesiredFile {
-    // keystone.conf holds the database password and key.pem a private key: never print content.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DesiredFile")
-            .field("path", &self.path)
-            .field("bytes", &self.content.len())
-            .field("mode", &format_args!("{:o}", self.mode))
-            .finish()
-    }
 }
 
 /// The unit's workload, as it should be.
@@ -90,73 +69,58 @@ impl WorkloadPlan {
 }
 
 fn file(path: &str, content: impl Into<Vec<u8>>, owner: Owner, mode: u32) -> DesiredFile {
-    DesiredFile {
-        path: PathBuf::from(path),
-        content: content.into(),
-        owner,
-        mode,
-    }
+    DesiredFile::new(path, content, owner, mode)
 }
 
-/// Keystone's files are readable by the keystone group only: they hold the database password.
 fn keystone_readable(path: &str, content: impl Into<Vec<u8>>) -> DesiredFile {
-    file(path, content, Owner::new("root", "keystone"), 0o640)
+    DesiredFile::keystone_readable(path, content)
 }
 
 /// Renders everything; a value that could change a file's meaning fails the whole plan, so
 /// nothing is half-written.
 pub fn plan(templates: &Templates, facts: &WorkloadFacts<'_>) -> Result<WorkloadPlan, RenderError> {
     let config = facts.config;
-    let database = facts.database.map(Database::connection);
-    let keystone_conf = templates.keystone_conf(&KeystoneConf::from_config(config, database))?;
+    let keystone_conf =
+        templates.keystone_conf(&KeystoneConf::from_config(config, facts.database.clone()))?;
     let logging_conf = templates.logging_conf(&LoggingConf::from_config(config))?;
     let mut keystone_files = vec![
-        keystone_readable(render::paths::KEYSTONE_CONF, keystone_conf),
-        keystone_readable(render::paths::LOGGING_CONF, logging_conf),
+        keystone_readable(paths::KEYSTONE_CONF, keystone_conf),
+        keystone_readable(paths::LOGGING_CONF, logging_conf),
     ];
-    if let Some(tls) = facts.database.and_then(|db| db.tls.as_ref()) {
-        keystone_files.push(keystone_readable(
-            shared_db::SSL_CA_FILE,
-            tls.ca_pem.clone(),
-        ));
-        if let Some((cert, key)) = &tls.client {
-            keystone_files.push(keystone_readable(shared_db::SSL_CERT_FILE, cert.clone()));
-            keystone_files.push(keystone_readable(
-                shared_db::SSL_KEY_FILE,
-                key.expose().clone(),
-            ));
-        }
-    }
+    keystone_files.extend(facts.database_files.iter().cloned());
 
     let mut apache_files = Vec::new();
     let mut directories = Vec::new();
     let mut modules = vec!["wsgi"];
     let tls_files = config.tls.as_ref().map(|tls| {
         apache_files.push(file(
-            APACHE_TLS_CERT,
+            paths::APACHE_TLS_CERT,
             tls.cert_pem.clone(),
             Owner::root(),
             0o644,
         ));
         apache_files.push(file(
-            APACHE_TLS_KEY,
+            paths::APACHE_TLS_KEY,
             tls.key_pem.expose().clone(),
             Owner::root(),
             0o600,
         ));
         if let Some(ca) = &config.ssl_ca_pem {
-            apache_files.push(file(APACHE_TLS_CA, ca.clone(), Owner::root(), 0o644));
-            apache_files.push(file(SYSTEM_CA, ca.clone(), Owner::root(), 0o644));
+            apache_files.push(file(paths::APACHE_TLS_CA, ca.clone(), Owner::root(), 0o644));
+            apache_files.push(file(paths::SYSTEM_CA, ca.clone(), Owner::root(), 0o644));
         }
-        directories.push(PathBuf::from(APACHE_TLS_DIR));
+        directories.push(PathBuf::from(paths::APACHE_TLS_DIR));
         if config.ssl_ca_pem.is_some() {
             directories.push(PathBuf::from("/usr/local/share/ca-certificates"));
         }
         modules.push("ssl");
         TlsFiles {
-            cert_file: APACHE_TLS_CERT.to_owned(),
-            key_file: APACHE_TLS_KEY.to_owned(),
-            ca_file: config.ssl_ca_pem.as_ref().map(|_| APACHE_TLS_CA.to_owned()),
+            cert_file: paths::APACHE_TLS_CERT.to_owned(),
+            key_file: paths::APACHE_TLS_KEY.to_owned(),
+            ca_file: config
+                .ssl_ca_pem
+                .as_ref()
+                .map(|_| paths::APACHE_TLS_CA.to_owned()),
         }
     });
     let vhost = templates.vhost(&Vhost::from_config(
@@ -165,7 +129,7 @@ pub fn plan(templates: &Templates, facts: &WorkloadFacts<'_>) -> Result<Workload
         &facts.server_name,
         tls_files,
     ))?;
-    apache_files.push(file(render::paths::VHOST_FILE, vhost, Owner::root(), 0o644));
+    apache_files.push(file(paths::VHOST_FILE, vhost, Owner::root(), 0o644));
     let serve = facts.database.is_some() && facts.db_initialised && facts.keys_ready;
     if !serve {
         apache_files.clear();
@@ -181,27 +145,106 @@ pub fn plan(templates: &Templates, facts: &WorkloadFacts<'_>) -> Result<Workload
     })
 }
 
-/// Writes `files` (each only when it differs); the paths whose content changed.
-pub fn write_files<'a>(
-    fs: &dyn Files,
-    directories: &[PathBuf],
-    files: impl IntoIterator<Item = &'a DesiredFile>,
-) -> Result<Vec<PathBuf>> {
-    for dir in directories {
-        fs.ensure_dir(dir, &Owner::root(), 0o755)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+/// What [`keystone_files`] rendered and wrote, for [`apache`].
+struct Rendered {
+    templates: Templates,
+    plan: WorkloadPlan,
+    /// The database flag the plan was made with.
+    planned_initialised: bool,
+    keystone_changed: bool,
+}
+
+/// Recorded by [`apache`] when Apache serves Keystone on this unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Serving;
+
+fn facts<'h>(hook: &'h Hook<'_>, db_initialised: bool) -> WorkloadFacts<'h> {
+    let database = hook.found::<Observed>().and_then(Observed::database);
+    WorkloadFacts {
+        config: &hook.config,
+        database: database.map(|db| db.connection()),
+        database_files: database.map(|db| db.files()).unwrap_or_default(),
+        db_initialised,
+        keys_ready: hook.found::<HeldKeys>().is_some(),
+        cpus: hook.machine.cpus,
+        server_name: hook
+            .config
+            .os_public_hostname
+            .clone()
+            .unwrap_or_else(|| hook.machine.hostname.clone()),
     }
-    let mut changed = Vec::new();
-    for file in files {
-        let written = fs
-            .write(&file.path, &file.content, &file.owner, file.mode)
-            .with_context(|| format!("cannot write {}", file.path.display()))?;
-        if written.changed_content() {
-            tracing::info!("wrote {}", file.path.display());
-            changed.push(file.path.clone());
+}
+
+/// Step: renders every file (a refused value blocks the unit and nothing is written) and
+/// writes Keystone's own.
+pub fn keystone_files(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
+    let templates = hook.machine.templates()?;
+    let planned_initialised = DatabaseFlags::read(hook.juju)?.db_initialised;
+    let plan = match plan(&templates, &facts(hook, planned_initialised)) {
+        Ok(plan) => plan,
+        Err(err) => return Ok(vec![Condition::Blocked(err.to_string())]),
+    };
+    let changed = write_files(hook.machine.files.as_ref(), &[], &plan.keystone_files)?;
+    hook.record(Rendered {
+        templates,
+        plan,
+        planned_initialised,
+        keystone_changed: !changed.is_empty(),
+    });
+    Ok(Vec::new())
+}
+
+/// Step: once Keystone can serve, writes Apache's files and brings Apache and memcached up,
+/// restarting Apache when any of its inputs changed.
+pub fn apache(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
+    let Some(rendered) = hook.found::<Rendered>() else {
+        return Ok(Vec::new());
+    };
+    let initialised = hook
+        .found::<DatabaseFlags>()
+        .map_or(rendered.planned_initialised, |f| f.db_initialised);
+    // Only the database flag can have changed since the first plan, so a second one is made
+    // only when it did.
+    let plan = match initialised == rendered.planned_initialised {
+        true => rendered.plan.clone(),
+        false => plan(&rendered.templates, &facts(hook, initialised))?,
+    };
+    let keystone_changed = rendered.keystone_changed;
+    let machine = hook.machine;
+    let changed = write_files(
+        machine.files.as_ref(),
+        &plan.directories,
+        &plan.apache_files,
+    )?;
+    if changed.iter().any(|p| p == Path::new(paths::SYSTEM_CA)) {
+        run_checked(machine.runner, &Invocation::new("update-ca-certificates"))
+            .context("cannot add ssl_ca to the system's CA store")?;
+    }
+    converge_services(
+        machine.services.as_ref(),
+        &plan,
+        hook.paused,
+        keystone_changed || !changed.is_empty(),
+    )?;
+    if plan.serve && !hook.paused {
+        hook.record(Serving);
+    }
+    Ok(Vec::new())
+}
+
+/// `stop`: the unit is being removed, so Keystone stops serving from it (Apache waits for the
+/// old process to exit).
+pub fn stop(machine: &Machine) -> Result<()> {
+    for service in [Service::Apache2, Service::Memcached] {
+        if machine.services.is_running(service)? {
+            tracing::info!("stopping {}", service.name());
+            machine
+                .services
+                .stop(service)
+                .with_context(|| format!("cannot stop {}", service.name()))?;
         }
     }
-    Ok(changed)
+    Ok(())
 }
 
 /// What [`converge_services`] did.
@@ -241,7 +284,7 @@ pub fn converge_services(
             .with_context(|| format!("cannot enable Apache's {module} module"))?;
     }
     changed |= services
-        .enable_site(SITE)
+        .enable_site(paths::VHOST_SITE)
         .context("cannot enable Keystone's Apache site")?;
     if !services.is_running(Service::Apache2)? {
         tracing::info!("starting Apache");
@@ -264,19 +307,20 @@ mod tests {
     use super::*;
     use crate::host::fs::{Entry, MemoryFiles};
     use crate::host::services::{RecordingServices, ServiceAction};
+    use crate::relations::shared_db::Database;
     use crate::secret::Sensitive;
     use serde_json::{Map, Value, json};
     use std::path::Path;
 
     fn config(options: Value) -> Config {
         let mut all =
-            crate::config::defaults_from_config_yaml(include_str!("../config.yaml")).unwrap();
+            crate::config::defaults_from_config_yaml(include_str!("../../config.yaml")).unwrap();
         all.extend(options.as_object().cloned().unwrap_or_else(Map::new));
         Config::from_options(&all).unwrap()
     }
 
     fn templates() -> Templates {
-        Templates::from_charm_dir(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap()
+        Templates::bundled()
     }
 
     fn database(password: &str) -> Database {
@@ -290,10 +334,11 @@ mod tests {
         }
     }
 
-    fn facts<'a>(config: &'a Config, db: Option<&'a Database>, ready: bool) -> WorkloadFacts<'a> {
+    fn facts<'a>(config: &'a Config, db: Option<&Database>, ready: bool) -> WorkloadFacts<'a> {
         WorkloadFacts {
             config,
-            database: db,
+            database: db.map(Database::connection),
+            database_files: db.map(Database::files).unwrap_or_default(),
             db_initialised: ready,
             keys_ready: ready,
             cpus: 2,
@@ -312,13 +357,11 @@ mod tests {
         let plan = plan(&templates(), &facts(&config, None, false)).unwrap();
         assert!(!plan.serve);
         assert!(plan.apache_files.is_empty());
-        let conf = text(&plan, render::paths::KEYSTONE_CONF);
+        let conf = text(&plan, paths::KEYSTONE_CONF);
         assert!(!conf.contains("connection ="), "{conf}");
         let db = database("pw");
         let plan = plan_for(&config, Some(&db), false);
-        assert!(
-            text(&plan, render::paths::KEYSTONE_CONF).contains("connection = mysql+pymysql://")
-        );
+        assert!(text(&plan, paths::KEYSTONE_CONF).contains("connection = mysql+pymysql://"));
         assert!(!plan.serve, "not initialised yet");
     }
 
@@ -332,7 +375,7 @@ mod tests {
         let plain = plan_for(&config(json!({})), Some(&db), true);
         assert!(plain.serve);
         assert_eq!(plain.modules, ["wsgi"]);
-        assert!(text(&plain, render::paths::VHOST_FILE).contains("Listen 5000"));
+        assert!(text(&plain, paths::VHOST_FILE).contains("Listen 5000"));
 
         let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
         let key = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
@@ -345,10 +388,10 @@ mod tests {
         assert_eq!(tls.modules, ["wsgi", "ssl"]);
         let key_file = tls
             .files()
-            .find(|f| f.path == Path::new(APACHE_TLS_KEY))
+            .find(|f| f.path == Path::new(paths::APACHE_TLS_KEY))
             .unwrap();
         assert_eq!((key_file.mode, &key_file.owner), (0o600, &Owner::root()));
-        assert!(text(&tls, render::paths::VHOST_FILE).contains(APACHE_TLS_CERT));
+        assert!(text(&tls, paths::VHOST_FILE).contains(paths::APACHE_TLS_CERT));
         // Printing a plan never prints a key or a password.
         assert!(!format!("{tls:?}").contains("MIIE"));
     }
@@ -372,8 +415,7 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
-        let Some(Entry::File { owner, mode, .. }) =
-            fs.entry(Path::new(render::paths::KEYSTONE_CONF))
+        let Some(Entry::File { owner, mode, .. }) = fs.entry(Path::new(paths::KEYSTONE_CONF))
         else {
             panic!("keystone.conf was not written");
         };

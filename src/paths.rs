@@ -1,0 +1,38 @@
+//! Every path on the unit's machine that the charm reads or writes, in one place.
+
+/// Keystone's default config path: keystone-manage and the WSGI entry points read it with no
+/// environment variable, which Apache could not pass to them anyway.
+pub const KEYSTONE_CONF: &str = "/etc/keystone/keystone.conf";
+pub const LOGGING_CONF: &str = "/etc/keystone/logging.conf";
+pub const KEYSTONE_LOG: &str = "/var/log/keystone/keystone.log";
+/// The key repositories keystone.conf names (each a symlink to a complete set, see
+/// [`crate::host::keys`]).
+pub const FERNET_KEYS: &str = "/etc/keystone/fernet-keys/";
+pub const CREDENTIAL_KEYS: &str = "/etc/keystone/credential-keys/";
+/// The database's TLS material from shared-db (ssl_ca, ssl_cert, ssl_key), as the Python charm.
+pub const DB_CLIENT_CA: &str = "/etc/keystone/db-client.ca";
+pub const DB_CLIENT_CERT: &str = "/etc/keystone/db-client.cert";
+pub const DB_CLIENT_KEY: &str = "/etc/keystone/db-client.key";
+/// The Python charm's site name: switching charms replaces its vhost instead of adding a
+/// second one on the same ports.
+pub const VHOST_SITE: &str = "wsgi-openstack-api";
+pub const VHOST_FILE: &str = "/etc/apache2/sites-available/wsgi-openstack-api.conf";
+pub const APACHE_LOG_DIR: &str = "/var/log/apache2";
+/// Apache's copies of ssl_cert, ssl_key and ssl_ca.
+pub const APACHE_TLS_DIR: &str = "/etc/apache2/ssl/keystone";
+pub const APACHE_TLS_CERT: &str = "/etc/apache2/ssl/keystone/cert.pem";
+pub const APACHE_TLS_KEY: &str = "/etc/apache2/ssl/keystone/key.pem";
+pub const APACHE_TLS_CA: &str = "/etc/apache2/ssl/keystone/ca.pem";
+/// ssl_ca in the system's CA store (update-ca-certificates picks it up), so every client on the
+/// unit trusts Keystone's certificate, as with the Python charm.
+pub const SYSTEM_CA: &str = "/usr/local/share/ca-certificates/keystone_juju_ca_cert.crt";
+pub const WSGI_PUBLIC: &str = "/usr/bin/keystone-wsgi-public";
+pub const WSGI_ADMIN: &str = "/usr/bin/keystone-wsgi-admin";
+/// Where the local memcached listens (Debian's default).
+pub const MEMCACHED: &str = "127.0.0.1:11211";
+/// Present while the operator has paused the unit (the pause and resume actions).
+pub const PAUSED_MARKER: &str = "/var/lib/keystone/charm-paused";
+/// The charm's templates, under the charm directory Juju unpacked.
+pub const TEMPLATES_DIR: &str = "templates";
+/// The kernel's hostname: the vhost's ServerName unless os-public-hostname is set.
+pub const HOSTNAME: &str = "/proc/sys/kernel/hostname";

@@ -1,0 +1,146 @@
+//! What every step of a hook (and every action) works with: the [`Hook`] context.
+//!
+//! A step is `fn(&mut Hook) -> Result<Vec<Condition>>`: it reads what it needs through the
+//! context (Juju through [`Hook::juju`], the machine through [`Hook::machine`], what earlier
+//! steps found through [`Hook::found`]), does its work, and returns its part of the status. An
+//! `Err` is a failure Juju should retry (a tool or a service that did not answer); a reason the
+//! operator must act on is a [`Condition::Blocked`] instead.
+
+use std::any::{Any, TypeId};
+use std::collections::BTreeMap;
+
+use anyhow::{Context as _, Result};
+
+use crate::config::{Config, ConfigProblems};
+use crate::event::Event;
+use crate::identity::EndpointUrls;
+use crate::juju::Juju;
+use crate::keystone_api::http::LocalEndpoint;
+use crate::keystone_api::{KeystoneApi, PasswordCredentials, Scope};
+use crate::machine::Machine;
+pub use crate::status::Condition;
+
+/// One concern of a hook: a relation, the packages, Keystone's files, ...
+pub type Step = fn(&mut Hook<'_>) -> Result<Vec<Condition>>;
+
+/// One hook's context, shared by its steps in order.
+pub struct Hook<'a> {
+    pub juju: &'a Juju,
+    pub machine: &'a Machine,
+    pub event: &'a Event,
+    pub config: Config,
+    pub leader: bool,
+    /// The operator paused this unit (the pause action): no service is started.
+    pub paused: bool,
+    /// What earlier steps found, one value per type (e.g. the database's connection).
+    found: BTreeMap<TypeId, Box<dyn Any>>,
+    /// Keystone's API on this unit: opened by the first step that needs it, then shared.
+    keystone: Option<Box<dyn KeystoneApi + 'a>>,
+    logged_in: bool,
+}
+
+impl<'a> Hook<'a> {
+    /// Reads the config and leadership. An invalid config is returned as is: nothing may be
+    /// written until the operator fixes it.
+    pub fn new(
+        juju: &'a Juju,
+        machine: &'a Machine,
+        event: &'a Event,
+    ) -> Result<std::result::Result<Hook<'a>, ConfigProblems>> {
+        let options = juju
+            .config()
+            .context("cannot read the charm configuration")?;
+        let config = match Config::from_options(&options) {
+            Ok(config) => config,
+            Err(problems) => return Ok(Err(problems)),
+        };
+        let leader = juju
+            .is_leader()
+            .context("cannot tell whether this unit is the leader")?;
+        let paused = machine.is_paused()?;
+        Ok(Ok(Hook {
+            juju,
+            machine,
+            event,
+            config,
+            leader,
+            paused,
+            found: BTreeMap::new(),
+            keystone: None,
+            logged_in: false,
+        }))
+    }
+
+    /// Records what a step found for the steps after it (one value per type; a later one
+    /// replaces it).
+    pub fn record<T: Any>(&mut self, value: T) {
+        self.found.insert(TypeId::of::<T>(), Box::new(value));
+    }
+
+    /// What an earlier step of this hook recorded, if it ran and recorded it.
+    pub fn found<T: Any>(&self) -> Option<&T> {
+        self.found
+            .get(&TypeId::of::<T>())
+            .and_then(|value| value.downcast_ref())
+    }
+
+    /// Keystone's API on this unit, not logged in: enough for the readiness check.
+    pub fn keystone(&mut self) -> Result<&mut (dyn KeystoneApi + 'a)> {
+        if self.keystone.is_none() {
+            let endpoint = local_endpoint(&self.config);
+            self.keystone = Some(
+                self.machine
+                    .keystone
+                    .connect(&endpoint)
+                    .context("cannot reach Keystone's API on this unit")?,
+            );
+        }
+        match self.keystone.as_deref_mut() {
+            Some(api) => Ok(api),
+            None => anyhow::bail!("Keystone's API client vanished"),
+        }
+    }
+
+    /// Keystone's API on this unit, logged in (once per hook) with `credentials`, system-scoped.
+    pub fn keystone_as(
+        &mut self,
+        credentials: &PasswordCredentials,
+    ) -> Result<&mut (dyn KeystoneApi + 'a)> {
+        let logged_in = self.logged_in;
+        let api = self.keystone()?;
+        if !logged_in {
+            api.login(credentials, &Scope::System)
+                .context("the charm's admin user cannot log in to Keystone")?;
+        }
+        self.logged_in = true;
+        self.keystone()
+    }
+}
+
+impl Hook<'_> {
+    /// Keystone's own endpoint URLs: os-*-hostname, else the first vip, else this unit's address
+    /// (read only when needed: unit-get is a hook-tool call).
+    pub fn endpoint_urls(&self) -> Result<EndpointUrls> {
+        let fallback = match self.config.vips.first() {
+            Some(vip) => vip.to_string(),
+            None => self
+                .juju
+                .unit_get("private-address")
+                .context("cannot read this unit's address")?,
+        };
+        Ok(EndpointUrls::from_config(&self.config, &fallback))
+    }
+}
+
+/// The local API endpoint for `config`: service-port, the prefix, and the CA to trust over TLS
+/// (ssl_ca, or the certificate itself when it is self-signed).
+pub fn local_endpoint(config: &Config) -> LocalEndpoint {
+    LocalEndpoint {
+        port: config.service_port,
+        path_prefix: config.service_path_prefix.clone(),
+        tls_ca_pem: config
+            .tls
+            .as_ref()
+            .map(|tls| config.ssl_ca_pem.clone().unwrap_or(tls.cert_pem.clone())),
+    }
+}

@@ -1,0 +1,110 @@
+//! The cloud's admin identity in Keystone: the admin and service domains and projects, the
+//! roles, the operator's admin user and Keystone's own endpoints ([`identity::admin_identity`]),
+//! ensured by the leader through the API whenever their inputs changed.
+//!
+//! A digest of the inputs is kept in the peer application bag (`identity-applied`), so a hook
+//! whose inputs did not change makes no API call.
+
+use anyhow::{Context as _, Result};
+use sha2::{Digest as _, Sha256};
+
+use crate::config::Config;
+use crate::event::Event;
+use crate::identity::{self, IdentitySettings};
+use crate::juju::RelationId;
+use crate::keystone_api::{Change, DomainRef, PasswordCredentials};
+use crate::relations::cluster::{self, AdminCredentials};
+use crate::relations::shared_db::DatabaseFlags;
+use crate::secret::Sensitive;
+use crate::step::{Condition, Hook};
+use crate::steps::readiness::Answering;
+
+/// Peer application bag key: the digest of the identity inputs the leader last applied.
+const IDENTITY_APPLIED: &str = "identity-applied";
+
+/// Step: the leader, once Keystone answers and is bootstrapped, ensures the admin identity when
+/// its inputs changed. update-status skips it: nothing it reads can change without another hook.
+pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
+    if !hook.leader {
+        return Ok(Vec::new());
+    }
+    let Some((relation, bag)) = cluster::app_data(hook.juju)? else {
+        return Ok(Vec::new());
+    };
+    let flags = hook
+        .found::<DatabaseFlags>()
+        .copied()
+        .unwrap_or_else(|| DatabaseFlags::from_peer_bag(&bag));
+    let applied = bag.get(IDENTITY_APPLIED).cloned();
+    // A new database holds none of it: forget what was applied to the old one.
+    if (flags.reset || !flags.bootstrapped) && applied.is_some() {
+        cluster::set_shared(hook.juju, &relation, &[(IDENTITY_APPLIED, None)])?;
+        return Ok(Vec::new());
+    }
+    if !flags.bootstrapped
+        || hook.found::<Answering>().is_none()
+        || *hook.event == Event::UpdateStatus
+    {
+        return Ok(Vec::new());
+    }
+    let credentials = cluster::admin_credentials(hook.juju, &bag)?
+        .context("the admin credentials are missing from the cluster relation")?;
+    ensure(hook, &relation, applied.as_deref(), &credentials)?;
+    Ok(Vec::new())
+}
+
+/// The admin password in force: config's admin-password, else the stored one.
+pub fn admin_password(config: &Config, credentials: &AdminCredentials) -> Sensitive<String> {
+    match identity::admin_password_choice(
+        config.admin_password.as_ref(),
+        Some(&credentials.admin_password),
+    ) {
+        identity::AdminPasswordChoice::FromConfig(p) | identity::AdminPasswordChoice::Stored(p) => {
+            p
+        }
+        identity::AdminPasswordChoice::GenerateNew => credentials.admin_password.clone(),
+    }
+}
+
+/// Ensures the admin identity for `credentials` unless `applied` is the digest of the same
+/// inputs; records the new digest. Whether it called Keystone.
+pub fn ensure(
+    hook: &mut Hook<'_>,
+    relation: &RelationId,
+    applied: Option<&str>,
+    credentials: &AdminCredentials,
+) -> Result<bool> {
+    let settings = IdentitySettings::from_config(&hook.config, hook.endpoint_urls()?);
+    let password = admin_password(&hook.config, credentials);
+    let objects = identity::admin_identity(&settings, &password);
+    // Debug never prints a password, so the passwords are hashed in explicitly.
+    let mut digest = Sha256::new();
+    digest.update(format!("{objects:?}").as_bytes());
+    digest.update([0]);
+    digest.update(password.expose().as_bytes());
+    digest.update([0]);
+    digest.update(credentials.charm_password.expose().as_bytes());
+    let digest: String = digest
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if applied == Some(digest.as_str()) {
+        return Ok(false);
+    }
+    let charm_admin = PasswordCredentials {
+        user_name: identity::CHARM_ADMIN_USER.to_owned(),
+        user_domain: DomainRef::Id(crate::keystone_api::DEFAULT_DOMAIN_ID.to_owned()),
+        password: credentials.charm_password.clone(),
+    };
+    let api = hook.keystone_as(&charm_admin)?;
+    let ensured = identity::ensure_objects(api, &objects)
+        .context("cannot set up Keystone's admin domain, projects, roles and endpoints")?;
+    for outcome in &ensured.outcomes {
+        if outcome.change != Change::Unchanged {
+            tracing::info!("Keystone: {} {:?}", outcome.object, outcome.change);
+        }
+    }
+    cluster::set_shared(hook.juju, relation, &[(IDENTITY_APPLIED, Some(digest))])?;
+    Ok(true)
+}

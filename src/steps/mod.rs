@@ -1,0 +1,8 @@
+//! The steps of a hook that are not a relation (those are in [`crate::relations`]), each with
+//! its whole behaviour in one file. [`crate::hook::STEPS`] puts them in order.
+
+pub mod admin_identity;
+pub mod config_warnings;
+pub mod packages;
+pub mod readiness;
+pub mod workload;

@@ -1,0 +1,243 @@
+//! The charm's own code under juju-sim, in-process: Juju's side is the simulator's model and
+//! rules (the one Juju fake), each unit's machine is [`Machine::twin`]. State in (build the
+//! model), event (a hook, an action, `settle`), state out (read the model and the twins).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use juju_sim::{Model, ToolChannel};
+use serde_json::{Map, Value};
+
+use crate::event::Event;
+use crate::hook;
+use crate::juju::process::{ToolReply, ToolTransport};
+use crate::juju::{Juju, JujuContext, ProcessHookTools, ToolResult};
+use crate::logging;
+use crate::machine::{Machine, Twins};
+
+/// Tool calls through the simulator's unit agent, in-process: same argv, same output.
+pub struct SimTools(pub ToolChannel);
+
+impl ToolTransport for SimTools {
+    fn call(
+        &self,
+        tool: &'static str,
+        args: &[OsString],
+        stdin: Option<&[u8]>,
+    ) -> ToolResult<ToolReply> {
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let out = self.0.call(tool, &args, stdin.unwrap_or_default());
+        Ok(ToolReply {
+            code: out.code,
+            stdout: out.stdout.into_bytes(),
+            stderr: out.stderr,
+        })
+    }
+}
+
+/// A unit's twin machine.
+pub type UnitMachine = Rc<(Machine, Twins)>;
+
+/// Test code to run as a unit's next hook instead of the charm; whether it succeeded.
+type HookBody = Box<dyn FnOnce(&Juju, &Machine) -> bool>;
+
+/// A model with keystone deployed in-process (and whatever the test adds).
+pub struct Sim {
+    pub model: Model,
+    machines: Rc<RefCell<BTreeMap<String, UnitMachine>>>,
+    instead: Rc<RefCell<Option<(String, HookBody)>>>,
+}
+
+fn charm_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+impl Sim {
+    /// `units` keystone units on Juju 3.6.1 (secrets), config as given; nothing has run yet.
+    pub fn keystone(units: usize, config: Value) -> Sim {
+        Sim::keystone_on("3.6.1", units, config)
+    }
+
+    pub fn keystone_on(version: &str, units: usize, config: Value) -> Sim {
+        let machines: Rc<RefCell<BTreeMap<String, UnitMachine>>> = Rc::default();
+        let instead: Rc<RefCell<Option<(String, HookBody)>>> = Rc::default();
+        let charm = {
+            let machines = Rc::clone(&machines);
+            let instead = Rc::clone(&instead);
+            move |env: &BTreeMap<String, String>, channel: &ToolChannel| {
+                let Ok(Some(ctx)) = JujuContext::from_env(|name| env.get(name).cloned()) else {
+                    return 2;
+                };
+                let machine = Rc::clone(
+                    machines
+                        .borrow_mut()
+                        .entry(ctx.unit.to_string())
+                        .or_insert_with(|| Rc::new(Machine::twin())),
+                );
+                let tools = Arc::new(ProcessHookTools::over(SimTools(channel.clone())));
+                let juju = Juju::new(tools, ctx.unit.clone()).on_version(&ctx.version);
+                let (subscriber, log) = logging::hook_subscriber(Some(juju.log_sink()), false);
+                let event = Event::from_dispatch_path(&ctx.dispatch_path);
+                let waiting = instead.borrow_mut().take();
+                let body = match waiting {
+                    Some((unit, body)) if unit == ctx.unit.to_string() => Some(body),
+                    other => {
+                        *instead.borrow_mut() = other;
+                        None
+                    }
+                };
+                let ok = tracing::subscriber::with_default(subscriber, || match body {
+                    Some(body) => body(&juju, &machine.0),
+                    None => hook::handle_and_log(&juju, &machine.0, &event, &log),
+                });
+                if ok { 0 } else { 1 }
+            }
+        };
+        let mut model = Model::with_juju_version(version).expect("a model");
+        let config: Map<String, Value> = config.as_object().cloned().unwrap_or_default();
+        model
+            .deploy_in_process("keystone", charm_dir(), units, config, Box::new(charm))
+            .expect("deploy keystone");
+        Sim {
+            model,
+            machines,
+            instead,
+        }
+    }
+
+    /// Runs `body` as `unit`'s `hook`, with the hook's Juju and the unit's machine, instead of
+    /// the charm (for tests of the pieces a hook is made of); whether it succeeded.
+    pub fn with_hook(
+        &mut self,
+        unit: &str,
+        hook: &str,
+        body: impl FnOnce(&Juju, &Machine) -> bool + 'static,
+    ) -> bool {
+        *self.instead.borrow_mut() = Some((unit.to_owned(), Box::new(body)));
+        self.run(unit, hook)
+    }
+
+    /// The unit's machine (made on first use, so a test can prepare it before any hook).
+    pub fn machine(&self, unit: &str) -> UnitMachine {
+        Rc::clone(
+            self.machines
+                .borrow_mut()
+                .entry(unit.to_owned())
+                .or_insert_with(|| Rc::new(Machine::twin())),
+        )
+    }
+
+    /// Runs every pending hook; panics with the failing hook's story if one fails for good.
+    pub fn settle(&mut self) {
+        if let Err(err) = self.model.settle() {
+            panic!("the model did not settle: {err:#}");
+        }
+    }
+
+    /// Runs one hook on `unit` now; whether it succeeded.
+    pub fn run(&mut self, unit: &str, hook: &str) -> bool {
+        self.model.queue_hook(unit, hook);
+        self.model.settle_unit(unit).is_ok()
+    }
+
+    /// Runs an action on `unit` now and returns its task.
+    pub fn action(&mut self, unit: &str, name: &str, params: Value) -> juju_sim::state::ActionTask {
+        let params = params.as_object().cloned().unwrap_or_default();
+        self.model
+            .run_action_now(unit, name, params)
+            .expect("the action ran")
+    }
+
+    /// Dispatches an action actions.yaml does not declare (Juju never would: this stands for a
+    /// packaging mistake) and returns its task.
+    pub fn dispatch_undeclared_action(
+        &mut self,
+        unit: &str,
+        name: &str,
+    ) -> juju_sim::state::ActionTask {
+        let id = {
+            let mut world = self.model.world();
+            let id = world.next_action;
+            world.next_action += 1;
+            world.actions.insert(
+                id,
+                juju_sim::state::ActionTask {
+                    id,
+                    unit: unit.to_owned(),
+                    name: name.to_owned(),
+                    params: Map::new(),
+                    status: "running".to_owned(),
+                    message: None,
+                    results: Map::new(),
+                    logs: Vec::new(),
+                    stdout: String::new(),
+                    stderr: String::new(),
+                },
+            );
+            let mut event = juju_sim::state::HookEvent::simple(name);
+            event.action = Some(id);
+            world
+                .units
+                .get_mut(unit)
+                .expect("the unit")
+                .queue
+                .push_front(event);
+            id
+        };
+        self.model.settle_unit(unit).expect("the action ran");
+        self.model.world().actions[&id].clone()
+    }
+
+    /// The tools the last hook on `unit` called, by name.
+    pub fn tools_called(&self, unit: &str) -> Vec<String> {
+        self.model
+            .hook_log()
+            .iter()
+            .rev()
+            .find(|run| run.unit == unit)
+            .map(|run| {
+                run.tool_calls
+                    .iter()
+                    .map(|call| call.split(' ').next().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The unit's status as `kind: message`.
+    pub fn status(&self, unit: &str) -> String {
+        let (kind, message) = self.model.unit_status(unit).unwrap_or_default();
+        format!("{kind}: {message}")
+    }
+
+    pub fn app_status(&self) -> String {
+        let (kind, message) = self.model.app_status("keystone").unwrap_or_default();
+        format!("{kind}: {message}")
+    }
+
+    /// The keystone application's bag in the peer relation.
+    pub fn peer_app_bag(&self) -> BTreeMap<String, String> {
+        let id = self
+            .model
+            .relation_id("keystone", "cluster")
+            .expect("the peer relation");
+        self.model.relation_data(id, "keystone")
+    }
+
+    /// juju-log lines of `unit` at `level` (e.g. `WARNING`).
+    pub fn logs(&self, unit: &str, level: &str) -> Vec<String> {
+        self.model
+            .logs()
+            .into_iter()
+            .filter(|line| line.unit == unit && line.level == level)
+            .map(|line| line.message)
+            .collect()
+    }
+}
