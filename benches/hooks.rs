@@ -1,17 +1,16 @@
 //! Whole-process cost of the commonest hooks: first on a unit of the simulator running real
 //! Keystone, Apache and MariaDB (steady state: wall time and hook-tool calls of update-status and
-//! of a config-changed that changes nothing, leader and non-leader), then against the fake hook
-//! tools of the integration tests (the binary's own cost), and the size of the release binary.
+//! of a config-changed that changes nothing, leader and non-leader), then in the simulator with no
+//! services (the binary's own cost), and the size of the release binary.
 //! Median of N runs (`BENCH_RUNS`, default 30). Plain figures, for the closing notes.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::FakeJuju;
+use support::Keystone;
 
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
@@ -22,37 +21,37 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// A leader with a database relation and the default config: nothing to do.
-fn ready_leader(binary: &Path) -> FakeJuju {
-    let juju = FakeJuju::new(binary);
-    juju.set_leader(true);
-    juju.respond(
-        "relation-ids",
-        &["--format=json", "shared-db"],
-        "[\"shared-db:3\"]\n",
-    );
-    juju
+/// A leader whose database never answers, settled: a hook has nothing to do but read and report.
+fn waiting_leader() -> Keystone {
+    let mut keystone = Keystone::deploy("3.6.1", 1, serde_json::Map::new());
+    let mut mysql = juju_sim::scripted::MySql::new("unused");
+    mysql.offline = true;
+    keystone
+        .model
+        .deploy_scripted("mysql", Box::new(mysql), 1)
+        .unwrap();
+    keystone
+        .model
+        .relate("keystone:shared-db", "mysql:shared-db")
+        .unwrap();
+    keystone.model.settle().expect("the model settles");
+    keystone
 }
 
-fn bench_hook(binary: &Path, hook: &str, runs: usize) {
-    let juju = ready_leader(binary);
-    let first = juju.run_hook(hook);
-    assert!(
-        first.status.success(),
-        "{hook} failed: {}",
-        String::from_utf8_lossy(&first.stderr)
-    );
-    let calls = juju.call_lines();
+/// The binary's own cost: a hook that only reads and reports, in the simulator without services.
+fn bench_hook(hook: &str, runs: usize) {
+    let mut keystone = waiting_leader();
     let mut samples = Vec::with_capacity(runs);
+    let mut calls = Vec::new();
     for _ in 0..runs {
-        let start = Instant::now();
-        let output = juju.run_hook(hook);
-        samples.push(start.elapsed());
-        assert!(output.status.success());
+        let run = keystone.run("keystone/0", hook);
+        assert_eq!(run.exit_code, 0, "{hook} failed: {}", run.stderr);
+        samples.push(run.duration);
+        calls = run.tool_calls;
     }
     let min = samples.iter().min().copied().unwrap_or_default();
     println!(
-        "{hook}: median {} (min {}) over {runs} runs, {} hook-tool calls",
+        "{hook} (simulator, no services): median {} (min {}) over {runs} runs, {} hook-tool calls",
         ms(median(samples)),
         ms(min),
         calls.len()
@@ -62,33 +61,13 @@ fn bench_hook(binary: &Path, hook: &str, runs: usize) {
     }
 }
 
-/// The cost of one fake tool call, to tell the charm's own time from the fakes'.
-fn bench_fake_tool(binary: &Path, runs: usize) {
-    let juju = ready_leader(binary);
-    let tool = juju.tools_dir.join("is-leader");
-    let mut samples = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let start = Instant::now();
-        let output = Command::new(&tool)
-            .arg("--format=json")
-            .output()
-            .expect("run a fake tool");
-        samples.push(start.elapsed());
-        assert!(output.status.success());
-    }
-    println!(
-        "one fake hook-tool call (sh script): median {}",
-        ms(median(samples))
-    );
-}
-
 /// Steady-state hooks on a two-unit deployment with real services.
-fn bench_real_stack(binary: &Path, runs: usize) {
+fn bench_real_stack(runs: usize) {
     use juju_sim::Model;
     use juju_sim::scripted::{MySql, ensure_mariadb, mariadb_provisioner};
     ensure_mariadb().expect("MariaDB (scripts/install-real-stack)");
     let out = support::TempDir::new("bench-real");
-    let charm = pack(binary, &out);
+    let charm = support::pack_charm(&out);
     let mut model = Model::new().expect("simulator");
     model.use_machines().expect("machines (root, iproute2)");
     let mut mysql = MySql::new("Bench-pass-1");
@@ -131,18 +110,6 @@ fn bench_real_stack(binary: &Path, runs: usize) {
     }
 }
 
-/// The charm directory `make charm` would build around `binary`.
-fn pack(binary: &Path, out: &support::TempDir) -> std::path::PathBuf {
-    let status = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-charm"))
-        .arg(binary)
-        .arg(out.path())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("run scripts/build-charm");
-    assert!(status.success());
-    out.path().join("charm")
-}
-
 fn main() {
     let runs: usize = std::env::var("BENCH_RUNS")
         .ok()
@@ -151,10 +118,9 @@ fn main() {
         .max(1);
     let binary = Path::new(env!("CARGO_BIN_EXE_keystone-charm"));
     println!("binary under test: {}", binary.display());
-    bench_real_stack(binary, runs);
-    bench_hook(binary, "config-changed", runs);
-    bench_hook(binary, "update-status", runs);
-    bench_fake_tool(binary, runs);
+    bench_real_stack(runs);
+    bench_hook("config-changed", runs);
+    bench_hook("update-status", runs);
     // `cargo bench` builds the bench profile, which is the release one: the binary under test is it.
     let release = binary;
     match std::fs::metadata(release) {

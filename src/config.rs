@@ -129,6 +129,21 @@ pub struct Config {
     unimplemented_set: Vec<&'static str>,
 }
 
+/// A DNS name as RFC 1123 allows for a host: dot-separated labels of 1 to 63 letters, digits
+/// and hyphens, no hyphen at either end of a label, 253 characters at most, a trailing dot allowed.
+pub fn is_dns_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
 /// PEM and nothing else: BEGIN/END lines around base64 lines (and the `Name: value` headers of
 /// encrypted keys), with at least one block. Anything else could be a line of another format.
 pub fn is_pem(text: &str) -> bool {
@@ -507,6 +522,20 @@ impl Reader<'_> {
             .filter(|s| !s.is_empty())
     }
 
+    /// An optional DNS name or IP address (os-*-hostname): it goes into URLs every consumer
+    /// uses, the vhost's ServerName and DNS records, so anything else is refused.
+    fn hostname(&mut self, name: &str) -> Option<String> {
+        let value = self.opt_nonblank(name)?;
+        if is_dns_name(&value) || value.parse::<IpAddr>().is_ok() {
+            return Some(value);
+        }
+        self.problems.push(format!(
+            "{name} must be a DNS name such as keystone.example.com (labels of letters, digits \
+             and inner hyphens, at most 253 characters) or an IP address (is {value:?})"
+        ));
+        None
+    }
+
     /// A string option that must not be blank.
     fn required_string(&mut self, name: &str, default: &str) -> String {
         let value = self.string(name, default);
@@ -576,9 +605,9 @@ impl Reader<'_> {
                     .push(format!("vip entry {entry:?} is not an IP address")),
             }
         }
-        let os_admin_hostname = self.opt_nonblank("os-admin-hostname");
-        let os_internal_hostname = self.opt_nonblank("os-internal-hostname");
-        let os_public_hostname = self.opt_nonblank("os-public-hostname");
+        let os_admin_hostname = self.hostname("os-admin-hostname");
+        let os_internal_hostname = self.hostname("os-internal-hostname");
+        let os_public_hostname = self.hostname("os-public-hostname");
         if vip_text.is_some() && dns_ha {
             self.problems
                 .push("vip and dns-ha are mutually exclusive".to_owned());
@@ -984,6 +1013,37 @@ pub fn defaults_from_config_yaml(text: &str) -> Result<Map<String, Value>, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dns_names() {
+        for good in [
+            "keystone",
+            "keystone.example.com",
+            "keystone.example.com.",
+            "ks-1.region-one.example",
+            "1.example.com",
+        ] {
+            assert!(is_dns_name(good), "{good}");
+        }
+        let long_label = format!("{}.example.com", "a".repeat(64));
+        let long_name = ["abcdefghi"; 26].join(".");
+        for bad in [
+            "",
+            ".",
+            "a..b",
+            "-a.example.com",
+            "a-.example.com",
+            "a_b.example.com",
+            "a b",
+            "a\nb",
+            "[::1]",
+            "10.0.0.1:5000",
+            long_label.as_str(),
+            long_name.as_str(),
+        ] {
+            assert!(!is_dns_name(bad), "{bad:?}");
+        }
+    }
     use serde_json::json;
 
     fn defaults() -> Map<String, Value> {

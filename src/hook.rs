@@ -660,7 +660,7 @@ mod tests {
         let mut sim = Sim::keystone(2, json!({}));
         sim.settle();
         // A non-leader believing it leads: Juju refuses the application status.
-        let ok = sim.with_hook("keystone/1", "config-changed", |juju, _| {
+        let ok = sim.with_hook("keystone/1", "config-changed", |juju, _, _| {
             let err = set_status(juju, true, &[]).unwrap_err();
             format!("{err:#}")
                 == "cannot set the application status: status-set failed (exit 1): ERROR this unit is not the leader"

@@ -156,76 +156,99 @@ pub fn init_cli_logging(verbose: bool) -> LogHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::juju::{HookTools, Juju, MemoryHookTools, Status, StatusScope, UnitName};
+    use crate::juju::{HookTools, Juju, Status, StatusScope, UnitName};
     use crate::secret::Sensitive;
+    use crate::testing::Sim;
 
-    fn setup() -> (Arc<MemoryHookTools>, Juju) {
-        let unit = UnitName::parse("keystone/0").unwrap();
-        let tools = Arc::new(MemoryHookTools::new(unit.clone()));
-        let juju = Juju::new(tools.clone(), unit);
-        (tools, juju)
+    const UNIT: &str = "keystone/0";
+
+    fn settled() -> Sim {
+        let mut sim = Sim::keystone(1, serde_json::json!({}));
+        sim.settle();
+        sim
+    }
+
+    /// juju-log lines of the last hook, as `LEVEL message`.
+    fn last_hook_logs(sim: &Sim) -> Vec<String> {
+        let run = sim.model.hook_log().pop().unwrap();
+        let logs = sim.model.logs();
+        let ours: Vec<String> = logs
+            .iter()
+            .filter(|l| l.unit == UNIT)
+            .map(|l| format!("{} {}", l.level, l.message))
+            .collect();
+        let n = run
+            .tool_calls
+            .iter()
+            .filter(|c| c.starts_with("juju-log"))
+            .count();
+        ours[ours.len() - n..].to_vec()
     }
 
     #[test]
     fn levels_map_to_juju_names_and_debug_waits_for_the_option() {
-        let (tools, juju) = setup();
-        let (subscriber, handle) = hook_subscriber(Some(juju.log_sink()), false);
-        tracing::subscriber::with_default(subscriber, || {
-            tracing::error!("e");
-            tracing::warn!("w");
-            tracing::info!(relation = "shared-db:3", "i");
-            tracing::debug!("d1");
-            handle.set_debug(true);
-            tracing::debug!("d2");
-            tracing::trace!("t");
-        });
-        let logs = tools.snapshot().logs;
+        let mut sim = settled();
+        assert!(sim.with_hook(UNIT, "config-changed", |juju, _, _| {
+            let (subscriber, handle) = hook_subscriber(Some(juju.log_sink()), false);
+            tracing::subscriber::with_default(subscriber, || {
+                tracing::error!("e");
+                tracing::warn!("w");
+                tracing::info!(relation = "shared-db:3", "i");
+                tracing::debug!("d1");
+                handle.set_debug(true);
+                tracing::debug!("d2");
+                tracing::trace!("t");
+            });
+            juju.calls()["juju-log"] == 4
+        }));
         assert_eq!(
-            logs,
+            last_hook_logs(&sim),
             [
-                (LogLevel::Error, "e".to_owned()),
-                (LogLevel::Warning, "w".to_owned()),
-                (LogLevel::Info, "i relation=shared-db:3".to_owned()),
-                (LogLevel::Debug, "d2".to_owned()),
+                "ERROR e",
+                "WARNING w",
+                "INFO i relation=shared-db:3",
+                "DEBUG d2"
             ]
         );
-        assert_eq!(juju.calls()["juju-log"], 4);
     }
 
     #[test]
     fn secrets_never_reach_juju_log_or_status_in_clear() {
-        let (tools, juju) = setup();
-        tools.state().leader = true;
-        let password = Sensitive::new("hunter2-s3cret".to_owned());
-        let (subscriber, _) = hook_subscriber(Some(juju.log_sink()), false);
-        tracing::subscriber::with_default(subscriber, || {
-            tracing::info!("admin password is {password}");
-            tracing::warn!(?password, "debug-formatted");
-            tracing::error!(password = %password, "display-formatted");
-        });
-        let status = Status::blocked(format!("cannot use password {password}"));
-        juju.status_set(StatusScope::Unit, &status).unwrap();
-        juju.status_set(StatusScope::Application, &status).unwrap();
-
-        let state = tools.snapshot();
+        let mut sim = settled();
+        assert!(sim.with_hook(UNIT, "config-changed", |juju, _, _| {
+            let password = Sensitive::new("hunter2-s3cret".to_owned());
+            let (subscriber, _) = hook_subscriber(Some(juju.log_sink()), false);
+            tracing::subscriber::with_default(subscriber, || {
+                tracing::info!("admin password is {password}");
+                tracing::warn!(?password, "debug-formatted");
+                tracing::error!(password = %password, "display-formatted");
+            });
+            let status = Status::blocked(format!("cannot use password {password}"));
+            juju.status_set(StatusScope::Unit, &status).unwrap();
+            juju.status_set(StatusScope::Application, &status).unwrap();
+            // The value itself is still there where one is meant to go.
+            password.expose() == "hunter2-s3cret"
+        }));
         let everything = format!(
-            "{:?} {:?} {:?} {:?}",
-            state.logs, state.unit_status, state.app_status, state.calls
+            "{:?} {} {} {:?}",
+            sim.model.logs(),
+            sim.status(UNIT),
+            sim.app_status(),
+            sim.model.hook_log()
         );
         assert!(
             !everything.contains("hunter2"),
             "secret leaked: {everything}"
         );
-        assert_eq!(state.logs[0].1, "admin password is ***");
-        assert_eq!(state.logs[1].1, "debug-formatted password=***");
-        assert_eq!(state.logs[2].1, "display-formatted password=***");
         assert_eq!(
-            state.unit_status.unwrap().message,
-            "cannot use password ***"
+            last_hook_logs(&sim),
+            [
+                "INFO admin password is ***",
+                "WARNING debug-formatted password=***",
+                "ERROR display-formatted password=***"
+            ]
         );
-        // The tool itself still works with the real value where one is meant to go.
-        assert_eq!(password.expose(), "hunter2-s3cret");
-        let _ = tools.is_leader();
+        assert_eq!(sim.status(UNIT), "blocked: cannot use password ***");
     }
 
     #[test]

@@ -46,7 +46,7 @@ impl ToolTransport for SimTools {
 pub type UnitMachine = Rc<(Machine, Twins)>;
 
 /// Test code to run as a unit's next hook instead of the charm; whether it succeeded.
-type HookBody = Box<dyn FnOnce(&Juju, &Machine) -> bool>;
+type HookBody = Box<dyn FnOnce(&Juju, &Machine, &ProcessHookTools) -> bool>;
 
 /// A model with keystone deployed in-process (and whatever the test adds).
 pub struct Sim {
@@ -82,7 +82,7 @@ impl Sim {
                         .or_insert_with(|| Rc::new(Machine::twin())),
                 );
                 let tools = Arc::new(ProcessHookTools::over(SimTools(channel.clone())));
-                let juju = Juju::new(tools, ctx.unit.clone()).on_version(&ctx.version);
+                let juju = Juju::new(tools.clone(), ctx.unit.clone()).on_version(&ctx.version);
                 let (subscriber, log) = logging::hook_subscriber(Some(juju.log_sink()), false);
                 let event = Event::from_dispatch_path(&ctx.dispatch_path);
                 let waiting = instead.borrow_mut().take();
@@ -94,7 +94,7 @@ impl Sim {
                     }
                 };
                 let ok = tracing::subscriber::with_default(subscriber, || match body {
-                    Some(body) => body(&juju, &machine.0),
+                    Some(body) => body(&juju, &machine.0, &tools),
                     None => hook::handle_and_log(&juju, &machine.0, &event, &log),
                 });
                 if ok { 0 } else { 1 }
@@ -112,13 +112,14 @@ impl Sim {
         }
     }
 
-    /// Runs `body` as `unit`'s `hook`, with the hook's Juju and the unit's machine, instead of
-    /// the charm (for tests of the pieces a hook is made of); whether it succeeded.
+    /// Runs `body` as `unit`'s `hook`, with the hook's Juju (and the tools under it) and the
+    /// unit's machine, instead of the charm (for tests of the pieces a hook is made of); whether
+    /// it succeeded.
     pub fn with_hook(
         &mut self,
         unit: &str,
         hook: &str,
-        body: impl FnOnce(&Juju, &Machine) -> bool + 'static,
+        body: impl FnOnce(&Juju, &Machine, &ProcessHookTools) -> bool + 'static,
     ) -> bool {
         *self.instead.borrow_mut() = Some((unit.to_owned(), Box::new(body)));
         self.run(unit, hook)

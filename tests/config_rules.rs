@@ -9,7 +9,7 @@ use std::path::Path;
 use base64::Engine as _;
 use keystone_charm::config::Config;
 use serde_json::{Map, Value, json};
-use support::FakeJuju;
+use support::Keystone;
 
 const CERT_PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
 const KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
@@ -200,6 +200,21 @@ fn rules() -> Vec<(&'static str, Value, String)> {
                 "config: os-public-network must be a network in CIDR form such as 10.0.0.0/24 (is \"10.0.0.0\")".into(),
             ),
             (
+                "hostname with a space",
+                json!({"os-public-hostname": "keystone example.com"}),
+                "config: os-public-hostname must be a DNS name such as keystone.example.com (labels of letters, digits and inner hyphens, at most 253 characters) or an IP address (is \"keystone example.com\")".into(),
+            ),
+            (
+                "hostname with a newline",
+                json!({"os-internal-hostname": "ks.example.com\nServerAlias evil"}),
+                "config: os-internal-hostname must not contain newlines or other control characters".into(),
+            ),
+            (
+                "hostname label ending in a hyphen",
+                json!({"os-admin-hostname": "admin-.example.com"}),
+                "config: os-admin-hostname must be a DNS name such as keystone.example.com (labels of letters, digits and inner hyphens, at most 253 characters) or an IP address (is \"admin-.example.com\")".into(),
+            ),
+            (
                 "empty database",
                 json!({"database": ""}),
                 "config: database must not be empty".into(),
@@ -227,37 +242,57 @@ fn the_parser_gives_each_rule_its_exact_message() {
     }
 }
 
+/// Rules for values of the wrong JSON type: `juju config` refuses them before the charm sees
+/// them (the parser still checks, since config-get is outside the charm's control).
+const REFUSED_BY_JUJU: [&str; 2] = ["wrong JSON type", "string where integer wanted"];
+
 #[test]
 fn config_changed_blocks_with_that_message_and_writes_nothing() {
-    let binary = Path::new(env!("CARGO_BIN_EXE_keystone-charm"));
+    let mut keystone = Keystone::deploy("3.6.1", 1, Map::new());
+    keystone.model.settle().expect("the model settles");
+    let unit = "keystone/0";
+    let conf = keystone
+        .model
+        .unit_path(unit, "/etc/keystone/keystone.conf");
     for (name, changes, expected) in rules() {
-        let juju = FakeJuju::new(binary);
-        juju.set_leader(true);
-        juju.set_config(changes.as_object().expect("object"));
-        let before = listing(&juju.charm_dir);
-        let output = juju.run_hook("config-changed");
+        let changes = changes.as_object().cloned().expect("object");
+        if let Err(err) = keystone.model.set_config("keystone", changes.clone()) {
+            assert!(REFUSED_BY_JUJU.contains(&name), "rule {name}: {err}");
+            continue;
+        }
         assert!(
-            output.status.success(),
-            "rule {name}: exit {:?}",
-            output.status
+            !REFUSED_BY_JUJU.contains(&name),
+            "rule {name}: Juju took it"
         );
-        let calls = juju.call_lines();
+        let (charm_before, conf_before) = (listing(&keystone.charm_dir), std::fs::read(&conf).ok());
+        keystone
+            .model
+            .settle_unit(unit)
+            .expect("config-changed succeeds");
+        let run = keystone.last_run(unit);
+        assert_eq!(run.hook, "config-changed", "rule {name}");
+        let calls = &run.tool_calls;
         assert!(
             calls.contains(&format!("status-set blocked -- {expected}")),
             "rule {name}: {calls:#?}"
         );
-        for call in &calls {
+        for call in calls {
             let tool = call.split(' ').next().unwrap_or_default();
             assert!(
                 ALLOWED_TOOLS.contains(&tool),
                 "rule {name}: a blocked hook called {call}"
             );
         }
+        assert_eq!(listing(&keystone.charm_dir), charm_before, "rule {name}");
         assert_eq!(
-            listing(&juju.charm_dir),
-            before,
-            "rule {name}: the charm dir changed"
+            std::fs::read(&conf).ok(),
+            conf_before,
+            "rule {name}: keystone.conf changed"
         );
+        // `juju config --reset` for the next rule.
+        let reset: Map<String, Value> = changes.keys().map(|k| (k.clone(), Value::Null)).collect();
+        keystone.model.set_config("keystone", reset).unwrap();
+        keystone.model.settle().expect("the model settles");
     }
 }
 

@@ -1,32 +1,17 @@
-//! The built binary, run as Juju runs it (cwd = charm dir, Juju's environment, no arguments,
-//! hook tools on PATH), against fake tools that print what Juju prints. Asserts the exact calls.
+//! The built binary, packed as `make charm` packs it, run as Juju runs it by the simulator (cwd =
+//! charm dir, Juju's environment, no arguments, hook tools on PATH talking to the unit agent).
+//! Asserts the exact tool calls where a hook makes few.
 
 mod support;
 
-use std::path::Path;
-use std::process::Output;
-
 use keystone_charm::config::Config;
 use serde_json::{Map, Value, json};
-use support::FakeJuju;
+use support::Keystone;
 
-fn fake() -> FakeJuju {
-    FakeJuju::new(Path::new(env!("CARGO_BIN_EXE_keystone-charm")))
-}
+const LEADER: &str = "keystone/0";
 
 fn options(value: Value) -> Map<String, Value> {
     value.as_object().cloned().expect("an object")
-}
-
-#[track_caller]
-fn assert_success(output: &Output) {
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// The upstream version of the keystone package installed here (`2:25.0.0-0ubuntu1` → `25.0.0`).
@@ -44,77 +29,123 @@ fn keystone_version() -> String {
 }
 
 #[test]
-fn install_on_a_fresh_leader_reports_the_missing_database() {
-    let juju = fake();
-    juju.set_leader(true);
-    let output = juju.run_hook("install");
-    assert_success(&output);
+fn install_on_a_fresh_leader_sets_the_version_writes_keystone_conf_and_reports_the_missing_database()
+ {
+    let mut keystone = Keystone::deploy("3.6.1", 1, Map::new());
+    keystone.model.settle().unwrap();
+    let run = keystone
+        .model
+        .hook_log()
+        .into_iter()
+        .find(|r| r.hook == "install")
+        .expect("install ran");
+    assert_eq!(run.exit_code, 0, "{}", run.stderr);
+    let calls = &run.tool_calls;
     assert_eq!(
-        juju.call_lines(),
+        calls[..3],
         [
-            "config-get --format=json",
-            "is-leader --format=json",
-            // Keystone's package version, from dpkg on this machine.
-            &format!("application-version-set -- {}", keystone_version()),
-            "relation-ids --format=json cluster",
-            "relation-ids --format=json shared-db",
-            "juju-log --log-level INFO -- wrote /etc/keystone/keystone.conf",
-            "juju-log --log-level INFO -- wrote /etc/keystone/logging.conf",
+            "config-get --format=json".to_owned(),
+            "is-leader --format=json".to_owned(),
+            format!("application-version-set -- {}", keystone_version()),
+        ]
+    );
+    for wrote in ["/etc/keystone/keystone.conf", "/etc/keystone/logging.conf"] {
+        assert!(
+            calls.contains(&format!("juju-log --log-level INFO -- wrote {wrote}")),
+            "{calls:#?}"
+        );
+    }
+    assert_eq!(
+        calls[calls.len() - 2..],
+        [
             "status-set blocked -- Missing relations: database",
             "status-set --application blocked -- Missing relations: database",
         ]
     );
+    assert_eq!(
+        keystone.model.world().apps["keystone"].version,
+        keystone_version()
+    );
+}
+
+/// A database that records requests and never answers.
+fn silent_database(keystone: &mut Keystone) {
+    let mut mysql = juju_sim::scripted::MySql::new("unused");
+    mysql.offline = true;
+    keystone
+        .model
+        .deploy_scripted("mysql", Box::new(mysql), 1)
+        .unwrap();
+    keystone
+        .model
+        .relate("keystone:shared-db", "mysql:shared-db")
+        .unwrap();
+    keystone.model.settle().unwrap();
 }
 
 #[test]
-fn config_changed_with_a_database_that_has_not_answered_writes_keystone_conf_and_waits() {
-    let juju = fake();
-    juju.set_leader(false);
-    juju.respond(
-        "relation-ids",
-        &["--format=json", "shared-db"],
-        "[\"shared-db:3\"]\n",
-    );
-    let output = juju.run_hook("config-changed");
-    assert_success(&output);
-    // A non-leader leaves the application status to the leader.
+fn a_database_that_has_not_answered_leaves_a_non_leader_waiting_and_the_app_status_to_the_leader() {
+    let mut keystone = Keystone::deploy("3.6.1", 2, Map::new());
+    silent_database(&mut keystone);
+    let run = keystone.run("keystone/1", "config-changed");
+    assert_eq!(run.exit_code, 0, "{}", run.stderr);
+    let statuses: Vec<&String> = run
+        .tool_calls
+        .iter()
+        .filter(|c| c.starts_with("status-set"))
+        .collect();
     assert_eq!(
-        juju.call_lines(),
-        [
-            "config-get --format=json",
-            "is-leader --format=json",
-            "relation-ids --format=json cluster",
-            "relation-ids --format=json shared-db",
-            "relation-list --format=json -r shared-db:3",
-            "juju-log --log-level INFO -- wrote /etc/keystone/keystone.conf",
-            "juju-log --log-level INFO -- wrote /etc/keystone/logging.conf",
-            "status-set waiting -- Incomplete relations: database",
-        ]
+        statuses,
+        ["status-set waiting -- Incomplete relations: database"]
+    );
+}
+
+#[test]
+fn relation_hooks_read_the_relation_environment() {
+    let mut keystone = Keystone::deploy("3.6.1", 1, Map::new());
+    silent_database(&mut keystone);
+    let run = keystone
+        .model
+        .hook_log()
+        .into_iter()
+        .rfind(|r| r.unit == LEADER && r.hook == "shared-db-relation-joined")
+        .expect("shared-db-relation-joined ran");
+    // joined sends the request on the relation Juju named in JUJU_RELATION_ID.
+    let id = keystone.model.relation_id("keystone", "shared-db").unwrap();
+    assert!(
+        run.tool_calls
+            .contains(&format!("relation-set -r shared-db:{id} --file -")),
+        "{:#?}",
+        run.tool_calls
+    );
+    assert_eq!(
+        run.tool_calls.last().unwrap(),
+        "status-set --application waiting -- Incomplete relations: database"
     );
 }
 
 #[test]
 fn config_changed_with_invalid_config_blocks_writes_nothing_and_exits_zero() {
-    let juju = fake();
-    juju.set_leader(true);
     let bad = options(json!({
         "vip": "10.0.0.100",
         "dns-ha": true,
         "os-public-hostname": "keystone.example.com",
     }));
-    juju.set_config(&bad);
     let mut full = support::config_defaults();
-    full.extend(bad);
+    full.extend(bad.clone());
     let message = Config::from_options(&full)
         .expect_err("vip together with dns-ha must be rejected")
         .to_string();
     assert!(message.starts_with("config: "), "{message}");
 
-    let output = juju.run_hook("config-changed");
-    assert_success(&output);
+    let mut keystone = Keystone::deploy("3.6.1", 1, bad);
+    let before = listing(&keystone.charm_dir);
+    keystone.model.settle().unwrap();
+    let run = keystone.run(LEADER, "config-changed");
+    assert_eq!(run.exit_code, 0, "{}", run.stderr);
     let warning = format!("configuration is invalid; nothing was changed: {message}");
     assert_eq!(
-        juju.call_lines(),
+        run.tool_calls,
         [
             "config-get --format=json".to_owned(),
             "is-leader --format=json".to_owned(),
@@ -124,62 +155,43 @@ fn config_changed_with_invalid_config_blocks_writes_nothing_and_exits_zero() {
         ]
     );
     // stderr reaches the unit log too.
-    assert!(String::from_utf8_lossy(&output.stderr).contains(&format!("WARNING {warning}")));
-    // Nothing was written into the charm directory.
-    let mut entries: Vec<String> = std::fs::read_dir(&juju.charm_dir)
+    assert!(run.stderr.contains(&format!("WARNING {warning}")));
+    assert_eq!(listing(&keystone.charm_dir), before);
+    // Nothing was written on the unit's machine either.
+    let etc = keystone.model.unit_path(LEADER, "/etc/keystone");
+    assert!(!etc.join("keystone.conf").exists());
+}
+
+fn listing(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    entries.sort();
-    assert_eq!(
-        entries,
-        ["bin", "dispatch", "hooks", "metadata.yaml", "templates"]
-    );
+    names.sort();
+    names
 }
 
 #[test]
-fn legacy_hooks_without_dispatch_path_reach_the_same_handler() {
-    let juju = fake();
-    juju.set_leader(true);
-    let output = juju.run_legacy_hook("update-status");
-    assert_success(&output);
-    // Reads, the two files a fresh machine lacks, and both statuses.
-    assert_eq!(juju.calls().len(), 8, "{:?}", juju.call_lines());
-    assert_eq!(juju.calls()[0].line(), "config-get --format=json");
-}
-
-#[test]
-fn relation_hooks_read_the_relation_environment() {
-    let juju = fake();
-    juju.set_leader(true);
-    juju.respond(
-        "relation-ids",
-        &["--format=json", "shared-db"],
-        "[\"shared-db:3\"]\n",
-    );
-    let output = juju.run_hook_with(
-        "shared-db-relation-changed",
-        &[
-            ("JUJU_RELATION", "shared-db"),
-            ("JUJU_RELATION_ID", "shared-db:3"),
-            ("JUJU_REMOTE_APP", "mysql"),
-            ("JUJU_REMOTE_UNIT", ""),
-        ],
-    );
-    assert_success(&output);
+fn juju_before_dispatch_runs_hooks_by_name_and_reaches_the_same_handler() {
+    // Juju 2.7 runs hooks/<hook> (a link to dispatch) with no JUJU_DISPATCH_PATH.
+    let mut keystone = Keystone::deploy("2.7.8", 1, Map::new());
+    keystone.model.settle().unwrap();
+    let run = keystone.run(LEADER, "update-status");
+    assert_eq!(run.exit_code, 0, "{}", run.stderr);
+    assert_eq!(run.tool_calls[0], "config-get --format=json");
     assert_eq!(
-        juju.calls().last().unwrap().line(),
-        "status-set --application waiting -- Incomplete relations: database"
+        run.tool_calls.last().unwrap(),
+        "status-set --application blocked -- Missing relations: database"
     );
 }
 
 #[test]
 fn unknown_hooks_are_logged_and_succeed() {
-    let juju = fake();
-    let output = juju.run_hook("fernet-keys-storage-attached");
-    assert_success(&output);
+    let mut keystone = Keystone::deploy("3.6.1", 1, Map::new());
+    let run = keystone.run(LEADER, "fernet-keys-storage-attached");
+    assert_eq!(run.exit_code, 0, "{}", run.stderr);
     assert_eq!(
-        juju.call_lines(),
+        run.tool_calls,
         [
             "juju-log --log-level INFO -- fernet-keys-storage-attached is not handled by this charm; nothing to do"
         ]
@@ -188,17 +200,18 @@ fn unknown_hooks_are_logged_and_succeed() {
 
 #[test]
 fn a_failing_tool_fails_the_hook_with_its_error_in_juju_log() {
-    let juju = fake();
-    juju.respond_error(
+    let mut keystone = Keystone::deploy("3.6.1", 1, Map::new());
+    keystone.model.settle().unwrap();
+    keystone.model.fail_tool(
+        LEADER,
         "is-leader",
-        &["--format=json"],
         1,
-        "ERROR leadership status unknown: agent restarting\n",
+        "leadership status unknown: agent restarting",
     );
-    let output = juju.run_hook("update-status");
-    assert_eq!(output.status.code(), Some(1));
+    let run = keystone.run(LEADER, "update-status");
+    assert_eq!(run.exit_code, 1);
     assert_eq!(
-        juju.call_lines(),
+        run.tool_calls,
         [
             "config-get --format=json",
             "is-leader --format=json",
@@ -210,13 +223,17 @@ fn a_failing_tool_fails_the_hook_with_its_error_in_juju_log() {
 
 #[test]
 fn a_broken_environment_fails_loudly() {
-    let juju = fake();
-    let mut env = juju.hook_env("install");
-    env.insert("JUJU_UNIT_NAME".to_owned(), "keystone".to_owned());
-    let output = std::process::Command::new(juju.charm_dir.join("dispatch"))
-        .current_dir(&juju.charm_dir)
+    let keystone = Keystone::deploy("3.6.1", 1, Map::new());
+    let output = std::process::Command::new(keystone.charm_dir.join("dispatch"))
+        .current_dir(&keystone.charm_dir)
         .env_clear()
-        .envs(env)
+        .envs([
+            ("PATH", "/usr/bin:/bin"),
+            ("JUJU_DISPATCH_PATH", "hooks/install"),
+            ("JUJU_UNIT_NAME", "keystone"),
+            ("JUJU_VERSION", "3.6.1"),
+            ("JUJU_CHARM_DIR", keystone.charm_dir.to_str().unwrap()),
+        ])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
@@ -224,7 +241,6 @@ fn a_broken_environment_fails_loudly() {
         String::from_utf8_lossy(&output.stderr)
             .contains("JUJU_UNIT_NAME=\"keystone\" is not valid")
     );
-    assert!(juju.calls().is_empty());
 }
 
 #[test]
@@ -235,7 +251,7 @@ fn run_by_hand_it_is_a_cli() {
         .env_clear()
         .output()
         .unwrap();
-    assert_success(&help);
+    assert!(help.status.success());
     let text = String::from_utf8_lossy(&help.stdout);
     assert!(text.contains("Usage: keystone-charm"), "{text}");
     assert!(text.contains("hooks"), "{text}");
@@ -245,7 +261,7 @@ fn run_by_hand_it_is_a_cli() {
         .env_clear()
         .output()
         .unwrap();
-    assert_success(&hooks);
+    assert!(hooks.status.success());
     assert!(
         String::from_utf8_lossy(&hooks.stdout)
             .lines()

@@ -627,6 +627,16 @@ impl Model {
         Ok(world.actions[&id].clone())
     }
 
+    /// The next call of `tool` by `unit` fails with `code` and `ERROR <message>` on stderr.
+    pub fn fail_tool(&mut self, unit: &str, tool: &str, code: i32, message: &str) {
+        self.world().tool_faults.push(state::ToolFault {
+            unit: unit.to_owned(),
+            tool: tool.to_owned(),
+            code,
+            message: message.to_owned(),
+        });
+    }
+
     /// Queues a hook on a unit (e.g. `config-changed` after an agent restart).
     pub fn queue_hook(&mut self, unit: &str, hook: &str) {
         self.world().queue(unit, HookEvent::simple(hook));
@@ -886,21 +896,27 @@ impl Model {
                 &self.server.socket,
             )
         };
+        // Juju before 2.8 runs hooks/<hook> (actions/<action>) instead of dispatch.
+        let program = match self.world().runs_dispatch() {
+            true => dir.join("dispatch"),
+            false if event.action.is_some() => dir.join("actions").join(&event.name),
+            false => dir.join("hooks").join(&event.name),
+        };
         let machine = self
             .machines
             .as_ref()
-            .and_then(|m| m.command(unit, &dir.join("dispatch")));
+            .and_then(|m| m.command(unit, &program));
         let mut command = if let Some(command) = machine {
             command
         } else if self.private_paths.is_empty() {
-            Command::new(dir.join("dispatch"))
+            Command::new(&program)
         } else {
             // A private mount namespace per hook: each isolated path is the unit's own.
             let mut c = Command::new("unshare");
             c.args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
                 .arg(r#"d=$1; shift; while [ $# -gt 0 ]; do mkdir -p "$1" "$2" && mount --bind "$1" "$2" || exit 97; shift 2; done; exec "$d""#)
                 .arg("sh")
-                .arg(dir.join("dispatch"));
+                .arg(&program);
             for path in &self.private_paths {
                 let own = self.unit_path(unit, &path.to_string_lossy());
                 std::fs::create_dir_all(&own)
@@ -916,7 +932,7 @@ impl Model {
             .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .output()
-            .with_context(|| format!("cannot run {}/dispatch", dir.display()))?;
+            .with_context(|| format!("cannot run {}", program.display()))?;
         let code = output.status.code().unwrap_or(-1);
         Ok((
             code,
@@ -1372,6 +1388,9 @@ fn hook_environment(
         ("DEBIAN_FRONTEND".into(), "noninteractive".into()),
         ("APT_LISTCHANGES_FRONTEND".into(), "none".into()),
     ];
+    if !world.runs_dispatch() {
+        env.retain(|(name, _)| name != "JUJU_DISPATCH_PATH");
+    }
     if let Some(id) = event.relation {
         let app = World::app_of(unit);
         let endpoint = world.endpoint_of(id, app).unwrap_or_default();

@@ -241,6 +241,16 @@ pub struct HookContext {
     pub calls: Vec<String>,
 }
 
+/// The next call of `tool` by `unit` fails with `code` and `ERROR <message>`, as the unit agent
+/// does when it cannot answer (an agent restarting, a controller away).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolFault {
+    pub unit: String,
+    pub tool: String,
+    pub code: i32,
+    pub message: String,
+}
+
 /// The whole model.
 #[derive(Debug, Clone)]
 pub struct World {
@@ -255,6 +265,8 @@ pub struct World {
     pub hook_log: Vec<HookRun>,
     pub actions: BTreeMap<u64, ActionTask>,
     pub current: Option<HookContext>,
+    /// Tool calls that will fail, once each (see [`crate::Model::fail_tool`]).
+    pub tool_faults: Vec<ToolFault>,
     pub next_relation: u32,
     pub next_address: u32,
     pub next_secret: u64,
@@ -276,6 +288,7 @@ impl World {
             hook_log: Vec::new(),
             actions: BTreeMap::new(),
             current: None,
+            tool_faults: Vec::new(),
             next_relation: 0,
             next_address: 1,
             next_secret: 1,
@@ -304,15 +317,25 @@ impl World {
         id
     }
 
-    /// Whether the model's Juju has secrets (3.1 and later).
-    pub fn supports_secrets(&self) -> bool {
+    fn version_at_least(&self, wanted: (u32, u32)) -> bool {
         let mut parts = self
             .juju_version
             .split('.')
             .map(|p| p.parse::<u32>().unwrap_or(0));
         let major = parts.next().unwrap_or(0);
         let minor = parts.next().unwrap_or(0);
-        (major, minor) >= (3, 1)
+        (major, minor) >= wanted
+    }
+
+    /// Whether the model's Juju has secrets (3.1 and later).
+    pub fn supports_secrets(&self) -> bool {
+        self.version_at_least((3, 1))
+    }
+
+    /// Whether the model's Juju runs `dispatch` (2.8 and later); before, it runs
+    /// `hooks/<hook>` and `actions/<action>` with no `JUJU_DISPATCH_PATH`.
+    pub fn runs_dispatch(&self) -> bool {
+        self.version_at_least((2, 8))
     }
 
     pub fn app_of(unit: &str) -> &str {

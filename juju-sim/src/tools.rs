@@ -94,6 +94,19 @@ pub fn run_tool(world: &mut World, tool: &str, args: &[String], stdin: &[u8]) ->
         line.push_str(arg);
     }
     ctx.calls.push(line);
+    let unit = ctx.unit.clone();
+    if let Some(at) = world
+        .tool_faults
+        .iter()
+        .position(|f| f.unit == unit && f.tool == tool)
+    {
+        let fault = world.tool_faults.remove(at);
+        return ToolOutput {
+            code: fault.code,
+            stdout: String::new(),
+            stderr: format!("ERROR {}\n", fault.message),
+        };
+    }
     let result = dispatch(world, tool, args, stdin);
     match result {
         Ok(stdout) => ToolOutput::ok(stdout),

@@ -7,13 +7,12 @@
 
 pub mod context;
 pub mod error;
-pub mod memory;
 pub mod process;
 pub mod tools;
 pub mod types;
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
@@ -22,7 +21,6 @@ pub use context::{
     ActionContext, ContextError, JujuContext, JujuVersion, RelationContext, SecretContext,
 };
 pub use error::{HookToolError, ToolResult};
-pub use memory::{MemoryHookTools, MemoryState};
 pub use process::ProcessHookTools;
 pub use tools::{Databag, DatabagChanges, HookTools, NewSecret, SecretContent};
 pub use types::*;
@@ -64,17 +62,13 @@ struct Cache {
     is_leader: Option<bool>,
     relation_ids: BTreeMap<String, Vec<RelationId>>,
     relation_units: BTreeMap<RelationId, Vec<UnitName>>,
-    remote_apps: BTreeMap<RelationId, Option<AppName>>,
     relation_data: BTreeMap<(RelationId, Bag), Databag>,
     leader_settings: Option<Databag>,
     statuses: Vec<(bool, Status)>,
     action_params: Option<Map<String, Value>>,
-    opened_ports: Option<BTreeSet<Port>>,
     networks: BTreeMap<String, NetworkInfo>,
     unit_values: BTreeMap<String, String>,
-    goal_state: Option<Value>,
     secrets: BTreeMap<SecretUri, SecretContent>,
-    secret_ids: Option<Vec<SecretUri>>,
 }
 
 /// Keeps only the changes that differ from `known`; `None` and `""` both mean absent.
@@ -218,14 +212,6 @@ impl Juju {
         )
     }
 
-    pub fn relation_remote_app(&self, relation: &RelationId) -> ToolResult<Option<AppName>> {
-        self.cached_in(
-            |c| &mut c.remote_apps,
-            relation,
-            || self.count("relation-list").relation_remote_app(relation),
-        )
-    }
-
     /// One data bag of a relation.
     pub fn relation_data(&self, relation: &RelationId, bag: &Bag) -> ToolResult<Databag> {
         self.cached_in(
@@ -271,23 +257,6 @@ impl Juju {
             |c| &mut c.leader_settings,
             || self.count("leader-get").leader_get(),
         )
-    }
-
-    /// Writes leadership settings, skipping keys that already hold the value.
-    pub fn leader_set(&self, changes: &DatabagChanges) -> ToolResult<()> {
-        let known = self.cache.borrow().leader_settings.clone();
-        let to_send = match &known {
-            Some(known) => effective_changes(known, changes),
-            None => changes.clone(),
-        };
-        if to_send.is_empty() {
-            return Ok(());
-        }
-        self.count("leader-set").leader_set(&to_send)?;
-        if let Some(settings) = self.cache.borrow_mut().leader_settings.as_mut() {
-            apply_changes(settings, &to_send);
-        }
-        Ok(())
     }
 
     /// Sets the unit's (or, as leader, the application's) status; a repeat within the hook is
@@ -337,60 +306,6 @@ impl Juju {
         self.count("action-fail").action_fail(message)
     }
 
-    pub fn action_log(&self, message: &str) -> ToolResult<()> {
-        self.count("action-log").action_log(message)
-    }
-
-    /// Ports opened by this unit, as of the hook's start plus this hook's own changes.
-    pub fn opened_ports(&self) -> ToolResult<BTreeSet<Port>> {
-        self.cached(
-            |c| &mut c.opened_ports,
-            || {
-                Ok(self
-                    .count("opened-ports")
-                    .opened_ports()?
-                    .into_iter()
-                    .collect())
-            },
-        )
-    }
-
-    /// Opens `port`, unless this hook already knows it is open.
-    pub fn open_port(&self, port: Port) -> ToolResult<()> {
-        if self
-            .cache
-            .borrow()
-            .opened_ports
-            .as_ref()
-            .is_some_and(|p| p.contains(&port))
-        {
-            return Ok(());
-        }
-        self.count("open-port").open_port(port)?;
-        if let Some(ports) = self.cache.borrow_mut().opened_ports.as_mut() {
-            ports.insert(port);
-        }
-        Ok(())
-    }
-
-    /// Closes `port`, unless this hook already knows it is closed.
-    pub fn close_port(&self, port: Port) -> ToolResult<()> {
-        if self
-            .cache
-            .borrow()
-            .opened_ports
-            .as_ref()
-            .is_some_and(|p| !p.contains(&port))
-        {
-            return Ok(());
-        }
-        self.count("close-port").close_port(port)?;
-        if let Some(ports) = self.cache.borrow_mut().opened_ports.as_mut() {
-            ports.remove(&port);
-        }
-        Ok(())
-    }
-
     pub fn network_get(&self, binding: &str) -> ToolResult<NetworkInfo> {
         self.cached_in(
             |c| &mut c.networks,
@@ -408,13 +323,6 @@ impl Juju {
         )
     }
 
-    pub fn goal_state(&self) -> ToolResult<Value> {
-        self.cached(
-            |c| &mut c.goal_state,
-            || self.count("goal-state").goal_state(),
-        )
-    }
-
     /// Creates a secret; its content is then known to this hook.
     pub fn secret_add(
         &self,
@@ -422,11 +330,10 @@ impl Juju {
         options: &NewSecret,
     ) -> ToolResult<SecretUri> {
         let uri = self.count("secret-add").secret_add(content, options)?;
-        let mut cache = self.cache.borrow_mut();
-        cache.secrets.insert(uri.clone(), content.clone());
-        if let Some(ids) = cache.secret_ids.as_mut() {
-            ids.push(uri.clone());
-        }
+        self.cache
+            .borrow_mut()
+            .secrets
+            .insert(uri.clone(), content.clone());
         Ok(uri)
     }
 
@@ -462,46 +369,31 @@ impl Juju {
             .insert(uri.clone(), content.clone());
         Ok(())
     }
-
-    pub fn secret_grant(
-        &self,
-        uri: &SecretUri,
-        relation: &RelationId,
-        unit: Option<&UnitName>,
-    ) -> ToolResult<()> {
-        self.count("secret-grant").secret_grant(uri, relation, unit)
-    }
-
-    pub fn secret_ids(&self) -> ToolResult<Vec<SecretUri>> {
-        self.cached(
-            |c| &mut c.secret_ids,
-            || self.count("secret-ids").secret_ids(),
-        )
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::secret::Sensitive;
+    use crate::testing::Sim;
+    use juju_sim::scripted::{IdentityConsumer, IdentityInterface};
 
-    fn setup(leader: bool) -> (Arc<MemoryHookTools>, Juju, RelationId) {
-        let unit = UnitName::parse("keystone/0").unwrap();
-        let tools = Arc::new(MemoryHookTools::new(unit.clone()));
-        let rel = {
-            let mut st = tools.state();
-            st.leader = leader;
-            st.config.insert("debug".into(), Value::Bool(false));
-            let rel = st.add_relation("identity-service", AppName::parse("nova").unwrap());
-            let r = st.relation_mut(&rel).unwrap();
-            r.remote_units
-                .insert(UnitName::parse("nova/0").unwrap(), Databag::new());
-            r.local_unit_data
-                .insert("private-address".into(), "10.0.0.1".into());
-            rel
-        };
-        let juju = Juju::new(tools.clone(), unit);
-        (tools, juju, rel)
+    const LEADER: &str = "keystone/0";
+    const OTHER: &str = "keystone/1";
+
+    /// Two keystone units related to nova, settled: every hook from here is the test's.
+    fn setup() -> (Sim, RelationId) {
+        let mut sim = Sim::keystone(2, serde_json::json!({}));
+        let nova = IdentityConsumer::new("nova", IdentityInterface::Service);
+        sim.model
+            .deploy_scripted("nova", Box::new(nova), 1)
+            .unwrap();
+        let id = sim.model.relate("keystone", "nova").unwrap();
+        sim.settle();
+        (
+            sim,
+            RelationId::parse(&format!("identity-service:{id}")).unwrap(),
+        )
     }
 
     fn set(pairs: &[(&str, Option<&str>)]) -> DatabagChanges {
@@ -513,149 +405,148 @@ mod tests {
 
     #[test]
     fn reads_are_cached_for_the_hook() {
-        let (tools, juju, rel) = setup(true);
-        for _ in 0..3 {
-            juju.config().unwrap();
-            juju.is_leader().unwrap();
-            juju.relation_ids("identity-service").unwrap();
-            juju.relation_units(&rel).unwrap();
-            juju.relation_data(&rel, &Bag::Unit(UnitName::parse("nova/0").unwrap()))
-                .unwrap();
-            juju.leader_get().unwrap();
-            juju.goal_state().unwrap();
-        }
+        let (mut sim, rel) = setup();
+        assert!(sim.with_hook(LEADER, "config-changed", move |juju, _, _| {
+            for _ in 0..3 {
+                juju.config().unwrap();
+                juju.is_leader().unwrap();
+                juju.relation_ids("identity-service").unwrap();
+                juju.relation_units(&rel).unwrap();
+                juju.relation_data(&rel, &Bag::Unit(UnitName::parse("nova/0").unwrap()))
+                    .unwrap();
+                juju.leader_get().unwrap();
+            }
+            assert_eq!(juju.total_calls(), 6);
+            assert_eq!(juju.calls()["relation-get"], 1);
+            true
+        }));
         assert_eq!(
-            tools.snapshot().tools_called(),
+            sim.tools_called(LEADER),
             [
                 "config-get",
                 "is-leader",
                 "relation-ids",
                 "relation-list",
                 "relation-get",
-                "leader-get",
-                "goal-state"
+                "leader-get"
             ]
         );
-        assert_eq!(juju.total_calls(), 7);
-        assert_eq!(juju.calls()["relation-get"], 1);
     }
 
     #[test]
     fn writes_are_visible_to_later_reads_and_no_ops_are_not_sent() {
-        let (tools, juju, rel) = setup(true);
-        let own = Bag::Unit(juju.unit().clone());
-        let before = juju.relation_data(&rel, &own).unwrap();
-        assert_eq!(before["private-address"], "10.0.0.1");
-        juju.relation_set(&rel, false, &set(&[("service_port", Some("5000"))]))
+        let (mut sim, rel) = setup();
+        let id = rel.as_str().to_owned();
+        assert!(sim.with_hook(LEADER, "config-changed", move |juju, _, _| {
+            let own = Bag::Unit(juju.unit().clone());
+            let before = juju.relation_data(&rel, &own).unwrap();
+            assert!(before.contains_key("private-address"), "{before:?}");
+            juju.relation_set(&rel, false, &set(&[("service_port", Some("5000"))]))
+                .unwrap();
+            assert_eq!(
+                juju.relation_data(&rel, &own).unwrap()["service_port"],
+                "5000"
+            );
+            // Same value again, and deleting an absent key: nothing to send.
+            juju.relation_set(
+                &rel,
+                false,
+                &set(&[("service_port", Some("5000")), ("gone", None)]),
+            )
             .unwrap();
+            juju.relation_set(&rel, false, &set(&[("service_port", Some(""))]))
+                .unwrap();
+            assert!(
+                !juju
+                    .relation_data(&rel, &own)
+                    .unwrap()
+                    .contains_key("service_port")
+            );
+            true
+        }));
+        let run = sim.model.hook_log().pop().unwrap();
         assert_eq!(
-            juju.relation_data(&rel, &own).unwrap()["service_port"],
-            "5000"
+            run.tool_calls,
+            [
+                format!("relation-get --format=json -r {id} - keystone/0"),
+                format!("relation-set -r {id} --file -"),
+                format!("relation-set -r {id} --file -"),
+            ]
         );
-        // Same value again, and deleting an absent key: nothing to send.
-        juju.relation_set(
-            &rel,
-            false,
-            &set(&[("service_port", Some("5000")), ("gone", None)]),
-        )
-        .unwrap();
-        juju.relation_set(&rel, false, &set(&[("service_port", Some(""))]))
-            .unwrap();
-        assert!(
-            !juju
-                .relation_data(&rel, &own)
-                .unwrap()
-                .contains_key("service_port")
-        );
-        let st = tools.snapshot();
-        assert_eq!(
-            st.tools_called(),
-            ["relation-get", "relation-set", "relation-set"]
-        );
-        assert_eq!(
-            st.calls[1].args,
-            ["-r", "identity-service:0", "service_port=5000"]
-        );
-        let stored = &st.relation(&rel).unwrap().local_unit_data;
-        assert!(!stored.contains_key("service_port"));
+        let number = id.rsplit(':').next().unwrap().parse().unwrap();
+        let stored = sim.model.relation_data(number, LEADER);
+        assert!(!stored.contains_key("service_port"), "{stored:?}");
     }
 
     #[test]
     fn unread_bags_are_written_as_asked() {
-        let (tools, juju, rel) = setup(true);
-        juju.relation_set(&rel, true, &set(&[("a", Some("1"))]))
-            .unwrap();
-        assert_eq!(tools.snapshot().tools_called(), ["relation-set"]);
-        let app = Bag::App(juju.app());
-        assert_eq!(juju.relation_data(&rel, &app).unwrap()["a"], "1");
+        let (mut sim, rel) = setup();
+        assert!(sim.with_hook(LEADER, "config-changed", move |juju, _, _| {
+            juju.relation_set(&rel, true, &set(&[("a", Some("1"))]))
+                .unwrap();
+            let app = Bag::App(juju.app());
+            assert_eq!(juju.relation_data(&rel, &app).unwrap()["a"], "1");
+            true
+        }));
+        // The write is sent as asked; the bag's other keys are unknown, so the read fetches it.
+        assert_eq!(sim.tools_called(LEADER), ["relation-set", "relation-get"]);
     }
 
     #[test]
     fn failures_pass_through_untouched() {
-        let (_, juju, rel) = setup(false);
-        let err = juju
-            .relation_set(&rel, true, &set(&[("a", Some("1"))]))
-            .unwrap_err();
-        assert!(err.is_permission_denied());
-        let err = juju
-            .status_set(StatusScope::Application, &Status::active("Unit is ready"))
-            .unwrap_err();
-        assert!(matches!(err, HookToolError::Failed { code: 1, .. }));
+        let (mut sim, rel) = setup();
+        assert!(sim.with_hook(OTHER, "config-changed", move |juju, _, _| {
+            let err = juju
+                .relation_set(&rel, true, &set(&[("a", Some("1"))]))
+                .unwrap_err();
+            assert!(err.is_permission_denied(), "{err}");
+            let err = juju
+                .status_set(StatusScope::Application, &Status::active("Unit is ready"))
+                .unwrap_err();
+            assert!(
+                matches!(err, HookToolError::Failed { code: 1, .. }),
+                "{err}"
+            );
+            true
+        }));
     }
 
     #[test]
-    fn leader_settings_statuses_ports_and_secrets_skip_repeats() {
-        let (tools, juju, _) = setup(true);
-        juju.leader_get().unwrap();
-        juju.leader_set(&set(&[("db-initialised", Some("True"))]))
-            .unwrap();
-        juju.leader_set(&set(&[("db-initialised", Some("True"))]))
-            .unwrap();
-        assert_eq!(juju.leader_get().unwrap()["db-initialised"], "True");
+    fn leader_settings_statuses_and_secrets_skip_repeats() {
+        let (mut sim, _) = setup();
+        assert!(sim.with_hook(LEADER, "config-changed", |juju, _, _| {
+            juju.leader_get().unwrap();
+            juju.leader_get().unwrap();
+            juju.status_set(StatusScope::Unit, &Status::active("Unit is ready"))
+                .unwrap();
+            juju.status_set(StatusScope::Unit, &Status::active("Unit is ready"))
+                .unwrap();
 
-        juju.status_set(StatusScope::Unit, &Status::active("Unit is ready"))
-            .unwrap();
-        juju.status_set(StatusScope::Unit, &Status::active("Unit is ready"))
-            .unwrap();
-
-        juju.opened_ports().unwrap();
-        juju.open_port(Port::tcp(5000)).unwrap();
-        juju.open_port(Port::tcp(5000)).unwrap();
-        assert!(juju.opened_ports().unwrap().contains(&Port::tcp(5000)));
-        juju.close_port(Port::tcp(35357)).unwrap();
-
-        let content: SecretContent =
-            [("fernet-0".to_owned(), Sensitive::new("k".to_owned()))].into();
-        let options = NewSecret {
-            owner: SecretOwner::Application,
-            label: None,
-            description: None,
-        };
-        let uri = juju.secret_add(&content, &options).unwrap();
-        juju.secret_set(&uri, &content).unwrap();
-        assert_eq!(juju.secret_get(&uri, SecretRead::Tracked).unwrap(), content);
-
+            let content: SecretContent =
+                [("fernet-0".to_owned(), Sensitive::new("k".to_owned()))].into();
+            let options = NewSecret {
+                owner: SecretOwner::Application,
+                label: None,
+                description: None,
+            };
+            let uri = juju.secret_add(&content, &options).unwrap();
+            juju.secret_set(&uri, &content).unwrap();
+            assert_eq!(juju.secret_get(&uri, SecretRead::Tracked).unwrap(), content);
+            true
+        }));
         assert_eq!(
-            tools.snapshot().tools_called(),
-            [
-                "leader-get",
-                "leader-set",
-                "status-set",
-                "opened-ports",
-                "open-port",
-                "secret-add"
-            ]
+            sim.tools_called(LEADER),
+            ["leader-get", "status-set", "secret-add"]
         );
     }
 
     #[test]
     fn the_log_sink_counts_with_the_facade() {
-        let (tools, juju, _) = setup(false);
-        juju.log_sink().log(LogLevel::Warning, "careful").unwrap();
-        assert_eq!(juju.calls()["juju-log"], 1);
-        assert_eq!(
-            tools.snapshot().logs,
-            [(LogLevel::Warning, "careful".to_owned())]
-        );
+        let (mut sim, _) = setup();
+        assert!(sim.with_hook(OTHER, "config-changed", |juju, _, _| {
+            juju.log_sink().log(LogLevel::Warning, "careful").unwrap();
+            juju.calls()["juju-log"] == 1
+        }));
+        assert_eq!(sim.logs(OTHER, "WARNING"), ["careful"]);
     }
 }

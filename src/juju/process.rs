@@ -20,8 +20,8 @@ use serde_json::{Map, Value};
 use super::error::{HookToolError, ToolResult};
 use super::tools::{Databag, DatabagChanges, HookTools, NewSecret, SecretContent};
 use super::types::{
-    AppName, Bag, LogLevel, NetworkInfo, Port, Protocol, RelationId, SecretOwner, SecretRead,
-    SecretUri, Status, StatusScope, UnitName,
+    Bag, LogLevel, NetworkInfo, RelationId, SecretOwner, SecretRead, SecretUri, Status,
+    StatusScope, UnitName,
 };
 use crate::secret::Sensitive;
 
@@ -213,19 +213,6 @@ fn level_name(level: LogLevel) -> &'static str {
     level.as_str()
 }
 
-fn parse_port(text: &str) -> Option<Port> {
-    let (number, protocol) = text.split_once('/')?;
-    let protocol = match protocol {
-        "tcp" => Protocol::Tcp,
-        "udp" => Protocol::Udp,
-        _ => return None,
-    };
-    Some(Port {
-        number: number.parse().ok()?,
-        protocol,
-    })
-}
-
 /// Secret content keys Juju accepts: `^[a-z](-?[a-z0-9]){2,}$`.
 pub fn is_valid_secret_key(key: &str) -> bool {
     let bytes = key.as_bytes();
@@ -331,24 +318,6 @@ impl HookTools for ProcessHookTools {
         parse_list(tool, or_default(units), UnitName::parse)
     }
 
-    fn relation_remote_app(&self, relation: &RelationId) -> ToolResult<Option<AppName>> {
-        let tool = "relation-list";
-        // Juju prints the application name as a JSON string, or nothing useful when unknown.
-        let app: Option<String> = self.run_json(
-            tool,
-            &args(["--format=json", "-r", relation.as_str(), "--app"]),
-        )?;
-        match app.filter(|a| !a.is_empty()) {
-            None => Ok(None),
-            Some(name) => AppName::parse(&name)
-                .map(Some)
-                .ok_or_else(|| HookToolError::Parse {
-                    tool,
-                    detail: format!("unexpected application name {name:?}"),
-                }),
-        }
-    }
-
     fn relation_get(&self, relation: &RelationId, bag: &Bag) -> ToolResult<Databag> {
         let mut argv = args(["--format=json", "-r", relation.as_str()]);
         let target = match bag {
@@ -393,22 +362,6 @@ impl HookTools for ProcessHookTools {
     fn leader_get(&self) -> ToolResult<Databag> {
         let data: Option<Databag> = self.run_json("leader-get", &args(["--format=json", "-"]))?;
         Ok(or_default(data))
-    }
-
-    fn leader_set(&self, changes: &DatabagChanges) -> ToolResult<()> {
-        // leader-set has no --file, so values go in argv as key=value (empty deletes) and are
-        // briefly visible in the process list: keep secrets in Juju secrets, not here. It also
-        // refuses to run without arguments.
-        if changes.is_empty() {
-            return Ok(());
-        }
-        let argv = key_values(
-            "leader-set",
-            changes
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone().unwrap_or_default())),
-        )?;
-        self.run("leader-set", &argv, None).map(drop)
     }
 
     fn status_set(&self, scope: StatusScope, status: &Status) -> ToolResult<()> {
@@ -456,30 +409,6 @@ impl HookTools for ProcessHookTools {
             .map(drop)
     }
 
-    fn action_log(&self, message: &str) -> ToolResult<()> {
-        self.run("action-log", &args(["--", message]), None)
-            .map(drop)
-    }
-
-    fn open_port(&self, port: Port) -> ToolResult<()> {
-        self.run("open-port", &args([&port.to_string()]), None)
-            .map(drop)
-    }
-
-    fn close_port(&self, port: Port) -> ToolResult<()> {
-        self.run("close-port", &args([&port.to_string()]), None)
-            .map(drop)
-    }
-
-    fn opened_ports(&self) -> ToolResult<Vec<Port>> {
-        let ports: Option<Vec<String>> = self.run_json("opened-ports", &args(["--format=json"]))?;
-        // Ranges and icmp are never opened by this charm; they are left out rather than refused.
-        Ok(or_default(ports)
-            .iter()
-            .filter_map(|p| parse_port(p))
-            .collect())
-    }
-
     fn network_get(&self, binding: &str) -> ToolResult<NetworkInfo> {
         self.run_json("network-get", &args(["--format=json", binding]))
     }
@@ -490,10 +419,6 @@ impl HookTools for ProcessHookTools {
             tool: "unit-get",
             detail: format!("no value for {key}"),
         })
-    }
-
-    fn goal_state(&self) -> ToolResult<Value> {
-        self.run_json("goal-state", &args(["--format=json"]))
     }
 
     fn secret_add(&self, content: &SecretContent, options: &NewSecret) -> ToolResult<SecretUri> {
@@ -546,211 +471,126 @@ impl HookTools for ProcessHookTools {
         argv.extend(content_args);
         self.run(tool, &argv, None).map(drop)
     }
-
-    fn secret_grant(
-        &self,
-        uri: &SecretUri,
-        relation: &RelationId,
-        unit: Option<&UnitName>,
-    ) -> ToolResult<()> {
-        let mut argv = args([uri.as_str(), "-r", relation.as_str()]);
-        if let Some(unit) = unit {
-            argv.extend(args(["--unit", unit.as_str()]));
-        }
-        self.run("secret-grant", &argv, None).map(drop)
-    }
-
-    fn secret_ids(&self) -> ToolResult<Vec<SecretUri>> {
-        let tool = "secret-ids";
-        // A unit owning no secrets gets `null` (Go's nil slice), not `[]`.
-        let ids: Option<Vec<String>> = self.run_json(tool, &args(["--format=json"]))?;
-        parse_list(tool, or_default(ids), SecretUri::parse)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
-    use std::path::Path;
+    use crate::testing::Sim;
+    use juju_sim::scripted::{IdentityConsumer, IdentityInterface};
+    use serde_json::json;
 
-    /// A directory of fake tools, each printing a fixed output and recording its argv and stdin.
-    struct FakeTools {
-        dir: PathBuf,
+    const UNIT: &str = "keystone/0";
+
+    /// keystone (leader keystone/0, and keystone/1) related to nova, settled.
+    fn model(config: Value) -> (Sim, RelationId) {
+        let mut sim = Sim::keystone(2, config);
+        let nova = IdentityConsumer::new("nova", IdentityInterface::Service);
+        sim.model
+            .deploy_scripted("nova", Box::new(nova), 1)
+            .unwrap();
+        let id = sim.model.relate("keystone", "nova").unwrap();
+        sim.settle();
+        (
+            sim,
+            RelationId::parse(&format!("identity-service:{id}")).unwrap(),
+        )
     }
 
-    impl FakeTools {
-        fn new(name: &str) -> FakeTools {
-            let dir =
-                std::env::temp_dir().join(format!("kc-process-{name}-{}", std::process::id()));
-            let _ = fs::remove_dir_all(&dir);
-            fs::create_dir_all(&dir).unwrap();
-            FakeTools { dir }
-        }
-
-        /// A tool that records its argv (one per line) and stdin, then prints `out` and exits `code`.
-        fn tool(&self, name: &str, out: &str, err: &str, code: i32) -> &Self {
-            let log = self.dir.join("argv");
-            let stdin = self.dir.join(format!("{name}.stdin"));
-            let script = format!(
-                "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\" >> '{log}'; done\n\
-                 for a in \"$@\"; do case \"$a\" in *'#file='*) cat \"${{a#*#file=}}\" >> '{log}'; \
-                 printf '\\n' >> '{log}'; ls -l \"${{a#*#file=}}\" | cut -c1-10 >> '{log}';; esac; done\n\
-                 [ -t 0 ] || cat > '{stdin}'\nprintf '%s' '{out}'\nprintf '%s' '{err}' >&2\nexit {code}\n",
-                log = log.display(),
-                stdin = stdin.display(),
-            );
-            let path = self.dir.join(name);
-            fs::write(&path, script).unwrap();
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-            self
-        }
-
-        fn tools(&self) -> ProcessHookTools {
-            ProcessHookTools::in_dir(&self.dir)
-        }
-
-        fn argv(&self) -> Vec<String> {
-            fs::read_to_string(self.dir.join("argv"))
-                .unwrap_or_default()
-                .lines()
-                .map(str::to_owned)
-                .collect()
-        }
-
-        fn stdin(&self, name: &str) -> String {
-            fs::read_to_string(self.dir.join(format!("{name}.stdin"))).unwrap_or_default()
-        }
-    }
-
-    impl Drop for FakeTools {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.dir);
-        }
-    }
-
-    fn rel(id: &str) -> RelationId {
-        RelationId::parse(id).unwrap()
+    /// The argv of every tool call of `unit`'s last hook.
+    fn calls(sim: &Sim, unit: &str) -> Vec<String> {
+        sim.model
+            .hook_log()
+            .iter()
+            .rev()
+            .find(|run| run.unit == unit)
+            .map(|run| run.tool_calls.clone())
+            .unwrap_or_default()
     }
 
     #[test]
     fn config_get_uses_json_and_keeps_types() {
-        let fake = FakeTools::new("config");
-        fake.tool(
-            "config-get",
-            r#"{"debug":true,"region":"RegionOne","token-expiration":3600}"#,
-            "",
-            0,
-        );
-        let config = fake.tools().config_get().unwrap();
-        assert_eq!(fake.argv(), ["--format=json"]);
-        assert_eq!(config["debug"], Value::Bool(true));
-        assert_eq!(config["token-expiration"], Value::from(3600));
+        let (mut sim, _) = model(json!({"debug": true}));
+        assert!(sim.with_hook(UNIT, "config-changed", |_, _, tools| {
+            let config = tools.config_get().unwrap();
+            config["debug"] == Value::Bool(true) && config["token-expiration"] == 3600
+        }));
+        assert_eq!(calls(&sim, UNIT), ["config-get --format=json"]);
     }
 
     #[test]
-    fn relation_reads_use_the_ops_argv_and_accept_juju_quirks() {
-        let fake = FakeTools::new("relreads");
-        fake.tool(
-            "relation-ids",
-            "[\"shared-db:10\",\"shared-db:2\"]\n",
-            "",
-            0,
-        );
-        let ids = fake.tools().relation_ids("shared-db").unwrap();
-        assert_eq!(ids, [rel("shared-db:10"), rel("shared-db:2")]);
-        assert_eq!(fake.argv(), ["--format=json", "shared-db"]);
-
-        let fake = FakeTools::new("relapp");
-        fake.tool("relation-list", "\"mysql\"\n", "", 0);
-        let app = fake
-            .tools()
-            .relation_remote_app(&rel("shared-db:2"))
-            .unwrap();
-        assert_eq!(app.unwrap().as_str(), "mysql");
-        assert_eq!(fake.argv(), ["--format=json", "-r", "shared-db:2", "--app"]);
-
-        let fake = FakeTools::new("relget");
-        fake.tool(
-            "relation-get",
-            "{\"db_host\":\"10.0.0.5\",\"password\":\"12345\"}\n",
-            "",
-            0,
-        );
-        let bag = Bag::App(AppName::parse("mysql").unwrap());
-        let data = fake
-            .tools()
-            .relation_get(&rel("shared-db:2"), &bag)
-            .unwrap();
-        assert_eq!(data["password"], "12345");
+    fn relation_reads_use_the_ops_argv() {
+        let (mut sim, rel) = model(json!({}));
+        let id = rel.as_str().to_owned();
+        assert!(sim.with_hook(UNIT, "config-changed", move |_, _, tools| {
+            assert_eq!(
+                tools.relation_ids("identity-service").unwrap(),
+                std::slice::from_ref(&rel)
+            );
+            let units = tools.relation_list(&rel).unwrap();
+            assert_eq!(units, [UnitName::parse("nova/0").unwrap()]);
+            let app = Bag::App(crate::juju::AppName::parse("nova").unwrap());
+            tools.relation_get(&rel, &app).unwrap();
+            let unit = Bag::Unit(units[0].clone());
+            !tools.relation_get(&rel, &unit).unwrap().is_empty()
+        }));
         assert_eq!(
-            fake.argv(),
-            ["--format=json", "-r", "shared-db:2", "--app", "-", "mysql"]
-        );
-
-        let fake = FakeTools::new("relnull");
-        fake.tool("relation-get", "null\n", "", 0)
-            .tool("relation-list", "[]\n", "", 0);
-        let unit = Bag::Unit(UnitName::parse("mysql/0").unwrap());
-        assert!(
-            fake.tools()
-                .relation_get(&rel("shared-db:2"), &unit)
-                .unwrap()
-                .is_empty()
-        );
-        assert!(
-            fake.tools()
-                .relation_list(&rel("shared-db:2"))
-                .unwrap()
-                .is_empty()
+            calls(&sim, UNIT),
+            [
+                "relation-ids --format=json identity-service".to_owned(),
+                format!("relation-list --format=json -r {id}"),
+                format!("relation-get --format=json -r {id} --app - nova"),
+                format!("relation-get --format=json -r {id} - nova/0"),
+            ]
         );
     }
 
     #[test]
     fn relation_set_sends_json_on_stdin_with_empty_deleting() {
-        let fake = FakeTools::new("relset");
-        fake.tool("relation-set", "", "", 0);
-        let changes: DatabagChanges = [
-            ("admin_token".to_owned(), None),
-            ("service_port".to_owned(), Some("5000".to_owned())),
-        ]
-        .into();
-        fake.tools()
-            .relation_set(&rel("identity-service:4"), true, &changes)
-            .unwrap();
+        let (mut sim, rel) = model(json!({}));
+        let id = rel.as_str().to_owned();
+        let number: u32 = id.rsplit(':').next().unwrap().parse().unwrap();
+        assert!(sim.with_hook(UNIT, "config-changed", move |_, _, tools| {
+            let set = |changes: &[(&str, Option<&str>)]| {
+                let changes: DatabagChanges = changes
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), v.map(str::to_owned)))
+                    .collect();
+                tools.relation_set(&rel, true, &changes).unwrap();
+            };
+            set(&[("admin_token", Some("x")), ("service_port", Some("5000"))]);
+            set(&[("admin_token", None)]);
+            true
+        }));
         assert_eq!(
-            fake.argv(),
-            ["-r", "identity-service:4", "--app", "--file", "-"]
+            calls(&sim, UNIT),
+            [
+                format!("relation-set -r {id} --app --file -"),
+                format!("relation-set -r {id} --app --file -"),
+            ]
         );
-        assert_eq!(
-            fake.stdin("relation-set"),
-            r#"{"admin_token":"","service_port":"5000"}"#
-        );
+        let bag = sim.model.relation_data(number, "keystone");
+        assert_eq!(bag.get("service_port").map(String::as_str), Some("5000"));
+        assert!(!bag.contains_key("admin_token"), "{bag:?}");
     }
 
     #[test]
     fn failures_carry_tool_exit_code_and_stderr() {
-        let fake = FakeTools::new("fail");
-        fake.tool(
-            "relation-set",
-            "",
-            "ERROR cannot write relation settings\n",
-            1,
+        let (mut sim, rel) = model(json!({}));
+        assert!(
+            sim.with_hook("keystone/1", "config-changed", move |_, _, tools| {
+                let err = tools
+                    .relation_set(
+                        &rel,
+                        true,
+                        &DatabagChanges::from([("a".into(), Some("1".into()))]),
+                    )
+                    .unwrap_err();
+                assert!(err.is_permission_denied(), "{err}");
+                matches!(&err, HookToolError::Failed { tool: "relation-set", code: 1, stderr }
+                if stderr.starts_with("ERROR "))
+            })
         );
-        let err = fake
-            .tools()
-            .relation_set(&rel("cluster:1"), true, &DatabagChanges::new())
-            .unwrap_err();
-        match &err {
-            HookToolError::Failed { tool, code, stderr } => {
-                assert_eq!(
-                    (*tool, *code, stderr.as_str()),
-                    ("relation-set", 1, "ERROR cannot write relation settings")
-                );
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-        assert!(err.is_permission_denied());
 
         let missing = ProcessHookTools::in_dir("/nonexistent-tools-dir")
             .is_leader()
@@ -762,177 +602,104 @@ mod tests {
                 ..
             }
         ));
+        // A process's exit code and stderr come back as they were.
+        let reply = ToolProcesses {
+            tools_dir: Some(PathBuf::from("/bin")),
+        }
+        .call("false", &[], None)
+        .unwrap();
+        assert_eq!((reply.code, reply.stdout.len()), (1, 0));
     }
 
     #[test]
     fn free_text_follows_a_double_dash() {
-        let fake = FakeTools::new("text");
-        fake.tool("juju-log", "", "", 0)
-            .tool("status-set", "", "", 0)
-            .tool("application-version-set", "", "", 0)
-            .tool("action-fail", "", "", 0)
-            .tool("action-log", "", "", 0);
-        let tools = fake.tools();
-        tools
-            .juju_log(LogLevel::Warning, "-starts with a dash")
-            .unwrap();
-        tools
-            .status_set(
-                StatusScope::Application,
-                &Status::blocked("Missing relations: database"),
-            )
-            .unwrap();
-        tools
-            .status_set(StatusScope::Unit, &Status::active("Unit is ready"))
-            .unwrap();
-        tools.application_version_set("-1.0").unwrap();
-        tools.action_fail("no").unwrap();
-        tools.action_log("working").unwrap();
+        let (mut sim, _) = model(json!({}));
+        assert!(sim.with_hook(UNIT, "config-changed", |_, _, tools| {
+            tools
+                .juju_log(LogLevel::Warning, "-starts with a dash")
+                .unwrap();
+            tools
+                .status_set(
+                    StatusScope::Application,
+                    &Status::blocked("Missing relations: database"),
+                )
+                .unwrap();
+            tools
+                .status_set(StatusScope::Unit, &Status::active("Unit is ready"))
+                .unwrap();
+            tools.application_version_set("-1.0").unwrap();
+            true
+        }));
         assert_eq!(
-            fake.argv(),
+            calls(&sim, UNIT),
             [
-                "--log-level",
-                "WARNING",
-                "--",
-                "-starts with a dash",
-                "--application",
-                "blocked",
-                "--",
-                "Missing relations: database",
-                "active",
-                "--",
-                "Unit is ready",
-                "--",
-                "-1.0",
-                "--",
-                "no",
-                "--",
-                "working",
+                "juju-log --log-level WARNING -- -starts with a dash",
+                "status-set --application blocked -- Missing relations: database",
+                "status-set active -- Unit is ready",
+                "application-version-set -- -1.0",
             ]
+        );
+        assert_eq!(sim.model.world().apps["keystone"].version, "-1.0");
+        assert_eq!(
+            sim.logs(UNIT, "WARNING").last().map(String::as_str),
+            Some("-starts with a dash")
         );
     }
 
     #[test]
-    fn leader_and_action_tools() {
-        let fake = FakeTools::new("leader");
-        fake.tool("is-leader", "true\n", "", 0)
-            .tool("leader-get", "{\"db-initialised\":\"True\"}\n", "", 0)
-            .tool("leader-set", "", "", 0)
-            .tool("action-get", "{}\n", "", 0)
-            .tool("action-set", "", "", 0);
-        let tools = fake.tools();
-        assert!(tools.is_leader().unwrap());
-        assert_eq!(tools.leader_get().unwrap()["db-initialised"], "True");
-        tools
-            .leader_set(
-                &[
-                    ("a".to_owned(), Some("1".to_owned())),
-                    ("b".to_owned(), None),
-                ]
-                .into(),
-            )
-            .unwrap();
-        assert!(tools.action_get().unwrap().is_empty());
-        tools
-            .action_set(&[("admin-password".to_owned(), "x y".to_owned())].into())
-            .unwrap();
+    fn leadership_network_and_addresses() {
+        let (mut sim, _) = model(json!({}));
+        assert!(sim.with_hook(UNIT, "config-changed", |_, _, tools| {
+            assert!(tools.is_leader().unwrap());
+            tools.leader_get().unwrap();
+            let network = tools.network_get("shared-db").unwrap();
+            let address = tools.unit_get("private-address").unwrap();
+            network.ingress_address() == Some(address.as_str())
+        }));
         assert_eq!(
-            fake.argv(),
+            calls(&sim, UNIT),
             [
-                "--format=json",
-                "--format=json",
-                "-",
-                "a=1",
-                "b=",
-                "--format=json",
-                "admin-password=x y"
-            ]
-        );
-    }
-
-    #[test]
-    fn ports_network_and_goal_state() {
-        let fake = FakeTools::new("ports");
-        fake.tool("opened-ports", "[\"5000/tcp\",\"8000-8080/tcp\",\"icmp\"]\n", "", 0)
-            .tool("open-port", "", "", 0)
-            .tool(
-                "network-get",
-                r#"{"bind-addresses":[{"mac-address":"","interface-name":"eth0","addresses":[{"hostname":"","value":"10.0.0.7","cidr":"10.0.0.0/24"}]}],"egress-subnets":["10.0.0.7/32"],"ingress-addresses":["10.0.0.7"]}"#,
-                "",
-                0,
-            )
-            .tool("unit-get", "\"10.0.0.7\"\n", "", 0)
-            .tool("goal-state", r#"{"units":{"keystone/0":{"status":"active"}},"relations":{}}"#, "", 0);
-        let tools = fake.tools();
-        assert_eq!(tools.opened_ports().unwrap(), [Port::tcp(5000)]);
-        tools.open_port(Port::tcp(35357)).unwrap();
-        assert_eq!(
-            tools.network_get("public").unwrap().ingress_address(),
-            Some("10.0.0.7")
-        );
-        assert_eq!(tools.unit_get("private-address").unwrap(), "10.0.0.7");
-        assert_eq!(
-            tools.goal_state().unwrap()["units"]["keystone/0"]["status"],
-            "active"
-        );
-        assert_eq!(
-            fake.argv(),
-            [
-                "--format=json",
-                "35357/tcp",
-                "--format=json",
-                "public",
-                "--format=json",
-                "private-address",
-                "--format=json"
+                "is-leader --format=json",
+                "leader-get --format=json -",
+                "network-get --format=json shared-db",
+                "unit-get --format=json private-address",
             ]
         );
     }
 
     #[test]
     fn secret_values_go_through_private_files_never_argv() {
-        let fake = FakeTools::new("secrets");
-        fake.tool("secret-add", "secret:cs0b1p7mp25c77b1mq1g\n", "", 0)
-            .tool("secret-ids", "null\n", "", 0)
-            .tool("secret-get", "{\"fernet-0\":\"a2V5\"}\n", "", 0);
-        let tools = fake.tools();
-        let content: SecretContent =
-            [("fernet-0".to_owned(), Sensitive::new("hunter2".to_owned()))].into();
-        let options = NewSecret {
-            owner: SecretOwner::Application,
-            label: Some("fernet-keys".to_owned()),
-            description: None,
-        };
-        let uri = tools.secret_add(&content, &options).unwrap();
-        assert_eq!(uri.as_str(), "secret:cs0b1p7mp25c77b1mq1g");
-        let argv = fake.argv();
-        assert_eq!(
-            &argv[..4],
-            ["--owner", "application", "--label", "fernet-keys"]
-        );
-        assert!(argv[4].starts_with("fernet-0#file="), "{argv:?}");
-        // The script copied the file's content and mode into the log: the value reached the tool
-        // through a 0600 file only.
-        assert_eq!(argv[5], "hunter2");
-        assert_eq!(argv[6], "-rw-------");
-        let file = argv[4].trim_start_matches("fernet-0#file=");
+        let (mut sim, _) = model(json!({}));
+        assert!(sim.with_hook(UNIT, "config-changed", |_, _, tools| {
+            let content: SecretContent =
+                [("fernet-0".to_owned(), Sensitive::new("hunter2".to_owned()))].into();
+            let options = NewSecret {
+                owner: SecretOwner::Application,
+                label: Some("fernet-keys".to_owned()),
+                description: None,
+            };
+            let uri = tools.secret_add(&content, &options).unwrap();
+            let read = tools.secret_get(&uri, SecretRead::Peek).unwrap();
+            read["fernet-0"].expose() == "hunter2"
+        }));
+        let calls = calls(&sim, UNIT);
         assert!(
-            !Path::new(file).exists(),
+            calls[0]
+                .starts_with("secret-add --owner application --label fernet-keys fernet-0#file="),
+            "{calls:?}"
+        );
+        assert!(!format!("{calls:?}").contains("hunter2"));
+        // The temporary file the value went through is gone.
+        let file = calls[0].rsplit("#file=").next().unwrap();
+        assert!(
+            !std::path::Path::new(file).exists(),
             "temporary secret file {file} was not removed"
         );
-
-        assert!(tools.secret_ids().unwrap().is_empty());
-        let read = tools.secret_get(&uri, SecretRead::Peek).unwrap();
-        assert_eq!(read["fernet-0"].expose(), "a2V5");
-        assert_eq!(
-            &fake.argv()[7..],
-            [
-                "--format=json",
-                "--format=json",
-                "secret:cs0b1p7mp25c77b1mq1g",
-                "--peek"
-            ]
+        assert!(
+            calls[1].starts_with("secret-get --format=json secret:"),
+            "{calls:?}"
         );
+        assert!(calls[1].ends_with(" --peek"), "{calls:?}");
     }
 
     #[test]
@@ -949,12 +716,15 @@ mod tests {
     }
 
     #[test]
-    fn secret_files_are_removed_on_drop() {
+    fn secret_files_are_removed_on_drop_and_private_while_they_live() {
+        use std::os::unix::fs::PermissionsExt;
         let content: SecretContent =
             [("password".to_owned(), Sensitive::new("x".to_owned()))].into();
         let (files, _) = SecretFiles::write("secret-set", &content).unwrap();
         let dir = files.path().to_owned();
-        assert!(dir.join("password").exists());
+        let mode = |p: &std::path::Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("password")), 0o600);
         drop(files);
         assert!(!dir.exists());
     }

@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 
 use super::error::ToolResult;
 use super::types::{
-    AppName, Bag, LogLevel, NetworkInfo, Port, RelationId, SecretOwner, SecretRead, SecretUri,
-    Status, StatusScope, UnitName,
+    Bag, LogLevel, NetworkInfo, RelationId, SecretOwner, SecretRead, SecretUri, Status,
+    StatusScope, UnitName,
 };
 use crate::secret::Sensitive;
 
@@ -42,8 +42,6 @@ pub trait HookTools: Send + Sync {
     fn relation_ids(&self, endpoint: &str) -> ToolResult<Vec<RelationId>>;
     /// `relation-list --format=json -r <id>`: remote units in the relation.
     fn relation_list(&self, relation: &RelationId) -> ToolResult<Vec<UnitName>>;
-    /// `relation-list --format=json -r <id> --app`: the remote application, if known.
-    fn relation_remote_app(&self, relation: &RelationId) -> ToolResult<Option<AppName>>;
     /// `relation-get --format=json -r <id> [--app] - <unit-or-app>`.
     fn relation_get(&self, relation: &RelationId, bag: &Bag) -> ToolResult<Databag>;
     /// `relation-set -r <id> [--app] --file -`: merge changes into this unit's (or, as leader, this
@@ -58,8 +56,6 @@ pub trait HookTools: Send + Sync {
     fn is_leader(&self) -> ToolResult<bool>;
     /// `leader-get --format=json -`.
     fn leader_get(&self) -> ToolResult<Databag>;
-    /// `leader-set key=value ...` (empty value deletes).
-    fn leader_set(&self, changes: &DatabagChanges) -> ToolResult<()>;
     /// `status-set [--application] <status> -- <message>`.
     fn status_set(&self, scope: StatusScope, status: &Status) -> ToolResult<()>;
     /// `application-version-set -- <version>`.
@@ -72,33 +68,14 @@ pub trait HookTools: Send + Sync {
     fn action_set(&self, results: &BTreeMap<String, String>) -> ToolResult<()>;
     /// `action-fail -- <message>`.
     fn action_fail(&self, message: &str) -> ToolResult<()>;
-    /// `action-log -- <message>`.
-    fn action_log(&self, message: &str) -> ToolResult<()>;
-    /// `open-port <port>/<proto>`.
-    fn open_port(&self, port: Port) -> ToolResult<()>;
-    /// `close-port <port>/<proto>`.
-    fn close_port(&self, port: Port) -> ToolResult<()>;
-    /// `opened-ports --format=json`.
-    fn opened_ports(&self) -> ToolResult<Vec<Port>>;
     /// `network-get --format=json <binding>`.
     fn network_get(&self, binding: &str) -> ToolResult<NetworkInfo>;
     /// `unit-get --format=json private-address` (or `public-address`).
     fn unit_get(&self, key: &str) -> ToolResult<String>;
-    /// `goal-state --format=json`.
-    fn goal_state(&self) -> ToolResult<Value>;
     /// `secret-add [--owner] [--label] [--description] key#file=<path> ...`: prints the new URI.
     fn secret_add(&self, content: &SecretContent, options: &NewSecret) -> ToolResult<SecretUri>;
     /// `secret-get --format=json <uri> [--peek|--refresh]`.
     fn secret_get(&self, uri: &SecretUri, read: SecretRead) -> ToolResult<SecretContent>;
     /// `secret-set <uri> key#file=<path> ...`: a new revision if the content changed.
     fn secret_set(&self, uri: &SecretUri, content: &SecretContent) -> ToolResult<()>;
-    /// `secret-grant <uri> -r <id> [--unit <unit>]`.
-    fn secret_grant(
-        &self,
-        uri: &SecretUri,
-        relation: &RelationId,
-        unit: Option<&UnitName>,
-    ) -> ToolResult<()>;
-    /// `secret-ids --format=json`: the secrets this unit or application owns.
-    fn secret_ids(&self) -> ToolResult<Vec<SecretUri>>;
 }

@@ -207,38 +207,6 @@ impl LogLevel {
     }
 }
 
-/// A port to open or close (`open-port 5000/tcp`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Port {
-    pub number: u16,
-    pub protocol: Protocol,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Protocol {
-    Tcp,
-    Udp,
-}
-
-impl Port {
-    pub fn tcp(number: u16) -> Port {
-        Port {
-            number,
-            protocol: Protocol::Tcp,
-        }
-    }
-}
-
-impl fmt::Display for Port {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let proto = match self.protocol {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-        };
-        write!(f, "{}/{proto}", self.number)
-    }
-}
-
 /// A Juju secret URI (`secret:<id>` or `secret://<model>/<id>`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
