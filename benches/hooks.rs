@@ -21,26 +21,10 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// A leader whose database never answers, settled: a hook has nothing to do but read and report.
-fn waiting_leader() -> Keystone {
-    let mut keystone = Keystone::deploy("3.6.1", 1, serde_json::Map::new());
-    let mut mysql = juju_sim::scripted::MySql::new("unused");
-    mysql.offline = true;
-    keystone
-        .model
-        .deploy_scripted("mysql", Box::new(mysql), 1)
-        .unwrap();
-    keystone
-        .model
-        .relate("keystone:shared-db", "mysql:shared-db")
-        .unwrap();
-    keystone.model.settle().expect("the model settles");
-    keystone
-}
-
 /// The binary's own cost: a hook that only reads and reports, in the simulator without services.
 fn bench_hook(hook: &str, runs: usize) {
-    let mut keystone = waiting_leader();
+    // A leader whose database never answers: a hook has nothing to do but read and report.
+    let mut keystone = Keystone::deploy("3.6.1", 1, serde_json::Map::new()).with_silent_database();
     let mut samples = Vec::with_capacity(runs);
     let mut calls = Vec::new();
     for _ in 0..runs {

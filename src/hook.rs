@@ -531,7 +531,10 @@ mod tests {
         let mut sim = Sim::keystone(1, json!({}));
         sim.settle();
         // Juju only dispatches what actions.yaml declares: this stands for a packaging mistake.
-        let task = sim.dispatch_undeclared_action(LEADER, "frobnicate");
+        let task = sim
+            .model
+            .run_undeclared_action_now(LEADER, "frobnicate")
+            .unwrap();
         assert_eq!(task.status, "failed");
         assert_eq!(
             task.message.as_deref(),
@@ -739,6 +742,30 @@ mod tests {
                 .any(|c| c == "status-set maintenance -- Installing packages"),
             "{:?}",
             sim.model.hook_log().last().unwrap().tool_calls
+        );
+    }
+
+    /// A panic reaches juju-log with its message and location. That the process then exits
+    /// non-zero is Rust's: 101 when unwinding, SIGABRT with the release profile's panic=abort.
+    /// (The panic hook is process-wide: nextest runs each test in a process of its own.)
+    #[test]
+    fn panics_are_sent_to_juju_log() {
+        let mut sim = Sim::keystone(1, json!({}));
+        sim.settle();
+        let line = line!() + 4;
+        assert!(sim.with_hook(LEADER, "update-status", |juju, _, _| {
+            install_panic_hook(juju.log_sink());
+            let result = std::panic::catch_unwind(|| {
+                panic!("fernet key repository vanished");
+            });
+            let _ = std::panic::take_hook();
+            result.is_err()
+        }));
+        assert_eq!(
+            sim.logs(LEADER, "ERROR"),
+            [format!(
+                "keystone-charm panicked at src/hook.rs:{line}: fernet key repository vanished"
+            )]
         );
     }
 

@@ -125,6 +125,21 @@ impl Sim {
         self.run(unit, hook)
     }
 
+    /// Two keystone units (keystone/0 leads) related to a nova that asks for its catalog entry,
+    /// settled: every hook from here is the test's. The identity-service relation's id too.
+    pub fn keystone_and_nova() -> (Sim, crate::juju::RelationId) {
+        use juju_sim::scripted::{IdentityConsumer, IdentityInterface};
+        let mut sim = Sim::keystone(2, Value::Object(Map::new()));
+        let nova = IdentityConsumer::new("nova", IdentityInterface::Service);
+        sim.model
+            .deploy_scripted("nova", Box::new(nova), 1)
+            .expect("deploy nova");
+        let id = sim.model.relate("keystone", "nova").expect("relate");
+        sim.settle();
+        let relation = crate::juju::RelationId::parse(&format!("identity-service:{id}"));
+        (sim, relation.expect("a relation id"))
+    }
+
     /// The unit's machine (made on first use, so a test can prepare it before any hook).
     pub fn machine(&self, unit: &str) -> UnitMachine {
         Rc::clone(
@@ -154,46 +169,6 @@ impl Sim {
         self.model
             .run_action_now(unit, name, params)
             .expect("the action ran")
-    }
-
-    /// Dispatches an action actions.yaml does not declare (Juju never would: this stands for a
-    /// packaging mistake) and returns its task.
-    pub fn dispatch_undeclared_action(
-        &mut self,
-        unit: &str,
-        name: &str,
-    ) -> juju_sim::state::ActionTask {
-        let id = {
-            let mut world = self.model.world();
-            let id = world.next_action;
-            world.next_action += 1;
-            world.actions.insert(
-                id,
-                juju_sim::state::ActionTask {
-                    id,
-                    unit: unit.to_owned(),
-                    name: name.to_owned(),
-                    params: Map::new(),
-                    status: "running".to_owned(),
-                    message: None,
-                    results: Map::new(),
-                    logs: Vec::new(),
-                    stdout: String::new(),
-                    stderr: String::new(),
-                },
-            );
-            let mut event = juju_sim::state::HookEvent::simple(name);
-            event.action = Some(id);
-            world
-                .units
-                .get_mut(unit)
-                .expect("the unit")
-                .queue
-                .push_front(event);
-            id
-        };
-        self.model.settle_unit(unit).expect("the action ran");
-        self.model.world().actions[&id].clone()
     }
 
     /// The tools the last hook on `unit` called, by name.

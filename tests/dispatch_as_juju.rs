@@ -68,25 +68,9 @@ fn install_on_a_fresh_leader_sets_the_version_writes_keystone_conf_and_reports_t
     );
 }
 
-/// A database that records requests and never answers.
-fn silent_database(keystone: &mut Keystone) {
-    let mut mysql = juju_sim::scripted::MySql::new("unused");
-    mysql.offline = true;
-    keystone
-        .model
-        .deploy_scripted("mysql", Box::new(mysql), 1)
-        .unwrap();
-    keystone
-        .model
-        .relate("keystone:shared-db", "mysql:shared-db")
-        .unwrap();
-    keystone.model.settle().unwrap();
-}
-
 #[test]
 fn a_database_that_has_not_answered_leaves_a_non_leader_waiting_and_the_app_status_to_the_leader() {
-    let mut keystone = Keystone::deploy("3.6.1", 2, Map::new());
-    silent_database(&mut keystone);
+    let mut keystone = Keystone::deploy("3.6.1", 2, Map::new()).with_silent_database();
     let run = keystone.run("keystone/1", "config-changed");
     assert_eq!(run.exit_code, 0, "{}", run.stderr);
     let statuses: Vec<&String> = run
@@ -102,8 +86,7 @@ fn a_database_that_has_not_answered_leaves_a_non_leader_waiting_and_the_app_stat
 
 #[test]
 fn relation_hooks_read_the_relation_environment() {
-    let mut keystone = Keystone::deploy("3.6.1", 1, Map::new());
-    silent_database(&mut keystone);
+    let keystone = Keystone::deploy("3.6.1", 1, Map::new()).with_silent_database();
     let run = keystone
         .model
         .hook_log()

@@ -660,14 +660,38 @@ impl Model {
         Err(anyhow!("{unit} did not settle"))
     }
 
+    /// Runs an action actions.yaml does not declare, as a Juju whose charm metadata and charm
+    /// code disagree would (a packaging mistake); returns its task.
+    pub fn run_undeclared_action_now(&mut self, unit: &str, name: &str) -> Result<ActionTask> {
+        let id = self.queue_action_unchecked(unit, name, Map::new())?;
+        self.settle_unit(unit)?;
+        let world = self.world();
+        Ok(world.actions[&id].clone())
+    }
+
     fn queue_action(&mut self, unit: &str, name: &str, params: Map<String, Value>) -> Result<u64> {
-        let id = {
-            let mut world = self.world();
+        let params = {
+            let world = self.world();
             let Some(u) = world.units.get(unit) else {
                 bail!("unit {unit:?} not found");
             };
-            let app = u.app.clone();
-            let params = world.apps[&app].meta.action_params(name, &params)?;
+            world.apps[&u.app].meta.action_params(name, &params)?
+        };
+        self.queue_action_unchecked(unit, name, params)
+    }
+
+    /// Queues an action with these parameters, first on the unit's queue, as Juju runs actions.
+    fn queue_action_unchecked(
+        &mut self,
+        unit: &str,
+        name: &str,
+        params: Map<String, Value>,
+    ) -> Result<u64> {
+        let id = {
+            let mut world = self.world();
+            if !world.units.contains_key(unit) {
+                bail!("unit {unit:?} not found");
+            }
             let id = world.next_action;
             world.next_action += 1;
             world.actions.insert(

@@ -376,24 +376,12 @@ mod tests {
     use super::*;
     use crate::secret::Sensitive;
     use crate::testing::Sim;
-    use juju_sim::scripted::{IdentityConsumer, IdentityInterface};
 
     const LEADER: &str = "keystone/0";
     const OTHER: &str = "keystone/1";
 
-    /// Two keystone units related to nova, settled: every hook from here is the test's.
     fn setup() -> (Sim, RelationId) {
-        let mut sim = Sim::keystone(2, serde_json::json!({}));
-        let nova = IdentityConsumer::new("nova", IdentityInterface::Service);
-        sim.model
-            .deploy_scripted("nova", Box::new(nova), 1)
-            .unwrap();
-        let id = sim.model.relate("keystone", "nova").unwrap();
-        sim.settle();
-        (
-            sim,
-            RelationId::parse(&format!("identity-service:{id}")).unwrap(),
-        )
+        Sim::keystone_and_nova()
     }
 
     fn set(pairs: &[(&str, Option<&str>)]) -> DatabagChanges {

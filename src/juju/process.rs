@@ -477,25 +477,9 @@ impl HookTools for ProcessHookTools {
 mod tests {
     use super::*;
     use crate::testing::Sim;
-    use juju_sim::scripted::{IdentityConsumer, IdentityInterface};
     use serde_json::json;
 
     const UNIT: &str = "keystone/0";
-
-    /// keystone (leader keystone/0, and keystone/1) related to nova, settled.
-    fn model(config: Value) -> (Sim, RelationId) {
-        let mut sim = Sim::keystone(2, config);
-        let nova = IdentityConsumer::new("nova", IdentityInterface::Service);
-        sim.model
-            .deploy_scripted("nova", Box::new(nova), 1)
-            .unwrap();
-        let id = sim.model.relate("keystone", "nova").unwrap();
-        sim.settle();
-        (
-            sim,
-            RelationId::parse(&format!("identity-service:{id}")).unwrap(),
-        )
-    }
 
     /// The argv of every tool call of `unit`'s last hook.
     fn calls(sim: &Sim, unit: &str) -> Vec<String> {
@@ -510,7 +494,8 @@ mod tests {
 
     #[test]
     fn config_get_uses_json_and_keeps_types() {
-        let (mut sim, _) = model(json!({"debug": true}));
+        let mut sim = Sim::keystone(1, json!({"debug": true}));
+        sim.settle();
         assert!(sim.with_hook(UNIT, "config-changed", |_, _, tools| {
             let config = tools.config_get().unwrap();
             config["debug"] == Value::Bool(true) && config["token-expiration"] == 3600
@@ -520,7 +505,7 @@ mod tests {
 
     #[test]
     fn relation_reads_use_the_ops_argv() {
-        let (mut sim, rel) = model(json!({}));
+        let (mut sim, rel) = Sim::keystone_and_nova();
         let id = rel.as_str().to_owned();
         assert!(sim.with_hook(UNIT, "config-changed", move |_, _, tools| {
             assert_eq!(
@@ -547,7 +532,7 @@ mod tests {
 
     #[test]
     fn relation_set_sends_json_on_stdin_with_empty_deleting() {
-        let (mut sim, rel) = model(json!({}));
+        let (mut sim, rel) = Sim::keystone_and_nova();
         let id = rel.as_str().to_owned();
         let number: u32 = id.rsplit(':').next().unwrap().parse().unwrap();
         assert!(sim.with_hook(UNIT, "config-changed", move |_, _, tools| {
@@ -576,7 +561,7 @@ mod tests {
 
     #[test]
     fn failures_carry_tool_exit_code_and_stderr() {
-        let (mut sim, rel) = model(json!({}));
+        let (mut sim, rel) = Sim::keystone_and_nova();
         assert!(
             sim.with_hook("keystone/1", "config-changed", move |_, _, tools| {
                 let err = tools
@@ -613,7 +598,7 @@ mod tests {
 
     #[test]
     fn free_text_follows_a_double_dash() {
-        let (mut sim, _) = model(json!({}));
+        let (mut sim, _) = Sim::keystone_and_nova();
         assert!(sim.with_hook(UNIT, "config-changed", |_, _, tools| {
             tools
                 .juju_log(LogLevel::Warning, "-starts with a dash")
@@ -648,7 +633,7 @@ mod tests {
 
     #[test]
     fn leadership_network_and_addresses() {
-        let (mut sim, _) = model(json!({}));
+        let (mut sim, _) = Sim::keystone_and_nova();
         assert!(sim.with_hook(UNIT, "config-changed", |_, _, tools| {
             assert!(tools.is_leader().unwrap());
             tools.leader_get().unwrap();
@@ -669,7 +654,7 @@ mod tests {
 
     #[test]
     fn secret_values_go_through_private_files_never_argv() {
-        let (mut sim, _) = model(json!({}));
+        let (mut sim, _) = Sim::keystone_and_nova();
         assert!(sim.with_hook(UNIT, "config-changed", |_, _, tools| {
             let content: SecretContent =
                 [("fernet-0".to_owned(), Sensitive::new("hunter2".to_owned()))].into();

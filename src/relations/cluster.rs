@@ -1,4 +1,6 @@
-//! The `cluster` peer relation: one fernet and credential key set on every unit.
+//! The `cluster` peer relation: one fernet and credential key set on every unit ([`run`], the
+//! step), the admin credentials every unit shares, and the leader-owned application bag other
+//! concerns keep their flags in ([`set_shared`]).
 //!
 //! The leader publishes (see [`crate::fernet_keys`] for the protocol):
 //! - application bag: `fernet-generation`, `fernet-fingerprint`, `fernet-last-rotation`, and

@@ -66,6 +66,20 @@ impl Keystone {
         }
     }
 
+    /// Relates a database that records requests and never answers, and settles.
+    pub fn with_silent_database(mut self) -> Keystone {
+        let mut mysql = juju_sim::scripted::MySql::new("unused");
+        mysql.offline = true;
+        self.model
+            .deploy_scripted("mysql", Box::new(mysql), 1)
+            .expect("deploy mysql");
+        self.model
+            .relate("keystone:shared-db", "mysql:shared-db")
+            .expect("relate");
+        self.model.settle().expect("the model settles");
+        self
+    }
+
     /// Runs `hook` on `unit` now; its run (exit code, tool calls, output).
     pub fn run(&mut self, unit: &str, hook: &str) -> juju_sim::state::HookRun {
         self.model.queue_hook(unit, hook);
