@@ -28,7 +28,7 @@ use crate::steps;
 
 /// The steps of every hook that assesses the unit, in the order they depend on each other.
 /// A new relation adds its file in src/relations/ and its line here.
-pub const STEPS: [(&str, Step); 9] = [
+pub const STEPS: [(&str, Step); 10] = [
     ("config-warnings", steps::config_warnings::run),
     ("packages", steps::packages::run),
     ("cluster", relations::cluster::run),
@@ -38,6 +38,7 @@ pub const STEPS: [(&str, Step); 9] = [
     ("apache", steps::workload::apache),
     ("readiness", steps::readiness::run),
     ("admin-identity", steps::admin_identity::run),
+    ("identity-service", relations::identity_service::run),
 ];
 
 /// How the charm treats an event.
@@ -76,7 +77,7 @@ pub fn route(event: &Event) -> Route {
 /// Runs the hook or action Juju dispatched: logging to juju-log, then [`handle`]. Whether it
 /// succeeded: a failure is logged, and the process must exit non-zero so that Juju retries it.
 pub fn run(ctx: &JujuContext, tools: Arc<dyn HookTools>, machine: &Machine) -> bool {
-    let juju = Juju::new(tools, ctx.unit.clone()).on_version(&ctx.version);
+    let juju = Juju::new(tools, ctx.unit.clone()).in_context(ctx);
     install_panic_hook(juju.log_sink());
     let log = logging::init_hook_logging(juju.log_sink());
     let event = Event::from_dispatch_path(&ctx.dispatch_path);
@@ -213,59 +214,16 @@ mod tests {
     use crate::keystone_api::{DomainRef, KeystoneApi as _, PasswordCredentials, Scope};
     use crate::secret::Sensitive;
     use crate::testing::Sim;
-    use juju_sim::scripted::MySql;
     use serde_json::json;
 
-    const CHARM_PASSWORD: &str = "charm-admin-pw";
     const LEADER: &str = "keystone/0";
 
-    /// `units` keystone units related to a database that lets them in. The Python charm's leader
-    /// setting provides the charm admin's password, which every twin Keystone knows (as
-    /// `keystone-manage bootstrap` would have made it in the shared database). Nothing has run.
     fn with_database(units: usize, config: serde_json::Value) -> Sim {
-        let mut sim = Sim::keystone(units, config);
-        for n in 0..units {
-            let machine = sim.machine(&format!("keystone/{n}"));
-            machine
-                .1
-                .keystone
-                .lock()
-                .unwrap()
-                .create_user(
-                    crate::keystone_api::DEFAULT_DOMAIN_ID,
-                    crate::identity::CHARM_ADMIN_USER,
-                    &Sensitive::new(CHARM_PASSWORD.to_owned()),
-                )
-                .unwrap();
-        }
-        sim.model
-            .world()
-            .apps
-            .get_mut("keystone")
-            .unwrap()
-            .leader_settings
-            .insert("_charm-keystone-admin_passwd".into(), CHARM_PASSWORD.into());
-        let mut mysql = MySql::new("db-pw");
-        mysql.db_host = Some("10.0.0.5".into());
-        sim.model
-            .deploy_scripted("mysql", Box::new(mysql), 1)
-            .unwrap();
-        sim.model
-            .relate("keystone:shared-db", "mysql:shared-db")
-            .unwrap();
-        sim
+        Sim::with_database(units, config)
     }
 
     fn ready(units: usize) -> Sim {
-        let mut sim = with_database(units, json!({}));
-        sim.settle();
-        for n in 0..units {
-            assert_eq!(
-                sim.status(&format!("keystone/{n}")),
-                "active: Unit is ready"
-            );
-        }
-        sim
+        Sim::ready(units)
     }
 
     fn keystone_manage(sim: &Sim, unit: &str, command: &str) -> usize {

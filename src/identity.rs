@@ -131,6 +131,11 @@ pub enum IdentityObject {
         name: String,
         password: Sensitive<String>,
     },
+    /// A user that must exist already (found, never created, its password untouched).
+    ExistingUser {
+        domain: String,
+        name: String,
+    },
     ProjectGrant {
         user_domain: String,
         user: String,
@@ -168,6 +173,9 @@ impl fmt::Display for IdentityObject {
                 write!(f, "project {name} in domain {domain}")
             }
             IdentityObject::Role { name } => write!(f, "role {name}"),
+            IdentityObject::ExistingUser { domain, name } => {
+                write!(f, "existing user {name} in domain {domain}")
+            }
             IdentityObject::User { domain, name, .. } => {
                 write!(f, "user {name} in domain {domain}")
             }
@@ -299,6 +307,9 @@ impl Ids {
     fn key_project(domain: &str, name: &str) -> String {
         format!("project\u{1f}{domain}\u{1f}{name}")
     }
+    fn key_role_name(name: &str) -> String {
+        format!("rolename\u{1f}{}", name.to_ascii_lowercase())
+    }
     fn key_role(name: &str) -> String {
         format!("role\u{1f}{}", name.to_ascii_lowercase())
     }
@@ -317,6 +328,10 @@ impl Ids {
         self.0
             .get(&Self::key_project(domain, name))
             .map(String::as_str)
+    }
+    /// A role's name as Keystone spells it (roles match whatever the case).
+    pub fn role_name(&self, name: &str) -> Option<&str> {
+        self.0.get(&Self::key_role_name(name)).map(String::as_str)
     }
     pub fn role(&self, name: &str) -> Option<&str> {
         self.0.get(&Self::key_role(name)).map(String::as_str)
@@ -404,7 +419,20 @@ fn ensure_object(
         IdentityObject::Role { name } => {
             let (role, change) = ensure_role(api, name).map_err(keystone)?;
             ids.0.insert(Ids::key_role(name), role.id);
+            ids.0.insert(Ids::key_role_name(name), role.name);
             Ok(change)
+        }
+        IdentityObject::ExistingUser { domain, name } => {
+            let domain_id = resolve(ids.domain(domain), format!("domain {domain}"))?;
+            let user = api
+                .find_user(&domain_id, name)
+                .map_err(keystone)?
+                .ok_or_else(|| EnsureError::Unresolved {
+                    object: object.to_string(),
+                    what: format!("user {name} ({domain}) does not exist"),
+                })?;
+            ids.0.insert(Ids::key_user(domain, name), user.id);
+            Ok(Change::Unchanged)
         }
         IdentityObject::User {
             domain,

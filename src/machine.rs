@@ -114,15 +114,23 @@ impl Machine {
     /// The test twin: files (holding this crate's templates), keys, services, programs and
     /// Keystone in memory.
     pub fn twin() -> (Machine, Twins) {
+        Machine::twin_sharing(Rc::new(std::sync::Mutex::new(
+            crate::keystone_api::memory::MemoryKeystone::bootstrapped(),
+        )))
+    }
+
+    /// A twin whose Keystone is `keystone` (units of one application share one database, so
+    /// their Keystones hold the same objects).
+    pub fn twin_sharing(
+        keystone: Rc<std::sync::Mutex<crate::keystone_api::memory::MemoryKeystone>>,
+    ) -> (Machine, Twins) {
         use crate::host::fs::Owner;
         let twins = Twins {
             files: Rc::new(crate::host::fs::MemoryFiles::new()),
             keys: Rc::new(crate::host::keys::MemoryKeys::new()),
             services: Rc::new(crate::host::services::RecordingServices::new()),
             runner: Box::leak(Box::new(crate::host::process::ScriptedRunner::new())),
-            keystone: Rc::new(std::sync::Mutex::new(
-                crate::keystone_api::memory::MemoryKeystone::bootstrapped(),
-            )),
+            keystone,
         };
         let charm_dir = PathBuf::from("/var/lib/juju/agents/unit-keystone-0/charm");
         for (name, text) in [

@@ -16,6 +16,7 @@ use crate::event::Event;
 use crate::hook;
 use crate::juju::process::{ToolReply, ToolTransport};
 use crate::juju::{Juju, JujuContext, ProcessHookTools, ToolResult};
+use crate::keystone_api::KeystoneApi as _;
 use crate::logging;
 use crate::machine::{Machine, Twins};
 
@@ -42,15 +43,22 @@ impl ToolTransport for SimTools {
     }
 }
 
+/// The charm admin's password in [`Sim::with_database`] models.
+pub const CHARM_PASSWORD: &str = "charm-admin-pw";
+
 /// A unit's twin machine.
 pub type UnitMachine = Rc<(Machine, Twins)>;
 
 /// Test code to run as a unit's next hook instead of the charm; whether it succeeded.
 type HookBody = Box<dyn FnOnce(&Juju, &Machine, &ProcessHookTools) -> bool>;
 
+/// The Keystone every unit's twin talks to (the units share one database).
+pub type SharedKeystone = Rc<std::sync::Mutex<crate::keystone_api::memory::MemoryKeystone>>;
+
 /// A model with keystone deployed in-process (and whatever the test adds).
 pub struct Sim {
     pub model: Model,
+    pub keystone: SharedKeystone,
     machines: Rc<RefCell<BTreeMap<String, UnitMachine>>>,
     instead: Rc<RefCell<Option<(String, HookBody)>>>,
 }
@@ -68,8 +76,12 @@ impl Sim {
     pub fn keystone_on(version: &str, units: usize, config: Value) -> Sim {
         let machines: Rc<RefCell<BTreeMap<String, UnitMachine>>> = Rc::default();
         let instead: Rc<RefCell<Option<(String, HookBody)>>> = Rc::default();
+        let keystone: SharedKeystone = Rc::new(std::sync::Mutex::new(
+            crate::keystone_api::memory::MemoryKeystone::bootstrapped(),
+        ));
         let charm = {
             let machines = Rc::clone(&machines);
+            let keystone = Rc::clone(&keystone);
             let instead = Rc::clone(&instead);
             move |env: &BTreeMap<String, String>, channel: &ToolChannel| {
                 let Ok(Some(ctx)) = JujuContext::from_env(|name| env.get(name).cloned()) else {
@@ -79,10 +91,10 @@ impl Sim {
                     machines
                         .borrow_mut()
                         .entry(ctx.unit.to_string())
-                        .or_insert_with(|| Rc::new(Machine::twin())),
+                        .or_insert_with(|| Rc::new(Machine::twin_sharing(Rc::clone(&keystone)))),
                 );
                 let tools = Arc::new(ProcessHookTools::over(SimTools(channel.clone())));
-                let juju = Juju::new(tools.clone(), ctx.unit.clone()).on_version(&ctx.version);
+                let juju = Juju::new(tools.clone(), ctx.unit.clone()).in_context(&ctx);
                 let (subscriber, log) = logging::hook_subscriber(Some(juju.log_sink()), false);
                 let event = Event::from_dispatch_path(&ctx.dispatch_path);
                 let waiting = instead.borrow_mut().take();
@@ -107,6 +119,7 @@ impl Sim {
             .expect("deploy keystone");
         Sim {
             model,
+            keystone,
             machines,
             instead,
         }
@@ -123,6 +136,50 @@ impl Sim {
     ) -> bool {
         *self.instead.borrow_mut() = Some((unit.to_owned(), Box::new(body)));
         self.run(unit, hook)
+    }
+
+    /// `units` keystone units related to a database that lets them in. The Python charm's leader
+    /// setting provides the charm admin's password, which the twin Keystone knows (as
+    /// `keystone-manage bootstrap` would have made it in the shared database). Nothing has run.
+    pub fn with_database(units: usize, config: Value) -> Sim {
+        let sim = Sim::keystone(units, config);
+        sim.keystone
+            .lock()
+            .expect("the twin Keystone")
+            .create_user(
+                crate::keystone_api::DEFAULT_DOMAIN_ID,
+                crate::identity::CHARM_ADMIN_USER,
+                &crate::secret::Sensitive::new(CHARM_PASSWORD.to_owned()),
+            )
+            .expect("the charm's admin user");
+        let mut sim = sim;
+        sim.model
+            .world()
+            .apps
+            .get_mut("keystone")
+            .expect("keystone")
+            .leader_settings
+            .insert("_charm-keystone-admin_passwd".into(), CHARM_PASSWORD.into());
+        let mut mysql = juju_sim::scripted::MySql::new("db-pw");
+        mysql.db_host = Some("10.0.0.5".into());
+        sim.model
+            .deploy_scripted("mysql", Box::new(mysql), 1)
+            .expect("deploy mysql");
+        sim.model
+            .relate("keystone:shared-db", "mysql:shared-db")
+            .expect("relate the database");
+        sim
+    }
+
+    /// [`Sim::with_database`], settled: every unit is active.
+    pub fn ready(units: usize) -> Sim {
+        let mut sim = Sim::with_database(units, Value::Object(Map::new()));
+        sim.settle();
+        for n in 0..units {
+            let unit = format!("keystone/{n}");
+            assert_eq!(sim.status(&unit), "active: Unit is ready", "{unit}");
+        }
+        sim
     }
 
     /// Two keystone units (keystone/0 leads) related to a nova that asks for its catalog entry,
@@ -146,7 +203,7 @@ impl Sim {
             self.machines
                 .borrow_mut()
                 .entry(unit.to_owned())
-                .or_insert_with(|| Rc::new(Machine::twin())),
+                .or_insert_with(|| Rc::new(Machine::twin_sharing(Rc::clone(&self.keystone)))),
         )
     }
 

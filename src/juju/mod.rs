@@ -97,6 +97,7 @@ pub struct Juju {
     tools: Arc<dyn HookTools>,
     unit: UnitName,
     secrets: bool,
+    relation: Option<RelationContext>,
     cache: RefCell<Cache>,
     counts: Arc<CallCounts>,
 }
@@ -108,15 +109,27 @@ impl Juju {
             tools,
             unit,
             secrets: true,
+            relation: None,
             cache: RefCell::new(Cache::default()),
             counts: Arc::new(CallCounts::default()),
         }
     }
 
-    /// What the running Juju supports, from its version.
-    pub fn on_version(mut self, version: &JujuVersion) -> Juju {
-        self.secrets = version.supports_secrets();
+    /// The running hook's context: what its Juju supports (from the version) and its relation.
+    pub fn in_context(mut self, ctx: &JujuContext) -> Juju {
+        self.secrets = ctx.version.supports_secrets();
+        self.relation = ctx.relation.clone();
         self
+    }
+
+    /// The relation of the running relation hook.
+    pub fn relation_id(&self) -> Option<RelationId> {
+        self.relation.as_ref().map(|r| r.id.clone())
+    }
+
+    /// The remote application of the running relation hook.
+    pub fn remote_app(&self) -> Option<&AppName> {
+        self.relation.as_ref().and_then(|r| r.remote_app.as_ref())
     }
 
     /// Juju ≥ 3.1: secrets exist (older Juju keeps shared secrets in the peer bag).

@@ -435,6 +435,29 @@ const ADMIN_PASSWORD: &str = "admin-password";
 const PYTHON_ADMIN_PASSWORD: &str = "admin_passwd";
 const PYTHON_CHARM_PASSWORD: &str = "_charm-keystone-admin_passwd";
 
+/// The peer relation, when it exists.
+pub fn relation(juju: &Juju) -> Result<Option<RelationId>> {
+    Ok(juju
+        .relation_ids(ENDPOINT)
+        .context("cannot list the cluster relation")?
+        .into_iter()
+        .next())
+}
+
+/// Whether every other unit acknowledged fernet keys `generation` (the caller holds it).
+pub fn every_unit_holds(juju: &Juju, generation: u64) -> Result<bool> {
+    let Some(relation) = relation(juju)? else {
+        return Ok(true);
+    };
+    for unit in juju.relation_units(&relation)? {
+        let bag = juju.relation_data(&relation, &Bag::Unit(unit))?;
+        if ack_of(&bag).is_none_or(|ack| ack.generation != generation) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// The peer relation and its application bag, when the relation exists.
 pub fn app_data(juju: &Juju) -> Result<Option<(RelationId, crate::juju::Databag)>> {
     let Some(relation) = juju
@@ -496,27 +519,95 @@ impl AdminCredentials {
     }
 }
 
+/// Secret content the leader shares with every unit: an application secret on Juju ≥ 3.1
+/// (its id under `id_key` in the peer application bag), else JSON under `bag_key` in that bag.
+pub struct SharedSecret {
+    id_key: &'static str,
+    bag_key: &'static str,
+    label: &'static str,
+    description: &'static str,
+}
+
+const ADMIN_CREDENTIALS: SharedSecret = SharedSecret {
+    id_key: ADMIN_SECRET_ID,
+    bag_key: ADMIN_IN_BAG,
+    label: ADMIN_SECRET_LABEL,
+    description: "Keystone admin passwords",
+};
+
+/// The service users' passwords (identity-service and identity-credentials).
+pub const SERVICE_PASSWORDS: SharedSecret = SharedSecret {
+    id_key: "service-passwords-secret-id",
+    bag_key: "service-passwords",
+    label: "keystone-service-passwords",
+    description: "Keystone service users' passwords",
+};
+
+/// Reads a shared secret's content (None before the leader stored it).
+pub fn read_shared(
+    juju: &Juju,
+    bag: &crate::juju::Databag,
+    what: &SharedSecret,
+) -> Result<Option<crate::juju::SecretContent>> {
+    if let Some(uri) = bag.get(what.id_key).and_then(|id| SecretUri::parse(id)) {
+        let content = juju
+            .secret_get(&uri, SecretRead::Refresh)
+            .with_context(|| format!("cannot read the {} secret", what.label))?;
+        return Ok(Some(content));
+    }
+    match bag.get(what.bag_key) {
+        Some(text) => {
+            let map: std::collections::BTreeMap<String, String> = serde_json::from_str(text)
+                .with_context(|| {
+                    format!(
+                        "the {} in the cluster relation are not valid JSON",
+                        what.description
+                    )
+                })?;
+            Ok(Some(
+                map.into_iter()
+                    .map(|(k, v)| (k, Sensitive::new(v)))
+                    .collect(),
+            ))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Stores a shared secret's whole content (leader only).
+pub fn store_shared(
+    juju: &Juju,
+    relation: &RelationId,
+    bag: &crate::juju::Databag,
+    what: &SharedSecret,
+    content: &crate::juju::SecretContent,
+) -> Result<()> {
+    if juju.supports_secrets() {
+        let secret = AppSecret {
+            id_key: what.id_key,
+            label: what.label,
+            description: what.description,
+        };
+        match put_app_secret(juju, bag, &secret, content)? {
+            Some(uri) => set_shared(juju, relation, &[(what.id_key, Some(uri.to_string()))]),
+            None => Ok(()),
+        }
+    } else {
+        let map: std::collections::BTreeMap<&String, &String> =
+            content.iter().map(|(k, v)| (k, v.expose())).collect();
+        let text = serde_json::to_string(&map)
+            .with_context(|| format!("cannot encode the {}", what.description))?;
+        set_shared(juju, relation, &[(what.bag_key, Some(text))])
+    }
+}
+
 /// Reads the stored admin credentials (None before the leader made them).
 pub fn admin_credentials(
     juju: &Juju,
     bag: &crate::juju::Databag,
 ) -> Result<Option<AdminCredentials>> {
-    if let Some(uri) = bag.get(ADMIN_SECRET_ID).and_then(|id| SecretUri::parse(id)) {
-        let content = juju
-            .secret_get(&uri, SecretRead::Refresh)
-            .context("cannot read the admin credentials secret")?;
-        return AdminCredentials::from_content(&content).map(Some);
-    }
-    match bag.get(ADMIN_IN_BAG) {
-        Some(text) => {
-            let map: std::collections::BTreeMap<String, String> = serde_json::from_str(text)
-                .context("the admin credentials in the cluster relation are not valid JSON")?;
-            let content = map
-                .into_iter()
-                .map(|(k, v)| (k, Sensitive::new(v)))
-                .collect();
-            AdminCredentials::from_content(&content).map(Some)
-        }
+    match read_shared(juju, bag, &ADMIN_CREDENTIALS)? {
+        Some(content) => AdminCredentials::from_content(&content).map(Some),
         None => Ok(None),
     }
 }
@@ -528,23 +619,13 @@ pub fn store_admin_credentials(
     bag: &crate::juju::Databag,
     credentials: &AdminCredentials,
 ) -> Result<()> {
-    let content = credentials.to_content();
-    if juju.supports_secrets() {
-        let what = AppSecret {
-            id_key: ADMIN_SECRET_ID,
-            label: ADMIN_SECRET_LABEL,
-            description: "Keystone admin passwords",
-        };
-        match put_app_secret(juju, bag, &what, &content)? {
-            Some(uri) => set_shared(juju, relation, &[(ADMIN_SECRET_ID, Some(uri.to_string()))]),
-            None => Ok(()),
-        }
-    } else {
-        let map: std::collections::BTreeMap<&String, &String> =
-            content.iter().map(|(k, v)| (k, v.expose())).collect();
-        let text = serde_json::to_string(&map).context("cannot encode the admin credentials")?;
-        set_shared(juju, relation, &[(ADMIN_IN_BAG, Some(text))])
-    }
+    store_shared(
+        juju,
+        relation,
+        bag,
+        &ADMIN_CREDENTIALS,
+        &credentials.to_content(),
+    )
 }
 
 /// The stored credentials, made by the leader the first time they are needed: adopted from the

@@ -1,4 +1,7 @@
-//! One module per relation, named after its endpoint, holding that relation's whole behaviour.
+//! One module per relation, named after its endpoint, holding that relation's whole behaviour
+//! (and [`consumers`], what the identity relations share).
 
 pub mod cluster;
+pub mod consumers;
+pub mod identity_service;
 pub mod shared_db;

@@ -1,0 +1,340 @@
+//! What the identity relations (identity-service, identity-credentials, identity-admin,
+//! keystone-service) share: when consumers may be served, where Keystone is for them, the
+//! service users' passwords, the replies the leader records for every unit to publish, and when a
+//! hook must look at the relations at all.
+//!
+//! Cost: a relation's own hooks serve that relation. Every relation of an endpoint is served
+//! only when what its replies depend on changed since this unit last served it (a digest kept in
+//! the cluster relation, in a bag every hook reads anyway), so a hook in which nothing changed
+//! reads no relation, calls no Keystone API and sets no relation data, however many relations
+//! there are.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context as _, Result};
+use base64::Engine as _;
+use sha2::{Digest as _, Sha256};
+
+use crate::event::{Endpoint, Event, RelationHook};
+use crate::juju::{Bag, Databag, DatabagChanges, RelationId};
+use crate::relations::cluster::{self, HeldKeys};
+use crate::relations::shared_db::DatabaseFlags;
+use crate::secret::Sensitive;
+use crate::step::Hook;
+use crate::steps::readiness::Answering;
+
+/// The keystone API version every reply names: `"3"`, the value no consumer misreads.
+pub const API_VERSION: &str = "3";
+
+/// Where consumers reach Keystone: the three hosts (os-*-hostname, else the first VIP, else this
+/// unit's address), the ports and the scheme.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Location {
+    pub public_host: String,
+    pub internal_host: String,
+    pub admin_host: String,
+    pub service_port: u16,
+    pub admin_port: u16,
+    pub protocol: &'static str,
+    /// Keystone's regions, space-separated (the `region` option).
+    pub region: String,
+    /// base64 of the CA consumers should trust, when Keystone serves TLS.
+    pub ca_cert: Option<String>,
+}
+
+impl Location {
+    /// This unit's address, when a reply would name it: no VIP, and some os-*-hostname unset.
+    pub fn unit_address(hook: &Hook<'_>) -> Result<Option<String>> {
+        let config = &hook.config;
+        let named = config.os_public_hostname.is_some()
+            && config.os_internal_hostname.is_some()
+            && config.os_admin_hostname.is_some();
+        if !config.vips.is_empty() || named {
+            return Ok(None);
+        }
+        hook.juju
+            .unit_get("private-address")
+            .context("cannot read this unit's address")
+            .map(Some)
+    }
+
+    /// Where Keystone is, given this unit's address (from [`Location::unit_address`]).
+    pub fn of(hook: &Hook<'_>, unit_address: Option<&str>) -> Location {
+        let fallback = match hook.config.vips.first() {
+            Some(vip) => vip.to_string(),
+            None => unit_address.unwrap_or_default().to_owned(),
+        };
+        let host = |name: &Option<String>| name.clone().unwrap_or_else(|| fallback.clone());
+        let config = &hook.config;
+        let ca = config
+            .tls
+            .as_ref()
+            .map(|tls| config.ssl_ca_pem.clone().unwrap_or(tls.cert_pem.clone()));
+        Location {
+            public_host: host(&config.os_public_hostname),
+            internal_host: host(&config.os_internal_hostname),
+            admin_host: host(&config.os_admin_hostname),
+            service_port: config.service_port,
+            admin_port: config.admin_port,
+            protocol: if config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            },
+            region: config.regions.join(" "),
+            ca_cert: ca.map(|pem| base64::engine::general_purpose::STANDARD.encode(pem)),
+        }
+    }
+
+    /// `https_keystone` and `ca_cert`, which Horizon and the reactive interfaces still read: set
+    /// with TLS, unset (deleted) without.
+    pub fn tls_keys(&self) -> [(&'static str, Option<String>); 2] {
+        [
+            (
+                "https_keystone",
+                self.ca_cert.as_ref().map(|_| "True".to_owned()),
+            ),
+            ("ca_cert", self.ca_cert.clone()),
+        ]
+    }
+}
+
+/// Whether this unit may hand out credentials: the database is initialised and bootstrapped,
+/// this unit holds the current fernet keys and its Keystone answers (bug 1818113: consumers got
+/// credentials before Keystone could issue tokens).
+pub fn may_serve(hook: &Hook<'_>) -> Result<bool> {
+    let flags = match hook.found::<DatabaseFlags>() {
+        Some(flags) => *flags,
+        None => DatabaseFlags::read(hook.juju)?,
+    };
+    Ok(flags.bootstrapped
+        && hook.found::<HeldKeys>().is_some()
+        && hook.found::<Answering>().is_some())
+}
+
+/// Whether every unit holds the leader's current keys (the leader checks it before it creates
+/// credentials, so no consumer is told of a unit that cannot validate its tokens).
+pub fn every_unit_ready(hook: &Hook<'_>) -> Result<bool> {
+    let Some(held) = hook.found::<HeldKeys>() else {
+        return Ok(false);
+    };
+    cluster::every_unit_holds(hook.juju, held.generation)
+}
+
+/// What an endpoint's replies depend on, besides each relation's own request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inputs {
+    /// Of the configuration, whether consumers may be served, and the leader's records.
+    pub digest: String,
+    /// This unit's address, when the replies need it (none when the VIP or hostnames stand for
+    /// it, or when nothing can be served yet). Not read in update-status: Juju runs
+    /// config-changed when a unit's address changes.
+    pub address: Option<String>,
+}
+
+impl Inputs {
+    fn remembered_text(&self) -> String {
+        format!("{} {}", self.digest, self.address.as_deref().unwrap_or("-"))
+    }
+
+    fn matches(&self, remembered: &str, check_address: bool) -> bool {
+        match remembered.split_once(' ') {
+            Some((digest, address)) => {
+                digest == self.digest
+                    && (!check_address || address == self.address.as_deref().unwrap_or("-"))
+            }
+            None => false,
+        }
+    }
+}
+
+/// The relations of `endpoint` this hook must serve (None: nothing to do): every relation when
+/// the inputs changed since this unit last served the endpoint, else the hook's own relation
+/// in that relation's hooks (none once it is broken), else none.
+pub fn relations_to_serve(
+    hook: &Hook<'_>,
+    endpoint: Endpoint,
+    inputs: &Inputs,
+) -> Result<Option<Vec<RelationId>>> {
+    let check_address = *hook.event != Event::UpdateStatus;
+    let unchanged =
+        remembered(hook, endpoint)?.is_some_and(|text| inputs.matches(&text, check_address));
+    if unchanged {
+        return Ok(match hook.event {
+            Event::Relation {
+                endpoint: ours,
+                hook: kind,
+            } if *ours == endpoint && *kind != RelationHook::Broken => {
+                hook.juju.relation_id().map(|relation| vec![relation])
+            }
+            _ => None,
+        });
+    }
+    hook.juju
+        .relation_ids(endpoint.name())
+        .with_context(|| format!("cannot list the {endpoint} relations"))
+        .map(Some)
+}
+
+/// Whether this hook is the end of one of `endpoint`'s relations.
+pub fn is_broken(hook: &Hook<'_>, endpoint: Endpoint) -> bool {
+    matches!(hook.event, Event::Relation { endpoint: ours, hook: RelationHook::Broken } if *ours == endpoint)
+}
+
+/// The key under which a unit remembers an endpoint's inputs: in the peer application bag on
+/// the leader, in its own cluster bag on the others (both are read by every hook already).
+fn inputs_key(endpoint: Endpoint) -> String {
+    format!("{}-inputs", endpoint.name())
+}
+
+fn remembered_bag(hook: &Hook<'_>) -> Bag {
+    match hook.leader {
+        true => Bag::App(hook.juju.app()),
+        false => Bag::Unit(hook.juju.unit().clone()),
+    }
+}
+
+fn remembered(hook: &Hook<'_>, endpoint: Endpoint) -> Result<Option<String>> {
+    let Some(relation) = cluster::relation(hook.juju)? else {
+        return Ok(None);
+    };
+    let bag = hook
+        .juju
+        .relation_data(&relation, &remembered_bag(hook))
+        .context("cannot read the cluster data")?;
+    Ok(bag.get(&inputs_key(endpoint)).cloned())
+}
+
+/// Remembers that this unit served `endpoint` with `inputs`: every relation of it, or one
+/// relation when nothing else changed.
+pub fn remember(hook: &Hook<'_>, endpoint: Endpoint, inputs: &Inputs) -> Result<()> {
+    let Some(relation) = cluster::relation(hook.juju)? else {
+        return Ok(());
+    };
+    let changes = DatabagChanges::from([(inputs_key(endpoint), Some(inputs.remembered_text()))]);
+    hook.juju
+        .relation_set(&relation, hook.leader, &changes)
+        .context("cannot record what this unit served")
+}
+
+/// A digest of everything given (Debug never shows a password: callers hash passwords in
+/// explicitly when they matter).
+pub fn digest(parts: &[&dyn std::fmt::Debug]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(format!("{part:?}").as_bytes());
+        hasher.update([0]);
+    }
+    hasher
+        .finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The peer application bag's keys with this prefix: what the leader recorded for an endpoint.
+pub fn records(peer_bag: &Databag, prefix: &str) -> BTreeMap<String, String> {
+    peer_bag
+        .iter()
+        .filter(|(key, _)| key.starts_with(prefix))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Sets `reply` in this unit's bag of `relation`, deleting the `previous` keys it no longer has.
+/// Only what differs is sent (the facade drops the rest), all in one relation-set: reactive
+/// consumers mark a relation available as soon as some keys are there.
+pub fn publish(
+    hook: &Hook<'_>,
+    relation: &RelationId,
+    reply: &BTreeMap<String, Option<String>>,
+) -> Result<()> {
+    let own = hook
+        .juju
+        .relation_data(relation, &Bag::Unit(hook.juju.unit().clone()))
+        .with_context(|| format!("cannot read this unit's {relation} data"))?;
+    let mut changes: DatabagChanges = reply.clone();
+    // Keys this charm published before and no longer sends (a form changed) go away.
+    for key in own.keys() {
+        if !changes.contains_key(key) && !JUJU_KEYS.contains(&key.as_str()) {
+            changes.insert(key.clone(), None);
+        }
+    }
+    hook.juju
+        .relation_set(relation, false, &changes)
+        .with_context(|| format!("cannot send the reply on {relation}"))
+}
+
+/// Keys Juju itself keeps in a unit's bag.
+const JUJU_KEYS: [&str; 3] = ["private-address", "ingress-address", "egress-subnets"];
+
+/// The service users' passwords, by user name.
+pub struct Passwords {
+    content: crate::juju::SecretContent,
+    changed: bool,
+}
+
+impl Passwords {
+    /// What the leader stored (nothing before it stored any).
+    pub fn read(hook: &Hook<'_>, peer_bag: &Databag) -> Result<Passwords> {
+        Ok(Passwords {
+            content: cluster::read_shared(hook.juju, peer_bag, &cluster::SERVICE_PASSWORDS)?
+                .unwrap_or_default(),
+            changed: false,
+        })
+    }
+
+    fn key(user: &str) -> String {
+        let hex: String = user.bytes().map(|b| format!("{b:02x}")).collect();
+        format!("user-{hex}")
+    }
+
+    pub fn get(&self, user: &str) -> Option<&Sensitive<String>> {
+        self.content.get(&Passwords::key(user))
+    }
+
+    /// The user's password: the stored one, else the Python charm's (its leader setting
+    /// `<user>_passwd`, so consumers keep working when this charm replaces it), else a new one.
+    pub fn ensure(&mut self, hook: &Hook<'_>, user: &str) -> Result<Sensitive<String>> {
+        if let Some(password) = self.get(user) {
+            return Ok(password.clone());
+        }
+        let settings = hook
+            .juju
+            .leader_get()
+            .context("cannot read the leader settings")?;
+        let password = match settings
+            .get(&format!("{user}_passwd"))
+            .map(|p| p.trim())
+            .filter(|p| !p.is_empty())
+        {
+            Some(adopted) => Sensitive::new(adopted.to_owned()),
+            None => crate::identity::generate_password()
+                .map_err(|e| anyhow::anyhow!("cannot generate a password: {e}"))?,
+        };
+        self.content.insert(Passwords::key(user), password.clone());
+        self.changed = true;
+        Ok(password)
+    }
+
+    /// Replaces a user's password (the rotate-service-user-password action).
+    pub fn replace(&mut self, user: &str, password: Sensitive<String>) {
+        self.content.insert(Passwords::key(user), password);
+        self.changed = true;
+    }
+
+    /// Stores them if any was added (leader only).
+    pub fn store(&self, hook: &Hook<'_>, peer: &RelationId, peer_bag: &Databag) -> Result<()> {
+        if !self.changed {
+            return Ok(());
+        }
+        cluster::store_shared(
+            hook.juju,
+            peer,
+            peer_bag,
+            &cluster::SERVICE_PASSWORDS,
+            &self.content,
+        )
+    }
+}

@@ -1,0 +1,414 @@
+use super::*;
+use crate::keystone_api::memory::MemoryKeystone;
+use crate::keystone_api::{KeystoneApi as _, Scope};
+use crate::testing::Sim;
+use juju_sim::scripted::{IdentityConsumer, IdentityInterface};
+use serde_json::json;
+
+fn bag(pairs: &[(&str, &str)]) -> Databag {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn single(service: &str) -> Databag {
+    bag(&[
+        ("service", service),
+        ("region", "RegionOne"),
+        ("public_url", "http://10.0.0.9:8774/v2.1"),
+        ("admin_url", "http://10.0.0.9:8774/v2.1"),
+        ("internal_url", "http://10.0.0.9:8774/v2.1"),
+        ("private-address", "10.0.0.9"),
+    ])
+}
+
+fn settings() -> Settings {
+    Settings {
+        service_tenant: "services".into(),
+        admin_role: "Admin".into(),
+        admin_user: "admin".into(),
+        regions: vec!["RegionOne".into(), "RegionTwo".into()],
+        user_prefix: None,
+    }
+}
+
+#[test]
+fn the_single_form_names_one_service_and_its_user() {
+    let request = parse_request(&single("nova")).unwrap().unwrap();
+    assert_eq!(request.endpoints.len(), 1);
+    assert_eq!(request.endpoints[0].service, "nova");
+    assert_eq!(request.service_type_of.as_deref(), Some("nova"));
+    assert_eq!(service_user(&request, &settings()).as_deref(), Some("nova"));
+}
+
+#[test]
+fn the_multi_form_registers_every_complete_group_under_one_sorted_user() {
+    let mut data = Databag::new();
+    for service in ["s3", "nova", "ec2"] {
+        for (field, value) in [
+            ("service", service.to_owned()),
+            ("region", "RegionOne".to_owned()),
+            ("public_url", format!("http://10.0.0.9/{service}")),
+            ("admin_url", format!("http://10.0.0.9/{service}")),
+            ("internal_url", format!("http://10.0.0.9/{service}")),
+        ] {
+            data.insert(format!("{service}_{field}"), value);
+        }
+    }
+    // Juju's own keys and the modifiers are not groups.
+    data.insert("private-address".into(), "10.0.0.9".into());
+    data.insert("requested_roles".into(), "ResellerAdmin, member".into());
+    let request = parse_request(&data).unwrap().unwrap();
+    let names: Vec<&str> = request
+        .endpoints
+        .iter()
+        .map(|e| e.service.as_str())
+        .collect();
+    assert_eq!(names, ["ec2", "nova", "s3"]);
+    assert_eq!(request.requested_roles, ["ResellerAdmin", "member"]);
+    assert_eq!(
+        service_user(&request, &settings()).as_deref(),
+        Some("ec2_nova_s3")
+    );
+    let prefixed = Settings {
+        user_prefix: Some("svc_".into()),
+        ..settings()
+    };
+    assert_eq!(
+        service_user(&request, &prefixed).as_deref(),
+        Some("svc_ec2_nova_s3")
+    );
+}
+
+#[test]
+fn the_none_form_asks_for_no_user_and_no_catalog_entry() {
+    let mut horizon = bag(&[
+        ("service", "None"),
+        ("region", "None"),
+        ("public_url", "None"),
+        ("admin_url", "None"),
+        ("internal_url", "None"),
+        ("requested_roles", "member"),
+    ]);
+    let request = parse_request(&horizon).unwrap().unwrap();
+    assert!(request.endpoints.is_empty());
+    assert_eq!(request.service_type_of, None);
+    assert_eq!(service_user(&request, &settings()), None);
+    assert_eq!(request.requested_roles, ["member"]);
+    // A known service with None URLs still names its type.
+    horizon.insert("service".into(), "glance".into());
+    let request = parse_request(&horizon).unwrap().unwrap();
+    assert_eq!(request.service_type_of.as_deref(), Some("glance"));
+}
+
+#[test]
+fn incomplete_unknown_and_hostile_requests() {
+    let mut partial = single("nova");
+    partial.remove("internal_url");
+    assert_eq!(parse_request(&partial).unwrap(), None);
+    assert_eq!(
+        parse_request(&bag(&[("private-address", "10.0.0.9")])).unwrap(),
+        None
+    );
+    assert_eq!(
+        parse_request(&single("frobnicator")).unwrap_err(),
+        RequestError::UnknownService("frobnicator".into())
+    );
+    let mut hostile = single("nova");
+    hostile.insert("public_url".into(), "http://x\n[database]".into());
+    assert!(matches!(
+        parse_request(&hostile).unwrap_err(),
+        RequestError::Invalid { key, .. } if key == "public_url"
+    ));
+    hostile.insert("public_url".into(), "ftp://x".into());
+    assert!(parse_request(&hostile).is_err());
+    let mut roles = single("nova");
+    roles.insert("requested_roles".into(), "a\nb".into());
+    assert!(parse_request(&roles).is_err());
+}
+
+fn location() -> Location {
+    Location {
+        public_host: "10.0.0.100".into(),
+        internal_host: "10.0.0.100".into(),
+        admin_host: "10.0.0.100".into(),
+        service_port: 5000,
+        admin_port: 35357,
+        protocol: "http",
+        region: "RegionOne RegionTwo".into(),
+        ca_cert: None,
+    }
+}
+
+/// A bootstrapped Keystone with the admin identity.
+fn keystone() -> MemoryKeystone {
+    let mut api = MemoryKeystone::bootstrapped();
+    let settings = identity::IdentitySettings {
+        admin_user: "admin".into(),
+        admin_role: "Admin".into(),
+        service_tenant: "services".into(),
+        regions: vec!["RegionOne".into()],
+        endpoint_urls: identity::EndpointUrls::from_config(
+            &crate::config::Config::from_options(&serde_json::Map::new()).unwrap(),
+            "10.0.0.100",
+        ),
+    };
+    let password = Sensitive::new("admin-pw".to_owned());
+    identity::ensure_objects(&mut api, &identity::admin_identity(&settings, &password)).unwrap();
+    api
+}
+
+#[test]
+fn the_objects_make_a_user_that_gets_a_project_token_and_endpoints_in_every_region() {
+    let mut api = keystone();
+    let request = parse_request(&single("nova")).unwrap().unwrap();
+    let password = Sensitive::new("nova-pw".to_owned());
+    let objects = objects(&request, &settings(), Some(("nova", &password)));
+    let ensured = identity::ensure_objects(&mut api, &objects).unwrap();
+    // Twice: the second run writes nothing.
+    let writes = api.request_count().writes;
+    identity::ensure_objects(&mut api, &objects).unwrap();
+    assert_eq!(api.request_count().writes, writes);
+
+    let reply = reply(&request, &settings(), Some("nova"), &ensured, &location());
+    let get = |key: &str| reply.get(key).cloned().flatten().unwrap_or_default();
+    assert_eq!(get("service_username"), "nova");
+    assert_eq!(get("service_tenant"), "services");
+    assert_eq!(get("service_domain"), "service_domain");
+    assert_eq!(get("api_version"), "3");
+    assert_eq!(get("auth_port"), "35357");
+    assert_eq!(get("service_port"), "5000");
+    assert_eq!(get("service_type"), "compute");
+    assert_eq!(get("admin_role"), "Admin");
+    for key in [
+        "service_user_id",
+        "service_domain_id",
+        "service_tenant_id",
+        "admin_domain_id",
+        "admin_project_id",
+        "admin_user_id",
+    ] {
+        assert!(!get(key).is_empty(), "{key}: {reply:?}");
+    }
+    assert_eq!(reply.get("ca_cert"), Some(&None), "unset without TLS");
+    assert!(
+        !reply.contains_key("service_password"),
+        "added by each unit"
+    );
+
+    // The user authenticates with a token scoped to the service project.
+    let credentials = PasswordCredentials {
+        user_name: "nova".into(),
+        user_domain: DomainRef::Name(SERVICE_DOMAIN.into()),
+        password,
+    };
+    let scope = Scope::Project {
+        domain: DomainRef::Name(SERVICE_DOMAIN.into()),
+        name: "services".into(),
+    };
+    api.authenticate(&credentials, &scope).unwrap();
+    // Endpoints in both regions.
+    let service = api.find_service("nova", "compute").unwrap().unwrap();
+    let regions: BTreeSet<String> = api
+        .list_endpoints(&service.id)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.region_id)
+        .collect();
+    assert_eq!(
+        regions,
+        BTreeSet::from(["RegionOne".into(), "RegionTwo".into()])
+    );
+}
+
+#[test]
+fn the_none_form_gets_the_reduced_reply_and_its_role() {
+    let mut api = keystone();
+    let horizon = bag(&[
+        ("service", "None"),
+        ("region", "None"),
+        ("public_url", "None"),
+        ("admin_url", "None"),
+        ("internal_url", "None"),
+        ("requested_roles", "Member"),
+    ]);
+    let request = parse_request(&horizon).unwrap().unwrap();
+    let ensured =
+        identity::ensure_objects(&mut api, &objects(&request, &settings(), None)).unwrap();
+    let reply = reply(&request, &settings(), None, &ensured, &location());
+    let keys: BTreeSet<&str> = reply
+        .iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from([
+            "admin_domain_id",
+            "api_version",
+            "auth_host",
+            "auth_port",
+            "auth_protocol",
+            "created_roles",
+            "internal_host",
+            "internal_port",
+            "internal_protocol",
+            "region",
+            "service_host",
+            "service_port",
+            "service_protocol",
+        ])
+    );
+    // The role exists, spelled as Keystone has it ("member", made by the admin identity).
+    assert_eq!(reply["created_roles"].as_deref(), Some("member"));
+    assert_eq!(reply["region"].as_deref(), Some("RegionOne RegionTwo"));
+}
+
+/// The reply nova's unit saw from each keystone unit (without the keys Juju sets itself).
+fn replies(nova: &juju_sim::scripted::Replies) -> BTreeMap<String, Databag> {
+    let juju_keys = ["private-address", "ingress-address", "egress-subnets"];
+    nova.lock()
+        .unwrap()
+        .get("nova/0")
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(unit, mut bag)| {
+            bag.retain(|k, _| !juju_keys.contains(&k.as_str()));
+            (unit, bag)
+        })
+        .collect()
+}
+
+fn relate_nova(sim: &mut Sim) -> juju_sim::scripted::Replies {
+    let nova = IdentityConsumer::new("nova", IdentityInterface::Service);
+    let replies = nova.replies.clone();
+    sim.model
+        .deploy_scripted("nova", Box::new(nova), 1)
+        .unwrap();
+    sim.model.relate("keystone", "nova").unwrap();
+    sim.settle();
+    replies
+}
+
+#[test]
+fn every_unit_publishes_the_same_working_credentials() {
+    let mut sim = Sim::ready(2);
+    let seen = relate_nova(&mut sim);
+    let replies = replies(&seen);
+    assert_eq!(replies.len(), 2, "{replies:?}");
+    let leader = &replies["keystone/0"];
+    assert_eq!(leader, &replies["keystone/1"]);
+    assert_eq!(leader["service_username"], "nova");
+    let password = leader["service_password"].clone();
+    assert_eq!(password.len(), identity::GENERATED_PASSWORD_LENGTH);
+    let credentials = PasswordCredentials {
+        user_name: "nova".into(),
+        user_domain: DomainRef::Id(leader["service_domain_id"].clone()),
+        password: Sensitive::new(password.clone()),
+    };
+    let scope = Scope::Project {
+        domain: DomainRef::Name(SERVICE_DOMAIN.into()),
+        name: leader["service_tenant"].clone(),
+    };
+    sim.keystone
+        .lock()
+        .unwrap()
+        .authenticate(&credentials, &scope)
+        .unwrap();
+    // The password is in the shared secret, never in the peer bag.
+    assert!(!format!("{:?}", sim.peer_app_bag()).contains(&password));
+}
+
+#[test]
+fn nothing_is_served_before_the_database_is_initialised() {
+    let mut sim = Sim::keystone(1, json!({}));
+    sim.settle();
+    let seen = relate_nova(&mut sim);
+    let replies = replies(&seen);
+    assert!(
+        replies
+            .values()
+            .all(|r| !r.contains_key("service_password")),
+        "{replies:?}"
+    );
+}
+
+#[test]
+fn an_unknown_service_is_refused_and_the_others_are_served() {
+    let mut sim = Sim::ready(1);
+    let bogus = IdentityConsumer::new("frobnicator", IdentityInterface::Service);
+    sim.model
+        .deploy_scripted("frobnicator", Box::new(bogus), 1)
+        .unwrap();
+    sim.model.relate("keystone", "frobnicator").unwrap();
+    let seen = relate_nova(&mut sim);
+    assert!(replies(&seen)["keystone/0"].contains_key("service_password"));
+    let id = sim
+        .model
+        .relation_id("keystone", "identity-service")
+        .unwrap();
+    let errors = sim.logs("keystone/0", "ERROR");
+    assert!(
+        errors.iter().any(
+            |line| line.contains("request refused: unknown service \"frobnicator\"")
+                && line.starts_with("identity-service:")
+        ),
+        "{errors:?} (nova is {id})"
+    );
+    assert_eq!(sim.status("keystone/0"), "active: Unit is ready");
+}
+
+#[test]
+fn a_hook_in_which_nothing_changed_costs_the_same_with_one_or_many_consumers() {
+    let calls = |consumers: usize| {
+        let mut sim = Sim::ready(1);
+        for n in 0..consumers {
+            let app = format!("glance{n}");
+            let consumer = IdentityConsumer::new("glance", IdentityInterface::Service);
+            sim.model
+                .deploy_scripted(&app, Box::new(consumer), 1)
+                .unwrap();
+            sim.model.relate("keystone", &app).unwrap();
+        }
+        sim.settle();
+        let requests = sim.keystone.lock().unwrap().request_count();
+        assert!(sim.run("keystone/0", "config-changed"));
+        let after = sim.keystone.lock().unwrap().request_count();
+        // The readiness check only.
+        assert_eq!(after.total, requests.total + 1);
+        let tools = sim.tools_called("keystone/0");
+        assert!(!tools.contains(&"relation-set".to_owned()), "{tools:?}");
+        tools.len()
+    };
+    assert_eq!(calls(1), calls(5));
+}
+
+#[test]
+fn a_new_leader_serves_the_same_passwords_and_ids() {
+    let mut sim = Sim::ready(2);
+    let seen = relate_nova(&mut sim);
+    let before = replies(&seen)["keystone/0"].clone();
+    sim.model.set_leader("keystone/1").unwrap();
+    sim.settle();
+    assert!(sim.run("keystone/1", "config-changed"));
+    assert!(sim.run("keystone/0", "config-changed"));
+    let after = replies(&seen);
+    // Without a VIP the hosts are the new leader's address; passwords and ids stay.
+    let hosts = ["auth_host", "service_host", "internal_host"];
+    let without_hosts = |bag: &Databag| {
+        let mut bag = bag.clone();
+        bag.retain(|k, _| !hosts.contains(&k.as_str()));
+        bag
+    };
+    let new_leader = sim.model.unit_address("keystone/1").unwrap_or_default();
+    for unit in ["keystone/0", "keystone/1"] {
+        assert_eq!(
+            without_hosts(&after[unit]),
+            without_hosts(&before),
+            "{unit}"
+        );
+        assert_eq!(after[unit]["service_host"], new_leader, "{unit}");
+    }
+}
