@@ -28,6 +28,31 @@ fn deploy_default_bundle(charm: &Path) -> Model {
     model
 }
 
+/// A token for the service user a reply names, scoped to its project, from Keystone at `base`.
+fn service_token(base: &str, reply: &juju_sim::state::Bag) -> String {
+    let body = serde_json::json!({"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": reply["service_username"],
+            "domain": {"id": reply["service_domain_id"]},
+            "password": reply["service_password"]}}},
+        "scope": {"project": {"id": reply["service_tenant_id"]}}
+    }})
+    .to_string();
+    let url = format!("{base}/auth/tokens");
+    let answer = demo::http(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        &body,
+        &url,
+    ])
+    .unwrap();
+    assert_eq!(answer.status, 201, "POST {url}: {}", answer.body);
+    answer.subject_token.expect("a token")
+}
+
 /// Tool calls of the last run of `hook` on `unit`.
 fn last_calls(model: &Model, unit: &str, hook: &str) -> Vec<String> {
     model
@@ -69,6 +94,53 @@ fn the_ha_bundle_settles_on_real_services_with_every_unit_ready_within_hook_budg
         model.app_status("keystone"),
         Some(("active".to_owned(), "Unit is ready".to_owned()))
     );
+
+    // nova and glance got working credentials: a token scoped to their project, from every
+    // unit, and the catalog lists their endpoints.
+    for (consumer, service_type) in [("nova", "compute"), ("glance", "image")] {
+        let id = model.relation_id(consumer, "identity-service").expect(consumer);
+        let replies: Vec<_> = model
+            .units("keystone")
+            .iter()
+            .map(|unit| model.relation_data(id, unit))
+            .collect();
+        let reply = &replies[0];
+        for other in &replies[1..] {
+            assert_eq!(
+                other.get("service_password"),
+                reply.get("service_password"),
+                "{consumer}: every unit publishes the same reply"
+            );
+        }
+        assert_eq!(reply["service_username"], consumer);
+        assert_eq!(reply["api_version"], "3");
+        for unit in model.units("keystone") {
+            let base = format!("http://{}:5000/v3", model.unit_address(&unit).unwrap());
+            let token = service_token(&base, reply);
+            let catalog = demo::http(&[
+                "-H",
+                &format!("X-Auth-Token: {token}"),
+                &format!("{base}/auth/catalog"),
+            ])
+            .unwrap();
+            assert_eq!(catalog.status, 200, "{}", catalog.body);
+            let catalog: serde_json::Value = serde_json::from_str(&catalog.body).unwrap();
+            let entry = catalog["catalog"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["type"] == service_type)
+                .unwrap_or_else(|| panic!("{consumer}: no {service_type} in the catalog"));
+            let interfaces: Vec<&str> = entry["endpoints"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["region_id"] == "RegionOne")
+                .map(|e| e["interface"].as_str().unwrap())
+                .collect();
+            assert_eq!(interfaces.len(), 3, "{consumer}: {entry}");
+        }
+    }
 
     // Steady state, with Keystone serving: within the hook-tool budgets on the leader and on
     // another unit.
