@@ -312,8 +312,12 @@ fn rotate_admin_password(
     admin_identity::ensure(&mut hook, &relation, None, &rotated).map_err(failure)?;
     cluster::store_admin_credentials(juju, &relation, &bag, &rotated).map_err(failure)?;
     tracing::info!("the admin password was rotated");
-    done(Results::from([(
-        "message".to_owned(),
-        "the admin password was rotated; get-admin-password returns the new one".to_owned(),
-    )]))
+    // Assessed again, so identity-admin consumers get it from this unit at once.
+    Ok((
+        Results::from([(
+            "message".to_owned(),
+            "the admin password was rotated; get-admin-password returns the new one".to_owned(),
+        )]),
+        AfterAction::Reassess,
+    ))
 }

@@ -98,7 +98,9 @@ fn the_ha_bundle_settles_on_real_services_with_every_unit_ready_within_hook_budg
     // nova and glance got working credentials: a token scoped to their project, from every
     // unit, and the catalog lists their endpoints.
     for (consumer, service_type) in [("nova", "compute"), ("glance", "image")] {
-        let id = model.relation_id(consumer, "identity-service").expect(consumer);
+        let id = model
+            .relation_id(consumer, "identity-service")
+            .expect(consumer);
         let replies: Vec<_> = model
             .units("keystone")
             .iter()

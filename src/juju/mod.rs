@@ -69,6 +69,8 @@ struct Cache {
     networks: BTreeMap<String, NetworkInfo>,
     unit_values: BTreeMap<String, String>,
     secrets: BTreeMap<SecretUri, SecretContent>,
+    /// Secrets this hook set, with the content it set.
+    secrets_set: BTreeMap<SecretUri, SecretContent>,
 }
 
 /// Keeps only the changes that differ from `known`; `None` and `""` both mean absent.
@@ -353,6 +355,11 @@ impl Juju {
     /// Reads a secret. Tracked reads are cached; `Peek` and `Refresh` always ask Juju (they exist
     /// to see a newer revision), and a refresh becomes the cached tracked content.
     pub fn secret_get(&self, uri: &SecretUri, read: SecretRead) -> ToolResult<SecretContent> {
+        // What this hook set is what the secret holds once the hook commits; Juju itself would
+        // still show the old revision until then.
+        if let Some(content) = self.cache.borrow().secrets_set.get(uri) {
+            return Ok(content.clone());
+        }
         if read == SecretRead::Tracked {
             return self.cached_in(
                 |c| &mut c.secrets,
@@ -376,10 +383,9 @@ impl Juju {
             return Ok(());
         }
         self.count("secret-set").secret_set(uri, content)?;
-        self.cache
-            .borrow_mut()
-            .secrets
-            .insert(uri.clone(), content.clone());
+        let mut cache = self.cache.borrow_mut();
+        cache.secrets.insert(uri.clone(), content.clone());
+        cache.secrets_set.insert(uri.clone(), content.clone());
         Ok(())
     }
 }
@@ -533,11 +539,16 @@ mod tests {
             let uri = juju.secret_add(&content, &options).unwrap();
             juju.secret_set(&uri, &content).unwrap();
             assert_eq!(juju.secret_get(&uri, SecretRead::Tracked).unwrap(), content);
+            // A new content set in this hook is what every later read sees, refresh included.
+            let newer: SecretContent =
+                [("fernet-0".to_owned(), Sensitive::new("k2".to_owned()))].into();
+            juju.secret_set(&uri, &newer).unwrap();
+            assert_eq!(juju.secret_get(&uri, SecretRead::Refresh).unwrap(), newer);
             true
         }));
         assert_eq!(
             sim.tools_called(LEADER),
-            ["leader-get", "status-set", "secret-add"]
+            ["leader-get", "status-set", "secret-add", "secret-set"]
         );
     }
 

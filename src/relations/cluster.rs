@@ -425,6 +425,11 @@ fn acknowledge(
 // unit reads it): the admin credentials here, and other concerns' keys through [`set_shared`].
 
 const ADMIN_SECRET_ID: &str = "admin-secret-id";
+/// Bumped whenever the admin credentials change, so every unit sees the change in the bag (a
+/// secret's new revision does not show there).
+const ADMIN_GENERATION: &str = "admin-generation";
+/// The peer application bag keys of the admin credentials (a prefix of all of them).
+pub const ADMIN_PASSWORD_KEYS: &str = "admin-";
 const ADMIN_IN_BAG: &str = "admin-passwords";
 const ADMIN_SECRET_LABEL: &str = "keystone-admin";
 /// Content keys, in the secret and in the bag's JSON.
@@ -625,6 +630,16 @@ pub fn store_admin_credentials(
         bag,
         &ADMIN_CREDENTIALS,
         &credentials.to_content(),
+    )?;
+    let generation = bag
+        .get(ADMIN_GENERATION)
+        .and_then(|g| g.parse::<u64>().ok())
+        .unwrap_or(0)
+        + 1;
+    set_shared(
+        juju,
+        relation,
+        &[(ADMIN_GENERATION, Some(generation.to_string()))],
     )
 }
 

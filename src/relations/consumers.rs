@@ -23,6 +23,220 @@ use crate::secret::Sensitive;
 use crate::step::Hook;
 use crate::steps::readiness::Answering;
 
+/// A reply: keys to set, or to delete (None).
+pub type Reply = BTreeMap<String, Option<String>>;
+
+/// One identity endpoint's behaviour; [`run`] drives it the same way for every endpoint.
+pub trait IdentityEndpoint {
+    const ENDPOINT: Endpoint;
+    /// The peer application bag keys the leader records this endpoint's replies under,
+    /// `<prefix><relation id>` (empty when every unit computes its replies itself).
+    const RECORDS: &'static str;
+    /// The peer application bag keys the replies depend on: a change to any is served at once.
+    const WATCHES: &'static str = Self::RECORDS;
+
+    /// What in the configuration the replies depend on (besides [`Location`]).
+    fn settings(config: &crate::config::Config) -> String;
+
+    /// The leader: reads the relation's request, ensures what it needs in Keystone and records
+    /// the reply (nothing for endpoints that need nothing from Keystone).
+    fn serve(
+        _hook: &mut Hook<'_>,
+        _relation: &RelationId,
+        _peer_bag: &Databag,
+        _location: &Location,
+        _passwords: &mut Passwords,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    /// Every unit: the reply to publish on the relation (None: nothing yet).
+    fn reply(
+        hook: &Hook<'_>,
+        relation: &RelationId,
+        peer_bag: &Databag,
+        location: &Location,
+        passwords: &Passwords,
+    ) -> Result<Option<Reply>>;
+}
+
+/// The step of an identity endpoint: once consumers may be served, the leader serves the
+/// relations that need it and every unit publishes the replies; a broken relation's record goes.
+pub fn run<E: IdentityEndpoint>(hook: &mut Hook<'_>) -> Result<Vec<crate::status::Condition>> {
+    let Some((peer, peer_bag)) = cluster::app_data(hook.juju)? else {
+        return Ok(Vec::new());
+    };
+    if hook.leader
+        && is_broken(hook, E::ENDPOINT)
+        && let Some(relation) = hook.juju.relation_id()
+        && !E::RECORDS.is_empty()
+    {
+        let key = format!("{}{}", E::RECORDS, relation.as_str());
+        cluster::set_shared(hook.juju, &peer, &[(key.as_str(), None)])?;
+    }
+    let gate = may_serve(hook)?;
+    let settings = E::settings(&hook.config);
+    let inputs = |bag: &Databag, address: Option<String>| Inputs {
+        digest: digest(&[&gate, &settings, &records(bag, E::WATCHES)]),
+        address,
+    };
+    // The address is read only where it can have changed, and only once serving is possible.
+    let address = match gate && *hook.event != Event::UpdateStatus {
+        true => Location::unit_address(hook)?,
+        false => None,
+    };
+    let Some(relations) =
+        relations_to_serve(hook, E::ENDPOINT, &inputs(&peer_bag, address.clone()))?
+    else {
+        return Ok(Vec::new());
+    };
+    let address = match (gate, address) {
+        (true, None) => Location::unit_address(hook)?,
+        (_, address) => address,
+    };
+    if gate {
+        let location = Location::of(hook, address.as_deref());
+        let mut passwords = Passwords::read(hook, &peer_bag)?;
+        if hook.leader {
+            for relation in &relations {
+                E::serve(hook, relation, &peer_bag, &location, &mut passwords)?;
+            }
+            passwords.store(hook, &peer, &peer_bag)?;
+        }
+        // What is recorded now (the leader may have just recorded it).
+        let recorded = cluster::app_data(hook.juju)?
+            .map(|(_, bag)| bag)
+            .unwrap_or_default();
+        for relation in &relations {
+            if let Some(reply) = E::reply(hook, relation, &recorded, &location, &passwords)? {
+                publish(hook, relation, &reply)?;
+            }
+        }
+    }
+    let recorded = cluster::app_data(hook.juju)?
+        .map(|(_, bag)| bag)
+        .unwrap_or_default();
+    remember(hook, E::ENDPOINT, &inputs(&recorded, address))?;
+    Ok(Vec::new())
+}
+
+/// The request of a relation: every remote unit's bag, by unit name.
+pub fn remote_bags(hook: &Hook<'_>, relation: &RelationId) -> Result<Vec<(String, Databag)>> {
+    let mut bags = Vec::new();
+    for unit in hook
+        .juju
+        .relation_units(relation)
+        .with_context(|| format!("cannot list the units of {relation}"))?
+    {
+        let bag = hook
+            .juju
+            .relation_data(relation, &Bag::Unit(unit.clone()))
+            .with_context(|| format!("cannot read {unit}'s data on {relation}"))?;
+        bags.push((unit.to_string(), bag));
+    }
+    Ok(bags)
+}
+
+/// What the leader records for a relation, for every unit to publish.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Record {
+    /// Of the request and every input of the reply: the same digest, nothing to do.
+    pub digest: String,
+    /// The user whose password every unit adds to the reply, and under which key.
+    pub user: Option<(String, String)>,
+    pub reply: Reply,
+}
+
+impl Record {
+    pub fn key(prefix: &str, relation: &RelationId) -> String {
+        format!("{prefix}{}", relation.as_str())
+    }
+
+    /// The record of `relation`, if the leader made one.
+    pub fn read(prefix: &str, relation: &RelationId, peer_bag: &Databag) -> Result<Option<Record>> {
+        peer_bag
+            .get(&Record::key(prefix, relation))
+            .map(|text| {
+                serde_json::from_str(text).with_context(|| {
+                    format!("the record of {relation} in the cluster relation is not valid JSON")
+                })
+            })
+            .transpose()
+    }
+
+    /// Whether the leader recorded this digest already (nothing to do).
+    pub fn is_current(
+        prefix: &str,
+        relation: &RelationId,
+        peer_bag: &Databag,
+        digest: &str,
+    ) -> bool {
+        Record::read(prefix, relation, peer_bag)
+            .ok()
+            .flatten()
+            .is_some_and(|record| record.digest == digest)
+    }
+
+    /// Records it (leader only).
+    pub fn store(&self, hook: &Hook<'_>, prefix: &str, relation: &RelationId) -> Result<()> {
+        let text = serde_json::to_string(self).context("cannot encode a reply record")?;
+        let peer = cluster::relation(hook.juju)?.context("the cluster relation vanished")?;
+        let key = Record::key(prefix, relation);
+        cluster::set_shared(hook.juju, &peer, &[(key.as_str(), Some(text))])
+    }
+
+    /// The reply with the user's password added.
+    pub fn reply_with_password(self, passwords: &Passwords) -> Result<Reply> {
+        let mut reply = self.reply;
+        if let Some((user, key)) = &self.user {
+            let password = passwords.get(user).with_context(|| {
+                format!("the password of {user} is missing from the shared secret")
+            })?;
+            reply.insert(key.clone(), Some(password.expose().clone()));
+        }
+        Ok(reply)
+    }
+}
+
+/// The charm's own admin user, as it logs in to Keystone.
+pub fn charm_admin(
+    hook: &Hook<'_>,
+    peer_bag: &Databag,
+) -> Result<crate::keystone_api::PasswordCredentials> {
+    let stored = cluster::admin_credentials(hook.juju, peer_bag)?
+        .context("the admin credentials are missing from the cluster relation")?;
+    Ok(crate::keystone_api::PasswordCredentials {
+        user_name: crate::identity::CHARM_ADMIN_USER.to_owned(),
+        user_domain: crate::keystone_api::DomainRef::Id(
+            crate::keystone_api::DEFAULT_DOMAIN_ID.to_owned(),
+        ),
+        password: stored.charm_password,
+    })
+}
+
+/// Ensures `objects` in Keystone as the charm's admin, logging what changed.
+pub fn ensure(
+    hook: &mut Hook<'_>,
+    relation: &RelationId,
+    peer_bag: &Databag,
+    objects: &[crate::identity::IdentityObject],
+) -> Result<crate::identity::Ensured> {
+    let credentials = charm_admin(hook, peer_bag)?;
+    let api = hook.keystone_as(&credentials)?;
+    let ensured = crate::identity::ensure_objects(api, objects)
+        .with_context(|| format!("cannot set up what {relation} asked for in Keystone"))?;
+    for outcome in &ensured.outcomes {
+        if outcome.change != crate::keystone_api::Change::Unchanged {
+            tracing::info!(
+                "{relation}: Keystone: {} {:?}",
+                outcome.object,
+                outcome.change
+            );
+        }
+    }
+    Ok(ensured)
+}
+
 /// The keystone API version every reply names: `"3"`, the value no consumer misreads.
 pub const API_VERSION: &str = "3";
 
@@ -233,11 +447,12 @@ pub fn digest(parts: &[&dyn std::fmt::Debug]) -> String {
         .collect()
 }
 
-/// The peer application bag's keys with this prefix: what the leader recorded for an endpoint.
+/// The peer application bag's keys with this prefix: what the leader recorded for an endpoint
+/// (none for an empty prefix).
 pub fn records(peer_bag: &Databag, prefix: &str) -> BTreeMap<String, String> {
     peer_bag
         .iter()
-        .filter(|(key, _)| key.starts_with(prefix))
+        .filter(|(key, _)| !prefix.is_empty() && key.starts_with(prefix))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }

@@ -16,19 +16,18 @@
 //! keys the Python charm sends). A request naming an unknown service, or holding a value that
 //! could not be used safely, is refused with an ERROR naming the relation; the rest is served.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Endpoint, Event};
+use crate::event::Endpoint;
 use crate::identity::{
-    self, ADMIN_DOMAIN, ADMIN_PROJECT, Ensured, IdentityObject, SERVICE_DOMAIN, SERVICE_ROLE,
+    ADMIN_DOMAIN, ADMIN_PROJECT, Ensured, IdentityObject, SERVICE_DOMAIN, SERVICE_ROLE,
 };
-use crate::juju::{Bag, Databag, RelationId};
-use crate::keystone_api::{DEFAULT_DOMAIN_ID, DomainRef, Interface, PasswordCredentials};
-use crate::relations::cluster;
-use crate::relations::consumers::{self, API_VERSION, Location, Passwords};
+use crate::juju::{Databag, RelationId};
+use crate::keystone_api::{DEFAULT_DOMAIN_ID, Interface};
+use crate::relations::consumers::{self, API_VERSION, Location, Passwords, Record, Reply};
 use crate::secret::Sensitive;
 use crate::step::{Condition, Hook};
 
@@ -402,10 +401,10 @@ pub fn reply(
     user: Option<&str>,
     ensured: &Ensured,
     at: &Location,
-) -> BTreeMap<String, Option<String>> {
+) -> Reply {
     let ids = &ensured.ids;
     let id = |value: Option<&str>| value.map(str::to_owned);
-    let mut reply: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut reply = Reply::new();
     let mut set = |key: &str, value: Option<String>| {
         reply.insert(key.to_owned(), value);
     };
@@ -460,207 +459,86 @@ pub fn reply(
     reply
 }
 
-/// What the leader records for a relation, for every unit to publish.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Record {
-    /// Of the request and every input of the reply: the same digest, nothing to do.
-    digest: String,
-    /// The service user, whose password every unit adds to the reply.
-    user: Option<String>,
-    reply: BTreeMap<String, Option<String>>,
-}
+/// Peer application bag keys of the leader's records: `identity-service:<relation id>`.
+const RECORDS: &str = "identity-service:";
 
-fn record_key(relation: &RelationId) -> String {
-    format!("{RECORD_PREFIX}{}", relation.as_str())
-}
-
-/// Peer application bag keys: `identity-service:<relation id>`.
-const RECORD_PREFIX: &str = "identity-service:";
+/// The endpoint, for [`consumers::run`].
+pub struct IdentityService;
 
 /// Step: the leader serves the requests (in Keystone, then in its records); every unit publishes
 /// the recorded replies in its own bags.
 pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
-    let Some((peer, peer_bag)) = cluster::app_data(hook.juju)? else {
-        return Ok(Vec::new());
-    };
-    if hook.leader && consumers::is_broken(hook, ENDPOINT) {
-        forget(hook, &peer)?;
+    consumers::run::<IdentityService>(hook)
+}
+
+impl consumers::IdentityEndpoint for IdentityService {
+    const ENDPOINT: Endpoint = ENDPOINT;
+    const RECORDS: &'static str = RECORDS;
+
+    fn settings(config: &crate::config::Config) -> String {
+        consumers::digest(&[&Settings::of(config)])
     }
-    let gate = consumers::may_serve(hook)?;
-    let settings = Settings::of(&hook.config);
-    let inputs = |bag: &Databag, address: Option<String>| consumers::Inputs {
-        digest: consumers::digest(&[&gate, &settings, &consumers::records(bag, RECORD_PREFIX)]),
-        address,
-    };
-    // The address is read only where it can have changed, and only once serving is possible.
-    let address = match gate && *hook.event != Event::UpdateStatus {
-        true => Location::unit_address(hook)?,
-        false => None,
-    };
-    let Some(relations) =
-        consumers::relations_to_serve(hook, ENDPOINT, &inputs(&peer_bag, address.clone()))?
-    else {
-        return Ok(Vec::new());
-    };
-    let address = match (gate, address) {
-        (true, None) => Location::unit_address(hook)?,
-        (_, address) => address,
-    };
-    if gate {
-        let location = Location::of(hook, address.as_deref());
-        let mut passwords = Passwords::read(hook, &peer_bag)?;
-        if hook.leader {
-            for relation in &relations {
-                serve(
-                    hook,
-                    relation,
-                    &peer_bag,
-                    &settings,
-                    &location,
-                    &mut passwords,
-                )?;
+
+    fn serve(
+        hook: &mut Hook<'_>,
+        relation: &RelationId,
+        peer_bag: &Databag,
+        location: &Location,
+        passwords: &mut Passwords,
+    ) -> Result<()> {
+        let settings = Settings::of(&hook.config);
+        let request = match request_of(&consumers::remote_bags(hook, relation)?) {
+            Ok(Some(request)) => request,
+            Ok(None) => return Ok(()),
+            Err(err) => {
+                tracing::error!("{relation}: request refused: {err}");
+                return Ok(());
             }
-            passwords.store(hook, &peer, &peer_bag)?;
-        }
-        // What is recorded now (the leader may have just recorded it).
-        let recorded = cluster::app_data(hook.juju)?
-            .map(|(_, bag)| bag)
-            .unwrap_or_default();
-        for relation in &relations {
-            publish(hook, relation, &recorded, &passwords)?;
-        }
-    }
-    let recorded = cluster::app_data(hook.juju)?
-        .map(|(_, bag)| bag)
-        .unwrap_or_default();
-    consumers::remember(hook, ENDPOINT, &inputs(&recorded, address))?;
-    Ok(Vec::new())
-}
-
-/// Publishes the leader's record of `relation` in this unit's bag, with the service user's
-/// password.
-fn publish(
-    hook: &Hook<'_>,
-    relation: &RelationId,
-    peer_bag: &Databag,
-    passwords: &Passwords,
-) -> Result<()> {
-    let Some(text) = peer_bag.get(&record_key(relation)) else {
-        return Ok(());
-    };
-    let record: Record = serde_json::from_str(text).with_context(|| {
-        format!("the record of {relation} in the cluster relation is not valid JSON")
-    })?;
-    let mut reply = record.reply;
-    if let Some(user) = &record.user {
-        let password = passwords
-            .get(user)
-            .with_context(|| format!("the password of {user} is missing from the shared secret"))?;
-        reply.insert(
-            "service_password".to_owned(),
-            Some(password.expose().clone()),
-        );
-    }
-    consumers::publish(hook, relation, &reply)
-}
-
-/// The leader serves one relation: reads the request, ensures its objects when anything it
-/// depends on changed, and records the reply.
-fn serve(
-    hook: &mut Hook<'_>,
-    relation: &RelationId,
-    peer_bag: &Databag,
-    settings: &Settings,
-    location: &Location,
-    passwords: &mut Passwords,
-) -> Result<()> {
-    let mut bags = Vec::new();
-    for unit in hook
-        .juju
-        .relation_units(relation)
-        .with_context(|| format!("cannot list the units of {relation}"))?
-    {
-        let bag = hook
-            .juju
-            .relation_data(relation, &Bag::Unit(unit.clone()))
-            .with_context(|| format!("cannot read {unit}'s data on {relation}"))?;
-        bags.push((unit.to_string(), bag));
-    }
-    let request = match request_of(&bags) {
-        Ok(Some(request)) => request,
-        Ok(None) => return Ok(()),
-        Err(err) => {
-            tracing::error!("{relation}: request refused: {err}");
+        };
+        let user = service_user(&request, &settings);
+        let password = match &user {
+            Some(user) => Some(passwords.ensure(hook, user)?),
+            None => None,
+        };
+        let digest = consumers::digest(&[
+            &request,
+            &settings,
+            location,
+            &user,
+            &password.as_ref().map(|p| consumers::digest(&[p.expose()])),
+        ]);
+        if Record::is_current(RECORDS, relation, peer_bag, &digest) {
             return Ok(());
         }
-    };
-    let user = service_user(&request, settings);
-    let password = match &user {
-        Some(user) => Some(passwords.ensure(hook, user)?),
-        None => None,
-    };
-    let digest = consumers::digest(&[
-        &request,
-        settings,
-        location,
-        &user,
-        &password.as_ref().map(|p| consumers::digest(&[p.expose()])),
-    ]);
-    let key = record_key(relation);
-    let previous: Option<Record> = peer_bag
-        .get(&key)
-        .and_then(|text| serde_json::from_str(text).ok());
-    if previous.as_ref().is_some_and(|r| r.digest == digest) {
-        return Ok(());
-    }
-    if !consumers::every_unit_ready(hook)? {
-        tracing::info!(
-            "{relation}: waiting for every unit to hold the current keys before serving it"
-        );
-        return Ok(());
-    }
-    let credentials = charm_admin(hook, peer_bag)?;
-    let objects = objects(&request, settings, user.as_deref().zip(password.as_ref()));
-    let api = hook.keystone_as(&credentials)?;
-    let ensured = identity::ensure_objects(api, &objects)
-        .with_context(|| format!("cannot set up what {relation} asked for in Keystone"))?;
-    for outcome in &ensured.outcomes {
-        if outcome.change != crate::keystone_api::Change::Unchanged {
+        if !consumers::every_unit_ready(hook)? {
             tracing::info!(
-                "{relation}: Keystone: {} {:?}",
-                outcome.object,
-                outcome.change
+                "{relation}: waiting for every unit to hold the current keys before serving it"
             );
+            return Ok(());
         }
+        let objects = objects(&request, &settings, user.as_deref().zip(password.as_ref()));
+        let ensured = consumers::ensure(hook, relation, peer_bag, &objects)?;
+        Record {
+            digest,
+            user: user
+                .clone()
+                .map(|user| (user, "service_password".to_owned())),
+            reply: reply(&request, &settings, user.as_deref(), &ensured, location),
+        }
+        .store(hook, RECORDS, relation)
     }
-    let record = Record {
-        digest,
-        user: user.clone(),
-        reply: reply(&request, settings, user.as_deref(), &ensured, location),
-    };
-    let text = serde_json::to_string(&record).context("cannot encode a reply record")?;
-    let peer = cluster::relation(hook.juju)?.context("the cluster relation vanished")?;
-    cluster::set_shared(hook.juju, &peer, &[(key.as_str(), Some(text))])
-}
 
-/// The charm's own admin user, as it logs in to Keystone.
-fn charm_admin(hook: &Hook<'_>, peer_bag: &Databag) -> Result<PasswordCredentials> {
-    let stored = cluster::admin_credentials(hook.juju, peer_bag)?
-        .context("the admin credentials are missing from the cluster relation")?;
-    Ok(PasswordCredentials {
-        user_name: identity::CHARM_ADMIN_USER.to_owned(),
-        user_domain: DomainRef::Id(DEFAULT_DOMAIN_ID.to_owned()),
-        password: stored.charm_password,
-    })
-}
-
-/// The relation is gone: its record goes too (its user stays, as the Python charm leaves it,
-/// so a consumer related again gets the same password).
-fn forget(hook: &Hook<'_>, peer: &RelationId) -> Result<()> {
-    let Some(relation) = hook.juju.relation_id() else {
-        return Ok(());
-    };
-    cluster::set_shared(hook.juju, peer, &[(record_key(&relation).as_str(), None)])
+    fn reply(
+        _hook: &Hook<'_>,
+        relation: &RelationId,
+        peer_bag: &Databag,
+        _location: &Location,
+        passwords: &Passwords,
+    ) -> Result<Option<Reply>> {
+        Record::read(RECORDS, relation, peer_bag)?
+            .map(|record| record.reply_with_password(passwords))
+            .transpose()
+    }
 }
 
 #[cfg(test)]

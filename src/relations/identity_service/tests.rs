@@ -1,9 +1,12 @@
 use super::*;
+use crate::identity;
 use crate::keystone_api::memory::MemoryKeystone;
+use crate::keystone_api::{DomainRef, PasswordCredentials};
 use crate::keystone_api::{KeystoneApi as _, Scope};
 use crate::testing::Sim;
 use juju_sim::scripted::{IdentityConsumer, IdentityInterface};
 use serde_json::json;
+use std::collections::BTreeMap;
 
 fn bag(pairs: &[(&str, &str)]) -> Databag {
     pairs
