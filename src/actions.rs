@@ -17,6 +17,7 @@ use crate::juju::{Bag, Juju};
 use crate::machine::Machine;
 use crate::paths;
 use crate::relations::cluster;
+use crate::relations::consumers;
 use crate::relations::shared_db::DatabaseFlags;
 use crate::step::Hook;
 use crate::steps::admin_identity;
@@ -30,13 +31,15 @@ pub enum AfterAction {
 }
 
 /// The actions actions.yaml declares.
-pub const ACTIONS: [&str; 6] = [
+pub const ACTIONS: [&str; 8] = [
     "rotate-fernet",
     "fernet-status",
     "pause",
     "resume",
     "get-admin-password",
     "rotate-admin-password",
+    "list-service-usernames",
+    "rotate-service-user-password",
 ];
 
 /// Runs the action Juju dispatched, and reports its results or its failure.
@@ -48,6 +51,8 @@ pub fn run(juju: &Juju, machine: &Machine, event: &Event, name: &str) -> Result<
         "resume" => resume(machine).map(|r| (r, AfterAction::Reassess)),
         "get-admin-password" => get_admin_password(juju),
         "rotate-admin-password" => rotate_admin_password(juju, machine, event),
+        "list-service-usernames" => list_service_usernames(juju),
+        "rotate-service-user-password" => rotate_service_user_password(juju, machine, event),
         // Juju only dispatches actions listed in actions.yaml: this is a packaging mistake.
         other => Err(ActionFailure(format!(
             "this charm has no action named {other:?}"
@@ -317,6 +322,85 @@ fn rotate_admin_password(
         Results::from([(
             "message".to_owned(),
             "the admin password was rotated; get-admin-password returns the new one".to_owned(),
+        )]),
+        AfterAction::Reassess,
+    ))
+}
+
+/// The service users of the relations the leader serves.
+fn service_users(juju: &Juju) -> Result<Vec<String>, ActionFailure> {
+    let Some((_, bag)) = cluster::app_data(juju).map_err(failure)? else {
+        return Ok(Vec::new());
+    };
+    let users: std::collections::BTreeSet<String> = consumers::recorded_users(&bag)
+        .map_err(failure)?
+        .into_iter()
+        .collect();
+    Ok(users.into_iter().collect())
+}
+
+fn list_service_usernames(juju: &Juju) -> Result<(Results, AfterAction), ActionFailure> {
+    done(Results::from([(
+        "usernames".to_owned(),
+        service_users(juju)?.join("\n"),
+    )]))
+}
+
+/// A new generated password for a service user: stored, then set in Keystone and sent on every
+/// relation it serves by the hook's steps (assessed again right after).
+fn rotate_service_user_password(
+    juju: &Juju,
+    machine: &Machine,
+    event: &Event,
+) -> Result<(Results, AfterAction), ActionFailure> {
+    if !juju.is_leader()? {
+        return Err(ActionFailure(
+            "run this on the leader: juju run keystone/leader rotate-service-user-password \
+             service-user=<name>"
+                .to_owned(),
+        ));
+    }
+    let user = juju
+        .action_params()?
+        .get("service-user")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_default();
+    let users = service_users(juju)?;
+    if !users.contains(&user) {
+        return Err(ActionFailure(format!(
+            "there is no service user {user:?}; the service users are: {}",
+            match users.is_empty() {
+                true => "none yet".to_owned(),
+                false => users.join(", "),
+            }
+        )));
+    }
+    let hook = match Hook::new(juju, machine, event).map_err(failure)? {
+        Ok(hook) => hook,
+        Err(problems) => {
+            return Err(ActionFailure(format!(
+                "fix the configuration first: {problems}"
+            )));
+        }
+    };
+    let Some((relation, bag)) = cluster::app_data(juju).map_err(failure)? else {
+        return Err(ActionFailure(
+            "the cluster peer relation does not exist yet; try again shortly".to_owned(),
+        ));
+    };
+    let mut passwords = consumers::Passwords::read(&hook, &bag).map_err(failure)?;
+    passwords.replace(
+        &user,
+        crate::identity::generate_password()
+            .map_err(|e| ActionFailure(format!("cannot generate a password: {e}")))?,
+    );
+    passwords.store(&hook, &relation, &bag).map_err(failure)?;
+    tracing::info!("the password of service user {user} was rotated");
+    Ok((
+        Results::from([(
+            "message".to_owned(),
+            format!("{user} has a new password; its relations get it now"),
         )]),
         AfterAction::Reassess,
     ))

@@ -28,7 +28,7 @@ use crate::steps;
 
 /// The steps of every hook that assesses the unit, in the order they depend on each other.
 /// A new relation adds its file in src/relations/ and its line here.
-pub const STEPS: [(&str, Step); 12] = [
+pub const STEPS: [(&str, Step); 13] = [
     ("config-warnings", steps::config_warnings::run),
     ("packages", steps::packages::run),
     ("cluster", relations::cluster::run),
@@ -41,6 +41,7 @@ pub const STEPS: [(&str, Step); 12] = [
     ("identity-service", relations::identity_service::run),
     ("identity-credentials", relations::identity_credentials::run),
     ("identity-admin", relations::identity_admin::run),
+    ("keystone-service", relations::keystone_service::run),
 ];
 
 /// How the charm treats an event.

@@ -77,7 +77,12 @@ pub fn run<E: IdentityEndpoint>(hook: &mut Hook<'_>) -> Result<Vec<crate::status
     let gate = may_serve(hook)?;
     let settings = E::settings(&hook.config);
     let inputs = |bag: &Databag, address: Option<String>| Inputs {
-        digest: digest(&[&gate, &settings, &records(bag, E::WATCHES)]),
+        digest: digest(&[
+            &gate,
+            &settings,
+            &records(bag, E::WATCHES),
+            &bag.get(PASSWORDS_GENERATION),
+        ]),
         address,
     };
     // The address is read only where it can have changed, and only once serving is possible.
@@ -398,7 +403,8 @@ pub fn is_broken(hook: &Hook<'_>, endpoint: Endpoint) -> bool {
 /// The key under which a unit remembers an endpoint's inputs: in the peer application bag on
 /// the leader, in its own cluster bag on the others (both are read by every hook already).
 fn inputs_key(endpoint: Endpoint) -> String {
-    format!("{}-inputs", endpoint.name())
+    // Not prefixed by the endpoint's name: that prefix is its records'.
+    format!("served-{}", endpoint.name())
 }
 
 fn remembered_bag(hook: &Hook<'_>) -> Bag {
@@ -484,6 +490,26 @@ pub fn publish(
 /// Keys Juju itself keeps in a unit's bag.
 const JUJU_KEYS: [&str; 3] = ["private-address", "ingress-address", "egress-subnets"];
 
+/// Peer application bag key: bumped whenever a service password is added or replaced.
+const PASSWORDS_GENERATION: &str = "service-passwords-generation";
+
+/// Every service user the leader's records name.
+pub fn recorded_users(peer_bag: &Databag) -> Result<Vec<String>> {
+    let mut users = Vec::new();
+    for (key, text) in peer_bag {
+        // Records are JSON objects; the other keys of the bag are not.
+        if !text.starts_with('{') || !key.contains(':') {
+            continue;
+        }
+        if let Ok(record) = serde_json::from_str::<Record>(text)
+            && let Some((user, _)) = record.user
+        {
+            users.push(user);
+        }
+    }
+    Ok(users)
+}
+
 /// The service users' passwords, by user name.
 pub struct Passwords {
     content: crate::juju::SecretContent,
@@ -539,7 +565,8 @@ impl Passwords {
         self.changed = true;
     }
 
-    /// Stores them if any was added (leader only).
+    /// Stores them if any was added or replaced (leader only), and bumps their generation so
+    /// every unit serves its relations again.
     pub fn store(&self, hook: &Hook<'_>, peer: &RelationId, peer_bag: &Databag) -> Result<()> {
         if !self.changed {
             return Ok(());
@@ -550,6 +577,16 @@ impl Passwords {
             peer_bag,
             &cluster::SERVICE_PASSWORDS,
             &self.content,
+        )?;
+        let generation = peer_bag
+            .get(PASSWORDS_GENERATION)
+            .and_then(|g| g.parse::<u64>().ok())
+            .unwrap_or(0)
+            + 1;
+        cluster::set_shared(
+            hook.juju,
+            peer,
+            &[(PASSWORDS_GENERATION, Some(generation.to_string()))],
         )
     }
 }

@@ -6,4 +6,5 @@ pub mod consumers;
 pub mod identity_admin;
 pub mod identity_credentials;
 pub mod identity_service;
+pub mod keystone_service;
 pub mod shared_db;

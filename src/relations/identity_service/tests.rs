@@ -415,3 +415,47 @@ fn a_new_leader_serves_the_same_passwords_and_ids() {
         assert_eq!(after[unit]["service_host"], new_leader, "{unit}");
     }
 }
+
+#[test]
+fn a_rotated_service_password_works_in_keystone_and_reaches_every_unit() {
+    let mut sim = Sim::ready(2);
+    let seen = relate_nova(&mut sim);
+    let before = replies(&seen)["keystone/0"]["service_password"].clone();
+    let task = sim.action("keystone/1", "list-service-usernames", json!({}));
+    assert_eq!(task.results["usernames"], "nova");
+    let task = sim.action(
+        "keystone/0",
+        "rotate-service-user-password",
+        json!({"service-user": "glance"}),
+    );
+    assert_eq!(
+        task.message.as_deref(),
+        Some("there is no service user \"glance\"; the service users are: nova")
+    );
+    let task = sim.action(
+        "keystone/0",
+        "rotate-service-user-password",
+        json!({"service-user": "nova"}),
+    );
+    assert_eq!(task.status, "completed", "{task:?}");
+    assert!(!format!("{task:?}").contains(&before));
+    sim.settle();
+    let after = replies(&seen);
+    let password = after["keystone/0"]["service_password"].clone();
+    assert_ne!(password, before);
+    assert_eq!(after["keystone/1"]["service_password"], password);
+    let login = |password: &str| {
+        let credentials = PasswordCredentials {
+            user_name: "nova".into(),
+            user_domain: DomainRef::Name(SERVICE_DOMAIN.into()),
+            password: Sensitive::new(password.to_owned()),
+        };
+        sim.keystone
+            .lock()
+            .unwrap()
+            .authenticate(&credentials, &Scope::Unscoped)
+            .is_ok()
+    };
+    assert!(login(&password));
+    assert!(!login(&before));
+}
