@@ -483,3 +483,26 @@ fn a_model_without_secrets_prints_an_empty_mapping() {
     let probe = Probe::new("3.6.1", 1, 0);
     assert_eq!(probe.model.show_secret_reveal(), "{}\n");
 }
+
+#[test]
+fn the_demo_writes_show_unit_per_unit_and_every_secret() {
+    let mut probe = Probe::new("3.6.1", 2, 1);
+    probe.run("a/0", "secret-add password=one >/dev/null\n");
+    let out = TempDir::new("cli-output-demo");
+    let written = juju_sim::demo::write_cli_output(&probe.model, out.path()).expect("write");
+    let read = |name: &str| fs::read_to_string(out.path().join(name)).unwrap_or_default();
+    assert_eq!(
+        (
+            written,
+            read("show-unit/a-1.yaml"),
+            read("show-unit/b-0.yaml"),
+            read("secrets.yaml")
+        ),
+        (
+            3,
+            probe.model.show_unit("a/1"),
+            probe.model.show_unit("b/0"),
+            probe.model.show_secret_reveal()
+        )
+    );
+}
