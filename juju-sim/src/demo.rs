@@ -273,6 +273,43 @@ pub fn hook_report(model: &Model) -> String {
     out
 }
 
+/// Writes what `juju show-unit <unit> --format yaml` prints for every unit to
+/// `<dir>/show-unit/<app>-<n>.yaml`, and what `juju show-secret --reveal --format yaml` prints for
+/// every secret to `<dir>/secrets.yaml`; returns how many units it wrote.
+pub fn write_cli_output(model: &Model, dir: &Path) -> Result<usize> {
+    let units_dir = dir.join("show-unit");
+    std::fs::create_dir_all(&units_dir)
+        .with_context(|| format!("cannot create {}", units_dir.display()))?;
+    // Units an earlier run had may be gone from this one; only .yaml files are ours.
+    for entry in std::fs::read_dir(&units_dir)
+        .with_context(|| format!("cannot read {}", units_dir.display()))?
+    {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    let units: Vec<String> = {
+        let world = model.world();
+        world
+            .units
+            .values()
+            .filter(|u| u.alive)
+            .map(|u| u.name.clone())
+            .collect()
+    };
+    for unit in &units {
+        let path = units_dir.join(format!("{}.yaml", unit.replace('/', "-")));
+        std::fs::write(&path, model.show_unit(unit))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let secrets = dir.join("secrets.yaml");
+    std::fs::write(&secrets, model.show_secret_reveal())
+        .with_context(|| format!("cannot write {}", secrets.display()))?;
+    Ok(units.len())
+}
+
 /// Whether a path looks like a charm directory.
 pub fn is_charm_dir(dir: &Path) -> bool {
     dir.join("metadata.yaml").is_file() && dir.join("dispatch").is_file()

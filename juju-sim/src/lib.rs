@@ -7,8 +7,10 @@
 //! `run_action`, ...), `settle`, then read the state out.
 
 pub mod charm;
+pub mod cli;
 pub mod demo;
 pub mod format;
+pub mod goyaml;
 pub mod machine;
 pub mod scripted;
 pub mod server;
@@ -1009,6 +1011,19 @@ impl Model {
 
     pub fn units(&self, app: &str) -> Vec<String> {
         self.world().live_units_of(app)
+    }
+
+    /// What `juju show-unit <unit> --format yaml` prints (Juju 3.x), byte for byte; empty for a
+    /// unit the model does not have.
+    pub fn show_unit(&self, unit: &str) -> String {
+        cli::show_unit(&self.world(), unit)
+    }
+
+    /// What `juju show-secret <id> --reveal --format yaml` prints (Juju 3.x) for every secret in
+    /// the model, in one mapping keyed by secret ID; created and updated times are
+    /// [`cli::PLACEHOLDER_TIME`].
+    pub fn show_secret_reveal(&self) -> String {
+        cli::show_secrets_revealed(&self.world())
     }
 }
 

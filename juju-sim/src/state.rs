@@ -317,7 +317,7 @@ impl World {
         id
     }
 
-    fn version_at_least(&self, wanted: (u32, u32)) -> bool {
+    pub(crate) fn version_at_least(&self, wanted: (u32, u32)) -> bool {
         let mut parts = self
             .juju_version
             .split('.')

@@ -2,7 +2,13 @@
 //! settles it, and prints what `juju status` would, the relation data that matters, and how many
 //! hooks and hook-tool calls it took.
 //!
-//! Usage: juju-sim-demo --charm <keystone charm dir> [--bundle <bundle.yaml>] [--no-real-services]
+//! Usage: juju-sim-demo --charm <keystone charm dir> [--bundle <bundle.yaml>] [--out <dir>]
+//! [--no-real-services]
+//!
+//! Once the bundle has settled it writes what `juju show-unit` prints for each unit to
+//! `<out>/show-unit/<app>-<n>.yaml` and what `juju show-secret --reveal` prints for every secret
+//! to `<out>/secrets.yaml`; `<out>` is the charm directory's parent unless given (build/demo
+//! under `make demo`).
 //!
 //! By default every keystone unit is a machine of its own running real Keystone under Apache,
 //! with its database in this host's MariaDB (root, and the packages of scripts/install-deps);
@@ -102,16 +108,19 @@ fn fresh_database(bundle: &Bundle) -> Result<()> {
 fn run() -> Result<()> {
     let mut charm: Option<PathBuf> = None;
     let mut bundle_path: Option<PathBuf> = None;
+    let mut out: Option<PathBuf> = None;
     let mut services = Services::Real;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--charm" => charm = args.next().map(PathBuf::from),
             "--bundle" => bundle_path = args.next().map(PathBuf::from),
+            "--out" => out = args.next().map(PathBuf::from),
             "--no-real-services" => services = Services::None,
             "-h" | "--help" => {
                 println!(
-                    "usage: juju-sim-demo --charm <charm dir> [--bundle <bundle.yaml>] [--no-real-services]"
+                    "usage: juju-sim-demo --charm <charm dir> [--bundle <bundle.yaml>] [--out <dir>] \
+                     [--no-real-services]"
                 );
                 return Ok(());
             }
@@ -157,6 +166,17 @@ fn run() -> Result<()> {
     let charms = BTreeMap::from([("keystone".to_owned(), charm.clone())]);
     demo::deploy_bundle(&mut model, &bundle, &charms, services)?;
     model.settle()?;
+    let out = out.unwrap_or_else(|| match charm.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    });
+    let written = demo::write_cli_output(&model, &out)?;
+    println!(
+        "== juju show-unit ({written} units) and juju show-secret --reveal, as Juju prints them: \
+         {}/show-unit/<app>-<n>.yaml and {}/secrets.yaml\n",
+        out.display(),
+        out.display()
+    );
 
     println!("== juju status\n{}", demo::status_report(&model));
     println!("== relation data\n{}", demo::relation_report(&model));
