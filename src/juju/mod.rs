@@ -62,6 +62,7 @@ struct Cache {
     is_leader: Option<bool>,
     relation_ids: BTreeMap<String, Vec<RelationId>>,
     relation_units: BTreeMap<RelationId, Vec<UnitName>>,
+    remote_apps: BTreeMap<RelationId, Option<AppName>>,
     relation_data: BTreeMap<(RelationId, Bag), Databag>,
     leader_settings: Option<Databag>,
     statuses: Vec<(bool, Status)>,
@@ -225,6 +226,20 @@ impl Juju {
             relation,
             || self.count("relation-list").relation_list(relation),
         )
+    }
+
+    /// The remote application of a relation.
+    pub fn relation_remote_app(&self, relation: &RelationId) -> ToolResult<Option<AppName>> {
+        self.cached_in(
+            |c| &mut c.remote_apps,
+            relation,
+            || self.count("relation-list").relation_remote_app(relation),
+        )
+    }
+
+    /// Lets the relation's remote application read an owned secret.
+    pub fn secret_grant(&self, uri: &SecretUri, relation: &RelationId) -> ToolResult<()> {
+        self.count("secret-grant").secret_grant(uri, relation)
     }
 
     /// One data bag of a relation.

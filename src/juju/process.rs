@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use super::error::{HookToolError, ToolResult};
 use super::tools::{Databag, DatabagChanges, HookTools, NewSecret, SecretContent};
 use super::types::{
-    Bag, LogLevel, NetworkInfo, RelationId, SecretOwner, SecretRead, SecretUri, Status,
+    AppName, Bag, LogLevel, NetworkInfo, RelationId, SecretOwner, SecretRead, SecretUri, Status,
     StatusScope, UnitName,
 };
 use crate::secret::Sensitive;
@@ -318,6 +318,24 @@ impl HookTools for ProcessHookTools {
         parse_list(tool, or_default(units), UnitName::parse)
     }
 
+    fn relation_remote_app(&self, relation: &RelationId) -> ToolResult<Option<AppName>> {
+        let tool = "relation-list";
+        // Juju prints the application name as a JSON string, or nothing useful when unknown.
+        let app: Option<String> = self.run_json(
+            tool,
+            &args(["--format=json", "-r", relation.as_str(), "--app"]),
+        )?;
+        match app.filter(|a| !a.is_empty()) {
+            None => Ok(None),
+            Some(name) => AppName::parse(&name)
+                .map(Some)
+                .ok_or_else(|| HookToolError::Parse {
+                    tool,
+                    detail: format!("unexpected application name {name:?}"),
+                }),
+        }
+    }
+
     fn relation_get(&self, relation: &RelationId, bag: &Bag) -> ToolResult<Databag> {
         let mut argv = args(["--format=json", "-r", relation.as_str()]);
         let target = match bag {
@@ -462,6 +480,15 @@ impl HookTools for ProcessHookTools {
             .into_iter()
             .map(|(k, v)| (k, Sensitive::new(v)))
             .collect())
+    }
+
+    fn secret_grant(&self, uri: &SecretUri, relation: &RelationId) -> ToolResult<()> {
+        self.run(
+            "secret-grant",
+            &args([uri.as_str(), "-r", relation.as_str()]),
+            None,
+        )
+        .map(drop)
     }
 
     fn secret_set(&self, uri: &SecretUri, content: &SecretContent) -> ToolResult<()> {

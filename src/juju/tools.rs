@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::error::ToolResult;
 use super::types::{
-    Bag, LogLevel, NetworkInfo, RelationId, SecretOwner, SecretRead, SecretUri, Status,
+    AppName, Bag, LogLevel, NetworkInfo, RelationId, SecretOwner, SecretRead, SecretUri, Status,
     StatusScope, UnitName,
 };
 use crate::secret::Sensitive;
@@ -42,6 +42,8 @@ pub trait HookTools: Send + Sync {
     fn relation_ids(&self, endpoint: &str) -> ToolResult<Vec<RelationId>>;
     /// `relation-list --format=json -r <id>`: remote units in the relation.
     fn relation_list(&self, relation: &RelationId) -> ToolResult<Vec<UnitName>>;
+    /// `relation-list --format=json -r <id> --app`: the remote application, if known.
+    fn relation_remote_app(&self, relation: &RelationId) -> ToolResult<Option<AppName>>;
     /// `relation-get --format=json -r <id> [--app] - <unit-or-app>`.
     fn relation_get(&self, relation: &RelationId, bag: &Bag) -> ToolResult<Databag>;
     /// `relation-set -r <id> [--app] --file -`: merge changes into this unit's (or, as leader, this
@@ -78,4 +80,6 @@ pub trait HookTools: Send + Sync {
     fn secret_get(&self, uri: &SecretUri, read: SecretRead) -> ToolResult<SecretContent>;
     /// `secret-set <uri> key#file=<path> ...`: a new revision if the content changed.
     fn secret_set(&self, uri: &SecretUri, content: &SecretContent) -> ToolResult<()>;
+    /// `secret-grant <uri> -r <id>`: the relation's remote application may read it.
+    fn secret_grant(&self, uri: &SecretUri, relation: &RelationId) -> ToolResult<()>;
 }

@@ -50,6 +50,11 @@ pub trait IdentityEndpoint {
         Ok(())
     }
 
+    /// What the unit's status says of this endpoint's relations, from the leader's records.
+    fn notes(_peer_bag: &Databag) -> Vec<crate::status::Condition> {
+        Vec::new()
+    }
+
     /// Every unit: the reply to publish on the relation (None: nothing yet).
     fn reply(
         hook: &Hook<'_>,
@@ -74,6 +79,7 @@ pub fn run<E: IdentityEndpoint>(hook: &mut Hook<'_>) -> Result<Vec<crate::status
         let key = format!("{}{}", E::RECORDS, relation.as_str());
         cluster::set_shared(hook.juju, &peer, &[(key.as_str(), None)])?;
     }
+    let notes = E::notes(&peer_bag);
     let gate = may_serve(hook)?;
     let settings = E::settings(&hook.config);
     let inputs = |bag: &Databag, address: Option<String>| Inputs {
@@ -93,7 +99,7 @@ pub fn run<E: IdentityEndpoint>(hook: &mut Hook<'_>) -> Result<Vec<crate::status
     let Some(relations) =
         relations_to_serve(hook, E::ENDPOINT, &inputs(&peer_bag, address.clone()))?
     else {
-        return Ok(Vec::new());
+        return Ok(notes);
     };
     let address = match (gate, address) {
         (true, None) => Location::unit_address(hook)?,
@@ -122,7 +128,7 @@ pub fn run<E: IdentityEndpoint>(hook: &mut Hook<'_>) -> Result<Vec<crate::status
         .map(|(_, bag)| bag)
         .unwrap_or_default();
     remember(hook, E::ENDPOINT, &inputs(&recorded, address))?;
-    Ok(Vec::new())
+    Ok(E::notes(&recorded))
 }
 
 /// The request of a relation: every remote unit's bag, by unit name.
@@ -259,6 +265,8 @@ pub struct Location {
     pub region: String,
     /// base64 of the CA consumers should trust, when Keystone serves TLS.
     pub ca_cert: Option<String>,
+    /// service-path-prefix: empty, or `/api/idm` and the like.
+    pub path_prefix: String,
 }
 
 impl Location {
@@ -302,7 +310,13 @@ impl Location {
             },
             region: config.regions.join(" "),
             ca_cert: ca.map(|pem| base64::engine::general_purpose::STANDARD.encode(pem)),
+            path_prefix: config.service_path_prefix.clone(),
         }
+    }
+
+    /// Keystone's v3 URL on `host` and `port`.
+    pub fn url(&self, host: &str, port: u16) -> String {
+        crate::identity::identity_url(self.protocol == "https", host, port, &self.path_prefix)
     }
 
     /// `https_keystone` and `ca_cert`, which Horizon and the reactive interfaces still read: set

@@ -18,15 +18,16 @@
 
 use std::collections::BTreeSet;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::event::Endpoint;
 use crate::identity::{
     ADMIN_DOMAIN, ADMIN_PROJECT, Ensured, IdentityObject, SERVICE_DOMAIN, SERVICE_ROLE,
 };
-use crate::juju::{Databag, RelationId};
+use crate::juju::{Bag, Databag, NewSecret, RelationId, SecretOwner, SecretUri};
 use crate::keystone_api::{DEFAULT_DOMAIN_ID, Interface};
+use crate::relations::cluster;
 use crate::relations::consumers::{self, API_VERSION, Location, Passwords, Record, Reply};
 use crate::secret::Sensitive;
 use crate::step::{Condition, Hook};
@@ -241,6 +242,87 @@ pub fn request_of(bags: &[(String, Databag)]) -> Result<Option<Request>, Request
         }
     }
     Ok(None)
+}
+
+/// A Sunbeam-style request, in the remote application's bag: `service-endpoints` (JSON list of
+/// `service_name`, `type`, `description`, `public_url`, `admin_url`, `internal_url`), `region`
+/// (where its endpoints go) and optionally `extra-roles` (JSON list of role names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppRequest {
+    pub endpoints: Vec<EndpointRequest>,
+    pub region: String,
+    pub extra_roles: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct SunbeamEndpoint {
+    service_name: String,
+    public_url: String,
+    admin_url: String,
+    internal_url: String,
+}
+
+/// The request in the remote application's bag: None until `service-endpoints` and `region`
+/// are both there (as the Sunbeam library reports it).
+pub fn parse_app_request(bag: &Databag) -> Result<Option<AppRequest>, RequestError> {
+    let (Some(endpoints), Some(region)) = (
+        bag.get("service-endpoints")
+            .filter(|v| !v.trim().is_empty()),
+        bag.get("region")
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty()),
+    ) else {
+        return Ok(None);
+    };
+    let invalid = |key: &str, reason| RequestError::Invalid {
+        key: key.to_owned(),
+        reason,
+    };
+    let listed: Vec<SunbeamEndpoint> = serde_json::from_str(endpoints).map_err(|_| {
+        invalid(
+            "service-endpoints",
+            "must be a JSON list of objects with service_name and the three URLs",
+        )
+    })?;
+    if !plain(region, 255) {
+        return Err(invalid("region", "a region must be one line"));
+    }
+    let mut checked = Vec::new();
+    for endpoint in listed {
+        // The same checks as a classic request's.
+        let as_classic: Databag = [
+            ("service", endpoint.service_name),
+            ("public_url", endpoint.public_url),
+            ("admin_url", endpoint.admin_url),
+            ("internal_url", endpoint.internal_url),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        checked.push(endpoint_request("", &as_classic)?);
+    }
+    if checked.is_empty() {
+        return Ok(None);
+    }
+    let extra_roles = match bag.get("extra-roles").filter(|v| !v.trim().is_empty()) {
+        None => Vec::new(),
+        Some(text) => {
+            let roles: Vec<String> = serde_json::from_str(text)
+                .map_err(|_| invalid("extra-roles", "must be a JSON list of role names"))?;
+            if roles.iter().any(|r| !plain(r, 255)) {
+                return Err(invalid(
+                    "extra-roles",
+                    "a role name must be one line of at most 255 characters",
+                ));
+            }
+            roles
+        }
+    };
+    Ok(Some(AppRequest {
+        endpoints: checked,
+        region: region.to_owned(),
+        extra_roles,
+    }))
 }
 
 /// What the leader's objects need from the configuration.
@@ -461,6 +543,255 @@ pub fn reply(
 
 /// Peer application bag keys of the leader's records: `identity-service:<relation id>`.
 const RECORDS: &str = "identity-service:";
+/// Peer application bag keys of the leader's records of Sunbeam-style replies.
+const APP_RECORDS: &str = "identity-service-app:";
+
+/// The classic request of a relation: ensured in Keystone and recorded for every unit.
+fn serve_classic(
+    hook: &mut Hook<'_>,
+    relation: &RelationId,
+    peer_bag: &Databag,
+    location: &Location,
+    passwords: &mut Passwords,
+    request: &Request,
+) -> Result<()> {
+    let settings = Settings::of(&hook.config);
+    let user = service_user(request, &settings);
+    let password = match &user {
+        Some(user) => Some(passwords.ensure(hook, user)?),
+        None => None,
+    };
+    let digest = consumers::digest(&[
+        request,
+        &settings,
+        location,
+        &user,
+        &password.as_ref().map(|p| consumers::digest(&[p.expose()])),
+    ]);
+    if Record::is_current(RECORDS, relation, peer_bag, &digest) {
+        return Ok(());
+    }
+    if !consumers::every_unit_ready(hook)? {
+        tracing::info!(
+            "{relation}: waiting for every unit to hold the current keys before serving it"
+        );
+        return Ok(());
+    }
+    let objects = objects(request, &settings, user.as_deref().zip(password.as_ref()));
+    let ensured = consumers::ensure(hook, relation, peer_bag, &objects)?;
+    Record {
+        digest,
+        user: user
+            .clone()
+            .map(|user| (user, "service_password".to_owned())),
+        reply: reply(request, &settings, user.as_deref(), &ensured, location),
+    }
+    .store(hook, RECORDS, relation)
+}
+
+/// What the leader keeps of a Sunbeam-style reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct AppRecord {
+    digest: String,
+    /// The credentials secret granted to the relation (None: Juju has no secrets).
+    secret: Option<String>,
+}
+
+/// The Sunbeam-style request of a relation, if any: the objects in Keystone, the credentials in
+/// a secret granted to the relation, and every reply key in the keystone application's bag in
+/// the same hook. The user is the classic request's when there is one (a reactive consumer may
+/// ask both ways, and reads both bags).
+fn serve_app(
+    hook: &mut Hook<'_>,
+    relation: &RelationId,
+    peer_bag: &Databag,
+    location: &Location,
+    passwords: &mut Passwords,
+    classic_user: Option<String>,
+) -> Result<()> {
+    let Some(remote) = hook
+        .juju
+        .relation_remote_app(relation)
+        .with_context(|| format!("cannot tell which application {relation} relates to"))?
+    else {
+        return Ok(());
+    };
+    let bag = hook
+        .juju
+        .relation_data(relation, &Bag::App(remote.clone()))
+        .with_context(|| format!("cannot read {remote}'s data on {relation}"))?;
+    let request = match parse_app_request(&bag) {
+        Ok(Some(request)) => request,
+        Ok(None) => return Ok(()),
+        Err(err) => {
+            tracing::error!("{relation}: request refused: {err}");
+            return Ok(());
+        }
+    };
+    let settings = Settings {
+        regions: vec![request.region.clone()],
+        ..Settings::of(&hook.config)
+    };
+    let as_classic = Request {
+        endpoints: request.endpoints.clone(),
+        service_type_of: None,
+        requested_roles: request.extra_roles.clone(),
+        add_role_to_admin: Vec::new(),
+    };
+    let Some(user) = classic_user.or_else(|| service_user(&as_classic, &settings)) else {
+        return Ok(());
+    };
+    let password = passwords.ensure(hook, &user)?;
+    let key = format!("{APP_RECORDS}{}", relation.as_str());
+    let previous: Option<AppRecord> = peer_bag
+        .get(&key)
+        .and_then(|t| serde_json::from_str(t).ok());
+    let digest = consumers::digest(&[
+        &request,
+        &settings,
+        location,
+        &user,
+        &consumers::digest(&[password.expose()]),
+        &hook.juju.supports_secrets(),
+    ]);
+    if previous.as_ref().is_some_and(|r| r.digest == digest) {
+        return Ok(());
+    }
+    let peer = cluster::relation(hook.juju)?.context("the cluster relation vanished")?;
+    if !hook.juju.supports_secrets() {
+        tracing::warn!(
+            "{relation}: {remote} asks for its credentials in a Juju secret, which needs Juju 3.1 or later"
+        );
+        let record = AppRecord {
+            digest,
+            secret: None,
+        };
+        let text = serde_json::to_string(&record).context("cannot encode a reply record")?;
+        return cluster::set_shared(hook.juju, &peer, &[(key.as_str(), Some(text))]);
+    }
+    if !consumers::every_unit_ready(hook)? {
+        return Ok(());
+    }
+    let objects = objects(&as_classic, &settings, Some((user.as_str(), &password)));
+    let ensured = consumers::ensure(hook, relation, peer_bag, &objects)?;
+    let content = crate::juju::SecretContent::from([
+        ("username".to_owned(), Sensitive::new(user.clone())),
+        ("password".to_owned(), password.clone()),
+    ]);
+    let secret = match previous
+        .and_then(|r| r.secret)
+        .and_then(|id| SecretUri::parse(&id))
+    {
+        Some(uri) => {
+            hook.juju
+                .secret_set(&uri, &content)
+                .with_context(|| format!("cannot update the credentials secret of {relation}"))?;
+            uri
+        }
+        None => {
+            let uri = hook
+                .juju
+                .secret_add(
+                    &content,
+                    &NewSecret {
+                        owner: SecretOwner::Application,
+                        label: Some(format!(
+                            "credentials-{}",
+                            relation.as_str().replace(':', "-")
+                        )),
+                        description: Some(format!("{remote}'s Keystone service credentials")),
+                    },
+                )
+                .with_context(|| format!("cannot create the credentials secret of {relation}"))?;
+            hook.juju
+                .secret_grant(&uri, relation)
+                .with_context(|| format!("cannot grant {remote} its credentials secret"))?;
+            uri
+        }
+    };
+    let reply = app_reply(&hook.config, &user, &ensured, location, secret.as_str());
+    hook.juju
+        .relation_set(relation, true, &reply)
+        .with_context(|| format!("cannot send the reply on {relation}"))?;
+    let record = AppRecord {
+        digest,
+        secret: Some(secret.to_string()),
+    };
+    let text = serde_json::to_string(&record).context("cannot encode a reply record")?;
+    cluster::set_shared(hook.juju, &peer, &[(key.as_str(), Some(text))])
+}
+
+/// The Sunbeam-style reply, in the keystone application's bag: hyphenated keys, the
+/// credentials secret's id, and the same user, project and domain as the classic reply.
+pub fn app_reply(
+    config: &crate::config::Config,
+    user: &str,
+    ensured: &Ensured,
+    at: &Location,
+    secret: &str,
+) -> Reply {
+    let ids = &ensured.ids;
+    let tenant = &config.service_tenant;
+    let pairs: Vec<(&str, Option<String>)> = vec![
+        ("api-version", Some(API_VERSION.to_owned())),
+        ("auth-host", Some(at.admin_host.clone())),
+        ("auth-port", Some(at.admin_port.to_string())),
+        ("auth-protocol", Some(at.protocol.to_owned())),
+        ("service-host", Some(at.public_host.clone())),
+        ("service-port", Some(at.service_port.to_string())),
+        ("service-protocol", Some(at.protocol.to_owned())),
+        ("internal-host", Some(at.internal_host.clone())),
+        ("internal-port", Some(at.service_port.to_string())),
+        ("internal-protocol", Some(at.protocol.to_owned())),
+        (
+            "internal-auth-url",
+            Some(at.url(&at.internal_host, at.service_port)),
+        ),
+        (
+            "admin-auth-url",
+            Some(at.url(&at.admin_host, at.admin_port)),
+        ),
+        (
+            "public-auth-url",
+            Some(at.url(&at.public_host, at.service_port)),
+        ),
+        ("admin-domain-name", Some(ADMIN_DOMAIN.to_owned())),
+        (
+            "admin-domain-id",
+            ids.domain(ADMIN_DOMAIN).map(str::to_owned),
+        ),
+        ("admin-project-name", Some(ADMIN_PROJECT.to_owned())),
+        (
+            "admin-project-id",
+            ids.project(ADMIN_DOMAIN, ADMIN_PROJECT).map(str::to_owned),
+        ),
+        ("admin-user-name", Some(config.admin_user.clone())),
+        (
+            "admin-user-id",
+            ids.user(ADMIN_DOMAIN, &config.admin_user)
+                .map(str::to_owned),
+        ),
+        ("service-domain-name", Some(SERVICE_DOMAIN.to_owned())),
+        (
+            "service-domain-id",
+            ids.domain(SERVICE_DOMAIN).map(str::to_owned),
+        ),
+        ("service-project-name", Some(tenant.clone())),
+        (
+            "service-project-id",
+            ids.project(SERVICE_DOMAIN, tenant).map(str::to_owned),
+        ),
+        ("service-user-name", Some(user.to_owned())),
+        (
+            "service-user-id",
+            ids.user(SERVICE_DOMAIN, user).map(str::to_owned),
+        ),
+        ("service-credentials", Some(secret.to_owned())),
+        ("admin-role", Some(config.admin_role.clone())),
+        ("region", Some(at.region.clone())),
+    ];
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
 
 /// The endpoint, for [`consumers::run`].
 pub struct IdentityService;
@@ -487,45 +818,37 @@ impl consumers::IdentityEndpoint for IdentityService {
         passwords: &mut Passwords,
     ) -> Result<()> {
         let settings = Settings::of(&hook.config);
-        let request = match request_of(&consumers::remote_bags(hook, relation)?) {
-            Ok(Some(request)) => request,
-            Ok(None) => return Ok(()),
+        let classic = match request_of(&consumers::remote_bags(hook, relation)?) {
+            Ok(request) => request,
             Err(err) => {
                 tracing::error!("{relation}: request refused: {err}");
-                return Ok(());
+                None
             }
         };
-        let user = service_user(&request, &settings);
-        let password = match &user {
-            Some(user) => Some(passwords.ensure(hook, user)?),
-            None => None,
-        };
-        let digest = consumers::digest(&[
-            &request,
-            &settings,
-            location,
-            &user,
-            &password.as_ref().map(|p| consumers::digest(&[p.expose()])),
-        ]);
-        if Record::is_current(RECORDS, relation, peer_bag, &digest) {
-            return Ok(());
+        let user = classic.as_ref().and_then(|r| service_user(r, &settings));
+        if let Some(request) = &classic {
+            serve_classic(hook, relation, peer_bag, location, passwords, request)?;
         }
-        if !consumers::every_unit_ready(hook)? {
-            tracing::info!(
-                "{relation}: waiting for every unit to hold the current keys before serving it"
-            );
-            return Ok(());
+        serve_app(hook, relation, peer_bag, location, passwords, user)
+    }
+
+    /// Before Juju 3.1, a Sunbeam-style consumer cannot be given its credentials: say which.
+    fn notes(peer_bag: &Databag) -> Vec<Condition> {
+        let unserved: Vec<&str> = peer_bag
+            .iter()
+            .filter_map(|(key, text)| {
+                let relation = key.strip_prefix(APP_RECORDS)?;
+                let record: AppRecord = serde_json::from_str(text).ok()?;
+                record.secret.is_none().then_some(relation)
+            })
+            .collect();
+        match unserved.is_empty() {
+            true => Vec::new(),
+            false => vec![Condition::Note(format!(
+                "{} need Juju secrets (Juju 3.1 or later)",
+                unserved.join(", ")
+            ))],
         }
-        let objects = objects(&request, &settings, user.as_deref().zip(password.as_ref()));
-        let ensured = consumers::ensure(hook, relation, peer_bag, &objects)?;
-        Record {
-            digest,
-            user: user
-                .clone()
-                .map(|user| (user, "service_password".to_owned())),
-            reply: reply(&request, &settings, user.as_deref(), &ensured, location),
-        }
-        .store(hook, RECORDS, relation)
     }
 
     fn reply(

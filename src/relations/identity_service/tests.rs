@@ -141,6 +141,7 @@ fn location() -> Location {
         protocol: "http",
         region: "RegionOne RegionTwo".into(),
         ca_cert: None,
+        path_prefix: String::new(),
     }
 }
 
@@ -458,4 +459,134 @@ fn a_rotated_service_password_works_in_keystone_and_reaches_every_unit() {
     };
     assert!(login(&password));
     assert!(!login(&before));
+}
+
+/// A Sunbeam-style consumer: its leader asks in its application bag; it keeps the keystone
+/// application's reply and the content of the credentials secret.
+struct SunbeamGlance {
+    seen: std::sync::Arc<std::sync::Mutex<Option<(Databag, Databag)>>>,
+}
+
+impl juju_sim::scripted::ScriptedCharm for SunbeamGlance {
+    fn metadata(&self) -> &str {
+        "name: glance-k8s\nrequires:\n  identity-service:\n    interface: keystone\n"
+    }
+
+    fn handle(&mut self, hook: &mut juju_sim::scripted::ScriptedHook<'_>) -> anyhow::Result<()> {
+        let Some(relation) = hook.relation() else {
+            return Ok(());
+        };
+        if hook.hook_name() == "identity-service-relation-joined" && hook.is_leader()? {
+            let endpoints = json!([{
+                "service_name": "glance", "type": "image", "description": "Image service",
+                "internal_url": "http://glance.internal:9292", "public_url": "http://glance.public:9292",
+                "admin_url": "http://glance.admin:9292"
+            }])
+            .to_string();
+            hook.relation_set(
+                &relation,
+                true,
+                &[("service-endpoints", &endpoints), ("region", "RegionTwo")],
+            )?;
+        }
+        if hook.hook_name() == "identity-service-relation-changed" {
+            let reply: Databag = hook
+                .relation_get(&relation, "keystone", true)?
+                .into_iter()
+                .collect();
+            if let Some(id) = reply.get("service-credentials") {
+                let out = hook.tool("secret-get", &["--format=json", id])?;
+                let content: Databag = serde_json::from_str(&out)?;
+                *self.seen.lock().unwrap() = Some((reply, content));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_sunbeam_consumer_gets_its_reply_in_the_app_bag_and_credentials_in_a_secret() {
+    let mut sim = Sim::ready(2);
+    let seen = std::sync::Arc::default();
+    sim.model
+        .deploy_scripted(
+            "glance-k8s",
+            Box::new(SunbeamGlance {
+                seen: std::sync::Arc::clone(&seen),
+            }),
+            1,
+        )
+        .unwrap();
+    sim.model.relate("keystone", "glance-k8s").unwrap();
+    sim.settle();
+    let (reply, secret) = seen
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("glance-k8s saw a reply");
+    assert_eq!(reply["api-version"], "3");
+    assert_eq!(secret["username"], "glance");
+    assert_eq!(reply["service-user-name"], "glance");
+    assert_eq!(reply["service-project-name"], "services");
+    assert_eq!(reply["service-domain-name"], "service_domain");
+    for key in [
+        "service-project-id",
+        "service-domain-id",
+        "service-user-id",
+        "admin-domain-id",
+        "internal-auth-url",
+        "public-auth-url",
+    ] {
+        assert!(
+            reply.get(key).is_some_and(|v| !v.is_empty()),
+            "{key}: {reply:?}"
+        );
+    }
+    // The credentials work; the endpoints are in the consumer's region.
+    let credentials = PasswordCredentials {
+        user_name: secret["username"].clone(),
+        user_domain: DomainRef::Id(reply["service-domain-id"].clone()),
+        password: Sensitive::new(secret["password"].clone()),
+    };
+    let scope = Scope::Project {
+        domain: DomainRef::Name(SERVICE_DOMAIN.into()),
+        name: reply["service-project-name"].clone(),
+    };
+    let mut keystone = sim.keystone.lock().unwrap();
+    keystone.authenticate(&credentials, &scope).unwrap();
+    let service = keystone.find_service("glance", "image").unwrap().unwrap();
+    let endpoints = keystone.list_endpoints(&service.id).unwrap();
+    assert!(!endpoints.is_empty());
+    assert!(
+        endpoints.iter().all(|e| e.region_id == "RegionTwo"),
+        "{endpoints:?}"
+    );
+}
+
+#[test]
+fn malformed_sunbeam_requests_are_refused() {
+    let bag = |endpoints: &str, roles: Option<&str>| {
+        let mut bag = Databag::from([
+            ("service-endpoints".to_owned(), endpoints.to_owned()),
+            ("region".to_owned(), "RegionOne".to_owned()),
+        ]);
+        if let Some(roles) = roles {
+            bag.insert("extra-roles".into(), roles.into());
+        }
+        bag
+    };
+    let good = r#"[{"service_name":"glance","internal_url":"http://g:9292","public_url":"http://g:9292","admin_url":"http://g:9292"}]"#;
+    let request = parse_app_request(&bag(good, Some(r#"["reader"]"#)))
+        .unwrap()
+        .unwrap();
+    assert_eq!(request.extra_roles, ["reader"]);
+    assert!(parse_app_request(&bag("not json", None)).is_err());
+    assert!(parse_app_request(&bag(good, Some("reader"))).is_err());
+    assert!(parse_app_request(&bag(good, Some(r#"["a\nb"]"#))).is_err());
+    let unknown = good.replace("glance", "frobnicator");
+    assert!(matches!(
+        parse_app_request(&bag(&unknown, None)),
+        Err(RequestError::UnknownService(_))
+    ));
+    assert_eq!(parse_app_request(&Databag::new()).unwrap(), None);
 }
