@@ -28,7 +28,7 @@ use crate::steps;
 
 /// The steps of every hook that assesses the unit, in the order they depend on each other.
 /// A new relation adds its file in src/relations/ and its line here.
-pub const STEPS: [(&str, Step); 13] = [
+pub const STEPS: [(&str, Step); 14] = [
     ("config-warnings", steps::config_warnings::run),
     ("packages", steps::packages::run),
     ("cluster", relations::cluster::run),
@@ -42,6 +42,10 @@ pub const STEPS: [(&str, Step); 13] = [
     ("identity-credentials", relations::identity_credentials::run),
     ("identity-admin", relations::identity_admin::run),
     ("keystone-service", relations::keystone_service::run),
+    (
+        "identity-notifications",
+        relations::identity_notifications::run,
+    ),
 ];
 
 /// How the charm treats an event.

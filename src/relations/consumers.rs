@@ -50,6 +50,16 @@ pub trait IdentityEndpoint {
         Ok(())
     }
 
+    /// The leader forgets a relation that is gone: its records go (its users stay, as the
+    /// Python charm leaves them, so a consumer related again gets the same password).
+    fn forget(hook: &Hook<'_>, peer: &RelationId, relation: &RelationId) -> Result<()> {
+        if Self::RECORDS.is_empty() {
+            return Ok(());
+        }
+        let key = Record::key(Self::RECORDS, relation);
+        cluster::set_shared(hook.juju, peer, &[(key.as_str(), None)])
+    }
+
     /// What the unit's status says of this endpoint's relations, from the leader's records.
     fn notes(_peer_bag: &Databag) -> Vec<crate::status::Condition> {
         Vec::new()
@@ -74,10 +84,8 @@ pub fn run<E: IdentityEndpoint>(hook: &mut Hook<'_>) -> Result<Vec<crate::status
     if hook.leader
         && is_broken(hook, E::ENDPOINT)
         && let Some(relation) = hook.juju.relation_id()
-        && !E::RECORDS.is_empty()
     {
-        let key = format!("{}{}", E::RECORDS, relation.as_str());
-        cluster::set_shared(hook.juju, &peer, &[(key.as_str(), None)])?;
+        E::forget(hook, &peer, &relation)?;
     }
     let notes = E::notes(&peer_bag);
     let gate = may_serve(hook)?;

@@ -16,7 +16,7 @@
 //! keys the Python charm sends). A request naming an unknown service, or holding a value that
 //! could not be used safely, is refused with an ERROR naming the relation; the rest is served.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
@@ -545,6 +545,34 @@ pub fn reply(
 const RECORDS: &str = "identity-service:";
 /// Peer application bag keys of the leader's records of Sunbeam-style replies.
 const APP_RECORDS: &str = "identity-service-app:";
+/// Peer application bag keys of the endpoints each relation registered (identity-notifications
+/// tells their listeners when they change).
+pub const ENDPOINT_RECORDS: &str = "identity-service-endpoints:";
+
+/// Records the catalog entries a relation registered: service → [public, admin, internal].
+fn record_endpoints(
+    hook: &Hook<'_>,
+    relation: &RelationId,
+    endpoints: &[EndpointRequest],
+) -> Result<()> {
+    let map: BTreeMap<&str, [&str; 3]> = endpoints
+        .iter()
+        .map(|e| {
+            (
+                e.service.as_str(),
+                [
+                    e.public_url.as_str(),
+                    e.admin_url.as_str(),
+                    e.internal_url.as_str(),
+                ],
+            )
+        })
+        .collect();
+    let text = serde_json::to_string(&map).context("cannot encode a relation's endpoints")?;
+    let peer = cluster::relation(hook.juju)?.context("the cluster relation vanished")?;
+    let key = format!("{ENDPOINT_RECORDS}{}", relation.as_str());
+    cluster::set_shared(hook.juju, &peer, &[(key.as_str(), Some(text))])
+}
 
 /// The classic request of a relation: ensured in Keystone and recorded for every unit.
 fn serve_classic(
@@ -579,6 +607,9 @@ fn serve_classic(
     }
     let objects = objects(request, &settings, user.as_deref().zip(password.as_ref()));
     let ensured = consumers::ensure(hook, relation, peer_bag, &objects)?;
+    if !request.endpoints.is_empty() {
+        record_endpoints(hook, relation, &request.endpoints)?;
+    }
     Record {
         digest,
         user: user
@@ -674,6 +705,7 @@ fn serve_app(
     }
     let objects = objects(&as_classic, &settings, Some((user.as_str(), &password)));
     let ensured = consumers::ensure(hook, relation, peer_bag, &objects)?;
+    record_endpoints(hook, relation, &request.endpoints)?;
     let content = crate::juju::SecretContent::from([
         ("username".to_owned(), Sensitive::new(user.clone())),
         ("password".to_owned(), password.clone()),
@@ -830,6 +862,16 @@ impl consumers::IdentityEndpoint for IdentityService {
             serve_classic(hook, relation, peer_bag, location, passwords, request)?;
         }
         serve_app(hook, relation, peer_bag, location, passwords, user)
+    }
+
+    fn forget(hook: &Hook<'_>, peer: &RelationId, relation: &RelationId) -> Result<()> {
+        let keys: Vec<String> = [RECORDS, APP_RECORDS, ENDPOINT_RECORDS]
+            .iter()
+            .map(|prefix| format!("{prefix}{}", relation.as_str()))
+            .collect();
+        let changes: Vec<(&str, Option<String>)> =
+            keys.iter().map(|key| (key.as_str(), None)).collect();
+        cluster::set_shared(hook.juju, peer, &changes)
     }
 
     /// Before Juju 3.1, a Sunbeam-style consumer cannot be given its credentials: say which.

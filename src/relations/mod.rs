@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod consumers;
 pub mod identity_admin;
 pub mod identity_credentials;
+pub mod identity_notifications;
 pub mod identity_service;
 pub mod keystone_service;
 pub mod shared_db;

@@ -6,7 +6,6 @@ use crate::keystone_api::{KeystoneApi as _, Scope};
 use crate::testing::Sim;
 use juju_sim::scripted::{IdentityConsumer, IdentityInterface};
 use serde_json::json;
-use std::collections::BTreeMap;
 
 fn bag(pairs: &[(&str, &str)]) -> Databag {
     pairs
@@ -589,4 +588,112 @@ fn malformed_sunbeam_requests_are_refused() {
         Err(RequestError::UnknownService(_))
     ));
     assert_eq!(parse_app_request(&Databag::new()).unwrap(), None);
+}
+
+/// The benchmark of the issue, in memory: 100 identity relations of mixed forms. Prints its
+/// figures (`cargo test scale -- --nocapture`).
+#[test]
+fn at_scale_a_no_op_hook_costs_nothing_and_one_changed_url_costs_that_consumer_only() {
+    let deploy = |consumers: usize| {
+        let mut sim = Sim::ready(1);
+        for n in 0..consumers {
+            let app = format!("svc{n}");
+            let (service, interface) = match n % 3 {
+                0 => ("glance", IdentityInterface::Service),
+                1 => ("cinder", IdentityInterface::Service),
+                _ => (app.as_str(), IdentityInterface::Credentials),
+            };
+            let consumer = IdentityConsumer::new(service, interface);
+            sim.model
+                .deploy_scripted(&app, Box::new(consumer), 1)
+                .unwrap();
+            sim.model.relate("keystone", &app).unwrap();
+        }
+        sim.settle();
+        sim
+    };
+    let no_op = |sim: &mut Sim| {
+        let before = sim.keystone.lock().unwrap().request_count();
+        assert!(sim.run("keystone/0", "config-changed"));
+        let after = sim.keystone.lock().unwrap().request_count();
+        let tools = sim.tools_called("keystone/0");
+        (after.total - before.total, tools)
+    };
+    let mut one = deploy(1);
+    let (_, small) = no_op(&mut one);
+    let mut many = deploy(100);
+    let (requests, tools) = no_op(&mut many);
+    println!(
+        "config-changed, nothing changed: 1 relation {} tool calls; 100 relations {} tool calls, \
+         {requests} Keystone request (the readiness check), {} relation-set",
+        small.len(),
+        tools.len(),
+        tools.iter().filter(|t| *t == "relation-set").count()
+    );
+    assert_eq!(tools.len(), small.len(), "{tools:?}");
+    assert_eq!(requests, 1, "only GET /v3");
+    assert!(!tools.contains(&"relation-set".to_owned()));
+
+    // One consumer's URL changes: only its objects are looked at in Keystone.
+    let id = many.model.relation_id("svc0", "identity-service").unwrap();
+    many.model
+        .world()
+        .relations
+        .get_mut(&id)
+        .unwrap()
+        .unit_data
+        .get_mut("svc0/0")
+        .unwrap()
+        .insert("public_url".into(), "http://glance.example.com:9292".into());
+    let mut event = juju_sim::state::HookEvent::simple("identity-service-relation-changed");
+    event.relation = Some(id);
+    event.remote_unit = Some("svc0/0".into());
+    event.remote_app = Some("svc0".into());
+    let before = many.keystone.lock().unwrap().request_count();
+    many.model.world().queue("keystone/0", event);
+    many.model.settle_unit("keystone/0").unwrap();
+    let after = many.keystone.lock().unwrap().request_count();
+    let single = {
+        let mut api = keystone();
+        let request = parse_request(&single("glance")).unwrap().unwrap();
+        let password = Sensitive::new("pw".to_owned());
+        let objects = objects(&request, &settings(), Some(("glance", &password)));
+        identity::ensure_objects(&mut api, &objects).unwrap();
+        let first = api.request_count().total;
+        identity::ensure_objects(&mut api, &objects).unwrap();
+        api.request_count().total - first
+    };
+    println!(
+        "one consumer's URL changed, 100 relations: {} Keystone requests ({} writes); one \
+         consumer's objects take {single} requests to check",
+        after.total - before.total,
+        after.writes - before.writes
+    );
+    // The readiness check, the login, that consumer's objects (checked in two regions above,
+    // one in the deployment) and the endpoint's update: one consumer's cost, not a hundred's.
+    assert!(
+        after.total - before.total <= single + 3,
+        "{after:?} {before:?}"
+    );
+    assert!(after.writes - before.writes >= 1);
+    let service = many
+        .keystone
+        .lock()
+        .unwrap()
+        .find_service("glance", "image")
+        .unwrap()
+        .unwrap();
+    let urls: Vec<String> = many
+        .keystone
+        .lock()
+        .unwrap()
+        .list_endpoints(&service.id)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.url)
+        .collect();
+    assert!(
+        urls.contains(&"http://glance.example.com:9292".to_owned()),
+        "{urls:?}"
+    );
 }
