@@ -34,6 +34,9 @@ pub trait IdentityEndpoint {
     const RECORDS: &'static str;
     /// The peer application bag keys the replies depend on: a change to any is served at once.
     const WATCHES: &'static str = Self::RECORDS;
+    /// Peer application bag keys whose change while the leader serves one relation makes it
+    /// serve every relation in the same hook (none by default).
+    const RESERVE_ON: &'static str = "";
 
     /// What in the configuration the replies depend on (besides [`Location`]).
     fn settings(config: &crate::config::Config) -> String;
@@ -113,12 +116,25 @@ pub fn run<E: IdentityEndpoint>(hook: &mut Hook<'_>) -> Result<Vec<crate::status
         (true, None) => Location::unit_address(hook)?,
         (_, address) => address,
     };
+    let mut relations = relations;
     if gate {
         let location = Location::of(hook, address.as_deref());
         let mut passwords = Passwords::read(hook, &peer_bag)?;
         if hook.leader {
             for relation in &relations {
                 E::serve(hook, relation, &peer_bag, &location, &mut passwords)?;
+            }
+            let now = cluster::app_data(hook.juju)?
+                .map(|(_, bag)| bag)
+                .unwrap_or_default();
+            if records(&now, E::RESERVE_ON) != records(&peer_bag, E::RESERVE_ON) {
+                relations = hook
+                    .juju
+                    .relation_ids(E::ENDPOINT.name())
+                    .with_context(|| format!("cannot list the {} relations", E::ENDPOINT))?;
+                for relation in &relations {
+                    E::serve(hook, relation, &now, &location, &mut passwords)?;
+                }
             }
             passwords.store(hook, &peer, &peer_bag)?;
         }

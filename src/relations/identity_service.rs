@@ -108,6 +108,8 @@ pub struct Request {
     pub service_type_of: Option<String>,
     pub requested_roles: Vec<String>,
     pub add_role_to_admin: Vec<String>,
+    /// Services whose endpoint changes the consumer wants to hear of (`subscribe_ep_change`).
+    pub subscribe: Vec<String>,
 }
 
 /// Why a request is refused.
@@ -151,11 +153,22 @@ pub fn parse_request(bag: &Databag) -> Result<Option<Request>, RequestError> {
     };
     let requested_roles = list("requested_roles")?;
     let add_role_to_admin = list("add_role_to_admin")?;
+    let subscribe: Vec<String> = bag
+        .get("subscribe_ep_change")
+        .map(|v| v.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    if subscribe.iter().any(|s| !plain(s, 255)) {
+        return Err(RequestError::Invalid {
+            key: "subscribe_ep_change".to_owned(),
+            reason: "service names must be printable",
+        });
+    }
     let modifiers = |endpoints, service_type_of| Request {
         endpoints,
         service_type_of,
         requested_roles: requested_roles.clone(),
         add_role_to_admin: add_role_to_admin.clone(),
+        subscribe: subscribe.clone(),
     };
 
     // The single form (or the "None" form, when any of its values is the string None).
@@ -589,12 +602,14 @@ fn serve_classic(
         Some(user) => Some(passwords.ensure(hook, user)?),
         None => None,
     };
+    let changes = endpoint_changes(request, peer_bag, hook.config.catalog_cache_expiration);
     let digest = consumers::digest(&[
         request,
         &settings,
         location,
         &user,
         &password.as_ref().map(|p| consumers::digest(&[p.expose()])),
+        &changes,
     ]);
     if Record::is_current(RECORDS, relation, peer_bag, &digest) {
         return Ok(());
@@ -610,14 +625,52 @@ fn serve_classic(
     if !request.endpoints.is_empty() {
         record_endpoints(hook, relation, &request.endpoints)?;
     }
+    let mut reply = reply(request, &settings, user.as_deref(), &ensured, location);
+    if let Some(changes) = changes {
+        // Also in the application bag, as the Python charm sends them.
+        hook.juju
+            .relation_set(relation, true, &changes)
+            .with_context(|| format!("cannot send the endpoint changes on {relation}"))?;
+        reply.extend(changes);
+    }
     Record {
         digest,
         user: user
             .clone()
             .map(|user| (user, "service_password".to_owned())),
-        reply: reply(request, &settings, user.as_deref(), &ensured, location),
+        reply,
     }
     .store(hook, RECORDS, relation)
+}
+
+/// For a consumer that subscribed to endpoint changes: `ep_changed` (JSON, sorted keys: each
+/// subscribed service registered here → its public, admin and internal URLs) and `catalog_ttl`.
+pub fn endpoint_changes(request: &Request, peer_bag: &Databag, catalog_ttl: u64) -> Option<Reply> {
+    if request.subscribe.is_empty() {
+        return None;
+    }
+    let mut registered: BTreeMap<String, [String; 3]> = BTreeMap::new();
+    for text in consumers::records(peer_bag, ENDPOINT_RECORDS).values() {
+        if let Ok(map) = serde_json::from_str::<BTreeMap<String, [String; 3]>>(text) {
+            registered.extend(map);
+        }
+    }
+    let changed: BTreeMap<&String, serde_json::Value> = request
+        .subscribe
+        .iter()
+        .filter_map(|service| {
+            let [public, admin, internal] = registered.get(service)?;
+            Some((
+                service,
+                serde_json::json!({"public": public, "admin": admin, "internal": internal}),
+            ))
+        })
+        .collect();
+    let text = serde_json::to_string(&changed).ok()?;
+    Some(Reply::from([
+        ("ep_changed".to_owned(), Some(text)),
+        ("catalog_ttl".to_owned(), Some(catalog_ttl.to_string())),
+    ]))
 }
 
 /// What the leader keeps of a Sunbeam-style reply.
@@ -668,6 +721,7 @@ fn serve_app(
         service_type_of: None,
         requested_roles: request.extra_roles.clone(),
         add_role_to_admin: Vec::new(),
+        subscribe: Vec::new(),
     };
     let Some(user) = classic_user.or_else(|| service_user(&as_classic, &settings)) else {
         return Ok(());
@@ -837,9 +891,11 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
 impl consumers::IdentityEndpoint for IdentityService {
     const ENDPOINT: Endpoint = ENDPOINT;
     const RECORDS: &'static str = RECORDS;
+    /// A changed endpoint reaches the consumers that subscribed to it in the same hook.
+    const RESERVE_ON: &'static str = ENDPOINT_RECORDS;
 
     fn settings(config: &crate::config::Config) -> String {
-        consumers::digest(&[&Settings::of(config)])
+        consumers::digest(&[&Settings::of(config), &config.catalog_cache_expiration])
     }
 
     fn serve(

@@ -697,3 +697,114 @@ fn at_scale_a_no_op_hook_costs_nothing_and_one_changed_url_costs_that_consumer_o
         "{urls:?}"
     );
 }
+
+/// Changes a remote unit's bag and tells keystone/0, as Juju does.
+fn remote_changes(sim: &mut Sim, app: &str, key: &str, value: &str) {
+    let id = sim.model.relation_id(app, "identity-service").unwrap();
+    let unit = format!("{app}/0");
+    sim.model
+        .world()
+        .relations
+        .get_mut(&id)
+        .unwrap()
+        .unit_data
+        .get_mut(&unit)
+        .unwrap()
+        .insert(key.into(), value.into());
+    let mut event = juju_sim::state::HookEvent::simple("identity-service-relation-changed");
+    event.relation = Some(id);
+    event.remote_unit = Some(unit);
+    event.remote_app = Some(app.into());
+    sim.model.world().queue("keystone/0", event);
+    sim.settle();
+}
+
+#[test]
+fn subscribers_hear_of_endpoint_changes_and_only_then() {
+    let mut sim = Sim::ready(1);
+    let glance = IdentityConsumer::new("glance", IdentityInterface::Service);
+    let seen = glance.replies.clone();
+    sim.model
+        .deploy_scripted("glance", Box::new(glance), 1)
+        .unwrap();
+    sim.model.relate("keystone", "glance").unwrap();
+    sim.settle();
+    remote_changes(&mut sim, "glance", "subscribe_ep_change", "nova");
+    let heard = |seen: &juju_sim::scripted::Replies| {
+        seen.lock().unwrap()["glance/0"]["keystone/0"]
+            .get("ep_changed")
+            .cloned()
+    };
+    assert_eq!(
+        heard(&seen).as_deref(),
+        Some("{}"),
+        "nova is not registered yet"
+    );
+    let _ = relate_nova(&mut sim);
+    let first = heard(&seen).unwrap();
+    let changed: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(
+        changed["nova"]["public"], "http://127.0.1.4:8774/v2.1",
+        "{first}"
+    );
+    assert_eq!(
+        seen.lock().unwrap()["glance/0"]["keystone/0"]["catalog_ttl"],
+        "60"
+    );
+    // An unrelated change tells the subscriber nothing new.
+    assert!(sim.run("keystone/0", "config-changed"));
+    assert_eq!(heard(&seen).unwrap(), first);
+    // nova moves: glance hears it in the same hook.
+    remote_changes(
+        &mut sim,
+        "nova",
+        "public_url",
+        "http://nova.example.com:8774/v2.1",
+    );
+    let moved: serde_json::Value = serde_json::from_str(&heard(&seen).unwrap()).unwrap();
+    assert_eq!(moved["nova"]["public"], "http://nova.example.com:8774/v2.1");
+    // In the keystone application's bag too.
+    let id = sim.model.relation_id("glance", "identity-service").unwrap();
+    let app_bag = sim.model.relation_data(id, "keystone");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&app_bag["ep_changed"]).unwrap(),
+        moved
+    );
+}
+
+#[test]
+fn replacing_the_python_charm_keeps_the_consumers_passwords() {
+    let mut sim = Sim::ready(1);
+    // What the Python charm left in its leader settings for nova's user.
+    sim.model
+        .world()
+        .apps
+        .get_mut("keystone")
+        .unwrap()
+        .leader_settings
+        .insert("nova_passwd".into(), "python-generated-password".into());
+    let seen = relate_nova(&mut sim);
+    assert_eq!(
+        replies(&seen)["keystone/0"]["service_password"],
+        "python-generated-password"
+    );
+}
+
+#[test]
+fn with_tls_the_reply_says_https_and_carries_the_ca() {
+    const CA: &str = "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n";
+    const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIEtest\n-----END PRIVATE KEY-----\n";
+    use base64::Engine as _;
+    let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    let mut sim = Sim::with_database(
+        1,
+        json!({"ssl_cert": b64(CA), "ssl_key": b64(KEY), "ssl_ca": b64(CA)}),
+    );
+    sim.settle();
+    let seen = relate_nova(&mut sim);
+    let reply = &replies(&seen)["keystone/0"];
+    assert_eq!(reply["https_keystone"], "True");
+    assert_eq!(reply["ca_cert"], b64(CA));
+    assert_eq!(reply["service_protocol"], "https");
+    assert_eq!(reply["auth_protocol"], "https");
+}
