@@ -106,6 +106,12 @@ pub fn deploy_bundle(
                     "identity-admin" => {
                         Box::new(IdentityConsumer::new(name, IdentityInterface::Admin))
                     }
+                    "identity-dashboard" => {
+                        Box::new(IdentityConsumer::new(name, IdentityInterface::Dashboard))
+                    }
+                    "identity-service-sunbeam" => {
+                        Box::new(IdentityConsumer::new(name, IdentityInterface::Sunbeam))
+                    }
                     other => bail!("{name}: no scripted charm called {other:?}"),
                 };
                 model.deploy_scripted(name, charm, units)?;
@@ -390,4 +396,135 @@ pub fn token_status(base: &str, admin_token: &str, token: &str) -> Result<u16> {
     let auth = format!("X-Auth-Token: {admin_token}");
     let subject = format!("X-Subject-Token: {token}");
     Ok(http(&["-H", &auth, "-H", &subject, &url])?.status)
+}
+
+/// What one identity consumer got from keystone/0, and (with real services) whether its
+/// credentials get a token scoped to their project there. Passwords are never printed.
+pub fn consumer_report(model: &Model, keystone_unit: &str, real: bool) -> Result<String> {
+    let mut out = String::new();
+    let world = model.world();
+    let address = world
+        .units
+        .get(keystone_unit)
+        .map(|u| u.address.clone())
+        .unwrap_or_default();
+    let mut rows = Vec::new();
+    for relation in world.relations.values() {
+        let Some(ours) = relation.end_of("keystone") else {
+            continue;
+        };
+        let identity = [
+            "identity-service",
+            "identity-credentials",
+            "identity-admin",
+            "keystone-service",
+        ];
+        if !identity.contains(&ours.endpoint.as_str()) {
+            continue;
+        }
+        let Some(remote) = relation.remote_app("keystone").filter(|r| *r != "keystone") else {
+            continue;
+        };
+        let unit_bag = relation
+            .unit_data
+            .get(keystone_unit)
+            .cloned()
+            .unwrap_or_default();
+        let app_bag = relation
+            .app_data
+            .get("keystone")
+            .cloned()
+            .unwrap_or_default();
+        let secret = app_bag
+            .get("service-credentials")
+            .and_then(|id| world.secrets.get(id.trim_start_matches("secret:")))
+            .and_then(|s| s.revisions.last().cloned())
+            .unwrap_or_default();
+        // (form, user, password, user domain id or name, project id or name)
+        let get =
+            |bag: &BTreeMap<String, String>, key: &str| bag.get(key).cloned().unwrap_or_default();
+        let row = match ours.endpoint.as_str() {
+            "identity-service" if !secret.is_empty() => Some((
+                "identity-service, Sunbeam (app bag + secret)",
+                get(&secret, "username"),
+                get(&secret, "password"),
+                serde_json::json!({"id": get(&app_bag, "service-domain-id")}),
+                serde_json::json!({"id": get(&app_bag, "service-project-id")}),
+            )),
+            "identity-service" if unit_bag.contains_key("service_username") => Some((
+                "identity-service, classic",
+                get(&unit_bag, "service_username"),
+                get(&unit_bag, "service_password"),
+                serde_json::json!({"id": get(&unit_bag, "service_domain_id")}),
+                serde_json::json!({"id": get(&unit_bag, "service_tenant_id")}),
+            )),
+            "identity-credentials" => Some((
+                "identity-credentials",
+                get(&unit_bag, "credentials_username"),
+                get(&unit_bag, "credentials_password"),
+                serde_json::json!({"id": get(&unit_bag, "credentials_user_domain_id")}),
+                serde_json::json!({"id": get(&unit_bag, "credentials_project_id")}),
+            )),
+            "identity-admin" => Some((
+                "identity-admin",
+                get(&unit_bag, "service_username"),
+                get(&unit_bag, "service_password"),
+                serde_json::json!({"name": get(&unit_bag, "service_user_domain_name")}),
+                serde_json::json!({"name": get(&unit_bag, "service_project_name"),
+                    "domain": {"name": get(&unit_bag, "service_project_domain_name")}}),
+            )),
+            _ => None,
+        };
+        match row {
+            Some(row) => rows.push((remote.to_owned(), row)),
+            None => out.push_str(&format!(
+                "    {remote:<10} {}: {}\n",
+                ours.endpoint,
+                match unit_bag.get("created_roles") {
+                    Some(roles) => format!("None form (no user, no catalog entry); roles {roles}"),
+                    None => "no reply yet".to_owned(),
+                }
+            )),
+        }
+    }
+    drop(world);
+    for (remote, (form, user, password, domain, project)) in rows {
+        if user.is_empty() {
+            out.push_str(&format!("    {remote:<10} {form}: no credentials yet\n"));
+            continue;
+        }
+        let verdict = match real {
+            false => "not checked (no services)".to_owned(),
+            true => {
+                let mut scope = serde_json::json!({"project": project});
+                if scope["project"]["domain"].is_null() && project.get("id").is_none() {
+                    scope["project"]["domain"] = domain.clone();
+                }
+                let body = serde_json::json!({"auth": {
+                    "identity": {"methods": ["password"], "password": {"user": {
+                        "name": user, "domain": domain, "password": password}}},
+                    "scope": scope
+                }})
+                .to_string();
+                let url = format!("http://{address}:5000/v3/auth/tokens");
+                let reply = http(&[
+                    "-X",
+                    "POST",
+                    "-H",
+                    "Content-Type: application/json",
+                    "-d",
+                    &body,
+                    &url,
+                ])?;
+                match reply.status {
+                    201 => format!("token scoped to its project from {keystone_unit}: 201"),
+                    status => format!("token refused by {keystone_unit}: {status}"),
+                }
+            }
+        };
+        out.push_str(&format!(
+            "    {remote:<10} {form}: user {user}; {verdict}\n"
+        ));
+    }
+    Ok(out)
 }

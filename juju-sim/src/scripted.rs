@@ -353,6 +353,13 @@ pub enum IdentityInterface {
     Credentials,
     /// identity-admin: asks for nothing, receives the admin credentials.
     Admin,
+    /// identity-service, as the dashboard asks: every endpoint key `None`, its default role
+    /// requested; no user, no catalog entry.
+    Dashboard,
+    /// identity-service, as a Sunbeam charm asks: in its application bag; the reply is in
+    /// Keystone's application bag, the credentials in a secret granted to the relation (the
+    /// consumer records the reply with the secret's `username` and `password` added).
+    Sunbeam,
 }
 
 /// Replies seen by each consumer unit, by the Keystone unit that sent them.
@@ -369,10 +376,11 @@ pub struct IdentityConsumer {
 
 impl IdentityConsumer {
     pub fn new(service: &str, interface: IdentityInterface) -> IdentityConsumer {
-        let (endpoint, iface) = match interface {
-            IdentityInterface::Service => ("identity-service", "keystone"),
-            IdentityInterface::Credentials => ("identity-credentials", "keystone-credentials"),
-            IdentityInterface::Admin => ("identity-admin", "keystone-admin"),
+        let endpoint = Self::endpoint_of(interface);
+        let iface = match interface {
+            IdentityInterface::Credentials => "keystone-credentials",
+            IdentityInterface::Admin => "keystone-admin",
+            _ => "keystone",
         };
         IdentityConsumer {
             interface,
@@ -384,12 +392,16 @@ impl IdentityConsumer {
         }
     }
 
-    fn endpoint(&self) -> &str {
-        match self.interface {
-            IdentityInterface::Service => "identity-service",
+    fn endpoint_of(interface: IdentityInterface) -> &'static str {
+        match interface {
             IdentityInterface::Credentials => "identity-credentials",
             IdentityInterface::Admin => "identity-admin",
+            _ => "identity-service",
         }
+    }
+
+    fn endpoint(&self) -> &str {
+        Self::endpoint_of(self.interface)
     }
 }
 
@@ -425,7 +437,52 @@ impl ScriptedCharm for IdentityConsumer {
                         hook.relation_set(&relation, false, &[("username", &self.service)])
                     }
                     IdentityInterface::Admin => Ok(()),
+                    IdentityInterface::Dashboard => hook.relation_set(
+                        &relation,
+                        false,
+                        &[
+                            ("service", "None"),
+                            ("region", "None"),
+                            ("public_url", "None"),
+                            ("admin_url", "None"),
+                            ("internal_url", "None"),
+                            ("requested_roles", "member"),
+                        ],
+                    ),
+                    IdentityInterface::Sunbeam if hook.is_leader()? => {
+                        let endpoints = serde_json::json!([{
+                            "service_name": self.service,
+                            "type": "",
+                            "description": "",
+                            "public_url": url,
+                            "admin_url": url,
+                            "internal_url": url,
+                        }])
+                        .to_string();
+                        hook.relation_set(
+                            &relation,
+                            true,
+                            &[("service-endpoints", &endpoints), ("region", "RegionOne")],
+                        )
+                    }
+                    IdentityInterface::Sunbeam => Ok(()),
                 }
+            }
+            "changed" if self.interface == IdentityInterface::Sunbeam => {
+                let remote = hook.event.remote_app.clone().unwrap_or_default();
+                let mut reply = hook.relation_get(&relation, &remote, true)?;
+                if let Some(id) = reply.get("service-credentials").cloned() {
+                    let out = hook.tool("secret-get", &["--format=json", &id])?;
+                    let content: BTreeMap<String, String> = serde_json::from_str(&out)?;
+                    reply.extend(content);
+                }
+                self.replies
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entry(hook.unit.clone())
+                    .or_default()
+                    .insert(remote, reply);
+                Ok(())
             }
             "changed" => {
                 if let Some(remote) = hook.event.remote_unit.clone() {

@@ -183,6 +183,11 @@ fn run() -> Result<()> {
 
     let keystone_units = model.units("keystone");
     let leader = model.leader("keystone").context("keystone has no leader")?;
+    println!(
+        "== identity consumers (what {} sent each; credentials tried against its Keystone)\n{}",
+        keystone_units[0],
+        demo::consumer_report(&model, &keystone_units[0], services == Services::Real)?
+    );
     let mut token = None;
     if services == Services::Real {
         println!("== Keystone on every unit (GET http://<unit address>:5000/v3)");
