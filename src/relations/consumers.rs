@@ -628,3 +628,44 @@ impl Passwords {
         )
     }
 }
+
+/// The credentials secret of a Sunbeam-style relation: `username` and `password` in an
+/// application secret granted to the relation (created, or given the new content under the same
+/// id, so the consumer's reference stays valid).
+pub fn credentials_secret(
+    hook: &Hook<'_>,
+    relation: &RelationId,
+    remote: &crate::juju::AppName,
+    existing: Option<String>,
+    user: &str,
+    password: &Sensitive<String>,
+) -> Result<crate::juju::SecretUri> {
+    let content = crate::juju::SecretContent::from([
+        ("username".to_owned(), Sensitive::new(user.to_owned())),
+        ("password".to_owned(), password.clone()),
+    ]);
+    if let Some(uri) = existing.and_then(|id| crate::juju::SecretUri::parse(&id)) {
+        hook.juju
+            .secret_set(&uri, &content)
+            .with_context(|| format!("cannot update the credentials secret of {relation}"))?;
+        return Ok(uri);
+    }
+    let uri = hook
+        .juju
+        .secret_add(
+            &content,
+            &crate::juju::NewSecret {
+                owner: crate::juju::SecretOwner::Application,
+                label: Some(format!(
+                    "credentials-{}",
+                    relation.as_str().replace(':', "-")
+                )),
+                description: Some(format!("{remote}'s Keystone credentials")),
+            },
+        )
+        .with_context(|| format!("cannot create the credentials secret of {relation}"))?;
+    hook.juju
+        .secret_grant(&uri, relation)
+        .with_context(|| format!("cannot grant {remote} its credentials secret"))?;
+    Ok(uri)
+}

@@ -6,8 +6,13 @@
 //! The leader makes the domain, project and user, grants the roles on the project and records
 //! the reply; every unit publishes it, every key in one relation-set (the reactive interface
 //! calls the relation available before it reads the password).
+//!
+//! A Sunbeam-style consumer sends `username` in its application bag: the same objects are made,
+//! the credentials go in an application secret granted to the relation, and the reply keys
+//! (`credentials` with the secret's id, hyphenated names) in the keystone application bag, all in
+//! one hook.
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 
 use crate::event::Endpoint;
 use crate::identity::{IdentityObject, SERVICE_DOMAIN};
@@ -155,6 +160,118 @@ pub fn reply(request: &Request, ensured: &crate::identity::Ensured, at: &Locatio
 
 /// Peer application bag keys of the leader's records.
 const RECORDS: &str = "identity-credentials:";
+/// Peer application bag keys of the leader's records of Sunbeam-style replies: the digest and
+/// the credentials secret's id.
+const APP_RECORDS: &str = "identity-credentials-app:";
+
+/// A Sunbeam-style request (`username` in the remote application bag), if any: served in
+/// Keystone, in a secret and in the keystone application bag.
+fn serve_app(
+    hook: &mut Hook<'_>,
+    relation: &RelationId,
+    peer_bag: &Databag,
+    location: &Location,
+    passwords: &mut Passwords,
+) -> Result<()> {
+    let Some(remote) = hook
+        .juju
+        .relation_remote_app(relation)
+        .with_context(|| format!("cannot tell which application {relation} relates to"))?
+    else {
+        return Ok(());
+    };
+    let bag = hook
+        .juju
+        .relation_data(relation, &crate::juju::Bag::App(remote.clone()))
+        .with_context(|| format!("cannot read {remote}'s data on {relation}"))?;
+    let request = match parse_request(&bag, &hook.config) {
+        Ok(Some(request)) => request,
+        Ok(None) => return Ok(()),
+        Err(err) => {
+            tracing::error!("{relation}: request refused: {err}");
+            return Ok(());
+        }
+    };
+    if !hook.juju.supports_secrets() {
+        tracing::warn!(
+            "{relation}: {remote} asks for its credentials in a Juju secret, which needs Juju 3.1 or later"
+        );
+        return Ok(());
+    }
+    let password = passwords.ensure(hook, &request.username)?;
+    let key = format!("{APP_RECORDS}{}", relation.as_str());
+    let previous: Option<(String, String)> = peer_bag
+        .get(&key)
+        .and_then(|t| serde_json::from_str(t).ok());
+    let digest = consumers::digest(&[&request, location, &consumers::digest(&[password.expose()])]);
+    if previous.as_ref().is_some_and(|(d, _)| *d == digest) {
+        return Ok(());
+    }
+    if !consumers::every_unit_ready(hook)? {
+        return Ok(());
+    }
+    let ensured = consumers::ensure(hook, relation, peer_bag, &objects(&request, &password))?;
+    let secret = consumers::credentials_secret(
+        hook,
+        relation,
+        &remote,
+        previous.map(|(_, id)| id),
+        &request.username,
+        &password,
+    )?;
+    let reply = app_reply(&request, &ensured, location, secret.as_str(), &hook.config);
+    hook.juju
+        .relation_set(relation, true, &reply)
+        .with_context(|| format!("cannot send the reply on {relation}"))?;
+    let text = serde_json::to_string(&(digest, secret.to_string()))
+        .context("cannot encode a reply record")?;
+    let peer =
+        crate::relations::cluster::relation(hook.juju)?.context("the cluster relation vanished")?;
+    crate::relations::cluster::set_shared(hook.juju, &peer, &[(key.as_str(), Some(text))])
+}
+
+/// The Sunbeam-style reply, in the keystone application bag.
+pub fn app_reply(
+    request: &Request,
+    ensured: &crate::identity::Ensured,
+    at: &Location,
+    secret: &str,
+    config: &crate::config::Config,
+) -> Reply {
+    let ids = &ensured.ids;
+    let domain_id = ids.domain(&request.domain).map(str::to_owned);
+    let pairs: Vec<(&str, Option<String>)> = vec![
+        ("api-version", Some(API_VERSION.to_owned())),
+        ("auth-host", Some(at.admin_host.clone())),
+        ("auth-port", Some(at.admin_port.to_string())),
+        ("auth-protocol", Some(at.protocol.to_owned())),
+        ("internal-host", Some(at.internal_host.clone())),
+        ("internal-port", Some(at.service_port.to_string())),
+        ("internal-protocol", Some(at.protocol.to_owned())),
+        ("credentials", Some(secret.to_owned())),
+        ("project-name", Some(request.project.clone())),
+        (
+            "project-id",
+            ids.project(&request.domain, &request.project)
+                .map(str::to_owned),
+        ),
+        ("user-domain-name", Some(request.domain.clone())),
+        ("user-domain-id", domain_id.clone()),
+        ("project-domain-name", Some(request.domain.clone())),
+        ("project-domain-id", domain_id),
+        ("region", Some(at.region.clone())),
+        (
+            "internal-endpoint",
+            Some(at.url(&at.internal_host, at.service_port)),
+        ),
+        (
+            "public-endpoint",
+            Some(at.url(&at.public_host, at.service_port)),
+        ),
+        ("admin-role", Some(config.admin_role.clone())),
+    ];
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
 
 /// The endpoint, for [`consumers::run`].
 pub struct IdentityCredentials;
@@ -170,6 +287,16 @@ impl consumers::IdentityEndpoint for IdentityCredentials {
 
     fn settings(config: &crate::config::Config) -> String {
         consumers::digest(&[&config.service_tenant, &config.admin_role, &config.regions])
+    }
+
+    fn forget(hook: &Hook<'_>, peer: &RelationId, relation: &RelationId) -> Result<()> {
+        let keys: Vec<String> = [RECORDS, APP_RECORDS]
+            .iter()
+            .map(|prefix| format!("{prefix}{}", relation.as_str()))
+            .collect();
+        let changes: Vec<(&str, Option<String>)> =
+            keys.iter().map(|key| (key.as_str(), None)).collect();
+        crate::relations::cluster::set_shared(hook.juju, peer, &changes)
     }
 
     fn serve(
@@ -193,6 +320,7 @@ impl consumers::IdentityEndpoint for IdentityCredentials {
                 }
             }
         }
+        serve_app(hook, relation, peer_bag, location, passwords)?;
         let Some(request) = request else {
             return Ok(());
         };
@@ -279,6 +407,73 @@ mod tests {
             parse_request(&bag(&[("username", "a\nb")]), &config()).unwrap_err(),
             RequestError { key: "username" }
         );
+    }
+
+    /// A Sunbeam-style consumer: its leader sends `username` in its application bag.
+    struct SunbeamExporter(std::sync::Arc<std::sync::Mutex<Option<(Databag, Databag)>>>);
+
+    impl juju_sim::scripted::ScriptedCharm for SunbeamExporter {
+        fn metadata(&self) -> &str {
+            "name: exporter\nrequires:\n  identity-credentials:\n    interface: keystone-credentials\n"
+        }
+
+        fn handle(
+            &mut self,
+            hook: &mut juju_sim::scripted::ScriptedHook<'_>,
+        ) -> anyhow::Result<()> {
+            let Some(relation) = hook.relation() else {
+                return Ok(());
+            };
+            if hook.hook_name() == "identity-credentials-relation-joined" && hook.is_leader()? {
+                hook.relation_set(&relation, true, &[("username", "exporter")])?;
+            }
+            if hook.hook_name() == "identity-credentials-relation-changed" {
+                let reply: Databag = hook
+                    .relation_get(&relation, "keystone", true)?
+                    .into_iter()
+                    .collect();
+                if let Some(id) = reply.get("credentials") {
+                    let out = hook.tool("secret-get", &["--format=json", id])?;
+                    let content: Databag = serde_json::from_str(&out)?;
+                    *self.0.lock().unwrap() = Some((reply, content));
+                }
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_sunbeam_consumer_gets_its_credentials_in_a_secret_and_the_reply_in_the_app_bag() {
+        let mut sim = Sim::ready(1);
+        let seen = std::sync::Arc::default();
+        sim.model
+            .deploy_scripted(
+                "exporter",
+                Box::new(SunbeamExporter(std::sync::Arc::clone(&seen))),
+                1,
+            )
+            .unwrap();
+        sim.model.relate("keystone", "exporter").unwrap();
+        sim.settle();
+        let (reply, secret) = seen.lock().unwrap().clone().expect("a reply");
+        assert_eq!(reply["api-version"], "3");
+        assert_eq!(secret["username"], "exporter");
+        assert_eq!(reply["project-name"], "services");
+        assert!(reply["internal-endpoint"].ends_with("/v3"));
+        let credentials = PasswordCredentials {
+            user_name: secret["username"].clone(),
+            user_domain: DomainRef::Id(reply["user-domain-id"].clone()),
+            password: crate::secret::Sensitive::new(secret["password"].clone()),
+        };
+        let scope = Scope::Project {
+            domain: DomainRef::Id(reply["project-domain-id"].clone()),
+            name: reply["project-name"].clone(),
+        };
+        sim.keystone
+            .lock()
+            .unwrap()
+            .authenticate(&credentials, &scope)
+            .unwrap();
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::event::Endpoint;
 use crate::identity::{
     ADMIN_DOMAIN, ADMIN_PROJECT, Ensured, IdentityObject, SERVICE_DOMAIN, SERVICE_ROLE,
 };
-use crate::juju::{Bag, Databag, NewSecret, RelationId, SecretOwner, SecretUri};
+use crate::juju::{Bag, Databag, RelationId};
 use crate::keystone_api::{DEFAULT_DOMAIN_ID, Interface};
 use crate::relations::cluster;
 use crate::relations::consumers::{self, API_VERSION, Location, Passwords, Record, Reply};
@@ -760,41 +760,14 @@ fn serve_app(
     let objects = objects(&as_classic, &settings, Some((user.as_str(), &password)));
     let ensured = consumers::ensure(hook, relation, peer_bag, &objects)?;
     record_endpoints(hook, relation, &request.endpoints)?;
-    let content = crate::juju::SecretContent::from([
-        ("username".to_owned(), Sensitive::new(user.clone())),
-        ("password".to_owned(), password.clone()),
-    ]);
-    let secret = match previous
-        .and_then(|r| r.secret)
-        .and_then(|id| SecretUri::parse(&id))
-    {
-        Some(uri) => {
-            hook.juju
-                .secret_set(&uri, &content)
-                .with_context(|| format!("cannot update the credentials secret of {relation}"))?;
-            uri
-        }
-        None => {
-            let uri = hook
-                .juju
-                .secret_add(
-                    &content,
-                    &NewSecret {
-                        owner: SecretOwner::Application,
-                        label: Some(format!(
-                            "credentials-{}",
-                            relation.as_str().replace(':', "-")
-                        )),
-                        description: Some(format!("{remote}'s Keystone service credentials")),
-                    },
-                )
-                .with_context(|| format!("cannot create the credentials secret of {relation}"))?;
-            hook.juju
-                .secret_grant(&uri, relation)
-                .with_context(|| format!("cannot grant {remote} its credentials secret"))?;
-            uri
-        }
-    };
+    let secret = consumers::credentials_secret(
+        hook,
+        relation,
+        &remote,
+        previous.and_then(|r| r.secret),
+        &user,
+        &password,
+    )?;
     let reply = app_reply(&hook.config, &user, &ensured, location, secret.as_str());
     hook.juju
         .relation_set(relation, true, &reply)
