@@ -131,6 +131,12 @@ pub enum IdentityObject {
         name: String,
         password: Sensitive<String>,
     },
+    /// A service account: a user made with [`crate::keystone_api::SERVICE_USER_OPTIONS`].
+    ServiceUser {
+        domain: String,
+        name: String,
+        password: Sensitive<String>,
+    },
     /// A user that must exist already (found, never created, its password untouched).
     ExistingUser {
         domain: String,
@@ -175,6 +181,9 @@ impl fmt::Display for IdentityObject {
             IdentityObject::Role { name } => write!(f, "role {name}"),
             IdentityObject::ExistingUser { domain, name } => {
                 write!(f, "existing user {name} in domain {domain}")
+            }
+            IdentityObject::ServiceUser { domain, name, .. } => {
+                write!(f, "service user {name} in domain {domain}")
             }
             IdentityObject::User { domain, name, .. } => {
                 write!(f, "user {name} in domain {domain}")
@@ -422,6 +431,18 @@ fn ensure_object(
             ids.0.insert(Ids::key_role_name(name), role.name);
             Ok(change)
         }
+        IdentityObject::ServiceUser {
+            domain,
+            name,
+            password,
+        } => {
+            let domain_id = resolve(ids.domain(domain), format!("domain {domain}"))?;
+            let options = crate::keystone_api::SERVICE_USER_OPTIONS;
+            let (user, change) =
+                ensure_user(api, &domain_id, name, password, &options).map_err(keystone)?;
+            ids.0.insert(Ids::key_user(domain, name), user.id);
+            Ok(change)
+        }
         IdentityObject::ExistingUser { domain, name } => {
             let domain_id = resolve(ids.domain(domain), format!("domain {domain}"))?;
             let user = api
@@ -440,7 +461,8 @@ fn ensure_object(
             password,
         } => {
             let domain_id = resolve(ids.domain(domain), format!("domain {domain}"))?;
-            let (user, change) = ensure_user(api, &domain_id, name, password).map_err(keystone)?;
+            let (user, change) =
+                ensure_user(api, &domain_id, name, password, &[]).map_err(keystone)?;
             ids.0.insert(Ids::key_user(domain, name), user.id);
             Ok(change)
         }

@@ -150,6 +150,7 @@ impl Sim {
                 crate::keystone_api::DEFAULT_DOMAIN_ID,
                 crate::identity::CHARM_ADMIN_USER,
                 &crate::secret::Sensitive::new(CHARM_PASSWORD.to_owned()),
+                &[],
             )
             .expect("the charm's admin user");
         let mut sim = sim;

@@ -636,9 +636,15 @@ impl KeystoneApi for HttpKeystone {
         domain_id: &str,
         name: &str,
         password: &Sensitive<String>,
+        options: &[&str],
     ) -> KeystoneResult<User> {
+        let options: serde_json::Map<String, Value> = options
+            .iter()
+            .map(|o| ((*o).to_owned(), Value::Bool(true)))
+            .collect();
         let body = json!({"user": {
-            "name": name, "domain_id": domain_id, "password": password.expose(), "enabled": true
+            "name": name, "domain_id": domain_id, "password": password.expose(), "enabled": true,
+            "options": options
         }});
         let reply: UserReply = self.create("/v3/users", &body, Some(password))?;
         Ok(user(reply.user))

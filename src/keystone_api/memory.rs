@@ -19,6 +19,8 @@ pub struct MemoryKeystone {
     pub roles: Vec<Role>,
     pub users: Vec<User>,
     passwords: BTreeMap<String, Sensitive<String>>,
+    /// The user options set on each user (by id).
+    pub user_options: BTreeMap<String, BTreeSet<String>>,
     /// (target, user id, role id)
     pub grants: BTreeSet<(String, String, String)>,
     pub regions: BTreeSet<String>,
@@ -255,6 +257,7 @@ impl KeystoneApi for MemoryKeystone {
         domain_id: &str,
         name: &str,
         password: &Sensitive<String>,
+        options: &[&str],
     ) -> KeystoneResult<User> {
         self.write("POST", "/v3/users")?;
         if self
@@ -270,6 +273,10 @@ impl KeystoneApi for MemoryKeystone {
             domain_id: domain_id.to_owned(),
         };
         self.passwords.insert(user.id.clone(), password.clone());
+        self.user_options.insert(
+            user.id.clone(),
+            options.iter().map(|o| (*o).to_owned()).collect(),
+        );
         self.users.push(user.clone());
         Ok(user)
     }

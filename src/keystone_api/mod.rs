@@ -227,11 +227,13 @@ pub trait KeystoneApi {
     fn create_role(&mut self, name: &str) -> KeystoneResult<Role>;
 
     fn find_user(&mut self, domain_id: &str, name: &str) -> KeystoneResult<Option<User>>;
+    /// Creates an enabled user with these user options set to true (e.g. [`SERVICE_USER_OPTIONS`]).
     fn create_user(
         &mut self,
         domain_id: &str,
         name: &str,
         password: &Sensitive<String>,
+        options: &[&str],
     ) -> KeystoneResult<User>;
     fn set_password(&mut self, user_id: &str, password: &Sensitive<String>) -> KeystoneResult<()>;
     /// Whether `password` is the user's current password (an unscoped authentication; Keystone
@@ -346,8 +348,9 @@ where
         domain_id: &str,
         name: &str,
         password: &Sensitive<String>,
+        options: &[&str],
     ) -> KeystoneResult<User> {
-        (**self).create_user(domain_id, name, password)
+        (**self).create_user(domain_id, name, password, options)
     }
     fn set_password(&mut self, user_id: &str, password: &Sensitive<String>) -> KeystoneResult<()> {
         (**self).set_password(user_id, password)
@@ -483,14 +486,25 @@ pub fn ensure_role(api: &mut dyn KeystoneApi, name: &str) -> KeystoneResult<(Rol
 /// compared by authenticating with it and set only when it differs. Setting it unconditionally
 /// would write on every hook and trip Keystone's password-history rules
 /// (`unique_last_password_count`, `minimum_password_age`).
+/// User options a service account gets, so that password-security-compliance (expiry, forced
+/// change at first use) never locks a service out, as the Python charm protects them.
+pub const SERVICE_USER_OPTIONS: [&str; 2] = [
+    "ignore_change_password_upon_first_use",
+    "ignore_password_expiry",
+];
+
 pub fn ensure_user(
     api: &mut dyn KeystoneApi,
     domain_id: &str,
     name: &str,
     password: &Sensitive<String>,
+    options: &[&str],
 ) -> KeystoneResult<(User, Change)> {
     match api.find_user(domain_id, name)? {
-        None => Ok((api.create_user(domain_id, name, password)?, Change::Created)),
+        None => Ok((
+            api.create_user(domain_id, name, password, options)?,
+            Change::Created,
+        )),
         Some(user) => {
             if api.password_matches(&user.id, password)? {
                 Ok((user, Change::Unchanged))
@@ -611,11 +625,11 @@ mod tests {
     #[test]
     fn a_user_password_is_set_only_when_it_differs() {
         let mut api = MemoryKeystone::bootstrapped();
-        let (user, change) = ensure_user(&mut api, "default", "admin", &pw("one")).unwrap();
+        let (user, change) = ensure_user(&mut api, "default", "admin", &pw("one"), &[]).unwrap();
         assert_eq!(change, Change::Created);
-        let (_, change) = ensure_user(&mut api, "default", "admin", &pw("one")).unwrap();
+        let (_, change) = ensure_user(&mut api, "default", "admin", &pw("one"), &[]).unwrap();
         assert_eq!(change, Change::Unchanged);
-        let (same, change) = ensure_user(&mut api, "default", "admin", &pw("two")).unwrap();
+        let (same, change) = ensure_user(&mut api, "default", "admin", &pw("two"), &[]).unwrap();
         assert_eq!(
             (same.id.as_str(), change),
             (user.id.as_str(), Change::Updated)
@@ -627,7 +641,7 @@ mod tests {
     #[test]
     fn grants_are_checked_before_they_are_made() {
         let mut api = MemoryKeystone::bootstrapped();
-        let (user, _) = ensure_user(&mut api, "default", "u", &pw("p")).unwrap();
+        let (user, _) = ensure_user(&mut api, "default", "u", &pw("p"), &[]).unwrap();
         let (role, _) = ensure_role(&mut api, "service").unwrap();
         let target = GrantTarget::Domain {
             domain_id: "default".into(),

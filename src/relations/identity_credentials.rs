@@ -100,7 +100,7 @@ pub fn objects(
             domain: request.domain.clone(),
             name: request.project.clone(),
         },
-        IdentityObject::User {
+        IdentityObject::ServiceUser {
             domain: request.domain.clone(),
             name: request.username.clone(),
             password: password.clone(),

@@ -461,7 +461,7 @@ pub fn objects(
             domain: domain.to_owned(),
             name: tenant.to_owned(),
         });
-        objects.push(IdentityObject::User {
+        objects.push(IdentityObject::ServiceUser {
             domain: domain.to_owned(),
             name: user.to_owned(),
             password: password.clone(),

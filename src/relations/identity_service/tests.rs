@@ -195,6 +195,15 @@ fn the_objects_make_a_user_that_gets_a_project_token_and_endpoints_in_every_regi
         assert!(!get(key).is_empty(), "{key}: {reply:?}");
     }
     assert_eq!(reply.get("ca_cert"), Some(&None), "unset without TLS");
+    // A service account: password expiry and forced changes never lock it out.
+    let user_id = get("service_user_id");
+    assert_eq!(
+        api.user_options[&user_id],
+        BTreeSet::from([
+            "ignore_change_password_upon_first_use".to_owned(),
+            "ignore_password_expiry".to_owned()
+        ])
+    );
     assert!(
         !reply.contains_key("service_password"),
         "added by each unit"
