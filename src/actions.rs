@@ -206,6 +206,17 @@ fn failure(err: anyhow::Error) -> ActionFailure {
     ActionFailure(format!("{err:#}"))
 }
 
+/// A hook's context for an action that works as a hook step would.
+fn hook_for<'a>(
+    juju: &'a Juju,
+    machine: &'a Machine,
+    event: &'a Event,
+) -> Result<Hook<'a>, ActionFailure> {
+    Hook::new(juju, machine, event)
+        .map_err(failure)?
+        .map_err(|problems| ActionFailure(format!("fix the configuration first: {problems}")))
+}
+
 /// Stops Apache and memcached and keeps them stopped (hooks start nothing while paused) until
 /// resume. Pause hacluster first in an HA deployment, so the VIP moves away before Keystone stops.
 fn pause(machine: &Machine) -> Result<Results, ActionFailure> {
@@ -277,14 +288,7 @@ fn rotate_admin_password(
             "run this on the leader: juju run keystone/leader rotate-admin-password".to_owned(),
         ));
     }
-    let mut hook = match Hook::new(juju, machine, event).map_err(failure)? {
-        Ok(hook) => hook,
-        Err(problems) => {
-            return Err(ActionFailure(format!(
-                "fix the configuration first: {problems}"
-            )));
-        }
-    };
+    let mut hook = hook_for(juju, machine, event)?;
     if hook.config.admin_password.is_some() {
         return Err(ActionFailure(
             "admin-password is set in the config, which wins over a rotated password: change it \
@@ -376,14 +380,7 @@ fn rotate_service_user_password(
             }
         )));
     }
-    let hook = match Hook::new(juju, machine, event).map_err(failure)? {
-        Ok(hook) => hook,
-        Err(problems) => {
-            return Err(ActionFailure(format!(
-                "fix the configuration first: {problems}"
-            )));
-        }
-    };
+    let hook = hook_for(juju, machine, event)?;
     let Some((relation, bag)) = cluster::app_data(juju).map_err(failure)? else {
         return Err(ActionFailure(
             "the cluster peer relation does not exist yet; try again shortly".to_owned(),

@@ -30,26 +30,17 @@ fn deploy_default_bundle(charm: &Path) -> Model {
 
 /// A token for the service user a reply names, scoped to its project, from Keystone at `base`.
 fn service_token(base: &str, reply: &juju_sim::state::Bag) -> String {
-    let body = serde_json::json!({"auth": {
-        "identity": {"methods": ["password"], "password": {"user": {
-            "name": reply["service_username"],
-            "domain": {"id": reply["service_domain_id"]},
-            "password": reply["service_password"]}}},
-        "scope": {"project": {"id": reply["service_tenant_id"]}}
-    }})
-    .to_string();
-    let url = format!("{base}/auth/tokens");
-    let answer = demo::http(&[
-        "-X",
-        "POST",
-        "-H",
-        "Content-Type: application/json",
-        "-d",
-        &body,
-        &url,
-    ])
-    .unwrap();
-    assert_eq!(answer.status, 201, "POST {url}: {}", answer.body);
+    let user = serde_json::json!({
+        "name": reply["service_username"],
+        "domain": {"id": reply["service_domain_id"]},
+        "password": reply["service_password"]});
+    let scope = serde_json::json!({"project": {"id": reply["service_tenant_id"]}});
+    let answer = demo::request_token(base, &user, &scope, &[]).unwrap();
+    assert_eq!(
+        answer.status, 201,
+        "POST {base}/auth/tokens: {}",
+        answer.body
+    );
     answer.subject_token.expect("a token")
 }
 

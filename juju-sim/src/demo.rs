@@ -363,13 +363,12 @@ pub fn http(args: &[&str]) -> Result<HttpReply> {
     })
 }
 
-/// A token for the admin user (`admin` in `admin_domain`), scoped to the `admin` project, from
-/// Keystone at `base` (`…/v3`); `extra` are more curl options.
-pub fn issue_admin_token(base: &str, password: &str, extra: &[&str]) -> Result<String> {
+/// `POST <base>/auth/tokens` for a password user (`user`: name, domain, password as Keystone's
+/// API takes them) and `scope`; `extra` are more curl options.
+pub fn request_token(base: &str, user: &Value, scope: &Value, extra: &[&str]) -> Result<HttpReply> {
     let body = serde_json::json!({"auth": {
-        "identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "domain": {"name": "admin_domain"}, "password": password}}},
-        "scope": {"project": {"name": "admin", "domain": {"name": "admin_domain"}}}
+        "identity": {"methods": ["password"], "password": {"user": user}},
+        "scope": scope
     }})
     .to_string();
     let url = format!("{base}/auth/tokens");
@@ -383,10 +382,23 @@ pub fn issue_admin_token(base: &str, password: &str, extra: &[&str]) -> Result<S
         &url,
     ];
     args.extend_from_slice(extra);
-    let reply = http(&args)?;
+    http(&args)
+}
+
+/// A token for the admin user (`admin` in `admin_domain`), scoped to the `admin` project, from
+/// Keystone at `base` (`…/v3`); `extra` are more curl options.
+pub fn issue_admin_token(base: &str, password: &str, extra: &[&str]) -> Result<String> {
+    let user = serde_json::json!({"name": "admin", "domain": {"name": "admin_domain"}, "password": password});
+    let scope =
+        serde_json::json!({"project": {"name": "admin", "domain": {"name": "admin_domain"}}});
+    let reply = request_token(base, &user, &scope, extra)?;
     match reply.subject_token {
         Some(token) if reply.status == 201 => Ok(token),
-        _ => bail!("POST {url} answered {}: {}", reply.status, reply.body),
+        _ => bail!(
+            "POST {base}/auth/tokens answered {}: {}",
+            reply.status,
+            reply.body
+        ),
     }
 }
 
@@ -500,22 +512,10 @@ pub fn consumer_report(model: &Model, keystone_unit: &str, real: bool) -> Result
                 if scope["project"]["domain"].is_null() && project.get("id").is_none() {
                     scope["project"]["domain"] = domain.clone();
                 }
-                let body = serde_json::json!({"auth": {
-                    "identity": {"methods": ["password"], "password": {"user": {
-                        "name": user, "domain": domain, "password": password}}},
-                    "scope": scope
-                }})
-                .to_string();
-                let url = format!("http://{address}:5000/v3/auth/tokens");
-                let reply = http(&[
-                    "-X",
-                    "POST",
-                    "-H",
-                    "Content-Type: application/json",
-                    "-d",
-                    &body,
-                    &url,
-                ])?;
+                let user =
+                    serde_json::json!({"name": user, "domain": domain, "password": password});
+                let reply =
+                    request_token(&format!("http://{address}:5000/v3"), &user, &scope, &[])?;
                 match reply.status {
                     201 => format!("token scoped to its project from {keystone_unit}: 201"),
                     status => format!("token refused by {keystone_unit}: {status}"),

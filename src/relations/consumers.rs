@@ -68,14 +68,19 @@ pub trait IdentityEndpoint {
         Vec::new()
     }
 
-    /// Every unit: the reply to publish on the relation (None: nothing yet).
+    /// Every unit: the reply to publish on the relation (None: nothing yet); by default the
+    /// leader's record of it, with the user's password.
     fn reply(
-        hook: &Hook<'_>,
+        _hook: &Hook<'_>,
         relation: &RelationId,
         peer_bag: &Databag,
-        location: &Location,
+        _location: &Location,
         passwords: &Passwords,
-    ) -> Result<Option<Reply>>;
+    ) -> Result<Option<Reply>> {
+        Record::read(Self::RECORDS, relation, peer_bag)?
+            .map(|record| record.reply_with_password(passwords))
+            .transpose()
+    }
 }
 
 /// The step of an identity endpoint: once consumers may be served, the leader serves the

@@ -921,18 +921,6 @@ impl consumers::IdentityEndpoint for IdentityService {
             ))],
         }
     }
-
-    fn reply(
-        _hook: &Hook<'_>,
-        relation: &RelationId,
-        peer_bag: &Databag,
-        _location: &Location,
-        passwords: &Passwords,
-    ) -> Result<Option<Reply>> {
-        Record::read(RECORDS, relation, peer_bag)?
-            .map(|record| record.reply_with_password(passwords))
-            .transpose()
-    }
 }
 
 #[cfg(test)]

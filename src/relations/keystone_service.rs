@@ -10,7 +10,7 @@ use anyhow::Result;
 
 use crate::event::Endpoint;
 use crate::juju::{Databag, RelationId};
-use crate::relations::consumers::{self, Location, Passwords, Record, Reply};
+use crate::relations::consumers::{self, Location, Passwords, Record};
 use crate::relations::identity_service::{self, Request, Settings};
 use crate::step::{Condition, Hook};
 
@@ -97,18 +97,6 @@ impl consumers::IdentityEndpoint for KeystoneService {
             reply: identity_service::reply(&request, &settings, None, &ensured, location),
         }
         .store(hook, RECORDS, relation)
-    }
-
-    fn reply(
-        _hook: &Hook<'_>,
-        relation: &RelationId,
-        peer_bag: &Databag,
-        _location: &Location,
-        passwords: &Passwords,
-    ) -> Result<Option<Reply>> {
-        Record::read(RECORDS, relation, peer_bag)?
-            .map(|record| record.reply_with_password(passwords))
-            .transpose()
     }
 }
 
