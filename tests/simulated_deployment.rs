@@ -135,6 +135,40 @@ fn the_ha_bundle_settles_on_real_services_with_every_unit_ready_within_hook_budg
         }
     }
 
+    // tempest (identity-credentials) and placement (Sunbeam-style: the reply in keystone's
+    // application bag, the credentials in a secret granted to it) get project-scoped tokens too.
+    let tempest = model
+        .relation_id("tempest", "identity-credentials")
+        .unwrap();
+    let reply = model.relation_data(tempest, "keystone/0");
+    let user = serde_json::json!({
+        "name": reply["credentials_username"],
+        "domain": {"id": reply["credentials_user_domain_id"]},
+        "password": reply["credentials_password"]});
+    let scope = serde_json::json!({"project": {"id": reply["credentials_project_id"]}});
+    let placement = model.relation_id("placement", "identity-service").unwrap();
+    let app_reply = model.relation_data(placement, "keystone");
+    let secret = {
+        let world = model.world();
+        let id = app_reply["service-credentials"].trim_start_matches("secret:");
+        world.secrets[id].revisions.last().cloned().unwrap()
+    };
+    let sunbeam_user = serde_json::json!({
+        "name": secret["username"],
+        "domain": {"id": app_reply["service-domain-id"]},
+        "password": secret["password"]});
+    let sunbeam_scope = serde_json::json!({"project": {"id": app_reply["service-project-id"]}});
+    for unit in model.units("keystone") {
+        let base = format!("http://{}:5000/v3", model.unit_address(&unit).unwrap());
+        for (who, user, scope) in [
+            ("tempest", &user, &scope),
+            ("placement", &sunbeam_user, &sunbeam_scope),
+        ] {
+            let answer = demo::request_token(&base, user, scope, &[]).unwrap();
+            assert_eq!(answer.status, 201, "{who} on {unit}: {}", answer.body);
+        }
+    }
+
     // Steady state, with Keystone serving: within the hook-tool budgets on the leader and on
     // another unit.
     let (leader, other) = support::leader_and_other(&model, "keystone");
