@@ -60,10 +60,13 @@ hooks:
 	mkdir -p actions
 	for action in $$($(TARGET_DIR)/debug/keystone-charm actions); do ln -s ../dispatch actions/$$action; done
 
-## bench: whole-process hook times, hook-tool calls and binary size; simulator hooks/s
+## bench: whole-process hook times, hook-tool calls and binary size; simulator hooks/s; the
+## identity relations at scale (100 relations, in memory)
 bench: build
+	$(CARGO) build --release --locked -p juju-sim --bin juju-sim-tool
 	$(CARGO) bench --bench hooks --locked
 	$(CARGO) bench -p juju-sim --bench hooks_per_second --locked
+	$(CARGO) test --lib --locked at_scale -- --nocapture
 
 clean:
 	$(CARGO) clean
