@@ -28,7 +28,7 @@ use crate::steps;
 
 /// The steps of every hook that assesses the unit, in the order they depend on each other.
 /// A new relation adds its file in src/relations/ and its line here.
-pub const STEPS: [(&str, Step); 14] = [
+pub const STEPS: [(&str, Step); 15] = [
     ("config-warnings", steps::config_warnings::run),
     ("packages", steps::packages::run),
     ("cluster", relations::cluster::run),
@@ -37,6 +37,7 @@ pub const STEPS: [(&str, Step); 14] = [
     ("database-init", relations::shared_db::initialise),
     ("apache", steps::workload::apache),
     ("readiness", steps::readiness::run),
+    ("cluster-readiness", steps::readiness::publish),
     ("admin-identity", steps::admin_identity::run),
     ("identity-service", relations::identity_service::run),
     ("identity-credentials", relations::identity_credentials::run),

@@ -142,7 +142,12 @@ impl Sim {
     /// setting provides the charm admin's password, which the twin Keystone knows (as
     /// `keystone-manage bootstrap` would have made it in the shared database). Nothing has run.
     pub fn with_database(units: usize, config: Value) -> Sim {
-        let sim = Sim::keystone(units, config);
+        Sim::with_database_on("3.6.1", units, config)
+    }
+
+    /// [`Sim::with_database`] on another Juju version.
+    pub fn with_database_on(version: &str, units: usize, config: Value) -> Sim {
+        let sim = Sim::keystone_on(version, units, config);
         sim.keystone
             .lock()
             .expect("the twin Keystone")

@@ -449,18 +449,64 @@ pub fn relation(juju: &Juju) -> Result<Option<RelationId>> {
         .next())
 }
 
-/// Whether every other unit acknowledged fernet keys `generation` (the caller holds it).
-pub fn every_unit_holds(juju: &Juju, generation: u64) -> Result<bool> {
-    let Some(relation) = relation(juju)? else {
-        return Ok(true);
+/// A unit's cluster bag key: the fernet generation it holds while its Keystone answers (unset
+/// otherwise): it may be given to consumers.
+const READY: &str = "keystone-ready";
+/// The leader's application bag key: the generation every other unit was last seen ready at.
+const UNITS_READY: &str = "units-ready";
+
+/// After the readiness check (`answering`): a unit other than the leader says whether it may
+/// serve (it holds the current keys and its Keystone answers); the leader keeps, in the
+/// application bag, whether every other unit does, looking again whenever a peer's data changed.
+pub fn report_readiness(hook: &Hook<'_>, answering: bool) -> Result<()> {
+    let Some(relation) = relation(hook.juju)? else {
+        return Ok(());
     };
-    for unit in juju.relation_units(&relation)? {
-        let bag = juju.relation_data(&relation, &Bag::Unit(unit))?;
-        if ack_of(&bag).is_none_or(|ack| ack.generation != generation) {
-            return Ok(false);
-        }
+    let held = hook.found::<HeldKeys>().map(|k| k.generation);
+    if !hook.leader {
+        let ready = held.filter(|_| answering).map(|g| g.to_string());
+        let changes = DatabagChanges::from([(READY.to_owned(), ready)]);
+        hook.juju
+            .relation_set(&relation, false, &changes)
+            .context("cannot say in the cluster relation whether this unit is ready")?;
+        return Ok(());
     }
-    Ok(true)
+    let peer_hook = matches!(
+        hook.event,
+        crate::event::Event::Relation {
+            endpoint: crate::event::Endpoint::Cluster,
+            ..
+        }
+    );
+    let Some(generation) = held else {
+        return Ok(());
+    };
+    let bag = hook
+        .juju
+        .relation_data(&relation, &Bag::App(hook.juju.app()))
+        .context("cannot read the cluster application data")?;
+    if !peer_hook && bag.contains_key(UNITS_READY) {
+        return Ok(());
+    }
+    let mut all = true;
+    for unit in hook.juju.relation_units(&relation)? {
+        let data = hook.juju.relation_data(&relation, &Bag::Unit(unit))?;
+        all &= data.get(READY).and_then(|g| g.parse::<u64>().ok()) == Some(generation);
+    }
+    let value = match all {
+        true => generation.to_string(),
+        false => "none".to_owned(),
+    };
+    set_shared(hook.juju, &relation, &[(UNITS_READY, Some(value))])
+}
+
+/// Whether every other unit holds fernet keys `generation` with its Keystone answering, as the
+/// leader last saw it (kept in the application bag, so asking costs no hook-tool call).
+pub fn every_unit_ready(peer_bag: &crate::juju::Databag, generation: u64) -> bool {
+    peer_bag
+        .get(UNITS_READY)
+        .and_then(|g| g.parse::<u64>().ok())
+        == Some(generation)
 }
 
 /// The peer relation and its application bag, when the relation exists.

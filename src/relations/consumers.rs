@@ -363,24 +363,26 @@ impl Location {
 
 /// Whether this unit may hand out credentials: the database is initialised and bootstrapped,
 /// this unit holds the current fernet keys and its Keystone answers (bug 1818113: consumers got
-/// credentials before Keystone could issue tokens).
+/// credentials before Keystone could issue tokens), and, for the leader, which makes them, every
+/// other unit is ready too, so none is named to a consumer before it can validate its tokens.
 pub fn may_serve(hook: &Hook<'_>) -> Result<bool> {
     let flags = match hook.found::<DatabaseFlags>() {
         Some(flags) => *flags,
         None => DatabaseFlags::read(hook.juju)?,
     };
-    Ok(flags.bootstrapped
-        && hook.found::<HeldKeys>().is_some()
-        && hook.found::<Answering>().is_some())
-}
-
-/// Whether every unit holds the leader's current keys (the leader checks it before it creates
-/// credentials, so no consumer is told of a unit that cannot validate its tokens).
-pub fn every_unit_ready(hook: &Hook<'_>) -> Result<bool> {
     let Some(held) = hook.found::<HeldKeys>() else {
         return Ok(false);
     };
-    cluster::every_unit_holds(hook.juju, held.generation)
+    if !flags.bootstrapped || hook.found::<Answering>().is_none() {
+        return Ok(false);
+    }
+    if !hook.leader {
+        return Ok(true);
+    }
+    let peer_bag = cluster::app_data(hook.juju)?
+        .map(|(_, bag)| bag)
+        .unwrap_or_default();
+    Ok(cluster::every_unit_ready(&peer_bag, held.generation))
 }
 
 /// What an endpoint's replies depend on, besides each relation's own request.

@@ -207,9 +207,6 @@ fn serve_app(
     if previous.as_ref().is_some_and(|(d, _)| *d == digest) {
         return Ok(());
     }
-    if !consumers::every_unit_ready(hook)? {
-        return Ok(());
-    }
     let ensured = consumers::ensure(hook, relation, peer_bag, &objects(&request, &password))?;
     let secret = consumers::credentials_secret(
         hook,
@@ -328,12 +325,6 @@ impl consumers::IdentityEndpoint for IdentityCredentials {
         let digest =
             consumers::digest(&[&request, location, &consumers::digest(&[password.expose()])]);
         if Record::is_current(RECORDS, relation, peer_bag, &digest) {
-            return Ok(());
-        }
-        if !consumers::every_unit_ready(hook)? {
-            tracing::info!(
-                "{relation}: waiting for every unit to hold the current keys before serving it"
-            );
             return Ok(());
         }
         let ensured = consumers::ensure(hook, relation, peer_bag, &objects(&request, &password))?;

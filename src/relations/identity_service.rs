@@ -614,12 +614,6 @@ fn serve_classic(
     if Record::is_current(RECORDS, relation, peer_bag, &digest) {
         return Ok(());
     }
-    if !consumers::every_unit_ready(hook)? {
-        tracing::info!(
-            "{relation}: waiting for every unit to hold the current keys before serving it"
-        );
-        return Ok(());
-    }
     let objects = objects(request, &settings, user.as_deref().zip(password.as_ref()));
     let ensured = consumers::ensure(hook, relation, peer_bag, &objects)?;
     if !request.endpoints.is_empty() {
@@ -753,9 +747,6 @@ fn serve_app(
         };
         let text = serde_json::to_string(&record).context("cannot encode a reply record")?;
         return cluster::set_shared(hook.juju, &peer, &[(key.as_str(), Some(text))]);
-    }
-    if !consumers::every_unit_ready(hook)? {
-        return Ok(());
     }
     let objects = objects(&as_classic, &settings, Some((user.as_str(), &password)));
     let ensured = consumers::ensure(hook, relation, peer_bag, &objects)?;

@@ -35,3 +35,11 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         ))]),
     }
 }
+
+/// Step: tells the other units whether this one can serve (see
+/// [`crate::relations::cluster::report_readiness`]).
+pub fn publish(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
+    let answering = hook.found::<Answering>().is_some();
+    crate::relations::cluster::report_readiness(hook, answering)?;
+    Ok(Vec::new())
+}

@@ -817,3 +817,62 @@ fn with_tls_the_reply_says_https_and_carries_the_ca() {
     assert_eq!(reply["service_protocol"], "https");
     assert_eq!(reply["auth_protocol"], "https");
 }
+
+#[test]
+fn no_credentials_while_a_peer_cannot_serve_and_they_come_once_it_can() {
+    let mut sim = Sim::ready(2);
+    let task = sim.action("keystone/1", "pause", json!({}));
+    assert_eq!(task.status, "completed", "{task:?}");
+    sim.settle();
+    let seen = relate_nova(&mut sim);
+    assert!(
+        replies(&seen)
+            .values()
+            .all(|r| !r.contains_key("service_password")),
+        "{:?}",
+        replies(&seen)
+    );
+    let task = sim.action("keystone/1", "resume", json!({}));
+    assert_eq!(task.status, "completed", "{task:?}");
+    sim.settle();
+    let after = replies(&seen);
+    assert!(
+        after["keystone/0"].contains_key("service_password"),
+        "{after:?}"
+    );
+    assert_eq!(
+        after["keystone/1"].get("service_password"),
+        after["keystone/0"].get("service_password")
+    );
+}
+
+#[test]
+fn before_juju_3_1_the_status_names_the_sunbeam_relations_it_cannot_serve() {
+    let mut sim = Sim::with_database_on("2.9.49", 1, json!({}));
+    sim.settle();
+    assert_eq!(sim.status("keystone/0"), "active: Unit is ready");
+    let seen = std::sync::Arc::default();
+    sim.model
+        .deploy_scripted(
+            "glance-k8s",
+            Box::new(SunbeamGlance {
+                seen: std::sync::Arc::clone(&seen),
+            }),
+            1,
+        )
+        .unwrap();
+    let id = sim.model.relate("keystone", "glance-k8s").unwrap();
+    sim.settle();
+    assert_eq!(
+        sim.status("keystone/0"),
+        format!(
+            "active: Unit is ready (identity-service:{id} need Juju secrets (Juju 3.1 or later))"
+        )
+    );
+    assert!(seen.lock().unwrap().is_none());
+    assert!(
+        sim.logs("keystone/0", "WARNING")
+            .iter()
+            .any(|l| l.contains("needs Juju 3.1 or later"))
+    );
+}
