@@ -782,20 +782,53 @@ fn subscribers_hear_of_endpoint_changes_and_only_then() {
 }
 
 #[test]
-fn replacing_the_python_charm_keeps_the_consumers_passwords() {
+fn replacing_the_python_charm_keeps_the_consumers_users_and_passwords() {
     let mut sim = Sim::ready(1);
-    // What the Python charm left in its leader settings for nova's user.
+    // What the Python charm left: nova's user in both domains with its password, and that
+    // password in its leader settings.
+    let python_password = Sensitive::new("python-generated-password".to_owned());
+    let ids: Vec<String> = {
+        let mut keystone = sim.keystone.lock().unwrap();
+        let service_domain = keystone.find_domain(SERVICE_DOMAIN).unwrap().unwrap().id;
+        [DEFAULT_DOMAIN_ID.to_owned(), service_domain]
+            .iter()
+            .map(|domain| {
+                keystone
+                    .create_user(domain, "nova", &python_password, &[])
+                    .unwrap()
+                    .id
+            })
+            .collect()
+    };
     sim.model
         .world()
         .apps
         .get_mut("keystone")
         .unwrap()
         .leader_settings
-        .insert("nova_passwd".into(), "python-generated-password".into());
+        .insert("nova_passwd".into(), python_password.expose().clone());
+    let writes = sim.keystone.lock().unwrap().request_count().writes;
     let seen = relate_nova(&mut sim);
+    let reply = &replies(&seen)["keystone/0"];
+    assert_eq!(reply["service_password"], *python_password.expose());
     assert_eq!(
-        replies(&seen)["keystone/0"]["service_password"],
-        "python-generated-password"
+        reply["service_user_id"], ids[1],
+        "the same user, not a new one"
+    );
+    // The user's password was not touched; only the catalog entry and grants were written.
+    let credentials = PasswordCredentials {
+        user_name: "nova".into(),
+        user_domain: DomainRef::Name(SERVICE_DOMAIN.into()),
+        password: python_password,
+    };
+    let mut keystone = sim.keystone.lock().unwrap();
+    keystone
+        .authenticate(&credentials, &Scope::Unscoped)
+        .unwrap();
+    assert!(keystone.request_count().writes > writes);
+    assert_eq!(
+        keystone.users.iter().filter(|u| u.name == "nova").count(),
+        2
     );
 }
 
