@@ -169,6 +169,40 @@ fn the_ha_bundle_settles_on_real_services_with_every_unit_ready_within_hook_budg
         }
     }
 
+    // exporter (identity-admin) gets the cloud admin's credentials; the dashboard's role exists.
+    let exporter = model.relation_id("exporter", "identity-admin").unwrap();
+    let admin = model.relation_data(exporter, "keystone/0");
+    let admin_user = serde_json::json!({
+        "name": admin["service_username"],
+        "domain": {"name": admin["service_user_domain_name"]},
+        "password": admin["service_password"]});
+    let admin_scope = serde_json::json!({"project": {
+        "name": admin["service_project_name"],
+        "domain": {"name": admin["service_project_domain_name"]}}});
+    let base = format!(
+        "http://{}:5000/v3",
+        model.unit_address("keystone/0").unwrap()
+    );
+    let answer = demo::request_token(&base, &admin_user, &admin_scope, &[]).unwrap();
+    assert_eq!(answer.status, 201, "exporter: {}", answer.body);
+    let token = answer.subject_token.unwrap();
+    let horizon = model.relation_id("horizon", "identity-service").unwrap();
+    assert_eq!(
+        model.relation_data(horizon, "keystone/0")["created_roles"],
+        "member"
+    );
+    let roles = demo::http(&[
+        "-H",
+        &format!("X-Auth-Token: {token}"),
+        &format!("{base}/roles?name=member"),
+    ])
+    .unwrap();
+    assert!(
+        roles.body.contains("\"name\": \"member\""),
+        "{}",
+        roles.body
+    );
+
     // Steady state, with Keystone serving: within the hook-tool budgets on the leader and on
     // another unit.
     let (leader, other) = support::leader_and_other(&model, "keystone");
