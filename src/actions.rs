@@ -17,8 +17,8 @@ use crate::juju::{Bag, Juju};
 use crate::machine::Machine;
 use crate::paths;
 use crate::relations::cluster;
-use crate::relations::consumers;
 use crate::relations::shared_db::DatabaseFlags;
+use crate::relations::{consumers, identity_credentials, identity_service};
 use crate::step::Hook;
 use crate::steps::admin_identity;
 
@@ -336,10 +336,16 @@ fn service_users(juju: &Juju) -> Result<Vec<String>, ActionFailure> {
     let Some((_, bag)) = cluster::app_data(juju).map_err(failure)? else {
         return Ok(Vec::new());
     };
-    let users: std::collections::BTreeSet<String> = consumers::recorded_users(&bag)
-        .map_err(failure)?
-        .into_iter()
-        .collect();
+    let users: std::collections::BTreeSet<String> = consumers::recorded_users(
+        &bag,
+        &[identity_service::RECORDS, identity_credentials::RECORDS],
+        &[
+            identity_service::APP_RECORDS,
+            identity_credentials::APP_RECORDS,
+        ],
+    )
+    .into_iter()
+    .collect();
     Ok(users.into_iter().collect())
 }
 

@@ -130,11 +130,6 @@ impl Juju {
         self.relation.as_ref().map(|r| r.id.clone())
     }
 
-    /// The remote application of the running relation hook.
-    pub fn remote_app(&self) -> Option<&AppName> {
-        self.relation.as_ref().and_then(|r| r.remote_app.as_ref())
-    }
-
     /// Juju ≥ 3.1: secrets exist (older Juju keeps shared secrets in the peer bag).
     pub fn supports_secrets(&self) -> bool {
         self.secrets

@@ -1,6 +1,7 @@
 //! The one door to Juju: every hook tool the charm uses, as a trait.
 //!
-//! [`crate::juju::process::ProcessHookTools`] runs the real tools; tests use an in-memory twin.
+//! [`crate::juju::process::ProcessHookTools`] runs the real tools, or reaches the simulator's
+//! unit agent in-process in tests.
 //! Implementations do no caching: [`crate::juju::Juju`] layers the per-hook cache on top.
 
 use std::collections::BTreeMap;

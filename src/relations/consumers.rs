@@ -538,21 +538,56 @@ const JUJU_KEYS: [&str; 3] = ["private-address", "ingress-address", "egress-subn
 /// Peer application bag key: bumped whenever a service password is added or replaced.
 const PASSWORDS_GENERATION: &str = "service-passwords-generation";
 
-/// Every service user the leader's records name.
-pub fn recorded_users(peer_bag: &Databag) -> Result<Vec<String>> {
+/// Every service user the leader's records under these prefixes name: classic records
+/// ([`Record`]) and Sunbeam-style ones ([`AppRecord`]).
+pub fn recorded_users(peer_bag: &Databag, records: &[&str], app_records: &[&str]) -> Vec<String> {
     let mut users = Vec::new();
-    for (key, text) in peer_bag {
-        // Records are JSON objects; the other keys of the bag are not.
-        if !text.starts_with('{') || !key.contains(':') {
-            continue;
-        }
-        if let Ok(record) = serde_json::from_str::<Record>(text)
-            && let Some((user, _)) = record.user
-        {
-            users.push(user);
+    for prefix in records {
+        for text in self::records(peer_bag, prefix).values() {
+            if let Ok(Record {
+                user: Some((user, _)),
+                ..
+            }) = serde_json::from_str(text)
+            {
+                users.push(user);
+            }
         }
     }
-    Ok(users)
+    for prefix in app_records {
+        for text in self::records(peer_bag, prefix).values() {
+            if let Ok(record) = serde_json::from_str::<AppRecord>(text) {
+                users.push(record.user);
+            }
+        }
+    }
+    users
+}
+
+/// What the leader keeps of a Sunbeam-style reply (the reply itself is in the keystone
+/// application bag, which only the leader writes).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AppRecord {
+    /// Of the request and every input of the reply: the same digest, nothing to do.
+    pub digest: String,
+    /// The credentials secret granted to the relation (None: Juju has no secrets).
+    pub secret: Option<String>,
+    pub user: String,
+}
+
+impl AppRecord {
+    pub fn read(prefix: &str, relation: &RelationId, peer_bag: &Databag) -> Option<AppRecord> {
+        peer_bag
+            .get(&Record::key(prefix, relation))
+            .and_then(|text| serde_json::from_str(text).ok())
+    }
+
+    /// Records it (leader only).
+    pub fn store(&self, hook: &Hook<'_>, prefix: &str, relation: &RelationId) -> Result<()> {
+        let text = serde_json::to_string(self).context("cannot encode a reply record")?;
+        let peer = cluster::relation(hook.juju)?.context("the cluster relation vanished")?;
+        let key = Record::key(prefix, relation);
+        cluster::set_shared(hook.juju, &peer, &[(key.as_str(), Some(text))])
+    }
 }
 
 /// The service users' passwords, by user name.

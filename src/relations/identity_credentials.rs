@@ -17,7 +17,9 @@ use anyhow::{Context as _, Result};
 use crate::event::Endpoint;
 use crate::identity::{IdentityObject, SERVICE_DOMAIN};
 use crate::juju::{Databag, RelationId};
-use crate::relations::consumers::{self, API_VERSION, Location, Passwords, Record, Reply};
+use crate::relations::consumers::{
+    self, API_VERSION, AppRecord, Location, Passwords, Record, Reply,
+};
 use crate::step::{Condition, Hook};
 
 pub const ENDPOINT: Endpoint = Endpoint::IdentityCredentials;
@@ -159,10 +161,10 @@ pub fn reply(request: &Request, ensured: &crate::identity::Ensured, at: &Locatio
 }
 
 /// Peer application bag keys of the leader's records.
-const RECORDS: &str = "identity-credentials:";
+pub const RECORDS: &str = "identity-credentials:";
 /// Peer application bag keys of the leader's records of Sunbeam-style replies: the digest and
 /// the credentials secret's id.
-const APP_RECORDS: &str = "identity-credentials-app:";
+pub const APP_RECORDS: &str = "identity-credentials-app:";
 
 /// A Sunbeam-style request (`username` in the remote application bag), if any: served in
 /// Keystone, in a secret and in the keystone application bag.
@@ -199,12 +201,9 @@ fn serve_app(
         return Ok(());
     }
     let password = passwords.ensure(hook, &request.username)?;
-    let key = format!("{APP_RECORDS}{}", relation.as_str());
-    let previous: Option<(String, String)> = peer_bag
-        .get(&key)
-        .and_then(|t| serde_json::from_str(t).ok());
+    let previous = AppRecord::read(APP_RECORDS, relation, peer_bag);
     let digest = consumers::digest(&[&request, location, &consumers::digest(&[password.expose()])]);
-    if previous.as_ref().is_some_and(|(d, _)| *d == digest) {
+    if previous.as_ref().is_some_and(|r| r.digest == digest) {
         return Ok(());
     }
     let ensured = consumers::ensure(hook, relation, peer_bag, &objects(&request, &password))?;
@@ -212,7 +211,7 @@ fn serve_app(
         hook,
         relation,
         &remote,
-        previous.map(|(_, id)| id),
+        previous.and_then(|r| r.secret),
         &request.username,
         &password,
     )?;
@@ -220,11 +219,12 @@ fn serve_app(
     hook.juju
         .relation_set(relation, true, &reply)
         .with_context(|| format!("cannot send the reply on {relation}"))?;
-    let text = serde_json::to_string(&(digest, secret.to_string()))
-        .context("cannot encode a reply record")?;
-    let peer =
-        crate::relations::cluster::relation(hook.juju)?.context("the cluster relation vanished")?;
-    crate::relations::cluster::set_shared(hook.juju, &peer, &[(key.as_str(), Some(text))])
+    AppRecord {
+        digest,
+        secret: Some(secret.to_string()),
+        user: request.username.clone(),
+    }
+    .store(hook, APP_RECORDS, relation)
 }
 
 /// The Sunbeam-style reply, in the keystone application bag.

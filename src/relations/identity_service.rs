@@ -28,7 +28,9 @@ use crate::identity::{
 use crate::juju::{Bag, Databag, RelationId};
 use crate::keystone_api::{DEFAULT_DOMAIN_ID, Interface};
 use crate::relations::cluster;
-use crate::relations::consumers::{self, API_VERSION, Location, Passwords, Record, Reply};
+use crate::relations::consumers::{
+    self, API_VERSION, AppRecord, Location, Passwords, Record, Reply,
+};
 use crate::secret::Sensitive;
 use crate::step::{Condition, Hook};
 
@@ -555,9 +557,9 @@ pub fn reply(
 }
 
 /// Peer application bag keys of the leader's records: `identity-service:<relation id>`.
-const RECORDS: &str = "identity-service:";
+pub const RECORDS: &str = "identity-service:";
 /// Peer application bag keys of the leader's records of Sunbeam-style replies.
-const APP_RECORDS: &str = "identity-service-app:";
+pub const APP_RECORDS: &str = "identity-service-app:";
 /// Peer application bag keys of the endpoints each relation registered (identity-notifications
 /// tells their listeners when they change).
 pub const ENDPOINT_RECORDS: &str = "identity-service-endpoints:";
@@ -667,14 +669,6 @@ pub fn endpoint_changes(request: &Request, peer_bag: &Databag, catalog_ttl: u64)
     ]))
 }
 
-/// What the leader keeps of a Sunbeam-style reply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct AppRecord {
-    digest: String,
-    /// The credentials secret granted to the relation (None: Juju has no secrets).
-    secret: Option<String>,
-}
-
 /// The Sunbeam-style request of a relation, if any: the objects in Keystone, the credentials in
 /// a secret granted to the relation, and every reply key in the keystone application's bag in
 /// the same hook. The user is the classic request's when there is one (a reactive consumer may
@@ -721,10 +715,7 @@ fn serve_app(
         return Ok(());
     };
     let password = passwords.ensure(hook, &user)?;
-    let key = format!("{APP_RECORDS}{}", relation.as_str());
-    let previous: Option<AppRecord> = peer_bag
-        .get(&key)
-        .and_then(|t| serde_json::from_str(t).ok());
+    let previous = AppRecord::read(APP_RECORDS, relation, peer_bag);
     let digest = consumers::digest(&[
         &request,
         &settings,
@@ -736,7 +727,6 @@ fn serve_app(
     if previous.as_ref().is_some_and(|r| r.digest == digest) {
         return Ok(());
     }
-    let peer = cluster::relation(hook.juju)?.context("the cluster relation vanished")?;
     if !hook.juju.supports_secrets() {
         tracing::warn!(
             "{relation}: {remote} asks for its credentials in a Juju secret, which needs Juju 3.1 or later"
@@ -744,9 +734,9 @@ fn serve_app(
         let record = AppRecord {
             digest,
             secret: None,
+            user,
         };
-        let text = serde_json::to_string(&record).context("cannot encode a reply record")?;
-        return cluster::set_shared(hook.juju, &peer, &[(key.as_str(), Some(text))]);
+        return record.store(hook, APP_RECORDS, relation);
     }
     let objects = objects(&as_classic, &settings, Some((user.as_str(), &password)));
     let ensured = consumers::ensure(hook, relation, peer_bag, &objects)?;
@@ -763,12 +753,12 @@ fn serve_app(
     hook.juju
         .relation_set(relation, true, &reply)
         .with_context(|| format!("cannot send the reply on {relation}"))?;
-    let record = AppRecord {
+    AppRecord {
         digest,
         secret: Some(secret.to_string()),
-    };
-    let text = serde_json::to_string(&record).context("cannot encode a reply record")?;
-    cluster::set_shared(hook.juju, &peer, &[(key.as_str(), Some(text))])
+        user,
+    }
+    .store(hook, APP_RECORDS, relation)
 }
 
 /// The Sunbeam-style reply, in the keystone application's bag: hyphenated keys, the

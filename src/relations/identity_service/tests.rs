@@ -512,19 +512,24 @@ impl juju_sim::scripted::ScriptedCharm for SunbeamGlance {
     }
 }
 
+/// Deploys [`SunbeamGlance`] (not related yet); what it will see.
+fn deploy_sunbeam_glance(
+    sim: &mut Sim,
+) -> std::sync::Arc<std::sync::Mutex<Option<(Databag, Databag)>>> {
+    let seen = std::sync::Arc::default();
+    let charm = SunbeamGlance {
+        seen: std::sync::Arc::clone(&seen),
+    };
+    sim.model
+        .deploy_scripted("glance-k8s", Box::new(charm), 1)
+        .unwrap();
+    seen
+}
+
 #[test]
 fn a_sunbeam_consumer_gets_its_reply_in_the_app_bag_and_credentials_in_a_secret() {
     let mut sim = Sim::ready(2);
-    let seen = std::sync::Arc::default();
-    sim.model
-        .deploy_scripted(
-            "glance-k8s",
-            Box::new(SunbeamGlance {
-                seen: std::sync::Arc::clone(&seen),
-            }),
-            1,
-        )
-        .unwrap();
+    let seen = deploy_sunbeam_glance(&mut sim);
     sim.model.relate("keystone", "glance-k8s").unwrap();
     sim.settle();
     let (reply, secret) = seen
@@ -884,16 +889,7 @@ fn before_juju_3_1_the_status_names_the_sunbeam_relations_it_cannot_serve() {
     let mut sim = Sim::with_database_on("2.9.49", 1, json!({}));
     sim.settle();
     assert_eq!(sim.status("keystone/0"), "active: Unit is ready");
-    let seen = std::sync::Arc::default();
-    sim.model
-        .deploy_scripted(
-            "glance-k8s",
-            Box::new(SunbeamGlance {
-                seen: std::sync::Arc::clone(&seen),
-            }),
-            1,
-        )
-        .unwrap();
+    let seen = deploy_sunbeam_glance(&mut sim);
     let id = sim.model.relate("keystone", "glance-k8s").unwrap();
     sim.settle();
     assert_eq!(
