@@ -251,6 +251,7 @@ impl Machines {
             destroy(&machine.netns, &machine.veth);
             let _ = machine.holder.kill();
             let _ = machine.holder.wait();
+            forget_database_connections(machine.address);
         }
         let _ = std::fs::remove_dir_all(self.root.join(unit.replace('/', "-")));
     }
@@ -263,6 +264,28 @@ impl Drop for Machines {
             self.remove(&unit);
         }
         let _ = ip(&["link", "del", &self.bridge]);
+    }
+}
+
+/// Closes the MariaDB connections of a machine that is gone. Its network vanished with it, so
+/// the server never hears them close and would keep them until wait_timeout (hours), until
+/// max_connections refuses every new client; a real server notices a dead host by TCP
+/// keepalive. No MariaDB on this host: nothing to do.
+fn forget_database_connections(address: Ipv4Addr) {
+    let query =
+        format!("SELECT id FROM information_schema.processlist WHERE host LIKE '{address}:%'");
+    let Ok(out) = Command::new("mysql")
+        .args(["-uroot", "-N", "-e", &query])
+        .output()
+    else {
+        return;
+    };
+    for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+        if id.chars().all(|c| c.is_ascii_digit()) {
+            let _ = Command::new("mysql")
+                .args(["-uroot", "-e", &format!("KILL {id}")])
+                .output();
+        }
     }
 }
 
