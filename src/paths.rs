@@ -32,6 +32,8 @@ pub const WSGI_ADMIN: &str = "/usr/bin/keystone-wsgi-admin";
 pub const MEMCACHED: &str = "127.0.0.1:11211";
 /// Present while the operator has paused the unit (the pause and resume actions).
 pub const PAUSED_MARKER: &str = "/var/lib/keystone/charm-paused";
+/// Present while Keystone answered the charm's last readiness check on this unit.
+pub const ANSWERING_MARKER: &str = "/var/lib/keystone/charm-answering";
 /// The charm's templates, under the charm directory Juju unpacked.
 pub const TEMPLATES_DIR: &str = "templates";
 /// The kernel's hostname: the vhost's ServerName unless os-public-hostname is set.

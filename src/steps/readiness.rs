@@ -1,10 +1,33 @@
 //! Whether Keystone answers on this unit: `GET <prefix>/v3` must return 200 before the unit is
 //! ready and before anything is asked of Keystone's API.
+//!
+//! The answer is kept on the machine between hooks, so that a hook that changed nothing asks
+//! Keystone nothing: the check runs again when the workload changed, when the last check failed,
+//! and in the hooks where Juju expects a health check (update-status every few minutes, start,
+//! install, upgrade-charm).
 
-use anyhow::Result;
+use std::path::Path;
 
+use anyhow::{Context as _, Result};
+
+use crate::event::Event;
+use crate::host::fs::Owner;
+use crate::paths;
 use crate::step::{Condition, Hook, local_endpoint};
 use crate::steps::workload::Serving;
+
+/// Whether this hook asks Keystone again rather than trusting the last answer.
+fn must_check(event: &Event, serving: Serving, answered_before: bool) -> bool {
+    let health_check = matches!(
+        event,
+        Event::UpdateStatus
+            | Event::Start
+            | Event::Install
+            | Event::UpgradeCharm
+            | Event::Action(_)
+    );
+    health_check || serving.changed || !answered_before
+}
 
 /// Recorded when Keystone answered on this unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,7 +36,17 @@ pub struct Answering;
 /// Step: the readiness check, once Apache serves Keystone (unauthenticated, on the hook's one
 /// Keystone session).
 pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
-    if hook.found::<Serving>().is_none() {
+    let Some(serving) = hook.found::<Serving>().copied() else {
+        return Ok(Vec::new());
+    };
+    let marker = Path::new(paths::ANSWERING_MARKER);
+    let files = hook.machine.files.as_ref();
+    let answered_before = files
+        .read(marker)
+        .context("cannot read the readiness marker")?
+        .is_some();
+    if !must_check(hook.event, serving, answered_before) {
+        hook.record(Answering);
         return Ok(Vec::new());
     }
     let base = local_endpoint(&hook.config).base_url();
@@ -27,12 +60,20 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     };
     match answer {
         Ok(()) => {
+            files
+                .write(marker, b"Keystone answered\n", &Owner::root(), 0o644)
+                .context("cannot record that Keystone answers")?;
             hook.record(Answering);
             Ok(Vec::new())
         }
-        Err(reason) => Ok(vec![Condition::Waiting(format!(
-            "Keystone is not answering yet ({reason})"
-        ))]),
+        Err(reason) => {
+            files
+                .remove(marker)
+                .context("cannot record that Keystone does not answer")?;
+            Ok(vec![Condition::Waiting(format!(
+                "Keystone is not answering yet ({reason})"
+            ))])
+        }
     }
 }
 
@@ -42,4 +83,28 @@ pub fn publish(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     let answering = hook.found::<Answering>().is_some();
     crate::relations::cluster::report_readiness(hook, answering)?;
     Ok(Vec::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Endpoint, RelationHook};
+
+    #[test]
+    fn a_hook_that_changed_nothing_trusts_the_last_answer() {
+        let same = Serving { changed: false };
+        let changed = Serving { changed: true };
+        let config = Event::ConfigChanged;
+        let relation = Event::Relation {
+            endpoint: Endpoint::IdentityService,
+            hook: RelationHook::Changed,
+        };
+        assert!(!must_check(&config, same, true));
+        assert!(!must_check(&relation, same, true));
+        assert!(must_check(&config, changed, true), "the workload changed");
+        assert!(must_check(&config, same, false), "the last check failed");
+        for health in [Event::UpdateStatus, Event::Start, Event::UpgradeCharm] {
+            assert!(must_check(&health, same, true), "{health:?}");
+        }
+    }
 }

@@ -156,7 +156,11 @@ struct Rendered {
 
 /// Recorded by [`apache`] when Apache serves Keystone on this unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Serving;
+pub struct Serving {
+    /// This hook changed one of the files Keystone or Apache run from, or started or restarted
+    /// a service: whatever was known of Keystone answering is out of date.
+    pub changed: bool,
+}
 
 fn facts<'h>(hook: &'h Hook<'_>, db_initialised: bool) -> WorkloadFacts<'h> {
     let database = hook.found::<Observed>().and_then(Observed::database);
@@ -220,14 +224,17 @@ pub fn apache(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         run_checked(machine.runner, &Invocation::new("update-ca-certificates"))
             .context("cannot add ssl_ca to the system's CA store")?;
     }
-    converge_services(
+    let inputs_changed = keystone_changed || !changed.is_empty();
+    let services = converge_services(
         machine.services.as_ref(),
         &plan,
         hook.paused,
-        keystone_changed || !changed.is_empty(),
+        inputs_changed,
     )?;
     if plan.serve && !hook.paused {
-        hook.record(Serving);
+        hook.record(Serving {
+            changed: inputs_changed || services != ServiceChanges::default(),
+        });
     }
     Ok(Vec::new())
 }
