@@ -190,6 +190,12 @@ const MARIADB_LISTEN_FILE: &str = "/etc/mysql/mariadb.conf.d/99-juju-sim.cnf";
 /// (restarting MariaDB only when it changed), starts MariaDB when it is stopped, and waits for
 /// `mysql -uroot` to connect. Needs root and mariadb-server.
 pub fn ensure_mariadb() -> Result<()> {
+    // Tests run side by side, each in its own process: one at a time checks and starts MariaDB,
+    // or two would start it at once and one of them fail.
+    let lock = std::fs::File::create("/run/juju-sim-mariadb.lock")
+        .map_err(|e| anyhow::anyhow!("cannot open /run/juju-sim-mariadb.lock: {e}"))?;
+    lock.lock()
+        .map_err(|e| anyhow::anyhow!("cannot lock /run/juju-sim-mariadb.lock: {e}"))?;
     let wanted = "# Written by juju-sim: units on their own machines reach MariaDB over a bridge.\n[mysqld]\nbind-address = 0.0.0.0\n";
     let changed = std::fs::read_to_string(MARIADB_LISTEN_FILE).ok().as_deref() != Some(wanted);
     if changed {

@@ -237,6 +237,15 @@ impl Juju {
         self.count("secret-grant").secret_grant(uri, relation)
     }
 
+    /// Removes an owned secret, every revision (nobody can read it afterwards).
+    pub fn secret_remove(&self, uri: &SecretUri) -> ToolResult<()> {
+        self.count("secret-remove").secret_remove(uri)?;
+        let mut cache = self.cache.borrow_mut();
+        cache.secrets.remove(uri);
+        cache.secrets_set.remove(uri);
+        Ok(())
+    }
+
     /// One data bag of a relation.
     pub fn relation_data(&self, relation: &RelationId, bag: &Bag) -> ToolResult<Databag> {
         self.cached_in(

@@ -491,6 +491,11 @@ impl HookTools for ProcessHookTools {
         .map(drop)
     }
 
+    fn secret_remove(&self, uri: &SecretUri) -> ToolResult<()> {
+        self.run("secret-remove", &args([uri.as_str()]), None)
+            .map(drop)
+    }
+
     fn secret_set(&self, uri: &SecretUri, content: &SecretContent) -> ToolResult<()> {
         let tool = "secret-set";
         let (_files, content_args) = SecretFiles::write(tool, content)?;

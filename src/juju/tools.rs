@@ -83,4 +83,6 @@ pub trait HookTools: Send + Sync {
     fn secret_set(&self, uri: &SecretUri, content: &SecretContent) -> ToolResult<()>;
     /// `secret-grant <uri> -r <id>`: the relation's remote application may read it.
     fn secret_grant(&self, uri: &SecretUri, relation: &RelationId) -> ToolResult<()>;
+    /// `secret-remove <uri>`: every revision of an owned secret.
+    fn secret_remove(&self, uri: &SecretUri) -> ToolResult<()>;
 }

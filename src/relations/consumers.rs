@@ -53,14 +53,17 @@ pub trait IdentityEndpoint {
         Ok(())
     }
 
-    /// The leader forgets a relation that is gone: its records go (its users stay, as the
-    /// Python charm leaves them, so a consumer related again gets the same password).
-    fn forget(hook: &Hook<'_>, peer: &RelationId, relation: &RelationId) -> Result<()> {
-        if Self::RECORDS.is_empty() {
-            return Ok(());
+    /// The leader forgets a relation that is gone (see [`forget_records`]).
+    fn forget(
+        hook: &Hook<'_>,
+        peer: &RelationId,
+        peer_bag: &Databag,
+        relation: &RelationId,
+    ) -> Result<()> {
+        match Self::RECORDS.is_empty() {
+            true => Ok(()),
+            false => forget_records(hook, peer, peer_bag, relation, &[Self::RECORDS], None),
         }
-        let key = Record::key(Self::RECORDS, relation);
-        cluster::set_shared(hook.juju, peer, &[(key.as_str(), None)])
     }
 
     /// What the unit's status says of this endpoint's relations, from the leader's records.
@@ -93,7 +96,7 @@ pub fn run<E: IdentityEndpoint>(hook: &mut Hook<'_>) -> Result<Vec<crate::status
         && is_broken(hook, E::ENDPOINT)
         && let Some(relation) = hook.juju.relation_id()
     {
-        E::forget(hook, &peer, &relation)?;
+        E::forget(hook, &peer, &peer_bag, &relation)?;
     }
     let notes = E::notes(&peer_bag);
     let gate = may_serve(hook)?;
@@ -563,6 +566,41 @@ pub fn recorded_users(peer_bag: &Databag, records: &[&str], app_records: &[&str]
     users
 }
 
+/// The leader forgets a relation that is gone: its records under `prefixes` go, and so does the
+/// Sunbeam-style credentials secret recorded under `app_records` (Juju keeps a secret until its
+/// owner removes it). The users stay in Keystone, as the Python charm leaves them, so a consumer
+/// related again gets the same password.
+pub fn forget_records(
+    hook: &Hook<'_>,
+    peer: &RelationId,
+    peer_bag: &Databag,
+    relation: &RelationId,
+    prefixes: &[&str],
+    app_records: Option<&str>,
+) -> Result<()> {
+    let secret = app_records
+        .and_then(|prefix| AppRecord::read(prefix, relation, peer_bag))
+        .and_then(|record| record.secret)
+        .and_then(|id| crate::juju::SecretUri::parse(&id));
+    if let Some(uri) = secret
+        && let Err(err) = hook.juju.secret_remove(&uri)
+    {
+        // Gone already (an operator removed it): nothing is left to protect.
+        tracing::warn!(
+            "{relation}: cannot remove its credentials secret {}: {err}; if it still exists, \
+             remove it with juju remove-secret",
+            uri.as_str()
+        );
+    }
+    let keys: Vec<String> = prefixes
+        .iter()
+        .map(|prefix| Record::key(prefix, relation))
+        .collect();
+    let changes: Vec<(&str, Option<String>)> =
+        keys.iter().map(|key| (key.as_str(), None)).collect();
+    cluster::set_shared(hook.juju, peer, &changes)
+}
+
 /// What the leader keeps of a Sunbeam-style reply (the reply itself is in the keystone
 /// application bag, which only the leader writes).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -615,8 +653,8 @@ impl Passwords {
         self.content.get(&Passwords::key(user))
     }
 
-    /// The user's password: the stored one, else the Python charm's (its leader setting
-    /// `<user>_passwd`, so consumers keep working when this charm replaces it), else a new one.
+    /// The user's password: the stored one, else the Python charm's (see [`python_password`]),
+    /// so consumers keep working when this charm replaces it, else a new one.
     pub fn ensure(&mut self, hook: &Hook<'_>, user: &str) -> Result<Sensitive<String>> {
         if let Some(password) = self.get(user) {
             return Ok(password.clone());
@@ -625,11 +663,7 @@ impl Passwords {
             .juju
             .leader_get()
             .context("cannot read the leader settings")?;
-        let password = match settings
-            .get(&format!("{user}_passwd"))
-            .map(|p| p.trim())
-            .filter(|p| !p.is_empty())
-        {
+        let password = match python_password(&settings, user) {
             Some(adopted) => Sensitive::new(adopted.to_owned()),
             None => crate::identity::generate_password()
                 .map_err(|e| anyhow::anyhow!("cannot generate a password: {e}"))?,
@@ -671,6 +705,39 @@ impl Passwords {
     }
 }
 
+/// The password the Python charm gave `user`, from its leader settings: `<user>_passwd`, else
+/// its peer-storage copy of what it sent a consumer (`identity-service:<n>_service_password`
+/// beside `..._service_username`, `identity-credentials:<n>_credentials_password` likewise).
+fn python_password<'s>(settings: &'s Databag, user: &str) -> Option<&'s str> {
+    let usable = |p: &'s String| Some(p.trim()).filter(|p| !p.is_empty());
+    if let Some(password) = settings.get(&format!("{user}_passwd")).and_then(usable) {
+        return Some(password);
+    }
+    const COPIES: [(&str, &str, &str); 2] = [
+        (
+            "identity-service:",
+            "_service_username",
+            "_service_password",
+        ),
+        (
+            "identity-credentials:",
+            "_credentials_username",
+            "_credentials_password",
+        ),
+    ];
+    COPIES
+        .iter()
+        .find_map(|(endpoint, name_key, password_key)| {
+            settings.iter().find_map(|(key, value)| {
+                let relation = key.strip_prefix(endpoint)?.strip_suffix(name_key)?;
+                (value == user)
+                    .then(|| settings.get(&format!("{endpoint}{relation}{password_key}")))
+                    .flatten()
+                    .and_then(usable)
+            })
+        })
+}
+
 /// The credentials secret of a Sunbeam-style relation: `username` and `password` in an
 /// application secret granted to the relation (created, or given the new content under the same
 /// id, so the consumer's reference stays valid).
@@ -710,4 +777,42 @@ pub fn credentials_secret(
         .secret_grant(&uri, relation)
         .with_context(|| format!("cannot grant {remote} its credentials secret"))?;
     Ok(uri)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Databag {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_python_charms_passwords_are_found_in_its_leader_settings_or_peer_copies() {
+        let python = settings(&[
+            ("nova_passwd", "nova-pw"),
+            ("identity-service:7_service_username", "cinder_cinderv3"),
+            ("identity-service:7_service_password", "cinder-pw"),
+            ("identity-credentials:9_credentials_username", "tempest"),
+            ("identity-credentials:9_credentials_password", "tempest-pw"),
+            ("identity-service:8_service_username", "glance"),
+            ("identity-service:8_service_password", " "),
+        ]);
+        assert_eq!(python_password(&python, "nova"), Some("nova-pw"));
+        assert_eq!(
+            python_password(&python, "cinder_cinderv3"),
+            Some("cinder-pw")
+        );
+        assert_eq!(python_password(&python, "tempest"), Some("tempest-pw"));
+        assert_eq!(
+            python_password(&python, "glance"),
+            None,
+            "blank is no password"
+        );
+        assert_eq!(python_password(&python, "cinder"), None);
+        assert_eq!(python_password(&python, "7"), None);
+    }
 }

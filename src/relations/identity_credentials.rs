@@ -286,14 +286,20 @@ impl consumers::IdentityEndpoint for IdentityCredentials {
         consumers::digest(&[&config.service_tenant, &config.admin_role, &config.regions])
     }
 
-    fn forget(hook: &Hook<'_>, peer: &RelationId, relation: &RelationId) -> Result<()> {
-        let keys: Vec<String> = [RECORDS, APP_RECORDS]
-            .iter()
-            .map(|prefix| format!("{prefix}{}", relation.as_str()))
-            .collect();
-        let changes: Vec<(&str, Option<String>)> =
-            keys.iter().map(|key| (key.as_str(), None)).collect();
-        crate::relations::cluster::set_shared(hook.juju, peer, &changes)
+    fn forget(
+        hook: &Hook<'_>,
+        peer: &RelationId,
+        peer_bag: &Databag,
+        relation: &RelationId,
+    ) -> Result<()> {
+        consumers::forget_records(
+            hook,
+            peer,
+            peer_bag,
+            relation,
+            &[RECORDS, APP_RECORDS],
+            Some(APP_RECORDS),
+        )
     }
 
     fn serve(

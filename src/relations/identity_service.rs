@@ -874,14 +874,20 @@ impl consumers::IdentityEndpoint for IdentityService {
         serve_app(hook, relation, peer_bag, location, passwords, user)
     }
 
-    fn forget(hook: &Hook<'_>, peer: &RelationId, relation: &RelationId) -> Result<()> {
-        let keys: Vec<String> = [RECORDS, APP_RECORDS, ENDPOINT_RECORDS]
-            .iter()
-            .map(|prefix| format!("{prefix}{}", relation.as_str()))
-            .collect();
-        let changes: Vec<(&str, Option<String>)> =
-            keys.iter().map(|key| (key.as_str(), None)).collect();
-        cluster::set_shared(hook.juju, peer, &changes)
+    fn forget(
+        hook: &Hook<'_>,
+        peer: &RelationId,
+        peer_bag: &Databag,
+        relation: &RelationId,
+    ) -> Result<()> {
+        consumers::forget_records(
+            hook,
+            peer,
+            peer_bag,
+            relation,
+            &[RECORDS, APP_RECORDS, ENDPOINT_RECORDS],
+            Some(APP_RECORDS),
+        )
     }
 
     /// Before Juju 3.1, a Sunbeam-style consumer cannot be given its credentials: say which.

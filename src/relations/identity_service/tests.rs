@@ -575,6 +575,68 @@ fn a_sunbeam_consumer_gets_its_reply_in_the_app_bag_and_credentials_in_a_secret(
     );
 }
 
+/// The latest content of the credentials secret a Sunbeam-style reply names.
+fn latest_secret(sim: &mut Sim, reply: &Databag) -> Databag {
+    let id = reply["service-credentials"].trim_start_matches("secret:");
+    let world = sim.model.world();
+    let secret = &world.secrets[id];
+    secret
+        .revisions
+        .last()
+        .unwrap()
+        .clone()
+        .into_iter()
+        .collect()
+}
+
+#[test]
+fn a_sunbeam_consumers_rotated_password_reaches_its_secret_and_the_secret_goes_with_it() {
+    let mut sim = Sim::ready(2);
+    let seen = deploy_sunbeam_glance(&mut sim);
+    sim.model.relate("keystone", "glance-k8s").unwrap();
+    sim.settle();
+    let (reply, before) = seen.lock().unwrap().clone().unwrap();
+    let task = sim.action("keystone/1", "list-service-usernames", json!({}));
+    assert_eq!(task.results["usernames"], "glance");
+    let task = sim.action(
+        "keystone/0",
+        "rotate-service-user-password",
+        json!({"service-user": "glance"}),
+    );
+    assert_eq!(task.status, "completed", "{task:?}");
+    sim.settle();
+    let after = latest_secret(&mut sim, &reply);
+    assert_eq!(after["username"], "glance");
+    assert_ne!(after["password"], before["password"]);
+    let login = |sim: &Sim, password: &str| {
+        let credentials = PasswordCredentials {
+            user_name: "glance".into(),
+            user_domain: DomainRef::Id(reply["service-domain-id"].clone()),
+            password: Sensitive::new(password.to_owned()),
+        };
+        sim.keystone
+            .lock()
+            .unwrap()
+            .authenticate(&credentials, &Scope::Unscoped)
+            .is_ok()
+    };
+    assert!(login(&sim, &after["password"]));
+    assert!(!login(&sim, &before["password"]));
+
+    // The relation goes: nobody may read the credentials any more, so the secret goes too.
+    let id = sim
+        .model
+        .relation_id("glance-k8s", "identity-service")
+        .unwrap();
+    sim.model.unrelate(id).unwrap();
+    sim.settle();
+    let secret_id = reply["service-credentials"].trim_start_matches("secret:");
+    assert!(!sim.model.world().secrets.contains_key(secret_id));
+    assert!(sim.logs("keystone/0", "WARNING").is_empty());
+    let task = sim.action("keystone/0", "list-service-usernames", json!({}));
+    assert_eq!(task.results["usernames"], "", "{task:?}");
+}
+
 #[test]
 fn malformed_sunbeam_requests_are_refused() {
     let bag = |endpoints: &str, roles: Option<&str>| {
@@ -837,6 +899,53 @@ fn replacing_the_python_charm_keeps_the_consumers_users_and_passwords() {
         keystone.users.iter().filter(|u| u.name == "nova").count(),
         2
     );
+}
+
+#[test]
+fn a_password_the_python_charm_kept_only_in_its_peer_copies_is_adopted() {
+    let mut sim = Sim::ready(1);
+    let python_password = "python-peer-copy-password";
+    sim.keystone
+        .lock()
+        .unwrap()
+        .create_user(
+            DEFAULT_DOMAIN_ID,
+            "glance",
+            &Sensitive::new(python_password.into()),
+            &[],
+        )
+        .unwrap();
+    {
+        let mut world = sim.model.world();
+        let settings = &mut world.apps.get_mut("keystone").unwrap().leader_settings;
+        settings.insert(
+            "identity-service:12_service_username".into(),
+            "glance".into(),
+        );
+        settings.insert(
+            "identity-service:12_service_password".into(),
+            python_password.into(),
+        );
+    }
+    let glance = IdentityConsumer::new("glance", IdentityInterface::Service);
+    let seen = glance.replies.clone();
+    sim.model
+        .deploy_scripted("glance", Box::new(glance), 1)
+        .unwrap();
+    sim.model.relate("keystone", "glance").unwrap();
+    sim.settle();
+    let reply = seen.lock().unwrap()["glance/0"]["keystone/0"].clone();
+    assert_eq!(reply["service_password"], python_password);
+    let credentials = PasswordCredentials {
+        user_name: "glance".into(),
+        user_domain: DomainRef::Id(DEFAULT_DOMAIN_ID.into()),
+        password: Sensitive::new(python_password.into()),
+    };
+    sim.keystone
+        .lock()
+        .unwrap()
+        .authenticate(&credentials, &Scope::Unscoped)
+        .unwrap();
 }
 
 #[test]

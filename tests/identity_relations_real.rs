@@ -1,0 +1,359 @@
+//! The identity relations on real Keystone, Apache and MariaDB, for the forms the demo's bundle
+//! does not have: a multi-endpoint consumer (cinder's two services under one user), Horizon's
+//! keystone-service role request, a subscriber to another service's endpoint changes and an
+//! identity-notifications listener, with endpoints in two regions. A consumer's URL change
+//! reaches the subscriber and the listener, and a hook in which nothing changed sends neither
+//! anything new nor a single request to Keystone. Needs root and scripts/install-real-stack.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use juju_sim::Model;
+use juju_sim::demo;
+use juju_sim::scripted::{
+    IdentityConsumer, IdentityInterface, MySql, ScriptedCharm, ScriptedHook, ensure_mariadb,
+    mariadb_provisioner,
+};
+use juju_sim::state::{Bag, HookEvent};
+use serde_json::{Map, Value, json};
+use support::{TempDir, settle};
+
+/// A consumer that asks with a fixed request in its unit bag when it joins `endpoint`.
+struct Asks {
+    metadata: String,
+    endpoint: &'static str,
+    request: Vec<(String, String)>,
+}
+
+impl Asks {
+    fn new(app: &str, endpoint: &'static str, interface: &str, request: &[(&str, &str)]) -> Asks {
+        Asks {
+            metadata: format!(
+                "name: {app}\nrequires:\n  {endpoint}:\n    interface: {interface}\n"
+            ),
+            endpoint,
+            request: request
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+}
+
+impl ScriptedCharm for Asks {
+    fn metadata(&self) -> &str {
+        &self.metadata
+    }
+
+    fn handle(&mut self, hook: &mut ScriptedHook<'_>) -> anyhow::Result<()> {
+        let joined = format!("{}-relation-joined", self.endpoint);
+        if hook.hook_name() == joined
+            && !self.request.is_empty()
+            && let Some(relation) = hook.relation()
+        {
+            let pairs: Vec<(&str, &str)> = self
+                .request
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            hook.relation_set(&relation, false, &pairs)?;
+        }
+        Ok(())
+    }
+}
+
+/// cinder's request in the multi-endpoint form: one group of keys per service.
+fn cinder_request() -> Vec<(String, String)> {
+    let mut request = Vec::new();
+    for service in ["cinderv2", "cinderv3"] {
+        let url = format!("http://10.9.0.7:8776/{service}");
+        for (field, value) in [
+            ("service", service),
+            ("region", "RegionOne"),
+            ("public_url", &url),
+            ("admin_url", &url),
+            ("internal_url", &url),
+        ] {
+            request.push((format!("{service}_{field}"), value.to_owned()));
+        }
+    }
+    request
+}
+
+fn deploy(charm: &std::path::Path) -> Model {
+    ensure_mariadb().expect("MariaDB (scripts/install-real-stack)");
+    let mut model = Model::new().unwrap();
+    model.use_machines().unwrap();
+    let mut mysql = MySql::new("Db-pass-4711");
+    mysql.db_host = model.host_address();
+    mysql.provisioner = Some(mariadb_provisioner());
+    model.deploy_scripted("mysql", Box::new(mysql), 1).unwrap();
+    let name = format!("ks_relations_{}", std::process::id());
+    let options = json!({"database": name, "database-user": name, "region": "RegionOne RegionTwo"});
+    let options = options.as_object().cloned().unwrap();
+    model.deploy("keystone", charm, 1, options).unwrap();
+    model
+        .relate("keystone:shared-db", "mysql:shared-db")
+        .unwrap();
+
+    let nova = IdentityConsumer::new("nova", IdentityInterface::Service);
+    model.deploy_scripted("nova", Box::new(nova), 1).unwrap();
+    let mut cinder = Asks::new("cinder", "identity-service", "keystone", &[]);
+    cinder.request = cinder_request();
+    let glance = Asks::new(
+        "glance",
+        "identity-service",
+        "keystone",
+        &[
+            ("service", "glance"),
+            ("region", "RegionOne"),
+            ("public_url", "http://10.9.0.8:9292"),
+            ("admin_url", "http://10.9.0.8:9292"),
+            ("internal_url", "http://10.9.0.8:9292"),
+            ("subscribe_ep_change", "nova"),
+        ],
+    );
+    let dashboard = Asks::new(
+        "dashboard",
+        "identity-service",
+        "keystone",
+        &[("requested_roles", "dashboard_operator")],
+    );
+    dashboard_endpoint(&mut model, dashboard);
+    let listener = Asks::new(
+        "listener",
+        "identity-notifications",
+        "keystone-notifications",
+        &[],
+    );
+    for (app, charm) in [
+        ("cinder", cinder),
+        ("glance", glance),
+        ("listener", listener),
+    ] {
+        model.deploy_scripted(app, Box::new(charm), 1).unwrap();
+    }
+    for app in ["nova", "cinder", "glance", "dashboard", "listener"] {
+        model.relate("keystone", app).unwrap();
+    }
+    settle(&mut model);
+    model
+}
+
+/// Horizon of old: its role request on the keystone-service endpoint.
+fn dashboard_endpoint(model: &mut Model, mut dashboard: Asks) {
+    dashboard.endpoint = "keystone-service";
+    dashboard.metadata =
+        "name: dashboard\nrequires:\n  keystone-service:\n    interface: keystone-service\n".into();
+    model
+        .deploy_scripted("dashboard", Box::new(dashboard), 1)
+        .unwrap();
+}
+
+fn base(model: &Model) -> String {
+    format!(
+        "http://{}:5000/v3",
+        model.unit_address("keystone/0").unwrap()
+    )
+}
+
+/// The reply keystone/0 gives `app` on its `endpoint`.
+fn reply(model: &Model, app: &str, endpoint: &str) -> Bag {
+    let id = model.relation_id(app, endpoint).expect(app);
+    model.relation_data(id, "keystone/0")
+}
+
+/// A project-scoped token for the user a classic identity-service reply names, and its catalog.
+fn catalog_of(base: &str, reply: &Bag) -> Value {
+    let user = json!({
+        "name": reply["service_username"],
+        "domain": {"id": reply["service_domain_id"]},
+        "password": reply["service_password"]});
+    let scope = json!({"project": {"id": reply["service_tenant_id"]}});
+    let answer = demo::request_token(base, &user, &scope, &[]).unwrap();
+    assert_eq!(
+        answer.status, 201,
+        "{}: {}",
+        reply["service_username"], answer.body
+    );
+    let token = answer.subject_token.expect("a token");
+    let catalog = demo::http(&[
+        "-H",
+        &format!("X-Auth-Token: {token}"),
+        &format!("{base}/auth/catalog"),
+    ])
+    .unwrap();
+    assert_eq!(catalog.status, 200, "{}", catalog.body);
+    serde_json::from_str(&catalog.body).unwrap()
+}
+
+/// Of one service type in a catalog: (region, interface) → URL.
+fn endpoints(catalog: &Value, service_type: &str) -> BTreeMap<(String, String), String> {
+    let entry = catalog["catalog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == service_type)
+        .unwrap_or_else(|| panic!("no {service_type} in {catalog}"));
+    entry["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let text = |key: &str| e[key].as_str().unwrap_or_default().to_owned();
+            ((text("region_id"), text("interface")), text("url"))
+        })
+        .collect()
+}
+
+fn every_region(urls: &BTreeMap<(String, String), String>) -> bool {
+    ["RegionOne", "RegionTwo"].iter().all(|region| {
+        ["public", "admin", "internal"]
+            .iter()
+            .all(|interface| urls.contains_key(&((*region).to_owned(), (*interface).to_owned())))
+    })
+}
+
+/// Every request the charm made to Keystone on its unit (over loopback), readiness checks too.
+fn charm_requests(model: &Model) -> usize {
+    let log = model.unit_path("keystone/0", "/var/log/apache2/keystone_access.log");
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("127.0.0.1 "))
+        .count()
+}
+
+/// What the subscriber and the listener were told: glance's `ep_changed` and the
+/// notification checksums.
+fn told(model: &Model) -> (String, Bag) {
+    let ep_changed = reply(model, "glance", "identity-service")
+        .get("ep_changed")
+        .cloned()
+        .unwrap_or_default();
+    let mut checksums = reply(model, "listener", "identity-notifications");
+    checksums.retain(|k, _| k.ends_with("-endpoint-changed"));
+    (ep_changed, checksums)
+}
+
+#[test]
+fn every_identity_form_works_on_real_keystone_and_endpoint_changes_are_told_only_when_they_happen()
+{
+    let out = TempDir::new("relations-real");
+    let charm = support::pack_charm(&out);
+    let mut model = deploy(&charm);
+    assert_eq!(
+        model.unit_status("keystone/0"),
+        Some(("active".to_owned(), "Unit is ready".to_owned()))
+    );
+    let base = base(&model);
+
+    // The multi-endpoint form: one user for both services; its token's catalog lists both,
+    // in both regions.
+    let cinder = reply(&model, "cinder", "identity-service");
+    assert_eq!(cinder["service_username"], "cinderv2_cinderv3");
+    let catalog = catalog_of(&base, &cinder);
+    for service_type in ["volumev2", "volumev3"] {
+        let urls = endpoints(&catalog, service_type);
+        assert!(every_region(&urls), "{service_type}: {urls:?}");
+    }
+    let nova = reply(&model, "nova", "identity-service");
+    assert!(every_region(&endpoints(
+        &catalog_of(&base, &nova),
+        "compute"
+    )));
+
+    // keystone-service: the dashboard's role exists in Keystone; the reply says where Keystone
+    // is, with no token and no user.
+    let dashboard = reply(&model, "dashboard", "keystone-service");
+    assert_eq!(
+        dashboard["created_roles"], "dashboard_operator",
+        "{dashboard:?}"
+    );
+    assert_eq!(dashboard["api_version"], "3");
+    assert!(!dashboard.contains_key("admin_token"));
+    assert!(!dashboard.contains_key("service_password"));
+    let password = {
+        let task = model
+            .run_action("keystone/0", "get-admin-password", Map::new())
+            .unwrap();
+        task.results["admin-password"].as_str().unwrap().to_owned()
+    };
+    let admin = demo::issue_admin_token(&base, &password, &[]).unwrap();
+    let roles = demo::http(&[
+        "-H",
+        &format!("X-Auth-Token: {admin}"),
+        &format!("{base}/roles?name=dashboard_operator"),
+    ])
+    .unwrap();
+    assert!(
+        roles.body.contains("\"name\": \"dashboard_operator\""),
+        "{}",
+        roles.body
+    );
+
+    // The subscriber was told nova's endpoints; the listener has a checksum per service.
+    let (ep_changed, checksums) = told(&model);
+    let heard: Value = serde_json::from_str(&ep_changed).expect("ep_changed is JSON");
+    assert_eq!(heard["nova"]["public"], nova_url(&model), "{ep_changed}");
+    for service in ["nova", "glance", "cinderv2", "cinderv3"] {
+        assert!(
+            checksums.contains_key(&format!("{service}-endpoint-changed")),
+            "{service}: {checksums:?}"
+        );
+    }
+
+    // Hooks in which nothing changed: nothing new told, not one request to Keystone.
+    let requests = charm_requests(&model);
+    for hook in ["config-changed", "update-status", "config-changed"] {
+        model.queue_hook("keystone/0", hook);
+        settle(&mut model);
+    }
+    assert_eq!(told(&model), (ep_changed.clone(), checksums.clone()));
+    let health_checks = 1; // update-status asks whether Keystone answers
+    assert_eq!(charm_requests(&model), requests + health_checks);
+
+    // nova's public URL changes: the catalog, the subscriber and the listener learn it; the
+    // other services' checksums stay.
+    let moved = "http://nova.example.com:8774/v2.1";
+    let id = model.relation_id("nova", "identity-service").unwrap();
+    {
+        let mut world = model.world();
+        let bag = world
+            .relations
+            .get_mut(&id)
+            .unwrap()
+            .unit_data
+            .get_mut("nova/0")
+            .unwrap();
+        bag.insert("public_url".into(), moved.into());
+        let mut event = HookEvent::simple("identity-service-relation-changed");
+        event.relation = Some(id);
+        event.remote_unit = Some("nova/0".into());
+        event.remote_app = Some("nova".into());
+        world.queue("keystone/0", event);
+    }
+    settle(&mut model);
+    let urls = endpoints(&catalog_of(&base, &nova), "compute");
+    for region in ["RegionOne", "RegionTwo"] {
+        assert_eq!(urls[&(region.to_owned(), "public".to_owned())], moved);
+    }
+    let (after, after_checksums) = told(&model);
+    let heard: Value = serde_json::from_str(&after).unwrap();
+    assert_eq!(heard["nova"]["public"], moved, "{after}");
+    assert_ne!(
+        after_checksums["nova-endpoint-changed"],
+        checksums["nova-endpoint-changed"]
+    );
+    for service in ["glance", "cinderv2", "cinderv3"] {
+        let key = format!("{service}-endpoint-changed");
+        assert_eq!(after_checksums[&key], checksums[&key], "{service}");
+    }
+}
+
+/// The URL nova asked for (IdentityConsumer's: its own address, port 8774).
+fn nova_url(model: &Model) -> String {
+    let id = model.relation_id("nova", "identity-service").unwrap();
+    model.relation_data(id, "nova/0")["public_url"].clone()
+}
