@@ -1,6 +1,6 @@
 //! The identity relations on real Keystone, Apache and MariaDB, for the forms the demo's bundle
 //! does not have: a multi-endpoint consumer (cinder's two services under one user), Horizon's
-//! keystone-service role request, a subscriber to another service's endpoint changes and an
+//! keystone-service role request, identity-credentials asked Sunbeam's way, a subscriber to another service's endpoint changes and an
 //! identity-notifications listener, with endpoints in two regions. A consumer's URL change
 //! reaches the subscriber and the listener, and a hook in which nothing changed sends neither
 //! anything new nor a single request to Keystone. Needs root and scripts/install-real-stack.
@@ -19,11 +19,13 @@ use juju_sim::state::{Bag, HookEvent};
 use serde_json::{Map, Value, json};
 use support::{TempDir, settle};
 
-/// A consumer that asks with a fixed request in its unit bag when it joins `endpoint`.
+/// A consumer that asks with a fixed request when it joins `endpoint`: in its unit bag, or as
+/// a Sunbeam charm does, in its application bag (its leader).
 struct Asks {
     metadata: String,
     endpoint: &'static str,
     request: Vec<(String, String)>,
+    in_app_bag: bool,
 }
 
 impl Asks {
@@ -37,6 +39,7 @@ impl Asks {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
+            in_app_bag: false,
         }
     }
 }
@@ -51,13 +54,14 @@ impl ScriptedCharm for Asks {
         if hook.hook_name() == joined
             && !self.request.is_empty()
             && let Some(relation) = hook.relation()
+            && (!self.in_app_bag || hook.is_leader()?)
         {
             let pairs: Vec<(&str, &str)> = self
                 .request
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
-            hook.relation_set(&relation, false, &pairs)?;
+            hook.relation_set(&relation, self.in_app_bag, &pairs)?;
         }
         Ok(())
     }
@@ -127,14 +131,29 @@ fn deploy(charm: &std::path::Path) -> Model {
         "keystone-notifications",
         &[],
     );
+    let mut octavia = Asks::new(
+        "octavia",
+        "identity-credentials",
+        "keystone-credentials",
+        &[("username", "octavia")],
+    );
+    octavia.in_app_bag = true;
     for (app, charm) in [
         ("cinder", cinder),
         ("glance", glance),
         ("listener", listener),
+        ("octavia", octavia),
     ] {
         model.deploy_scripted(app, Box::new(charm), 1).unwrap();
     }
-    for app in ["nova", "cinder", "glance", "dashboard", "listener"] {
+    for app in [
+        "nova",
+        "cinder",
+        "glance",
+        "dashboard",
+        "listener",
+        "octavia",
+    ] {
         model.relate("keystone", app).unwrap();
     }
     settle(&mut model);
@@ -263,6 +282,26 @@ fn every_identity_form_works_on_real_keystone_and_endpoint_changes_are_told_only
         &catalog_of(&base, &nova),
         "compute"
     )));
+
+    // identity-credentials asked Sunbeam's way: the reply in keystone's application bag, the
+    // credentials in a secret granted to the relation; they get a token for the project named.
+    let id = model
+        .relation_id("octavia", "identity-credentials")
+        .unwrap();
+    let app_reply = model.relation_data(id, "keystone");
+    let secret = {
+        let world = model.world();
+        let secret_id = app_reply["credentials"].trim_start_matches("secret:");
+        world.secrets[secret_id].revisions.last().cloned().unwrap()
+    };
+    assert_eq!(secret["username"], "octavia");
+    let user = json!({
+        "name": secret["username"],
+        "domain": {"id": app_reply["user-domain-id"]},
+        "password": secret["password"]});
+    let scope = json!({"project": {"id": app_reply["project-id"]}});
+    let answer = demo::request_token(&base, &user, &scope, &[]).unwrap();
+    assert_eq!(answer.status, 201, "octavia: {}", answer.body);
 
     // keystone-service: the dashboard's role exists in Keystone; the reply says where Keystone
     // is, with no token and no user.
