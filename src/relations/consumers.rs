@@ -101,10 +101,14 @@ pub fn run<E: IdentityEndpoint>(hook: &mut Hook<'_>) -> Result<Vec<crate::status
     let notes = E::notes(&peer_bag);
     let gate = may_serve(hook)?;
     let settings = E::settings(&hook.config);
+    // Where Keystone is, as far as the configuration says (hostnames, VIP, ports, TLS, prefix);
+    // this unit's address comes separately, read only when it can matter.
+    let configured_location = Location::of(hook, None);
     let inputs = |bag: &Databag, address: Option<String>| Inputs {
         digest: digest(&[
             &gate,
             &settings,
+            &configured_location,
             &records(bag, E::WATCHES),
             &bag.get(PASSWORDS_GENERATION),
         ]),

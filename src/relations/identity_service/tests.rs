@@ -949,6 +949,49 @@ fn a_password_the_python_charm_kept_only_in_its_peer_copies_is_adopted() {
 }
 
 #[test]
+fn an_address_change_reaches_every_reply_and_keystones_own_endpoints() {
+    let mut sim = Sim::ready(2);
+    let seen = relate_nova(&mut sim);
+    let before = replies(&seen);
+    assert_ne!(before["keystone/0"]["service_host"], "keystone.example.com");
+    sim.model
+        .set_config(
+            "keystone",
+            json!({"os-public-hostname": "keystone.example.com"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        )
+        .unwrap();
+    sim.settle();
+    let after = replies(&seen);
+    for unit in ["keystone/0", "keystone/1"] {
+        assert_eq!(
+            after[unit]["service_host"], "keystone.example.com",
+            "{unit}"
+        );
+        assert_eq!(after[unit]["internal_host"], before[unit]["internal_host"]);
+        assert_eq!(
+            after[unit]["service_password"],
+            before[unit]["service_password"]
+        );
+    }
+    let mut keystone = sim.keystone.lock().unwrap();
+    let identity = keystone
+        .find_service("keystone", "identity")
+        .unwrap()
+        .unwrap();
+    let public: Vec<String> = keystone
+        .list_endpoints(&identity.id)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.interface == crate::keystone_api::Interface::Public)
+        .map(|e| e.url)
+        .collect();
+    assert_eq!(public, ["http://keystone.example.com:5000/v3"]);
+}
+
+#[test]
 fn with_tls_the_reply_says_https_and_carries_the_ca() {
     const CA: &str = "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n";
     const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIEtest\n-----END PRIVATE KEY-----\n";
