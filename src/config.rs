@@ -114,6 +114,8 @@ pub struct Config {
     pub os_admin_hostname: Option<String>,
     pub os_internal_hostname: Option<String>,
     pub os_public_hostname: Option<String>,
+    /// Prefer this unit's IPv6 addresses where a binding has both.
+    pub prefer_ipv6: bool,
     pub tls: Option<TlsConfig>,
     /// PEM of ssl_ca, when set.
     pub ssl_ca_pem: Option<String>,
@@ -300,7 +302,7 @@ impl Config {
 
 /// Options accepted for compatibility that this charm does not act on, with their defaults as
 /// config.yaml declares them (`Null` for options without a default).
-fn unimplemented_defaults() -> [(&'static str, Value); 24] {
+fn unimplemented_defaults() -> [(&'static str, Value); 23] {
     [
         ("verbose", Value::Bool(false)),
         ("audit-middleware", Value::Bool(false)),
@@ -325,7 +327,6 @@ fn unimplemented_defaults() -> [(&'static str, Value); 24] {
         ("ldap-readonly", Value::Bool(true)),
         ("ha-bindiface", Value::from("eth0")),
         ("ha-mcastport", Value::from(5434)),
-        ("prefer-ipv6", Value::Bool(false)),
         ("use-policyd-override", Value::Bool(false)),
         ("wsgi-socket-rotation", Value::Bool(true)),
         ("healthcheck-timeout", Value::from(5000)),
@@ -595,6 +596,7 @@ impl Reader<'_> {
 
         // HA: vip and dns-ha.
         let dns_ha = self.bool("dns-ha", false);
+        let prefer_ipv6 = self.bool("prefer-ipv6", false);
         let vip_text = self.opt_nonblank("vip");
         let mut vips = Vec::new();
         for entry in vip_text.iter().flat_map(|v| v.split_whitespace()) {
@@ -832,6 +834,7 @@ impl Reader<'_> {
             os_admin_hostname,
             os_internal_hostname,
             os_public_hostname,
+            prefer_ipv6,
             tls,
             ssl_ca_pem,
             nagios_context,

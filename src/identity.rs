@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::addresses::Addresses;
 use crate::config::Config;
 use crate::keystone_api::{
     Change, DEFAULT_DOMAIN_ID, GrantTarget, Interface, KeystoneApi, KeystoneError, ensure_domain,
@@ -48,31 +49,15 @@ pub struct EndpointUrls {
 }
 
 impl EndpointUrls {
-    /// On os-*-hostname, else `fallback_host` (the first VIP, else this unit's address), with
+    /// On this unit's public, internal and admin hosts (see [`crate::addresses`]), with
     /// service-port (admin-port for admin), the scheme and service-path-prefix.
-    pub fn from_config(config: &Config, fallback_host: &str) -> EndpointUrls {
+    pub fn of(config: &Config, hosts: &Addresses) -> EndpointUrls {
         let tls = config.tls.is_some();
         let prefix = &config.service_path_prefix;
-        let host = |name: &Option<String>| name.as_deref().unwrap_or(fallback_host).to_owned();
         EndpointUrls {
-            public: identity_url(
-                tls,
-                &host(&config.os_public_hostname),
-                config.service_port,
-                prefix,
-            ),
-            internal: identity_url(
-                tls,
-                &host(&config.os_internal_hostname),
-                config.service_port,
-                prefix,
-            ),
-            admin: identity_url(
-                tls,
-                &host(&config.os_admin_hostname),
-                config.admin_port,
-                prefix,
-            ),
+            public: identity_url(tls, &hosts.public, config.service_port, prefix),
+            internal: identity_url(tls, &hosts.internal, config.service_port, prefix),
+            admin: identity_url(tls, &hosts.admin, config.admin_port, prefix),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! ARCHITECTURE.md draws one hook's path through these modules.
 
 pub mod actions;
+pub mod addresses;
 pub mod cli;
 pub mod config;
 pub mod event;

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result};
 
+use crate::addresses::{Addresses, Binding};
 use crate::config::{Config, ConfigProblems};
 use crate::event::Event;
 use crate::identity::EndpointUrls;
@@ -118,17 +119,21 @@ impl<'a> Hook<'a> {
 }
 
 impl Hook<'_> {
-    /// Keystone's own endpoint URLs: os-*-hostname, else the first vip, else this unit's address
-    /// (read only when needed: unit-get is a hook-tool call).
-    pub fn endpoint_urls(&self) -> Result<EndpointUrls> {
-        let fallback = match self.config.vips.first() {
-            Some(vip) => vip.to_string(),
-            None => self
+    /// This unit's public, internal and admin hosts ([`crate::addresses`]): network-get is
+    /// asked only for the bindings the configuration does not settle, once per hook.
+    pub fn addresses(&self) -> Result<Addresses> {
+        Addresses::resolve(&self.config, |role| {
+            let info = self
                 .juju
-                .unit_get("private-address")
-                .context("cannot read this unit's address")?,
-        };
-        Ok(EndpointUrls::from_config(&self.config, &fallback))
+                .network_get(role.binding())
+                .with_context(|| format!("cannot read this unit's {} binding", role.binding()))?;
+            Ok(Binding::from_network(&info))
+        })
+    }
+
+    /// Keystone's own endpoint URLs, on [`Hook::addresses`].
+    pub fn endpoint_urls(&self) -> Result<EndpointUrls> {
+        Ok(EndpointUrls::of(&self.config, &self.addresses()?))
     }
 }
 

@@ -912,6 +912,14 @@ fn network_get(world: &mut World, args: &[String]) -> ToolResult {
     }
     let address = world.units[&me].address.clone();
     let egress = format!("{address}/32");
+    // Every unit's network is a /24 (the model's bridge, or the loopback block in-process).
+    let subnet = match address.parse::<std::net::Ipv4Addr>() {
+        Ok(ip) => {
+            let [a, b, c, _] = ip.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        Err(_) => format!("{address}/32"),
+    };
     let format = args.format()?;
     let selected: Vec<(&str, Value)> = [
         ("bind-address", json!(address)),
@@ -925,8 +933,8 @@ fn network_get(world: &mut World, args: &[String]) -> ToolResult {
     match selected.len() {
         0 => Ok(render(
             &json!({
-                "bind-addresses": [{"mac-address": "", "interface-name": "lo",
-                    "addresses": [{"hostname": "", "value": address, "cidr": format!("{address}/32")}]}],
+                "bind-addresses": [{"mac-address": "", "interface-name": "eth0",
+                    "addresses": [{"hostname": "", "value": address, "cidr": subnet}]}],
                 "egress-subnets": [egress],
                 "ingress-addresses": [address],
             }),

@@ -455,21 +455,55 @@ const READY: &str = "keystone-ready";
 /// The leader's application bag key: the generation every other unit was last seen ready at.
 const UNITS_READY: &str = "units-ready";
 
-/// After the readiness check (`answering`): a unit other than the leader says whether it may
-/// serve (it holds the current keys and its Keystone answers); the leader keeps, in the
-/// application bag, whether every other unit does, looking again whenever a peer's data changed.
+/// This unit's own address on each binding, in its cluster bag (`public-address`,
+/// `internal-address`, `admin-address`, as the Python charm), for its peers. Not read in
+/// update-status: Juju runs config-changed when a unit's addresses change.
+fn own_addresses(hook: &Hook<'_>) -> Result<DatabagChanges> {
+    if *hook.event == crate::event::Event::UpdateStatus {
+        return Ok(DatabagChanges::new());
+    }
+    let mut changes = DatabagChanges::new();
+    for role in crate::addresses::Role::ALL {
+        let info = hook
+            .juju
+            .network_get(role.binding())
+            .with_context(|| format!("cannot read this unit's {} binding", role.binding()))?;
+        let binding = crate::addresses::Binding::from_network(&info);
+        let address = crate::addresses::unit_address(&hook.config, role, &binding);
+        changes.insert(
+            format!("{}-address", role.binding()),
+            address.map(|a| a.to_string()),
+        );
+    }
+    Ok(changes)
+}
+
+/// After the readiness check (`answering`): every unit tells its peers its addresses, and a
+/// unit other than the leader says whether it may serve (it holds the current keys and its
+/// Keystone answers); the leader keeps, in the application bag, whether every other unit does,
+/// looking again whenever a peer's data changed.
 pub fn report_readiness(hook: &Hook<'_>, answering: bool) -> Result<()> {
     let Some(relation) = relation(hook.juju)? else {
         return Ok(());
     };
     let held = hook.found::<HeldKeys>().map(|k| k.generation);
+    let mut changes = own_addresses(hook)?;
     if !hook.leader {
         let ready = held.filter(|_| answering).map(|g| g.to_string());
-        let changes = DatabagChanges::from([(READY.to_owned(), ready)]);
+        changes.insert(READY.to_owned(), ready);
         hook.juju
             .relation_set(&relation, false, &changes)
             .context("cannot say in the cluster relation whether this unit is ready")?;
         return Ok(());
+    }
+    if !changes.is_empty() {
+        // Read first, so that unchanged addresses cost no relation-set.
+        hook.juju
+            .relation_data(&relation, &Bag::Unit(hook.juju.unit().clone()))
+            .context("cannot read this unit's cluster data")?;
+        hook.juju
+            .relation_set(&relation, false, &changes)
+            .context("cannot tell the other units this unit's addresses")?;
     }
     let peer_hook = matches!(
         hook.event,

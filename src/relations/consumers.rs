@@ -15,6 +15,7 @@ use anyhow::{Context as _, Result};
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 
+use crate::addresses::{Addresses, Role};
 use crate::event::{Endpoint, Event, RelationHook};
 use crate::juju::{Bag, Databag, DatabagChanges, RelationId};
 use crate::relations::cluster::{self, HeldKeys};
@@ -103,8 +104,8 @@ pub fn run<E: IdentityEndpoint>(hook: &mut Hook<'_>) -> Result<Vec<crate::status
     let settings = E::settings(&hook.config);
     // Where Keystone is, as far as the configuration says (hostnames, VIP, ports, TLS, prefix);
     // this unit's address comes separately, read only when it can matter.
-    let configured_location = Location::of(hook, None);
-    let inputs = |bag: &Databag, address: Option<String>| Inputs {
+    let configured_location = Location::of(&hook.config, None);
+    let inputs = |bag: &Databag, address: Option<Addresses>| Inputs {
         digest: digest(&[
             &gate,
             &settings,
@@ -114,9 +115,10 @@ pub fn run<E: IdentityEndpoint>(hook: &mut Hook<'_>) -> Result<Vec<crate::status
         ]),
         address,
     };
-    // The address is read only where it can have changed, and only once serving is possible.
+    // The addresses are read only where they can have changed, and only once serving is
+    // possible.
     let address = match gate && *hook.event != Event::UpdateStatus {
-        true => Location::unit_address(hook)?,
+        true => Some(hook.addresses()?),
         false => None,
     };
     let Some(relations) =
@@ -125,12 +127,12 @@ pub fn run<E: IdentityEndpoint>(hook: &mut Hook<'_>) -> Result<Vec<crate::status
         return Ok(notes);
     };
     let address = match (gate, address) {
-        (true, None) => Location::unit_address(hook)?,
+        (true, None) => Some(hook.addresses()?),
         (_, address) => address,
     };
     let mut relations = relations;
     if gate {
-        let location = Location::of(hook, address.as_deref());
+        let location = Location::of(&hook.config, address.as_ref());
         let mut passwords = Passwords::read(hook, &peer_bag)?;
         if hook.leader {
             for relation in &relations {
@@ -306,37 +308,27 @@ pub struct Location {
 }
 
 impl Location {
-    /// This unit's address, when a reply would name it: no VIP, and some os-*-hostname unset.
-    pub fn unit_address(hook: &Hook<'_>) -> Result<Option<String>> {
-        let config = &hook.config;
-        let named = config.os_public_hostname.is_some()
-            && config.os_internal_hostname.is_some()
-            && config.os_admin_hostname.is_some();
-        if !config.vips.is_empty() || named {
-            return Ok(None);
-        }
-        hook.juju
-            .unit_get("private-address")
-            .context("cannot read this unit's address")
-            .map(Some)
-    }
-
-    /// Where Keystone is, given this unit's address (from [`Location::unit_address`]).
-    pub fn of(hook: &Hook<'_>, unit_address: Option<&str>) -> Location {
-        let fallback = match hook.config.vips.first() {
-            Some(vip) => vip.to_string(),
-            None => unit_address.unwrap_or_default().to_owned(),
+    /// Where Keystone is on this unit's `hosts` ([`Hook::addresses`]); without them, as far as
+    /// the configuration alone says (os-*-hostname, else the first VIP, else nothing).
+    pub fn of(config: &crate::config::Config, hosts: Option<&Addresses>) -> Location {
+        let configured = |role: Role| {
+            role.hostname(config)
+                .map(str::to_owned)
+                .or_else(|| config.vips.first().map(|vip| vip.to_string()))
+                .unwrap_or_default()
         };
-        let host = |name: &Option<String>| name.clone().unwrap_or_else(|| fallback.clone());
-        let config = &hook.config;
+        let host = |role: Role| match hosts {
+            Some(hosts) => hosts.host(role).to_owned(),
+            None => configured(role),
+        };
         let ca = config
             .tls
             .as_ref()
             .map(|tls| config.ssl_ca_pem.clone().unwrap_or(tls.cert_pem.clone()));
         Location {
-            public_host: host(&config.os_public_hostname),
-            internal_host: host(&config.os_internal_hostname),
-            admin_host: host(&config.os_admin_hostname),
+            public_host: host(Role::Public),
+            internal_host: host(Role::Internal),
+            admin_host: host(Role::Admin),
             service_port: config.service_port,
             admin_port: config.admin_port,
             protocol: if config.tls.is_some() {
@@ -397,22 +389,27 @@ pub fn may_serve(hook: &Hook<'_>) -> Result<bool> {
 pub struct Inputs {
     /// Of the configuration, whether consumers may be served, and the leader's records.
     pub digest: String,
-    /// This unit's address, when the replies need it (none when the VIP or hostnames stand for
-    /// it, or when nothing can be served yet). Not read in update-status: Juju runs
-    /// config-changed when a unit's address changes.
-    pub address: Option<String>,
+    /// This unit's hosts, once something can be served (none before). Not read in
+    /// update-status: Juju runs config-changed when a unit's addresses change.
+    pub address: Option<Addresses>,
 }
 
 impl Inputs {
+    fn address_text(&self) -> String {
+        match &self.address {
+            Some(hosts) => format!("{},{},{}", hosts.public, hosts.internal, hosts.admin),
+            None => "-".to_owned(),
+        }
+    }
+
     fn remembered_text(&self) -> String {
-        format!("{} {}", self.digest, self.address.as_deref().unwrap_or("-"))
+        format!("{} {}", self.digest, self.address_text())
     }
 
     fn matches(&self, remembered: &str, check_address: bool) -> bool {
         match remembered.split_once(' ') {
             Some((digest, address)) => {
-                digest == self.digest
-                    && (!check_address || address == self.address.as_deref().unwrap_or("-"))
+                digest == self.digest && (!check_address || address == self.address_text())
             }
             None => false,
         }

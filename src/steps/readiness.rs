@@ -89,6 +89,7 @@ pub fn publish(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
 mod tests {
     use super::*;
     use crate::event::{Endpoint, RelationHook};
+    use crate::testing::Sim;
 
     #[test]
     fn a_hook_that_changed_nothing_trusts_the_last_answer() {
@@ -106,5 +107,29 @@ mod tests {
         for health in [Event::UpdateStatus, Event::Start, Event::UpgradeCharm] {
             assert!(must_check(&health, same, true), "{health:?}");
         }
+    }
+
+    #[test]
+    fn every_unit_tells_its_peers_its_address_on_each_binding() {
+        let mut sim = Sim::ready(2);
+        let id = sim.model.relation_id("keystone", "cluster").unwrap();
+        for unit in ["keystone/0", "keystone/1"] {
+            let address = sim.model.unit_address(unit).unwrap();
+            let bag = sim.model.relation_data(id, unit);
+            for key in ["public-address", "internal-address", "admin-address"] {
+                assert_eq!(bag.get(key), Some(&address), "{unit} {key}: {bag:?}");
+            }
+        }
+        // update-status does not ask again, and an unchanged address is not set again.
+        assert!(sim.run("keystone/0", "update-status"));
+        assert!(
+            !sim.tools_called("keystone/0")
+                .contains(&"network-get".to_owned())
+        );
+        assert!(sim.run("keystone/0", "config-changed"));
+        assert!(
+            !sim.tools_called("keystone/0")
+                .contains(&"relation-set".to_owned())
+        );
     }
 }

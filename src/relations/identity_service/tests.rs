@@ -152,9 +152,13 @@ fn keystone() -> MemoryKeystone {
         admin_role: "Admin".into(),
         service_tenant: "services".into(),
         regions: vec!["RegionOne".into()],
-        endpoint_urls: identity::EndpointUrls::from_config(
+        endpoint_urls: identity::EndpointUrls::of(
             &crate::config::Config::from_options(&serde_json::Map::new()).unwrap(),
-            "10.0.0.100",
+            &crate::addresses::Addresses {
+                public: "10.0.0.100".into(),
+                internal: "10.0.0.100".into(),
+                admin: "10.0.0.100".into(),
+            },
         ),
     };
     let password = Sensitive::new("admin-pw".to_owned());
