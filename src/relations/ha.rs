@@ -14,6 +14,8 @@
 //!   os-*-hostname set, registering this unit's address on that binding (or in os-*-network),
 //!   in group `grp_ks_hostnames`.
 //! - Received: `clustered` (any value): recorded as [`Clustered`] for the steps after this one.
+//! - A `json_*` key of [`KEYS`] this unit no longer sends (`json_delete_resources` after a switch
+//!   to DNS HA) is unset; the Python charm left it in the bag.
 //!
 //! Stricter than the Python charm, each as a blocked status that says what to change, with
 //! nothing sent: a VIP listed twice; a VIP the fallback cannot place (no subnet of this unit
@@ -21,11 +23,13 @@
 //! address family; a `vip_cidr` whose network holds none of this unit's addresses is the
 //! fallback working as meant); a value with a space or a quote (hacluster splits its commands
 //! on whitespace); an os-*-network that holds no address of this unit in DNS HA (the Python
-//! charm registered another address); hacluster related with neither vip nor dns-ha set.
+//! charm registered another address). hacluster related with neither vip nor dns-ha set blocks
+//! too, as it does the Python charm.
 //!
 //! What the step learns from Juju is kept on the machine ([`crate::paths::HA_STATE`]) and
 //! asked again only in the hooks that can change it (ha's own, config-changed, upgrade-charm,
-//! start), so every other hook costs no hook-tool call for ha.
+//! start, or when nothing is kept), so every other hook costs no hook-tool call for ha. (An ha
+//! hook in which an earlier step blocked leaves it as it was until one of those hooks runs.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
