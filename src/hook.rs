@@ -28,7 +28,7 @@ use crate::steps;
 
 /// The steps of every hook that assesses the unit, in the order they depend on each other.
 /// A new relation adds its file in src/relations/ and its line here.
-pub const STEPS: [(&str, Step); 15] = [
+pub const STEPS: [(&str, Step); 16] = [
     ("config-warnings", steps::config_warnings::run),
     ("packages", steps::packages::run),
     ("cluster", relations::cluster::run),
@@ -36,6 +36,7 @@ pub const STEPS: [(&str, Step); 15] = [
     ("keystone-files", steps::workload::keystone_files),
     ("database-init", relations::shared_db::initialise),
     ("apache", steps::workload::apache),
+    ("ha", relations::ha::run),
     ("readiness", steps::readiness::run),
     ("cluster-readiness", steps::readiness::publish),
     ("admin-identity", steps::admin_identity::run),

@@ -1,6 +1,7 @@
 //! The composition root: everything a hook reaches outside Juju, in one object with a twin for
 //! tests. Files, the key repositories, programs (keystone-manage, the package tools), services,
-//! Keystone's API, the clock, and what the machine is (its hostname and CPU count).
+//! Keystone's API, the clock, and what the machine is (its hostname, CPU count and network
+//! interfaces).
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -9,6 +10,7 @@ use anyhow::{Context as _, Result};
 
 use crate::host::fs::{Files, HostFiles};
 use crate::host::keys::{DiskKeys, KeyStore};
+use crate::host::net::{HostInterfaces, Interfaces};
 use crate::host::process::{Runner, SystemRunner};
 use crate::host::services::{HostServices, Services};
 use crate::keystone_api::KeystoneConnector;
@@ -31,6 +33,8 @@ pub struct Machine {
     pub cpus: u32,
     /// The vhost's ServerName unless os-public-hostname is set.
     pub hostname: String,
+    /// The network interfaces and their addresses (where a virtual IP belongs), read when asked.
+    pub interfaces: Rc<dyn Interfaces>,
 }
 
 impl std::fmt::Debug for Machine {
@@ -72,6 +76,7 @@ impl Machine {
                 .map(|n| u32::try_from(n.get()).unwrap_or(u32::MAX))
                 .unwrap_or(1),
             hostname,
+            interfaces: Rc::new(HostInterfaces),
         }
     }
 
@@ -107,12 +112,14 @@ pub struct Twins {
     pub services: Rc<crate::host::services::RecordingServices>,
     pub runner: &'static crate::host::process::ScriptedRunner,
     pub keystone: Rc<std::sync::Mutex<crate::keystone_api::memory::MemoryKeystone>>,
+    /// `lo` and `eth0` (10.0.0.10/24) until a test sets others.
+    pub interfaces: Rc<crate::host::net::MemoryInterfaces>,
 }
 
 #[cfg(test)]
 impl Machine {
-    /// The test twin: files (holding this crate's templates), keys, services, programs and
-    /// Keystone in memory.
+    /// The test twin: files (holding this crate's templates), keys, services, programs,
+    /// Keystone and network interfaces in memory.
     pub fn twin() -> (Machine, Twins) {
         Machine::twin_sharing(Rc::new(std::sync::Mutex::new(
             crate::keystone_api::memory::MemoryKeystone::bootstrapped(),
@@ -131,6 +138,7 @@ impl Machine {
             services: Rc::new(crate::host::services::RecordingServices::new()),
             runner: Box::leak(Box::new(crate::host::process::ScriptedRunner::new())),
             keystone,
+            interfaces: Rc::new(crate::host::net::MemoryInterfaces::default()),
         };
         let charm_dir = PathBuf::from("/var/lib/juju/agents/unit-keystone-0/charm");
         for (name, text) in [
@@ -158,6 +166,7 @@ impl Machine {
             keystone: twins.keystone.clone(),
             cpus: 2,
             hostname: "juju-machine-0".to_owned(),
+            interfaces: twins.interfaces.clone(),
         };
         (machine, twins)
     }

@@ -34,6 +34,9 @@ pub const MEMCACHED: &str = "127.0.0.1:11211";
 pub const PAUSED_MARKER: &str = "/var/lib/keystone/charm-paused";
 /// Present while Keystone answered the charm's last readiness check on this unit.
 pub const ANSWERING_MARKER: &str = "/var/lib/keystone/charm-answering";
+/// What the ha step last learned from Juju (whether hacluster is related and has clustered,
+/// and what blocks the relation), kept so that hooks with nothing new for ha ask Juju nothing.
+pub const HA_STATE: &str = "/var/lib/keystone/charm-ha.json";
 /// The charm's templates, under the charm directory Juju unpacked.
 pub const TEMPLATES_DIR: &str = "templates";
 /// The kernel's hostname: the vhost's ServerName unless os-public-hostname is set.

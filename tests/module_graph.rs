@@ -10,13 +10,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Modules allowed to reach the machine directly: each is a seam with a twin, or the entry point.
-const WORLD_MODULES: [&str; 9] = [
+const WORLD_MODULES: [&str; 10] = [
     "main",
     "machine",
     "host::fs",
     "host::process",
     "host::services",
     "host::keys",
+    "host::net",
     "juju::process",
     "keystone_api::http",
     "cli",

@@ -1,11 +1,12 @@
 //! The machine the unit runs on. Only the modules here touch it: files ([`fs`]), the key
 //! repositories ([`keys`]), programs
-//! ([`process`], including keystone-manage), services and Apache's sites ([`services`]) and
-//! Debian packages ([`packages`]). Each has a small trait with a test twin, so the charm's
+//! ([`process`], including keystone-manage), services and Apache's sites ([`services`]),
+//! Debian packages ([`packages`]) and network interfaces ([`net`]). Each has a small trait with a test twin, so the charm's
 //! decisions are tested in memory.
 
 pub mod fs;
 pub mod keys;
+pub mod net;
 pub mod packages;
 pub mod process;
 pub mod services;

@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod consumers;
+pub mod ha;
 pub mod identity_admin;
 pub mod identity_credentials;
 pub mod identity_notifications;
