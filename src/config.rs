@@ -77,14 +77,32 @@ enum ValueKind {
     Str,
 }
 
+/// How far below service-port and admin-port Apache listens, behind haproxy (4990 and 35347
+/// by default, as with the Python charm).
+pub const APACHE_PORT_OFFSET: u16 = 10;
+
+/// haproxy's timeouts, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HaproxyTimeouts {
+    pub server: u32,
+    pub client: u32,
+    pub queue: u32,
+    pub connect: u32,
+    pub check: u32,
+}
+
 /// Validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub debug: bool,
     pub log_level: KeystoneLogLevel,
     pub use_syslog: bool,
+    /// haproxy's public/internal port on every unit (Apache listens [`APACHE_PORT_OFFSET`]
+    /// below it).
     pub service_port: u16,
     pub admin_port: u16,
+    /// haproxy's timeouts (haproxy-*-timeout, healthcheck-timeout), in milliseconds.
+    pub haproxy_timeouts: HaproxyTimeouts,
     pub admin_user: String,
     /// None when admin-password is unset (the string "None", any case, or blank).
     pub admin_password: Option<Sensitive<String>>,
@@ -249,6 +267,16 @@ pub fn worker_counts(
 }
 
 impl Config {
+    /// Where Apache serves the public API, behind haproxy on service-port.
+    pub fn apache_service_port(&self) -> u16 {
+        self.service_port - APACHE_PORT_OFFSET
+    }
+
+    /// Where Apache serves the admin API, behind haproxy on admin-port.
+    pub fn apache_admin_port(&self) -> u16 {
+        self.admin_port - APACHE_PORT_OFFSET
+    }
+
     /// Parses and validates config-get's output; all problems at once.
     pub fn from_options(options: &Map<String, Value>) -> Result<Config, ConfigProblems> {
         let mut r = Reader {
@@ -302,7 +330,7 @@ impl Config {
 
 /// Options accepted for compatibility that this charm does not act on, with their defaults as
 /// config.yaml declares them (`Null` for options without a default).
-fn unimplemented_defaults() -> [(&'static str, Value); 23] {
+fn unimplemented_defaults() -> [(&'static str, Value); 18] {
     [
         ("verbose", Value::Bool(false)),
         ("audit-middleware", Value::Bool(false)),
@@ -315,10 +343,6 @@ fn unimplemented_defaults() -> [(&'static str, Value); 23] {
             Value::from("KeystoneServiceAdmin"),
         ),
         ("token-provider", Value::Null),
-        ("haproxy-server-timeout", Value::Null),
-        ("haproxy-client-timeout", Value::Null),
-        ("haproxy-queue-timeout", Value::Null),
-        ("haproxy-connect-timeout", Value::Null),
         ("ldap-server", Value::from("None")),
         ("ldap-user", Value::from("None")),
         ("ldap-password", Value::from("None")),
@@ -329,7 +353,6 @@ fn unimplemented_defaults() -> [(&'static str, Value); 23] {
         ("ha-mcastport", Value::from(5434)),
         ("use-policyd-override", Value::Bool(false)),
         ("wsgi-socket-rotation", Value::Bool(true)),
-        ("healthcheck-timeout", Value::from(5000)),
     ]
 }
 
@@ -546,13 +569,32 @@ impl Reader<'_> {
         value.trim().to_owned()
     }
 
+    /// A port haproxy takes; Apache listens [`APACHE_PORT_OFFSET`] below it, so it must be
+    /// above that.
     fn port(&mut self, name: &str, default: u16) -> u16 {
         let value = self.int(name, i64::from(default));
+        let lowest = APACHE_PORT_OFFSET + 1;
         match u16::try_from(value) {
-            Ok(port) if port >= 1 => port,
+            Ok(port) if port >= lowest => port,
             _ => {
-                self.problems
-                    .push(format!("{name} must be between 1 and 65535 (is {value})"));
+                self.problems.push(format!(
+                    "{name} must be between {lowest} and 65535 (is {value}); Apache listens \
+                     {APACHE_PORT_OFFSET} below it, behind haproxy"
+                ));
+                default
+            }
+        }
+    }
+
+    /// A timeout in milliseconds, at least 1; `default` when unset.
+    fn millis(&mut self, name: &str, default: u32) -> u32 {
+        let value = self.opt_int(name).unwrap_or(i64::from(default));
+        match u32::try_from(value) {
+            Ok(ms) if ms >= 1 => ms,
+            _ => {
+                self.problems.push(format!(
+                    "{name} must be a number of milliseconds, at least 1 (is {value})"
+                ));
                 default
             }
         }
@@ -671,6 +713,14 @@ impl Reader<'_> {
                 "service-port and admin-port must differ (both are {service_port})"
             ));
         }
+        // The Python charm's defaults when unset.
+        let haproxy_timeouts = HaproxyTimeouts {
+            server: self.millis("haproxy-server-timeout", 90_000),
+            client: self.millis("haproxy-client-timeout", 90_000),
+            queue: self.millis("haproxy-queue-timeout", 9_000),
+            connect: self.millis("haproxy-connect-timeout", 9_000),
+            check: self.millis("healthcheck-timeout", 5_000),
+        };
 
         // Workers.
         let multiplier = |r: &mut Self, name: &str| {
@@ -806,6 +856,7 @@ impl Reader<'_> {
             use_syslog,
             service_port,
             admin_port,
+            haproxy_timeouts,
             admin_user,
             admin_password,
             admin_role,
@@ -1155,12 +1206,44 @@ mod tests {
         .expect("valid");
         assert_eq!(
             config.unimplemented_options_set(),
-            vec![
-                "openstack-origin",
-                "haproxy-server-timeout",
-                "wsgi-socket-rotation",
-                "healthcheck-timeout"
-            ]
+            vec!["openstack-origin", "wsgi-socket-rotation"],
+            "the haproxy timeouts are implemented"
+        );
+    }
+
+    #[test]
+    fn haproxy_timeouts_default_as_the_python_charm_and_refuse_nonsense() {
+        let config = Config::from_options(&with(json!({}))).unwrap();
+        assert_eq!(
+            config.haproxy_timeouts,
+            HaproxyTimeouts {
+                server: 90_000,
+                client: 90_000,
+                queue: 9_000,
+                connect: 9_000,
+                check: 5_000
+            }
+        );
+        assert_eq!(
+            (config.apache_service_port(), config.apache_admin_port()),
+            (4990, 35347)
+        );
+        let problems = Config::from_options(&with(json!({
+            "healthcheck-timeout": 0, "haproxy-queue-timeout": -5, "service-port": 10
+        })))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            problems.contains("healthcheck-timeout must be a number of milliseconds, at least 1"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("haproxy-queue-timeout must be"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("service-port must be between 11 and 65535 (is 10)"),
+            "{problems}"
         );
     }
 

@@ -28,7 +28,7 @@ use crate::steps;
 
 /// The steps of every hook that assesses the unit, in the order they depend on each other.
 /// A new relation adds its file in src/relations/ and its line here.
-pub const STEPS: [(&str, Step); 16] = [
+pub const STEPS: [(&str, Step); 17] = [
     ("config-warnings", steps::config_warnings::run),
     ("packages", steps::packages::run),
     ("cluster", relations::cluster::run),
@@ -39,6 +39,7 @@ pub const STEPS: [(&str, Step); 16] = [
     ("ha", relations::ha::run),
     ("readiness", steps::readiness::run),
     ("cluster-readiness", steps::readiness::publish),
+    ("haproxy", steps::haproxy::run),
     ("admin-identity", steps::admin_identity::run),
     ("identity-service", relations::identity_service::run),
     ("identity-credentials", relations::identity_credentials::run),
@@ -644,9 +645,9 @@ mod tests {
 
     #[test]
     fn unimplemented_options_are_warned_about_in_config_changed_only() {
-        let mut sim = Sim::keystone(1, json!({"haproxy-server-timeout": 90}));
+        let mut sim = Sim::keystone(1, json!({"wsgi-socket-rotation": false}));
         sim.settle();
-        let warning = "option haproxy-server-timeout is set but this charm does not implement it; it has no effect";
+        let warning = "option wsgi-socket-rotation is set but this charm does not implement it; it has no effect";
         let count = |sim: &Sim| {
             sim.logs(LEADER, "WARNING")
                 .iter()
@@ -689,7 +690,7 @@ mod tests {
         assert!(calls[0].starts_with("dpkg-query -W"), "{calls:?}");
         assert!(
             calls[2].ends_with(
-                "install -y --no-install-recommends python3-pymysql apache2 libapache2-mod-wsgi-py3 ca-certificates memcached"
+                "install -y --no-install-recommends python3-pymysql apache2 libapache2-mod-wsgi-py3 haproxy ca-certificates memcached"
             ),
             "{calls:?}"
         );

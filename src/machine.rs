@@ -148,6 +148,7 @@ impl Machine {
                 "wsgi-keystone.conf",
                 include_str!("../templates/wsgi-keystone.conf"),
             ),
+            ("haproxy.cfg", include_str!("../templates/haproxy.cfg")),
         ] {
             let path = charm_dir.join(paths::TEMPLATES_DIR).join(name);
             let written = twins

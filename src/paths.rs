@@ -28,6 +28,15 @@ pub const APACHE_TLS_CA: &str = "/etc/apache2/ssl/keystone/ca.pem";
 pub const SYSTEM_CA: &str = "/usr/local/share/ca-certificates/keystone_juju_ca_cert.crt";
 pub const WSGI_PUBLIC: &str = "/usr/bin/keystone-wsgi-public";
 pub const WSGI_ADMIN: &str = "/usr/bin/keystone-wsgi-admin";
+/// haproxy's configuration, on every unit.
+pub const HAPROXY_CFG: &str = "/etc/haproxy/haproxy.cfg";
+/// haproxy's admin socket (haproxy.cfg's `stats socket`), on loopback's side of the unit only.
+pub const HAPROXY_ADMIN_SOCKET: &str = "/run/haproxy/admin.sock";
+/// The password of haproxy's statistics page (loopback only), generated once per unit.
+pub const HAPROXY_STATS_PASSWORD: &str = "/var/lib/keystone/charm-haproxy-stats";
+/// The peers haproxy spreads requests over, as this unit last read them from the cluster
+/// relation (read again only in the cluster relation's hooks).
+pub const HAPROXY_PEERS: &str = "/var/lib/keystone/charm-haproxy-peers.json";
 /// Where the local memcached listens (Debian's default).
 pub const MEMCACHED: &str = "127.0.0.1:11211";
 /// Present while the operator has paused the unit (the pause and resume actions).

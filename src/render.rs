@@ -26,6 +26,7 @@ use crate::secret::Sensitive;
 pub const KEYSTONE_CONF: &str = "keystone.conf";
 pub const LOGGING_CONF: &str = "logging.conf";
 pub const VHOST: &str = "wsgi-keystone.conf";
+pub const HAPROXY: &str = "haproxy.cfg";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -54,6 +55,7 @@ impl Templates {
             (KEYSTONE_CONF, include_str!("../templates/keystone.conf")),
             (LOGGING_CONF, include_str!("../templates/logging.conf")),
             (VHOST, include_str!("../templates/wsgi-keystone.conf")),
+            (HAPROXY, include_str!("../templates/haproxy.cfg")),
         ];
         match Templates::parse(|name| {
             sources
@@ -74,7 +76,7 @@ impl Templates {
         let mut tera = Tera::new();
         // Configuration files, not HTML: nothing is HTML-escaped; values are encoded instead.
         tera.autoescape_on(Vec::<&str>::new());
-        for name in [KEYSTONE_CONF, LOGGING_CONF, VHOST] {
+        for name in [KEYSTONE_CONF, LOGGING_CONF, VHOST, HAPROXY] {
             let text = read(name).map_err(|detail| RenderError::Read {
                 name: name.to_owned(),
                 detail,
@@ -114,6 +116,11 @@ impl Templates {
     /// The Apache site serving Keystone's two WSGI applications.
     pub fn vhost(&self, vhost: &Vhost) -> Result<String, RenderError> {
         self.render(VHOST, &vhost.view()?)
+    }
+
+    /// haproxy in front of Keystone's two ports.
+    pub fn haproxy(&self, haproxy: &Haproxy) -> Result<String, RenderError> {
+        self.render(HAPROXY, &haproxy.view()?)
     }
 }
 
@@ -684,13 +691,13 @@ impl Vhost {
             apis: vec![
                 WsgiApi {
                     app: WsgiApp::Public,
-                    port: config.service_port,
+                    port: config.apache_service_port(),
                     processes: workers.public,
                     script: paths::WSGI_PUBLIC.to_owned(),
                 },
                 WsgiApi {
                     app: WsgiApp::Admin,
-                    port: config.admin_port,
+                    port: config.apache_admin_port(),
                     processes: workers.admin,
                     script: paths::WSGI_ADMIN.to_owned(),
                 },
@@ -758,6 +765,137 @@ impl Vhost {
             apis,
             tls,
             log_dir: path_value("the Apache log directory", file, &self.log_dir)?,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// haproxy.cfg.
+
+/// One Keystone application behind haproxy: its port, and Apache's behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaproxyApi {
+    pub app: WsgiApp,
+    pub port: u16,
+    pub backend_port: u16,
+}
+
+/// A unit haproxy may send requests to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HaproxyServer {
+    /// The unit's name (`keystone/0`).
+    pub unit: String,
+    pub address: IpAddr,
+}
+
+/// haproxy on one unit: Keystone's ports, spread over the units that may serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Haproxy {
+    pub ipv6: bool,
+    pub apis: Vec<HaproxyApi>,
+    pub servers: Vec<HaproxyServer>,
+    /// The health check's path: `<service-path-prefix>/v3`.
+    pub check_path: String,
+    /// Apache serves TLS (the health checks speak it too).
+    pub tls: bool,
+    pub timeouts: crate::config::HaproxyTimeouts,
+    /// The statistics page, on loopback only.
+    pub stats_port: u16,
+    pub stats_password: Sensitive<String>,
+}
+
+#[derive(Serialize)]
+struct HaproxyView {
+    admin_socket: &'static str,
+    bind: &'static str,
+    apis: Vec<HaproxyApiView>,
+    servers: Vec<HaproxyServerView>,
+    check_path: String,
+    tls: bool,
+    timeouts: HaproxyTimeoutsView,
+    stats_port: u16,
+    stats_password: String,
+}
+
+#[derive(Serialize)]
+struct HaproxyApiView {
+    name: &'static str,
+    port: u16,
+    backend_port: u16,
+}
+
+#[derive(Serialize)]
+struct HaproxyServerView {
+    name: String,
+    address: String,
+}
+
+#[derive(Serialize)]
+struct HaproxyTimeoutsView {
+    server: u32,
+    client: u32,
+    queue: u32,
+    connect: u32,
+    check: u32,
+}
+
+impl Haproxy {
+    fn view(&self) -> Result<HaproxyView, RenderError> {
+        let file = HAPROXY;
+        let check_path = path_value("service-path-prefix", file, &self.check_path)?;
+        if !self
+            .stats_password
+            .expose()
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric())
+        {
+            unsafe_value(
+                "the statistics password",
+                file,
+                "it may hold only letters and digits",
+            )?;
+        }
+        let servers = self
+            .servers
+            .iter()
+            .map(|server| {
+                // Unit names are `<application>/<n>`; haproxy names may not hold a slash.
+                let name = server.unit.replace('/', "-");
+                if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                    return unsafe_value("a unit name", file, "it is not <application>/<number>");
+                }
+                Ok(HaproxyServerView {
+                    name,
+                    address: server.address.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let t = self.timeouts;
+        Ok(HaproxyView {
+            admin_socket: paths::HAPROXY_ADMIN_SOCKET,
+            // `:::5000` is every IPv6 (and, by default, IPv4) address.
+            bind: if self.ipv6 { "::" } else { "*" },
+            apis: self
+                .apis
+                .iter()
+                .map(|api| HaproxyApiView {
+                    name: api.app.as_str(),
+                    port: api.port,
+                    backend_port: api.backend_port,
+                })
+                .collect(),
+            servers,
+            check_path,
+            tls: self.tls,
+            timeouts: HaproxyTimeoutsView {
+                server: t.server,
+                client: t.client,
+                queue: t.queue,
+                connect: t.connect,
+                check: t.check,
+            },
+            stats_port: self.stats_port,
+            stats_password: self.stats_password.expose().clone(),
         })
     }
 }

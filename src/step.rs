@@ -141,7 +141,7 @@ impl Hook<'_> {
 /// (ssl_ca, or the certificate itself when it is self-signed).
 pub fn local_endpoint(config: &Config) -> LocalEndpoint {
     LocalEndpoint {
-        port: config.service_port,
+        port: config.apache_service_port(),
         path_prefix: config.service_path_prefix.clone(),
         tls_ca_pem: config
             .tls

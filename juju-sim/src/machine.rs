@@ -1,7 +1,7 @@
 //! Units as machines: each unit of a charm gets a network namespace of its own (with an address
 //! on a bridge the model creates) and a persistent mount namespace in which the paths a charm's
 //! workload owns are the unit's own. Hooks enter both namespaces, so a daemon a hook starts
-//! (Apache, memcached) keeps the unit's view after the hook exits, and several units can run
+//! (Apache, memcached, haproxy) keeps the unit's view after the hook exits, and several units can run
 //! the same service on the same port on one host, each at its own address.
 //!
 //! Needs root, iproute2 (`ip`), util-linux (`unshare`, `nsenter`) and coreutils.
@@ -20,9 +20,10 @@ const PREFIX: &str = "jsim";
 
 /// Paths seeded with a copy of the host's (what the packages installed on "every machine"), less
 /// state a charm would have made there.
-const SEEDED: [&str; 5] = [
+const SEEDED: [&str; 6] = [
     "/etc/keystone",
     "/etc/apache2",
+    "/etc/haproxy",
     "/var/lib/keystone",
     "/usr/local/share/ca-certificates",
     "/etc/ssl/certs",
@@ -37,7 +38,7 @@ const NOT_SEEDED: [&str; 4] = [
 /// Paths that start as a skeleton: these sub-directories, with the host's owner and mode.
 const SKELETONS: [(&str, &[&str]); 2] = [
     ("/var/log", &["apache2", "keystone"]),
-    ("/run", &["lock", "apache2", "memcached"]),
+    ("/run", &["lock", "apache2", "memcached", "haproxy"]),
 ];
 
 fn run(command: &mut Command) -> Result<Output> {

@@ -13,6 +13,8 @@ pub fn keystone_packages(enable_cache: bool) -> Vec<&'static str> {
         "python3-pymysql",
         "apache2",
         "libapache2-mod-wsgi-py3",
+        // In front of Apache on every unit.
+        "haproxy",
         // update-ca-certificates, for ssl_ca.
         "ca-certificates",
     ];

@@ -13,12 +13,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::process::{Invocation, ProcessError, Runner, run_checked};
+use crate::paths;
 
 /// A service the charm controls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Service {
     Apache2,
     Memcached,
+    Haproxy,
     Mariadb,
 }
 
@@ -28,6 +30,7 @@ impl Service {
         match self {
             Service::Apache2 => "apache2",
             Service::Memcached => "memcached",
+            Service::Haproxy => "haproxy",
             Service::Mariadb => "mariadb",
         }
     }
@@ -66,6 +69,12 @@ pub enum ServiceError {
         "Apache did not start: no running process in {pid_file} after {seconds} s; see its error log"
     )]
     NotStarted { pid_file: PathBuf, seconds: u64 },
+    #[error("haproxy's admin socket {path} did not take {command:?}: {detail}")]
+    HaproxySocket {
+        path: &'static str,
+        command: String,
+        detail: String,
+    },
     #[error("there is no Apache {kind} {name} ({path} is missing)")]
     NoSuchApacheItem {
         kind: &'static str,
@@ -91,6 +100,8 @@ pub trait Services {
     fn enable_module(&self, module: &str) -> Result<bool, ServiceError>;
     /// `apache2ctl configtest`.
     fn apache_config_test(&self) -> Result<(), ServiceError>;
+    /// One command to the running haproxy over its admin socket; its answer.
+    fn haproxy_command(&self, command: &str) -> Result<String, ServiceError>;
     /// Stops and disables the distribution's own Keystone service (Debian's uWSGI service,
     /// Ubuntu's keystone Apache site), so only the charm's vhost serves Keystone.
     fn disable_distribution_keystone(&self) -> Result<(), ServiceError>;
@@ -368,6 +379,14 @@ impl Services for HostServices<'_> {
                     self.apache_start()
                 }
             }
+            // Checked first: a reload of a configuration haproxy refuses would stop it.
+            Service::Haproxy => {
+                self.run(Invocation::new("haproxy").args(["-c", "-q", "-f", paths::HAPROXY_CFG]))?;
+                match self.is_running(service)? {
+                    true => self.control(service, "reload"),
+                    false => self.control(service, "start"),
+                }
+            }
             // memcached has no reload; MariaDB's re-reads little worth a reload.
             _ => self.restart(service),
         }
@@ -395,6 +414,27 @@ impl Services for HostServices<'_> {
 
     fn enable_module(&self, module: &str) -> Result<bool, ServiceError> {
         self.toggle("mod", module, ".load", true)
+    }
+
+    fn haproxy_command(&self, command: &str) -> Result<String, ServiceError> {
+        use std::io::{Read as _, Write as _};
+        let failed = |detail: std::io::Error| ServiceError::HaproxySocket {
+            path: paths::HAPROXY_ADMIN_SOCKET,
+            command: command.to_owned(),
+            detail: detail.to_string(),
+        };
+        let mut socket =
+            std::os::unix::net::UnixStream::connect(paths::HAPROXY_ADMIN_SOCKET).map_err(failed)?;
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .map_err(failed)?;
+        socket
+            .write_all(format!("{command}\n").as_bytes())
+            .map_err(failed)?;
+        // haproxy answers and closes the connection (no `prompt` mode).
+        let mut answer = String::new();
+        socket.read_to_string(&mut answer).map_err(failed)?;
+        Ok(answer)
     }
 
     fn apache_config_test(&self) -> Result<(), ServiceError> {
@@ -450,6 +490,7 @@ pub enum ServiceAction {
     EnableModule(String),
     ConfigTest,
     DisableDistributionKeystone,
+    HaproxyCommand(String),
 }
 
 /// A test twin: records every action and keeps which services run and what is enabled.
@@ -543,6 +584,10 @@ impl Services for RecordingServices {
         let changed = !self.enabled(&on, None);
         self.record(on);
         Ok(changed)
+    }
+    fn haproxy_command(&self, command: &str) -> Result<String, ServiceError> {
+        self.record(ServiceAction::HaproxyCommand(command.to_owned()));
+        Ok(String::new())
     }
     fn apache_config_test(&self) -> Result<(), ServiceError> {
         self.record(ServiceAction::ConfigTest);

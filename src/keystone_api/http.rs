@@ -32,7 +32,8 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 /// The Keystone API on this unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalEndpoint {
-    /// The port Apache serves Keystone's API on (service-port).
+    /// The port Apache serves Keystone's API on, behind haproxy (service-port less 10): the
+    /// charm asks its own unit's Keystone, whatever haproxy does.
     pub port: u16,
     /// Empty, or `/segment[/segment...]` (service-path-prefix, already validated by the config).
     pub path_prefix: String,

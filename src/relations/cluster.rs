@@ -454,6 +454,9 @@ pub fn relation(juju: &Juju) -> Result<Option<RelationId>> {
 const READY: &str = "keystone-ready";
 /// The leader's application bag key: the generation every other unit was last seen ready at.
 const UNITS_READY: &str = "units-ready";
+/// The leader's application bag key: `<leader unit> <generation>` while it holds that
+/// generation with its Keystone answering (its [`READY`]).
+const LEADER_READY: &str = "leader-ready";
 
 /// This unit's own address on each binding, in its cluster bag (`public-address`,
 /// `internal-address`, `admin-address`, as the Python charm), for its peers. Not read in
@@ -488,8 +491,8 @@ pub fn report_readiness(hook: &Hook<'_>, answering: bool) -> Result<()> {
     };
     let held = hook.found::<HeldKeys>().map(|k| k.generation);
     let mut changes = own_addresses(hook)?;
+    let ready = held.filter(|_| answering).map(|g| g.to_string());
     if !hook.leader {
-        let ready = held.filter(|_| answering).map(|g| g.to_string());
         changes.insert(READY.to_owned(), ready);
         hook.juju
             .relation_set(&relation, false, &changes)
@@ -505,6 +508,10 @@ pub fn report_readiness(hook: &Hook<'_>, answering: bool) -> Result<()> {
             .relation_set(&relation, false, &changes)
             .context("cannot tell the other units this unit's addresses")?;
     }
+    // The leader's own readiness, for its peers' haproxy, in the application bag every hook
+    // reads anyway.
+    let leader_ready = ready.map(|g| format!("{} {g}", hook.juju.unit().as_str()));
+    set_shared(hook.juju, &relation, &[(LEADER_READY, leader_ready)])?;
     let peer_hook = matches!(
         hook.event,
         crate::event::Event::Relation {
@@ -532,6 +539,47 @@ pub fn report_readiness(hook: &Hook<'_>, answering: bool) -> Result<()> {
         false => "none".to_owned(),
     };
     set_shared(hook.juju, &relation, &[(UNITS_READY, Some(value))])
+}
+
+/// What a peer says of itself that haproxy needs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Peer {
+    pub unit: String,
+    /// Its address on the cluster binding (Juju's `private-address` in its bag).
+    pub address: Option<std::net::IpAddr>,
+    /// The fernet generation it holds while its Keystone answers.
+    pub ready: Option<u64>,
+}
+
+/// Every other unit, as its cluster bag (and for the leader, the application bag) describes it.
+pub fn peers(juju: &Juju) -> Result<Vec<Peer>> {
+    let Some((relation, app_bag)) = app_data(juju)? else {
+        return Ok(Vec::new());
+    };
+    let leader_ready = app_bag
+        .get(LEADER_READY)
+        .and_then(|text| text.split_once(' '))
+        .and_then(|(unit, g)| Some((unit.to_owned(), g.parse::<u64>().ok()?)));
+    let mut peers = Vec::new();
+    for unit in juju.relation_units(&relation)? {
+        let bag = juju
+            .relation_data(&relation, &Bag::Unit(unit.clone()))
+            .with_context(|| format!("cannot read {unit}'s cluster data"))?;
+        let address = ["ingress-address", "private-address"]
+            .iter()
+            .find_map(|key| bag.get(*key)?.parse().ok());
+        peers.push(Peer {
+            unit: unit.as_str().to_owned(),
+            address,
+            ready: bag.get(READY).and_then(|g| g.parse().ok()).or_else(|| {
+                leader_ready
+                    .as_ref()
+                    .filter(|(leader, _)| leader == unit.as_str())
+                    .map(|(_, g)| *g)
+            }),
+        });
+    }
+    Ok(peers)
 }
 
 /// Whether every other unit holds fernet keys `generation` with its Keystone answering, as the

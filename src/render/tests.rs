@@ -247,7 +247,7 @@ fn vhost_variants() {
     let mut loopback = Vhost::from_config(&config(json!({})), 1, "::1", None);
     loopback.listen_address = Some("::1".parse().unwrap());
     let loopback = t.vhost(&loopback).unwrap();
-    assert!(loopback.contains("Listen [::1]:5000\nListen [::1]:35357\n"));
+    assert!(loopback.contains("Listen [::1]:4990\nListen [::1]:35347\n"));
     assert!(loopback.contains("ServerName [::1]\n"));
 }
 

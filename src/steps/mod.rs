@@ -3,6 +3,7 @@
 
 pub mod admin_identity;
 pub mod config_warnings;
+pub mod haproxy;
 pub mod packages;
 pub mod readiness;
 pub mod workload;

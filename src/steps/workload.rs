@@ -382,7 +382,7 @@ mod tests {
         let plain = plan_for(&config(json!({})), Some(&db), true);
         assert!(plain.serve);
         assert_eq!(plain.modules, ["wsgi"]);
-        assert!(text(&plain, paths::VHOST_FILE).contains("Listen 5000"));
+        assert!(text(&plain, paths::VHOST_FILE).contains("Listen 4990"));
 
         let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
         let key = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";

@@ -1,0 +1,390 @@
+//! haproxy on every unit: it takes Keystone's ports (service-port, admin-port) and spreads
+//! requests over the units that may serve, those holding the current fernet keys whose
+//! Keystone answers, with this unit's Apache [`crate::config::APACHE_PORT_OFFSET`] below each
+//! port, as with the Python charm. A VIP or a load balancer in front of the units then never
+//! reaches a unit that would fail a token: haproxy's own health check (`GET <prefix>/v3`)
+//! takes a unit whose Apache stops out within seconds, and the cluster relation takes out a
+//! unit that does not hold the current keys.
+//!
+//! The peers are read from the cluster relation in its own hooks (where their data can change)
+//! and in start and upgrade-charm, and kept on the machine for the other hooks. haproxy.cfg is
+//! rewritten, and haproxy reloaded (not restarted: open connections finish), only when it
+//! changed.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+
+use crate::config::Config;
+use crate::event::{Endpoint, Event};
+use crate::host::fs::{DesiredFile, Files, Owner, write_files};
+use crate::host::services::Service;
+use crate::paths;
+use crate::relations::cluster::{self, HeldKeys, Peer};
+use crate::render::{Haproxy, HaproxyApi, HaproxyServer, WsgiApp};
+use crate::secret::Sensitive;
+use crate::step::{Condition, Hook};
+use crate::steps::readiness::Answering;
+use crate::steps::workload::Serving;
+
+/// Where haproxy's statistics page listens, on loopback.
+const STATS_PORT: u16 = 8888;
+
+/// The units haproxy sends requests to: this one (over loopback) when it may serve, and every
+/// peer that says it holds `generation` (any generation while this unit holds none yet).
+pub fn servers(
+    me: &str,
+    self_ready: bool,
+    peers: &[Peer],
+    generation: Option<u64>,
+) -> Vec<HaproxyServer> {
+    let mut servers: Vec<HaproxyServer> = peers
+        .iter()
+        .filter(|peer| match generation {
+            Some(current) => peer.ready == Some(current),
+            None => peer.ready.is_some(),
+        })
+        .filter_map(|peer| {
+            Some(HaproxyServer {
+                unit: peer.unit.clone(),
+                address: peer.address?,
+            })
+        })
+        .collect();
+    if self_ready {
+        servers.push(HaproxyServer {
+            unit: me.to_owned(),
+            address: std::net::Ipv4Addr::LOCALHOST.into(),
+        });
+    }
+    servers.sort();
+    servers
+}
+
+/// haproxy for `config` over `servers`.
+pub fn plan(
+    config: &Config,
+    servers: Vec<HaproxyServer>,
+    stats_password: Sensitive<String>,
+) -> Haproxy {
+    Haproxy {
+        ipv6: config.prefer_ipv6,
+        apis: vec![
+            HaproxyApi {
+                app: WsgiApp::Public,
+                port: config.service_port,
+                backend_port: config.apache_service_port(),
+            },
+            HaproxyApi {
+                app: WsgiApp::Admin,
+                port: config.admin_port,
+                backend_port: config.apache_admin_port(),
+            },
+        ],
+        servers,
+        check_path: format!("{}/v3", config.service_path_prefix),
+        tls: config.tls.is_some(),
+        timeouts: config.haproxy_timeouts,
+        stats_port: STATS_PORT,
+        stats_password,
+    }
+}
+
+/// Step: once Keystone serves on this unit, haproxy in front of it.
+pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
+    let Some(serving) = hook.found::<Serving>().copied() else {
+        return Ok(Vec::new());
+    };
+    let files = hook.machine.files.as_ref();
+    let peers = known_peers(hook, files)?;
+    let generation = hook.found::<HeldKeys>().map(|k| k.generation);
+    let self_ready = generation.is_some() && hook.found::<Answering>().is_some();
+    let servers = servers(hook.juju.unit().as_str(), self_ready, &peers, generation);
+    let haproxy = plan(&hook.config, servers, stats_password(files)?);
+    let text = match hook.machine.templates()?.haproxy(&haproxy) {
+        Ok(text) => text,
+        Err(err) => return Ok(vec![Condition::Blocked(err.to_string())]),
+    };
+    let file = DesiredFile::new(
+        paths::HAPROXY_CFG,
+        text,
+        Owner::new("root", "haproxy"),
+        0o640,
+    );
+    let changed = !write_files(files, &[], [&file])?.is_empty();
+    let services = hook.machine.services.as_ref();
+    let running = services.is_running(Service::Haproxy)?;
+    if running && serving.changed && self_ready {
+        // Apache was (re)started in this hook and has just answered the readiness check, but
+        // haproxy's checks may still count it down for seconds: say it is up now, in the
+        // running process (a reload would leave the old process serving for a moment with
+        // its stale view).
+        let server = hook.juju.unit().as_str().replace('/', "-");
+        for api in &haproxy.apis {
+            let command = format!(
+                "set server keystone-{}/{server} health up",
+                api.app.as_str()
+            );
+            if let Err(err) = services.haproxy_command(&command) {
+                tracing::warn!("{err}; haproxy's own checks will find Apache up in seconds");
+            }
+        }
+    }
+    if changed || !running {
+        tracing::info!("reloading haproxy: its configuration changed");
+        services
+            .reload(Service::Haproxy)
+            .context("cannot reload haproxy")?;
+    }
+    Ok(Vec::new())
+}
+
+/// The peers as the cluster relation says, read in the hooks where that can have changed and
+/// kept on the machine for the others.
+fn known_peers(hook: &Hook<'_>, files: &dyn Files) -> Result<Vec<Peer>> {
+    let path = Path::new(paths::HAPROXY_PEERS);
+    let kept: Option<Vec<Peer>> = files
+        .read(path)
+        .context("cannot read the peers haproxy knows")?
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let peer_hook = matches!(
+        hook.event,
+        Event::Relation {
+            endpoint: Endpoint::Cluster,
+            ..
+        } | Event::Start
+            | Event::UpgradeCharm
+            | Event::LeaderElected
+    );
+    if let Some(kept) = kept
+        && !peer_hook
+    {
+        return Ok(kept);
+    }
+    let peers = cluster::peers(hook.juju)?;
+    let text = serde_json::to_vec(&peers).context("cannot encode the peers")?;
+    files
+        .write(path, &text, &Owner::root(), 0o644)
+        .context("cannot keep the peers haproxy knows")?;
+    Ok(peers)
+}
+
+/// The statistics page's password, generated once per unit.
+fn stats_password(files: &dyn Files) -> Result<Sensitive<String>> {
+    let path = Path::new(paths::HAPROXY_STATS_PASSWORD);
+    if let Some(bytes) = files
+        .read(path)
+        .context("cannot read haproxy's statistics password")?
+        && let Ok(text) = String::from_utf8(bytes)
+        && !text.trim().is_empty()
+    {
+        return Ok(Sensitive::new(text.trim().to_owned()));
+    }
+    let password = crate::identity::generate_password()
+        .map_err(|e| anyhow::anyhow!("cannot generate haproxy's statistics password: {e}"))?;
+    files
+        .write(path, password.expose().as_bytes(), &Owner::root(), 0o600)
+        .context("cannot keep haproxy's statistics password")?;
+    Ok(password)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::Templates;
+    use serde_json::{Map, Value, json};
+
+    fn config(options: Value) -> Config {
+        let mut all =
+            crate::config::defaults_from_config_yaml(include_str!("../../config.yaml")).unwrap();
+        all.extend(options.as_object().cloned().unwrap_or_else(Map::new));
+        Config::from_options(&all).unwrap()
+    }
+
+    fn peer(unit: &str, address: &str, ready: Option<u64>) -> Peer {
+        Peer {
+            unit: unit.into(),
+            address: address.parse().ok(),
+            ready,
+        }
+    }
+
+    #[test]
+    fn only_units_holding_the_current_keys_with_keystone_answering_are_backends() {
+        let peers = [
+            peer("keystone/1", "10.0.0.2", Some(4)),
+            peer("keystone/2", "10.0.0.3", Some(3)),
+            peer("keystone/3", "10.0.0.4", None),
+        ];
+        let names = |servers: Vec<HaproxyServer>| -> Vec<String> {
+            servers
+                .into_iter()
+                .map(|s| format!("{} {}", s.unit, s.address))
+                .collect()
+        };
+        assert_eq!(
+            names(servers("keystone/0", true, &peers, Some(4))),
+            ["keystone/0 127.0.0.1", "keystone/1 10.0.0.2"]
+        );
+        assert_eq!(
+            names(servers("keystone/0", false, &peers, Some(4))),
+            ["keystone/1 10.0.0.2"],
+            "this unit does not answer: only its peers"
+        );
+        assert_eq!(
+            names(servers("keystone/0", false, &peers, None)),
+            ["keystone/1 10.0.0.2", "keystone/2 10.0.0.3"],
+            "holding no keys yet, every peer that serves"
+        );
+    }
+
+    #[test]
+    fn the_rendered_configuration_matches_its_snapshot() {
+        let config = config(json!({
+            "haproxy-server-timeout": 60000,
+            "healthcheck-timeout": 2000,
+            "service-path-prefix": "/api/idm"
+        }));
+        let servers = servers(
+            "keystone/0",
+            true,
+            &[peer("keystone/1", "10.0.0.2", Some(1))],
+            Some(1),
+        );
+        let text = Templates::bundled()
+            .haproxy(&plan(&config, servers, Sensitive::new("StatsPw1".into())))
+            .unwrap();
+        insta::assert_snapshot!("haproxy_cfg", text);
+    }
+
+    #[test]
+    fn tls_and_ipv6_change_the_checks_and_the_binds() {
+        let servers = servers("keystone/0", true, &[], Some(1));
+        let mut haproxy = plan(
+            &config(json!({"prefer-ipv6": true})),
+            servers,
+            Sensitive::new("pw".into()),
+        );
+        haproxy.tls = true;
+        let text = Templates::bundled().haproxy(&haproxy).unwrap();
+        assert!(text.contains("bind :::5000\n"), "{text}");
+        assert!(text.contains("bind :::35357\n"), "{text}");
+        assert!(
+            text.contains(
+                "127.0.0.1:4990 check inter 2000 downinter 1000 rise 2 fall 3 check-ssl verify none"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_stats_password_that_could_break_the_file_is_refused() {
+        let hostile = plan(
+            &config(json!({})),
+            Vec::new(),
+            Sensitive::new("pw\nlisten x".into()),
+        );
+        assert!(Templates::bundled().haproxy(&hostile).is_err());
+    }
+}
+
+#[cfg(test)]
+mod deployed {
+    use crate::host::fs::Files as _;
+    use crate::host::services::{Service, ServiceAction};
+    use crate::paths;
+    use crate::testing::Sim;
+    use std::path::Path;
+
+    fn haproxy_cfg(sim: &Sim, unit: &str) -> String {
+        let machine = sim.machine(unit);
+        let bytes = machine
+            .1
+            .files
+            .read(Path::new(paths::HAPROXY_CFG))
+            .unwrap()
+            .unwrap_or_default();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn every_unit_fronts_every_ready_unit_and_reloads_only_on_change() {
+        let mut sim = Sim::ready(2);
+        let address = sim.model.unit_address("keystone/1").unwrap();
+        let cfg = haproxy_cfg(&sim, "keystone/0");
+        assert!(
+            cfg.contains("server keystone-0 127.0.0.1:4990 check"),
+            "{cfg}"
+        );
+        assert!(
+            cfg.contains(&format!("server keystone-1 {address}:4990 check")),
+            "{cfg}"
+        );
+        let peer_cfg = haproxy_cfg(&sim, "keystone/1");
+        assert!(
+            peer_cfg.contains("server keystone-1 127.0.0.1:35347 check"),
+            "{peer_cfg}"
+        );
+        let leader = sim.model.unit_address("keystone/0").unwrap();
+        assert!(
+            peer_cfg.contains(&format!("server keystone-0 {leader}:35347 check")),
+            "{peer_cfg}"
+        );
+
+        // Nothing changed: no rewrite, no reload, and no peer read outside the peer hooks.
+        let reloads = |sim: &Sim| {
+            sim.machine("keystone/0")
+                .1
+                .services
+                .actions()
+                .iter()
+                .filter(|a| **a == ServiceAction::Reload(Service::Haproxy))
+                .count()
+        };
+        let before = reloads(&sim);
+        assert!(sim.run("keystone/0", "config-changed"));
+        assert!(sim.run("keystone/0", "update-status"));
+        assert_eq!(reloads(&sim), before);
+
+        // keystone/1 stops answering: after its next hook it is nobody's backend.
+        // (keystone/0's hooks trust its own last answer: the two units share one Keystone
+        // twin.)
+        sim.keystone.lock().unwrap().not_answering = true;
+        assert!(sim.run("keystone/1", "update-status"));
+        sim.settle();
+        let cfg = haproxy_cfg(&sim, "keystone/0");
+        assert!(!cfg.contains("server keystone-1"), "{cfg}");
+        assert!(cfg.contains("server keystone-0"), "{cfg}");
+        assert_eq!(reloads(&sim), before + 1);
+        // It answers again: back in.
+        sim.keystone.lock().unwrap().not_answering = false;
+        assert!(sim.run("keystone/1", "update-status"));
+        sim.settle();
+        assert!(haproxy_cfg(&sim, "keystone/0").contains("server keystone-1"));
+
+        // Apache restarts for a new keystone.conf: haproxy hears at once that it is up.
+        sim.model
+            .set_config(
+                "keystone",
+                serde_json::json!({"debug": true})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
+            )
+            .unwrap();
+        sim.settle();
+        let actions = sim.machine("keystone/0").1.services.actions();
+        let restarted = actions
+            .iter()
+            .rposition(|a| *a == ServiceAction::Restart(Service::Apache2))
+            .expect("Apache restarted");
+        let after: Vec<&ServiceAction> = actions[restarted..].iter().collect();
+        for backend in ["public", "admin"] {
+            let command = format!("set server keystone-{backend}/keystone-0 health up");
+            assert!(
+                after.contains(&&ServiceAction::HaproxyCommand(command)),
+                "{after:?}"
+            );
+        }
+    }
+}
