@@ -362,8 +362,9 @@ impl Location {
 
 /// Whether this unit may hand out credentials: the database is initialised and bootstrapped,
 /// this unit holds the current fernet keys and its Keystone answers (bug 1818113: consumers got
-/// credentials before Keystone could issue tokens), and, for the leader, which makes them, every
-/// other unit is ready too, so none is named to a consumer before it can validate its tokens.
+/// credentials before Keystone could issue tokens), with vip or dns-ha hacluster has brought
+/// them up, and, for the leader, which makes them, every other unit is ready too, so none is
+/// named to a consumer before it can validate its tokens.
 pub fn may_serve(hook: &Hook<'_>) -> Result<bool> {
     let flags = match hook.found::<DatabaseFlags>() {
         Some(flags) => *flags,
@@ -373,6 +374,13 @@ pub fn may_serve(hook: &Hook<'_>) -> Result<bool> {
         return Ok(false);
     };
     if !flags.bootstrapped || hook.found::<Answering>().is_none() {
+        return Ok(false);
+    }
+    // Behind a VIP or DNS records, not before Pacemaker brought them up (bug 1508575: the
+    // Python charm gave consumers the unit's own address meanwhile).
+    if crate::relations::ha::needs_cluster(&hook.config)
+        && hook.found::<crate::relations::ha::Clustered>().is_none()
+    {
         return Ok(false);
     }
     if !hook.leader {

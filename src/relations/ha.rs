@@ -700,6 +700,12 @@ fn desired_settings(hook: &Hook<'_>) -> Result<Result<Databag, HaError>> {
     Ok(cluster_resources(config, &vips, &network).map(|r| r.settings()))
 }
 
+/// Whether the configuration puts Keystone behind Pacemaker (vip or dns-ha): consumers may be
+/// served only once hacluster said `clustered` ([`Clustered`]).
+pub fn needs_cluster(config: &Config) -> bool {
+    !config.vips.is_empty() || config.dns_ha
+}
+
 /// Step: sends this unit's Pacemaker resources to hacluster when they changed, records
 /// [`Clustered`], and blocks (nothing sent) when the configuration cannot be clustered.
 pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
@@ -711,13 +717,27 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
             kept
         }
     };
+    let clustering = needs_cluster(&hook.config);
     if !kept.related {
-        return Ok(Vec::new());
+        // The VIP or the DNS records would never come up: consumers would be told an address
+        // nobody answers on.
+        return Ok(match clustering {
+            true => vec![Condition::MissingRelation("ha")],
+            false => Vec::new(),
+        });
+    }
+    if let Some(reason) = kept.blocked {
+        return Ok(vec![Condition::Blocked(reason)]);
     }
     if kept.clustered {
         hook.record(Clustered);
+    } else if clustering {
+        return Ok(vec![Condition::Waiting(
+            "Waiting for hacluster to form the cluster and bring up the VIP or DNS records"
+                .to_owned(),
+        )]);
     }
-    Ok(kept.blocked.map(Condition::Blocked).into_iter().collect())
+    Ok(Vec::new())
 }
 
 #[cfg(test)]
@@ -1219,12 +1239,13 @@ mod tests {
     }
 
     #[test]
-    fn without_the_relation_nothing_is_asked_and_nothing_blocks() {
+    fn without_the_relation_a_vip_is_a_missing_relation_and_nothing_is_asked() {
         let (mut sim, _) = clustered(json!({"vip": "10.0.0.100 10.0.0.100"}));
         let relation = sim.model.relation_id("keystone", "ha").unwrap();
         sim.model.unrelate(relation).unwrap();
         sim.settle();
-        assert_eq!(sim.status(UNIT), "active: Unit is ready");
+        // Consumers would be told a VIP nobody brings up.
+        assert_eq!(sim.status(UNIT), "blocked: Missing relations: ha");
         assert!(!records_clustered(&mut sim, "update-status"));
         // hacluster related with neither vip nor dns-ha: blocked, as the Python charm.
         let mut sim = Sim::with_database(1, json!({}));
@@ -1237,5 +1258,36 @@ mod tests {
             sim.status(UNIT),
             format!("blocked: {}", HaError::NotConfigured)
         );
+    }
+
+    #[test]
+    fn behind_a_vip_consumers_wait_for_the_cluster_and_then_get_the_vip() {
+        use juju_sim::scripted::{IdentityConsumer, IdentityInterface};
+        let mut sim = Sim::with_database(1, json!({"vip": "192.168.1.100"}));
+        sim.machine(UNIT).1.interfaces.set(vec![
+            Interface::parse("lo", &["127.0.0.1/8"]),
+            Interface::parse("eth0", &["192.168.1.10/24"]),
+        ]);
+        let nova = IdentityConsumer::new("nova", IdentityInterface::Service);
+        let seen = nova.replies.clone();
+        sim.model
+            .deploy_scripted("nova", Box::new(nova), 1)
+            .unwrap();
+        sim.model.relate("keystone", "nova").unwrap();
+        sim.settle();
+        assert_eq!(sim.status(UNIT), "blocked: Missing relations: ha");
+        let got = |seen: &juju_sim::scripted::Replies| {
+            seen.lock().unwrap()["nova/0"]["keystone/0"]
+                .get("service_host")
+                .cloned()
+        };
+        assert_eq!(got(&seen), None, "nothing before the VIP is up");
+        sim.model
+            .deploy_scripted("hacluster", Box::new(HaCluster::default()), 1)
+            .unwrap();
+        sim.model.relate("keystone:ha", "hacluster:ha").unwrap();
+        sim.settle();
+        assert_eq!(sim.status(UNIT), "active: Unit is ready");
+        assert_eq!(got(&seen).as_deref(), Some("192.168.1.100"));
     }
 }
