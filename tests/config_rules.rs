@@ -67,12 +67,12 @@ fn rules() -> Vec<(&'static str, Value, String)> {
             (
                 "port out of range",
                 json!({"service-port": 70000}),
-                "config: service-port must be between 1 and 65535 (is 70000)".into(),
+                "config: service-port must be between 11 and 65535 (is 70000); Apache listens 10 below it, behind haproxy".into(),
             ),
             (
                 "admin port zero",
                 json!({"admin-port": 0}),
-                "config: admin-port must be between 1 and 65535 (is 0)".into(),
+                "config: admin-port must be between 11 and 65535 (is 0); Apache listens 10 below it, behind haproxy".into(),
             ),
             (
                 "same ports",

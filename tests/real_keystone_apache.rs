@@ -369,11 +369,12 @@ fn keystone_on_mariadb_behind_the_rendered_vhost() {
         "keystone-manage ran as keystone, so the WSGI daemons can write its log"
     );
 
-    // The rendered vhost on loopback ports, run by an Apache of the test's own.
+    // The rendered vhost on loopback ports, run by an Apache of the test's own (Apache listens
+    // 10 below service-port and admin-port, which haproxy takes on a unit).
     let mut vhost = Vhost::from_config(
         &config(json!({
-            "service-path-prefix": "/api/idm", "service-port": service_port,
-            "admin-port": admin_port,
+            "service-path-prefix": "/api/idm", "service-port": service_port + 10,
+            "admin-port": admin_port + 10,
         })),
         1,
         "localhost",

@@ -87,14 +87,14 @@ fn apache_pid(model: &Model, unit: &str) -> String {
         .to_owned()
 }
 
-/// The charm's own requests (over loopback) in the unit's Keystone access log, the readiness
-/// check (GET …/v3) included.
+/// The charm's own requests (its client says `keystone-charm`) in the unit's Keystone access
+/// log, the readiness check (GET …/v3) included; haproxy's health checks are not the charm's.
 fn charm_requests(model: &Model, unit: &str) -> Vec<String> {
     let log = model.unit_path(unit, "/var/log/apache2/keystone_access.log");
     std::fs::read_to_string(log)
         .unwrap_or_default()
         .lines()
-        .filter(|l| l.starts_with("127.0.0.1 "))
+        .filter(|l| l.ends_with("\"keystone-charm\""))
         .map(str::to_owned)
         .collect()
 }
