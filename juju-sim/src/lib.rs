@@ -359,6 +359,7 @@ impl Model {
                 queue: Default::default(),
                 failed: None,
                 alive: true,
+                machine_down: false,
                 dying: false,
                 agent_error: None,
             },
@@ -394,6 +395,69 @@ impl Model {
             }
         }
         Ok(name)
+    }
+
+    /// Stops `unit`'s machine as a power failure would: everything on it dies, its network
+    /// goes down, its agent runs no hook (they wait), and Pacemaker moves the VIPs it held.
+    pub fn stop_machine(&mut self, unit: &str) -> Result<()> {
+        {
+            let mut world = self.world();
+            let u = world
+                .units
+                .get_mut(unit)
+                .with_context(|| format!("unit {unit:?} not found"))?;
+            u.machine_down = true;
+        }
+        let machines = self
+            .machines
+            .as_mut()
+            .context("no machines (use_machines before deploying)")?;
+        machines.stop(unit);
+        self.place_vips()
+    }
+
+    /// The unit whose machine holds `vip`, once hacluster placed it.
+    pub fn vip_holder(&self, vip: std::net::Ipv4Addr) -> Option<String> {
+        self.machines
+            .as_ref()
+            .and_then(|m| m.vip_holder(vip).map(str::to_owned))
+    }
+
+    /// Plays Pacemaker for every VIP hacluster was asked for: each on one live unit of its
+    /// application (the one holding it while it lives, else the first by name).
+    fn place_vips(&mut self) -> Result<()> {
+        let Some(machines) = self.machines.as_ref() else {
+            return Ok(());
+        };
+        let moves: Vec<(std::net::Ipv4Addr, String)> = {
+            let world = self.world();
+            let mut moves = Vec::new();
+            for (app, vips) in &world.vips {
+                let live: Vec<&str> = world
+                    .units
+                    .values()
+                    .filter(|u| u.app == *app && u.alive && !u.dying && !u.machine_down)
+                    .filter(|u| machines.address(&u.name).is_some())
+                    .map(|u| u.name.as_str())
+                    .collect();
+                for vip in vips {
+                    let holder = machines.vip_holder(*vip);
+                    if holder.is_some_and(|h| live.contains(&h)) {
+                        continue;
+                    }
+                    if let Some(first) = live.first() {
+                        moves.push((*vip, (*first).to_owned()));
+                    }
+                }
+            }
+            moves
+        };
+        if let Some(machines) = self.machines.as_mut() {
+            for (vip, unit) in moves {
+                machines.hold_vip(vip, &unit)?;
+            }
+        }
+        Ok(())
     }
 
     /// `juju remove-unit <unit>`: departed on both sides, then broken (non-peer), stop, remove.
@@ -739,7 +803,7 @@ impl Model {
                 self.world()
                     .relations
                     .retain(|_, r| !(r.dying && r.in_scope.is_empty()));
-                return Ok(());
+                return self.place_vips();
             };
             let ok = self.run_hook(&unit, &event)?;
             let mut world = self.world();
@@ -1149,7 +1213,7 @@ fn next_hook(world: &mut World) -> Option<(String, HookEvent, u32)> {
     for i in 0..names.len() {
         let name = &names[(start + i) % names.len()];
         let unit = world.units.get_mut(name)?;
-        if !unit.alive {
+        if !unit.alive || unit.machine_down {
             continue;
         }
         if let Some((event, tries)) = unit.failed.clone() {

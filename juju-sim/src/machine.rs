@@ -78,6 +78,8 @@ pub struct Machines {
     root: PathBuf,
     next_host: u8,
     units: BTreeMap<String, Machine>,
+    /// Each virtual IP and the unit whose machine holds it (see [`Machines::hold_vip`]).
+    vips: BTreeMap<Ipv4Addr, String>,
 }
 
 static MODELS: AtomicU32 = AtomicU32::new(0);
@@ -109,6 +111,7 @@ impl Machines {
             root: root.to_path_buf(),
             next_host: 10,
             units: BTreeMap::new(),
+            vips: BTreeMap::new(),
         })
     }
 
@@ -246,6 +249,62 @@ impl Machines {
         Some(command)
     }
 
+    /// The unit whose machine holds `vip`.
+    pub fn vip_holder(&self, vip: Ipv4Addr) -> Option<&str> {
+        self.vips.get(&vip).map(String::as_str)
+    }
+
+    /// Puts `vip` on `unit`'s machine, as Pacemaker's IPaddr2 does, taking it from the machine
+    /// that held it: the address on the machine's loopback, and the host's route to it through
+    /// the machine (the host is where clients of the model run).
+    pub fn hold_vip(&mut self, vip: Ipv4Addr, unit: &str) -> Result<()> {
+        let address = self
+            .address(unit)
+            .with_context(|| format!("{unit} has no machine"))?;
+        if let Some(old) = self.vips.get(&vip).and_then(|u| self.units.get(u)) {
+            // Its machine may be down: nothing to take back then.
+            let _ = ip(&[
+                "-n",
+                &old.netns,
+                "addr",
+                "del",
+                &format!("{vip}/32"),
+                "dev",
+                "lo",
+            ]);
+        }
+        let machine = &self.units[unit];
+        ip(&[
+            "-n",
+            &machine.netns,
+            "addr",
+            "replace",
+            &format!("{vip}/32"),
+            "dev",
+            "lo",
+        ])?;
+        ip(&[
+            "route",
+            "replace",
+            &format!("{vip}/32"),
+            "via",
+            &address.to_string(),
+            "dev",
+            &self.bridge,
+        ])?;
+        self.vips.insert(vip, unit.to_owned());
+        Ok(())
+    }
+
+    /// Stops `unit`'s machine as a power failure would: every process on it dies and its
+    /// network goes down; its directories stay.
+    pub fn stop(&mut self, unit: &str) {
+        if let Some(machine) = self.units.get(unit) {
+            kill_all(&machine.netns, Some(machine.holder.id()));
+            let _ = ip(&["-n", &machine.netns, "link", "set", "eth0", "down"]);
+        }
+    }
+
     /// Stops everything running on `unit`'s machine and removes it.
     pub fn remove(&mut self, unit: &str) {
         if let Some(mut machine) = self.units.remove(unit) {
@@ -263,6 +322,9 @@ impl Drop for Machines {
         let units: Vec<String> = self.units.keys().cloned().collect();
         for unit in units {
             self.remove(&unit);
+        }
+        for vip in self.vips.keys() {
+            let _ = ip(&["route", "del", &format!("{vip}/32"), "dev", &self.bridge]);
         }
         let _ = ip(&["link", "del", &self.bridge]);
     }
@@ -290,22 +352,31 @@ fn forget_database_connections(address: Ipv4Addr) {
     }
 }
 
-/// Kills every process in `netns`, then deletes it and its veth.
-fn destroy(netns: &str, veth: &str) {
+/// Kills every process in `netns` but `spare` (SIGKILL: nothing in a machine that is going down
+/// gets a clean exit).
+fn kill_all(netns: &str, spare: Option<u32>) {
     for _ in 0..50 {
         let pids = ip(&["netns", "pids", netns])
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default();
-        let pids: Vec<i32> = pids.lines().filter_map(|p| p.trim().parse().ok()).collect();
+        let pids: Vec<u32> = pids
+            .lines()
+            .filter_map(|p| p.trim().parse().ok())
+            .filter(|p| Some(*p) != spare)
+            .collect();
         if pids.is_empty() {
             break;
         }
         for pid in pids {
-            // SIGKILL: the machine is being destroyed, nothing in it needs a clean exit.
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Kills every process in `netns`, then deletes it and its veth.
+fn destroy(netns: &str, veth: &str) {
+    kill_all(netns, None);
     let _ = ip(&["link", "del", veth]);
     let _ = ip(&["netns", "del", netns]);
 }

@@ -340,6 +340,9 @@ impl ScriptedCharm for HaCluster {
             .filter(|(k, _)| k.starts_with("json_"))
             .collect();
         if resources.contains_key("json_resources") {
+            let vips = ipaddr2_vips(&resources)?;
+            let principal = principal.split('/').next().unwrap_or_default().to_owned();
+            hook.world.vips.insert(principal, vips);
             self.seen
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -348,6 +351,38 @@ impl ScriptedCharm for HaCluster {
         }
         Ok(())
     }
+}
+
+/// The IPv4 addresses of the `ocf:heartbeat:IPaddr2` resources in a principal's `json_*`
+/// settings (their `ip="..."` parameter), as Pacemaker would run them; a payload hacluster
+/// could not parse is an error, as it fails hacluster's hook.
+pub fn ipaddr2_vips(settings: &BTreeMap<String, String>) -> Result<Vec<std::net::Ipv4Addr>> {
+    let json = |key: &str| -> Result<BTreeMap<String, String>> {
+        match settings.get(key) {
+            Some(text) => serde_json::from_str(text)
+                .map_err(|e| anyhow::anyhow!("hacluster cannot parse {key}: {e}")),
+            None => Ok(BTreeMap::new()),
+        }
+    };
+    let resources = json("json_resources")?;
+    let params = json("json_resource_params")?;
+    let mut vips = Vec::new();
+    for (name, agent) in &resources {
+        if agent != "ocf:heartbeat:IPaddr2" {
+            continue;
+        }
+        let text = params.get(name).map(String::as_str).unwrap_or_default();
+        let ip = text
+            .split_whitespace()
+            .find_map(|word| word.strip_prefix("ip=\""))
+            .and_then(|rest| rest.strip_suffix('"'))
+            .ok_or_else(|| anyhow::anyhow!("{name} has no ip parameter: {text:?}"))?;
+        vips.push(
+            ip.parse()
+                .map_err(|e| anyhow::anyhow!("{name}: {ip:?} is not an IPv4 address: {e}"))?,
+        );
+    }
+    Ok(vips)
 }
 
 /// Which identity interface a consumer uses.
@@ -504,5 +539,31 @@ impl ScriptedCharm for IdentityConsumer {
             }
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hacluster_finds_the_ipaddr2_vips_and_refuses_what_it_cannot_parse() {
+        let settings = |resources: &str, params: &str| -> BTreeMap<String, String> {
+            BTreeMap::from([
+                ("json_resources".to_owned(), resources.to_owned()),
+                ("json_resource_params".to_owned(), params.to_owned()),
+            ])
+        };
+        let ok = settings(
+            r#"{"res_ks_abc1234_vip":"ocf:heartbeat:IPaddr2","res_ks_haproxy":"lsb:haproxy"}"#,
+            r#"{"res_ks_abc1234_vip":"params ip=\"10.5.100.1\" op monitor timeout=\"20s\"","res_ks_haproxy":"meta x"}"#,
+        );
+        assert_eq!(
+            ipaddr2_vips(&ok).unwrap(),
+            [std::net::Ipv4Addr::new(10, 5, 100, 1)]
+        );
+        assert!(ipaddr2_vips(&settings("not json", "{}")).is_err());
+        let no_ip = settings(r#"{"r":"ocf:heartbeat:IPaddr2"}"#, r#"{"r":"params x=1"}"#);
+        assert!(ipaddr2_vips(&no_ip).is_err());
     }
 }

@@ -59,6 +59,9 @@ pub struct Unit {
     pub dying: bool,
     /// `hook failed: "<hook>"` while a failed hook waits for its retry.
     pub agent_error: Option<String>,
+    /// Its machine is down ([`crate::Model::stop_machine`]): its agent runs nothing, its hooks
+    /// wait, and Pacemaker moves what it held.
+    pub machine_down: bool,
 }
 
 /// One hook (or action) to run on a unit.
@@ -267,6 +270,9 @@ pub struct World {
     pub current: Option<HookContext>,
     /// Tool calls that will fail, once each (see [`crate::Model::fail_tool`]).
     pub tool_faults: Vec<ToolFault>,
+    /// The virtual IPs each principal application asked its hacluster for (IPaddr2
+    /// resources), which the model places on one of its live units' machines.
+    pub vips: BTreeMap<String, Vec<std::net::Ipv4Addr>>,
     pub next_relation: u32,
     pub next_address: u32,
     pub next_secret: u64,
@@ -289,6 +295,7 @@ impl World {
             actions: BTreeMap::new(),
             current: None,
             tool_faults: Vec::new(),
+            vips: BTreeMap::new(),
             next_relation: 0,
             next_address: 1,
             next_secret: 1,
