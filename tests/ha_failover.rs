@@ -65,7 +65,7 @@ fn client(base: String, password: String, stop: Arc<AtomicBool>, figures: Arc<Mu
     let mut tokens: Vec<String> = Vec::new();
     let mut round = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        if round % 5 == 0 || tokens.is_empty() {
+        if round.is_multiple_of(5) || tokens.is_empty() {
             match issue(&base, &password) {
                 Some(token) => {
                     tokens.push(token);
