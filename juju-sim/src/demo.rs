@@ -195,6 +195,21 @@ pub fn status_report(model: &Model) -> String {
             message
         );
     }
+    let vips: Vec<(String, std::net::Ipv4Addr)> = world
+        .vips
+        .iter()
+        .flat_map(|(app, vips)| vips.iter().map(move |vip| (app.clone(), *vip)))
+        .collect();
+    drop(world);
+    if !vips.is_empty() {
+        let _ = writeln!(out, "\n{:<14} {:<16} Held by", "App", "VIP");
+        for (app, vip) in vips {
+            let holder = model
+                .vip_holder(vip)
+                .unwrap_or_else(|| "nobody (no machines)".to_owned());
+            let _ = writeln!(out, "{app:<14} {vip:<16} {holder}");
+        }
+    }
     out
 }
 
@@ -408,6 +423,42 @@ pub fn token_status(base: &str, admin_token: &str, token: &str) -> Result<u16> {
     let auth = format!("X-Auth-Token: {admin_token}");
     let subject = format!("X-Subject-Token: {token}");
     Ok(http(&["-H", &auth, "-H", &subject, &url])?.status)
+}
+
+/// Each unit's haproxy as its admin socket reports it (`show stat`): every backend server and
+/// whether its health check finds it up.
+pub fn haproxy_report(model: &Model, units: &[String]) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut out = String::new();
+    for unit in units {
+        let socket = model.unit_path(unit, "/run/haproxy/admin.sock");
+        let stat = std::os::unix::net::UnixStream::connect(&socket).and_then(|mut s| {
+            s.write_all(b"show stat\n")?;
+            let mut text = String::new();
+            s.read_to_string(&mut text)?;
+            Ok(text)
+        });
+        let stat = match stat {
+            Ok(text) => text,
+            Err(err) => {
+                let _ = writeln!(out, "    {unit}: haproxy's admin socket: {err}");
+                continue;
+            }
+        };
+        // CSV: pxname, svname, ..., status is the 18th field.
+        let servers: Vec<String> = stat
+            .lines()
+            .filter(|l| l.starts_with("keystone-"))
+            .filter_map(|l| {
+                let fields: Vec<&str> = l.split(',').collect();
+                let (backend, server, status) = (fields.first()?, fields.get(1)?, fields.get(17)?);
+                (*server != "FRONTEND" && *server != "BACKEND")
+                    .then(|| format!("{backend}/{server} {status}"))
+            })
+            .collect();
+        let _ = writeln!(out, "    {unit}: {}", servers.join(", "));
+    }
+    out
 }
 
 /// What one identity consumer got from keystone/0, and (with real services) whether its

@@ -196,6 +196,21 @@ fn run() -> Result<()> {
             let reply = demo::http(&[&format!("http://{address}:5000/v3")])?;
             println!("    {unit} {address}: {}", reply.status);
         }
+        println!(
+            "\n== haproxy on every unit (show stat over its admin socket: the units it sends \
+             requests to, and what its health checks say)\n{}",
+            demo::haproxy_report(&model, &keystone_units)
+        );
+        for (_, vips) in model.world().vips.clone() {
+            for vip in vips {
+                let reply = demo::http(&[&format!("http://{vip}:5000/v3")])?;
+                println!(
+                    "== the VIP {vip} (on {}): GET /v3 through it: {}\n",
+                    model.vip_holder(vip).unwrap_or_default(),
+                    reply.status
+                );
+            }
+        }
         let task = model.run_action(&leader, "get-admin-password", serde_json::Map::new())?;
         let password = task
             .results
