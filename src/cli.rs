@@ -30,6 +30,20 @@ enum Command {
         #[command(subcommand)]
         command: FernetCommand,
     },
+    /// Nagios plugins (NRPE runs them, see nrpe-external-master): one line, exit 0 OK,
+    /// 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    Check {
+        #[command(subcommand)]
+        check: CheckCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CheckCommand {
+    /// haproxy has a Keystone unit up behind each port (warning when one is down).
+    Haproxy,
+    /// This unit held the leader's fernet keys at its last hook, and no rotation is overdue.
+    Fernet,
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,6 +76,21 @@ pub fn run_with(
         }
     };
     match cli.command {
+        Command::Check { check } => {
+            let verdict = match check {
+                CheckCommand::Haproxy => crate::host::monitor::haproxy_stat()
+                    .map(|stat| crate::nagios::haproxy_verdict(&stat)),
+                CheckCommand::Fernet => crate::host::monitor::fernet_kept().map(|kept| {
+                    crate::nagios::fernet_verdict(kept.as_ref(), crate::host::monitor::now())
+                }),
+            };
+            let verdict = verdict.unwrap_or_else(|err| crate::nagios::Verdict {
+                level: crate::nagios::Level::Unknown,
+                message: err,
+            });
+            let _ = writeln!(out, "{}", verdict.line());
+            ExitCode::from(verdict.level.exit_code())
+        }
         Command::Hooks => {
             for name in Event::handled_hook_names() {
                 if writeln!(out, "{name}").is_err() {

@@ -28,7 +28,7 @@ use crate::steps;
 
 /// The steps of every hook that assesses the unit, in the order they depend on each other.
 /// A new relation adds its file in src/relations/ and its line here.
-pub const STEPS: [(&str, Step); 17] = [
+pub const STEPS: [(&str, Step); 18] = [
     ("config-warnings", steps::config_warnings::run),
     ("packages", steps::packages::run),
     ("cluster", relations::cluster::run),
@@ -49,6 +49,7 @@ pub const STEPS: [(&str, Step); 17] = [
         "identity-notifications",
         relations::identity_notifications::run,
     ),
+    ("nrpe-external-master", relations::nrpe_external_master::run),
 ];
 
 /// How the charm treats an event.

@@ -15,6 +15,7 @@ pub mod juju;
 pub mod keystone_api;
 pub mod logging;
 pub mod machine;
+pub mod nagios;
 pub mod paths;
 pub mod relations;
 pub mod render;

@@ -156,6 +156,14 @@ impl Machine {
                 .write(&path, text.as_bytes(), &Owner::root(), 0o644);
             assert!(written.is_ok(), "{written:?}");
         }
+        // The charm's binary, as Juju unpacks it (the nrpe relation copies it).
+        let binary = twins.files.write(
+            &charm_dir.join("bin/keystone-charm"),
+            b"the charm's binary",
+            &Owner::root(),
+            0o755,
+        );
+        assert!(binary.is_ok(), "{binary:?}");
         twins.files.forget_writes();
         let machine = Machine {
             keys: twins.keys.clone(),

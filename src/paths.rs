@@ -28,6 +28,17 @@ pub const APACHE_TLS_CA: &str = "/etc/apache2/ssl/keystone/ca.pem";
 pub const SYSTEM_CA: &str = "/usr/local/share/ca-certificates/keystone_juju_ca_cert.crt";
 pub const WSGI_PUBLIC: &str = "/usr/bin/keystone-wsgi-public";
 pub const WSGI_ADMIN: &str = "/usr/bin/keystone-wsgi-admin";
+/// What the charm keeps for its Nagios checks, which run as the nagios user (who may not read
+/// /var/lib/keystone).
+pub const NAGIOS_STATE_DIR: &str = "/var/lib/keystone-charm";
+/// The leader's published fernet generation and this unit's at its last hook.
+pub const FERNET_PUBLISHED: &str = "/var/lib/keystone-charm/fernet.json";
+/// The charm's binary, copied where NRPE runs plugins from (`check haproxy`, `check fernet`).
+pub const NAGIOS_PLUGIN: &str = "/usr/local/lib/nagios/plugins/keystone-charm";
+/// haproxy's read-only statistics socket, for the haproxy check.
+pub const HAPROXY_MONITOR_SOCKET: &str = "/run/haproxy/keystone-monitor.sock";
+/// Where NRPE reads its checks (made by the nrpe charm's package).
+pub const NRPE_CHECKS_DIR: &str = "/etc/nagios/nrpe.d";
 /// haproxy's configuration, on every unit.
 pub const HAPROXY_CFG: &str = "/etc/haproxy/haproxy.cfg";
 /// haproxy's admin socket (haproxy.cfg's `stats socket`), on loopback's side of the unit only.

@@ -807,6 +807,7 @@ pub struct Haproxy {
 #[derive(Serialize)]
 struct HaproxyView {
     admin_socket: &'static str,
+    monitor_socket: &'static str,
     bind: &'static str,
     apis: Vec<HaproxyApiView>,
     servers: Vec<HaproxyServerView>,
@@ -873,6 +874,7 @@ impl Haproxy {
         let t = self.timeouts;
         Ok(HaproxyView {
             admin_socket: paths::HAPROXY_ADMIN_SOCKET,
+            monitor_socket: paths::HAPROXY_MONITOR_SOCKET,
             // `:::5000` is every IPv6 (and, by default, IPv4) address.
             bind: if self.ipv6 { "::" } else { "*" },
             apis: self

@@ -139,6 +139,15 @@ fn tokens_keep_validating_through_the_vip_while_apache_stops_and_the_vip_holder_
         );
     }
     let holder = model.vip_holder(vip).expect("hacluster placed the VIP");
+    // The Nagios plugins of nrpe-external-master, run on a unit as NRPE would.
+    let plugin = charm.join("bin/keystone-charm");
+    for check in ["haproxy", "fernet"] {
+        let out = model.exec_on(&holder, &plugin, &["check", check]).unwrap();
+        let line = String::from_utf8_lossy(&out.stdout).into_owned();
+        println!("check {check} on {holder}: {}", line.trim());
+        assert_eq!(out.status.code(), Some(0), "{line}");
+        assert!(line.starts_with("OK: "), "{line}");
+    }
     let base = format!("http://{vip}:5000/v3");
     let password = {
         let task = model
@@ -171,6 +180,17 @@ fn tokens_keep_validating_through_the_vip_while_apache_stops_and_the_vip_holder_
     );
     phase(10);
     let during_apache_stop = figures.lock().unwrap().clone();
+    // Its haproxy has seen its own Apache go: the Nagios check warns, naming it.
+    let out = model
+        .exec_on(&holder, &plugin, &["check", "haproxy"])
+        .unwrap();
+    let line = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!(
+        "check haproxy on {holder} with its Apache stopped: {}",
+        line.trim()
+    );
+    assert_eq!(out.status.code(), Some(1), "{line}");
+    assert!(line.contains(&holder.replace('/', "-")), "{line}");
 
     // The holder's machine goes down: Pacemaker moves the VIP to a live unit.
     model.stop_machine(&holder).unwrap();

@@ -9,8 +9,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Modules allowed to reach the machine directly: each is a seam with a twin, or the entry point.
-const WORLD_MODULES: [&str; 10] = [
+/// Modules allowed to reach the machine directly: each is a seam with a twin, the entry point, or
+/// what the Nagios plugins read outside hooks (`host::monitor`).
+const WORLD_MODULES: [&str; 11] = [
     "main",
     "machine",
     "host::fs",
@@ -18,6 +19,7 @@ const WORLD_MODULES: [&str; 10] = [
     "host::services",
     "host::keys",
     "host::net",
+    "host::monitor",
     "juju::process",
     "keystone_api::http",
     "cli",

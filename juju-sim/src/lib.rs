@@ -210,6 +210,25 @@ impl Model {
             .with_context(|| format!("cannot run {program} on {unit}"))
     }
 
+    /// Runs `program` with `args` on `unit`'s machine (its namespaces), as an operator's
+    /// `juju exec --unit` would; its output.
+    pub fn exec_on(
+        &self,
+        unit: &str,
+        program: &Path,
+        args: &[&str],
+    ) -> Result<std::process::Output> {
+        let mut command = self
+            .machines
+            .as_ref()
+            .and_then(|m| m.command(unit, program))
+            .with_context(|| format!("{unit} has no machine"))?;
+        command
+            .args(args)
+            .output()
+            .with_context(|| format!("cannot run {} on {unit}", program.display()))
+    }
+
     /// The directory that holds `path` for `unit` (see [`Model::isolate_paths`]).
     pub fn unit_path(&self, unit: &str, path: &str) -> PathBuf {
         self.base

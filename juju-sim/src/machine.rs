@@ -20,10 +20,11 @@ const PREFIX: &str = "jsim";
 
 /// Paths seeded with a copy of the host's (what the packages installed on "every machine"), less
 /// state a charm would have made there.
-const SEEDED: [&str; 6] = [
+const SEEDED: [&str; 7] = [
     "/etc/keystone",
     "/etc/apache2",
     "/etc/haproxy",
+    "/var/lib/keystone-charm",
     "/var/lib/keystone",
     "/usr/local/share/ca-certificates",
     "/etc/ssl/certs",
@@ -172,6 +173,8 @@ impl Machines {
 
         let mut binds = Vec::new();
         for path in SEEDED {
+            // The mount point must exist on the host (a directory the charm makes itself).
+            std::fs::create_dir_all(path).with_context(|| format!("cannot create {path}"))?;
             let own = self.unit_path(unit, path);
             seed(Path::new(path), &own)?;
             binds.push((own, path.to_owned()));

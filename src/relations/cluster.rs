@@ -54,7 +54,36 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     if let Some(note) = &sync.note {
         conditions.push(Condition::Note(note.clone()));
     }
+    keep_for_nagios(hook, sync.generation.filter(|_| sync.waiting.is_none()))?;
     Ok(conditions)
+}
+
+/// Keeps on the machine what the leader published of its keys, for the fernet Nagios check
+/// ([`crate::nagios::fernet_verdict`]), which runs outside any hook.
+fn keep_for_nagios(hook: &Hook<'_>, held: Option<u64>) -> Result<()> {
+    let Some(published) = app_data(hook.juju)?.and_then(|(_, bag)| published(&bag)) else {
+        return Ok(());
+    };
+    let kept = crate::nagios::FernetKept {
+        generation: published.generation,
+        held,
+        last_rotation: published.last_rotation,
+        period: hook.config.fernet_rotation_period().as_secs(),
+    };
+    let text = serde_json::to_vec(&kept).context("cannot encode the published keys' summary")?;
+    let file = crate::host::fs::DesiredFile::new(
+        crate::paths::FERNET_PUBLISHED,
+        text,
+        crate::host::fs::Owner::root(),
+        0o644,
+    );
+    crate::host::fs::write_files(
+        hook.machine.files.as_ref(),
+        &[std::path::PathBuf::from(crate::paths::NAGIOS_STATE_DIR)],
+        [&file],
+    )
+    .context("cannot keep the published keys' summary for the Nagios check")?;
+    Ok(())
 }
 
 /// The key sync's inputs from the machine and a validated config.

@@ -9,4 +9,5 @@ pub mod identity_credentials;
 pub mod identity_notifications;
 pub mod identity_service;
 pub mod keystone_service;
+pub mod nrpe_external_master;
 pub mod shared_db;
