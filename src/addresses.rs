@@ -209,14 +209,9 @@ impl Addresses {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{Map, Value, json};
+    use serde_json::json;
 
-    fn config(options: Value) -> Config {
-        let mut all =
-            crate::config::defaults_from_config_yaml(include_str!("../config.yaml")).unwrap();
-        all.extend(options.as_object().cloned().unwrap_or_else(Map::new));
-        Config::from_options(&all).unwrap()
-    }
+    use crate::testing::config;
 
     fn binding(addresses: &[(&str, &str)], ingress: &str) -> Binding {
         Binding {

@@ -225,14 +225,9 @@ pub fn fernet_verdict(kept: Option<&FernetKept>, now: u64) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{Map, Value, json};
+    use serde_json::json;
 
-    fn config(options: Value) -> Config {
-        let mut all =
-            crate::config::defaults_from_config_yaml(include_str!("../config.yaml")).unwrap();
-        all.extend(options.as_object().cloned().unwrap_or_else(Map::new));
-        Config::from_options(&all).unwrap()
-    }
+    use crate::testing::config;
 
     #[test]
     fn the_checks_follow_the_ports_the_prefix_and_the_cache() {

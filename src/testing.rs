@@ -280,3 +280,11 @@ impl Sim {
             .collect()
     }
 }
+
+/// A validated config: config.yaml's defaults with `options` over them.
+pub fn config(options: Value) -> crate::config::Config {
+    let mut all = crate::config::defaults_from_config_yaml(include_str!("../config.yaml"))
+        .expect("config.yaml is valid");
+    all.extend(options.as_object().cloned().unwrap_or_else(Map::new));
+    crate::config::Config::from_options(&all).expect("a valid config")
+}

@@ -41,22 +41,9 @@ fn http(args: &[&str]) -> Option<demo::HttpReply> {
 }
 
 fn issue(base: &str, password: &str) -> Option<String> {
-    let body = json!({"auth": {
-        "identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "domain": {"name": "admin_domain"}, "password": password}}},
-        "scope": {"project": {"name": "admin", "domain": {"name": "admin_domain"}}}
-    }})
-    .to_string();
-    let url = format!("{base}/auth/tokens");
-    let reply = http(&[
-        "-X",
-        "POST",
-        "-H",
-        "Content-Type: application/json",
-        "-d",
-        &body,
-        &url,
-    ])?;
+    let user = json!({"name": "admin", "domain": {"name": "admin_domain"}, "password": password});
+    let scope = json!({"project": {"name": "admin", "domain": {"name": "admin_domain"}}});
+    let reply = demo::request_token(base, &user, &scope, &["--max-time", "5"]).ok()?;
     reply.subject_token.filter(|_| reply.status == 201)
 }
 

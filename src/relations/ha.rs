@@ -751,12 +751,7 @@ mod tests {
     const INIT_SERVICES: &str = r#"{"res_ks_haproxy":"haproxy"}"#;
     const CLONES: &str = r#"{"cl_ks_haproxy":"res_ks_haproxy"}"#;
 
-    fn config(options: serde_json::Value) -> Config {
-        let mut all =
-            crate::config::defaults_from_config_yaml(include_str!("../../config.yaml")).unwrap();
-        all.extend(options.as_object().cloned().unwrap());
-        Config::from_options(&all).unwrap()
-    }
+    use crate::testing::config;
 
     fn vips(text: &str) -> Vec<Vip> {
         text.split_whitespace()

@@ -192,14 +192,9 @@ fn stats_password(files: &dyn Files) -> Result<Sensitive<String>> {
 mod tests {
     use super::*;
     use crate::render::Templates;
-    use serde_json::{Map, Value, json};
+    use serde_json::json;
 
-    fn config(options: Value) -> Config {
-        let mut all =
-            crate::config::defaults_from_config_yaml(include_str!("../../config.yaml")).unwrap();
-        all.extend(options.as_object().cloned().unwrap_or_else(Map::new));
-        Config::from_options(&all).unwrap()
-    }
+    use crate::testing::config;
 
     fn peer(unit: &str, address: &str, ready: Option<u64>) -> Peer {
         Peer {

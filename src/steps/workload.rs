@@ -316,15 +316,10 @@ mod tests {
     use crate::host::services::{RecordingServices, ServiceAction};
     use crate::relations::shared_db::Database;
     use crate::secret::Sensitive;
-    use serde_json::{Map, Value, json};
+    use serde_json::json;
     use std::path::Path;
 
-    fn config(options: Value) -> Config {
-        let mut all =
-            crate::config::defaults_from_config_yaml(include_str!("../../config.yaml")).unwrap();
-        all.extend(options.as_object().cloned().unwrap_or_else(Map::new));
-        Config::from_options(&all).unwrap()
-    }
+    use crate::testing::config;
 
     fn templates() -> Templates {
         Templates::bundled()
