@@ -54,18 +54,12 @@ pub trait IdentityEndpoint {
         Ok(())
     }
 
-    /// The leader forgets a relation that is gone (see [`forget_records`]).
-    fn forget(
-        hook: &Hook<'_>,
-        peer: &RelationId,
-        peer_bag: &Databag,
-        relation: &RelationId,
-    ) -> Result<()> {
-        match Self::RECORDS.is_empty() {
-            true => Ok(()),
-            false => forget_records(hook, peer, peer_bag, relation, &[Self::RECORDS], None),
-        }
-    }
+    /// More peer application bag prefixes of this endpoint's records, besides [`Self::RECORDS`]
+    /// (all are forgotten with the relation, see [`forget_records`]).
+    const MORE_RECORDS: &'static [&'static str] = &[];
+    /// The prefix of its Sunbeam-style records ([`AppRecord`]), whose credentials secret goes
+    /// with the relation.
+    const SUNBEAM_RECORDS: Option<&'static str> = None;
 
     /// What the unit's status says of this endpoint's relations, from the leader's records.
     fn notes(_peer_bag: &Databag) -> Vec<crate::status::Condition> {
@@ -97,7 +91,19 @@ pub fn run<E: IdentityEndpoint>(hook: &mut Hook<'_>) -> Result<Vec<crate::status
         && is_broken(hook, E::ENDPOINT)
         && let Some(relation) = hook.juju.relation_id()
     {
-        E::forget(hook, &peer, &peer_bag, &relation)?;
+        let mut prefixes = vec![E::RECORDS];
+        prefixes.extend(E::MORE_RECORDS);
+        prefixes.retain(|p| !p.is_empty());
+        if !prefixes.is_empty() {
+            forget_records(
+                hook,
+                &peer,
+                &peer_bag,
+                &relation,
+                &prefixes,
+                E::SUNBEAM_RECORDS,
+            )?;
+        }
     }
     let notes = E::notes(&peer_bag);
     let gate = may_serve(hook)?;

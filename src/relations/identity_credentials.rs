@@ -282,24 +282,11 @@ impl consumers::IdentityEndpoint for IdentityCredentials {
     const ENDPOINT: Endpoint = ENDPOINT;
     const RECORDS: &'static str = RECORDS;
 
+    const MORE_RECORDS: &'static [&'static str] = &[APP_RECORDS];
+    const SUNBEAM_RECORDS: Option<&'static str> = Some(APP_RECORDS);
+
     fn settings(config: &crate::config::Config) -> String {
         consumers::digest(&[&config.service_tenant, &config.admin_role, &config.regions])
-    }
-
-    fn forget(
-        hook: &Hook<'_>,
-        peer: &RelationId,
-        peer_bag: &Databag,
-        relation: &RelationId,
-    ) -> Result<()> {
-        consumers::forget_records(
-            hook,
-            peer,
-            peer_bag,
-            relation,
-            &[RECORDS, APP_RECORDS],
-            Some(APP_RECORDS),
-        )
     }
 
     fn serve(

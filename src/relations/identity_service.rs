@@ -848,6 +848,9 @@ impl consumers::IdentityEndpoint for IdentityService {
     /// A changed endpoint reaches the consumers that subscribed to it in the same hook.
     const RESERVE_ON: &'static str = ENDPOINT_RECORDS;
 
+    const MORE_RECORDS: &'static [&'static str] = &[APP_RECORDS, ENDPOINT_RECORDS];
+    const SUNBEAM_RECORDS: Option<&'static str> = Some(APP_RECORDS);
+
     fn settings(config: &crate::config::Config) -> String {
         consumers::digest(&[&Settings::of(config), &config.catalog_cache_expiration])
     }
@@ -872,22 +875,6 @@ impl consumers::IdentityEndpoint for IdentityService {
             serve_classic(hook, relation, peer_bag, location, passwords, request)?;
         }
         serve_app(hook, relation, peer_bag, location, passwords, user)
-    }
-
-    fn forget(
-        hook: &Hook<'_>,
-        peer: &RelationId,
-        peer_bag: &Databag,
-        relation: &RelationId,
-    ) -> Result<()> {
-        consumers::forget_records(
-            hook,
-            peer,
-            peer_bag,
-            relation,
-            &[RECORDS, APP_RECORDS, ENDPOINT_RECORDS],
-            Some(APP_RECORDS),
-        )
     }
 
     /// Before Juju 3.1, a Sunbeam-style consumer cannot be given its credentials: say which.
