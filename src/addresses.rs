@@ -43,13 +43,17 @@ impl Role {
         }
     }
 
-    /// `os-<role>-network` (validated as a CIDR by the config).
-    fn network(self, config: &Config) -> Option<IpNet> {
-        let text = match self {
+    /// `os-<role>-network` as the operator wrote it (validated as a CIDR by the config).
+    pub fn network_text(self, config: &Config) -> Option<&str> {
+        match self {
             Role::Public => config.os_public_network.as_deref(),
             Role::Internal => config.os_internal_network.as_deref(),
             Role::Admin => config.os_admin_network.as_deref(),
-        }?;
+        }
+    }
+
+    fn network(self, config: &Config) -> Option<IpNet> {
+        let text = self.network_text(config)?;
         text.parse::<IpNet>().ok().map(|n| n.trunc())
     }
 

@@ -40,6 +40,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha1::{Digest as _, Sha1};
 
+use crate::addresses::Role;
 use crate::config::Config;
 use crate::event::{Endpoint, Event, RelationHook};
 use crate::host::fs::Owner;
@@ -94,66 +95,31 @@ impl Vip {
     }
 }
 
-/// The extra bindings Keystone's endpoints are on, each with its hostname and network options.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Binding {
-    Admin,
-    Internal,
-    Public,
+/// The roles in the Python charm's order, which is the DNS HA group's order.
+const DNS_ORDER: [Role; 3] = [Role::Admin, Role::Internal, Role::Public];
+
+/// The endpoint type in the DNS resource's name (`res_ks_int_hostname`).
+fn resource_part(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "admin",
+        Role::Internal => "int",
+        Role::Public => "public",
+    }
 }
 
-impl Binding {
-    /// In the Python charm's order, which is the DNS HA group's order.
-    pub const ALL: [Binding; 3] = [Binding::Admin, Binding::Internal, Binding::Public];
-
-    /// The extra binding's name in metadata.yaml.
-    pub fn name(self) -> &'static str {
-        match self {
-            Binding::Admin => "admin",
-            Binding::Internal => "internal",
-            Binding::Public => "public",
-        }
+fn hostname_option(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "os-admin-hostname",
+        Role::Internal => "os-internal-hostname",
+        Role::Public => "os-public-hostname",
     }
+}
 
-    /// The endpoint type in the DNS resource's name (`res_ks_int_hostname`).
-    fn resource_part(self) -> &'static str {
-        match self {
-            Binding::Admin => "admin",
-            Binding::Internal => "int",
-            Binding::Public => "public",
-        }
-    }
-
-    fn hostname_option(self) -> &'static str {
-        match self {
-            Binding::Admin => "os-admin-hostname",
-            Binding::Internal => "os-internal-hostname",
-            Binding::Public => "os-public-hostname",
-        }
-    }
-
-    fn network_option(self) -> &'static str {
-        match self {
-            Binding::Admin => "os-admin-network",
-            Binding::Internal => "os-internal-network",
-            Binding::Public => "os-public-network",
-        }
-    }
-
-    fn hostname(self, config: &Config) -> Option<&str> {
-        match self {
-            Binding::Admin => config.os_admin_hostname.as_deref(),
-            Binding::Internal => config.os_internal_hostname.as_deref(),
-            Binding::Public => config.os_public_hostname.as_deref(),
-        }
-    }
-
-    fn network(self, config: &Config) -> Option<&str> {
-        match self {
-            Binding::Admin => config.os_admin_network.as_deref(),
-            Binding::Internal => config.os_internal_network.as_deref(),
-            Binding::Public => config.os_public_network.as_deref(),
-        }
+fn network_option(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "os-admin-network",
+        Role::Internal => "os-internal-network",
+        Role::Public => "os-public-network",
     }
 }
 
@@ -162,7 +128,7 @@ impl Binding {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UnitNetwork {
     pub interfaces: Vec<Interface>,
-    pub bindings: BTreeMap<Binding, IpAddr>,
+    pub bindings: BTreeMap<Role, IpAddr>,
 }
 
 /// Why this unit cannot send its resources; each says what the operator should change.
@@ -285,13 +251,13 @@ impl ClusterResources {
 
 /// The bindings whose primary address [`cluster_resources`] needs: in DNS HA, those with a
 /// hostname and no os-*-network.
-pub fn bindings_to_resolve(config: &Config) -> Vec<Binding> {
+pub fn bindings_to_resolve(config: &Config) -> Vec<Role> {
     if !config.dns_ha {
         return Vec::new();
     }
-    Binding::ALL
+    DNS_ORDER
         .into_iter()
-        .filter(|b| b.hostname(config).is_some() && b.network(config).is_none())
+        .filter(|b| b.hostname(config).is_some() && b.network_text(config).is_none())
         .collect()
 }
 
@@ -413,16 +379,16 @@ fn add_hostnames(
     out: &mut ClusterResources,
 ) -> Result<(), HaError> {
     let mut group = Vec::new();
-    for binding in Binding::ALL {
+    for binding in DNS_ORDER {
         let Some(fqdn) = binding.hostname(config) else {
             continue;
         };
-        checked(binding.hostname_option(), fqdn)?;
-        let address = match binding.network(config) {
+        checked(hostname_option(binding), fqdn)?;
+        let address = match binding.network_text(config) {
             Some(cidr) => address_in_network(cidr, &network.interfaces).ok_or_else(|| {
                 HaError::NoAddressInNetwork {
-                    option: binding.hostname_option(),
-                    network_option: binding.network_option(),
+                    option: hostname_option(binding),
+                    network_option: network_option(binding),
                     network: cidr.to_owned(),
                 }
             })?,
@@ -431,11 +397,11 @@ fn add_hostnames(
                 .get(&binding)
                 .copied()
                 .ok_or(HaError::NoBindingAddress {
-                    option: binding.hostname_option(),
-                    binding: binding.name(),
+                    option: hostname_option(binding),
+                    binding: binding.binding(),
                 })?,
         };
-        let name = format!("res_{SERVICE}_{}_hostname", binding.resource_part());
+        let name = format!("res_{SERVICE}_{}_hostname", resource_part(binding));
         out.resources.insert(name.clone(), DNS_AGENT.to_owned());
         out.resource_params.insert(
             name.clone(),
@@ -691,8 +657,8 @@ fn desired_settings(hook: &Hook<'_>) -> Result<Result<Databag, HaError>> {
     for binding in bindings_to_resolve(config) {
         let info = hook
             .juju
-            .network_get(binding.name())
-            .with_context(|| format!("cannot read this unit's {} address", binding.name()))?;
+            .network_get(binding.binding())
+            .with_context(|| format!("cannot read this unit's {} address", binding.binding()))?;
         if let Some(address) = primary_address(&info) {
             network.bindings.insert(binding, address);
         }
@@ -941,18 +907,15 @@ mod tests {
             "os-internal-hostname": "int.example.com",
             "os-internal-network": "10.20.0.0/16",
         }));
-        assert_eq!(
-            bindings_to_resolve(&config),
-            [Binding::Admin, Binding::Public]
-        );
+        assert_eq!(bindings_to_resolve(&config), [Role::Admin, Role::Public]);
         let mut network = on(&[
             LO,
             ("eth0", &["10.0.0.5/24"]),
             ("eth1", &["fd00::5/64", "10.20.1.5/24"]),
         ]);
         network.bindings = BTreeMap::from([
-            (Binding::Admin, "10.0.0.5".parse().unwrap()),
-            (Binding::Public, "fd00::5".parse().unwrap()),
+            (Role::Admin, "10.0.0.5".parse().unwrap()),
+            (Role::Public, "fd00::5".parse().unwrap()),
         ]);
         let settings = cluster_resources(&config, &[], &network)
             .unwrap()
