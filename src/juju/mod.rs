@@ -348,6 +348,11 @@ impl Juju {
         )
     }
 
+    /// The units of this application Juju means to have (`goal-state`).
+    pub fn goal_state(&self) -> ToolResult<GoalState> {
+        self.count("goal-state").goal_state()
+    }
+
     /// unit-get `private-address` or `public-address`.
     pub fn unit_get(&self, key: &str) -> ToolResult<String> {
         self.cached_in(

@@ -20,8 +20,8 @@ use serde_json::{Map, Value};
 use super::error::{HookToolError, ToolResult};
 use super::tools::{Databag, DatabagChanges, HookTools, NewSecret, SecretContent};
 use super::types::{
-    AppName, Bag, LogLevel, NetworkInfo, RelationId, SecretOwner, SecretRead, SecretUri, Status,
-    StatusScope, UnitName,
+    AppName, Bag, GoalState, LogLevel, NetworkInfo, RelationId, SecretOwner, SecretRead, SecretUri,
+    Status, StatusScope, UnitName,
 };
 use crate::secret::Sensitive;
 
@@ -429,6 +429,10 @@ impl HookTools for ProcessHookTools {
 
     fn network_get(&self, binding: &str) -> ToolResult<NetworkInfo> {
         self.run_json("network-get", &args(["--format=json", binding]))
+    }
+
+    fn goal_state(&self) -> ToolResult<GoalState> {
+        self.run_json("goal-state", &args(["--format=json"]))
     }
 
     fn unit_get(&self, key: &str) -> ToolResult<String> {

@@ -10,8 +10,8 @@ use serde_json::{Map, Value};
 
 use super::error::ToolResult;
 use super::types::{
-    AppName, Bag, LogLevel, NetworkInfo, RelationId, SecretOwner, SecretRead, SecretUri, Status,
-    StatusScope, UnitName,
+    AppName, Bag, GoalState, LogLevel, NetworkInfo, RelationId, SecretOwner, SecretRead, SecretUri,
+    Status, StatusScope, UnitName,
 };
 use crate::secret::Sensitive;
 
@@ -73,6 +73,8 @@ pub trait HookTools: Send + Sync {
     fn action_fail(&self, message: &str) -> ToolResult<()>;
     /// `network-get --format=json <binding>`.
     fn network_get(&self, binding: &str) -> ToolResult<NetworkInfo>;
+    /// `goal-state --format=json`: the units of this application Juju means to have.
+    fn goal_state(&self) -> ToolResult<GoalState>;
     /// `unit-get --format=json private-address` (or `public-address`).
     fn unit_get(&self, key: &str) -> ToolResult<String>;
     /// `secret-add [--owner] [--label] [--description] key#file=<path> ...`: prints the new URI.

@@ -1,5 +1,6 @@
 //! Juju's vocabulary as types: unit, application and relation names, statuses, log levels.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -244,6 +245,31 @@ pub enum SecretRead {
     Peek,
     /// The latest revision, and track it from now on.
     Refresh,
+}
+
+/// What `goal-state` returns that the charm uses: this application's units and their status
+/// (`active`, `waiting`, `maintenance`, `dying`...).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+pub struct GoalState {
+    #[serde(default)]
+    pub units: BTreeMap<String, GoalUnit>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+pub struct GoalUnit {
+    #[serde(default)]
+    pub status: String,
+}
+
+impl GoalState {
+    /// The units Juju means to keep (not dying), by name.
+    pub fn expected_units(&self) -> Vec<&str> {
+        self.units
+            .iter()
+            .filter(|(_, u)| u.status != "dying")
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
 }
 
 /// What `network-get <binding>` returns that the charm uses.

@@ -512,8 +512,9 @@ fn own_addresses(hook: &Hook<'_>) -> Result<DatabagChanges> {
 
 /// After the readiness check (`answering`): every unit tells its peers its addresses, and a
 /// unit other than the leader says whether it may serve (it holds the current keys and its
-/// Keystone answers); the leader keeps, in the application bag, whether every other unit does,
-/// looking again whenever a peer's data changed.
+/// Keystone answers); the leader keeps, in the application bag, whether every other unit does
+/// (every unit goal-state expects, joined or not), looking again whenever a peer's data
+/// changed.
 pub fn report_readiness(hook: &Hook<'_>, answering: bool) -> Result<()> {
     let Some(relation) = relation(hook.juju)? else {
         return Ok(());
@@ -559,10 +560,24 @@ pub fn report_readiness(hook: &Hook<'_>, answering: bool) -> Result<()> {
         return Ok(());
     }
     let mut all = true;
+    let mut seen = std::collections::BTreeSet::new();
     for unit in hook.juju.relation_units(&relation)? {
-        let data = hook.juju.relation_data(&relation, &Bag::Unit(unit))?;
+        let data = hook
+            .juju
+            .relation_data(&relation, &Bag::Unit(unit.clone()))?;
         all &= data.get(READY).and_then(|g| g.parse::<u64>().ok()) == Some(generation);
+        seen.insert(unit.as_str().to_owned());
     }
+    // A unit Juju is adding but that has not joined the relation yet is not ready either.
+    let goal = hook
+        .juju
+        .goal_state()
+        .context("cannot read the application's goal state")?;
+    let me = hook.juju.unit().as_str().to_owned();
+    all &= goal
+        .expected_units()
+        .into_iter()
+        .all(|unit| unit == me || seen.contains(unit));
     let value = match all {
         true => generation.to_string(),
         false => "none".to_owned(),

@@ -132,4 +132,44 @@ mod tests {
                 .contains(&"relation-set".to_owned())
         );
     }
+
+    #[test]
+    fn a_unit_juju_is_adding_counts_as_not_ready_before_it_joins() {
+        let mut sim = Sim::ready(2);
+        let ready = |sim: &Sim| sim.peer_app_bag().get("units-ready").cloned();
+        let generation = ready(&sim).unwrap();
+        assert_ne!(generation, "none");
+        let new = sim.model.add_unit("keystone").unwrap();
+        // The leader hears from keystone/1 before keystone/2 has joined the relation.
+        let pending: Vec<_> = sim
+            .model
+            .world()
+            .units
+            .get_mut("keystone/0")
+            .unwrap()
+            .queue
+            .drain(..)
+            .collect();
+        let id = sim.model.relation_id("keystone", "cluster").unwrap();
+        let mut event = juju_sim::state::HookEvent::simple("cluster-relation-changed");
+        event.relation = Some(id);
+        event.remote_unit = Some("keystone/1".into());
+        event.remote_app = Some("keystone".into());
+        sim.model.world().queue("keystone/0", event);
+        sim.model.settle_unit("keystone/0").unwrap();
+        assert_eq!(
+            ready(&sim).as_deref(),
+            Some("none"),
+            "goal-state expects {new}"
+        );
+        sim.model
+            .world()
+            .units
+            .get_mut("keystone/0")
+            .unwrap()
+            .queue
+            .extend(pending);
+        sim.settle();
+        assert_eq!(ready(&sim), Some(generation), "{new} joined and is ready");
+    }
 }
