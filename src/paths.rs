@@ -41,6 +41,8 @@ pub const HAPROXY_MONITOR_SOCKET: &str = "/run/haproxy/keystone-monitor.sock";
 pub const NRPE_CHECKS_DIR: &str = "/etc/nagios/nrpe.d";
 /// haproxy's configuration, on every unit.
 pub const HAPROXY_CFG: &str = "/etc/haproxy/haproxy.cfg";
+/// Where haproxy's init script and systemd unit keep its (master's) pid.
+pub const HAPROXY_PID: &str = "/run/haproxy.pid";
 /// haproxy's admin socket (haproxy.cfg's `stats socket`), on loopback's side of the unit only.
 pub const HAPROXY_ADMIN_SOCKET: &str = "/run/haproxy/admin.sock";
 /// The password of haproxy's statistics page (loopback only), generated once per unit.

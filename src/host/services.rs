@@ -396,6 +396,12 @@ impl Services for HostServices<'_> {
         if service == Service::Apache2 && !self.systemd_for(service) {
             return Ok(self.apache.running().is_some());
         }
+        if service == Service::Haproxy {
+            // Its pid file, as the init script and the systemd unit both write it: every hook
+            // asks, and this costs no process.
+            let pid = std::fs::read_to_string(paths::HAPROXY_PID).unwrap_or_default();
+            return Ok(pid.trim().parse().ok().and_then(ProcessId::of).is_some());
+        }
         let command = if self.init == InitSystem::Systemd {
             Invocation::new("systemctl").args(["is-active", "--quiet", service.name()])
         } else {

@@ -101,7 +101,15 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     let self_ready = generation.is_some() && hook.found::<Answering>().is_some();
     let servers = servers(hook.juju.unit().as_str(), self_ready, &peers, generation);
     let haproxy = plan(&hook.config, servers, stats_password(files)?);
-    let text = match hook.machine.templates()?.haproxy(&haproxy) {
+    let loaded;
+    let templates = match crate::steps::workload::templates(hook) {
+        Some(templates) => templates,
+        None => {
+            loaded = hook.machine.templates()?;
+            &loaded
+        }
+    };
+    let text = match templates.haproxy(&haproxy) {
         Ok(text) => text,
         Err(err) => return Ok(vec![Condition::Blocked(err.to_string())]),
     };

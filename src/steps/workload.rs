@@ -154,6 +154,12 @@ struct Rendered {
     keystone_changed: bool,
 }
 
+/// The templates [`keystone_files`] loaded in this hook, for the steps after it that render
+/// files of their own (parsed once per hook).
+pub fn templates<'h>(hook: &'h Hook<'_>) -> Option<&'h Templates> {
+    hook.found::<Rendered>().map(|r| &r.templates)
+}
+
 /// Recorded by [`apache`] when Apache serves Keystone on this unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Serving {
