@@ -354,17 +354,7 @@ mod tests {
         assert_eq!(keystone_manage(&sim, LEADER, "db_sync"), 1);
         assert_eq!(
             sim.tools_called(LEADER),
-            [
-                "config-get",
-                "is-leader",
-                "relation-ids",
-                "relation-get",
-                "relation-ids",
-                "relation-list",
-                "relation-get",
-                "status-set",
-                "status-set"
-            ]
+            crate::testing::STEADY_UPDATE_STATUS
         );
         assert_eq!(service_changes(&sim, LEADER), changes);
 

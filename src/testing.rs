@@ -288,3 +288,17 @@ pub fn config(options: Value) -> crate::config::Config {
     all.extend(options.as_object().cloned().unwrap_or_else(Map::new));
     crate::config::Config::from_options(&all).expect("a valid config")
 }
+
+/// The hook-tool calls of an update-status in which nothing changed, on a unit with its
+/// database: the config, leadership, the peer application bag, the database's bag, the status.
+pub const STEADY_UPDATE_STATUS: [&str; 9] = [
+    "config-get",
+    "is-leader",
+    "relation-ids",
+    "relation-get",
+    "relation-ids",
+    "relation-list",
+    "relation-get",
+    "status-set",
+    "status-set",
+];

@@ -68,7 +68,6 @@ struct Cache {
     statuses: Vec<(bool, Status)>,
     action_params: Option<Map<String, Value>>,
     networks: BTreeMap<String, NetworkInfo>,
-    unit_values: BTreeMap<String, String>,
     secrets: BTreeMap<SecretUri, SecretContent>,
     /// Secrets this hook set, with the content it set.
     secrets_set: BTreeMap<SecretUri, SecretContent>,
@@ -351,15 +350,6 @@ impl Juju {
     /// The units of this application Juju means to have (`goal-state`).
     pub fn goal_state(&self) -> ToolResult<GoalState> {
         self.count("goal-state").goal_state()
-    }
-
-    /// unit-get `private-address` or `public-address`.
-    pub fn unit_get(&self, key: &str) -> ToolResult<String> {
-        self.cached_in(
-            |c| &mut c.unit_values,
-            &key.to_owned(),
-            || self.count("unit-get").unit_get(key),
-        )
     }
 
     /// Creates a secret; its content is then known to this hook.

@@ -435,14 +435,6 @@ impl HookTools for ProcessHookTools {
         self.run_json("goal-state", &args(["--format=json"]))
     }
 
-    fn unit_get(&self, key: &str) -> ToolResult<String> {
-        let value: Option<String> = self.run_json("unit-get", &args(["--format=json", key]))?;
-        value.ok_or_else(|| HookToolError::Parse {
-            tool: "unit-get",
-            detail: format!("no value for {key}"),
-        })
-    }
-
     fn secret_add(&self, content: &SecretContent, options: &NewSecret) -> ToolResult<SecretUri> {
         let tool = "secret-add";
         if content.is_empty() {
@@ -668,14 +660,16 @@ mod tests {
     }
 
     #[test]
-    fn leadership_network_and_addresses() {
+    fn leadership_network_and_goal_state() {
         let (mut sim, _) = Sim::keystone_and_nova();
-        assert!(sim.with_hook(UNIT, "config-changed", |_, _, tools| {
+        let address = sim.model.unit_address(UNIT).unwrap();
+        assert!(sim.with_hook(UNIT, "config-changed", move |_, _, tools| {
             assert!(tools.is_leader().unwrap());
             tools.leader_get().unwrap();
             let network = tools.network_get("shared-db").unwrap();
-            let address = tools.unit_get("private-address").unwrap();
+            let goal = tools.goal_state().unwrap();
             network.ingress_address() == Some(address.as_str())
+                && goal.expected_units().contains(&UNIT)
         }));
         assert_eq!(
             calls(&sim, UNIT),
@@ -683,7 +677,7 @@ mod tests {
                 "is-leader --format=json",
                 "leader-get --format=json -",
                 "network-get --format=json shared-db",
-                "unit-get --format=json private-address",
+                "goal-state --format=json",
             ]
         );
     }

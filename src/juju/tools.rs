@@ -75,8 +75,6 @@ pub trait HookTools: Send + Sync {
     fn network_get(&self, binding: &str) -> ToolResult<NetworkInfo>;
     /// `goal-state --format=json`: the units of this application Juju means to have.
     fn goal_state(&self) -> ToolResult<GoalState>;
-    /// `unit-get --format=json private-address` (or `public-address`).
-    fn unit_get(&self, key: &str) -> ToolResult<String>;
     /// `secret-add [--owner] [--label] [--description] key#file=<path> ...`: prints the new URI.
     fn secret_add(&self, content: &SecretContent, options: &NewSecret) -> ToolResult<SecretUri>;
     /// `secret-get --format=json <uri> [--peek|--refresh]`.

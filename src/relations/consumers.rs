@@ -353,6 +353,20 @@ impl Location {
         crate::identity::identity_url(self.protocol == "https", host, port, &self.path_prefix)
     }
 
+    /// The keys every Sunbeam-style reply starts with: the API version, and where the admin
+    /// (`auth-*`) and internal endpoints are.
+    pub fn sunbeam_keys(&self) -> Vec<(&'static str, Option<String>)> {
+        vec![
+            ("api-version", Some(API_VERSION.to_owned())),
+            ("auth-host", Some(self.admin_host.clone())),
+            ("auth-port", Some(self.admin_port.to_string())),
+            ("auth-protocol", Some(self.protocol.to_owned())),
+            ("internal-host", Some(self.internal_host.clone())),
+            ("internal-port", Some(self.service_port.to_string())),
+            ("internal-protocol", Some(self.protocol.to_owned())),
+        ]
+    }
+
     /// `https_keystone` and `ca_cert`, which Horizon and the reactive interfaces still read: set
     /// with TLS, unset (deleted) without.
     pub fn tls_keys(&self) -> [(&'static str, Option<String>); 2] {

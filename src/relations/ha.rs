@@ -1135,20 +1135,7 @@ mod tests {
         assert_eq!(ha_sets(&sim, UNIT), 1);
         // update-status asks Juju nothing for ha: the same calls as without hacluster.
         assert!(sim.run(UNIT, "update-status"));
-        assert_eq!(
-            sim.tools_called(UNIT),
-            [
-                "config-get",
-                "is-leader",
-                "relation-ids",
-                "relation-get",
-                "relation-ids",
-                "relation-list",
-                "relation-get",
-                "status-set",
-                "status-set"
-            ]
-        );
+        assert_eq!(sim.tools_called(UNIT), crate::testing::STEADY_UPDATE_STATUS);
         assert_eq!(sim.status(UNIT), "active: Unit is ready");
 
         // hacluster said clustered: the step records it, whether it asks Juju or not.

@@ -237,14 +237,8 @@ pub fn app_reply(
 ) -> Reply {
     let ids = &ensured.ids;
     let domain_id = ids.domain(&request.domain).map(str::to_owned);
-    let pairs: Vec<(&str, Option<String>)> = vec![
-        ("api-version", Some(API_VERSION.to_owned())),
-        ("auth-host", Some(at.admin_host.clone())),
-        ("auth-port", Some(at.admin_port.to_string())),
-        ("auth-protocol", Some(at.protocol.to_owned())),
-        ("internal-host", Some(at.internal_host.clone())),
-        ("internal-port", Some(at.service_port.to_string())),
-        ("internal-protocol", Some(at.protocol.to_owned())),
+    let mut pairs = at.sunbeam_keys();
+    pairs.extend([
         ("credentials", Some(secret.to_owned())),
         ("project-name", Some(request.project.clone())),
         (
@@ -266,7 +260,7 @@ pub fn app_reply(
             Some(at.url(&at.public_host, at.service_port)),
         ),
         ("admin-role", Some(config.admin_role.clone())),
-    ];
+    ]);
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 

@@ -772,17 +772,11 @@ pub fn app_reply(
 ) -> Reply {
     let ids = &ensured.ids;
     let tenant = &config.service_tenant;
-    let pairs: Vec<(&str, Option<String>)> = vec![
-        ("api-version", Some(API_VERSION.to_owned())),
-        ("auth-host", Some(at.admin_host.clone())),
-        ("auth-port", Some(at.admin_port.to_string())),
-        ("auth-protocol", Some(at.protocol.to_owned())),
+    let mut pairs = at.sunbeam_keys();
+    pairs.extend([
         ("service-host", Some(at.public_host.clone())),
         ("service-port", Some(at.service_port.to_string())),
         ("service-protocol", Some(at.protocol.to_owned())),
-        ("internal-host", Some(at.internal_host.clone())),
-        ("internal-port", Some(at.service_port.to_string())),
-        ("internal-protocol", Some(at.protocol.to_owned())),
         (
             "internal-auth-url",
             Some(at.url(&at.internal_host, at.service_port)),
@@ -829,7 +823,7 @@ pub fn app_reply(
         ("service-credentials", Some(secret.to_owned())),
         ("admin-role", Some(config.admin_role.clone())),
         ("region", Some(at.region.clone())),
-    ];
+    ]);
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 

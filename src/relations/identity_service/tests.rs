@@ -456,20 +456,9 @@ fn a_rotated_service_password_works_in_keystone_and_reaches_every_unit() {
     let password = after["keystone/0"]["service_password"].clone();
     assert_ne!(password, before);
     assert_eq!(after["keystone/1"]["service_password"], password);
-    let login = |password: &str| {
-        let credentials = PasswordCredentials {
-            user_name: "nova".into(),
-            user_domain: DomainRef::Name(SERVICE_DOMAIN.into()),
-            password: Sensitive::new(password.to_owned()),
-        };
-        sim.keystone
-            .lock()
-            .unwrap()
-            .authenticate(&credentials, &Scope::Unscoped)
-            .is_ok()
-    };
-    assert!(login(&password));
-    assert!(!login(&before));
+    let service_domain = || DomainRef::Name(SERVICE_DOMAIN.into());
+    assert!(logs_in(&sim, "nova", service_domain(), &password));
+    assert!(!logs_in(&sim, "nova", service_domain(), &before));
 }
 
 /// A Sunbeam-style consumer: its leader asks in its application bag; it keeps the keystone
@@ -613,16 +602,8 @@ fn a_sunbeam_consumers_rotated_password_reaches_its_secret_and_the_secret_goes_w
     assert_eq!(after["username"], "glance");
     assert_ne!(after["password"], before["password"]);
     let login = |sim: &Sim, password: &str| {
-        let credentials = PasswordCredentials {
-            user_name: "glance".into(),
-            user_domain: DomainRef::Id(reply["service-domain-id"].clone()),
-            password: Sensitive::new(password.to_owned()),
-        };
-        sim.keystone
-            .lock()
-            .unwrap()
-            .authenticate(&credentials, &Scope::Unscoped)
-            .is_ok()
+        let domain = DomainRef::Id(reply["service-domain-id"].clone());
+        logs_in(sim, "glance", domain, password)
     };
     assert!(login(&sim, &after["password"]));
     assert!(!login(&sim, &before["password"]));
@@ -778,6 +759,20 @@ fn at_scale_a_no_op_hook_costs_nothing_and_one_changed_url_costs_that_consumer_o
         urls.contains(&"http://glance.example.com:9292".to_owned()),
         "{urls:?}"
     );
+}
+
+/// Whether `user` of `domain` gets an unscoped token with `password` from the Keystone twin.
+fn logs_in(sim: &Sim, user: &str, domain: DomainRef, password: &str) -> bool {
+    let credentials = PasswordCredentials {
+        user_name: user.to_owned(),
+        user_domain: domain,
+        password: Sensitive::new(password.to_owned()),
+    };
+    sim.keystone
+        .lock()
+        .unwrap()
+        .authenticate(&credentials, &Scope::Unscoped)
+        .is_ok()
 }
 
 /// Changes a remote unit's bag and tells keystone/0, as Juju does.
@@ -940,16 +935,8 @@ fn a_password_the_python_charm_kept_only_in_its_peer_copies_is_adopted() {
     sim.settle();
     let reply = seen.lock().unwrap()["glance/0"]["keystone/0"].clone();
     assert_eq!(reply["service_password"], python_password);
-    let credentials = PasswordCredentials {
-        user_name: "glance".into(),
-        user_domain: DomainRef::Id(DEFAULT_DOMAIN_ID.into()),
-        password: Sensitive::new(python_password.into()),
-    };
-    sim.keystone
-        .lock()
-        .unwrap()
-        .authenticate(&credentials, &Scope::Unscoped)
-        .unwrap();
+    let default_domain = DomainRef::Id(DEFAULT_DOMAIN_ID.into());
+    assert!(logs_in(&sim, "glance", default_domain, python_password));
 }
 
 #[test]
