@@ -183,49 +183,6 @@ fn reply(model: &Model, app: &str, endpoint: &str) -> Bag {
     model.relation_data(id, "keystone/0")
 }
 
-/// A project-scoped token for the user a classic identity-service reply names, and its catalog.
-fn catalog_of(base: &str, reply: &Bag) -> Value {
-    let user = json!({
-        "name": reply["service_username"],
-        "domain": {"id": reply["service_domain_id"]},
-        "password": reply["service_password"]});
-    let scope = json!({"project": {"id": reply["service_tenant_id"]}});
-    let answer = demo::request_token(base, &user, &scope, &[]).unwrap();
-    assert_eq!(
-        answer.status, 201,
-        "{}: {}",
-        reply["service_username"], answer.body
-    );
-    let token = answer.subject_token.expect("a token");
-    let catalog = demo::http(&[
-        "-H",
-        &format!("X-Auth-Token: {token}"),
-        &format!("{base}/auth/catalog"),
-    ])
-    .unwrap();
-    assert_eq!(catalog.status, 200, "{}", catalog.body);
-    serde_json::from_str(&catalog.body).unwrap()
-}
-
-/// Of one service type in a catalog: (region, interface) → URL.
-fn endpoints(catalog: &Value, service_type: &str) -> BTreeMap<(String, String), String> {
-    let entry = catalog["catalog"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["type"] == service_type)
-        .unwrap_or_else(|| panic!("no {service_type} in {catalog}"));
-    entry["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            let text = |key: &str| e[key].as_str().unwrap_or_default().to_owned();
-            ((text("region_id"), text("interface")), text("url"))
-        })
-        .collect()
-}
-
 fn every_region(urls: &BTreeMap<(String, String), String>) -> bool {
     ["RegionOne", "RegionTwo"].iter().all(|region| {
         ["public", "admin", "internal"]
@@ -273,14 +230,14 @@ fn every_identity_form_works_on_real_keystone_and_endpoint_changes_are_told_only
     // in both regions.
     let cinder = reply(&model, "cinder", "identity-service");
     assert_eq!(cinder["service_username"], "cinderv2_cinderv3");
-    let catalog = catalog_of(&base, &cinder);
+    let catalog = support::catalog_of(&base, &cinder);
     for service_type in ["volumev2", "volumev3"] {
-        let urls = endpoints(&catalog, service_type);
+        let urls = support::endpoints(&catalog, service_type);
         assert!(every_region(&urls), "{service_type}: {urls:?}");
     }
     let nova = reply(&model, "nova", "identity-service");
-    assert!(every_region(&endpoints(
-        &catalog_of(&base, &nova),
+    assert!(every_region(&support::endpoints(
+        &support::catalog_of(&base, &nova),
         "compute"
     )));
 
@@ -321,17 +278,7 @@ fn every_identity_form_works_on_real_keystone_and_endpoint_changes_are_told_only
         task.results["admin-password"].as_str().unwrap().to_owned()
     };
     let admin = demo::issue_admin_token(&base, &password, &[]).unwrap();
-    let roles = demo::http(&[
-        "-H",
-        &format!("X-Auth-Token: {admin}"),
-        &format!("{base}/roles?name=dashboard_operator"),
-    ])
-    .unwrap();
-    assert!(
-        roles.body.contains("\"name\": \"dashboard_operator\""),
-        "{}",
-        roles.body
-    );
+    assert!(support::role_exists(&base, &admin, "dashboard_operator"));
 
     // The subscriber was told nova's endpoints; the listener has a checksum per service.
     let (ep_changed, checksums) = told(&model);
@@ -375,7 +322,7 @@ fn every_identity_form_works_on_real_keystone_and_endpoint_changes_are_told_only
         world.queue("keystone/0", event);
     }
     settle(&mut model);
-    let urls = endpoints(&catalog_of(&base, &nova), "compute");
+    let urls = support::endpoints(&support::catalog_of(&base, &nova), "compute");
     for region in ["RegionOne", "RegionTwo"] {
         assert_eq!(urls[&(region.to_owned(), "public".to_owned())], moved);
     }

@@ -28,22 +28,6 @@ fn deploy_default_bundle(charm: &Path) -> Model {
     model
 }
 
-/// A token for the service user a reply names, scoped to its project, from Keystone at `base`.
-fn service_token(base: &str, reply: &juju_sim::state::Bag) -> String {
-    let user = serde_json::json!({
-        "name": reply["service_username"],
-        "domain": {"id": reply["service_domain_id"]},
-        "password": reply["service_password"]});
-    let scope = serde_json::json!({"project": {"id": reply["service_tenant_id"]}});
-    let answer = demo::request_token(base, &user, &scope, &[]).unwrap();
-    assert_eq!(
-        answer.status, 201,
-        "POST {base}/auth/tokens: {}",
-        answer.body
-    );
-    answer.subject_token.expect("a token")
-}
-
 /// Tool calls of the last run of `hook` on `unit`.
 fn last_calls(model: &Model, unit: &str, hook: &str) -> Vec<String> {
     model
@@ -109,29 +93,14 @@ fn the_ha_bundle_settles_on_real_services_with_every_unit_ready_within_hook_budg
         assert_eq!(reply["api_version"], "3");
         for unit in model.units("keystone") {
             let base = format!("http://{}:5000/v3", model.unit_address(&unit).unwrap());
-            let token = service_token(&base, reply);
-            let catalog = demo::http(&[
-                "-H",
-                &format!("X-Auth-Token: {token}"),
-                &format!("{base}/auth/catalog"),
-            ])
-            .unwrap();
-            assert_eq!(catalog.status, 200, "{}", catalog.body);
-            let catalog: serde_json::Value = serde_json::from_str(&catalog.body).unwrap();
-            let entry = catalog["catalog"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|e| e["type"] == service_type)
-                .unwrap_or_else(|| panic!("{consumer}: no {service_type} in the catalog"));
-            let interfaces: Vec<&str> = entry["endpoints"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|e| e["region_id"] == "RegionOne")
-                .map(|e| e["interface"].as_str().unwrap())
+            let catalog = support::catalog_of(&base, reply);
+            let urls = support::endpoints(&catalog, service_type);
+            let interfaces: Vec<&str> = urls
+                .keys()
+                .filter(|(region, _)| region == "RegionOne")
+                .map(|(_, interface)| interface.as_str())
                 .collect();
-            assert_eq!(interfaces.len(), 3, "{consumer}: {entry}");
+            assert_eq!(interfaces.len(), 3, "{consumer}: {urls:?}");
         }
     }
 
@@ -191,17 +160,7 @@ fn the_ha_bundle_settles_on_real_services_with_every_unit_ready_within_hook_budg
         model.relation_data(horizon, "keystone/0")["created_roles"],
         "member"
     );
-    let roles = demo::http(&[
-        "-H",
-        &format!("X-Auth-Token: {token}"),
-        &format!("{base}/roles?name=member"),
-    ])
-    .unwrap();
-    assert!(
-        roles.body.contains("\"name\": \"member\""),
-        "{}",
-        roles.body
-    );
+    assert!(support::role_exists(&base, &token, "member"));
 
     // Steady state, with Keystone serving: within the hook-tool budgets on the leader and on
     // another unit.

@@ -142,3 +142,60 @@ pub fn leader_and_other(model: &juju_sim::Model, app: &str) -> (String, String) 
         .expect("a second unit");
     (leader, other)
 }
+
+/// A project-scoped token for the user a classic identity-service reply names, and its catalog.
+pub fn catalog_of(base: &str, reply: &juju_sim::state::Bag) -> Value {
+    let user = serde_json::json!({
+        "name": reply["service_username"],
+        "domain": {"id": reply["service_domain_id"]},
+        "password": reply["service_password"]});
+    let scope = serde_json::json!({"project": {"id": reply["service_tenant_id"]}});
+    let answer = juju_sim::demo::request_token(base, &user, &scope, &[]).unwrap();
+    assert_eq!(
+        answer.status, 201,
+        "{}: {}",
+        reply["service_username"], answer.body
+    );
+    let token = answer.subject_token.expect("a token");
+    let catalog = juju_sim::demo::http(&[
+        "-H",
+        &format!("X-Auth-Token: {token}"),
+        &format!("{base}/auth/catalog"),
+    ])
+    .unwrap();
+    assert_eq!(catalog.status, 200, "{}", catalog.body);
+    serde_json::from_str(&catalog.body).unwrap()
+}
+
+/// Of one service type in a catalog: (region, interface) → URL.
+pub fn endpoints(
+    catalog: &Value,
+    service_type: &str,
+) -> std::collections::BTreeMap<(String, String), String> {
+    let entry = catalog["catalog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == service_type)
+        .unwrap_or_else(|| panic!("no {service_type} in {catalog}"));
+    entry["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let text = |key: &str| e[key].as_str().unwrap_or_default().to_owned();
+            ((text("region_id"), text("interface")), text("url"))
+        })
+        .collect()
+}
+
+/// Whether Keystone at `base` has a role called `name` (asked with `token`).
+pub fn role_exists(base: &str, token: &str, name: &str) -> bool {
+    let roles = juju_sim::demo::http(&[
+        "-H",
+        &format!("X-Auth-Token: {token}"),
+        &format!("{base}/roles?name={name}"),
+    ])
+    .expect("GET /v3/roles");
+    roles.body.contains(&format!("\"name\": \"{name}\""))
+}
