@@ -13,6 +13,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
+use crate::certificate;
 use crate::secret::Sensitive;
 
 /// Keystone's log levels the charm accepts (the Python charm's list).
@@ -35,11 +36,27 @@ impl KeystoneLogLevel {
     }
 }
 
-/// HTTPS material from ssl_cert / ssl_key / ssl_ca, decoded to PEM.
+/// The certificate Keystone is served with: ssl_cert / ssl_key decoded to PEM, or, when those
+/// are unset, the one the `certificates` relation issued to this unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsConfig {
     pub cert_pem: String,
     pub key_pem: Sensitive<String>,
+    /// The CA that issued it (ssl_ca, or the relation's CA), installed in the system's store.
+    pub ca_pem: Option<String>,
+    /// The name the charm's own client asks for (see
+    /// [`certificate::CertificateNames::client_name`]).
+    pub client_name: String,
+    pub source: TlsSource,
+}
+
+/// Where the certificate came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    /// ssl_cert and ssl_key: the operator's, which win over the relation's.
+    Options,
+    /// The `certificates` relation, issued by this application.
+    Relation { issuer: String },
 }
 
 /// keystone.conf `[security_compliance]`, from password-security-compliance.
@@ -135,8 +152,6 @@ pub struct Config {
     /// Prefer this unit's IPv6 addresses where a binding has both.
     pub prefer_ipv6: bool,
     pub tls: Option<TlsConfig>,
-    /// PEM of ssl_ca, when set.
-    pub ssl_ca_pem: Option<String>,
     pub nagios_context: String,
     pub nagios_servicegroups: String,
     pub security_compliance: Option<SecurityCompliance>,
@@ -267,6 +282,48 @@ pub fn worker_counts(
 }
 
 impl Config {
+    /// The CA a client of this unit's Keystone trusts: ssl_ca (or the relation's CA), else the
+    /// certificate itself (self-signed); `None` without TLS.
+    pub fn trusted_ca(&self) -> Option<String> {
+        let tls = self.tls.as_ref()?;
+        Some(tls.ca_pem.clone().unwrap_or(tls.cert_pem.clone()))
+    }
+
+    /// Serves the certificate the `certificates` relation issued, unless ssl_cert and ssl_key
+    /// name the operator's own.
+    pub fn serve_issued(&mut self, issued: &certificate::Issued) {
+        if self
+            .tls
+            .as_ref()
+            .is_some_and(|tls| tls.source == TlsSource::Options)
+        {
+            return;
+        }
+        let client_name = certificate::names(&issued.certificate)
+            .map(|names| names.client_name())
+            .unwrap_or_else(|_| "127.0.0.1".to_owned());
+        self.tls = Some(TlsConfig {
+            cert_pem: issued.certificate.clone(),
+            key_pem: issued.key.clone(),
+            ca_pem: issued.ca.clone(),
+            client_name,
+            source: TlsSource::Relation {
+                issuer: issued.issuer.clone(),
+            },
+        });
+    }
+
+    /// Stops serving the relation's certificate (the relation is gone).
+    pub fn forget_issued(&mut self) {
+        if self
+            .tls
+            .as_ref()
+            .is_some_and(|tls| matches!(tls.source, TlsSource::Relation { .. }))
+        {
+            self.tls = None;
+        }
+    }
+
     /// Where Apache serves the public API, behind haproxy on service-port.
     pub fn apache_service_port(&self) -> u16 {
         self.service_port - APACHE_PORT_OFFSET
@@ -618,6 +675,31 @@ impl Reader<'_> {
         }
     }
 
+    /// ssl_cert must hold a certificate (its names tell the charm's client what to ask for)
+    /// and ssl_key one private key: Apache would not start with anything else.
+    fn tls_pair(&mut self, cert_pem: String, key_pem: String) -> Option<TlsConfig> {
+        let names = match certificate::names(&cert_pem) {
+            Ok(names) => Some(names),
+            Err(err) => {
+                self.problems
+                    .push(format!("ssl_cert must be a PEM certificate: {err}"));
+                None
+            }
+        };
+        if !certificate::is_private_key(&key_pem) {
+            self.problems
+                .push("ssl_key must be one unencrypted PEM private key".to_owned());
+            return None;
+        }
+        Some(TlsConfig {
+            cert_pem,
+            key_pem: Sensitive::new(key_pem),
+            ca_pem: None,
+            client_name: names?.client_name(),
+            source: TlsSource::Options,
+        })
+    }
+
     fn read(&mut self) -> Config {
         let debug = self.bool("debug", false);
         let use_syslog = self.bool("use-syslog", false);
@@ -771,15 +853,17 @@ impl Reader<'_> {
                 let cert = self.base64_pem("ssl_cert");
                 let key = self.base64_pem("ssl_key");
                 match (cert, key) {
-                    (Some(cert_pem), Some(key_pem)) => Some(TlsConfig {
-                        cert_pem,
-                        key_pem: Sensitive::new(key_pem),
-                    }),
+                    (Some(cert_pem), Some(key_pem)) => self.tls_pair(cert_pem, key_pem),
                     _ => None,
                 }
             }
         };
-        let ssl_ca_pem = self.base64_pem("ssl_ca");
+        // Checked even without ssl_cert, so a bad value is said before it is needed.
+        let ssl_ca = self.base64_pem("ssl_ca");
+        let tls = tls.map(|tls| TlsConfig {
+            ca_pem: ssl_ca,
+            ..tls
+        });
 
         // password-security-compliance.
         let security_compliance = self
@@ -887,7 +971,6 @@ impl Reader<'_> {
             os_public_hostname,
             prefer_ipv6,
             tls,
-            ssl_ca_pem,
             nagios_context,
             nagios_servicegroups,
             security_compliance,
@@ -1136,7 +1219,6 @@ mod tests {
     }
 
     const CERT_PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
-    const KEY_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
 
     fn b64(text: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(text)
@@ -1182,15 +1264,18 @@ mod tests {
 
     #[test]
     fn tls_and_compliance_are_decoded() {
+        let (cert, key) = crate::testing::tls_pair(&["keystone.example.com"]);
         let config = Config::from_options(&with(json!({
-            "ssl_cert": b64(CERT_PEM), "ssl_key": b64(KEY_PEM), "ssl_ca": b64(CERT_PEM),
+            "ssl_cert": b64(&cert), "ssl_key": b64(&key), "ssl_ca": b64(&cert),
             "password-security-compliance": "lockout_failure_attempts: 5\nchange_password_upon_first_use: true\npassword_regex: '^.{8,}$'"
         })))
         .expect("valid");
         let tls = config.tls.expect("tls");
-        assert_eq!(tls.cert_pem, CERT_PEM);
-        assert_eq!(tls.key_pem.expose(), KEY_PEM);
-        assert_eq!(config.ssl_ca_pem.as_deref(), Some(CERT_PEM));
+        assert_eq!(tls.cert_pem, cert);
+        assert_eq!(tls.key_pem.expose(), &key);
+        assert_eq!(tls.ca_pem.as_deref(), Some(cert.as_str()));
+        assert_eq!(tls.client_name, "keystone.example.com");
+        assert_eq!(tls.source, TlsSource::Options);
         let sc = config.security_compliance.expect("compliance");
         assert_eq!(sc.lockout_failure_attempts, Some(5));
         assert_eq!(sc.change_password_upon_first_use, Some(true));

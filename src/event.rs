@@ -13,11 +13,12 @@ pub enum Endpoint {
     NrpeExternalMaster,
     SharedDb,
     Ha,
+    Certificates,
     Cluster,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 9] = [
+    pub const ALL: [Endpoint; 10] = [
         Endpoint::IdentityService,
         Endpoint::IdentityCredentials,
         Endpoint::IdentityAdmin,
@@ -26,6 +27,7 @@ impl Endpoint {
         Endpoint::NrpeExternalMaster,
         Endpoint::SharedDb,
         Endpoint::Ha,
+        Endpoint::Certificates,
         Endpoint::Cluster,
     ];
 
@@ -40,6 +42,7 @@ impl Endpoint {
             Endpoint::NrpeExternalMaster => "nrpe-external-master",
             Endpoint::SharedDb => "shared-db",
             Endpoint::Ha => "ha",
+            Endpoint::Certificates => "certificates",
             Endpoint::Cluster => "cluster",
         }
     }
@@ -258,8 +261,8 @@ mod tests {
         );
         // Not our endpoint, not a relation hook kind.
         assert_eq!(
-            Event::from_dispatch_path("hooks/certificates-relation-joined"),
-            Event::Unknown("certificates-relation-joined".into())
+            Event::from_dispatch_path("hooks/website-relation-joined"),
+            Event::Unknown("website-relation-joined".into())
         );
         assert_eq!(
             Event::from_dispatch_path("hooks/shared-db-relation-exploded"),
@@ -290,6 +293,6 @@ mod tests {
             assert!(!matches!(event, Event::Unknown(_)), "{name}");
             assert_eq!(event.name(), name);
         }
-        assert_eq!(Event::handled_hook_names().len(), 9 + 4 + 9 * 5);
+        assert_eq!(Event::handled_hook_names().len(), 9 + 4 + 10 * 5);
     }
 }

@@ -28,11 +28,12 @@ use crate::steps;
 
 /// The steps of every hook that assesses the unit, in the order they depend on each other.
 /// A new relation adds its file in src/relations/ and its line here.
-pub const STEPS: [(&str, Step); 18] = [
+pub const STEPS: [(&str, Step); 19] = [
     ("config-warnings", steps::config_warnings::run),
     ("packages", steps::packages::run),
     ("cluster", relations::cluster::run),
     ("shared-db", relations::shared_db::run),
+    ("certificates", relations::certificates::run),
     ("keystone-files", steps::workload::keystone_files),
     ("database-init", relations::shared_db::initialise),
     ("apache", steps::workload::apache),

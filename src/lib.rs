@@ -4,6 +4,7 @@
 
 pub mod actions;
 pub mod addresses;
+pub mod certificate;
 pub mod cli;
 pub mod config;
 pub mod event;

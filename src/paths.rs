@@ -59,6 +59,9 @@ pub const ANSWERING_MARKER: &str = "/var/lib/keystone/charm-answering";
 /// What the ha step last learned from Juju (whether hacluster is related and has clustered,
 /// and what blocks the relation), kept so that hooks with nothing new for ha ask Juju nothing.
 pub const HA_STATE: &str = "/var/lib/keystone/charm-ha.json";
+/// What the certificates relation issued to this unit and the key of its signing request
+/// (root, 0600).
+pub const CERTIFICATE_STATE: &str = "/var/lib/keystone/charm-certificate.json";
 /// The charm's templates, under the charm directory Juju unpacked.
 pub const TEMPLATES_DIR: &str = "templates";
 /// The kernel's hostname: the vhost's ServerName unless os-public-hostname is set.

@@ -9,16 +9,20 @@
 use std::any::{Any, TypeId};
 use std::collections::BTreeMap;
 
+use std::path::Path;
+
 use anyhow::{Context as _, Result};
 
 use crate::addresses::{Addresses, Binding};
+use crate::certificate::KeptCertificate;
 use crate::config::{Config, ConfigProblems};
 use crate::event::Event;
 use crate::identity::EndpointUrls;
 use crate::juju::Juju;
-use crate::keystone_api::http::LocalEndpoint;
+use crate::keystone_api::http::{LocalEndpoint, LocalTls};
 use crate::keystone_api::{KeystoneApi, PasswordCredentials, Scope};
 use crate::machine::Machine;
+use crate::paths;
 pub use crate::status::Condition;
 
 /// One concern of a hook: a relation, the packages, Keystone's files, ...
@@ -51,10 +55,19 @@ impl<'a> Hook<'a> {
         let options = juju
             .config()
             .context("cannot read the charm configuration")?;
-        let config = match Config::from_options(&options) {
+        let mut config = match Config::from_options(&options) {
             Ok(config) => config,
             Err(problems) => return Ok(Err(problems)),
         };
+        // The certificate the certificates relation issued is served in every hook, without
+        // asking Juju (its step asks only in the hooks that can change it).
+        let kept = machine
+            .files
+            .read(Path::new(paths::CERTIFICATE_STATE))
+            .context("cannot read the kept certificate")?;
+        if let Some(issued) = kept.and_then(|bytes| KeptCertificate::parse(&bytes).issued) {
+            config.serve_issued(&issued);
+        }
         let leader = juju
             .is_leader()
             .context("cannot tell whether this unit is the leader")?;
@@ -137,15 +150,19 @@ impl Hook<'_> {
     }
 }
 
-/// The local API endpoint for `config`: service-port, the prefix, and the CA to trust over TLS
-/// (ssl_ca, or the certificate itself when it is self-signed).
+/// The local API endpoint for `config`: Apache's port, the prefix, and over TLS the CA to trust
+/// and the certificate's name to ask for.
 pub fn local_endpoint(config: &Config) -> LocalEndpoint {
     LocalEndpoint {
         port: config.apache_service_port(),
         path_prefix: config.service_path_prefix.clone(),
-        tls_ca_pem: config
+        tls: config
             .tls
             .as_ref()
-            .map(|tls| config.ssl_ca_pem.clone().unwrap_or(tls.cert_pem.clone())),
+            .zip(config.trusted_ca())
+            .map(|(tls, ca_pem)| LocalTls {
+                ca_pem,
+                server_name: tls.client_name.clone(),
+            }),
     }
 }

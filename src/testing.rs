@@ -281,6 +281,19 @@ impl Sim {
     }
 }
 
+/// A self-signed certificate for `names` and its key, both PEM.
+pub fn tls_pair(names: &[&str]) -> (String, String) {
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let issued = rcgen::generate_simple_self_signed(names).expect("a certificate");
+    (issued.cert.pem(), issued.signing_key.serialize_pem())
+}
+
+/// `text` in base64, as the ssl_* options and the relations carry PEM.
+pub fn b64(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
 /// A validated config: config.yaml's defaults with `options` over them.
 pub fn config(options: Value) -> crate::config::Config {
     let mut all = crate::config::defaults_from_config_yaml(include_str!("../config.yaml"))

@@ -8,88 +8,13 @@
 mod support;
 
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use juju_sim::Model;
-use juju_sim::demo;
 use juju_sim::scripted::{HaCluster, MySql, ensure_mariadb, mariadb_provisioner};
 use serde_json::{Map, json};
+use support::validator::{Validator, issue};
 use support::{TempDir, settle};
-
-/// What the client saw.
-#[derive(Debug, Default, Clone)]
-struct Figures {
-    issued: u64,
-    validations: u64,
-    /// Keystone answered, and said a valid token was not (the figure that must stay 0).
-    failed: u64,
-    /// No answer in time, or haproxy had no unit to send the request to.
-    unavailable: u64,
-    failures: Vec<String>,
-}
-
-/// curl with a short time limit: a request caught on a machine that goes down counts as
-/// unavailable, not as a failed token.
-fn http(args: &[&str]) -> Option<demo::HttpReply> {
-    let mut all = vec!["--max-time", "5"];
-    all.extend_from_slice(args);
-    demo::http(&all)
-        .ok()
-        .filter(|r| r.status != 0 && r.status < 500)
-}
-
-fn issue(base: &str, password: &str) -> Option<String> {
-    let user = json!({"name": "admin", "domain": {"name": "admin_domain"}, "password": password});
-    let scope = json!({"project": {"name": "admin", "domain": {"name": "admin_domain"}}});
-    let reply = demo::request_token(base, &user, &scope, &["--max-time", "5"]).ok()?;
-    reply.subject_token.filter(|_| reply.status == 201)
-}
-
-/// Issues a token now and then and validates every live one, through `base`, until `stop`.
-fn client(base: String, password: String, stop: Arc<AtomicBool>, figures: Arc<Mutex<Figures>>) {
-    let mut tokens: Vec<String> = Vec::new();
-    let mut round = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        if round.is_multiple_of(5) || tokens.is_empty() {
-            match issue(&base, &password) {
-                Some(token) => {
-                    tokens.push(token);
-                    if tokens.len() > 8 {
-                        tokens.remove(0);
-                    }
-                    figures.lock().unwrap().issued += 1;
-                }
-                None => figures.lock().unwrap().unavailable += 1,
-            }
-        }
-        round += 1;
-        let Some(auth) = tokens.last().cloned() else {
-            continue;
-        };
-        for token in tokens.clone() {
-            let url = format!("{base}/auth/tokens");
-            let reply = http(&[
-                "-H",
-                &format!("X-Auth-Token: {auth}"),
-                "-H",
-                &format!("X-Subject-Token: {token}"),
-                &url,
-            ]);
-            let mut f = figures.lock().unwrap();
-            match reply {
-                Some(r) if r.status == 200 => f.validations += 1,
-                Some(r) => {
-                    f.validations += 1;
-                    f.failed += 1;
-                    f.failures.push(format!("{}: {}", r.status, r.body));
-                }
-                None => f.unavailable += 1,
-            }
-        }
-    }
-}
 
 #[test]
 fn tokens_keep_validating_through_the_vip_while_apache_stops_and_the_vip_holder_goes_down() {
@@ -142,15 +67,12 @@ fn tokens_keep_validating_through_the_vip_while_apache_stops_and_the_vip_holder_
             .unwrap();
         task.results["admin-password"].as_str().unwrap().to_owned()
     };
-    assert!(issue(&base, &password).is_some(), "a token through the VIP");
+    assert!(
+        issue(&base, &password, &[]).is_some(),
+        "a token through the VIP"
+    );
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let figures = Arc::new(Mutex::new(Figures::default()));
-    let running = {
-        let (base, password) = (base.clone(), password.clone());
-        let (stop, figures) = (Arc::clone(&stop), Arc::clone(&figures));
-        std::thread::spawn(move || client(base, password, stop, figures))
-    };
+    let validator = Validator::start(&base, &password, &[]);
     let phase = |seconds: u64| std::thread::sleep(Duration::from_secs(seconds));
     let started = Instant::now();
     phase(5);
@@ -166,7 +88,7 @@ fn tokens_keep_validating_through_the_vip_while_apache_stops_and_the_vip_holder_
             .success()
     );
     phase(10);
-    let during_apache_stop = figures.lock().unwrap().clone();
+    let during_apache_stop = validator.figures();
     // Its haproxy has seen its own Apache go: the Nagios check warns, naming it.
     let out = model
         .exec_on(&holder, &plugin, &["check", "haproxy"])
@@ -184,9 +106,7 @@ fn tokens_keep_validating_through_the_vip_while_apache_stops_and_the_vip_holder_
     let new_holder = model.vip_holder(vip).unwrap();
     assert_ne!(new_holder, holder);
     phase(10);
-    stop.store(true, Ordering::Relaxed);
-    running.join().unwrap();
-    let f = figures.lock().unwrap().clone();
+    let f = validator.stop();
     println!(
         "failover through the VIP {vip} ({} s): {} tokens issued, {} validations, {} failed, {} \
          unavailable (Apache stopped on {holder}: {} validations and {} unavailable by then; then \

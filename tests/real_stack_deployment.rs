@@ -1,8 +1,10 @@
 //! The charm deployed by the simulator onto machines of their own, with real Keystone, Apache
 //! and MariaDB: Keystone answers behind the charm's vhost, the admin password from
 //! get-admin-password issues a token, tokens validate across units through a rotation, a new
-//! database is initialised again, and a config-changed that changes nothing restarts nothing and
-//! asks Keystone nothing, not even whether it answers. Needs root and scripts/install-real-stack.
+//! database is initialised again, a config-changed that changes nothing restarts nothing and
+//! asks Keystone nothing, not even whether it answers, and HTTPS from an operator's certificate
+//! or from the certificates relation, renewed without a failed request. Needs root and
+//! scripts/install-real-stack.
 
 mod support;
 
@@ -12,9 +14,12 @@ use std::process::Command;
 use base64::Engine as _;
 use juju_sim::Model;
 use juju_sim::demo;
-use juju_sim::scripted::{MySql, ensure_mariadb, mariadb_provisioner};
+use juju_sim::scripted::{
+    CertificateAuthority, CertificateProtocol, MySql, ensure_mariadb, mariadb_provisioner,
+};
 use serde_json::{Map, Value, json};
 use support::TempDir;
+use support::validator::Validator;
 
 const DB_PASSWORD: &str = "Db-pass-4711";
 
@@ -246,8 +251,9 @@ fn one_unit_serves_keystone_issues_admin_tokens_and_a_no_op_config_changed_touch
     assert_eq!(reply.status, 401);
 }
 
-/// A CA and a server certificate for `address` and 127.0.0.1 it signed.
-fn test_pki(dir: &Path, address: &str) -> (String, String, String) {
+/// A CA and a server certificate it signed for the hostname `name` only (no address: the charm's
+/// own client asks for the name and connects to loopback).
+fn test_pki(dir: &Path, name: &str) -> (String, String, String) {
     let openssl = |args: &str| {
         let out = Command::new("openssl")
             .current_dir(dir)
@@ -267,7 +273,7 @@ fn test_pki(dir: &Path, address: &str) -> (String, String, String) {
     std::fs::write(
         dir.join("server.ext"),
         format!(
-            "subjectAltName = IP:{address},IP:127.0.0.1\nbasicConstraints = CA:FALSE\n\
+            "subjectAltName = DNS:{name}\nbasicConstraints = CA:FALSE\n\
              extendedKeyUsage = serverAuth\n"
         ),
     )
@@ -299,8 +305,10 @@ fn the_api_is_served_under_service_path_prefix_and_over_tls() {
         reply.body
     );
 
-    // TLS from ssl_cert / ssl_key / ssl_ca (base64, as the Python charm takes them).
-    let (ca, cert, key) = test_pki(out.path(), &address);
+    // TLS from ssl_cert / ssl_key / ssl_ca (base64, as the Python charm takes them), with a
+    // certificate issued for a hostname only: the unit's readiness check must still pass.
+    let name = "keystone.example.com";
+    let (ca, cert, key) = test_pki(out.path(), name);
     let b64 = |t: &str| base64::engine::general_purpose::STANDARD.encode(t);
     let mut tls = Map::new();
     tls.insert("ssl_cert".into(), json!(b64(&cert)));
@@ -311,16 +319,24 @@ fn the_api_is_served_under_service_path_prefix_and_over_tls() {
     assert_ready(&model);
     let ca_file = out.path().join("ca.crt");
     let ca_file = ca_file.display().to_string();
-    let base = format!("https://{address}:5000/api/idm/v3");
-    assert_eq!(curl(&["--cacert", &ca_file, &base]).status, 200);
+    let resolve = format!("{name}:5000:{address}");
+    let base = format!("https://{name}:5000/api/idm/v3");
+    assert_eq!(
+        curl(&["--cacert", &ca_file, "--resolve", &resolve, &base]).status,
+        200
+    );
     let password = admin_password(&mut model, unit);
-    let token = issue_token(&base, &password, &["--cacert", &ca_file]);
+    let token = issue_token(
+        &base,
+        &password,
+        &["--cacert", &ca_file, "--resolve", &resolve],
+    );
     assert!(!token.is_empty());
-    // The key is readable by root only.
+    // The key is readable by root and Keystone's group only.
     let key_mode = std::fs::metadata(model.unit_path(unit, "/etc/apache2/ssl/keystone/key.pem"))
         .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
         .unwrap();
-    assert_eq!(key_mode, 0o600);
+    assert_eq!(key_mode, 0o640);
     // ssl_ca is in the unit's system CA store: curl on the unit trusts Keystone without --cacert.
     let inside = model
         .exec_on_unit(
@@ -332,7 +348,9 @@ fn the_api_is_served_under_service_path_prefix_and_over_tls() {
                 "/dev/null",
                 "-w",
                 "%{http_code}",
-                "https://127.0.0.1:5000/api/idm/v3",
+                "--resolve",
+                &format!("{name}:5000:127.0.0.1"),
+                &format!("https://{name}:5000/api/idm/v3"),
             ],
         )
         .unwrap();
@@ -375,5 +393,94 @@ fn a_token_issued_on_one_unit_validates_on_the_other_through_a_rotation() {
     assert_eq!(validate(&base[0], &token, &token), 200);
     let fresh = issue_token(&base[1], &password, &[]);
     assert_eq!(validate(&base[0], &fresh, &fresh), 200);
+    assert_ready(&model);
+}
+
+/// The certificate a TLS server at `address:5000` presents for `name`, as PEM.
+fn presented_certificate(address: &str, name: &str) -> String {
+    let out = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &format!("{address}:5000"),
+            "-servername",
+            name,
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl (scripts/install-real-stack)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let begin = text
+        .find("-----BEGIN CERTIFICATE-----")
+        .expect("a certificate");
+    let end = text.find("-----END CERTIFICATE-----").expect("its end");
+    text[begin..end + "-----END CERTIFICATE-----".len()].to_owned()
+}
+
+#[test]
+fn the_certificates_relation_serves_https_and_a_renewal_fails_no_token() {
+    let (out, charm) = charm();
+    let mut model = deploy(&charm, 1, database_options("certificates"));
+    let authority = CertificateAuthority::new("ca", CertificateProtocol::Current).unwrap();
+    let renewals = std::sync::Arc::clone(&authority.renewals);
+    let ca_file = out.path().join("relation-ca.pem");
+    std::fs::write(&ca_file, authority.ca_pem()).unwrap();
+    model.deploy_scripted("ca", Box::new(authority), 1).unwrap();
+    model
+        .relate("keystone:certificates", "ca:certificates")
+        .unwrap();
+    settle(&mut model);
+    assert_ready(&model);
+    let unit = "keystone/0";
+    let address = model.unit_address(unit).unwrap();
+    let cert_path = model.unit_path(unit, "/etc/apache2/ssl/keystone/cert.pem");
+    let issued = std::fs::read_to_string(&cert_path).unwrap();
+    // Issued for the machine's hostname and its address; Keystone's readiness check (on
+    // loopback) passed with it, asking for the hostname.
+    let names = keystone_charm::certificate::names(&issued).unwrap();
+    assert!(
+        names.ip_addresses.contains(&address.parse().unwrap()),
+        "{names:?}"
+    );
+    let name = names.dns_names.first().expect("a hostname").clone();
+    let resolve = format!("{name}:5000:{address}");
+    let ca = ca_file.display().to_string();
+    let base = format!("https://{name}:5000/v3");
+    let password = admin_password(&mut model, unit);
+    let tls = ["--cacert", ca.as_str(), "--resolve", resolve.as_str()];
+    assert!(!issue_token(&base, &password, &tls).is_empty());
+
+    // The authority renews: new certificates for the same requests. Apache reloads gracefully
+    // while a client validates tokens all the while.
+    let patient: Vec<&str> = tls.iter().copied().chain(["--max-time", "60"]).collect();
+    let validator = Validator::start(&base, &password, &patient);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    *renewals.lock().unwrap() += 1;
+    model.queue_hook("ca/0", "update-status");
+    settle(&mut model);
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let figures = validator.stop();
+    println!(
+        "certificate renewal: {} tokens issued, {} validations, {} failed, {} unavailable, \
+         longest wait {} ms",
+        figures.issued,
+        figures.validations,
+        figures.failed,
+        figures.unavailable,
+        figures.longest_wait.as_millis()
+    );
+    let renewed = std::fs::read_to_string(&cert_path).unwrap();
+    assert_ne!(renewed, issued, "the renewed certificate is installed");
+    // The file holds the certificate, then the chain; Apache presents the certificate first.
+    let end = "-----END CERTIFICATE-----";
+    let first = &renewed[..renewed.find(end).unwrap() + end.len()];
+    assert_eq!(
+        presented_certificate(&address, &name),
+        first,
+        "Apache presents the renewed certificate"
+    );
+    assert_eq!(figures.failed, 0, "{:#?}", figures.failures);
+    assert_eq!(figures.unavailable, 0, "{figures:?}");
+    assert!(figures.validations >= 20, "{figures:?}");
     assert_ready(&model);
 }

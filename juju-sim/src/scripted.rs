@@ -567,3 +567,164 @@ mod tests {
         assert!(ipaddr2_vips(&no_ip).is_err());
     }
 }
+
+/// Which generation of the `tls-certificates` interface a scripted authority speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateProtocol {
+    /// Vault's: `cert_requests` in, a key and certificate per common name out, in the unit bag
+    /// (`<unit_name>.processed_requests`, `ca`, `chain`).
+    Classic,
+    /// tls-certificates v1 (self-signed-certificates, lego, vault-k8s): the requirer's CSRs in
+    /// its unit bag (`certificate_signing_requests`), the signed certificates in the provider's
+    /// application bag (`certificates`).
+    Current,
+}
+
+/// A certificate authority charm: issues what each requirer unit asks for, signed by its own CA.
+/// Bumping [`CertificateAuthority::renewals`] and running any hook of it issues every certificate
+/// again (a renewal: new certificates for the same requests).
+pub struct CertificateAuthority {
+    pub protocol: CertificateProtocol,
+    pub renewals: Arc<Mutex<u32>>,
+    ca_pem: String,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    /// What was issued, by request and renewal, so that a hook in which nothing changed sends
+    /// the same certificate again.
+    issued: BTreeMap<(String, u32), (String, Option<String>)>,
+    metadata: String,
+}
+
+impl CertificateAuthority {
+    pub fn new(name: &str, protocol: CertificateProtocol) -> Result<CertificateAuthority> {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, format!("{name} CA"));
+        let key = rcgen::KeyPair::generate()?;
+        let ca_pem = params.self_signed(&key)?.pem();
+        Ok(CertificateAuthority {
+            protocol,
+            renewals: Arc::default(),
+            ca_pem,
+            issuer: rcgen::Issuer::new(params, key),
+            issued: BTreeMap::new(),
+            metadata: format!(
+                "name: {name}\nprovides:\n  certificates:\n    interface: tls-certificates\n"
+            ),
+        })
+    }
+
+    /// The CA certificate (PEM) every certificate it issues chains to.
+    pub fn ca_pem(&self) -> String {
+        self.ca_pem.clone()
+    }
+
+    fn renewal(&self) -> u32 {
+        *self.renewals.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A key and certificate for `common_name` and `sans` (classic: the authority makes the key).
+    fn issue_classic(&mut self, common_name: &str, sans: &[String]) -> Result<(String, String)> {
+        let request = format!("{common_name} {sans:?}");
+        let renewal = self.renewal();
+        if let Some((cert, Some(key))) = self.issued.get(&(request.clone(), renewal)) {
+            return Ok((cert.clone(), key.clone()));
+        }
+        let key = rcgen::KeyPair::generate()?;
+        let mut params = rcgen::CertificateParams::new(sans.to_vec())?;
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, common_name);
+        let cert = params.signed_by(&key, &self.issuer)?.pem();
+        let key = key.serialize_pem();
+        self.issued
+            .insert((request, renewal), (cert.clone(), Some(key.clone())));
+        Ok((cert, key))
+    }
+
+    /// A certificate for a signing request (current: the key stays with the requirer).
+    fn sign(&mut self, csr_pem: &str) -> Result<String> {
+        let renewal = self.renewal();
+        if let Some((cert, _)) = self.issued.get(&(csr_pem.to_owned(), renewal)) {
+            return Ok(cert.clone());
+        }
+        let request = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)?;
+        let cert = request.signed_by(&self.issuer)?.pem();
+        self.issued
+            .insert((csr_pem.to_owned(), renewal), (cert.clone(), None));
+        Ok(cert)
+    }
+
+    fn answer_classic(&mut self, hook: &mut ScriptedHook<'_>, relation: &str) -> Result<()> {
+        for unit in hook.relation_list(relation)? {
+            let bag = hook.relation_get(relation, &unit, false)?;
+            let (Some(requests), Some(unit_name)) =
+                (bag.get("cert_requests"), bag.get("unit_name"))
+            else {
+                continue;
+            };
+            let requests: BTreeMap<String, BTreeMap<String, Vec<String>>> =
+                serde_json::from_str(requests)?;
+            let mut processed = BTreeMap::new();
+            for (common_name, request) in requests {
+                let sans = request.get("sans").cloned().unwrap_or_default();
+                let (cert, key) = self.issue_classic(&common_name, &sans)?;
+                processed.insert(common_name, serde_json::json!({"cert": cert, "key": key}));
+            }
+            let processed = serde_json::to_string(&processed)?;
+            let key = format!("{unit_name}.processed_requests");
+            let ca = self.ca_pem.clone();
+            hook.relation_set(
+                relation,
+                false,
+                &[(&key, &processed), ("ca", &ca), ("chain", "")],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn answer_current(&mut self, hook: &mut ScriptedHook<'_>, relation: &str) -> Result<()> {
+        if !hook.is_leader()? {
+            return Ok(());
+        }
+        let mut certificates = Vec::new();
+        for unit in hook.relation_list(relation)? {
+            let bag = hook.relation_get(relation, &unit, false)?;
+            let Some(requests) = bag.get("certificate_signing_requests") else {
+                continue;
+            };
+            let requests: Vec<serde_json::Value> = serde_json::from_str(requests)?;
+            for request in requests {
+                let Some(csr) = request["certificate_signing_request"].as_str() else {
+                    bail!("{unit} sent a request without certificate_signing_request");
+                };
+                let cert = self.sign(csr)?;
+                certificates.push(serde_json::json!({
+                    "certificate": cert,
+                    "certificate_signing_request": csr,
+                    "ca": self.ca_pem,
+                    "chain": [cert, self.ca_pem],
+                }));
+            }
+        }
+        let certificates = serde_json::to_string(&certificates)?;
+        hook.relation_set(relation, true, &[("certificates", &certificates)])
+    }
+}
+
+impl ScriptedCharm for CertificateAuthority {
+    fn metadata(&self) -> &str {
+        &self.metadata
+    }
+
+    fn handle(&mut self, hook: &mut ScriptedHook<'_>) -> Result<()> {
+        for relation in hook.relation_ids("certificates")? {
+            match self.protocol {
+                CertificateProtocol::Classic => self.answer_classic(hook, &relation)?,
+                CertificateProtocol::Current => self.answer_current(hook, &relation)?,
+            }
+        }
+        Ok(())
+    }
+}

@@ -5,14 +5,17 @@
 //! Internet, and a proxy must never see the admin password), with explicit timeouts so a hung
 //! Keystone fails the hook instead of hanging it.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use ureq::Agent;
-use ureq::http::Response;
+use ureq::http::{Response, Uri};
 use ureq::tls::{PemItem, RootCerts, TlsConfig};
+use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use super::{
     CatalogEndpoint, CatalogService, Domain, DomainRef, GrantTarget, Interface, KeystoneApi,
@@ -37,20 +40,51 @@ pub struct LocalEndpoint {
     pub port: u16,
     /// Empty, or `/segment[/segment...]` (service-path-prefix, already validated by the config).
     pub path_prefix: String,
-    /// The CA to trust when the API is served over TLS; `None` means plain HTTP. The server's
-    /// certificate must name `127.0.0.1` (an IP SAN), since that is the address the client uses.
-    pub tls_ca_pem: Option<String>,
+    /// Over TLS: what to trust and what name to ask for; `None` means plain HTTP.
+    pub tls: Option<LocalTls>,
+}
+
+/// How the client checks the certificate of this unit's Keystone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalTls {
+    /// The CA to trust.
+    pub ca_pem: String,
+    /// A name the certificate is issued for (a hostname, or an address): the client asks for it
+    /// and checks the certificate against it, while the connection itself goes to loopback.
+    pub server_name: String,
 }
 
 impl LocalEndpoint {
-    /// `http[s]://127.0.0.1:<port><prefix>`, the base every API path is appended to.
+    /// `http://127.0.0.1:<port><prefix>`, or `https://<certificate's name>:<port><prefix>`: the
+    /// base every API path is appended to.
     pub fn base_url(&self) -> String {
-        let scheme = if self.tls_ca_pem.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        format!("{scheme}://127.0.0.1:{}{}", self.port, self.path_prefix)
+        match &self.tls {
+            Some(tls) => format!(
+                "https://{}:{}{}",
+                tls.server_name, self.port, self.path_prefix
+            ),
+            None => format!("http://127.0.0.1:{}{}", self.port, self.path_prefix),
+        }
+    }
+}
+
+/// Resolves every name to loopback on the URL's port: the client only ever talks to this
+/// unit's Keystone, whatever name its certificate is issued for (nor does it ask DNS, which
+/// may not know that name yet, or may point at a load balancer).
+#[derive(Debug)]
+struct Loopback;
+
+impl Resolver for Loopback {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        _config: &ureq::config::Config,
+        _timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let port = uri.port_u16().ok_or(ureq::Error::HostNotFound)?;
+        let mut addresses = self.empty();
+        addresses.push(SocketAddr::from(([127, 0, 0, 1], port)));
+        Ok(addresses)
     }
 }
 
@@ -120,9 +154,9 @@ impl HttpKeystone {
             .timeout_recv_response(Some(timeouts.read))
             .timeout_recv_body(Some(timeouts.read))
             .user_agent("keystone-charm");
-        if let Some(pem) = &endpoint.tls_ca_pem {
+        if let Some(tls) = &endpoint.tls {
             let mut certificates = Vec::new();
-            for item in ureq::tls::parse_pem(pem.as_bytes()) {
+            for item in ureq::tls::parse_pem(tls.ca_pem.as_bytes()) {
                 match item {
                     Ok(PemItem::Certificate(certificate)) => certificates.push(certificate),
                     Ok(_) => {}
@@ -145,7 +179,7 @@ impl HttpKeystone {
             );
         }
         Ok(HttpKeystone {
-            agent: config.build().into(),
+            agent: Agent::with_parts(config.build(), DefaultConnector::default(), Loopback),
             base_url: endpoint.base_url(),
             token: None,
             count: RequestCount::default(),
@@ -789,12 +823,18 @@ mod tests {
         let mut endpoint = LocalEndpoint {
             port: 5000,
             path_prefix: String::new(),
-            tls_ca_pem: None,
+            tls: None,
         };
         assert_eq!(endpoint.base_url(), "http://127.0.0.1:5000");
         endpoint.path_prefix = "/api/idm".into();
-        endpoint.tls_ca_pem = Some("pem".into());
-        assert_eq!(endpoint.base_url(), "https://127.0.0.1:5000/api/idm");
+        endpoint.tls = Some(LocalTls {
+            ca_pem: "pem".into(),
+            server_name: "keystone.example.com".into(),
+        });
+        assert_eq!(
+            endpoint.base_url(),
+            "https://keystone.example.com:5000/api/idm"
+        );
     }
 
     #[test]
@@ -802,7 +842,10 @@ mod tests {
         let endpoint = LocalEndpoint {
             port: 5000,
             path_prefix: String::new(),
-            tls_ca_pem: Some("not a certificate".into()),
+            tls: Some(LocalTls {
+                ca_pem: "not a certificate".into(),
+                server_name: "127.0.0.1".into(),
+            }),
         };
         let err = HttpKeystone::new(&endpoint, Timeouts::default())
             .err()
@@ -839,7 +882,7 @@ mod tests {
         let endpoint = LocalEndpoint {
             port: 9,
             path_prefix: String::new(),
-            tls_ca_pem: None,
+            tls: None,
         };
         let mut client = HttpKeystone::new(&endpoint, Timeouts::default()).unwrap();
         let err = client.find_domain("admin_domain").unwrap_err();
@@ -858,7 +901,7 @@ mod tests {
         let endpoint = LocalEndpoint {
             port,
             path_prefix: "/api/idm".into(),
-            tls_ca_pem: None,
+            tls: None,
         };
         let mut client = HttpKeystone::new(&endpoint, Timeouts::default()).unwrap();
         let err = client.version_available().unwrap_err();

@@ -327,10 +327,7 @@ impl Location {
             Some(hosts) => hosts.host(role).to_owned(),
             None => configured(role),
         };
-        let ca = config
-            .tls
-            .as_ref()
-            .map(|tls| config.ssl_ca_pem.clone().unwrap_or(tls.cert_pem.clone()));
+        let ca = config.trusted_ca();
         Location {
             public_host: host(Role::Public),
             internal_host: host(Role::Internal),

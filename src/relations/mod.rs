@@ -1,6 +1,7 @@
 //! One module per relation, named after its endpoint, holding that relation's whole behaviour
 //! (and [`consumers`], what the identity relations share).
 
+pub mod certificates;
 pub mod cluster;
 pub mod consumers;
 pub mod ha;

@@ -33,9 +33,9 @@ mod tests {
     #[test]
     fn unimplemented_options_are_named_one_warning_each() {
         assert_eq!(
-            unimplemented_warnings(&["haproxy-server-timeout", "use-policyd-override"]),
+            unimplemented_warnings(&["verbose", "use-policyd-override"]),
             [
-                "option haproxy-server-timeout is set but this charm does not implement it; it has no effect",
+                "option verbose is set but this charm does not implement it; it has no effect",
                 "option use-policyd-override is set but this charm does not implement it; it has no effect",
             ]
         );

@@ -92,35 +92,29 @@ pub fn plan(templates: &Templates, facts: &WorkloadFacts<'_>) -> Result<Workload
     let mut apache_files = Vec::new();
     let mut directories = Vec::new();
     let mut modules = vec!["wsgi"];
+    // Certificate and key root:keystone 0640, as the Python charm installs them.
     let tls_files = config.tls.as_ref().map(|tls| {
-        apache_files.push(file(
+        apache_files.push(keystone_readable(
             paths::APACHE_TLS_CERT,
             tls.cert_pem.clone(),
-            Owner::root(),
-            0o644,
         ));
-        apache_files.push(file(
+        apache_files.push(keystone_readable(
             paths::APACHE_TLS_KEY,
             tls.key_pem.expose().clone(),
-            Owner::root(),
-            0o600,
         ));
-        if let Some(ca) = &config.ssl_ca_pem {
+        if let Some(ca) = &tls.ca_pem {
             apache_files.push(file(paths::APACHE_TLS_CA, ca.clone(), Owner::root(), 0o644));
             apache_files.push(file(paths::SYSTEM_CA, ca.clone(), Owner::root(), 0o644));
         }
         directories.push(PathBuf::from(paths::APACHE_TLS_DIR));
-        if config.ssl_ca_pem.is_some() {
+        if tls.ca_pem.is_some() {
             directories.push(PathBuf::from("/usr/local/share/ca-certificates"));
         }
         modules.push("ssl");
         TlsFiles {
             cert_file: paths::APACHE_TLS_CERT.to_owned(),
             key_file: paths::APACHE_TLS_KEY.to_owned(),
-            ca_file: config
-                .ssl_ca_pem
-                .as_ref()
-                .map(|_| paths::APACHE_TLS_CA.to_owned()),
+            ca_file: tls.ca_pem.as_ref().map(|_| paths::APACHE_TLS_CA.to_owned()),
         }
     });
     let vhost = templates.vhost(&Vhost::from_config(
@@ -230,16 +224,11 @@ pub fn apache(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         run_checked(machine.runner, &Invocation::new("update-ca-certificates"))
             .context("cannot add ssl_ca to the system's CA store")?;
     }
-    let inputs_changed = keystone_changed || !changed.is_empty();
-    let services = converge_services(
-        machine.services.as_ref(),
-        &plan,
-        hook.paused,
-        inputs_changed,
-    )?;
+    let inputs = Inputs::of(keystone_changed, &changed);
+    let services = converge_services(machine.services.as_ref(), &plan, hook.paused, inputs)?;
     if plan.serve && !hook.paused {
         hook.record(Serving {
-            changed: inputs_changed || services != ServiceChanges::default(),
+            changed: inputs != Inputs::Unchanged || services != ServiceChanges::default(),
         });
     }
     Ok(Vec::new())
@@ -260,21 +249,56 @@ pub fn stop(machine: &Machine) -> Result<()> {
     Ok(())
 }
 
+/// What changed among the files Keystone and Apache run from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inputs {
+    Unchanged,
+    /// Only the certificate, its key or CA (a renewal): a graceful reload serves the new one
+    /// without dropping a request.
+    Certificates,
+    Changed,
+}
+
+impl Inputs {
+    /// From whether Keystone's own files changed and the Apache files that did.
+    pub fn of(keystone_changed: bool, apache_changed: &[PathBuf]) -> Inputs {
+        let certificate_files = [
+            paths::APACHE_TLS_CERT,
+            paths::APACHE_TLS_KEY,
+            paths::APACHE_TLS_CA,
+            paths::SYSTEM_CA,
+        ];
+        if keystone_changed {
+            Inputs::Changed
+        } else if apache_changed.is_empty() {
+            Inputs::Unchanged
+        } else if apache_changed
+            .iter()
+            .all(|path| certificate_files.iter().any(|f| path == Path::new(f)))
+        {
+            Inputs::Certificates
+        } else {
+            Inputs::Changed
+        }
+    }
+}
+
 /// What [`converge_services`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ServiceChanges {
     pub apache_started: bool,
     pub apache_restarted: bool,
+    pub apache_reloaded: bool,
     pub memcached_started: bool,
 }
 
-/// Starts what should run and restarts Apache when `inputs_changed` (files, modules, the site).
-/// A paused unit starts nothing.
+/// Starts what should run, restarts Apache when its inputs changed (files, modules, the site)
+/// and reloads it when only the certificate did. A paused unit starts nothing.
 pub fn converge_services(
     services: &dyn Services,
     plan: &WorkloadPlan,
     paused: bool,
-    inputs_changed: bool,
+    inputs: Inputs,
 ) -> Result<ServiceChanges> {
     let mut done = ServiceChanges::default();
     if paused {
@@ -290,7 +314,7 @@ pub fn converge_services(
             .context("cannot start memcached")?;
         done.memcached_started = true;
     }
-    let mut changed = inputs_changed;
+    let mut changed = inputs == Inputs::Changed;
     for module in &plan.modules {
         changed |= services
             .enable_module(module)
@@ -311,6 +335,12 @@ pub fn converge_services(
             .restart(Service::Apache2)
             .context("cannot restart Apache")?;
         done.apache_restarted = true;
+    } else if inputs == Inputs::Certificates {
+        tracing::info!("reloading Apache: its certificate changed");
+        services
+            .reload(Service::Apache2)
+            .context("cannot reload Apache")?;
+        done.apache_reloaded = true;
     }
     Ok(done)
 }
@@ -385,23 +415,23 @@ mod tests {
         assert_eq!(plain.modules, ["wsgi"]);
         assert!(text(&plain, paths::VHOST_FILE).contains("Listen 4990"));
 
-        let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
-        let key = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
-        let b64 = |t: &str| {
-            use base64::Engine as _;
-            base64::engine::general_purpose::STANDARD.encode(t)
-        };
-        let tls_config = config(json!({"ssl_cert": b64(cert), "ssl_key": b64(key)}));
+        let (cert, key) = crate::testing::tls_pair(&["keystone.example.com"]);
+        let b64 = crate::testing::b64;
+        let tls_config = config(json!({"ssl_cert": b64(&cert), "ssl_key": b64(&key)}));
         let tls = plan_for(&tls_config, Some(&db), true);
         assert_eq!(tls.modules, ["wsgi", "ssl"]);
         let key_file = tls
             .files()
             .find(|f| f.path == Path::new(paths::APACHE_TLS_KEY))
             .unwrap();
-        assert_eq!((key_file.mode, &key_file.owner), (0o600, &Owner::root()));
+        assert_eq!(
+            (key_file.mode, &key_file.owner),
+            (0o640, &Owner::new("root", "keystone"))
+        );
         assert!(text(&tls, paths::VHOST_FILE).contains(paths::APACHE_TLS_CERT));
         // Printing a plan never prints a key or a password.
-        assert!(!format!("{tls:?}").contains("MIIE"));
+        let key_body = key.lines().nth(1).expect("a PEM body");
+        assert!(!format!("{tls:?}").contains(key_body));
     }
 
     #[test]
@@ -435,17 +465,34 @@ mod tests {
         let db = database("pw");
         let plan = plan_for(&config(json!({})), Some(&db), true);
         let services = RecordingServices::new();
-        let paused = converge_services(&services, &plan, true, true).unwrap();
+        let paused = converge_services(&services, &plan, true, Inputs::Changed).unwrap();
         assert_eq!(paused, ServiceChanges::default());
         assert!(services.actions().is_empty());
 
-        let first = converge_services(&services, &plan, false, true).unwrap();
+        let first = converge_services(&services, &plan, false, Inputs::Changed).unwrap();
         assert!(first.apache_started && first.memcached_started && !first.apache_restarted);
-        let quiet = converge_services(&services, &plan, false, false).unwrap();
+        let quiet = converge_services(&services, &plan, false, Inputs::Unchanged).unwrap();
         assert_eq!(quiet, ServiceChanges::default());
-        let changed = converge_services(&services, &plan, false, true).unwrap();
+        let changed = converge_services(&services, &plan, false, Inputs::Changed).unwrap();
         assert!(changed.apache_restarted);
+        let renewed = converge_services(&services, &plan, false, Inputs::Certificates).unwrap();
+        assert!(renewed.apache_reloaded && !renewed.apache_restarted);
         assert_eq!(services.count(&ServiceAction::Restart(Service::Apache2)), 1);
+        assert_eq!(services.count(&ServiceAction::Reload(Service::Apache2)), 1);
         assert_eq!(services.count(&ServiceAction::Start(Service::Apache2)), 1);
+    }
+
+    #[test]
+    fn only_certificate_files_changing_is_a_renewal() {
+        let cert = PathBuf::from(paths::APACHE_TLS_CERT);
+        let key = PathBuf::from(paths::APACHE_TLS_KEY);
+        let vhost = PathBuf::from(paths::VHOST_FILE);
+        assert_eq!(Inputs::of(false, &[]), Inputs::Unchanged);
+        assert_eq!(
+            Inputs::of(false, &[cert.clone(), key]),
+            Inputs::Certificates
+        );
+        assert_eq!(Inputs::of(false, &[cert.clone(), vhost]), Inputs::Changed);
+        assert_eq!(Inputs::of(true, &[cert]), Inputs::Changed);
     }
 }

@@ -984,19 +984,17 @@ fn an_address_change_reaches_every_reply_and_keystones_own_endpoints() {
 
 #[test]
 fn with_tls_the_reply_says_https_and_carries_the_ca() {
-    const CA: &str = "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n";
-    const KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIEtest\n-----END PRIVATE KEY-----\n";
-    use base64::Engine as _;
-    let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    use crate::testing::b64;
+    let (cert, key) = crate::testing::tls_pair(&["keystone.example.com"]);
     let mut sim = Sim::with_database(
         1,
-        json!({"ssl_cert": b64(CA), "ssl_key": b64(KEY), "ssl_ca": b64(CA)}),
+        json!({"ssl_cert": b64(&cert), "ssl_key": b64(&key), "ssl_ca": b64(&cert)}),
     );
     sim.settle();
     let seen = relate_nova(&mut sim);
     let reply = &replies(&seen)["keystone/0"];
     assert_eq!(reply["https_keystone"], "True");
-    assert_eq!(reply["ca_cert"], b64(CA));
+    assert_eq!(reply["ca_cert"], b64(&cert));
     assert_eq!(reply["service_protocol"], "https");
     assert_eq!(reply["auth_protocol"], "https");
 }
