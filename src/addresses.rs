@@ -52,7 +52,8 @@ impl Role {
         }
     }
 
-    fn network(self, config: &Config) -> Option<IpNet> {
+    /// `os-<role>-network`, as a network.
+    pub fn network(self, config: &Config) -> Option<IpNet> {
         let text = self.network_text(config)?;
         text.parse::<IpNet>().ok().map(|n| n.trunc())
     }

@@ -788,12 +788,24 @@ pub struct HaproxyServer {
     pub address: IpAddr,
 }
 
+/// Requests that arrive on `network` (an os-*-network) go to the units' addresses in it, as the
+/// Python charm routes them, so that each network's traffic stays on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaproxyNetwork {
+    /// The role whose network it is (`public`, `internal`, `admin`): the backends' suffix.
+    pub name: &'static str,
+    pub network: ipnet::IpNet,
+    pub servers: Vec<HaproxyServer>,
+}
+
 /// haproxy on one unit: Keystone's ports, spread over the units that may serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Haproxy {
     pub ipv6: bool,
     pub apis: Vec<HaproxyApi>,
+    /// Where requests go by default: the units' cluster addresses.
     pub servers: Vec<HaproxyServer>,
+    pub networks: Vec<HaproxyNetwork>,
     /// The health check's path: `<service-path-prefix>/v3`.
     pub check_path: String,
     /// Apache serves TLS (the health checks speak it too).
@@ -810,7 +822,9 @@ struct HaproxyView {
     monitor_socket: &'static str,
     bind: &'static str,
     apis: Vec<HaproxyApiView>,
-    servers: Vec<HaproxyServerView>,
+    /// `keystone-<api>` first, then `keystone-<api>-<network>` for each network.
+    backends: Vec<HaproxyBackendView>,
+    networks: Vec<HaproxyNetworkView>,
     check_path: String,
     tls: bool,
     timeouts: HaproxyTimeoutsView,
@@ -829,6 +843,36 @@ struct HaproxyApiView {
 struct HaproxyServerView {
     name: String,
     address: String,
+}
+
+#[derive(Serialize)]
+struct HaproxyNetworkView {
+    name: &'static str,
+    network: String,
+}
+
+#[derive(Serialize)]
+struct HaproxyBackendView {
+    suffix: String,
+    servers: Vec<HaproxyServerView>,
+}
+
+/// A unit as haproxy names it: `<application>/<n>` with a dash, since haproxy names may not
+/// hold a slash.
+fn haproxy_servers(servers: &[HaproxyServer]) -> Result<Vec<HaproxyServerView>, RenderError> {
+    servers
+        .iter()
+        .map(|server| {
+            let name = server.unit.replace('/', "-");
+            if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                return unsafe_value("a unit name", HAPROXY, "it is not <application>/<number>");
+            }
+            Ok(HaproxyServerView {
+                name,
+                address: server.address.to_string(),
+            })
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -856,21 +900,24 @@ impl Haproxy {
                 "it may hold only letters and digits",
             )?;
         }
-        let servers = self
-            .servers
+        let mut backends = vec![HaproxyBackendView {
+            suffix: String::new(),
+            servers: haproxy_servers(&self.servers)?,
+        }];
+        for net in &self.networks {
+            backends.push(HaproxyBackendView {
+                suffix: format!("-{}", net.name),
+                servers: haproxy_servers(&net.servers)?,
+            });
+        }
+        let networks = self
+            .networks
             .iter()
-            .map(|server| {
-                // Unit names are `<application>/<n>`; haproxy names may not hold a slash.
-                let name = server.unit.replace('/', "-");
-                if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                    return unsafe_value("a unit name", file, "it is not <application>/<number>");
-                }
-                Ok(HaproxyServerView {
-                    name,
-                    address: server.address.to_string(),
-                })
+            .map(|net| HaproxyNetworkView {
+                name: net.name,
+                network: net.network.to_string(),
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect();
         let t = self.timeouts;
         Ok(HaproxyView {
             admin_socket: paths::HAPROXY_ADMIN_SOCKET,
@@ -886,7 +933,8 @@ impl Haproxy {
                     backend_port: api.backend_port,
                 })
                 .collect(),
-            servers,
+            backends,
+            networks,
             check_path,
             tls: self.tls,
             timeouts: HaproxyTimeoutsView {

@@ -340,6 +340,7 @@ impl ScriptedCharm for HaCluster {
             .filter(|(k, _)| k.starts_with("json_"))
             .collect();
         if resources.contains_key("json_resources") {
+            check_crm_payload(&resources)?;
             let vips = ipaddr2_vips(&resources)?;
             let principal = principal.split('/').next().unwrap_or_default().to_owned();
             hook.world.vips.insert(principal, vips);
@@ -351,6 +352,57 @@ impl ScriptedCharm for HaCluster {
         }
         Ok(())
     }
+}
+
+/// Refuses what hacluster could not configure, as its hook would fail on it: a `json_*` value
+/// that is not JSON of the right shape, an agent that is not `<class>:<name>` or
+/// `ocf:<provider>:<type>`, a parameter value holding white space (hacluster splits each `crm`
+/// command on white space), or a group, clone or parameters naming an undeclared resource.
+pub fn check_crm_payload(settings: &BTreeMap<String, String>) -> Result<()> {
+    let json = |key: &str| -> Result<BTreeMap<String, String>> {
+        match settings.get(key) {
+            Some(text) => serde_json::from_str(text)
+                .map_err(|e| anyhow::anyhow!("hacluster cannot parse {key}: {e}")),
+            None => Ok(BTreeMap::new()),
+        }
+    };
+    let resources = json("json_resources")?;
+    for (name, agent) in &resources {
+        let parts: Vec<&str> = agent.split(':').collect();
+        let shaped = match parts.as_slice() {
+            ["ocf", provider, kind] => !provider.is_empty() && !kind.is_empty(),
+            [class, kind] => !class.is_empty() && !kind.is_empty(),
+            _ => false,
+        };
+        if !shaped || name.contains(char::is_whitespace) {
+            bail!("crm refuses resource {name:?} of agent {agent:?}");
+        }
+    }
+    let declared = |name: &str, what: &str| -> Result<()> {
+        match resources.contains_key(name) {
+            true => Ok(()),
+            false => bail!("{what} names {name:?}, which json_resources does not declare"),
+        }
+    };
+    for (name, params) in json("json_resource_params")? {
+        declared(&name, "json_resource_params")?;
+        // Each word must be `key="value"` or a bare word: a quoted value with a space in it
+        // reaches crm cut in two.
+        for word in params.split_whitespace() {
+            if word.matches('"').count() % 2 == 1 {
+                bail!("the parameters of {name} split into a broken word {word:?}: {params:?}");
+            }
+        }
+    }
+    for (group, members) in json("json_groups")? {
+        for member in members.split_whitespace() {
+            declared(member, &format!("group {group}"))?;
+        }
+    }
+    for (clone, target) in json("json_clones")? {
+        declared(&target, &format!("clone {clone}"))?;
+    }
+    Ok(())
 }
 
 /// The IPv4 addresses of the `ocf:heartbeat:IPaddr2` resources in a principal's `json_*`

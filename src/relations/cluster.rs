@@ -591,6 +591,9 @@ pub struct Peer {
     pub unit: String,
     /// Its address on the cluster binding (Juju's `private-address` in its bag).
     pub address: Option<std::net::IpAddr>,
+    /// Its address for each role (`public`, `internal`, `admin`), as it publishes them.
+    #[serde(default)]
+    pub role_addresses: std::collections::BTreeMap<String, std::net::IpAddr>,
     /// The fernet generation it holds while its Keystone answers.
     pub ready: Option<u64>,
 }
@@ -612,9 +615,17 @@ pub fn peers(juju: &Juju) -> Result<Vec<Peer>> {
         let address = ["ingress-address", "private-address"]
             .iter()
             .find_map(|key| bag.get(*key)?.parse().ok());
+        let role_addresses = crate::addresses::Role::ALL
+            .iter()
+            .filter_map(|role| {
+                let address = bag.get(&format!("{}-address", role.binding()))?;
+                Some((role.binding().to_owned(), address.parse().ok()?))
+            })
+            .collect();
         peers.push(Peer {
             unit: unit.as_str().to_owned(),
             address,
+            role_addresses,
             ready: bag.get(READY).and_then(|g| g.parse().ok()).or_else(|| {
                 leader_ready
                     .as_ref()

@@ -45,7 +45,7 @@ use crate::config::Config;
 use crate::event::{Endpoint, Event, RelationHook};
 use crate::host::fs::Owner;
 use crate::host::net::Interface;
-use crate::juju::{Bag, Databag, DatabagChanges, NetworkInfo, RelationId};
+use crate::juju::{Bag, Databag, DatabagChanges, RelationId};
 use crate::paths;
 use crate::step::{Condition, Hook};
 
@@ -483,19 +483,6 @@ fn address_in_network(cidr: &str, interfaces: &[Interface]) -> Option<IpAddr> {
         .map(|a| a.address)
 }
 
-/// The primary address of a binding, as `network-get --primary-address` gives it: the first
-/// address of its first interface.
-fn primary_address(network: &NetworkInfo) -> Option<IpAddr> {
-    network
-        .bind_addresses
-        .iter()
-        .flat_map(|b| b.addresses.iter())
-        .map(|a| a.value.as_str())
-        .next()
-        .or_else(|| network.ingress_address())
-        .and_then(|a| a.parse().ok())
-}
-
 /// What a unit's ha bag must change to hold `wanted`: the keys that differ, and this charm's
 /// keys it no longer sends, unset.
 pub fn changes(own: &Databag, wanted: &Databag) -> DatabagChanges {
@@ -659,7 +646,9 @@ fn desired_settings(hook: &Hook<'_>) -> Result<Result<Databag, HaError>> {
             .juju
             .network_get(binding.binding())
             .with_context(|| format!("cannot read this unit's {} address", binding.binding()))?;
-        if let Some(address) = primary_address(&info) {
+        // The resolver's answer for this unit (prefer-ipv6 honoured as for the endpoints).
+        let facts = crate::addresses::Binding::from_network(&info);
+        if let Some(address) = crate::addresses::unit_address(config, binding, &facts) {
             network.bindings.insert(binding, address);
         }
     }
@@ -896,6 +885,52 @@ mod tests {
             settings["json_delete_resources"],
             r#"["res_ks_eth0_vip","res_ks_eth0_vip_ip","res_ks_eth0_vip_ip"]"#
         );
+    }
+
+    #[test]
+    fn what_the_charm_sends_is_what_hacluster_can_configure_and_broken_payloads_are_not() {
+        let vip = cluster_resources(
+            &config(json!({"vip": "10.0.0.100 10.0.0.101"})),
+            &[
+                Vip::new("10.0.0.100").unwrap(),
+                Vip::new("10.0.0.101").unwrap(),
+            ],
+            &on(&[LO, ("eth0", &["10.0.0.5/24"])]),
+        )
+        .unwrap()
+        .settings();
+        juju_sim::scripted::check_crm_payload(&vip).unwrap();
+        let mut network = on(&[LO, ("eth0", &["10.0.0.5/24"])]);
+        network.bindings = BTreeMap::from([(Role::Public, "10.0.0.5".parse().unwrap())]);
+        let dns = cluster_resources(
+            &config(json!({"dns-ha": true, "os-public-hostname": "keystone.example.com"})),
+            &[],
+            &network,
+        )
+        .unwrap()
+        .settings();
+        juju_sim::scripted::check_crm_payload(&dns).unwrap();
+        // What hacluster's hook would fail on, the simulator's hacluster refuses.
+        for (key, value) in [
+            ("json_resources", r#"{"res_ks_haproxy":"haproxy"}"#),
+            (
+                "json_resource_params",
+                r#"{"res_ks_haproxy":"op monitor interval=\"5 s\""}"#,
+            ),
+            (
+                "json_groups",
+                r#"{"grp_ks_vips":"res_ks_haproxy res_ks_missing"}"#,
+            ),
+            ("json_clones", r#"{"cl_ks_haproxy":"res_ks_missing"}"#),
+            ("json_groups", "not json"),
+        ] {
+            let mut broken = vip.clone();
+            broken.insert(key.into(), value.into());
+            assert!(
+                juju_sim::scripted::check_crm_payload(&broken).is_err(),
+                "{key}: {value}"
+            );
+        }
     }
 
     #[test]

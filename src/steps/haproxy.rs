@@ -15,13 +15,14 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
+use crate::addresses::Role;
 use crate::config::Config;
 use crate::event::{Endpoint, Event};
 use crate::host::fs::{DesiredFile, Files, Owner, write_files};
 use crate::host::services::Service;
 use crate::paths;
 use crate::relations::cluster::{self, HeldKeys, Peer};
-use crate::render::{Haproxy, HaproxyApi, HaproxyServer, WsgiApp};
+use crate::render::{Haproxy, HaproxyApi, HaproxyNetwork, HaproxyServer, WsgiApp};
 use crate::secret::Sensitive;
 use crate::step::{Condition, Hook};
 use crate::steps::readiness::Answering;
@@ -30,27 +31,76 @@ use crate::steps::workload::Serving;
 /// Where haproxy's statistics page listens, on loopback.
 const STATS_PORT: u16 = 8888;
 
-/// The units haproxy sends requests to: this one (over loopback) when it may serve, and every
-/// peer that says it holds `generation` (any generation while this unit holds none yet).
+/// The peers haproxy may send requests to: those that say they hold `generation` (any
+/// generation while this unit holds none yet).
+fn serving(peers: &[Peer], generation: Option<u64>) -> impl Iterator<Item = &Peer> {
+    peers.iter().filter(move |peer| match generation {
+        Some(current) => peer.ready == Some(current),
+        None => peer.ready.is_some(),
+    })
+}
+
+/// The units haproxy sends requests to by default: this one (over loopback) when it may serve,
+/// and every serving peer at its cluster address.
 pub fn servers(
     me: &str,
     self_ready: bool,
     peers: &[Peer],
     generation: Option<u64>,
 ) -> Vec<HaproxyServer> {
-    let mut servers: Vec<HaproxyServer> = peers
-        .iter()
-        .filter(|peer| match generation {
-            Some(current) => peer.ready == Some(current),
-            None => peer.ready.is_some(),
+    let peers = serving(peers, generation).filter_map(|peer| {
+        Some(HaproxyServer {
+            unit: peer.unit.clone(),
+            address: peer.address?,
         })
-        .filter_map(|peer| {
+    });
+    with_self(me, self_ready, peers)
+}
+
+/// For each os-*-network (each network once): the same units at their addresses in it; a
+/// peer with none is not a backend there.
+pub fn networks(
+    config: &Config,
+    me: &str,
+    self_ready: bool,
+    peers: &[Peer],
+    generation: Option<u64>,
+) -> Vec<HaproxyNetwork> {
+    let mut networks: Vec<HaproxyNetwork> = Vec::new();
+    for role in Role::ALL {
+        let Some(network) = role.network(config) else {
+            continue;
+        };
+        if networks.iter().any(|n| n.network == network) {
+            continue;
+        }
+        // The peer's address in the network, whichever of its roles (or the cluster) it is.
+        let peers = serving(peers, generation).filter_map(|peer| {
+            let address = *peer
+                .role_addresses
+                .values()
+                .chain(&peer.address)
+                .find(|address| network.contains(*address))?;
             Some(HaproxyServer {
                 unit: peer.unit.clone(),
-                address: peer.address?,
+                address,
             })
-        })
-        .collect();
+        });
+        networks.push(HaproxyNetwork {
+            name: role.binding(),
+            network,
+            servers: with_self(me, self_ready, peers),
+        });
+    }
+    networks
+}
+
+fn with_self(
+    me: &str,
+    self_ready: bool,
+    peers: impl Iterator<Item = HaproxyServer>,
+) -> Vec<HaproxyServer> {
+    let mut servers: Vec<HaproxyServer> = peers.collect();
     if self_ready {
         servers.push(HaproxyServer {
             unit: me.to_owned(),
@@ -61,10 +111,11 @@ pub fn servers(
     servers
 }
 
-/// haproxy for `config` over `servers`.
+/// haproxy for `config` over `servers` (and each network's).
 pub fn plan(
     config: &Config,
     servers: Vec<HaproxyServer>,
+    networks: Vec<HaproxyNetwork>,
     stats_password: Sensitive<String>,
 ) -> Haproxy {
     Haproxy {
@@ -82,6 +133,7 @@ pub fn plan(
             },
         ],
         servers,
+        networks,
         check_path: format!("{}/v3", config.service_path_prefix),
         tls: config.tls.is_some(),
         timeouts: config.haproxy_timeouts,
@@ -99,8 +151,10 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     let peers = known_peers(hook, files)?;
     let generation = hook.found::<HeldKeys>().map(|k| k.generation);
     let self_ready = generation.is_some() && hook.found::<Answering>().is_some();
-    let servers = servers(hook.juju.unit().as_str(), self_ready, &peers, generation);
-    let haproxy = plan(&hook.config, servers, stats_password(files)?);
+    let me = hook.juju.unit().as_str();
+    let servers = servers(me, self_ready, &peers, generation);
+    let networks = networks(&hook.config, me, self_ready, &peers, generation);
+    let haproxy = plan(&hook.config, servers, networks, stats_password(files)?);
     let loaded;
     let templates = match crate::steps::workload::templates(hook) {
         Some(templates) => templates,
@@ -208,8 +262,58 @@ mod tests {
         Peer {
             unit: unit.into(),
             address: address.parse().ok(),
+            role_addresses: Default::default(),
             ready,
         }
+    }
+
+    #[test]
+    fn requests_arriving_on_an_os_network_go_to_the_units_addresses_in_it() {
+        let mut on_admin = peer("keystone/1", "10.0.0.2", Some(4));
+        on_admin
+            .role_addresses
+            .insert("admin".into(), "192.168.7.2".parse().unwrap());
+        on_admin
+            .role_addresses
+            .insert("internal".into(), "10.0.0.2".parse().unwrap());
+        let elsewhere = peer("keystone/2", "10.0.0.3", Some(4));
+        let config = config(json!({
+            "os-admin-network": "192.168.7.0/24",
+            "os-internal-network": "192.168.7.0/24",
+        }));
+        let peers = [on_admin, elsewhere];
+        let nets = networks(&config, "keystone/0", true, &peers, Some(4));
+        assert_eq!(nets.len(), 1, "one backend per network: {nets:?}");
+        assert_eq!(nets[0].name, "internal");
+        let servers: Vec<String> = nets[0]
+            .servers
+            .iter()
+            .map(|s| format!("{} {}", s.unit, s.address))
+            .collect();
+        assert_eq!(
+            servers,
+            ["keystone/0 127.0.0.1", "keystone/1 192.168.7.2"],
+            "a peer with no address in the network is not a backend there"
+        );
+        let default = servers_of(&config, &peers);
+        let text = Templates::bundled()
+            .haproxy(&plan(&config, default, nets, Sensitive::new("pw".into())))
+            .unwrap();
+        assert!(
+            text.contains(
+                "    acl net_internal dst 192.168.7.0/24\n    use_backend keystone-public-internal if net_internal\n    default_backend keystone-public\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("backend keystone-admin-internal\n"), "{text}");
+        assert!(
+            text.contains("server keystone-1 192.168.7.2:35347 check"),
+            "{text}"
+        );
+    }
+
+    fn servers_of(_config: &Config, peers: &[Peer]) -> Vec<HaproxyServer> {
+        servers("keystone/0", true, peers, Some(4))
     }
 
     #[test]
@@ -255,7 +359,12 @@ mod tests {
             Some(1),
         );
         let text = Templates::bundled()
-            .haproxy(&plan(&config, servers, Sensitive::new("StatsPw1".into())))
+            .haproxy(&plan(
+                &config,
+                servers,
+                Vec::new(),
+                Sensitive::new("StatsPw1".into()),
+            ))
             .unwrap();
         insta::assert_snapshot!("haproxy_cfg", text);
     }
@@ -266,6 +375,7 @@ mod tests {
         let mut haproxy = plan(
             &config(json!({"prefer-ipv6": true})),
             servers,
+            Vec::new(),
             Sensitive::new("pw".into()),
         );
         haproxy.tls = true;
@@ -284,6 +394,7 @@ mod tests {
     fn a_stats_password_that_could_break_the_file_is_refused() {
         let hostile = plan(
             &config(json!({})),
+            Vec::new(),
             Vec::new(),
             Sensitive::new("pw\nlisten x".into()),
         );
