@@ -6,7 +6,7 @@ BUILD ?= build
 # Where cargo puts what it builds: honours CARGO_TARGET_DIR and .cargo/config, as cargo itself does.
 TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 
-.PHONY: all build charm deps demo test lint unit proof hooks bench venv clean
+.PHONY: all build charm deps demo test lint unit proof hooks bench soak venv clean
 
 all: charm
 
@@ -24,6 +24,13 @@ demo: deps
 	$(CARGO) build --workspace --locked
 	scripts/build-charm $(TARGET_DIR)/debug/keystone-charm $(BUILD)/demo >/dev/null
 	$(TARGET_DIR)/debug/juju-sim-demo --charm $(BUILD)/demo/charm $(DEMO_ARGS)
+
+## soak: token continuity on three real units through rotations, a leader change, scaling and
+## restarts (also part of `make test`); ends with its one-line outcome
+soak: deps
+	mkdir -p $(BUILD)
+	$(CARGO) test --locked --test token_continuity -- --nocapture > $(BUILD)/soak.log 2>&1; \
+	status=$$?; grep -v '^soak: ' $(BUILD)/soak.log | tail -n 25; grep '^soak: ' $(BUILD)/soak.log; exit $$status
 
 ## test: every check and test; the README's test command
 test: lint proof unit

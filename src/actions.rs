@@ -115,6 +115,20 @@ fn rotate_fernet(juju: &Juju, machine: &Machine) -> Result<(Results, AfterAction
             "the cluster peer relation does not exist yet; try again shortly".to_owned(),
         ));
     };
+    if let Some((last, next_allowed)) = sync.rotation_too_soon {
+        let now = inputs.now;
+        return Err(ActionFailure(format!(
+            "not rotating: the last rotation was {} s ago, and with token-expiration {} s and \
+             fernet-max-active-keys {} keys may rotate only every {} s: another rotation now \
+             would retire a key that signed tokens still valid. Run again in {} s, or with \
+             force=true",
+            now.saturating_sub(last),
+            config.token_expiration,
+            config.fernet_max_active_keys,
+            config.fernet_rotation_period().as_secs(),
+            next_allowed.saturating_sub(now)
+        )));
+    }
     if let Some(units) = sync.blocked_rotation {
         let verb = if units.len() == 1 { "has" } else { "have" };
         let generation = sync.generation.map(|g| g.to_string()).unwrap_or_default();
@@ -138,7 +152,25 @@ fn rotate_fernet(juju: &Juju, machine: &Machine) -> Result<(Results, AfterAction
             ),
         ]));
     };
-    done(Results::from([
+    let mut results = Results::new();
+    if !rotated.forced_past.is_empty() {
+        let units = rotated.forced_past.join(", ");
+        let (they, keep) = match rotated.forced_past.len() {
+            1 => ("it", "keeps"),
+            _ => ("they", "keep"),
+        };
+        results.insert("forced-past".to_owned(), units.clone());
+        results.insert(
+            "risk".to_owned(),
+            format!(
+                "{units} did not hold generation {} when this rotation was forced: {they} {keep} \
+                 validating tokens only if they sync before the next rotation; until then a \
+                 further rotation can make tokens fail there",
+                rotated.generation - 1
+            ),
+        );
+    }
+    results.extend(Results::from([
         ("generation".to_owned(), rotated.generation.to_string()),
         (
             "primary-key-index".to_owned(),
@@ -149,7 +181,8 @@ fn rotate_fernet(juju: &Juju, machine: &Machine) -> Result<(Results, AfterAction
             "units-to-update".to_owned(),
             rotated.units_to_update.join(","),
         ),
-    ]))
+    ]));
+    done(results)
 }
 
 fn fernet_status(juju: &Juju, machine: &Machine) -> Result<(Results, AfterAction), ActionFailure> {

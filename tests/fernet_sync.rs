@@ -177,8 +177,12 @@ fn rotate_fernet_converges_with_one_peer_hook_per_unit_and_guards_over_rotation(
     let out = TempDir::new("fernet-rotate");
     let charm = support::pack_charm(&out);
     for version in VERSIONS {
-        let mut model = deployment(version, &charm, json!({}));
+        // A 3-second rotation period, so that rotate-fernet may rotate again 3 s later (and no
+        // scheduled rotation comes while the model settles).
+        let mut model = deployment(version, &charm, json!({"token-expiration": 3}));
         let mut keys = key_texts(&model);
+        let a_period = || std::thread::sleep(std::time::Duration::from_millis(3100));
+        a_period();
         let leader = model.leader("keystone").unwrap();
         let others: Vec<String> = model
             .units("keystone")
@@ -233,10 +237,12 @@ fn rotate_fernet_converges_with_one_peer_hook_per_unit_and_guards_over_rotation(
         keys.extend(key_texts(&model));
 
         // A second rotation before the units acknowledged is refused, naming them; force wins.
+        a_period();
         let first = model
             .run_action_now(&leader, "rotate-fernet", no_params())
             .unwrap();
         assert_eq!(first.status, "completed");
+        a_period();
         let second = model
             .run_action_now(&leader, "rotate-fernet", no_params())
             .unwrap();
@@ -254,6 +260,29 @@ fn rotate_fernet_converges_with_one_peer_hook_per_unit_and_guards_over_rotation(
             .unwrap();
         assert_eq!(forced.status, "completed");
         assert_eq!(forced.results["generation"], json!("4"));
+        // It says whom it left behind and what that risks.
+        assert_eq!(forced.results["forced-past"], json!(others.join(", ")));
+        let risk = forced.results["risk"].as_str().unwrap_or_default();
+        assert!(
+            risk.starts_with(&format!("{} did not hold generation 3", others.join(", "))),
+            "{risk}"
+        );
+        // Sooner than a period after the last rotation, even with every unit in step, it is
+        // refused: another rotation would retire a key that signed tokens still valid.
+        model.settle().unwrap();
+        let early = model
+            .run_action(&leader, "rotate-fernet", no_params())
+            .unwrap();
+        assert_eq!(early.status, "failed", "{version}");
+        let message = early.message.clone().unwrap_or_default();
+        assert!(
+            message.starts_with("not rotating: the last rotation was ")
+                && message.contains(
+                    "s ago, and with token-expiration 3 s and fernet-max-active-keys 3 keys may \
+                     rotate only every 3 s"
+                ),
+            "{message}"
+        );
         model.settle().unwrap();
         assert_eq!(
             fingerprints(&model).len(),
@@ -282,9 +311,11 @@ fn a_new_leader_carries_on_from_the_published_set_and_new_units_catch_up() {
     let out = TempDir::new("fernet-leader");
     let charm = support::pack_charm(&out);
     for version in VERSIONS {
-        let mut model = deployment(version, &charm, json!({}));
+        let mut model = deployment(version, &charm, json!({"token-expiration": 3}));
         let leader = model.leader("keystone").unwrap();
+        let a_period = || std::thread::sleep(std::time::Duration::from_millis(3100));
         // Rotate, then lose the leader before anyone acknowledged.
+        a_period();
         let task = model
             .run_action_now(&leader, "rotate-fernet", no_params())
             .unwrap();
@@ -313,6 +344,7 @@ fn a_new_leader_carries_on_from_the_published_set_and_new_units_catch_up() {
         );
         assert_eq!(model.unit_status(&added), waiting_only_for_a_database());
         // The departed unit is not waited for: the new leader can rotate.
+        a_period();
         let task = model
             .run_action(&new_leader, "rotate-fernet", no_params())
             .unwrap();
@@ -339,6 +371,7 @@ fn due_rotations_happen_in_update_status_and_wait_for_lagging_units() {
 
     // A rotation the others have not seen yet, then a due one on the leader alone: it waits.
     let before = published_generation(&model);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     model
         .run_action_now(&leader, "rotate-fernet", no_params())
         .unwrap();

@@ -379,6 +379,7 @@ impl Model {
                 failed: None,
                 alive: true,
                 machine_down: false,
+                agent_stopped: false,
                 dying: false,
                 agent_error: None,
             },
@@ -403,6 +404,14 @@ impl Model {
         );
         world.queue(&name, HookEvent::simple("config-changed"));
         world.queue(&name, HookEvent::simple("start"));
+        // A subordinate related over a container-scoped relation comes with the new unit, on
+        // its machine (the simulator pairs them by number).
+        let subordinates: Vec<String> = relations
+            .iter()
+            .filter(|id| world.relations[id].container_scope)
+            .filter_map(|id| world.relations[id].remote_app(app).map(str::to_owned))
+            .filter(|remote| world.apps.get(remote).is_some_and(|a| a.meta.subordinate))
+            .collect();
         for id in relations {
             let peer = world.relations[&id].is_peer();
             if !peer {
@@ -412,6 +421,14 @@ impl Model {
                 queue_join(&mut world, &name, id, &remote);
                 queue_join(&mut world, &remote, id, &name);
             }
+        }
+        for subordinate in subordinates {
+            if let Some(sub) = world.apps.get_mut(&subordinate) {
+                sub.next_unit = sub.next_unit.max(number);
+            }
+            drop(world);
+            self.add_unit(&subordinate)?;
+            world = self.world.lock().unwrap_or_else(|p| p.into_inner());
         }
         Ok(name)
     }
@@ -433,6 +450,35 @@ impl Model {
             .context("no machines (use_machines before deploying)")?;
         machines.stop(unit);
         self.place_vips()
+    }
+
+    /// Stops `unit`'s agent (`systemctl stop jujud-machine-N`): its hooks wait until
+    /// [`Model::start_agent`], while its machine and services go on serving.
+    pub fn stop_agent(&mut self, unit: &str) -> Result<()> {
+        self.set_agent_stopped(unit, true)
+    }
+
+    /// Starts `unit`'s agent again: it runs config-changed, as Juju does when an agent
+    /// restarts, then every hook that waited.
+    pub fn start_agent(&mut self, unit: &str) -> Result<()> {
+        self.set_agent_stopped(unit, false)?;
+        self.world()
+            .units
+            .get_mut(unit)
+            .with_context(|| format!("unit {unit:?} not found"))?
+            .queue
+            .push_front(HookEvent::simple("config-changed"));
+        Ok(())
+    }
+
+    fn set_agent_stopped(&mut self, unit: &str, stopped: bool) -> Result<()> {
+        let mut world = self.world();
+        let u = world
+            .units
+            .get_mut(unit)
+            .with_context(|| format!("unit {unit:?} not found"))?;
+        u.agent_stopped = stopped;
+        Ok(())
     }
 
     /// The unit whose machine holds `vip`, once hacluster placed it.
@@ -524,6 +570,24 @@ impl Model {
                 .filter(|u| u != unit && !world.units[u].dying)
                 .min_by_key(|u| unit_number(u));
             elect(&mut world, &app, next);
+        }
+        // Its subordinates go with it.
+        let subordinates: Vec<String> = world
+            .relations_of(&app)
+            .into_iter()
+            .filter(|id| world.relations[id].container_scope)
+            .flat_map(|id| world.remote_units(id, unit))
+            .filter(|sub| {
+                world
+                    .apps
+                    .get(World::app_of(sub))
+                    .is_some_and(|a| a.meta.subordinate)
+                    && !world.units[sub].dying
+            })
+            .collect();
+        drop(world);
+        for subordinate in subordinates {
+            self.remove_unit(&subordinate)?;
         }
         Ok(())
     }
@@ -1232,7 +1296,7 @@ fn next_hook(world: &mut World) -> Option<(String, HookEvent, u32)> {
     for i in 0..names.len() {
         let name = &names[(start + i) % names.len()];
         let unit = world.units.get_mut(name)?;
-        if !unit.alive || unit.machine_down {
+        if !unit.alive || unit.machine_down || unit.agent_stopped {
             continue;
         }
         if let Some((event, tries)) = unit.failed.clone() {

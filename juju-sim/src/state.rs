@@ -62,6 +62,9 @@ pub struct Unit {
     /// Its machine is down ([`crate::Model::stop_machine`]): its agent runs nothing, its hooks
     /// wait, and Pacemaker moves what it held.
     pub machine_down: bool,
+    /// Its unit agent is stopped ([`crate::Model::stop_agent`]): its hooks wait, while its
+    /// machine and services go on.
+    pub agent_stopped: bool,
 }
 
 /// One hook (or action) to run on a unit.

@@ -361,12 +361,16 @@ pub enum RotationRequest {
 pub enum LeaderDecision {
     /// Nothing was ever published: create keys, generation 1.
     Initialize,
-    /// Rotate now; the result is generation + 1.
-    Rotate,
+    /// Rotate now; the result is generation + 1. `forced_past`: units that had not acknowledged
+    /// the current generation (only with `rotate-fernet force=true`).
+    Rotate { forced_past: Vec<String> },
     /// Not due until this time (unix seconds).
     NotDue { next_due: u64 },
     /// Due (or asked for), but these units have not acknowledged the current generation.
     WaitFor { units: Vec<String> },
+    /// Asked for (without force) sooner than one period after the last rotation: it would
+    /// retire a key that signed tokens still valid. Allowed from `next_allowed` (unix seconds).
+    TooSoon { next_allowed: u64 },
 }
 
 /// Decides what the leader does with the keys. `peers` are the units in the peer relation
@@ -390,6 +394,14 @@ pub fn leader_decision(
     if !wanted {
         return LeaderDecision::NotDue { next_due };
     }
+    // One period between rotations is what lets a key outlive every token it signed: with
+    // fernet-max-active-keys k, a key retired from primary stays k-2 more rotations, that is
+    // (k-2) periods = token-expiration.
+    if request == (RotationRequest::Action { force: false }) && now < next_due {
+        return LeaderDecision::TooSoon {
+            next_allowed: next_due,
+        };
+    }
     let mut lagging: Vec<String> = peers
         .iter()
         .filter(|(_, ack)| !published.acknowledged_by(ack.as_ref()))
@@ -398,7 +410,9 @@ pub fn leader_decision(
     lagging.sort_by_key(|u| unit_sort_key(u));
     let forced = matches!(request, RotationRequest::Action { force: true });
     if lagging.is_empty() || forced {
-        LeaderDecision::Rotate
+        LeaderDecision::Rotate {
+            forced_past: lagging,
+        }
     } else {
         LeaderDecision::WaitFor { units: lagging }
     }
@@ -549,6 +563,9 @@ mod tests {
     #[test]
     fn the_leader_rotates_only_when_due_and_everyone_acknowledged() {
         use LeaderDecision::*;
+        let rotate = || Rotate {
+            forced_past: Vec::new(),
+        };
         let all_in_sync = vec![("k/0".to_owned(), ack(2)), ("k/1".to_owned(), ack(2))];
         let one_behind = vec![
             ("k/0".to_owned(), ack(2)),
@@ -573,7 +590,7 @@ mod tests {
                 scheduled,
                 NotDue { next_due: 4600 },
             ),
-            (Some(&p), &all_in_sync, 4600, scheduled, Rotate),
+            (Some(&p), &all_in_sync, 4600, scheduled, rotate()),
             (
                 Some(&p),
                 &one_behind,
@@ -588,12 +605,19 @@ mod tests {
                 &all_in_sync,
                 1500,
                 RotationRequest::Action { force: false },
-                Rotate,
+                TooSoon { next_allowed: 4600 },
+            ),
+            (
+                Some(&p),
+                &all_in_sync,
+                4600,
+                RotationRequest::Action { force: false },
+                rotate(),
             ),
             (
                 Some(&p),
                 &one_behind,
-                1500,
+                4600,
                 RotationRequest::Action { force: false },
                 WaitFor {
                     units: vec!["k/1".into(), "k/2".into()],
@@ -604,7 +628,9 @@ mod tests {
                 &one_behind,
                 1500,
                 RotationRequest::Action { force: true },
-                Rotate,
+                Rotate {
+                    forced_past: vec!["k/1".into(), "k/2".into()],
+                },
             ),
         ];
         for (published, peers, now, request, expected) in cases {

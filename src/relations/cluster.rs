@@ -121,6 +121,9 @@ pub struct KeySync {
     pub generation: Option<u64>,
     /// Set when a requested rotation had to wait: the units it waits for.
     pub blocked_rotation: Option<Vec<String>>,
+    /// Set when rotate-fernet came sooner than one period after the last rotation: the last
+    /// rotation and when the next one may happen (unix seconds).
+    pub rotation_too_soon: Option<(u64, u64)>,
     /// Set when a rotation happened in this hook.
     pub rotated: Option<Rotated>,
 }
@@ -131,6 +134,8 @@ pub struct Rotated {
     pub primary_index: u32,
     /// Units that must now apply the new set.
     pub units_to_update: Vec<String>,
+    /// Units that had not acknowledged the previous set (a forced rotation).
+    pub forced_past: Vec<String>,
 }
 
 /// The published state, from the peer application bag.
@@ -239,7 +244,7 @@ pub fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
     );
     if matches!(
         decision,
-        LeaderDecision::Rotate | LeaderDecision::WaitFor { .. }
+        LeaderDecision::Rotate { .. } | LeaderDecision::WaitFor { .. }
     ) {
         let own = held_fingerprint.clone().and_then(|fingerprint| {
             let generation = published_state.as_ref()?.generation;
@@ -268,7 +273,7 @@ pub fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
             result.generation = Some(1);
             result.waiting = None;
         }
-        LeaderDecision::Rotate => {
+        LeaderDecision::Rotate { forced_past } => {
             let current = published_state.clone().context("published state")?;
             let Some(material) = inputs.store.read()? else {
                 bail!("the leader holds no keys to rotate");
@@ -286,10 +291,18 @@ pub fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
                 rotated.fernet.primary_index()
             );
             result.generation = Some(generation);
+            if !forced_past.is_empty() {
+                tracing::warn!(
+                    "fernet keys: rotation forced past {}, which had not acknowledged generation {}",
+                    forced_past.join(", "),
+                    current.generation
+                );
+            }
             result.rotated = Some(Rotated {
                 generation,
                 primary_index: rotated.fernet.primary_index(),
                 units_to_update,
+                forced_past,
             });
         }
         LeaderDecision::WaitFor { units } => {
@@ -299,6 +312,10 @@ pub fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
             );
             result.note = Some(format!("fernet rotation waiting for {}", units.join(", ")));
             result.blocked_rotation = Some(units);
+        }
+        LeaderDecision::TooSoon { next_allowed } => {
+            let last = published_state.as_ref().map_or(0, |p| p.last_rotation);
+            result.rotation_too_soon = Some((last, next_allowed));
         }
         LeaderDecision::NotDue { .. } => {}
     }

@@ -37,7 +37,7 @@ impl Figures {
 /// curl with a short time limit, 5 s unless `extra` sets another `--max-time` (and `extra`'s
 /// other options): a request caught on a machine that goes down counts as unavailable, not as
 /// a failed token.
-fn http(args: &[&str], extra: &[&str]) -> Result<demo::HttpReply, String> {
+pub fn http(args: &[&str], extra: &[&str]) -> Result<demo::HttpReply, String> {
     let mut all = vec!["--max-time", "5"];
     all.extend_from_slice(extra);
     all.extend_from_slice(args);
@@ -53,7 +53,8 @@ pub fn issue(base: &str, password: &str, extra: &[&str]) -> Option<String> {
     try_issue(base, password, extra).ok()
 }
 
-fn try_issue(base: &str, password: &str, extra: &[&str]) -> Result<String, String> {
+/// A token for the admin user, or why none came.
+pub fn try_issue(base: &str, password: &str, extra: &[&str]) -> Result<String, String> {
     let user = json!({"name": "admin", "domain": {"name": "admin_domain"}, "password": password});
     let scope = json!({"project": {"name": "admin", "domain": {"name": "admin_domain"}}});
     let mut args = vec!["--max-time", "5"];
