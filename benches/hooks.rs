@@ -1,7 +1,9 @@
 //! Whole-process cost of the commonest hooks: first on a unit of the simulator running real
 //! Keystone, Apache and MariaDB (steady state: wall time and hook-tool calls of update-status and
 //! of a config-changed that changes nothing, leader and non-leader), then in the simulator with no
-//! services (the binary's own cost), and the size of the release binary.
+//! services (the binary's own cost), and the size of the release binary. Then, in the simulator
+//! without services: how many hooks and how long a `rotate-fernet` takes to reach every unit of
+//! 3, 5 and 9.
 //! Median of N runs (`BENCH_RUNS`, default 30). Plain figures, for the closing notes.
 
 #[path = "../tests/support/mod.rs"]
@@ -43,6 +45,77 @@ fn bench_hook(hook: &str, runs: usize) {
     for call in calls {
         println!("    {call}");
     }
+}
+
+/// Rotation convergence in the simulator without services: `rotate-fernet` on the leader of a
+/// settled deployment of `units` (no database: keys travel over the peer relation whatever the
+/// database does), then the model settles. The leader holds the new generation once the action
+/// ran; another unit once a hook of its applied it to its disk and acknowledged it in its cluster
+/// unit bag (`fernet-generation`, what the leader waits for before rotating again). Hooks are
+/// counted after the action; wall times run from the action's start.
+fn bench_rotation(units: usize) {
+    let mut keystone = Keystone::deploy("3.6.1", units, serde_json::Map::new());
+    support::settle(&mut keystone.model);
+    let model = &mut keystone.model;
+    let (leader, _) = support::leader_and_other(model, "keystone");
+    let before = model.hook_log().len();
+    let started = Instant::now();
+    let task = model
+        .run_action(&leader, "rotate-fernet", serde_json::Map::new())
+        .expect("the model settles after the rotation");
+    let settled = started.elapsed();
+    assert_eq!(task.status, "completed", "{task:?}");
+    let generation = task.results["generation"]
+        .as_str()
+        .expect("the new generation")
+        .to_owned();
+    let runs: Vec<_> = model.hook_log().split_off(before);
+    assert!(runs.iter().all(|r| r.exit_code == 0), "a hook failed");
+    // Every unit holds it now, as the charm says it: the leader published it, the others
+    // acknowledged it.
+    let id = model
+        .relation_id("keystone", "cluster")
+        .expect("the peer relation");
+    assert_eq!(
+        model.relation_data(id, "keystone")["fernet-generation"],
+        generation
+    );
+    let applied = format!("fernet keys: applied generation {generation}");
+    let mut converged = runs
+        .iter()
+        .position(|r| r.hook == "rotate-fernet")
+        .expect("the action ran");
+    for unit in model.units("keystone").into_iter().filter(|u| *u != leader) {
+        assert_eq!(
+            model.relation_data(id, &unit).get("fernet-generation"),
+            Some(&generation),
+            "{unit} acknowledged"
+        );
+        let at = runs
+            .iter()
+            .position(|r| {
+                r.unit == unit
+                    && r.tool_calls
+                        .iter()
+                        .any(|c| c.starts_with("juju-log") && c.contains(&applied))
+            })
+            .unwrap_or_else(|| panic!("{unit}: no hook applied generation {generation}"));
+        converged = converged.max(at);
+    }
+    let hooks_until = |end: usize| {
+        runs[..end]
+            .iter()
+            .filter(|r| r.hook != "rotate-fernet")
+            .count()
+    };
+    println!(
+        "rotation convergence, {units} units: {} hooks, {:.2} s until every unit holds generation \
+         {generation}; settled after {} hooks, {:.2} s",
+        hooks_until(converged + 1),
+        (runs[converged].ended - started).as_secs_f64(),
+        hooks_until(runs.len()),
+        settled.as_secs_f64()
+    );
 }
 
 /// Steady-state hooks on a two-unit deployment with real services.
@@ -105,6 +178,9 @@ fn main() {
     bench_real_stack(runs);
     bench_hook("config-changed", runs);
     bench_hook("update-status", runs);
+    for units in [3, 5, 9] {
+        bench_rotation(units);
+    }
     // `cargo bench` builds the bench profile, which is the release one: the binary under test is it.
     let release = binary;
     match std::fs::metadata(release) {
