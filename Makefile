@@ -67,8 +67,9 @@ hooks:
 	mkdir -p actions
 	for action in $$($(TARGET_DIR)/debug/keystone-charm actions); do ln -s ../dispatch actions/$$action; done
 
-## bench: whole-process hook times, hook-tool calls and binary size; simulator hooks/s; the
-## identity relations at scale (100 relations, in memory)
+## bench: whole-process hook times, hook-tool calls and binary size; fernet rotation convergence
+## (3, 5, 9 units) and a hook's peak RSS; simulator hooks/s; the identity relations at scale
+## (100 relations, in memory)
 bench: build
 	$(CARGO) build --release --locked -p juju-sim --bin juju-sim-tool
 	$(CARGO) bench --bench hooks --locked

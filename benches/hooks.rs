@@ -1,12 +1,15 @@
 //! Whole-process cost of the commonest hooks: first on a unit of the simulator running real
 //! Keystone, Apache and MariaDB (steady state: wall time and hook-tool calls of update-status and
 //! of a config-changed that changes nothing, leader and non-leader), then in the simulator with no
-//! services (the binary's own cost), and the size of the release binary.
+//! services (the binary's own cost), and the size of the release binary. Then, in the simulator
+//! without services: how many hooks and how long a `rotate-fernet` takes to reach every unit of
+//! 3, 5 and 9, and the peak resident set size of one update-status and one config-changed.
 //! Median of N runs (`BENCH_RUNS`, default 30). Plain figures, for the closing notes.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -43,6 +46,130 @@ fn bench_hook(hook: &str, runs: usize) {
     for call in calls {
         println!("    {call}");
     }
+}
+
+/// Rotation convergence in the simulator without services: `rotate-fernet` on the leader of a
+/// settled deployment of `units` (no database: keys travel over the peer relation whatever the
+/// database does), then the model settles. The leader holds the new generation once the action
+/// ran; another unit once a hook of its applied it to its disk and acknowledged it in its cluster
+/// unit bag (`fernet-generation`, what the leader waits for before rotating again). Hooks are
+/// counted after the action; wall times run from the action's start.
+fn bench_rotation(units: usize) {
+    let mut keystone = Keystone::deploy("3.6.1", units, serde_json::Map::new());
+    support::settle(&mut keystone.model);
+    let model = &mut keystone.model;
+    let (leader, _) = support::leader_and_other(model, "keystone");
+    let before = model.hook_log().len();
+    let started = Instant::now();
+    let task = model
+        .run_action(&leader, "rotate-fernet", serde_json::Map::new())
+        .expect("the model settles after the rotation");
+    let settled = started.elapsed();
+    assert_eq!(task.status, "completed", "{task:?}");
+    let generation = task.results["generation"]
+        .as_str()
+        .expect("the new generation")
+        .to_owned();
+    let runs: Vec<_> = model.hook_log().split_off(before);
+    assert!(runs.iter().all(|r| r.exit_code == 0), "a hook failed");
+    // Every unit holds it now, as the charm says it: the leader published it, the others
+    // acknowledged it.
+    let id = model
+        .relation_id("keystone", "cluster")
+        .expect("the peer relation");
+    assert_eq!(
+        model.relation_data(id, "keystone")["fernet-generation"],
+        generation
+    );
+    let applied = format!("fernet keys: applied generation {generation}");
+    let mut converged = runs
+        .iter()
+        .position(|r| r.hook == "rotate-fernet")
+        .expect("the action ran");
+    for unit in model.units("keystone").into_iter().filter(|u| *u != leader) {
+        assert_eq!(
+            model.relation_data(id, &unit).get("fernet-generation"),
+            Some(&generation),
+            "{unit} acknowledged"
+        );
+        let at = runs
+            .iter()
+            .position(|r| {
+                r.unit == unit
+                    && r.tool_calls
+                        .iter()
+                        .any(|c| c.starts_with("juju-log") && c.contains(&applied))
+            })
+            .unwrap_or_else(|| panic!("{unit}: no hook applied generation {generation}"));
+        converged = converged.max(at);
+    }
+    let hooks_until = |end: usize| {
+        runs[..end]
+            .iter()
+            .filter(|r| r.hook != "rotate-fernet")
+            .count()
+    };
+    println!(
+        "rotation convergence, {units} units: {} hooks, {:.2} s until every unit holds generation \
+         {generation}; settled after {} hooks, {:.2} s",
+        hooks_until(converged + 1),
+        (runs[converged].ended - started).as_secs_f64(),
+        hooks_until(runs.len()),
+        settled.as_secs_f64()
+    );
+}
+
+/// Peak resident set size of one steady-state hook, in the simulator without services (largest
+/// of `runs`): each hook of the packed charm runs under this bench binary (`--measure-rss`,
+/// below), which waits for it and asks the kernel (getrusage(RUSAGE_CHILDREN): the largest of
+/// the hook's processes, i.e. the charm and the hook tools it ran, about 1.7 MiB each). Not
+/// measured in this process: its children's peak never goes down, and earlier hooks (install,
+/// keystone-manage in the real-stack figures) set it higher than any steady-state hook.
+fn bench_peak_rss(runs: usize) {
+    let mut keystone = Keystone::deploy("3.6.1", 1, serde_json::Map::new()).with_silent_database();
+    let dispatch = keystone.charm_dir.join("dispatch");
+    let measured = keystone.charm_dir.join("dispatch.measured");
+    let report = keystone.charm_dir.join("peak-rss");
+    std::fs::rename(&dispatch, &measured).expect("move dispatch aside");
+    let this = std::env::current_exe().expect("this bench's path");
+    let wrapper = format!(
+        "#!/bin/sh\nexec '{}' --measure-rss '{}' '{}'\n",
+        this.display(),
+        report.display(),
+        measured.display()
+    );
+    std::fs::write(&dispatch, wrapper).expect("write the measuring dispatch");
+    std::fs::set_permissions(&dispatch, std::fs::Permissions::from_mode(0o755))
+        .expect("make it executable");
+    for hook in ["update-status", "config-changed"] {
+        let mut peaks = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let _ = std::fs::remove_file(&report);
+            let run = keystone.run("keystone/0", hook);
+            assert_eq!(run.exit_code, 0, "{hook} failed: {}", run.stderr);
+            let text = std::fs::read_to_string(&report).expect("the hook's peak RSS");
+            peaks.push(text.trim().parse::<u64>().expect("KiB"));
+        }
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        println!(
+            "peak RSS, {hook}: {:.1} MiB (largest of {runs} runs; smallest {:.1} MiB)",
+            mib(peaks.iter().copied().max().unwrap_or_default()),
+            mib(peaks.iter().copied().min().unwrap_or_default())
+        );
+    }
+}
+
+/// `--measure-rss REPORT PROGRAM`: runs PROGRAM (stdio and environment inherited), writes the
+/// peak RSS of what it waited for to REPORT in KiB, and exits as PROGRAM did.
+fn measure_rss(report: &str, program: &str) -> ! {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let status = std::process::Command::new(program)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage");
+    // Linux gives ru_maxrss in KiB.
+    std::fs::write(report, format!("{}\n", usage.max_rss())).expect("write the report");
+    std::process::exit(status.code().unwrap_or(1));
 }
 
 /// Steady-state hooks on a two-unit deployment with real services.
@@ -95,6 +222,12 @@ fn bench_real_stack(runs: usize) {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, report, program] = args.as_slice()
+        && flag == "--measure-rss"
+    {
+        measure_rss(report, program);
+    }
     let runs: usize = std::env::var("BENCH_RUNS")
         .ok()
         .and_then(|r| r.parse().ok())
@@ -105,6 +238,10 @@ fn main() {
     bench_real_stack(runs);
     bench_hook("config-changed", runs);
     bench_hook("update-status", runs);
+    for units in [3, 5, 9] {
+        bench_rotation(units);
+    }
+    bench_peak_rss(runs.min(5));
     // `cargo bench` builds the bench profile, which is the release one: the binary under test is it.
     let release = binary;
     match std::fs::metadata(release) {

@@ -1043,6 +1043,7 @@ impl Model {
             hook: event.name.clone(),
             exit_code: code,
             duration,
+            ended: started + duration,
             tool_calls: context.calls,
             stdout,
             stderr,

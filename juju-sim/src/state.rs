@@ -183,6 +183,8 @@ pub struct HookRun {
     pub hook: String,
     pub exit_code: i32,
     pub duration: std::time::Duration,
+    /// When it ended: wall times across several hooks (e.g. until a change reached every unit).
+    pub ended: std::time::Instant,
     pub tool_calls: Vec<String>,
     pub stdout: String,
     pub stderr: String,
