@@ -284,6 +284,14 @@ impl DatabaseConnection {
         }
         let password = self.password.expose();
         one_line("the database password", file, password)?;
+        if password.contains("\\$") {
+            unsafe_value(
+                "the database password",
+                file,
+                "oslo.config cannot read a backslash followed by $ in it; have the database \
+                 charm set another password",
+            )?;
+        }
         if password.contains(['@', '%']) {
             unsafe_value(
                 "the database password",
