@@ -508,11 +508,15 @@ impl Reader<'_> {
         }
     }
 
-    /// A string option that may reach a config file or relation data: no control characters,
-    /// so it cannot add a line to anything rendered from it.
+    /// A string option that may reach a config file or relation data: no control characters
+    /// and no Unicode line or paragraph separator, so it cannot add a line to anything written
+    /// from it (the same rule as [`crate::render`]'s).
     fn opt_string(&mut self, name: &str) -> Option<String> {
         let value = self.opt_text(name)?;
-        if value.chars().any(char::is_control) {
+        if value
+            .chars()
+            .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
+        {
             self.problems.push(format!(
                 "{name} must not contain newlines or other control characters"
             ));
