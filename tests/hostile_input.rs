@@ -527,6 +527,13 @@ fn check_option(
                     problem.contains(name),
                     "the problem {problem:?} does not name {name} (value {value:?})"
                 );
+                // One short status line, whatever was typed.
+                prop_assert!(
+                    problem.len() <= 1024,
+                    "a problem of {} bytes for {name}: {:.200}",
+                    problem.len(),
+                    problem
+                );
             }
             prop_assert!(!problems.0.is_empty());
             return Ok(());
