@@ -445,7 +445,7 @@ fn a_rotated_service_password_works_in_keystone_and_reaches_every_unit() {
     );
     assert_eq!(
         task.message.as_deref(),
-        Some("there is no service user \"glance\"; the service users are: nova")
+        Some("there is no service-user \"glance\"; the service users are: nova")
     );
     let task = sim.action(
         "keystone/0",
