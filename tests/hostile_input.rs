@@ -97,6 +97,7 @@ fn shaped_text() -> BoxedStrategy<String> {
         "/{}",
         "/api/{}",
         "{}.example.com",
+        "ks{}.example.com.",
         "10.0.0.{}",
         "10.0.0.0/{}",
         "RegionOne {}",
@@ -1176,5 +1177,21 @@ fn regression_a_unicode_line_separator_in_nagios_context_is_refused() {
     assert!(
         problems.to_string().contains("nagios_context"),
         "{problems}"
+    );
+}
+
+/// os-public-hostname `EUuuuu.` (found by `make fuzz`): the config takes a fully qualified name
+/// with its trailing dot, and the vhost refused it as "the server name", blocking the unit
+/// without naming the option.
+#[test]
+fn regression_a_hostname_with_a_trailing_dot_renders_the_vhost() {
+    let mut options = defaults();
+    options.insert("os-public-hostname".into(), json!("EUuuuu."));
+    let config = Config::from_options(&options).expect("a fully qualified name");
+    let rendered = render_all(&Templates::bundled(), &config).expect("the files render");
+    assert!(
+        rendered.0["vhost"].contains("    ServerName EUuuuu\n"),
+        "{}",
+        rendered.0["vhost"]
     );
 }
