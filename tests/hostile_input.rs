@@ -192,16 +192,72 @@ fn value_of_type(kind: &str) -> BoxedStrategy<Value> {
     }
 }
 
+/// A value shaped like what the option takes, with hostile text inside (a YAML mapping for
+/// password-security-compliance, base64 PEM for ssl_*, a path for service-path-prefix, ...).
+fn parsed_option_value(name: &str) -> Option<BoxedStrategy<Value>> {
+    match name {
+        "password-security-compliance" => {
+            let key = prop::sample::select(vec![
+                "password_regex",
+                "password_regex_description",
+                "lockout_failure_attempts",
+                "change_password_upon_first_use",
+                "x_unknown",
+            ]);
+            // A JSON string is a YAML double-quoted scalar: any text gets through the parser.
+            let mapping = (
+                key,
+                any_text(),
+                prop::sample::select(vec!["", "$", "\\$", "%"]),
+            )
+                .prop_map(|(key, text, tail)| {
+                    let value = serde_json::to_string(&format!("{text}{tail}")).unwrap();
+                    Value::String(format!("{key}: {value}\nlockout_duration: 5"))
+                });
+            Some(mapping.boxed())
+        }
+        "ssl_cert" | "ssl_key" | "ssl_ca" => Some(
+            any_text()
+                .prop_map(|t| {
+                    Value::String(base64(&format!(
+                        "-----BEGIN CERTIFICATE-----\n{t}\n-----END CERTIFICATE-----\n"
+                    )))
+                })
+                .boxed(),
+        ),
+        "service-path-prefix" => Some(shaped(&["/{}", "/api/{}", "/{}/v3"])),
+        "vip" => Some(shaped(&["10.0.0.100 {}", "{} 10.0.0.100"])),
+        "region" => Some(shaped(&["RegionOne {}", "{} RegionTwo"])),
+        "log-level" => Some(shaped(&["INFO{}", "{}DEBUG"])),
+        "vip_iface" => Some(shaped(&["eth{}", "{}0"])),
+        _ if name.ends_with("-hostname") => {
+            Some(shaped(&["{}.example.com", "ks{}.example.com.", "ks.{}"]))
+        }
+        _ if name.ends_with("-network") => Some(shaped(&["10.0.0.0/{}", "{}/24"])),
+        _ => None,
+    }
+}
+
+/// Hostile text inside one of `shapes` (what a valid value of an option looks like).
+fn shaped(shapes: &[&'static str]) -> BoxedStrategy<Value> {
+    (prop::sample::select(shapes.to_vec()), hostile_text())
+        .prop_map(|(shape, inner)| Value::String(shape.replace("{}", &inner)))
+        .boxed()
+}
+
 /// A config value of the option's type, or of the wrong type (JSON where a string is expected,
 /// a string where a number is).
-fn option_value(kind: &str) -> BoxedStrategy<Value> {
+fn option_value(name: &str, kind: &str) -> BoxedStrategy<Value> {
     let wrong = prop_oneof![
         json_value(),
         edge_int().prop_map(|n| Value::String(n.to_string())),
         edge_int().prop_map(|n| Value::String(format!("{n}\n[DEFAULT]"))),
         any_text().prop_map(|t| Value::String(json!({ "value": t }).to_string())),
     ];
-    prop_oneof![3 => value_of_type(kind), 1 => wrong].boxed()
+    match parsed_option_value(name) {
+        Some(parsed) => prop_oneof![2 => parsed, 1 => value_of_type(kind), 1 => wrong].boxed(),
+        None => prop_oneof![3 => value_of_type(kind), 1 => wrong].boxed(),
+    }
 }
 
 /// Hostile text for a relation value: plain, JSON where a string is expected, or a string
@@ -608,7 +664,7 @@ fn every_config_option_refuses_hostile_values_by_name_or_renders_nothing_extra()
     for (name, kind) in &options {
         let mut runner = TestRunner::new(runner(cases_per_option()));
         let result = runner.run(
-            &(option_value(kind), unknown_options()),
+            &(option_value(name, kind), unknown_options()),
             |(value, extra)| check_option(&baseline, name, &value, &extra),
         );
         if let Err(failure) = result {
