@@ -219,8 +219,56 @@ fn peer(given: &[(String, String)]) {
     drop(users);
 }
 
-fuzz_target!(|input: (u8, Vec<(String, String)>)| {
-    let (which, given) = input;
+/// Every key a relation parser reads (and one none does): the fuzzer picks keys from here by
+/// index, so that its values reach the checks behind each key.
+const KEYS: [&str; 31] = [
+    "service",
+    "region",
+    "public_url",
+    "admin_url",
+    "internal_url",
+    "nova_service",
+    "nova_region",
+    "nova_public_url",
+    "nova_admin_url",
+    "nova_internal_url",
+    "requested_roles",
+    "add_role_to_admin",
+    "subscribe_ep_change",
+    "role",
+    "service-endpoints",
+    "extra-roles",
+    "username",
+    "project",
+    "domain",
+    "requested_grants",
+    "db_host",
+    "password",
+    "db_port",
+    "ssl_ca",
+    "ssl_cert",
+    "ssl_key",
+    "allowed_units",
+    "access-network",
+    "fernet-generation",
+    "fernet-keys",
+    "x-unknown",
+];
+
+fuzz_target!(|input: (u8, Vec<(u8, String)>)| {
+    let (which, picked) = input;
+    let given: Vec<(String, String)> = picked
+        .into_iter()
+        .map(|(pick, value)| {
+            let key = KEYS[usize::from(pick & 0x7f) % KEYS.len()];
+            // With the high bit, a URL key's value is a URL, so it reaches the checks after
+            // the scheme's.
+            match pick & 0x80 != 0 && key.ends_with("_url") {
+                true => (key.to_owned(), format!("http://{value}")),
+                false => (key.to_owned(), value),
+            }
+        })
+        .collect();
     let base = which & 0x80 != 0;
     match which % 6 {
         0 => classic(&given, base),
