@@ -6,7 +6,7 @@ BUILD ?= build
 # Where cargo puts what it builds: honours CARGO_TARGET_DIR and .cargo/config, as cargo itself does.
 TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 
-.PHONY: all build charm deps demo test lint unit proof hooks bench soak venv clean
+.PHONY: all build charm deps demo test lint unit proof hooks bench soak fuzz venv clean
 
 all: charm
 
@@ -75,6 +75,15 @@ bench: build
 	$(CARGO) bench --bench hooks --locked
 	$(CARGO) bench -p juju-sim --bench hooks_per_second --locked
 	$(CARGO) test --lib --locked at_scale -- --nocapture
+
+## fuzz: each cargo-fuzz target (fuzz/) for FUZZ_SECONDS seconds (60 by default); needs the
+## nightly toolchain and cargo-fuzz (cargo install cargo-fuzz). Not part of `make test`.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = config_render relation_parsers
+fuzz:
+	cd fuzz && for target in $(FUZZ_TARGETS); do \
+		$(CARGO) +nightly fuzz run $$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 clean:
 	$(CARGO) clean

@@ -412,7 +412,7 @@ fn rotate_service_user_password(
     let users = service_users(juju)?;
     if !users.contains(&user) {
         return Err(ActionFailure(format!(
-            "there is no service user {user:?}; the service users are: {}",
+            "there is no service-user {user:?}; the service users are: {}",
             match users.is_empty() {
                 true => "none yet".to_owned(),
                 false => users.join(", "),

@@ -504,8 +504,10 @@ impl Reader<'_> {
             None => default,
             Some(Value::Bool(b)) => *b,
             Some(other) => {
-                self.problems
-                    .push(format!("{name} must be true or false (is {other})"));
+                self.problems.push(format!(
+                    "{name} must be true or false (is {})",
+                    json_shown(other)
+                ));
                 default
             }
         }
@@ -517,8 +519,10 @@ impl Reader<'_> {
             Some(v) => match v.as_i64() {
                 Some(n) => Some(n),
                 None => {
-                    self.problems
-                        .push(format!("{name} must be a whole number (is {v})"));
+                    self.problems.push(format!(
+                        "{name} must be a whole number (is {})",
+                        json_shown(v)
+                    ));
                     None
                 }
             },
@@ -558,18 +562,22 @@ impl Reader<'_> {
                 Some(n) => Some(n),
                 None => {
                     self.problems
-                        .push(format!("{name} must be a number (is {v})"));
+                        .push(format!("{name} must be a number (is {})", json_shown(v)));
                     None
                 }
             },
         }
     }
 
-    /// A string option that may reach a config file or relation data: no control characters,
-    /// so it cannot add a line to anything rendered from it.
+    /// A string option that may reach a config file or relation data: no control characters
+    /// and no Unicode line or paragraph separator, so it cannot add a line to anything written
+    /// from it (the same rule as [`crate::render`]'s).
     fn opt_string(&mut self, name: &str) -> Option<String> {
         let value = self.opt_text(name)?;
-        if value.chars().any(char::is_control) {
+        if value
+            .chars()
+            .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
+        {
             self.problems.push(format!(
                 "{name} must not contain newlines or other control characters"
             ));
@@ -585,8 +593,10 @@ impl Reader<'_> {
             None => None,
             Some(Value::String(s)) => Some(s.clone()),
             Some(other) => {
-                self.problems
-                    .push(format!("{name} must be a string (is {other})"));
+                self.problems.push(format!(
+                    "{name} must be a string (is {})",
+                    json_shown(other)
+                ));
                 None
             }
         }
@@ -612,7 +622,8 @@ impl Reader<'_> {
         }
         self.problems.push(format!(
             "{name} must be a DNS name such as keystone.example.com (labels of letters, digits \
-             and inner hyphens, at most 253 characters) or an IP address (is {value:?})"
+             and inner hyphens, at most 253 characters) or an IP address (is {})",
+            shown(&value)
         ));
         None
     }
@@ -712,7 +723,8 @@ impl Reader<'_> {
             "ERROR" => KeystoneLogLevel::Error,
             other => {
                 self.problems.push(format!(
-                    "log-level must be one of WARNING, INFO, DEBUG, ERROR (is {other:?})"
+                    "log-level must be one of WARNING, INFO, DEBUG, ERROR (is {})",
+                    shown(other)
                 ));
                 KeystoneLogLevel::Warning
             }
@@ -728,7 +740,7 @@ impl Reader<'_> {
                 Ok(ip) => vips.push(ip),
                 Err(_) => self
                     .problems
-                    .push(format!("vip entry {entry:?} is not an IP address")),
+                    .push(format!("vip entry {} is not an IP address", shown(entry))),
             }
         }
         let os_admin_hostname = self.hostname("os-admin-hostname");
@@ -876,7 +888,8 @@ impl Reader<'_> {
             let value = self.string(name, "sql");
             if value != "sql" {
                 self.problems.push(format!(
-                    "{name} must be sql (is {value:?}); use a domain-specific backend for LDAP"
+                    "{name} must be sql (is {}); use a domain-specific backend for LDAP",
+                    shown(&value)
                 ));
             }
         }
@@ -895,7 +908,8 @@ impl Reader<'_> {
                 Some(value)
             } else {
                 r.problems.push(format!(
-                    "{name} must be a network in CIDR form such as 10.0.0.0/24 (is {value:?})"
+                    "{name} must be a network in CIDR form such as 10.0.0.0/24 (is {})",
+                    shown(&value)
                 ));
                 None
             }
@@ -909,7 +923,8 @@ impl Reader<'_> {
         if !valid_path_prefix(&service_path_prefix) {
             self.problems.push(format!(
                 "service-path-prefix must be empty or like /api/idm: a leading /, no trailing /, \
-                 only letters, digits and - . _ ~ (is {service_path_prefix:?})"
+                 only letters, digits and - . _ ~ (is {})",
+                shown(&service_path_prefix)
             ));
         }
 
@@ -1037,7 +1052,8 @@ impl Reader<'_> {
             let Some((_, kind)) = SECURITY_COMPLIANCE_KEYS.iter().find(|(k, _)| *k == key) else {
                 let known: Vec<&str> = SECURITY_COMPLIANCE_KEYS.iter().map(|(k, _)| *k).collect();
                 self.problems.push(format!(
-                    "{OPTION}: unknown key {key:?} (known keys: {})",
+                    "{OPTION}: unknown key {} (known keys: {})",
+                    shown(key),
                     known.join(", ")
                 ));
                 ok = false;
@@ -1093,6 +1109,31 @@ impl Reader<'_> {
             })
             .map(|(name, _)| name)
             .collect()
+    }
+}
+
+/// How many characters of a value a problem quotes: a problem stays one short status line
+/// whatever was typed.
+const SHOWN: usize = 64;
+
+/// A typed value as a problem quotes it (Debug-quoted), cut after [`SHOWN`] characters.
+fn shown(value: &str) -> String {
+    let mut chars = value.chars();
+    let head: String = chars.by_ref().take(SHOWN).collect();
+    match chars.next() {
+        None => format!("{head:?}"),
+        Some(_) => format!("{head:?}..."),
+    }
+}
+
+/// A JSON value as a problem quotes it, cut after [`SHOWN`] characters.
+fn json_shown(value: &Value) -> String {
+    let text = value.to_string();
+    let mut chars = text.chars();
+    let head: String = chars.by_ref().take(SHOWN).collect();
+    match chars.next() {
+        None => head,
+        Some(_) => format!("{head}..."),
     }
 }
 

@@ -11,6 +11,8 @@ pub mod event;
 pub mod fernet_keys;
 pub mod hook;
 pub mod host;
+#[cfg(test)]
+mod hostile_input;
 pub mod identity;
 pub mod juju;
 pub mod keystone_api;

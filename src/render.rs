@@ -200,7 +200,8 @@ fn path_value(field: &'static str, file: &'static str, value: &str) -> Result<St
     Ok(value.to_owned())
 }
 
-/// A host name or an IP address, as written in a URL or an Apache directive (IPv6 in brackets).
+/// A host name or an IP address, as written in a URL or an Apache directive (IPv6 in brackets,
+/// a name without the trailing dot a fully qualified one may have).
 fn host_value(field: &'static str, file: &'static str, value: &str) -> Result<String, RenderError> {
     one_line(field, file, value)?;
     let bare = value
@@ -220,10 +221,12 @@ fn host_value(field: &'static str, file: &'static str, value: &str) -> Result<St
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             && !label.starts_with('-')
     };
-    if value.len() > 253 || !value.split('.').all(label_ok) {
+    // A fully qualified name may end in a dot (the config allows it); written without it.
+    let name = value.strip_suffix('.').unwrap_or(value);
+    if name.len() > 253 || !name.split('.').all(label_ok) {
         return unsafe_value(field, file, "it must be a host name or an IP address");
     }
-    Ok(value.to_owned())
+    Ok(name.to_owned())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -284,6 +287,14 @@ impl DatabaseConnection {
         }
         let password = self.password.expose();
         one_line("the database password", file, password)?;
+        if password.contains("\\$") {
+            unsafe_value(
+                "the database password",
+                file,
+                "oslo.config cannot read a backslash followed by $ in it; have the database \
+                 charm set another password",
+            )?;
+        }
         if password.contains(['@', '%']) {
             unsafe_value(
                 "the database password",

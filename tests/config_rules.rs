@@ -304,3 +304,27 @@ fn listing(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// A value of a megabyte (found by tests/hostile_input.rs): config-changed still blocks, naming
+/// the option, with a message short enough to be one argument of status-set (Linux refuses an
+/// argument over 128 KiB, which failed the hook instead).
+#[test]
+fn regression_a_megabyte_value_blocks_with_a_message_status_set_can_take() {
+    let mut keystone = Keystone::deploy("3.6.1", 1, Map::new());
+    keystone.model.settle().expect("the model settles");
+    let unit = "keystone/0";
+    let huge = "LOUD".repeat(1 << 18);
+    let changes = json!({"log-level": huge}).as_object().cloned().unwrap();
+    keystone.model.set_config("keystone", changes).unwrap();
+    keystone
+        .model
+        .settle_unit(unit)
+        .expect("config-changed succeeds");
+    let (kind, message) = keystone.model.unit_status(unit).expect("a status");
+    assert_eq!(kind, "blocked");
+    assert!(
+        message.starts_with("config: log-level must be one of"),
+        "{message:.200}"
+    );
+    assert!(message.len() < 1024, "{} bytes", message.len());
+}

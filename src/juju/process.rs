@@ -165,6 +165,22 @@ fn parse_json<T: DeserializeOwned>(tool: &'static str, out: &str) -> ToolResult<
     })
 }
 
+/// The longest message sent as one argument (status-set, juju-log, action-fail): Linux refuses
+/// an argument over 128 KiB (MAX_ARG_STRLEN), which would fail the tool and the hook with it.
+pub const MAX_MESSAGE: usize = 16 * 1024;
+
+/// `message`, cut at [`MAX_MESSAGE`] bytes (on a character boundary) with a mark that it was.
+pub fn one_argument(message: &str) -> std::borrow::Cow<'_, str> {
+    if message.len() <= MAX_MESSAGE {
+        return message.into();
+    }
+    let mut end = MAX_MESSAGE;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{} [cut at {MAX_MESSAGE} bytes]", &message[..end]).into()
+}
+
 fn truncate(text: &str) -> String {
     text.chars().take(200).collect()
 }
@@ -387,7 +403,11 @@ impl HookTools for ProcessHookTools {
         if scope == StatusScope::Application {
             argv.push(OsString::from("--application"));
         }
-        argv.extend(args([status.kind.as_str(), "--", &status.message]));
+        argv.extend(args([
+            status.kind.as_str(),
+            "--",
+            &one_argument(&status.message),
+        ]));
         self.run("status-set", &argv, None).map(drop)
     }
 
@@ -399,7 +419,12 @@ impl HookTools for ProcessHookTools {
     fn juju_log(&self, level: LogLevel, message: &str) -> ToolResult<()> {
         self.run(
             "juju-log",
-            &args(["--log-level", level_name(level), "--", message]),
+            &args([
+                "--log-level",
+                level_name(level),
+                "--",
+                &one_argument(message),
+            ]),
             None,
         )
         .map(drop)
@@ -423,7 +448,7 @@ impl HookTools for ProcessHookTools {
     }
 
     fn action_fail(&self, message: &str) -> ToolResult<()> {
-        self.run("action-fail", &args(["--", message]), None)
+        self.run("action-fail", &args(["--", &one_argument(message)]), None)
             .map(drop)
     }
 
@@ -518,6 +543,31 @@ mod tests {
             .find(|run| run.unit == unit)
             .map(|run| run.tool_calls.clone())
             .unwrap_or_default()
+    }
+
+    /// A megabyte status or action-fail message failed the tool (Linux refuses an argument over
+    /// 128 KiB) and the hook with it: every message is cut to one argument Linux takes.
+    #[test]
+    fn regression_a_megabyte_message_is_cut_to_one_argument() {
+        let mut sim = Sim::keystone(1, json!({}));
+        sim.settle();
+        let huge = format!("ha: vip_iface {} is not usable", "é".repeat(1 << 19));
+        assert!(sim.with_hook(UNIT, "update-status", move |_, _, tools| {
+            let status = Status::blocked(huge.clone());
+            tools.status_set(StatusScope::Unit, &status).is_ok()
+                && tools.juju_log(LogLevel::Error, &huge).is_ok()
+        }));
+        let set = calls(&sim, UNIT)
+            .into_iter()
+            .find(|c| c.starts_with("status-set"))
+            .unwrap();
+        assert!(set.len() <= MAX_MESSAGE + 64, "{} bytes", set.len());
+        assert!(set.starts_with("status-set blocked -- ha: vip_iface éé"));
+        assert!(
+            set.ends_with(&format!("é [cut at {MAX_MESSAGE} bytes]")),
+            "{}",
+            &set[set.len() - 40..]
+        );
     }
 
     #[test]

@@ -117,10 +117,28 @@ pub struct Request {
 /// Why a request is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
-    #[error("unknown service {0:?} (not in the list of services Keystone registers)")]
-    UnknownService(String),
+    #[error(
+        "unknown service {service:?} in {key} (not in the list of services Keystone registers)"
+    )]
+    UnknownService { key: String, service: String },
     #[error("{key} is not usable: {reason}")]
     Invalid { key: String, reason: &'static str },
+}
+
+impl RequestError {
+    /// The same refusal, its key named inside `outer` (a Sunbeam request's JSON entry).
+    fn inside(self, outer: &str) -> RequestError {
+        match self {
+            RequestError::UnknownService { key, service } => RequestError::UnknownService {
+                key: format!("{outer}.{key}"),
+                service,
+            },
+            RequestError::Invalid { key, reason } => RequestError::Invalid {
+                key: format!("{outer}.{key}"),
+                reason,
+            },
+        }
+    }
 }
 
 const FIELDS: [&str; 5] = [
@@ -227,7 +245,10 @@ fn endpoint_request(prefix: &str, bag: &Databag) -> Result<EndpointRequest, Requ
     let get = |field: &str| bag.get(&format!("{prefix}{field}")).map(|v| v.trim());
     let service = get("service").unwrap_or_default();
     if service_info(service).is_none() {
-        return Err(RequestError::UnknownService(service.to_owned()));
+        return Err(RequestError::UnknownService {
+            key: format!("{prefix}service"),
+            service: service.to_owned(),
+        });
     }
     let url = |field: &str| -> Result<String, RequestError> {
         let value = get(field).unwrap_or_default();
@@ -303,7 +324,7 @@ pub fn parse_app_request(bag: &Databag) -> Result<Option<AppRequest>, RequestErr
         return Err(invalid("region", "a region must be one line"));
     }
     let mut checked = Vec::new();
-    for endpoint in listed {
+    for (i, endpoint) in listed.into_iter().enumerate() {
         // The same checks as a classic request's.
         let as_classic: Databag = [
             ("service", endpoint.service_name),
@@ -314,7 +335,10 @@ pub fn parse_app_request(bag: &Databag) -> Result<Option<AppRequest>, RequestErr
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-        checked.push(endpoint_request("", &as_classic)?);
+        checked.push(
+            endpoint_request("", &as_classic)
+                .map_err(|e| e.inside(&format!("service-endpoints[{i}]")))?,
+        );
     }
     if checked.is_empty() {
         return Ok(None);

@@ -83,7 +83,8 @@ pub struct DatabaseRequest {
 
 impl DatabaseRequest {
     /// Checks the names before they are sent or put in a URL: the database name must be a plain
-    /// MySQL identifier (it becomes the URL's path), the user name must be one line.
+    /// MySQL identifier (it becomes the URL's path), and so must the user name (it becomes the
+    /// URL's user, which the URL renderer refuses otherwise).
     pub fn new(database: &str, user: &str) -> Result<DatabaseRequest, SharedDbError> {
         let plain = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
         if database.is_empty() || database.len() > 64 || !database.chars().all(plain) {
@@ -92,10 +93,11 @@ impl DatabaseRequest {
                 reason: "must be 1 to 64 letters, digits, '_' or '-'".to_owned(),
             });
         }
-        if user.is_empty() || user.len() > 80 || user.chars().any(|c| c.is_control()) {
+        // The user goes into the database URL too, which takes only these characters.
+        if user.is_empty() || user.len() > 80 || !user.chars().all(plain) {
             return Err(SharedDbError::InvalidRequest {
                 option: "database-user",
-                reason: "must be 1 to 80 characters without control characters".to_owned(),
+                reason: "must be 1 to 80 letters, digits, '_' or '-'".to_owned(),
             });
         }
         Ok(DatabaseRequest {
@@ -773,7 +775,7 @@ mod tests {
         assert!(DatabaseRequest::new("keystone?x=1", "keystone").is_err());
         assert!(DatabaseRequest::new("", "keystone").is_err());
         assert!(DatabaseRequest::new("keystone", "a\nb").is_err());
-        assert!(DatabaseRequest::new("keystone_2-db", "ks user").is_ok());
+        assert!(DatabaseRequest::new("keystone_2-db", "ks_user-2").is_ok());
     }
 
     fn network() -> NetworkInfo {

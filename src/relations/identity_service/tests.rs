@@ -115,7 +115,10 @@ fn incomplete_unknown_and_hostile_requests() {
     );
     assert_eq!(
         parse_request(&single("frobnicator")).unwrap_err(),
-        RequestError::UnknownService("frobnicator".into())
+        RequestError::UnknownService {
+            key: "service".into(),
+            service: "frobnicator".into()
+        }
     );
     let mut hostile = single("nova");
     hostile.insert("public_url".into(), "http://x\n[database]".into());
@@ -442,7 +445,7 @@ fn a_rotated_service_password_works_in_keystone_and_reaches_every_unit() {
     );
     assert_eq!(
         task.message.as_deref(),
-        Some("there is no service user \"glance\"; the service users are: nova")
+        Some("there is no service-user \"glance\"; the service users are: nova")
     );
     let task = sim.action(
         "keystone/0",
@@ -645,7 +648,7 @@ fn malformed_sunbeam_requests_are_refused() {
     let unknown = good.replace("glance", "frobnicator");
     assert!(matches!(
         parse_app_request(&bag(&unknown, None)),
-        Err(RequestError::UnknownService(_))
+        Err(RequestError::UnknownService { key, .. }) if key == "service-endpoints[0].service"
     ));
     assert_eq!(parse_app_request(&Databag::new()).unwrap(), None);
 }

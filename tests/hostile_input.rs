@@ -1,0 +1,1254 @@
+//! Hostile input, as properties: whatever an operator types into `juju config` and whatever a
+//! related charm writes into its relation data, the charm's pure code never panics, and either
+//! refuses the value with a message that names it, or uses it without it changing the shape of
+//! any file the charm renders (no added line, section or directive).
+//!
+//! Every property runs a fixed number of cases (see [`CASES`] and [`cases_per_option`]), so the
+//! file runs in seconds. The properties that need the simulator (cluster peer data, ha's reply,
+//! action parameters) are in `src/hostile_input.rs`, next to the simulator they use.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use keystone_charm::config::{Config, defaults_from_config_yaml};
+use keystone_charm::fernet_keys::{KeyMaterial, from_python_charm_leader_setting};
+use keystone_charm::host::net::Interface;
+use keystone_charm::juju::{Databag, RelationId, UnitName};
+use keystone_charm::nagios;
+use keystone_charm::paths;
+use keystone_charm::relations::cluster;
+use keystone_charm::relations::consumers::{AppRecord, Record, recorded_users};
+use keystone_charm::relations::ha::{self, UnitNetwork, Vip};
+use keystone_charm::relations::shared_db::{
+    self, Database, DatabaseFlags, DatabaseRequest, DatabaseState, RemoteUnit,
+};
+use keystone_charm::relations::{identity_credentials, identity_service, keystone_service};
+use keystone_charm::render::{KeystoneConf, Templates};
+use keystone_charm::secret::Sensitive;
+use keystone_charm::steps::haproxy;
+use keystone_charm::steps::workload::{self, WorkloadFacts};
+use proptest::prelude::*;
+use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
+use serde_json::{Map, Value, json};
+
+/// Cases of every property that is not per config option.
+const CASES: u32 = 256;
+
+/// Cases per config option: every option of config.yaml gets this many.
+fn cases_per_option() -> u32 {
+    48
+}
+
+fn runner(cases: u32) -> RunnerConfig {
+    RunnerConfig {
+        cases,
+        // Failures are kept as named regression tests, not in a file next to this one.
+        failure_persistence: None,
+        ..RunnerConfig::default()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generators.
+
+/// Pieces that mean something to one of the formats the charm writes or reads.
+fn hostile_piece() -> BoxedStrategy<String> {
+    prop_oneof![
+        4 => prop::sample::select(vec![
+            "\n", "\r", "\r\n", "\n[database]\nconnection = sqlite://\n", "[DEFAULT]",
+            "\ndebug = true", "\nInclude /etc/passwd\n", "</VirtualHost>", "<Directory />",
+            "%", "%(here)s", "%%", "$", "$$", "\\$x", "${x}", "\\", "\"", "'", "`", "{{ debug }}",
+            "{% if true %}x{% endif %}", "{#", "#", ";", "=", " = ", ":", "@", "/", "..", "?",
+            "&", "+", ",", "\0", "\u{7}", "\u{7f}", "\u{1b}[31m", "\u{85}", "\u{2028}",
+            "\u{2029}", "\u{feff}", "\u{202e}", "é", "中文", "🔑", " ", "\t", "None", "none",
+            "true", "null", "-", "_", "[", "]", "{", "}", "http://", "https://x/",
+            "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----",
+        ])
+        .prop_map(str::to_owned),
+        3 => "[a-zA-Z0-9._/-]{1,12}",
+        1 => any::<char>().prop_map(String::from),
+        1 => "\\PC{0,8}",
+    ]
+    .boxed()
+}
+
+/// A string built of hostile pieces; now and then a very long one (up to 1 MiB).
+fn hostile_text() -> BoxedStrategy<String> {
+    prop_oneof![
+        40 => prop::collection::vec(hostile_piece(), 0..8).prop_map(|p| p.concat()),
+        1 => (hostile_piece(), 1usize..=(1 << 20)).prop_map(|(piece, len)| {
+            let piece = if piece.is_empty() { "a".to_owned() } else { piece };
+            let mut long = piece.repeat(len / piece.len() + 1);
+            let mut end = len.min(long.len());
+            while !long.is_char_boundary(end) {
+                end -= 1;
+            }
+            long.truncate(end);
+            long
+        }),
+    ]
+    .boxed()
+}
+
+/// Text shaped like what an option or key usually holds, with something hostile inside.
+fn shaped_text() -> BoxedStrategy<String> {
+    let shape = prop::sample::select(vec![
+        "{}",
+        "/{}",
+        "/api/{}",
+        "{}.example.com",
+        "ks{}.example.com.",
+        "10.0.0.{}",
+        "10.0.0.0/{}",
+        "RegionOne {}",
+        "http://{}:5000/v3",
+        "https://nova.example.com/{}",
+        "nova,{}",
+        "{}/0",
+        "keystone/{}",
+        "lockout_failure_attempts: {}",
+        "password_regex: {}",
+        "{{password_regex: \"{}\"}}",
+    ]);
+    (shape, hostile_text())
+        .prop_map(|(shape, inner)| shape.replace("{}", &inner))
+        .boxed()
+}
+
+fn any_text() -> BoxedStrategy<String> {
+    prop_oneof![hostile_text(), shaped_text()].boxed()
+}
+
+/// A JSON value of any type, with hostile text where there is text.
+fn json_value() -> BoxedStrategy<Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        any_text().prop_map(Value::String),
+    ];
+    leaf.prop_recursive(2, 8, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(any_text(), inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+    .boxed()
+}
+
+/// Integers at and around every limit the charm checks.
+fn edge_int() -> BoxedStrategy<i64> {
+    prop_oneof![
+        prop::sample::select(vec![
+            i64::MIN,
+            -1,
+            0,
+            1,
+            2,
+            3,
+            10,
+            11,
+            24,
+            32,
+            33,
+            128,
+            129,
+            255,
+            256,
+            4990,
+            5000,
+            35357,
+            65535,
+            65536,
+            i64::from(u32::MAX),
+            i64::from(u32::MAX) + 1,
+            i64::MAX,
+        ]),
+        any::<i64>(),
+    ]
+    .boxed()
+}
+
+/// A config value of the option's declared type, hostile within that type.
+fn value_of_type(kind: &str) -> BoxedStrategy<Value> {
+    match kind {
+        "boolean" => any::<bool>().prop_map(Value::Bool).boxed(),
+        "int" => prop_oneof![
+            edge_int().prop_map(Value::from),
+            Just(Value::from(u64::MAX)),
+        ]
+        .boxed(),
+        "float" => prop_oneof![
+            any::<f64>().prop_map(Value::from),
+            edge_int().prop_map(Value::from),
+            prop::sample::select(vec![0.0, -0.0, 1e-300, 1e300, f64::MAX, -1.0, 0.5])
+                .prop_map(Value::from),
+        ]
+        .boxed(),
+        _ => any_text().prop_map(Value::String).boxed(),
+    }
+}
+
+/// A value shaped like what the option takes, with hostile text inside (a YAML mapping for
+/// password-security-compliance, base64 PEM for ssl_*, a path for service-path-prefix, ...).
+fn parsed_option_value(name: &str) -> Option<BoxedStrategy<Value>> {
+    match name {
+        "password-security-compliance" => {
+            let key = prop::sample::select(vec![
+                "password_regex",
+                "password_regex_description",
+                "lockout_failure_attempts",
+                "change_password_upon_first_use",
+                "x_unknown",
+            ]);
+            // A JSON string is a YAML double-quoted scalar: any text gets through the parser.
+            let mapping = (
+                key,
+                any_text(),
+                prop::sample::select(vec!["", "$", "\\$", "%"]),
+            )
+                .prop_map(|(key, text, tail)| {
+                    let value = serde_json::to_string(&format!("{text}{tail}")).unwrap();
+                    Value::String(format!("{key}: {value}\nlockout_duration: 5"))
+                });
+            Some(mapping.boxed())
+        }
+        "ssl_cert" | "ssl_key" | "ssl_ca" => Some(
+            any_text()
+                .prop_map(|t| {
+                    Value::String(base64(&format!(
+                        "-----BEGIN CERTIFICATE-----\n{t}\n-----END CERTIFICATE-----\n"
+                    )))
+                })
+                .boxed(),
+        ),
+        "service-path-prefix" => Some(shaped(&["/{}", "/api/{}", "/{}/v3"])),
+        "vip" => Some(shaped(&["10.0.0.100 {}", "{} 10.0.0.100"])),
+        "region" => Some(shaped(&["RegionOne {}", "{} RegionTwo"])),
+        "log-level" => Some(shaped(&["INFO{}", "{}DEBUG"])),
+        "vip_iface" => Some(shaped(&["eth{}", "{}0"])),
+        _ if name.ends_with("-hostname") => {
+            Some(shaped(&["{}.example.com", "ks{}.example.com.", "ks.{}"]))
+        }
+        _ if name.ends_with("-network") => Some(shaped(&["10.0.0.0/{}", "{}/24"])),
+        _ => None,
+    }
+}
+
+/// Hostile text inside one of `shapes` (what a valid value of an option looks like).
+fn shaped(shapes: &[&'static str]) -> BoxedStrategy<Value> {
+    (prop::sample::select(shapes.to_vec()), hostile_text())
+        .prop_map(|(shape, inner)| Value::String(shape.replace("{}", &inner)))
+        .boxed()
+}
+
+/// A config value of the option's type, or of the wrong type (JSON where a string is expected,
+/// a string where a number is).
+fn option_value(name: &str, kind: &str) -> BoxedStrategy<Value> {
+    let wrong = prop_oneof![
+        json_value(),
+        edge_int().prop_map(|n| Value::String(n.to_string())),
+        edge_int().prop_map(|n| Value::String(format!("{n}\n[DEFAULT]"))),
+        any_text().prop_map(|t| Value::String(json!({ "value": t }).to_string())),
+    ];
+    match parsed_option_value(name) {
+        Some(parsed) => prop_oneof![2 => parsed, 1 => value_of_type(kind), 1 => wrong].boxed(),
+        None => prop_oneof![3 => value_of_type(kind), 1 => wrong].boxed(),
+    }
+}
+
+/// Hostile text for a relation value: plain, JSON where a string is expected, or a string
+/// where JSON is.
+fn relation_value() -> BoxedStrategy<String> {
+    prop_oneof![
+        4 => any_text(),
+        1 => json_value().prop_map(|v| v.to_string()),
+    ]
+    .boxed()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The config options, from config.yaml.
+
+#[derive(serde::Deserialize)]
+struct ConfigYaml {
+    options: BTreeMap<String, OptionYaml>,
+}
+
+#[derive(serde::Deserialize)]
+struct OptionYaml {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+fn config_yaml() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.yaml"))
+        .expect("config.yaml")
+}
+
+/// Every option config.yaml declares, with its type.
+fn declared_options() -> Vec<(String, String)> {
+    let parsed: ConfigYaml = serde_norway::from_str(&config_yaml()).expect("valid config.yaml");
+    parsed
+        .options
+        .into_iter()
+        .map(|(name, option)| (name, option.kind))
+        .collect()
+}
+
+/// config-get's answer for the defaults.
+fn defaults() -> Map<String, Value> {
+    defaults_from_config_yaml(&config_yaml()).expect("valid config.yaml")
+}
+
+// ---------------------------------------------------------------------------------------------
+// What is rendered from a config, and its shape.
+
+/// Every file and value the charm writes from a config: name → text.
+#[derive(Debug)]
+struct Rendered(BTreeMap<&'static str, String>);
+
+/// Renders every file from `config` as a unit that serves does (the database's values benign);
+/// Err is the refusal's message.
+fn render_all(templates: &Templates, config: &Config) -> Result<Rendered, String> {
+    let request =
+        DatabaseRequest::new(&config.database, &config.database_user).map_err(|e| e.to_string())?;
+    let database = Database {
+        host: "10.0.0.5".into(),
+        port: Some(3306),
+        name: request.database.clone(),
+        user: request.user.clone(),
+        password: Sensitive::new("db-password".into()),
+        tls: None,
+    };
+    let facts = WorkloadFacts {
+        config,
+        database: Some(database.connection()),
+        database_files: database.files(),
+        db_initialised: true,
+        keys_ready: true,
+        cpus: 2,
+        server_name: config
+            .os_public_hostname
+            .clone()
+            .unwrap_or_else(|| "keystone-0".to_owned()),
+    };
+    let plan = workload::plan(templates, &facts).map_err(|e| e.to_string())?;
+    let mut files = BTreeMap::new();
+    for file in plan.files() {
+        let name = match file.path.to_str().unwrap_or_default() {
+            paths::KEYSTONE_CONF => "keystone.conf",
+            paths::LOGGING_CONF => "logging.conf",
+            paths::VHOST_FILE => "vhost",
+            _ => continue,
+        };
+        let text = String::from_utf8(file.content.clone()).map_err(|e| e.to_string())?;
+        files.insert(name, text);
+    }
+    let peers = [cluster::Peer {
+        unit: "keystone/1".into(),
+        address: Some("10.0.0.11".parse().unwrap()),
+        role_addresses: ["public", "internal", "admin"]
+            .into_iter()
+            .map(|role| (role.to_owned(), "10.0.0.11".parse().unwrap()))
+            .collect(),
+        ready: Some(1),
+    }];
+    let servers = haproxy::servers("keystone/0", true, &peers, Some(1));
+    let networks = haproxy::networks(config, "keystone/0", true, &peers, Some(1));
+    let plan = haproxy::plan(config, servers, networks, Sensitive::new("stats0pw".into()));
+    files.insert(
+        "haproxy.cfg",
+        templates.haproxy(&plan).map_err(|e| e.to_string())?,
+    );
+    // The Nagios checks, as nrpe-external-master writes each (`command[...]=...`).
+    let checks = nagios::checks(config, "/usr/local/lib/nagios/plugins/check_keystone_charm");
+    let nrpe: Vec<String> = checks
+        .iter()
+        .map(|c| {
+            format!(
+                "# {}\ncommand[check_{}]={}",
+                c.description, c.shortname, c.command
+            )
+        })
+        .collect();
+    files.insert("nrpe checks", nrpe.join("\n"));
+    Ok(Rendered(files))
+}
+
+/// What a line is, whatever its values: the INI key or section, or the directive and the
+/// number of its words (Apache, haproxy), and its quotes.
+fn line_head(file: &str, line: &str) -> String {
+    let trimmed = line.trim_start();
+    if trimmed.starts_with('#') {
+        return "#".to_owned();
+    }
+    match file {
+        "keystone.conf" | "logging.conf" => match trimmed.split_once('=') {
+            Some((key, _)) => format!("{} =", key.trim()),
+            None => trimmed.to_owned(),
+        },
+        "nrpe checks" => trimmed
+            .split(['=', ']'])
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        _ => {
+            let words: Vec<&str> = trimmed.split_whitespace().collect();
+            format!(
+                "{} ({} words, {} quotes)",
+                words.first().copied().unwrap_or_default(),
+                words.len(),
+                trimmed.matches('"').count()
+            )
+        }
+    }
+}
+
+/// Lines split on `\n` only (`str::lines` would hide a `\r`).
+fn raw_lines(text: &str) -> Vec<&str> {
+    text.split('\n').collect()
+}
+
+/// Checks that hold for any rendered text: each line is one line for every reader (no control
+/// character, no Unicode line break), and oslo.config expands nothing in keystone.conf.
+fn check_lines(rendered: &Rendered) -> Result<(), TestCaseError> {
+    for (file, text) in &rendered.0 {
+        for line in raw_lines(text) {
+            prop_assert!(
+                !line
+                    .chars()
+                    .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}'),
+                "{file}: a line holds a control character or line break: {line:?}"
+            );
+            if *file == "keystone.conf" {
+                prop_assert!(
+                    !line.replace("$$", "").contains('$'),
+                    "keystone.conf: oslo.config would expand a $ in {line:?}"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The two renderings have the same lines, but for the values in them.
+fn check_same_shape(hostile: &Rendered, benign: &Rendered) -> Result<(), TestCaseError> {
+    prop_assert_eq!(
+        hostile.0.keys().collect::<Vec<_>>(),
+        benign.0.keys().collect::<Vec<_>>()
+    );
+    for (file, text) in &hostile.0 {
+        let heads =
+            |t: &str| -> Vec<String> { raw_lines(t).iter().map(|l| line_head(file, l)).collect() };
+        prop_assert_eq!(
+            heads(text),
+            heads(&benign.0[file]),
+            "{} has another shape than with a benign value",
+            file
+        );
+    }
+    Ok(())
+}
+
+/// `config` with every text that reaches a rendered file replaced by a benign one of the same
+/// kind (set stays set, empty stays empty).
+fn benign_twin(config: &Config) -> Config {
+    let mut twin = config.clone();
+    if !twin.service_path_prefix.is_empty() {
+        twin.service_path_prefix = "/benign".into();
+    }
+    if twin.os_public_hostname.is_some() {
+        twin.os_public_hostname = Some("benign.example.com".into());
+    }
+    if let Some(sc) = &mut twin.security_compliance {
+        for text in [&mut sc.password_regex, &mut sc.password_regex_description] {
+            if text.is_some() {
+                *text = Some("benign".into());
+            }
+        }
+    }
+    twin.nagios_context = "benign".into();
+    twin
+}
+
+/// Every text field of an accepted config that may go into a file: none may hold a control
+/// character or a Unicode line break.
+fn text_fields(config: &Config) -> Vec<(&'static str, String)> {
+    let mut fields = vec![
+        ("admin-user", config.admin_user.clone()),
+        ("admin-role", config.admin_role.clone()),
+        ("service-tenant", config.service_tenant.clone()),
+        ("database", config.database.clone()),
+        ("database-user", config.database_user.clone()),
+        ("region", config.regions.join(" ")),
+        ("vip_iface", config.vip_iface.clone()),
+        ("nagios_context", config.nagios_context.clone()),
+        ("nagios_servicegroups", config.nagios_servicegroups.clone()),
+        ("service-path-prefix", config.service_path_prefix.clone()),
+    ];
+    let optional = [
+        ("service-admin-prefix", &config.service_admin_prefix),
+        ("os-admin-network", &config.os_admin_network),
+        ("os-internal-network", &config.os_internal_network),
+        ("os-public-network", &config.os_public_network),
+        ("os-admin-hostname", &config.os_admin_hostname),
+        ("os-internal-hostname", &config.os_internal_hostname),
+        ("os-public-hostname", &config.os_public_hostname),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            fields.push((name, value.clone()));
+        }
+    }
+    fields
+}
+
+/// What hacluster is sent for `config`; with a VIP outside this unit's subnets when none is
+/// configured, so that vip_iface and vip_cidr are used.
+fn ha_settings(config: &Config) -> Result<Databag, String> {
+    let mut config = config.clone();
+    if config.vips.is_empty() && !config.dns_ha {
+        config.vips = vec!["192.168.99.1".parse().unwrap()];
+    }
+    let vips: Vec<Vip> = config
+        .vips
+        .iter()
+        .filter_map(|ip| Vip::new(&ip.to_string()))
+        .collect();
+    let network = UnitNetwork {
+        interfaces: vec![Interface::parse("eth0", &["10.0.0.10/24", "fd00::10/64"])],
+        bindings: [
+            keystone_charm::addresses::Role::Public,
+            keystone_charm::addresses::Role::Internal,
+            keystone_charm::addresses::Role::Admin,
+        ]
+        .into_iter()
+        .map(|role| (role, "10.0.0.10".parse::<IpAddr>().unwrap()))
+        .collect(),
+    };
+    ha::cluster_resources(&config, &vips, &network)
+        .map(|r| r.settings())
+        .map_err(|e| e.to_string())
+}
+
+/// The config property for one option set to `value` (and `extra` unknown options).
+/// What every case of the config property shares.
+struct Baseline {
+    templates: Templates,
+    options: Map<String, Value>,
+    config: Config,
+    rendered: Rendered,
+}
+
+impl Baseline {
+    fn new() -> Baseline {
+        let templates = Templates::bundled();
+        let options = defaults();
+        let config = Config::from_options(&options).expect("the defaults are valid");
+        let rendered = render_all(&templates, &config).expect("the defaults render");
+        Baseline {
+            templates,
+            options,
+            config,
+            rendered,
+        }
+    }
+}
+
+fn check_option(
+    baseline: &Baseline,
+    name: &str,
+    value: &Value,
+    extra: &[(String, Value)],
+) -> Result<(), TestCaseError> {
+    let templates = &baseline.templates;
+    let mut options = baseline.options.clone();
+    options.insert(name.to_owned(), value.clone());
+    let without_unknown = Config::from_options(&options);
+    for (key, v) in extra {
+        options.insert(key.clone(), v.clone());
+    }
+    let parsed = Config::from_options(&options);
+    prop_assert_eq!(
+        &parsed,
+        &without_unknown,
+        "unknown options must change nothing"
+    );
+    let config = match parsed {
+        Err(problems) => {
+            for problem in &problems.0 {
+                prop_assert!(
+                    problem.contains(name),
+                    "the problem {problem:?} does not name {name} (value {value:?})"
+                );
+                // One short status line, whatever was typed.
+                prop_assert!(
+                    problem.len() <= 1024,
+                    "a problem of {} bytes for {name}: {:.200}",
+                    problem.len(),
+                    problem
+                );
+            }
+            prop_assert!(!problems.0.is_empty());
+            return Ok(());
+        }
+        Ok(config) => config,
+    };
+    for (field, text) in text_fields(&config) {
+        prop_assert!(
+            !text
+                .chars()
+                .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}'),
+            "{field} was accepted with a control character or line break: {text:?}"
+        );
+    }
+    // The admin password goes only to Keystone's API and relation data (JSON), never into a
+    // file: any Unicode may be in it, but no control character.
+    if let Some(password) = &config.admin_password {
+        prop_assert!(!password.expose().chars().any(char::is_control));
+    }
+    match render_all(templates, &config) {
+        Err(message) => prop_assert!(
+            message.contains(name),
+            "rendering refused {value:?} for {name} without naming it: {message}"
+        ),
+        Ok(rendered) => {
+            check_lines(&rendered)?;
+            let twin = render_all(templates, &benign_twin(&config)).map_err(|e| {
+                TestCaseError::fail(format!("the benign twin does not render: {e}"))
+            })?;
+            check_same_shape(&rendered, &twin)?;
+            // And a benign value of an option that changes no text renders as the defaults do.
+            if benign_twin(&config) == benign_twin(&baseline.config) {
+                check_same_shape(&rendered, &baseline.rendered)?;
+            }
+        }
+    }
+    match ha_settings(&config) {
+        Ok(settings) => {
+            for (key, value) in settings {
+                prop_assert!(
+                    !value.chars().any(char::is_control),
+                    "ha {key} holds a control character: {value:?}"
+                );
+            }
+        }
+        Err(message) => prop_assert!(
+            message.contains(name),
+            "ha refused {value:?} for {name} without naming it: {message}"
+        ),
+    }
+    Ok(())
+}
+
+fn unknown_options() -> BoxedStrategy<Vec<(String, Value)>> {
+    let known: Vec<String> = declared_options().into_iter().map(|(n, _)| n).collect();
+    prop::collection::vec(
+        (
+            any_text().prop_filter("unknown", move |n| !known.contains(n)),
+            json_value(),
+        ),
+        0..3,
+    )
+    .boxed()
+}
+
+#[test]
+fn every_config_option_refuses_hostile_values_by_name_or_renders_nothing_extra() {
+    let baseline = Baseline::new();
+    let options = declared_options();
+    assert_eq!(options.len(), keystone_charm::config::KNOWN_OPTIONS.len());
+    for (name, kind) in &options {
+        let mut runner = TestRunner::new(runner(cases_per_option()));
+        let result = runner.run(
+            &(option_value(name, kind), unknown_options()),
+            |(value, extra)| check_option(&baseline, name, &value, &extra),
+        );
+        if let Err(failure) = result {
+            panic!("config option {name} ({kind}): {failure}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Relations.
+
+fn bag(pairs: &[(&str, &str)]) -> Databag {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// Keys no relation reads, with hostile names.
+fn unknown_keys(known: &'static [&'static str]) -> BoxedStrategy<Vec<(String, String)>> {
+    prop::collection::vec(
+        (
+            any_text()
+                .prop_map(|k| format!("x-{k}"))
+                .prop_filter("unknown", move |k| {
+                    !known.contains(&k.as_str()) && !k.ends_with("_service") && !k.contains("_url")
+                }),
+            relation_value(),
+        ),
+        0..3,
+    )
+    .boxed()
+}
+
+fn no_control(text: &str) -> bool {
+    !text.chars().any(char::is_control)
+}
+
+const IDENTITY_SERVICE_KEYS: &[&str] = &[
+    "service",
+    "region",
+    "public_url",
+    "admin_url",
+    "internal_url",
+    "nova_service",
+    "nova_region",
+    "nova_public_url",
+    "nova_admin_url",
+    "nova_internal_url",
+    "ec2_service",
+    "ec2_region",
+    "ec2_public_url",
+    "ec2_admin_url",
+    "ec2_internal_url",
+    "requested_roles",
+    "add_role_to_admin",
+    "subscribe_ep_change",
+];
+
+/// The classic request forms: single, multi-endpoint, and "None" (Horizon).
+fn identity_service_base() -> BoxedStrategy<Databag> {
+    let single = bag(&[
+        ("service", "nova"),
+        ("region", "RegionOne"),
+        ("public_url", "http://10.0.0.1:8774/v2.1"),
+        ("admin_url", "http://10.0.0.1:8774/v2.1"),
+        ("internal_url", "http://10.0.0.1:8774/v2.1"),
+    ]);
+    let mut multi = Databag::new();
+    for (prefix, service) in [("nova", "nova"), ("ec2", "ec2")] {
+        multi.insert(format!("{prefix}_service"), service.into());
+        multi.insert(format!("{prefix}_region"), "RegionOne".into());
+        for url in ["public_url", "admin_url", "internal_url"] {
+            multi.insert(
+                format!("{prefix}_{url}"),
+                "https://nova.example.com/".into(),
+            );
+        }
+    }
+    let none = bag(&[
+        ("service", "None"),
+        ("region", "None"),
+        ("public_url", "None"),
+        ("admin_url", "None"),
+        ("internal_url", "None"),
+        ("requested_roles", "Member"),
+    ]);
+    prop::sample::select(vec![single, multi, none]).boxed()
+}
+
+/// Checks a classic request: accepted values are single-line URLs and names.
+fn check_identity_request(
+    parsed: Result<Option<identity_service::Request>, identity_service::RequestError>,
+    key: &str,
+    value: &str,
+) -> Result<(), TestCaseError> {
+    match parsed {
+        Ok(None) => {}
+        Ok(Some(request)) => {
+            for endpoint in &request.endpoints {
+                prop_assert!(identity_service::service_info(&endpoint.service).is_some());
+                for url in [
+                    &endpoint.public_url,
+                    &endpoint.admin_url,
+                    &endpoint.internal_url,
+                ] {
+                    prop_assert!(
+                        url.starts_with("http://") || url.starts_with("https://"),
+                        "{url:?}"
+                    );
+                    prop_assert!(
+                        no_control(url) && !url.contains(char::is_whitespace),
+                        "{url:?}"
+                    );
+                }
+            }
+            let names = request
+                .requested_roles
+                .iter()
+                .chain(&request.add_role_to_admin)
+                .chain(&request.subscribe);
+            for name in names {
+                prop_assert!(!name.is_empty() && name.len() <= 255 && no_control(name));
+            }
+        }
+        Err(err) => {
+            let message = err.to_string();
+            prop_assert!(
+                message.contains(key),
+                "the refusal of {value:?} in {key} does not name it: {message}"
+            );
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(runner(CASES))]
+
+    #[test]
+    fn identity_service_unit_bags_are_refused_by_key_or_served_plain(
+        base in identity_service_base(),
+        key in prop::sample::select(IDENTITY_SERVICE_KEYS),
+        value in relation_value(),
+        extra in unknown_keys(IDENTITY_SERVICE_KEYS),
+    ) {
+        let mut bag = base;
+        bag.insert(key.to_owned(), value.clone());
+        let with_hostile = bag.clone();
+        bag.extend(extra);
+        let parsed = identity_service::parse_request(&bag);
+        prop_assert_eq!(&parsed, &identity_service::parse_request(&with_hostile),
+            "unknown keys must change nothing");
+        check_identity_request(parsed, key, &value)?;
+        // Several units: the first complete request.
+        let units = vec![("nova/0".to_owned(), Databag::new()), ("nova/1".to_owned(), bag)];
+        check_identity_request(identity_service::request_of(&units), key, &value)?;
+    }
+
+    #[test]
+    fn keystone_service_unit_bags_are_refused_by_key_or_served_plain(
+        key in prop::sample::select(vec!["requested_roles", "role"]),
+        value in relation_value(),
+        extra in unknown_keys(&["requested_roles", "role"]),
+    ) {
+        let mut bag = bag(&[(key, &value)]);
+        bag.extend(extra);
+        match keystone_service::parse_request(&bag) {
+            Ok(Some(request)) => {
+                prop_assert!(request.endpoints.is_empty());
+                for role in &request.requested_roles {
+                    prop_assert!(!role.is_empty() && role.len() <= 255 && no_control(role));
+                }
+            }
+            Ok(None) => {}
+            // A `role` is checked as requested_roles is: either name is the key.
+            Err(err) => prop_assert!(err.to_string().contains(key)
+                || (key == "role" && err.to_string().contains("requested_roles")),
+                "{}", err),
+        }
+    }
+}
+
+/// A Sunbeam `service-endpoints` entry with one field hostile or of the wrong type.
+fn sunbeam_endpoints() -> BoxedStrategy<(String, String)> {
+    let field = prop::sample::select(vec![
+        "service_name",
+        "type",
+        "description",
+        "public_url",
+        "admin_url",
+        "internal_url",
+    ]);
+    prop_oneof![
+        (field, json_value()).prop_map(|(field, value)| {
+            let mut entry = json!({
+                "service_name": "glance", "type": "image", "description": "Image",
+                "public_url": "http://10.0.0.2:9292", "admin_url": "http://10.0.0.2:9292",
+                "internal_url": "http://10.0.0.2:9292",
+            });
+            entry[field] = value;
+            (field.to_owned(), json!([entry]).to_string())
+        }),
+        relation_value().prop_map(|v| ("service-endpoints".to_owned(), v)),
+    ]
+    .boxed()
+}
+
+const SUNBEAM_KEYS: &[&str] = &["service-endpoints", "region", "extra-roles"];
+
+proptest! {
+    #![proptest_config(runner(CASES))]
+
+    #[test]
+    fn identity_service_app_bags_are_refused_by_key_or_served_plain(
+        key in prop::sample::select(SUNBEAM_KEYS),
+        value in relation_value(),
+        (field, endpoints) in sunbeam_endpoints(),
+        extra in unknown_keys(SUNBEAM_KEYS),
+    ) {
+        let good = json!([{
+            "service_name": "glance", "type": "image", "description": "Image",
+            "public_url": "http://10.0.0.2:9292", "admin_url": "http://10.0.0.2:9292",
+            "internal_url": "http://10.0.0.2:9292",
+        }]).to_string();
+        let mut bag = bag(&[("service-endpoints", &good), ("region", "RegionOne")]);
+        // Either one hostile key, or a hostile endpoint entry.
+        let (offender, hostile) = match key {
+            "service-endpoints" => {
+                bag.insert(key.to_owned(), endpoints.clone());
+                (field, endpoints)
+            }
+            _ => {
+                bag.insert(key.to_owned(), value.clone());
+                (key.to_owned(), value)
+            }
+        };
+        bag.extend(extra);
+        match identity_service::parse_app_request(&bag) {
+            Ok(None) => {}
+            Ok(Some(request)) => {
+                prop_assert!(!request.region.is_empty() && no_control(&request.region));
+                for role in &request.extra_roles {
+                    prop_assert!(!role.is_empty() && role.len() <= 255 && no_control(role));
+                }
+                for endpoint in &request.endpoints {
+                    prop_assert!(identity_service::service_info(&endpoint.service).is_some());
+                    for url in [&endpoint.public_url, &endpoint.admin_url, &endpoint.internal_url] {
+                        prop_assert!(no_control(url) && !url.contains(char::is_whitespace));
+                    }
+                }
+            }
+            Err(err) => {
+                let message = err.to_string();
+                prop_assert!(
+                    message.contains(key),
+                    "the refusal of {hostile:?} ({offender}) does not name {key}: {message}"
+                );
+            }
+        }
+    }
+}
+
+const CREDENTIALS_KEYS: &[&str] = &[
+    "username",
+    "project",
+    "domain",
+    "requested_roles",
+    "requested_grants",
+];
+
+proptest! {
+    #![proptest_config(runner(CASES))]
+
+    #[test]
+    fn identity_credentials_unit_bags_are_refused_by_key_or_served_plain(
+        key in prop::sample::select(CREDENTIALS_KEYS),
+        value in relation_value(),
+        extra in unknown_keys(CREDENTIALS_KEYS),
+    ) {
+        let config = Config::from_options(&defaults()).unwrap();
+        let mut bag = bag(&[("username", "ceilometer"), ("project", "services")]);
+        bag.insert(key.to_owned(), value.clone());
+        bag.extend(extra);
+        match identity_credentials::parse_request(&bag, &config) {
+            Ok(None) => prop_assert_eq!(key, "username"),
+            Ok(Some(request)) => {
+                let names = [&request.username, &request.project, &request.domain]
+                    .into_iter()
+                    .chain(&request.roles)
+                    .chain(&request.grants);
+                for name in names {
+                    prop_assert!(!name.is_empty() && name.len() <= 255 && no_control(name),
+                        "{name:?}");
+                }
+            }
+            Err(err) => prop_assert!(err.to_string().contains(key),
+                "the refusal of {value:?} does not name {key}: {err}"),
+        }
+    }
+}
+
+const SHARED_DB_KEYS: &[&str] = &[
+    "db_host",
+    "password",
+    "db_port",
+    "ssl_ca",
+    "ssl_cert",
+    "ssl_key",
+    "allowed_units",
+    "access-network",
+];
+
+fn base64(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// A shared-db value: hostile, or base64 of hostile PEM-like text (the ssl_* keys).
+fn shared_db_value() -> BoxedStrategy<String> {
+    prop_oneof![
+        3 => relation_value(),
+        1 => any_text().prop_map(|t| base64(&format!(
+            "-----BEGIN CERTIFICATE-----\n{t}\n-----END CERTIFICATE-----\n"
+        ))),
+    ]
+    .boxed()
+}
+
+proptest! {
+    #![proptest_config(runner(CASES))]
+
+    #[test]
+    fn shared_db_replies_are_refused_by_key_or_render_nothing_extra(
+        key in prop::sample::select(SHARED_DB_KEYS),
+        value in shared_db_value(),
+        extra in unknown_keys(SHARED_DB_KEYS),
+    ) {
+        let this_unit = UnitName::parse("keystone/0").unwrap();
+        let request = DatabaseRequest::new("keystone", "keystone").unwrap();
+        let cert = base64("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+        let mut bag = bag(&[
+            ("db_host", "10.0.0.5"),
+            ("password", "db-password"),
+            ("allowed_units", "keystone/0 keystone/1"),
+        ]);
+        if key.starts_with("ssl_") {
+            for ssl in ["ssl_ca", "ssl_cert", "ssl_key"] {
+                bag.insert(ssl.into(), cert.clone());
+            }
+        }
+        bag.insert(key.to_owned(), value.clone());
+        bag.extend(extra);
+        let remote = [RemoteUnit { unit: UnitName::parse("mysql/0").unwrap(), bag }];
+        let _ = shared_db::access_network(&remote);
+        let state = shared_db::database_state(Some(&remote), &this_unit, &request);
+        let database = match state {
+            Err(err) => {
+                let message = err.to_string();
+                prop_assert!(message.contains(key),
+                    "the refusal of {value:?} does not name {key}: {message}");
+                return Ok(());
+            }
+            Ok(DatabaseState::Ready(database)) => database,
+            Ok(_) => return Ok(()),
+        };
+        prop_assert!(no_control(&database.host) && !database.host.is_empty());
+        let templates = Templates::bundled();
+        let config = Config::from_options(&defaults()).unwrap();
+        let render = |db: &Database| {
+            templates.keystone_conf(&KeystoneConf::from_config(&config, Some(db.connection())))
+        };
+        match render(&database) {
+            Err(err) => {
+                let message = err.to_string();
+                prop_assert!(message.contains(key),
+                    "rendering refused {value:?} without naming {key}: {message}");
+            }
+            Ok(text) => {
+                let rendered = Rendered(BTreeMap::from([("keystone.conf", text)]));
+                check_lines(&rendered)?;
+                let twin = Database {
+                    host: "10.0.0.5".into(),
+                    password: Sensitive::new("benign".into()),
+                    ..database.clone()
+                };
+                let benign = Rendered(BTreeMap::from([("keystone.conf", render(&twin).unwrap())]));
+                check_same_shape(&rendered, &benign)?;
+                let connection: Vec<&str> = rendered.0["keystone.conf"]
+                    .lines()
+                    .filter(|l| l.starts_with("connection = "))
+                    .collect();
+                prop_assert_eq!(connection.len(), 1);
+                // The URL keeps its parts: one @ before the host, the host as sent.
+                let url = connection[0];
+                prop_assert_eq!(url.matches('@').count(), 1, "{}", url);
+                let host = url.rsplit_once('@').unwrap().1;
+                prop_assert!(host.starts_with(database.host.trim_start_matches('[')
+                    .split(']').next().unwrap_or_default()), "{host}");
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cluster relation's data, as this unit reads it (the rest is in src/hostile_input.rs).
+
+const PEER_APP_KEYS: &[&str] = &[
+    "fernet-generation",
+    "fernet-fingerprint",
+    "fernet-last-rotation",
+    "fernet-keys",
+    "db-initialised",
+    "keystone-bootstrapped",
+    "units-ready",
+    "identity-service:identity-service:7",
+    "identity-credentials:identity-credentials:8",
+];
+
+proptest! {
+    #![proptest_config(runner(CASES))]
+
+    #[test]
+    fn the_peer_application_bag_is_read_without_panic_and_hostile_keys_are_refused(
+        key in prop::sample::select(PEER_APP_KEYS),
+        value in relation_value(),
+        generation in any::<u64>(),
+    ) {
+        let material = KeyMaterial::generate().unwrap();
+        let mut bag = bag(&[
+            ("fernet-generation", "3"),
+            ("fernet-fingerprint", &material.fingerprint()),
+            ("fernet-last-rotation", "1700000000"),
+            ("fernet-keys", material.to_bag_value(3).expose()),
+            ("db-initialised", "True"),
+            ("units-ready", "3"),
+        ]);
+        bag.insert(key.to_owned(), value.clone());
+        if let Some(published) = cluster::published(&bag) {
+            prop_assert_eq!(Some(&published.fingerprint), bag.get("fernet-fingerprint"));
+        }
+        if let Ok((keys, _)) = KeyMaterial::from_bag_value(&bag["fernet-keys"]) {
+            prop_assert!(!keys.fingerprint().is_empty());
+        }
+        let _ = from_python_charm_leader_setting(&value);
+        let content: BTreeMap<String, Sensitive<String>> =
+            [("fernet-0", &value), ("generation", &value)]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), Sensitive::new(v.clone())))
+                .collect();
+        let _ = KeyMaterial::from_secret_content(&content);
+        let _ = DatabaseFlags::from_peer_bag(&bag);
+        let _ = cluster::every_unit_ready(&bag, generation);
+        for (prefix, relation) in [
+            ("identity-service:", "identity-service:7"),
+            ("identity-credentials:", "identity-credentials:8"),
+        ] {
+            let relation = RelationId::parse(relation).unwrap();
+            match Record::read(prefix, &relation, &bag) {
+                Ok(_) => {}
+                Err(err) => prop_assert!(format!("{err:#}").contains(relation.as_str()),
+                    "{err:#}"),
+            }
+            let _ = AppRecord::read(prefix, &relation, &bag);
+        }
+        let records = [identity_service::RECORDS, identity_credentials::RECORDS];
+        let app_records = [identity_service::APP_RECORDS, identity_credentials::APP_RECORDS];
+        for user in recorded_users(&bag, &records, &app_records) {
+            prop_assert!(no_control(&user), "{user:?}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Regression tests: inputs the properties found, one per bug.
+
+/// database-user `!` passed the config and was sent to the database, and only rendering
+/// keystone.conf refused it, as "the database user", without naming the option.
+#[test]
+fn regression_a_database_user_the_url_cannot_carry_is_refused_by_option_name() {
+    let mut options = defaults();
+    options.insert("database-user".into(), json!("!"));
+    let config = Config::from_options(&options).expect("the config itself takes it");
+    let refusal = render_all(&Templates::bundled(), &config).unwrap_err();
+    assert!(refusal.contains("database-user"), "{refusal}");
+}
+
+/// A database password holding `\$` was refused as "the database connection", which does not
+/// say the password is what the database charm must change.
+#[test]
+fn regression_a_database_password_with_backslash_dollar_is_refused_naming_the_password() {
+    let remote = [RemoteUnit {
+        unit: UnitName::parse("mysql/0").unwrap(),
+        bag: bag(&[
+            ("db_host", "10.0.0.5"),
+            ("password", "\\$x"),
+            ("allowed_units", "keystone/0"),
+        ]),
+    }];
+    let request = DatabaseRequest::new("keystone", "keystone").unwrap();
+    let unit = UnitName::parse("keystone/0").unwrap();
+    let Ok(DatabaseState::Ready(database)) =
+        shared_db::database_state(Some(&remote), &unit, &request)
+    else {
+        panic!("the reply is read");
+    };
+    let config = Config::from_options(&defaults()).unwrap();
+    let refusal = Templates::bundled()
+        .keystone_conf(&KeystoneConf::from_config(
+            &config,
+            Some(database.connection()),
+        ))
+        .unwrap_err()
+        .to_string();
+    assert!(refusal.contains("password"), "{refusal}");
+}
+
+/// An unknown service in a multi-endpoint request (`nova_service`) was refused without naming
+/// the key that holds it.
+#[test]
+fn regression_an_unknown_service_names_its_key() {
+    let mut bag = bag(&[("nova_service", "")]);
+    for url in [
+        "nova_region",
+        "nova_public_url",
+        "nova_admin_url",
+        "nova_internal_url",
+    ] {
+        bag.insert(url.into(), "http://10.0.0.1:8774/".into());
+    }
+    let refusal = identity_service::parse_request(&bag)
+        .unwrap_err()
+        .to_string();
+    assert!(refusal.contains("nova_service"), "{refusal}");
+}
+
+/// A Sunbeam request's bad endpoint entry was refused as `public_url`, a key that is not in the
+/// application bag, instead of naming `service-endpoints`.
+#[test]
+fn regression_a_sunbeam_endpoint_refusal_names_service_endpoints() {
+    let endpoints = json!([{
+        "service_name": "glance", "public_url": "http://x\n[database]",
+        "admin_url": "http://x", "internal_url": "http://x",
+    }])
+    .to_string();
+    let bag = bag(&[("service-endpoints", &endpoints), ("region", "RegionOne")]);
+    let refusal = identity_service::parse_app_request(&bag)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refusal.contains("service-endpoints[0].public_url"),
+        "{refusal}"
+    );
+}
+
+/// nagios_context with a Unicode line separator passed the config (which refused only control
+/// characters) and went into the Nagios check files, where every rendered file refuses one.
+#[test]
+fn regression_a_unicode_line_separator_in_nagios_context_is_refused() {
+    let mut options = defaults();
+    options.insert(
+        "nagios_context".into(),
+        json!("juju\u{2028}command[x]=/bin/sh"),
+    );
+    let problems = Config::from_options(&options).unwrap_err();
+    assert!(
+        problems.to_string().contains("nagios_context"),
+        "{problems}"
+    );
+}
+
+/// os-public-hostname `EUuuuu.` (found by `make fuzz`): the config takes a fully qualified name
+/// with its trailing dot, and the vhost refused it as "the server name", blocking the unit
+/// without naming the option.
+#[test]
+fn regression_a_hostname_with_a_trailing_dot_renders_the_vhost() {
+    let mut options = defaults();
+    options.insert("os-public-hostname".into(), json!("EUuuuu."));
+    let config = Config::from_options(&options).expect("a fully qualified name");
+    let rendered = render_all(&Templates::bundled(), &config).expect("the files render");
+    assert!(
+        rendered.0["vhost"].contains("    ServerName EUuuuu\n"),
+        "{}",
+        rendered.0["vhost"]
+    );
+}
