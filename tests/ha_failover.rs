@@ -7,42 +7,17 @@
 
 mod support;
 
-use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use juju_sim::Model;
-use juju_sim::scripted::{HaCluster, MySql, ensure_mariadb, mariadb_provisioner};
-use serde_json::{Map, json};
+use serde_json::Map;
+use support::TempDir;
 use support::validator::{Validator, issue};
-use support::{TempDir, settle};
 
 #[test]
 fn tokens_keep_validating_through_the_vip_while_apache_stops_and_the_vip_holder_goes_down() {
     let out = TempDir::new("ha-failover");
     let charm = support::pack_charm(&out);
-    ensure_mariadb().expect("MariaDB (scripts/install-real-stack)");
-    let mut model = Model::new().unwrap();
-    model.use_machines().unwrap();
-    // A VIP of this test's own, outside every network of the host: the host reaches it through
-    // a route to whichever machine holds it.
-    let vip = Ipv4Addr::new(172, 31, (std::process::id() % 250) as u8, 10);
-    let mut mysql = MySql::new("Db-pass-4711");
-    mysql.db_host = model.host_address();
-    mysql.provisioner = Some(mariadb_provisioner());
-    model.deploy_scripted("mysql", Box::new(mysql), 1).unwrap();
-    let name = format!("ks_failover_{}", std::process::id());
-    let options = json!({"database": name, "database-user": name, "vip": vip.to_string()});
-    model
-        .deploy("keystone", &charm, 3, options.as_object().cloned().unwrap())
-        .unwrap();
-    model
-        .deploy_scripted("hacluster", Box::new(HaCluster::default()), 3)
-        .unwrap();
-    model
-        .relate("keystone:shared-db", "mysql:shared-db")
-        .unwrap();
-    model.relate("keystone:ha", "hacluster:ha").unwrap();
-    settle(&mut model);
+    let (mut model, vip) = support::deploy_behind_vip(&charm, "failover", 10, Map::new());
     for unit in model.units("keystone") {
         assert_eq!(
             model.unit_status(&unit),

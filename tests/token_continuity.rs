@@ -21,7 +21,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use juju_sim::Model;
-use juju_sim::scripted::{HaCluster, MySql, ensure_mariadb, mariadb_provisioner};
 use serde_json::{Map, Value, json};
 use support::validator::{http, try_issue};
 use support::{TempDir, settle};
@@ -345,30 +344,13 @@ impl Soak {
 fn tokens_validate_everywhere_through_rotations_leader_changes_and_scaling() {
     let out = TempDir::new("soak");
     let charm = support::pack_charm(&out);
-    ensure_mariadb().expect("MariaDB (scripts/install-real-stack)");
-    let mut model = Model::new().unwrap();
-    model.use_machines().unwrap();
-    let vip = Ipv4Addr::new(172, 31, (std::process::id() % 250) as u8, 20);
-    let mut mysql = MySql::new("Db-pass-4711");
-    mysql.db_host = model.host_address();
-    mysql.provisioner = Some(mariadb_provisioner());
-    model.deploy_scripted("mysql", Box::new(mysql), 1).unwrap();
-    let name = format!("ks_soak_{}", std::process::id());
-    let options = json!({
-        "database": name, "database-user": name, "vip": vip.to_string(),
-        "token-expiration": EXPIRATION, "fernet-max-active-keys": 3,
-    });
-    model
-        .deploy("keystone", &charm, 3, options.as_object().cloned().unwrap())
-        .unwrap();
-    model
-        .deploy_scripted("hacluster", Box::new(HaCluster::default()), 3)
-        .unwrap();
-    model
-        .relate("keystone:shared-db", "mysql:shared-db")
-        .unwrap();
-    model.relate("keystone:ha", "hacluster:ha").unwrap();
-    settle(&mut model);
+    let options = json!({"token-expiration": EXPIRATION, "fernet-max-active-keys": 3});
+    let (mut model, vip) = support::deploy_behind_vip(
+        &charm,
+        "soak",
+        20,
+        options.as_object().cloned().unwrap_or_default(),
+    );
     let password = {
         let task = model
             .run_action("keystone/0", "get-admin-password", Map::new())

@@ -354,18 +354,21 @@ impl ScriptedCharm for HaCluster {
     }
 }
 
+/// A `json_*` map of a principal's settings (empty when unset), as hacluster parses it.
+fn crm_map(settings: &BTreeMap<String, String>, key: &str) -> Result<BTreeMap<String, String>> {
+    match settings.get(key) {
+        Some(text) => serde_json::from_str(text)
+            .map_err(|e| anyhow::anyhow!("hacluster cannot parse {key}: {e}")),
+        None => Ok(BTreeMap::new()),
+    }
+}
+
 /// Refuses what hacluster could not configure, as its hook would fail on it: a `json_*` value
 /// that is not JSON of the right shape, an agent that is not `<class>:<name>` or
 /// `ocf:<provider>:<type>`, a parameter value holding white space (hacluster splits each `crm`
 /// command on white space), or a group, clone or parameters naming an undeclared resource.
 pub fn check_crm_payload(settings: &BTreeMap<String, String>) -> Result<()> {
-    let json = |key: &str| -> Result<BTreeMap<String, String>> {
-        match settings.get(key) {
-            Some(text) => serde_json::from_str(text)
-                .map_err(|e| anyhow::anyhow!("hacluster cannot parse {key}: {e}")),
-            None => Ok(BTreeMap::new()),
-        }
-    };
+    let json = |key: &str| crm_map(settings, key);
     let resources = json("json_resources")?;
     for (name, agent) in &resources {
         let parts: Vec<&str> = agent.split(':').collect();
@@ -409,13 +412,7 @@ pub fn check_crm_payload(settings: &BTreeMap<String, String>) -> Result<()> {
 /// settings (their `ip="..."` parameter), as Pacemaker would run them; a payload hacluster
 /// could not parse is an error, as it fails hacluster's hook.
 pub fn ipaddr2_vips(settings: &BTreeMap<String, String>) -> Result<Vec<std::net::Ipv4Addr>> {
-    let json = |key: &str| -> Result<BTreeMap<String, String>> {
-        match settings.get(key) {
-            Some(text) => serde_json::from_str(text)
-                .map_err(|e| anyhow::anyhow!("hacluster cannot parse {key}: {e}")),
-            None => Ok(BTreeMap::new()),
-        }
-    };
+    let json = |key: &str| crm_map(settings, key);
     let resources = json("json_resources")?;
     let params = json("json_resource_params")?;
     let mut vips = Vec::new();

@@ -201,3 +201,41 @@ pub fn role_exists(base: &str, token: &str, name: &str) -> bool {
     .expect("GET /v3/roles");
     roles.body.contains(&format!("\"name\": \"{name}\""))
 }
+
+/// Three keystone units, each on a machine of its own, behind a VIP of the test's own (outside
+/// every network of the host, which reaches it through a route to whichever machine holds it;
+/// `last_octet` keeps tests apart), with a scripted mysql backed by this host's MariaDB and the
+/// simulator's hacluster; `options` are added to the database's. Settled; the VIP is returned.
+pub fn deploy_behind_vip(
+    charm: &Path,
+    test: &str,
+    last_octet: u8,
+    options: Map<String, Value>,
+) -> (juju_sim::Model, std::net::Ipv4Addr) {
+    use juju_sim::scripted::{HaCluster, MySql, ensure_mariadb, mariadb_provisioner};
+    ensure_mariadb().expect("MariaDB (scripts/install-real-stack)");
+    let mut model = juju_sim::Model::new().expect("a model");
+    model.use_machines().expect("machines (root, iproute2)");
+    let vip = std::net::Ipv4Addr::new(172, 31, (std::process::id() % 250) as u8, last_octet);
+    let mut mysql = MySql::new("Db-pass-4711");
+    mysql.db_host = model.host_address();
+    mysql.provisioner = Some(mariadb_provisioner());
+    model.deploy_scripted("mysql", Box::new(mysql), 1).unwrap();
+    let name = format!("ks_{test}_{}", std::process::id());
+    let mut all =
+        serde_json::json!({"database": name, "database-user": name, "vip": vip.to_string()})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+    all.extend(options);
+    model.deploy("keystone", charm, 3, all).unwrap();
+    model
+        .deploy_scripted("hacluster", Box::new(HaCluster::default()), 3)
+        .unwrap();
+    model
+        .relate("keystone:shared-db", "mysql:shared-db")
+        .unwrap();
+    model.relate("keystone:ha", "hacluster:ha").unwrap();
+    settle(&mut model);
+    (model, vip)
+}
