@@ -61,18 +61,20 @@ impl<'a> Hook<'a> {
         };
         // The certificate the certificates relation issued is served in every hook, without
         // asking Juju (its step asks only in the hooks that can change it).
+        // It is recorded for that step, so the file is read once per hook.
         let kept = machine
             .files
             .read(Path::new(paths::CERTIFICATE_STATE))
-            .context("cannot read the kept certificate")?;
-        if let Some(issued) = kept.and_then(|bytes| KeptCertificate::parse(&bytes).issued) {
-            config.serve_issued(&issued);
+            .context("cannot read the kept certificate")?
+            .map(|bytes| KeptCertificate::parse(&bytes));
+        if let Some(issued) = kept.as_ref().and_then(|k| k.issued.as_ref()) {
+            config.serve_issued(issued);
         }
         let leader = juju
             .is_leader()
             .context("cannot tell whether this unit is the leader")?;
         let paused = machine.is_paused()?;
-        Ok(Ok(Hook {
+        let mut hook = Hook {
             juju,
             machine,
             event,
@@ -82,7 +84,11 @@ impl<'a> Hook<'a> {
             found: BTreeMap::new(),
             keystone: None,
             logged_in: false,
-        }))
+        };
+        if let Some(kept) = kept {
+            hook.record(kept);
+        }
+        Ok(Ok(hook))
     }
 
     /// Records what a step found for the steps after it (one value per type; a later one

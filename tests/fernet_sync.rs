@@ -177,11 +177,11 @@ fn rotate_fernet_converges_with_one_peer_hook_per_unit_and_guards_over_rotation(
     let out = TempDir::new("fernet-rotate");
     let charm = support::pack_charm(&out);
     for version in VERSIONS {
-        // A 3-second rotation period, so that rotate-fernet may rotate again 3 s later (and no
-        // scheduled rotation comes while the model settles).
-        let mut model = deployment(version, &charm, json!({"token-expiration": 3}));
+        // A 6-second rotation period, so that rotate-fernet may rotate again 6 s later, and no
+        // scheduled rotation comes while the model settles, even on a loaded machine.
+        let mut model = deployment(version, &charm, json!({"token-expiration": 6}));
         let mut keys = key_texts(&model);
-        let a_period = || std::thread::sleep(std::time::Duration::from_millis(3100));
+        let a_period = || std::thread::sleep(std::time::Duration::from_millis(6100));
         a_period();
         let leader = model.leader("keystone").unwrap();
         let others: Vec<String> = model
@@ -278,8 +278,8 @@ fn rotate_fernet_converges_with_one_peer_hook_per_unit_and_guards_over_rotation(
         assert!(
             message.starts_with("not rotating: the last rotation was ")
                 && message.contains(
-                    "s ago, and with token-expiration 3 s and fernet-max-active-keys 3 keys may \
-                     rotate only every 3 s"
+                    "s ago, and with token-expiration 6 s and fernet-max-active-keys 3 keys may \
+                     rotate only every 6 s"
                 ),
             "{message}"
         );
@@ -311,9 +311,9 @@ fn a_new_leader_carries_on_from_the_published_set_and_new_units_catch_up() {
     let out = TempDir::new("fernet-leader");
     let charm = support::pack_charm(&out);
     for version in VERSIONS {
-        let mut model = deployment(version, &charm, json!({"token-expiration": 3}));
+        let mut model = deployment(version, &charm, json!({"token-expiration": 6}));
         let leader = model.leader("keystone").unwrap();
-        let a_period = || std::thread::sleep(std::time::Duration::from_millis(3100));
+        let a_period = || std::thread::sleep(std::time::Duration::from_millis(6100));
         // Rotate, then lose the leader before anyone acknowledged.
         a_period();
         let task = model

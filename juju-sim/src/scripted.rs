@@ -18,6 +18,19 @@ pub trait ScriptedCharm: Send {
     fn handle(&mut self, hook: &mut ScriptedHook<'_>) -> Result<()>;
 }
 
+/// A charm with this metadata that does nothing in its hooks: a provider that has not
+/// answered yet, a subordinate that only relates.
+pub struct Inert(pub String);
+
+impl ScriptedCharm for Inert {
+    fn metadata(&self) -> &str {
+        &self.0
+    }
+    fn handle(&mut self, _hook: &mut ScriptedHook<'_>) -> Result<()> {
+        Ok(())
+    }
+}
+
 /// One hook of a scripted charm: the hook tools, with the running unit's rights.
 pub struct ScriptedHook<'a> {
     world: &'a mut World,

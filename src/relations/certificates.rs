@@ -257,15 +257,6 @@ fn asks_juju(event: &Event) -> bool {
     ) || matches!(event, Event::Relation { endpoint, .. } if *endpoint == ENDPOINT)
 }
 
-fn read_kept(hook: &Hook<'_>) -> Result<Option<KeptCertificate>> {
-    let bytes = hook
-        .machine
-        .files
-        .read(Path::new(paths::CERTIFICATE_STATE))
-        .context("cannot read the kept certificate")?;
-    Ok(bytes.map(|b| KeptCertificate::parse(&b)))
-}
-
 fn keep(hook: &Hook<'_>, kept: &KeptCertificate) -> Result<()> {
     let text = serde_json::to_vec(kept).context("cannot encode the kept certificate")?;
     let file = DesiredFile::new(paths::CERTIFICATE_STATE, text, Owner::root(), 0o600);
@@ -284,7 +275,8 @@ fn condition(kept: &KeptCertificate) -> Vec<Condition> {
 
 /// Step: see the module documentation.
 pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
-    let kept = read_kept(hook)?;
+    // Read by Hook::new, which serves the certificate in every hook.
+    let kept = hook.found::<KeptCertificate>().cloned();
     if !asks_juju(hook.event) {
         return Ok(kept.as_ref().map(condition).unwrap_or_default());
     }
@@ -351,6 +343,7 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     }
     if kept != before {
         keep(hook, &kept)?;
+        hook.record(kept.clone());
     }
     if let Some(issued) = &kept.issued {
         hook.config.serve_issued(issued);
@@ -596,23 +589,15 @@ mod tests {
         }
     }
 
-    /// A provider that has not answered yet.
-    struct Silent;
-
-    impl juju_sim::scripted::ScriptedCharm for Silent {
-        fn metadata(&self) -> &str {
-            "name: vault\nprovides:\n  certificates:\n    interface: tls-certificates\n"
-        }
-        fn handle(&mut self, _: &mut juju_sim::scripted::ScriptedHook<'_>) -> anyhow::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn until_a_certificate_comes_keystone_serves_http_and_says_what_it_waits_for() {
         let mut sim = Sim::ready(1);
+        // A provider that has not answered yet.
+        let silent = juju_sim::scripted::Inert(
+            "name: vault\nprovides:\n  certificates:\n    interface: tls-certificates\n".into(),
+        );
         sim.model
-            .deploy_scripted("vault", Box::new(Silent), 1)
+            .deploy_scripted("vault", Box::new(silent), 1)
             .unwrap();
         sim.model
             .relate("keystone:certificates", "vault:certificates")

@@ -139,26 +139,15 @@ mod tests {
     use crate::testing::Sim;
     use serde_json::json;
 
-    /// The nrpe subordinate: relates and records nothing.
-    struct Nrpe;
-
-    impl juju_sim::scripted::ScriptedCharm for Nrpe {
-        fn metadata(&self) -> &str {
-            "name: nrpe\nsubordinate: true\nrequires:\n  nrpe-external-master:\n    interface: nrpe-external-master\n    scope: container\n"
-        }
-        fn handle(
-            &mut self,
-            _hook: &mut juju_sim::scripted::ScriptedHook<'_>,
-        ) -> anyhow::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn the_checks_are_written_announced_and_removed_with_the_relation() {
         let mut sim = Sim::ready(1);
+        // The nrpe subordinate: relates and records nothing.
+        let nrpe = juju_sim::scripted::Inert(
+            "name: nrpe\nsubordinate: true\nrequires:\n  nrpe-external-master:\n    interface: nrpe-external-master\n    scope: container\n".into(),
+        );
         sim.model
-            .deploy_scripted("nrpe", Box::new(Nrpe), 1)
+            .deploy_scripted("nrpe", Box::new(nrpe), 1)
             .unwrap();
         let id = sim
             .model

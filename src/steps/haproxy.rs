@@ -285,17 +285,17 @@ mod tests {
         let nets = networks(&config, "keystone/0", true, &peers, Some(4));
         assert_eq!(nets.len(), 1, "one backend per network: {nets:?}");
         assert_eq!(nets[0].name, "internal");
-        let servers: Vec<String> = nets[0]
+        let in_network: Vec<String> = nets[0]
             .servers
             .iter()
             .map(|s| format!("{} {}", s.unit, s.address))
             .collect();
         assert_eq!(
-            servers,
+            in_network,
             ["keystone/0 127.0.0.1", "keystone/1 192.168.7.2"],
             "a peer with no address in the network is not a backend there"
         );
-        let default = servers_of(&config, &peers);
+        let default = servers("keystone/0", true, &peers, Some(4));
         let text = Templates::bundled()
             .haproxy(&plan(&config, default, nets, Sensitive::new("pw".into())))
             .unwrap();
@@ -310,10 +310,6 @@ mod tests {
             text.contains("server keystone-1 192.168.7.2:35347 check"),
             "{text}"
         );
-    }
-
-    fn servers_of(_config: &Config, peers: &[Peer]) -> Vec<HaproxyServer> {
-        servers("keystone/0", true, peers, Some(4))
     }
 
     #[test]
