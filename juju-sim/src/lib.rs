@@ -12,6 +12,7 @@ pub mod demo;
 pub mod format;
 pub mod goyaml;
 pub mod machine;
+pub mod mariadb;
 pub mod scripted;
 pub mod server;
 pub mod state;

@@ -147,7 +147,13 @@ pub type Provisioner = Box<dyn FnMut(&DatabaseRequest, &str) -> Result<()> + Sen
 /// `mysql` client as root over its socket), granting the user everything on the database from
 /// the host it named. Names are checked first: relation data never reaches SQL unchecked.
 pub fn mariadb_provisioner() -> Provisioner {
-    Box::new(|request: &DatabaseRequest, password: &str| {
+    mariadb_provisioner_at(None)
+}
+
+/// [`mariadb_provisioner`] for the MariaDB server listening on `socket` (this host's own when
+/// `None`), e.g. a [`crate::mariadb::MariaDbServer`] of a test's own.
+pub fn mariadb_provisioner_at(socket: Option<std::path::PathBuf>) -> Provisioner {
+    Box::new(move |request: &DatabaseRequest, password: &str| {
         let identifier = |what: &str, value: &str| -> Result<()> {
             let ok = !value.is_empty()
                 && value.len() <= 64
@@ -179,12 +185,13 @@ pub fn mariadb_provisioner() -> Provisioner {
             user = request.username,
             host = request.hostname,
         );
-        let output = std::process::Command::new("mysql")
-            .args(["-uroot", "-e", &sql])
-            .output()
-            .map_err(|e| {
-                anyhow::anyhow!("cannot run the mysql client (apt-get install mariadb-server): {e}")
-            })?;
+        let mut mysql = std::process::Command::new("mysql");
+        if let Some(socket) = &socket {
+            mysql.arg(format!("--socket={}", socket.display()));
+        }
+        let output = mysql.args(["-uroot", "-e", &sql]).output().map_err(|e| {
+            anyhow::anyhow!("cannot run the mysql client (apt-get install mariadb-server): {e}")
+        })?;
         if !output.status.success() {
             bail!(
                 "MariaDB refused: {}",
@@ -251,6 +258,8 @@ pub struct MySql {
     pub password: String,
     /// The address it gives as db_host; its own unit address when unset.
     pub db_host: Option<String>,
+    /// Sent as db_port when set (MySQL's 3306 is assumed otherwise).
+    pub db_port: Option<u16>,
     pub provisioner: Option<Provisioner>,
     pub requests: Arc<Mutex<Vec<DatabaseRequest>>>,
     /// No database server behind it: requests are recorded and never answered (the demo without
@@ -263,6 +272,7 @@ impl MySql {
         MySql {
             password: password.to_owned(),
             db_host: None,
+            db_port: None,
             provisioner: None,
             requests: Arc::default(),
             offline: false,
@@ -315,15 +325,16 @@ impl ScriptedCharm for MySql {
         }
         let host = self.db_host.clone().unwrap_or_else(|| hook.address());
         let allowed = allowed.join(" ");
-        hook.relation_set(
-            &relation,
-            false,
-            &[
-                ("db_host", &host),
-                ("password", &self.password),
-                ("allowed_units", &allowed),
-            ],
-        )
+        let port = self.db_port.map(|p| p.to_string());
+        let mut answer = vec![
+            ("db_host", host.as_str()),
+            ("password", self.password.as_str()),
+            ("allowed_units", allowed.as_str()),
+        ];
+        if let Some(port) = &port {
+            answer.push(("db_port", port));
+        }
+        hook.relation_set(&relation, false, &answer)
     }
 }
 

@@ -1,5 +1,6 @@
-//! The machine's network interfaces and their addresses, as the kernel lists them: what the ha
-//! relation needs to tell which interface a virtual IP belongs on.
+//! The machine's network: its interfaces and their addresses, as the kernel lists them (what the
+//! ha relation needs to tell which interface a virtual IP belongs on), and whether a server it
+//! depends on accepts connections (the database, in the health-check hooks).
 
 use std::net::IpAddr;
 
@@ -45,10 +46,17 @@ impl Interface {
 #[error("cannot list this machine's network interfaces: {0}")]
 pub struct NetError(String);
 
-/// The machine's network interfaces.
+/// How long a server has to accept a connection before it counts as not answering.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The machine's network.
 pub trait Interfaces {
     /// Every interface (with or without an address), in the kernel's order.
     fn list(&self) -> Result<Vec<Interface>, NetError>;
+
+    /// Whether `host:port` accepts a TCP connection within [`CONNECT_TIMEOUT`]; why not
+    /// otherwise (`connection refused`, `timed out`, a name that does not resolve).
+    fn accepts(&self, host: &str, port: u16) -> Result<(), String>;
 }
 
 /// This machine's interfaces, read with getifaddrs(3) each time they are asked for.
@@ -92,6 +100,21 @@ impl Interfaces for HostInterfaces {
         }
         Ok(interfaces)
     }
+
+    fn accepts(&self, host: &str, port: u16) -> Result<(), String> {
+        use std::net::ToSocketAddrs as _;
+        let addresses = (host, port)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+        let mut last = format!("{host} has no address");
+        for address in addresses {
+            match std::net::TcpStream::connect_timeout(&address, CONNECT_TIMEOUT) {
+                Ok(_) => return Ok(()),
+                Err(e) => last = e.to_string().to_lowercase(),
+            }
+        }
+        Err(last)
+    }
 }
 
 /// The IP address in a socket address, if it is an IPv4 or IPv6 one.
@@ -112,9 +135,13 @@ fn prefix_length(mask: IpAddr) -> u8 {
 }
 
 /// A test twin: the interfaces a test sets. It starts as a typical machine: `lo` (127.0.0.1/8,
-/// ::1/128) and `eth0` (10.0.0.10/24).
+/// ::1/128) and `eth0` (10.0.0.10/24), from which every server accepts connections until a test
+/// says one refuses them.
 #[derive(Debug)]
-pub struct MemoryInterfaces(std::sync::Mutex<Vec<Interface>>);
+pub struct MemoryInterfaces(
+    std::sync::Mutex<Vec<Interface>>,
+    std::sync::Mutex<std::collections::BTreeSet<(String, u16)>>,
+);
 
 impl Default for MemoryInterfaces {
     fn default() -> MemoryInterfaces {
@@ -127,7 +154,17 @@ impl Default for MemoryInterfaces {
 
 impl MemoryInterfaces {
     pub fn new(interfaces: Vec<Interface>) -> MemoryInterfaces {
-        MemoryInterfaces(std::sync::Mutex::new(interfaces))
+        MemoryInterfaces(std::sync::Mutex::new(interfaces), Default::default())
+    }
+
+    /// `host:port` refuses connections (`refuses: true`) or accepts them again.
+    pub fn set_refusing(&self, host: &str, port: u16, refuses: bool) {
+        let mut refusing = self.1.lock().unwrap_or_else(|p| p.into_inner());
+        if refuses {
+            refusing.insert((host.to_owned(), port));
+        } else {
+            refusing.remove(&(host.to_owned(), port));
+        }
     }
 
     /// Replaces the machine's interfaces.
@@ -139,6 +176,14 @@ impl MemoryInterfaces {
 impl Interfaces for MemoryInterfaces {
     fn list(&self) -> Result<Vec<Interface>, NetError> {
         Ok(self.0.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
+    fn accepts(&self, host: &str, port: u16) -> Result<(), String> {
+        let refusing = self.1.lock().unwrap_or_else(|p| p.into_inner());
+        if refusing.contains(&(host.to_owned(), port)) {
+            return Err("connection refused".to_owned());
+        }
+        Ok(())
     }
 }
 
@@ -163,6 +208,21 @@ mod tests {
                 prefix: 8
             }),
             "{lo:?}"
+        );
+    }
+
+    #[test]
+    fn this_machine_tells_a_listening_port_from_a_closed_one() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert_eq!(HostInterfaces.accepts("127.0.0.1", port), Ok(()));
+        drop(listener);
+        let refused = HostInterfaces.accepts("127.0.0.1", port).unwrap_err();
+        assert!(refused.contains("refused"), "{refused}");
+        assert!(
+            HostInterfaces
+                .accepts("no-such-host.invalid", 3306)
+                .is_err()
         );
     }
 

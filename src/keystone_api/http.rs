@@ -402,6 +402,19 @@ fn http_error(
     }
     let mut message = match serde_json::from_str::<ErrorBody>(&reply.body) {
         Ok(parsed) => parsed.error.message,
+        // Apache's error page when Keystone failed: its title, and where the reason is.
+        Err(_) if reply.body.trim_start().starts_with('<') => {
+            let title = reply
+                .body
+                .split_once("<title>")
+                .and_then(|(_, rest)| rest.split_once("</title>"))
+                .map_or("an HTML page", |(title, _)| title.trim());
+            if reply.status >= 500 {
+                format!("{title}; /var/log/keystone/keystone.log on this unit says why")
+            } else {
+                title.to_owned()
+            }
+        }
         Err(_) => reply.body.chars().take(200).collect(),
     };
     if let Some(password) = password.filter(|p| !p.expose().is_empty()) {
@@ -860,6 +873,19 @@ mod tests {
             "Region%20One%2F..%2Fx%3Fy%23z"
         );
         assert_eq!(segment("default"), "default");
+    }
+
+    #[test]
+    fn an_error_page_is_told_by_its_title_and_where_the_reason_is() {
+        let reply = Reply {
+            status: 500,
+            subject_token: None,
+            body: "<!DOCTYPE HTML>\n<html><head>\n<title>500 Internal Server Error</title>\n</head><body>The server ...</body></html>".into(),
+        };
+        assert_eq!(
+            http_error("POST", "/v3/auth/tokens", &reply, None).to_string(),
+            "Keystone refused POST /v3/auth/tokens: HTTP 500: 500 Internal Server Error; /var/log/keystone/keystone.log on this unit says why"
+        );
     }
 
     #[test]

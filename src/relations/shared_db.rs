@@ -610,9 +610,29 @@ pub fn run(hook: &mut Hook<'_>) -> anyhow::Result<Vec<Condition>> {
             state: Err(err),
         },
     };
-    let conditions = conditions(&observed.state);
+    let mut conditions = conditions(&observed.state);
+    if let Some(db) = observed.database() {
+        conditions.extend(answering(hook.machine.interfaces.as_ref(), db));
+    }
     hook.record(observed);
     Ok(conditions)
+}
+
+/// MySQL's port when the database sends none.
+const MYSQL_PORT: u16 = 3306;
+
+/// Whether the database accepts connections, asked in every hook once it is ready (one TCP
+/// connect; Keystone's own `GET /v3` does not touch the database). While it does not, the unit
+/// waits, saying which server, and what needs Keystone's API fails the hook, so Juju retries it.
+fn answering(network: &dyn crate::host::net::Interfaces, db: &Database) -> Option<Condition> {
+    let port = db.port.unwrap_or(MYSQL_PORT);
+    network.accepts(&db.host, port).err().map(|reason| {
+        tracing::warn!("the database {}:{port} does not answer: {reason}", db.host);
+        Condition::Waiting(format!(
+            "Database {}:{port} is not answering ({reason})",
+            db.host
+        ))
+    })
 }
 
 /// Step, after Keystone's files are written: the leader initialises the database (db_sync,
@@ -1139,5 +1159,26 @@ mod tests {
             crate::status::unit_status(&no_address).to_string(),
             "blocked: shared-db: this unit has no address on the shared-db binding to send as hostname; bind shared-db to a space this machine is in"
         );
+    }
+
+    #[test]
+    fn a_database_that_stops_answering_makes_the_unit_wait_until_it_is_back() {
+        let mut sim = crate::testing::Sim::ready(1);
+        let unit = "keystone/0";
+        sim.machine(unit)
+            .1
+            .interfaces
+            .set_refusing("10.0.0.5", MYSQL_PORT, true);
+        sim.run(unit, "update-status");
+        assert_eq!(
+            sim.status(unit),
+            "waiting: Database 10.0.0.5:3306 is not answering (connection refused)"
+        );
+        sim.machine(unit)
+            .1
+            .interfaces
+            .set_refusing("10.0.0.5", MYSQL_PORT, false);
+        sim.run(unit, "update-status");
+        assert_eq!(sim.status(unit), "active: Unit is ready");
     }
 }
