@@ -130,6 +130,23 @@ pub trait Files {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct HostFiles;
 
+/// Removes the temporary files (`prefix<pid>.<n>`) an earlier hook left when it was killed
+/// in the middle of a write. Juju runs one hook at a time on a machine, so only this process's
+/// own are in use.
+fn remove_leftovers(dir: &Path, prefix: &str) {
+    let own = format!("{prefix}{}.", std::process::id());
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(prefix) && !name.starts_with(&own) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 fn fix_metadata(
     path: &Path,
     meta: &fs::Metadata,
@@ -160,6 +177,16 @@ impl Files for HostFiles {
         mode: u32,
     ) -> Result<Written, FsError> {
         let (uid, gid) = owner.ids(path)?;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let prefix = format!(".{name}.charm-tmp.");
+        remove_leftovers(dir, &prefix);
         match fs::symlink_metadata(path) {
             Ok(meta) if meta.is_file() => {
                 if fs::read(path).map_err(io("read", path))? == content {
@@ -174,17 +201,9 @@ impl Files for HostFiles {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(io("inspect", path)(e)),
         }
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let temp = dir.join(format!(
-            ".{name}.charm-tmp.{}.{}",
+            "{prefix}{}.{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
@@ -348,6 +367,11 @@ impl MemoryFiles {
     /// How many writes changed a file's content.
     pub fn content_writes(&self) -> usize {
         self.content_writes.lock().map(|n| *n).unwrap_or(0)
+    }
+
+    /// Every file and directory, as they are now.
+    pub fn snapshot(&self) -> BTreeMap<PathBuf, Entry> {
+        self.entries.lock().map(|e| e.clone()).unwrap_or_default()
     }
 
     /// Starts counting content writes from zero (after setting up a machine's files).
