@@ -174,4 +174,22 @@ fn mariadb_stopped_for_a_while_makes_units_wait_and_they_recover_by_themselves_l
     ])
     .unwrap();
     assert_eq!(reply.status, 201, "nova's credentials: {reply:?}");
+    // The secrets scan sees this model's secrets, and would see one shown in a log line.
+    let looked_for = support::secrets::assert_no_leaks(&model);
+    assert!(
+        looked_for >= 5,
+        "passwords and keys to look for: {looked_for}"
+    );
+    model.world().logs.push(juju_sim::state::LogLine {
+        unit: leader.clone(),
+        level: "INFO".into(),
+        message: format!("connecting with {DB_PASSWORD}"),
+    });
+    let shown = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        support::secrets::assert_no_leaks(&model)
+    }));
+    assert!(
+        shown.is_err(),
+        "the secrets scan missed a password in juju-log"
+    );
 }

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod secrets;
 pub mod validator;
 
 use std::fs;
@@ -121,7 +122,8 @@ pub fn pack_charm(out: &TempDir) -> PathBuf {
     out.path().join("charm")
 }
 
-/// Settles a simulated model, failing with every failed hook's output if any hook failed.
+/// Settles a simulated model, failing with every failed hook's output if any hook failed, or
+/// when a secret of the model is shown where it should not be ([`secrets::assert_no_leaks`]).
 pub fn settle(model: &mut juju_sim::Model) {
     let result = model.settle();
     let failed: Vec<String> = model
@@ -132,6 +134,7 @@ pub fn settle(model: &mut juju_sim::Model) {
         .collect();
     assert!(failed.is_empty(), "{failed:#?}");
     result.expect("the model settles");
+    secrets::assert_no_leaks(model);
 }
 
 /// The application's leader and one other unit.
