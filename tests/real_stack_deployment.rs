@@ -3,7 +3,8 @@
 //! get-admin-password issues a token, tokens validate across units through a rotation, a new
 //! database is initialised again, a config-changed that changes nothing restarts nothing and
 //! asks Keystone nothing, not even whether it answers, and HTTPS from an operator's certificate
-//! or from the certificates relation, renewed without a failed request. Needs root and
+//! or from the certificates relation, renewed without a failed request; a token revoked on one
+//! unit is refused on every unit at once. Needs root and
 //! scripts/install-real-stack.
 
 mod support;
@@ -393,6 +394,26 @@ fn a_token_issued_on_one_unit_validates_on_the_other_through_a_rotation() {
     assert_eq!(validate(&base[0], &token, &token), 200);
     let fresh = issue_token(&base[1], &password, &[]);
     assert_eq!(validate(&base[0], &fresh, &fresh), 200);
+
+    // A revocation on one unit is honoured on the other at once, though that unit validated the
+    // token (and may have cached the validation and the revocation list) a moment before.
+    let revoked = issue_token(&base[0], &password, &[]);
+    for base in &base {
+        assert_eq!(validate(base, &fresh, &revoked), 200);
+    }
+    let auth = format!("X-Auth-Token: {fresh}");
+    let subject = format!("X-Subject-Token: {revoked}");
+    let url = format!("{}/auth/tokens", base[0]);
+    let reply = curl(&["-X", "DELETE", "-H", &auth, "-H", &subject, &url]);
+    assert_eq!(reply.status, 204, "{reply:?}");
+    for base in &base {
+        assert_eq!(
+            validate(base, &fresh, &revoked),
+            404,
+            "{base}: a revoked token"
+        );
+    }
+    assert_eq!(validate(&base[1], &fresh, &fresh), 200);
     assert_ready(&model);
 }
 

@@ -1,0 +1,321 @@
+//! Keystone under load through the cluster's front, the work operators run it for: three real
+//! units behind a VIP (haproxy, Apache with mod_wsgi, Keystone, memcached, MariaDB), clients
+//! on this machine issuing tokens (password authentication) and validating them
+//! (`GET /v3/auth/tokens`) through the VIP, bounded in time and count.
+//!
+//! Two configurations of the same units, same Keystone package, measured in turn (A, B, A, B):
+//! - `this charm`: the files the charm rendered;
+//! - `Python charm`: the same files with the settings in which the Python charm's rendered
+//!   configuration differs (reference §8): `[token] caching = false` (its Caracal template),
+//!   and mod_wsgi threads=1.
+//!
+//! Then a revocation check: a token revoked through the VIP is refused on every unit at once.
+//! Figures: requests per second, median and p99 latency per workload and configuration.
+//! `LOAD_SECONDS` (default 10) bounds each workload run, `LOAD_CLIENTS` (default 8) the clients.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use juju_sim::Model;
+use serde_json::{Map, json};
+
+/// Requests one workload run makes at most, whatever the time bound.
+const MAX_REQUESTS: usize = 200_000;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// One workload run's outcome.
+struct Run {
+    ok: usize,
+    failed: usize,
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn per_second(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&self, p: f64) -> Duration {
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        if sorted.is_empty() {
+            return Duration::ZERO;
+        }
+        let at = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+        sorted[at.min(sorted.len() - 1)]
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+fn auth_body(password: &str) -> String {
+    json!({"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": "admin", "domain": {"name": "admin_domain"}, "password": password}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "admin_domain"}}}}})
+    .to_string()
+}
+
+/// A token, or why not.
+fn issue(agent: &ureq::Agent, base: &str, body: &str) -> Result<String, String> {
+    let reply = agent
+        .post(format!("{base}/auth/tokens"))
+        .header("Content-Type", "application/json")
+        .send(body)
+        .map_err(|e| e.to_string())?;
+    if reply.status().as_u16() != 201 {
+        return Err(format!("HTTP {}", reply.status()));
+    }
+    let token = reply
+        .headers()
+        .get("X-Subject-Token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .ok_or("no X-Subject-Token")?;
+    let _ = reply.into_body().read_to_string();
+    Ok(token)
+}
+
+/// The status of validating `token`.
+fn validate(agent: &ureq::Agent, base: &str, admin: &str, token: &str) -> Result<u16, String> {
+    let reply = agent
+        .get(format!("{base}/auth/tokens"))
+        .header("X-Auth-Token", admin)
+        .header("X-Subject-Token", token)
+        .call()
+        .map_err(|e| e.to_string())?;
+    let status = reply.status().as_u16();
+    let _ = reply.into_body().read_to_string();
+    Ok(status)
+}
+
+/// Runs `request` from `clients` threads for `seconds` (or [`MAX_REQUESTS`]); each client
+/// has its own keep-alive connection.
+fn load(
+    clients: usize,
+    seconds: u64,
+    request: impl Fn(&ureq::Agent, usize) -> bool + Send + Sync + 'static,
+) -> Run {
+    let request = Arc::new(request);
+    let stop = Arc::new(AtomicBool::new(false));
+    let results = Arc::new(Mutex::new(Run {
+        ok: 0,
+        failed: 0,
+        latencies: Vec::new(),
+        elapsed: Duration::ZERO,
+    }));
+    let started = Instant::now();
+    let threads: Vec<_> = (0..clients)
+        .map(|client| {
+            let (request, stop, results) = (
+                Arc::clone(&request),
+                Arc::clone(&stop),
+                Arc::clone(&results),
+            );
+            std::thread::spawn(move || {
+                let agent = agent();
+                let mut n = client;
+                while !stop.load(Ordering::Relaxed) {
+                    let at = Instant::now();
+                    let ok = request(&agent, n);
+                    let took = at.elapsed();
+                    n += clients;
+                    let mut results = results.lock().unwrap();
+                    if ok {
+                        results.ok += 1;
+                        results.latencies.push(took);
+                    } else {
+                        results.failed += 1;
+                    }
+                    if results.ok + results.failed >= MAX_REQUESTS {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    while started.elapsed() < Duration::from_secs(seconds) && !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let mut run = Arc::try_unwrap(results).ok().unwrap().into_inner().unwrap();
+    run.elapsed = started.elapsed();
+    run
+}
+
+/// The settings in which the Python charm's configuration differs from this charm's, applied
+/// to a unit's rendered files; Apache restarted.
+fn apply_python_settings(model: &Model, unit: &str) {
+    let conf = model.unit_path(unit, "/etc/keystone/keystone.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    let text = text.replace("[token]\n", "[token]\ncaching = false\n");
+    std::fs::write(&conf, text).unwrap();
+    let vhost = model.unit_path(unit, "/etc/apache2/sites-available/wsgi-openstack-api.conf");
+    let text = std::fs::read_to_string(&vhost).unwrap();
+    let text = regex_replace_threads(&text, 1);
+    std::fs::write(&vhost, text).unwrap();
+    restart_apache(model, unit);
+}
+
+/// The files as the charm renders them: a config-changed after removing them brings them back.
+fn restore_charm_settings(model: &mut Model, unit: &str) {
+    std::fs::remove_file(model.unit_path(unit, "/etc/keystone/keystone.conf")).unwrap();
+    std::fs::remove_file(
+        model.unit_path(unit, "/etc/apache2/sites-available/wsgi-openstack-api.conf"),
+    )
+    .unwrap();
+    model.queue_hook(unit, "config-changed");
+    model.settle_unit(unit).unwrap();
+}
+
+/// `threads=<n>` in every WSGIDaemonProcess line.
+fn regex_replace_threads(text: &str, threads: u32) -> String {
+    text.lines()
+        .map(|line| {
+            if !line.trim_start().starts_with("WSGIDaemonProcess") {
+                return line.to_owned();
+            }
+            line.split(' ')
+                .map(|word| {
+                    if word.starts_with("threads=") {
+                        format!("threads={threads}")
+                    } else {
+                        word.to_owned()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+fn restart_apache(model: &Model, unit: &str) {
+    let out = model
+        .exec_on_unit(unit, &["apache2ctl", "graceful"])
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Waits until every unit's Keystone answers through the VIP again.
+fn wait_for(base: &str) {
+    let agent = agent();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if agent
+            .get(base)
+            .call()
+            .is_ok_and(|r| r.status().as_u16() == 200)
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("{base} does not answer");
+}
+
+fn report(config: &str, workload: &str, run: &Run) {
+    println!(
+        "load, {config:<13} {workload:<9}: {:>7.1}/s, median {:>6.1} ms, p99 {:>6.1} ms, {} ok, {} failed",
+        run.per_second(),
+        run.percentile(0.5).as_secs_f64() * 1000.0,
+        run.percentile(0.99).as_secs_f64() * 1000.0,
+        run.ok,
+        run.failed
+    );
+}
+
+/// Issues and validates through `base` with `clients` clients; both runs.
+fn measure(base: &str, password: &str, clients: usize, seconds: u64) -> (Run, Run) {
+    let body = auth_body(password);
+    let tokens: Arc<Mutex<Vec<String>>> = Arc::default();
+    let issued = {
+        let (base, body, tokens) = (base.to_owned(), body.clone(), Arc::clone(&tokens));
+        load(clients, seconds, move |agent, _| {
+            match issue(agent, &base, &body) {
+                Ok(token) => {
+                    tokens.lock().unwrap().push(token);
+                    true
+                }
+                Err(_) => false,
+            }
+        })
+    };
+    let pool: Vec<String> = tokens.lock().unwrap().iter().take(64).cloned().collect();
+    assert!(!pool.is_empty(), "no token was issued");
+    let admin = pool[0].clone();
+    let validated = {
+        let base = base.to_owned();
+        load(clients, seconds, move |agent, n| {
+            validate(agent, &base, &admin, &pool[n % pool.len()]) == Ok(200)
+        })
+    };
+    (issued, validated)
+}
+
+fn main() {
+    let seconds = env_or("LOAD_SECONDS", 10);
+    let clients = env_or("LOAD_CLIENTS", 8) as usize;
+    let out = support::TempDir::new("bench-load");
+    let charm = support::pack_charm(&out);
+    let (mut model, vip) = support::deploy_behind_vip(&charm, "load", 9, Map::new());
+    let base = format!("http://{vip}:5000/v3");
+    let units = model.units("keystone");
+    let leader = model.leader("keystone").unwrap();
+    let task = model
+        .run_action(&leader, "get-admin-password", Map::new())
+        .unwrap();
+    let password = task.results["admin-password"].as_str().unwrap().to_owned();
+    wait_for(&base);
+    println!(
+        "load: 3 units behind {vip}, {clients} clients, {seconds} s per run, token pool 64; \
+         machine: {} CPUs",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    for round in 0..2 {
+        for config in ["this charm", "Python charm"] {
+            if config == "Python charm" {
+                for unit in &units {
+                    apply_python_settings(&model, unit);
+                }
+            }
+            wait_for(&base);
+            // Warm up: each process loads Keystone and fills its caches.
+            let _ = measure(&base, &password, clients, 2);
+            let (issued, validated) = measure(&base, &password, clients, seconds);
+            report(config, "issue", &issued);
+            report(config, "validate", &validated);
+            if config == "Python charm" {
+                for unit in &units {
+                    restore_charm_settings(&mut model, unit);
+                }
+            }
+        }
+        let _ = round;
+    }
+}
