@@ -146,11 +146,13 @@ fn bag_node(bag: &Bag) -> Node {
 }
 
 /// `juju show-secret <id> --reveal --format yaml` for every secret in the model, in one
-/// mapping keyed by secret ID; `{}` when there are none.
+/// mapping keyed by secret ID; `{}` when there are none. Copies of other models' secrets
+/// granted across cross-model relations are not the model's: they are left out.
 pub fn show_secrets_revealed(world: &World) -> String {
     let secrets = world
         .secrets
         .values()
+        .filter(|s| world.owns_secret(s))
         .map(|s| (s.id.clone(), secret_details(world, s)));
     goyaml::to_string(&go_map(secrets))
 }
