@@ -98,7 +98,9 @@ fn relation_info(world: &World, rel: &Relation, unit: &str, app: &str) -> Option
         .values()
         .filter(|o| o.app == remote_app && o.alive)
     {
-        let in_scope = rel.in_scope.contains(&other.name);
+        // A remote unit is in scope in its own model; this model holds its data from then on.
+        let in_scope = rel.in_scope.contains(&other.name)
+            || (world.is_remote_app(&other.app) && rel.unit_data.contains_key(&other.name));
         let data = if in_scope {
             rel.unit_data.get(&other.name).cloned().unwrap_or_default()
         } else {

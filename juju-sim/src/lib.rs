@@ -5,9 +5,13 @@
 //!
 //! The API follows ops' Scenario: build a model, act on it (`deploy`, `relate`, `set_config`,
 //! `run_action`, ...), `settle`, then read the state out.
+//!
+//! A [`Controller`] holds several models, with offers and cross-model relations between them
+//! (see [`controller`]).
 
 pub mod charm;
 pub mod cli;
+pub mod controller;
 pub mod demo;
 pub mod format;
 pub mod goyaml;
@@ -28,6 +32,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Map, Value};
 
 use charm::{CharmMeta, Role};
+pub use controller::{Controller, CrossModelRelation, Offer};
 use scripted::{ScriptedCharm, ScriptedHook};
 use server::Server;
 use state::{
