@@ -449,6 +449,9 @@ impl Model {
     pub fn stop_machine(&mut self, unit: &str) -> Result<()> {
         {
             let mut world = self.world();
+            if world.units.contains_key(unit) && !world.runs_hooks(unit) {
+                bail!("{unit:?} is a unit of another model: its machine is there");
+            }
             let u = world
                 .units
                 .get_mut(unit)
@@ -484,6 +487,9 @@ impl Model {
 
     fn set_agent_stopped(&mut self, unit: &str, stopped: bool) -> Result<()> {
         let mut world = self.world();
+        if world.units.contains_key(unit) && !world.runs_hooks(unit) {
+            bail!("{unit:?} is a unit of another model: its agent runs there");
+        }
         let u = world
             .units
             .get_mut(unit)
@@ -835,8 +841,8 @@ impl Model {
     ) -> Result<u64> {
         let id = {
             let mut world = self.world();
-            if !world.units.contains_key(unit) {
-                bail!("unit {unit:?} not found");
+            if !world.runs_hooks(unit) {
+                bail!("unit {unit:?} not found in this model");
             }
             let id = world.next_action;
             world.next_action += 1;
@@ -1321,6 +1327,9 @@ fn next_hook(world: &mut World) -> Option<(String, HookEvent, u32)> {
         .unwrap_or(0);
     for i in 0..names.len() {
         let name = &names[(start + i) % names.len()];
+        if !world.runs_hooks(name) {
+            continue;
+        }
         let unit = world.units.get_mut(name)?;
         if !unit.alive || unit.machine_down || unit.agent_stopped {
             continue;

@@ -692,3 +692,38 @@ fn scripted_charms_exchange_data_and_a_secret_across_models() {
         assert_eq!(answer["remote-app"], "registry", "{unit}");
     }
 }
+
+#[test]
+fn a_remote_application_is_managed_from_its_own_model_only() {
+    let mut s = sites(1, 1);
+    let stand_in = s.stand_in.clone();
+    let edge = s.c.model_mut("edge").unwrap();
+    let refusals = [
+        edge.add_unit("central-db").err(),
+        edge.remove_unit("central-db/0").err(),
+        edge.set_config("central-db", Map::new()).err(),
+        edge.stop_agent("central-db/0").err(),
+        edge.set_leader("central-db/0").err(),
+        edge.run_action("central-db/0", "x", Map::new()).err(),
+    ];
+    for (n, refusal) in refusals.iter().enumerate() {
+        assert!(refusal.is_some(), "operation {n} was not refused");
+    }
+    // The offering side cannot relate to its consumer's stand-in itself.
+    let central = s.c.model_mut("central").unwrap();
+    assert!(
+        central
+            .relate("other:db", &format!("{stand_in}:backend"))
+            .is_err()
+    );
+    assert!(central.add_unit(&stand_in).is_err());
+    // Nothing ran on the remote units.
+    s.c.settle().unwrap();
+    for (model, unit) in [
+        ("edge", "central-db/0".to_owned()),
+        ("central", format!("{stand_in}/0")),
+    ] {
+        let log = s.c.model(model).unwrap().hook_log();
+        assert!(log.iter().all(|r| r.unit != unit), "{unit} ran hooks");
+    }
+}
