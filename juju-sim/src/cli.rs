@@ -98,7 +98,9 @@ fn relation_info(world: &World, rel: &Relation, unit: &str, app: &str) -> Option
         .values()
         .filter(|o| o.app == remote_app && o.alive)
     {
-        let in_scope = rel.in_scope.contains(&other.name);
+        // A remote unit is in scope in its own model; this model holds its data from then on.
+        let in_scope = rel.in_scope.contains(&other.name)
+            || (world.is_remote_app(&other.app) && rel.unit_data.contains_key(&other.name));
         let data = if in_scope {
             rel.unit_data.get(&other.name).cloned().unwrap_or_default()
         } else {
@@ -146,11 +148,13 @@ fn bag_node(bag: &Bag) -> Node {
 }
 
 /// `juju show-secret <id> --reveal --format yaml` for every secret in the model, in one
-/// mapping keyed by secret ID; `{}` when there are none.
+/// mapping keyed by secret ID; `{}` when there are none. Copies of other models' secrets
+/// granted across cross-model relations are not the model's: they are left out.
 pub fn show_secrets_revealed(world: &World) -> String {
     let secrets = world
         .secrets
         .values()
+        .filter(|s| world.owns_secret(s))
         .map(|s| (s.id.clone(), secret_details(world, s)));
     goyaml::to_string(&go_map(secrets))
 }

@@ -5,9 +5,13 @@
 //!
 //! The API follows ops' Scenario: build a model, act on it (`deploy`, `relate`, `set_config`,
 //! `run_action`, ...), `settle`, then read the state out.
+//!
+//! A [`Controller`] holds several models, with offers and cross-model relations between them
+//! (see [`controller`]).
 
 pub mod charm;
 pub mod cli;
+pub mod controller;
 pub mod demo;
 pub mod format;
 pub mod goyaml;
@@ -29,6 +33,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Map, Value};
 
 use charm::{CharmMeta, Role};
+pub use controller::{Controller, CrossModelRelation, Offer};
 use scripted::{ScriptedCharm, ScriptedHook};
 use server::Server;
 use state::{
@@ -128,8 +133,11 @@ impl Model {
     pub fn with_juju_version(version: &str) -> Result<Model> {
         // In-process charms need no tool executable; charm directories do (checked on deploy).
         let tool = find_tool_binary();
+        // Models made in the same nanosecond (a controller's) still get directories of their own.
+        static MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let made = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let base = std::env::temp_dir().join(format!(
-            "juju-sim-{}-{}",
+            "juju-sim-{}-{made}-{}",
             std::process::id(),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -347,6 +355,9 @@ impl Model {
     /// with every related application.
     pub fn add_unit(&mut self, app: &str) -> Result<String> {
         let mut world = self.world.lock().unwrap_or_else(|p| p.into_inner());
+        if world.is_remote_app(app) {
+            bail!("cannot add units to {app:?}: it is an application of another model");
+        }
         let Some(application) = world.apps.get_mut(app) else {
             bail!("application {app:?} not found");
         };
@@ -362,7 +373,7 @@ impl Model {
             Some(machines) if charm_unit => machines.add(&name)?.to_string(),
             _ => {
                 world.next_address += 1;
-                format!("127.0.1.{}", world.next_address - 1)
+                format!("127.0.{}.{}", world.address_block, world.next_address - 1)
             }
         };
         world.units.insert(
@@ -439,6 +450,9 @@ impl Model {
     pub fn stop_machine(&mut self, unit: &str) -> Result<()> {
         {
             let mut world = self.world();
+            if world.units.contains_key(unit) && !world.runs_hooks(unit) {
+                bail!("{unit:?} is a unit of another model: its machine is there");
+            }
             let u = world
                 .units
                 .get_mut(unit)
@@ -474,6 +488,9 @@ impl Model {
 
     fn set_agent_stopped(&mut self, unit: &str, stopped: bool) -> Result<()> {
         let mut world = self.world();
+        if world.units.contains_key(unit) && !world.runs_hooks(unit) {
+            bail!("{unit:?} is a unit of another model: its agent runs there");
+        }
         let u = world
             .units
             .get_mut(unit)
@@ -529,6 +546,9 @@ impl Model {
     /// `juju remove-unit <unit>`: departed on both sides, then broken (non-peer), stop, remove.
     pub fn remove_unit(&mut self, unit: &str) -> Result<()> {
         let mut world = self.world();
+        if world.units.contains_key(unit) && !world.runs_hooks(unit) {
+            bail!("cannot remove {unit:?}: it is a unit of another model");
+        }
         let Some(u) = world.units.get_mut(unit) else {
             bail!("unit {unit:?} not found");
         };
@@ -597,6 +617,13 @@ impl Model {
     pub fn relate(&mut self, a: &str, b: &str) -> Result<u32> {
         let mut world = self.world();
         let (a_app, a_ep, b_app, b_ep) = match_endpoints(&world, a, b)?;
+        for app in [&a_app, &b_app] {
+            if let Some(CharmKind::Remote(remote)) = world.apps.get(app.as_str()).map(|a| &a.charm)
+                && remote.offer.is_none()
+            {
+                bail!("{app:?} consumes an offer of this model: relate from its own model");
+            }
+        }
         let container_scope = [(&a_app, &a_ep), (&b_app, &b_ep)].iter().any(|(app, ep)| {
             world.apps[app.as_str()]
                 .meta
@@ -632,40 +659,16 @@ impl Model {
 
     /// `juju remove-relation`: departed for each remote unit on every unit, then broken.
     pub fn unrelate(&mut self, id: u32) -> Result<()> {
-        let mut world = self.world();
-        let Some(rel) = world.relations.get(&id) else {
-            bail!("relation {id} not found");
-        };
-        if rel.is_peer() {
-            bail!("peer relations cannot be removed");
-        }
-        let joined = rel.joined.clone();
-        let in_scope: Vec<String> = rel.in_scope.iter().cloned().collect();
-        for (unit, remotes) in joined {
-            for remote in remotes {
-                queue_relation_hook(
-                    &mut world,
-                    &unit,
-                    id,
-                    "departed",
-                    Some(&remote),
-                    Some(&remote),
-                );
-            }
-        }
-        for unit in in_scope {
-            queue_relation_hook(&mut world, &unit, id, "broken", None, None);
-        }
-        if let Some(rel) = world.relations.get_mut(&id) {
-            rel.dying = true;
-        }
-        Ok(())
+        unrelate(&mut self.world(), id)
     }
 
     /// `juju config <app> key=value ...`: checked against config.yaml; config-changed on every
     /// unit when something changed.
     pub fn set_config(&mut self, app: &str, values: Map<String, Value>) -> Result<()> {
         let mut world = self.world();
+        if world.is_remote_app(app) {
+            bail!("cannot configure {app:?}: it is an application of another model");
+        }
         let Some(application) = world.apps.get_mut(app) else {
             bail!("application {app:?} not found");
         };
@@ -702,8 +705,8 @@ impl Model {
     /// Makes `unit` the leader of its application.
     pub fn set_leader(&mut self, unit: &str) -> Result<()> {
         let mut world = self.world();
-        if !world.units.contains_key(unit) {
-            bail!("unit {unit:?} not found");
+        if !world.runs_hooks(unit) {
+            bail!("unit {unit:?} not found in this model");
         }
         let app = World::app_of(unit).to_owned();
         elect(&mut world, &app, Some(unit.to_owned()));
@@ -728,8 +731,8 @@ impl Model {
     /// start.
     pub fn upgrade_charm(&mut self, app: &str) -> Result<()> {
         let mut world = self.world();
-        if !world.apps.contains_key(app) {
-            bail!("application {app:?} not found");
+        if !world.apps.contains_key(app) || world.is_remote_app(app) {
+            bail!("application {app:?} not found in this model");
         }
         for unit in world.live_units_of(app) {
             world.queue(&unit, HookEvent::simple("upgrade-charm"));
@@ -839,8 +842,8 @@ impl Model {
     ) -> Result<u64> {
         let id = {
             let mut world = self.world();
-            if !world.units.contains_key(unit) {
-                bail!("unit {unit:?} not found");
+            if !world.runs_hooks(unit) {
+                bail!("unit {unit:?} not found in this model");
             }
             let id = world.next_action;
             world.next_action += 1;
@@ -879,60 +882,78 @@ impl Model {
     /// failed hook is retried before anything else on its unit, up to [`MAX_RETRIES`] times.
     pub fn settle(&mut self) -> Result<()> {
         for _ in 0..MAX_HOOKS_PER_SETTLE {
-            let next = {
-                let mut world = self.world();
-                next_hook(&mut world)
-            };
-            let Some((unit, event, retry)) = next else {
-                self.world()
-                    .relations
-                    .retain(|_, r| !(r.dying && r.in_scope.is_empty()));
-                return self.place_vips();
-            };
-            let ok = self.run_hook(&unit, &event)?;
-            let mut world = self.world();
-            if event.action.is_some() {
-                continue;
-            }
-            let u = world.units.get_mut(&unit).expect("unit");
-            if ok {
-                u.failed = None;
-                u.agent_error = None;
-            } else {
-                let tries = retry + 1;
-                if tries > MAX_RETRIES {
-                    let last = world
-                        .hook_log
-                        .iter()
-                        .rev()
-                        .find(|r| r.unit == unit)
-                        .map(|r| format!("{}{}", r.stdout, r.stderr))
-                        .unwrap_or_default();
-                    // Charms (ops among them) report tracebacks through juju-log.
-                    let logged: Vec<String> = world
-                        .logs
-                        .iter()
-                        .filter(|l| l.unit == unit)
-                        .rev()
-                        .take(5)
-                        .map(|l| format!("{} {}", l.level, l.message))
-                        .collect();
-                    let last = format!(
-                        "{last}{}",
-                        logged.into_iter().rev().collect::<Vec<_>>().join("\n")
-                    );
-                    bail!(
-                        "{unit}: hook {:?} failed {tries} times; last output:\n{last}",
-                        event.name
-                    );
-                }
-                u.agent_error = Some(format!("hook failed: {:?}", event.name));
-                u.failed = Some((event, tries));
+            if !self.step()? {
+                return self.settled();
             }
         }
         Err(anyhow!(
             "the model did not settle within {MAX_HOOKS_PER_SETTLE} hooks"
         ))
+    }
+
+    /// Runs the next pending hook, as [`Model::settle`] takes them; false when none is
+    /// pending. A hook that failed more than [`MAX_RETRIES`] times is an error.
+    pub(crate) fn step(&mut self) -> Result<bool> {
+        let next = {
+            let mut world = self.world();
+            next_hook(&mut world)
+        };
+        let Some((unit, event, retry)) = next else {
+            return Ok(false);
+        };
+        let ok = self.run_hook(&unit, &event)?;
+        let mut world = self.world();
+        if event.action.is_some() {
+            return Ok(true);
+        }
+        let u = world
+            .units
+            .get_mut(&unit)
+            .with_context(|| format!("unit {unit:?} vanished while its hook ran"))?;
+        if ok {
+            u.failed = None;
+            u.agent_error = None;
+            return Ok(true);
+        }
+        let tries = retry + 1;
+        if tries > MAX_RETRIES {
+            let last = world
+                .hook_log
+                .iter()
+                .rev()
+                .find(|r| r.unit == unit)
+                .map(|r| format!("{}{}", r.stdout, r.stderr))
+                .unwrap_or_default();
+            // Charms (ops among them) report tracebacks through juju-log.
+            let logged: Vec<String> = world
+                .logs
+                .iter()
+                .filter(|l| l.unit == unit)
+                .rev()
+                .take(5)
+                .map(|l| format!("{} {}", l.level, l.message))
+                .collect();
+            let last = format!(
+                "{last}{}",
+                logged.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+            bail!(
+                "{unit}: hook {:?} failed {tries} times; last output:\n{last}",
+                event.name
+            );
+        }
+        u.agent_error = Some(format!("hook failed: {:?}", event.name));
+        u.failed = Some((event, tries));
+        Ok(true)
+    }
+
+    /// What Juju has done once nothing is pending: relations whose units all left are gone,
+    /// and Pacemaker has placed the VIPs.
+    pub(crate) fn settled(&mut self) -> Result<()> {
+        self.world()
+            .relations
+            .retain(|_, r| !(r.dying && r.in_scope.is_empty()));
+        self.place_vips()
     }
 
     /// Runs one hook (or action) on a unit and commits or discards its changes.
@@ -979,6 +1000,13 @@ impl Model {
                     .get_mut(&app)
                     .context("in-process charm missing")?;
                 (charm.run_hook(&env, &channel), String::new(), String::new())
+            }
+            CharmKind::Remote(remote) => {
+                bail!(
+                    "{unit} runs no hooks here: it is a unit of {:?} in model {:?}",
+                    remote.app,
+                    remote.model
+                );
             }
             CharmKind::Scripted => {
                 let app = World::app_of(unit).to_owned();
@@ -1273,7 +1301,10 @@ fn queue_relation_hook(
         secret: None,
         action: None,
     };
-    // Teardown hooks reach dying units too.
+    // Teardown hooks reach dying units too; remote units run none here.
+    if !world.runs_hooks(unit) {
+        return;
+    }
     if let Some(u) = world.units.get_mut(unit)
         && u.alive
     {
@@ -1297,6 +1328,9 @@ fn next_hook(world: &mut World) -> Option<(String, HookEvent, u32)> {
         .unwrap_or(0);
     for i in 0..names.len() {
         let name = &names[(start + i) % names.len()];
+        if !world.runs_hooks(name) {
+            continue;
+        }
         let unit = world.units.get_mut(name)?;
         if !unit.alive || unit.machine_down || unit.agent_stopped {
             continue;
@@ -1458,32 +1492,7 @@ fn commit(world: &mut World, context: &HookContext) {
     }
     // relation-changed for every unit that sees a changed bag, never the writer.
     for (id, bag) in changed_bags {
-        let Some(rel) = world.relations.get(&id) else {
-            continue;
-        };
-        let mut targets: Vec<(String, Option<String>)> = Vec::new();
-        if bag.contains('/') {
-            for (watcher, seen) in &rel.joined {
-                if *watcher != bag && seen.contains(&bag) {
-                    targets.push((watcher.clone(), Some(bag.clone())));
-                }
-            }
-        } else {
-            for watcher in &rel.in_scope {
-                let watcher_app = World::app_of(watcher);
-                let sees = if rel.is_peer() {
-                    *watcher != unit
-                } else {
-                    watcher_app != bag
-                };
-                if sees {
-                    targets.push((watcher.clone(), None));
-                }
-            }
-        }
-        for (watcher, remote_unit) in targets {
-            queue_relation_hook(world, &watcher, id, "changed", remote_unit.as_deref(), None);
-        }
+        notify_bag_changed(world, id, &bag, Some(&unit));
     }
     // secret-changed for consumers tracking an older revision.
     for id in changed_secrets {
@@ -1492,6 +1501,7 @@ fn commit(world: &mut World, context: &HookContext) {
         };
         let latest = secret.latest();
         let label = secret.label.clone();
+        let uri = secret.uri();
         let consumers: Vec<String> = secret
             .tracked
             .iter()
@@ -1500,10 +1510,67 @@ fn commit(world: &mut World, context: &HookContext) {
             .collect();
         for consumer in consumers {
             let mut event = HookEvent::simple("secret-changed");
-            event.secret = Some((format!("secret:{id}"), label.clone(), latest));
+            event.secret = Some((uri.clone(), label.clone(), latest));
             world.queue(&consumer, event);
         }
     }
+}
+
+/// Queues relation-changed on every unit of this model that sees `bag` of relation `id`:
+/// for a unit bag, the units that have seen that unit join; for an application bag, the units
+/// in scope on the other side (in a peer relation, every unit but the writer).
+fn notify_bag_changed(world: &mut World, id: u32, bag: &str, writer: Option<&str>) {
+    let Some(rel) = world.relations.get(&id) else {
+        return;
+    };
+    let mut targets: Vec<(String, Option<String>)> = Vec::new();
+    if bag.contains('/') {
+        for (watcher, seen) in &rel.joined {
+            if watcher != bag && seen.contains(bag) {
+                targets.push((watcher.clone(), Some(bag.to_owned())));
+            }
+        }
+    } else {
+        for watcher in &rel.in_scope {
+            let watcher_app = World::app_of(watcher);
+            let sees = if rel.is_peer() {
+                Some(watcher.as_str()) != writer
+            } else {
+                watcher_app != bag
+            };
+            if sees {
+                targets.push((watcher.clone(), None));
+            }
+        }
+    }
+    for (watcher, remote_unit) in targets {
+        queue_relation_hook(world, &watcher, id, "changed", remote_unit.as_deref(), None);
+    }
+}
+
+/// `juju remove-relation` in one model: departed for each remote unit on every unit, then
+/// broken; the relation is dying until its units have left.
+fn unrelate(world: &mut World, id: u32) -> Result<()> {
+    let Some(rel) = world.relations.get(&id) else {
+        bail!("relation {id} not found");
+    };
+    if rel.is_peer() {
+        bail!("peer relations cannot be removed");
+    }
+    let joined = rel.joined.clone();
+    let in_scope: Vec<String> = rel.in_scope.iter().cloned().collect();
+    for (unit, remotes) in joined {
+        for remote in remotes {
+            queue_relation_hook(world, &unit, id, "departed", Some(&remote), Some(&remote));
+        }
+    }
+    for unit in in_scope {
+        queue_relation_hook(world, &unit, id, "broken", None, None);
+    }
+    if let Some(rel) = world.relations.get_mut(&id) {
+        rel.dying = true;
+    }
+    Ok(())
 }
 
 /// Throws away a failed hook's transactional changes (secrets it created included).

@@ -21,6 +21,22 @@ pub enum CharmKind {
     /// A charm's own code called inside the test process (see [`crate::InProcessCharm`]), with
     /// its charm directory for the metadata and `JUJU_CHARM_DIR`.
     InProcess(PathBuf),
+    /// An application of another model, seen across a cross-model relation (see
+    /// [`crate::controller`]): its units run no hooks here; their data is copied in by the
+    /// controller.
+    Remote(RemoteApp),
+}
+
+/// Where a remote application of a model really lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteApp {
+    /// The model it lives in.
+    pub model: String,
+    /// Its name in that model.
+    pub app: String,
+    /// The offer URL this model consumed it by (`admin/<model>.<offer>`): set on the consuming
+    /// side (a SAAS), unset for the synthetic `remote-<token>` application of the offering side.
+    pub offer: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -157,11 +173,21 @@ pub struct Secret {
     pub tracked: BTreeMap<String, u32>,
     /// Labels consumers gave the secret.
     pub consumer_labels: BTreeMap<String, String>,
+    /// The UUID of the model the secret lives in, when its URI names it
+    /// (`secret://<uuid>/<id>`): set for the secrets of a model of a [`crate::Controller`],
+    /// whose URIs reach across models; unset for a standalone model's (`secret:<id>`). A
+    /// secret whose model is another one is a consumer's copy of a secret granted across a
+    /// cross-model relation.
+    pub source_model: Option<String>,
 }
 
 impl Secret {
+    /// The URI its owner gets from `secret-add`.
     pub fn uri(&self) -> String {
-        format!("secret:{}", self.id)
+        match &self.source_model {
+            Some(model) => format!("secret://{model}/{}", self.id),
+            None => format!("secret:{}", self.id),
+        }
     }
     pub fn latest(&self) -> u32 {
         self.revisions.len() as u32
@@ -280,6 +306,11 @@ pub struct World {
     pub vips: BTreeMap<String, Vec<std::net::Ipv4Addr>>,
     pub next_relation: u32,
     pub next_address: u32,
+    /// Unit addresses are `127.0.<block>.<n>`: 1 for a standalone model; the models of a
+    /// [`crate::Controller`] each have their own block.
+    pub address_block: u8,
+    /// Whether `secret-add` names the model in the URIs it gives (see [`Secret::source_model`]).
+    pub secret_uris_name_model: bool,
     pub next_secret: u64,
     pub next_action: u64,
     pub next_context: u64,
@@ -303,6 +334,8 @@ impl World {
             vips: BTreeMap::new(),
             next_relation: 0,
             next_address: 1,
+            address_block: 1,
+            secret_uris_name_model: false,
             next_secret: 1,
             next_action: 1,
             next_context: 1,
@@ -350,6 +383,28 @@ impl World {
         self.version_at_least((2, 8))
     }
 
+    /// Whether `app` is another model's application seen across a cross-model relation.
+    pub fn is_remote_app(&self, app: &str) -> bool {
+        self.apps
+            .get(app)
+            .is_some_and(|a| matches!(a.charm, CharmKind::Remote(_)))
+    }
+
+    /// Whether `unit` runs hooks in this model: a unit of a local application. A remote unit
+    /// stands for a unit of another model and runs none here.
+    pub fn runs_hooks(&self, unit: &str) -> bool {
+        self.units.contains_key(unit) && !self.is_remote_app(Self::app_of(unit))
+    }
+
+    /// Whether `secret` is this model's own, not a copy of another model's secret granted to
+    /// one of its applications.
+    pub fn owns_secret(&self, secret: &Secret) -> bool {
+        secret
+            .source_model
+            .as_ref()
+            .is_none_or(|m| *m == self.model_uuid)
+    }
+
     pub fn app_of(unit: &str) -> &str {
         unit.split('/').next().unwrap_or(unit)
     }
@@ -386,7 +441,11 @@ impl World {
         config
     }
 
+    /// Queues a hook on a unit of this model (nothing for a dead or remote unit).
     pub fn queue(&mut self, unit: &str, event: HookEvent) {
+        if !self.runs_hooks(unit) {
+            return;
+        }
         if let Some(u) = self.units.get_mut(unit)
             && u.alive
         {

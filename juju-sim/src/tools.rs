@@ -1073,11 +1073,19 @@ fn secret_content(
     Ok(content)
 }
 
-/// Finds a secret by URI (`secret:<id>` or `secret://<model>/<id>`) or by label.
+/// Finds a secret by URI (`secret:<id>` or `secret://<model>/<id>`) or by label. A URI that
+/// names a model finds only that model's secret (a copy of it, for another model's secret
+/// granted across a cross-model relation).
 fn find_secret(world: &World, uri: Option<&str>, label: Option<&str>) -> Option<String> {
     if let Some(uri) = uri {
         let id = uri.rsplit(['/', ':']).next().unwrap_or(uri);
-        return world.secrets.contains_key(id).then(|| id.to_owned());
+        let model = uri
+            .strip_prefix("secret://")
+            .and_then(|rest| rest.split_once('/'))
+            .map(|(model, _)| model);
+        let secret = world.secrets.get(id)?;
+        let lives_in = secret.source_model.as_deref().unwrap_or(&world.model_uuid);
+        return model.is_none_or(|m| m == lives_in).then(|| id.to_owned());
     }
     let me = unit(world);
     let label = label?;
@@ -1131,23 +1139,26 @@ fn secret_add(world: &mut World, args: &[String], stdin: &[u8]) -> ToolResult {
     };
     let id = format!("d{:019}", world.next_secret);
     world.next_secret += 1;
-    world.secrets.insert(
-        id.clone(),
-        Secret {
-            id: id.clone(),
-            owner,
-            label: args.flag("label").map(str::to_owned),
-            description: args.flag("description").map(str::to_owned),
-            rotate: args.flag("rotate").map(str::to_owned),
-            revisions: vec![content],
-            grants: BTreeMap::new(),
-            tracked: BTreeMap::new(),
-            consumer_labels: BTreeMap::new(),
-        },
-    );
+    let source_model = world
+        .secret_uris_name_model
+        .then(|| world.model_uuid.clone());
+    let secret = Secret {
+        id: id.clone(),
+        owner,
+        label: args.flag("label").map(str::to_owned),
+        description: args.flag("description").map(str::to_owned),
+        rotate: args.flag("rotate").map(str::to_owned),
+        revisions: vec![content],
+        grants: BTreeMap::new(),
+        tracked: BTreeMap::new(),
+        consumer_labels: BTreeMap::new(),
+        source_model,
+    };
+    let uri = secret.uri();
+    world.secrets.insert(id.clone(), secret);
     // Usable at once within the hook; removed again if the hook fails.
-    ctx_mut(world).pending.push(Pending::SecretAdd(id.clone()));
-    Ok(format!("secret:{id}\n"))
+    ctx_mut(world).pending.push(Pending::SecretAdd(id));
+    Ok(format!("{uri}\n"))
 }
 
 fn secret_get(world: &mut World, args: &[String]) -> ToolResult {

@@ -470,6 +470,7 @@ fn a_secret_put_in_the_world_directly_is_shown() {
             grants: BTreeMap::new(),
             tracked: BTreeMap::new(),
             consumer_labels: BTreeMap::new(),
+            source_model: None,
         },
     );
     assert_eq!(
