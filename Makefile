@@ -68,11 +68,13 @@ hooks:
 	for action in $$($(TARGET_DIR)/debug/keystone-charm actions); do ln -s ../dispatch actions/$$action; done
 
 ## bench: whole-process hook times, hook-tool calls and binary size; fernet rotation convergence
-## (3, 5, 9 units) and a hook's peak RSS; simulator hooks/s; the identity relations at scale
-## (100 relations, in memory)
+## (3, 5, 9 units) and a hook's peak RSS; real-stack deploy and first-token times; Keystone
+## under load through a VIP, this charm's configuration against the Python charm's; simulator
+## hooks/s; the identity relations at scale (100 relations, in memory)
 bench: build
 	$(CARGO) build --release --locked -p juju-sim --bin juju-sim-tool
 	$(CARGO) bench --bench hooks --locked
+	$(CARGO) bench --bench keystone_load --locked
 	$(CARGO) bench -p juju-sim --bench hooks_per_second --locked
 	$(CARGO) test --lib --locked at_scale -- --nocapture
 

@@ -790,6 +790,13 @@ impl Model {
         });
     }
 
+    /// The next call of `tool` by `unit` kills the hook's process with SIGKILL before the call
+    /// takes effect (a machine losing power, the OOM killer): Juju then discards what the hook
+    /// set and retries it.
+    pub fn kill_at_tool(&mut self, unit: &str, tool: &str) {
+        self.fail_tool(unit, tool, tools::KILL_THE_HOOK, "killed by the test");
+    }
+
     /// Queues a hook on a unit (e.g. `config-changed` after an agent restart).
     pub fn queue_hook(&mut self, unit: &str, hook: &str) {
         self.world().queue(unit, HookEvent::simple(hook));

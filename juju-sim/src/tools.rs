@@ -13,6 +13,10 @@ use serde_json::{Map, Value, json};
 use crate::format::{Format, render};
 use crate::state::{HookContext, HookEvent, LogLine, Pending, Secret, World};
 
+/// The exit code a [`crate::state::ToolFault`] gives to have the tool executable kill the hook
+/// process that called it (SIGKILL), instead of failing the call.
+pub const KILL_THE_HOOK: i32 = -9;
+
 /// What a tool process prints and returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolOutput {

@@ -39,6 +39,14 @@ fn main() -> ExitCode {
         stdin: base64::engine::general_purpose::STANDARD.encode(stdin),
     };
     match call(Path::new(&socket), &request) {
+        Ok(response) if response.code == juju_sim::tools::KILL_THE_HOOK => {
+            // The hook process is this tool's parent: it dies before the call takes effect.
+            let parent = std::os::unix::process::parent_id().to_string();
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &parent])
+                .status();
+            ExitCode::from(137)
+        }
         Ok(response) => {
             let _ = std::io::stdout().write_all(response.stdout.as_bytes());
             let _ = std::io::stderr().write_all(response.stderr.as_bytes());
