@@ -11,13 +11,13 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::event::Event;
 use crate::fernet_keys::{RotationRequest, sites};
-use crate::relations::fernet_keys;
 use crate::host::fs::Owner;
 use crate::host::services::Service;
 use crate::juju::{Bag, Juju};
 use crate::machine::Machine;
 use crate::paths;
 use crate::relations::cluster;
+use crate::relations::fernet_keys;
 use crate::relations::shared_db::DatabaseFlags;
 use crate::relations::{consumers, identity_credentials, identity_service};
 use crate::step::Hook;
@@ -109,7 +109,9 @@ fn rotate_fernet(juju: &Juju, machine: &Machine) -> Result<(Results, AfterAction
         ));
     }
     let config = config(juju)?;
-    let peer_bag = cluster::app_data(juju)?.map(|(_, bag)| bag).unwrap_or_default();
+    let peer_bag = cluster::app_data(juju)?
+        .map(|(_, bag)| bag)
+        .unwrap_or_default();
     // A site that takes its keys from a source never rotates them, not even with force: a key
     // set of its own would make its tokens fail at every other site, and the next adoption
     // would replace it.
@@ -170,7 +172,8 @@ fn rotate_fernet(juju: &Juju, machine: &Machine) -> Result<(Results, AfterAction
             ),
         ]));
     };
-    fernet_keys::publish_to(juju, machine, &site_ids).map_err(|e| ActionFailure(format!("{e:#}")))?;
+    fernet_keys::publish_to(juju, machine, &site_ids)
+        .map_err(|e| ActionFailure(format!("{e:#}")))?;
     let mut results = Results::new();
     if !rotated.forced_past.is_empty() {
         let units = rotated.forced_past.join(", ");

@@ -39,7 +39,10 @@ pub const STEPS: [(&str, Step); 23] = [
     ("keystone-files", steps::workload::keystone_files),
     ("database-init", relations::shared_db::initialise),
     ("fernet-keys", relations::fernet_keys::publish),
-    ("fernet-keys-source-ack", relations::fernet_keys_source::report),
+    (
+        "fernet-keys-source-ack",
+        relations::fernet_keys_source::report,
+    ),
     ("apache", steps::workload::apache),
     ("ha", relations::ha::run),
     ("readiness", steps::readiness::run),

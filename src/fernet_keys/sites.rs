@@ -247,7 +247,21 @@ mod tests {
             })
         );
         assert!(offered(&bag(&[("generation", "3"), ("fingerprint", &fp)])).is_none());
-        assert!(offered(&bag(&[("generation", "x"), ("fingerprint", &fp), ("keys", "{}")])).is_none());
-        assert!(offered(&bag(&[("generation", "1"), ("fingerprint", "zz"), ("keys", "{}")])).is_none());
+        assert!(
+            offered(&bag(&[
+                ("generation", "x"),
+                ("fingerprint", &fp),
+                ("keys", "{}")
+            ]))
+            .is_none()
+        );
+        assert!(
+            offered(&bag(&[
+                ("generation", "1"),
+                ("fingerprint", "zz"),
+                ("keys", "{}")
+            ]))
+            .is_none()
+        );
     }
 }

@@ -29,7 +29,12 @@ struct Sites(Vec<RelationId>);
 
 /// The relations to sites: asked of Juju in this endpoint's hooks (and kept in the peer bag),
 /// read from the peer bag in every other hook.
-fn relations(juju: &Juju, event: &Event, peer: &RelationId, bag: &Databag) -> Result<Vec<RelationId>> {
+fn relations(
+    juju: &Juju,
+    event: &Event,
+    peer: &RelationId,
+    bag: &Databag,
+) -> Result<Vec<RelationId>> {
     let own_hook = matches!(
         event,
         Event::Relation {
@@ -147,7 +152,8 @@ pub fn publish_to(
     let Some(current) = cluster::published(&peer_bag) else {
         return Ok(Vec::new());
     };
-    let secret = cluster::fernet_secret_id(&peer_bag).filter(|_| juju.supports_cross_model_secrets());
+    let secret =
+        cluster::fernet_secret_id(&peer_bag).filter(|_| juju.supports_cross_model_secrets());
     let flags = DatabaseFlags::from_peer_bag(&peer_bag);
     for id in ids {
         let own = juju
@@ -165,7 +171,11 @@ pub fn publish_to(
                 changes.insert(sites::KEYS.to_owned(), None);
             }
             None if stale => {
-                let Some(material) = machine.keys.read().context("cannot read the key repositories")? else {
+                let Some(material) = machine
+                    .keys
+                    .read()
+                    .context("cannot read the key repositories")?
+                else {
                     return Ok(Vec::new());
                 };
                 changes.insert(
@@ -175,8 +185,14 @@ pub fn publish_to(
             }
             None => {}
         }
-        changes.insert(sites::GENERATION.to_owned(), Some(current.generation.to_string()));
-        changes.insert(sites::FINGERPRINT.to_owned(), Some(current.fingerprint.clone()));
+        changes.insert(
+            sites::GENERATION.to_owned(),
+            Some(current.generation.to_string()),
+        );
+        changes.insert(
+            sites::FINGERPRINT.to_owned(),
+            Some(current.fingerprint.clone()),
+        );
         changes.insert(
             sites::SOURCE.to_owned(),
             Some(crate::relations::fernet_keys_source::site_name(juju)),
@@ -204,3 +220,6 @@ pub fn publish_to(
     }
     Ok(Vec::new())
 }
+
+#[cfg(test)]
+mod tests;

@@ -105,7 +105,10 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     )?;
     let remote = hook
         .juju
-        .relation_data(&relation, &Bag::App(AppName::parse(&source).context("source")?))
+        .relation_data(
+            &relation,
+            &Bag::App(AppName::parse(&source).context("source")?),
+        )
         .context("cannot read what the fernet key source published")?;
     let offer = sites::offered(&remote);
     let upstream = upstream(hook, &peer_bag, &source, offer.as_ref())?;
@@ -185,10 +188,11 @@ fn fetch(juju: &Juju, offer: &Offered) -> Result<Option<KeyMaterial>> {
         }
         Transport::Bag(text) => KeyMaterial::from_bag_value(text).ok(),
     };
-    Ok(fetched.filter(|(material, generation)| {
-        *generation == offer.generation && material.fingerprint() == offer.fingerprint
-    })
-    .map(|(material, _)| material))
+    Ok(fetched
+        .filter(|(material, generation)| {
+            *generation == offer.generation && material.fingerprint() == offer.fingerprint
+        })
+        .map(|(material, _)| material))
 }
 
 /// No source: when there was one, the site keeps its keys and rotates them on its own.
@@ -218,7 +222,11 @@ fn left(hook: &Hook<'_>, peer: &RelationId, peer_bag: &Databag) -> Result<Vec<Co
                 (sites::PEER_FORMER_SOURCE, Some(source.clone())),
             ],
         )?;
-        return Ok(vec![Condition::Note(former_note(&source))]);
+        return Ok(Vec::new());
+    }
+    // The leader says it in [`report`], after the cluster step, which may have just rotated.
+    if hook.leader {
+        return Ok(Vec::new());
     }
     Ok(former
         .map(|source| Condition::Note(former_note(&source)))
@@ -231,16 +239,21 @@ fn former_note(source: &str) -> String {
 }
 
 /// Step, after the cluster step: the leader tells the source the generation every unit of this
-/// site holds, and this site's name. Reads only its own bag unless the answer may change.
+/// site holds, and this site's name. Reads only its own bag unless the answer may change. On a
+/// site that left its source, the leader's note says so until its first own rotation.
 pub fn report(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     if !hook.leader {
         return Ok(Vec::new());
     }
-    let Some(consuming) = hook.found::<Consuming>().cloned() else {
-        return Ok(Vec::new());
-    };
     let Some((_, peer_bag)) = cluster::app_data(hook.juju)? else {
         return Ok(Vec::new());
+    };
+    let Some(consuming) = hook.found::<Consuming>().cloned() else {
+        return Ok(peer_bag
+            .get(sites::PEER_FORMER_SOURCE)
+            .map(|source| Condition::Note(former_note(source)))
+            .into_iter()
+            .collect());
     };
     let own = hook
         .juju
