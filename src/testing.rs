@@ -340,6 +340,24 @@ impl Sites {
     /// `sites`: each model's name and keystone units, on Juju `version`; settled, every unit
     /// ready on its own keys.
     pub fn new(version: &str, sites: &[(&str, usize)]) -> Sites {
+        let mut all = Sites::unsettled(version, sites);
+        for (name, _) in sites {
+            all.relate_database(name);
+        }
+        all.settle();
+        all
+    }
+
+    /// Relates `site`'s keystone to its database (its end of the replicated one).
+    pub fn relate_database(&mut self, site: &str) {
+        self.controller
+            .relate(site, "keystone:shared-db", "mysql:shared-db")
+            .expect("relate the database");
+    }
+
+    /// [`Sites::new`] before anything ran and without the database relations: each site's
+    /// `region` is its model's name.
+    pub fn unsettled(version: &str, sites: &[(&str, usize)]) -> Sites {
         let keystone: SharedKeystone = Rc::new(std::sync::Mutex::new(
             crate::keystone_api::memory::MemoryKeystone::bootstrapped(),
         ));
@@ -359,8 +377,10 @@ impl Sites {
             let site: Rc<RefCell<BTreeMap<String, UnitMachine>>> = Rc::default();
             let charm = in_process_charm(&site, &keystone, &Rc::default());
             let model = controller.add_model(name).expect("a model");
+            let config = serde_json::json!({"region": name});
+            let config = config.as_object().cloned().unwrap_or_default();
             model
-                .deploy_in_process("keystone", charm_dir(), *units, Map::new(), charm)
+                .deploy_in_process("keystone", charm_dir(), *units, config, charm)
                 .expect("deploy keystone");
             model
                 .world()
@@ -374,18 +394,13 @@ impl Sites {
             model
                 .deploy_scripted("mysql", Box::new(mysql), 1)
                 .expect("deploy mysql");
-            model
-                .relate("keystone:shared-db", "mysql:shared-db")
-                .expect("relate the database");
             machines.insert((*name).to_owned(), site);
         }
-        let mut sites = Sites {
+        Sites {
             controller,
             keystone,
             machines,
-        };
-        sites.settle();
-        sites
+        }
     }
 
     /// Offers `source`'s keystone:fernet-keys, consumes it in `site` as `<source>-keystone` and
@@ -500,6 +515,22 @@ impl Sites {
                 params.as_object().cloned().unwrap_or_default(),
             )
             .expect("the action ran")
+    }
+
+    /// The tools the last hook on `unit` of `site` called, by name.
+    pub fn tools_called(&self, site: &str, unit: &str) -> Vec<String> {
+        self.model(site)
+            .hook_log()
+            .iter()
+            .rev()
+            .find(|run| run.unit == unit)
+            .map(|run| {
+                run.tool_calls
+                    .iter()
+                    .map(|call| call.split(' ').next().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// juju-log lines of `unit` of `site` at `level`.

@@ -17,6 +17,9 @@ use std::collections::BTreeMap;
 
 use super::{Key, KeyMaterial, KeySet};
 
+/// The consuming endpoint.
+pub const SOURCE_ENDPOINT: &str = "fernet-keys-source";
+
 /// The relation's application bag keys, both directions.
 pub const GENERATION: &str = "generation";
 pub const FINGERPRINT: &str = "fingerprint";

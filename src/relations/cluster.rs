@@ -304,6 +304,15 @@ pub fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
         );
     }
     match decision {
+        LeaderDecision::Initialize
+            if !juju
+                .relation_ids(sites::SOURCE_ENDPOINT)
+                .context("cannot list the fernet-keys-source relation")?
+                .is_empty() =>
+        {
+            // Its relation-created has not run yet: keys of its own would only be merged in.
+            result.waiting = Some("Waiting for fernet keys from the key source".to_owned());
+        }
         LeaderDecision::Initialize => {
             // A new leader adopts what was published; only an empty bag means "never created".
             // Even then, keys that exist already are kept, so that replacing the Python charm

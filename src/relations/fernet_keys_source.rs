@@ -19,7 +19,7 @@ use crate::juju::{AppName, Bag, Databag, DatabagChanges, Juju, RelationId, Secre
 use crate::relations::cluster::{self, HeldKeys};
 use crate::step::{Condition, Hook};
 
-pub const ENDPOINT: &str = "fernet-keys-source";
+pub const ENDPOINT: &str = sites::SOURCE_ENDPOINT;
 
 /// Recorded by [`run`] while this site consumes a source.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -28,7 +28,7 @@ use crate::host::process::{Bootstrap, KeystoneManage};
 use crate::identity;
 use crate::juju::{Bag, Databag, DatabagChanges, Juju, NetworkInfo, RelationId, UnitName};
 use crate::relations::cluster;
-use crate::relations::fernet_keys_source::Consuming;
+use crate::relations::fernet_keys_source::{self, Consuming};
 use crate::secret::Sensitive;
 use crate::step::{Condition, Hook};
 
@@ -652,10 +652,12 @@ pub fn initialise(hook: &mut Hook<'_>) -> anyhow::Result<Vec<Condition>> {
     // source initialises it; this site adopts the flags once the source says it did.
     if let Some(consuming) = hook.found::<Consuming>().cloned() {
         if hook.leader
-            && let Some((relation, _)) = &peer
+            && let Some((relation, bag)) = &peer
             && consuming.db_initialised
             && !(flags.db_initialised && flags.bootstrapped)
         {
+            // What bootstrap would have stored: the admin API needs the charm's credentials.
+            cluster::ensure_admin_credentials(hook.juju, relation, bag)?;
             cluster::set_shared(
                 hook.juju,
                 relation,
@@ -698,6 +700,21 @@ pub fn initialise(hook: &mut Hook<'_>) -> anyhow::Result<Vec<Condition>> {
                 reset: true,
                 ..DatabaseFlags::default()
             };
+        }
+        // The key source's relation may exist before its first hook here: asked only when this
+        // leader would initialise the database, which a consuming site must never do.
+        let would_initialise = init.run_db_sync || (flags.db_initialised && !flags.bootstrapped);
+        if would_initialise
+            && !hook
+                .juju
+                .relation_ids(fernet_keys_source::ENDPOINT)
+                .context("cannot list the fernet-keys-source relation")?
+                .is_empty()
+        {
+            hook.record(flags);
+            return Ok(vec![Condition::Waiting(
+                "Waiting for the fernet key source to initialise the shared database".to_owned(),
+            )]);
         }
         let manage = KeystoneManage::new(hook.machine.runner);
         if init.run_db_sync && !hook.paused {

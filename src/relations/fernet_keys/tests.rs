@@ -294,3 +294,74 @@ fn without_cross_model_secrets_the_keys_travel_in_the_bag_and_the_status_says_so
         "active: Unit is ready (keys shared with other sites in the relation data: whoever can read the relation can read them)"
     );
 }
+
+#[test]
+fn a_hook_that_changes_nothing_only_reads_the_relations_own_bags() {
+    let mut s = Sites::new("3.6.1", &[("central", 2), ("edge", 1), ("plain", 2)]);
+    s.relate("central", "edge");
+    s.settle();
+    let steady: Vec<String> = crate::testing::STEADY_UPDATE_STATUS
+        .iter()
+        .map(|t| (*t).to_owned())
+        .collect();
+    let extra = |s: &Sites, site: &str, unit: &str| {
+        let mut called = s.tools_called(site, unit);
+        for tool in &steady {
+            if let Some(at) = called.iter().position(|c| c == tool) {
+                called.remove(at);
+            }
+        }
+        called
+    };
+    // The source's leader: each site's name and acknowledgement, and its own offer.
+    s.run("central", LEADER, "update-status");
+    assert_eq!(
+        extra(&s, "central", LEADER),
+        ["relation-list", "relation-get", "relation-get"]
+    );
+    // The edge's leader: the source's offer and its own answer; nothing is written.
+    s.run("edge", LEADER, "update-status");
+    assert_eq!(extra(&s, "edge", LEADER), ["relation-get", "relation-get"]);
+    // A unit that is not the leader: what it does on a site with no other site.
+    s.run("central", "keystone/1", "update-status");
+    s.run("plain", "keystone/1", "update-status");
+    assert_eq!(
+        s.tools_called("central", "keystone/1"),
+        s.tools_called("plain", "keystone/1")
+    );
+}
+
+#[test]
+fn a_new_edge_leaves_the_database_to_the_source_and_registers_its_own_region() {
+    let mut s = Sites::unsettled("3.6.1", &[("central", 1), ("edge", 2)]);
+    s.relate_database("central");
+    // As Juju deploys a bundle: the edge's relations exist before its units run any hook.
+    s.relate("central", "edge");
+    s.relate_database("edge");
+    s.settle();
+    let manage = |s: &Sites, site: &str, command: &str| {
+        s.machine(site, LEADER)
+            .1
+            .runner
+            .count("keystone-manage", command)
+    };
+    assert_eq!(manage(&s, "central", "db_sync"), 1);
+    assert_eq!(manage(&s, "central", "bootstrap"), 1);
+    assert_eq!(manage(&s, "edge", "db_sync"), 0);
+    assert_eq!(manage(&s, "edge", "bootstrap"), 0);
+    // The edge's peer relation came first, so its leader made keys before it knew of the
+    // source: they are kept as secondaries (they never signed a token, but nothing says so).
+    let central = s.keys("central", LEADER);
+    for unit in [LEADER, "keystone/1"] {
+        assert!(holds_source(&s.keys("edge", unit), &central), "{unit}");
+        assert_eq!(
+            s.status("edge", unit),
+            "active: Unit is ready (keys from central-keystone, generation 1)"
+        );
+    }
+    let regions = s.keystone.lock().unwrap().regions.clone();
+    assert!(
+        regions.contains("central") && regions.contains("edge"),
+        "{regions:?}"
+    );
+}
