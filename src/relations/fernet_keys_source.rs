@@ -79,6 +79,20 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         return left(hook, &peer, &peer_bag);
     };
     let source = source.as_str().to_owned();
+    // Recorded first, so that every unit sees the relation (and a refusal) in the peer bag.
+    if hook.leader {
+        cluster::set_shared(
+            hook.juju,
+            &peer,
+            &[
+                (
+                    sites::PEER_SOURCE,
+                    Some(format!("{} {source}", relation.as_str())),
+                ),
+                (sites::PEER_FORMER_SOURCE, None),
+            ],
+        )?;
+    }
     if peer_bag.contains_key(sites::PEER_SITES) {
         return Ok(vec![Condition::Blocked(format!(
             "fernet-keys-source: this application shares its keys with other sites over \
@@ -92,17 +106,6 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
             .into_iter()
             .collect());
     }
-    cluster::set_shared(
-        hook.juju,
-        &peer,
-        &[
-            (
-                sites::PEER_SOURCE,
-                Some(format!("{} {source}", relation.as_str())),
-            ),
-            (sites::PEER_FORMER_SOURCE, None),
-        ],
-    )?;
     let remote = hook
         .juju
         .relation_data(

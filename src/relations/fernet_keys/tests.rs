@@ -215,6 +215,13 @@ fn a_source_cannot_take_keys_from_another_source() {
         "{status}"
     );
     assert!(status.contains("other-keystone"), "{status}");
+    // Every unit says so, and central still offers its keys to the edge it had.
+    s.run("central", LEADER, "update-status");
+    assert_eq!(s.status("central", LEADER), status);
+    assert!(
+        s.status("edge", LEADER)
+            .starts_with("active: Unit is ready (keys from central-keystone")
+    );
 }
 
 #[test]
