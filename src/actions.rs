@@ -10,13 +10,14 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::event::Event;
-use crate::fernet_keys::RotationRequest;
+use crate::fernet_keys::{RotationRequest, sites};
 use crate::host::fs::Owner;
 use crate::host::services::Service;
 use crate::juju::{Bag, Juju};
 use crate::machine::Machine;
 use crate::paths;
 use crate::relations::cluster;
+use crate::relations::fernet_keys;
 use crate::relations::shared_db::DatabaseFlags;
 use crate::relations::{consumers, identity_credentials, identity_service};
 use crate::step::Hook;
@@ -108,7 +109,26 @@ fn rotate_fernet(juju: &Juju, machine: &Machine) -> Result<(Results, AfterAction
         ));
     }
     let config = config(juju)?;
-    let inputs = cluster::sync_inputs(machine, &config, RotationRequest::Action { force });
+    let peer_bag = cluster::app_data(juju)?
+        .map(|(_, bag)| bag)
+        .unwrap_or_default();
+    // A site that takes its keys from a source never rotates them, not even with force: a key
+    // set of its own would make its tokens fail at every other site, and the next adoption
+    // would replace it.
+    if let Some((_, source)) = peer_bag
+        .get(sites::PEER_SOURCE)
+        .and_then(|text| text.split_once(' '))
+    {
+        return Err(ActionFailure(format!(
+            "not rotating: this application takes its fernet keys from {source} \
+             (fernet-keys-source); rotate them there (juju run <its leader> rotate-fernet in its \
+             model), or remove the relation to rotate here"
+        )));
+    }
+    let site_ids = fernet_keys::known_sites(&peer_bag);
+    let site_acks = fernet_keys::site_acks(juju, &site_ids)?;
+    let mut inputs = cluster::sync_inputs(machine, &config, RotationRequest::Action { force });
+    inputs.sites = &site_acks.0;
     let Some(sync) = cluster::sync(juju, &inputs).map_err(|e| ActionFailure(format!("{e:#}")))?
     else {
         return Err(ActionFailure(
@@ -152,6 +172,8 @@ fn rotate_fernet(juju: &Juju, machine: &Machine) -> Result<(Results, AfterAction
             ),
         ]));
     };
+    fernet_keys::publish_to(juju, machine, &site_ids)
+        .map_err(|e| ActionFailure(format!("{e:#}")))?;
     let mut results = Results::new();
     if !rotated.forced_past.is_empty() {
         let units = rotated.forced_past.join(", ");

@@ -15,10 +15,12 @@ pub enum Endpoint {
     Ha,
     Certificates,
     Cluster,
+    FernetKeys,
+    FernetKeysSource,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 10] = [
+    pub const ALL: [Endpoint; 12] = [
         Endpoint::IdentityService,
         Endpoint::IdentityCredentials,
         Endpoint::IdentityAdmin,
@@ -29,6 +31,8 @@ impl Endpoint {
         Endpoint::Ha,
         Endpoint::Certificates,
         Endpoint::Cluster,
+        Endpoint::FernetKeys,
+        Endpoint::FernetKeysSource,
     ];
 
     /// The endpoint's name in metadata.yaml and in relation ids.
@@ -44,6 +48,8 @@ impl Endpoint {
             Endpoint::Ha => "ha",
             Endpoint::Certificates => "certificates",
             Endpoint::Cluster => "cluster",
+            Endpoint::FernetKeys => "fernet-keys",
+            Endpoint::FernetKeysSource => "fernet-keys-source",
         }
     }
 
@@ -293,6 +299,6 @@ mod tests {
             assert!(!matches!(event, Event::Unknown(_)), "{name}");
             assert_eq!(event.name(), name);
         }
-        assert_eq!(Event::handled_hook_names().len(), 9 + 4 + 10 * 5);
+        assert_eq!(Event::handled_hook_names().len(), 9 + 4 + 12 * 5);
     }
 }

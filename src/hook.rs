@@ -28,14 +28,21 @@ use crate::steps;
 
 /// The steps of every hook that assesses the unit, in the order they depend on each other.
 /// A new relation adds its file in src/relations/ and its line here.
-pub const STEPS: [(&str, Step); 19] = [
+pub const STEPS: [(&str, Step); 23] = [
     ("config-warnings", steps::config_warnings::run),
     ("packages", steps::packages::run),
+    ("fernet-keys-sites", relations::fernet_keys::observe),
+    ("fernet-keys-source", relations::fernet_keys_source::run),
     ("cluster", relations::cluster::run),
     ("shared-db", relations::shared_db::run),
     ("certificates", relations::certificates::run),
     ("keystone-files", steps::workload::keystone_files),
     ("database-init", relations::shared_db::initialise),
+    ("fernet-keys", relations::fernet_keys::publish),
+    (
+        "fernet-keys-source-ack",
+        relations::fernet_keys_source::report,
+    ),
     ("apache", steps::workload::apache),
     ("ha", relations::ha::run),
     ("readiness", steps::readiness::run),

@@ -63,6 +63,49 @@ pub struct Sim {
     instead: Rc<RefCell<Option<(String, HookBody)>>>,
 }
 
+/// The charm's own hook handling as juju-sim's in-process charm: each unit gets its twin machine
+/// from `machines` (made on first use, sharing `keystone`), and runs test code instead when
+/// `instead` names it.
+fn in_process_charm(
+    machines: &Rc<RefCell<BTreeMap<String, UnitMachine>>>,
+    keystone: &SharedKeystone,
+    instead: &Rc<RefCell<Option<(String, HookBody)>>>,
+) -> Box<dyn juju_sim::InProcessCharm> {
+    let machines = Rc::clone(machines);
+    let keystone = Rc::clone(keystone);
+    let instead = Rc::clone(instead);
+    Box::new(
+        move |env: &BTreeMap<String, String>, channel: &ToolChannel| {
+            let Ok(Some(ctx)) = JujuContext::from_env(|name| env.get(name).cloned()) else {
+                return 2;
+            };
+            let machine = Rc::clone(
+                machines
+                    .borrow_mut()
+                    .entry(ctx.unit.to_string())
+                    .or_insert_with(|| Rc::new(Machine::twin_sharing(Rc::clone(&keystone)))),
+            );
+            let tools = Arc::new(ProcessHookTools::over(SimTools(channel.clone())));
+            let juju = Juju::new(tools.clone(), ctx.unit.clone()).in_context(&ctx);
+            let (subscriber, log) = logging::hook_subscriber(Some(juju.log_sink()), false);
+            let event = Event::from_dispatch_path(&ctx.dispatch_path);
+            let waiting = instead.borrow_mut().take();
+            let body = match waiting {
+                Some((unit, body)) if unit == ctx.unit.to_string() => Some(body),
+                other => {
+                    *instead.borrow_mut() = other;
+                    None
+                }
+            };
+            let ok = tracing::subscriber::with_default(subscriber, || match body {
+                Some(body) => body(&juju, &machine.0, &tools),
+                None => hook::handle_and_log(&juju, &machine.0, &event, &log),
+            });
+            if ok { 0 } else { 1 }
+        },
+    )
+}
+
 fn charm_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -79,43 +122,11 @@ impl Sim {
         let keystone: SharedKeystone = Rc::new(std::sync::Mutex::new(
             crate::keystone_api::memory::MemoryKeystone::bootstrapped(),
         ));
-        let charm = {
-            let machines = Rc::clone(&machines);
-            let keystone = Rc::clone(&keystone);
-            let instead = Rc::clone(&instead);
-            move |env: &BTreeMap<String, String>, channel: &ToolChannel| {
-                let Ok(Some(ctx)) = JujuContext::from_env(|name| env.get(name).cloned()) else {
-                    return 2;
-                };
-                let machine = Rc::clone(
-                    machines
-                        .borrow_mut()
-                        .entry(ctx.unit.to_string())
-                        .or_insert_with(|| Rc::new(Machine::twin_sharing(Rc::clone(&keystone)))),
-                );
-                let tools = Arc::new(ProcessHookTools::over(SimTools(channel.clone())));
-                let juju = Juju::new(tools.clone(), ctx.unit.clone()).in_context(&ctx);
-                let (subscriber, log) = logging::hook_subscriber(Some(juju.log_sink()), false);
-                let event = Event::from_dispatch_path(&ctx.dispatch_path);
-                let waiting = instead.borrow_mut().take();
-                let body = match waiting {
-                    Some((unit, body)) if unit == ctx.unit.to_string() => Some(body),
-                    other => {
-                        *instead.borrow_mut() = other;
-                        None
-                    }
-                };
-                let ok = tracing::subscriber::with_default(subscriber, || match body {
-                    Some(body) => body(&juju, &machine.0, &tools),
-                    None => hook::handle_and_log(&juju, &machine.0, &event, &log),
-                });
-                if ok { 0 } else { 1 }
-            }
-        };
+        let charm = in_process_charm(&machines, &keystone, &instead);
         let mut model = Model::with_juju_version(version).expect("a model");
         let config: Map<String, Value> = config.as_object().cloned().unwrap_or_default();
         model
-            .deploy_in_process("keystone", charm_dir(), units, config, Box::new(charm))
+            .deploy_in_process("keystone", charm_dir(), units, config, charm)
             .expect("deploy keystone");
         Sim {
             model,
@@ -315,3 +326,220 @@ pub const STEADY_UPDATE_STATUS: [&str; 9] = [
     "status-set",
     "status-set",
 ];
+
+/// Keystone in several models of one controller, each deployed in-process as [`Sim`] deploys
+/// it: every model has `keystone` units (their twin machines per model) and a database relation;
+/// the sites share one Keystone, as they share one replicated database.
+pub struct Sites {
+    pub controller: juju_sim::Controller,
+    pub keystone: SharedKeystone,
+    machines: BTreeMap<String, Rc<RefCell<BTreeMap<String, UnitMachine>>>>,
+}
+
+impl Sites {
+    /// `sites`: each model's name and keystone units, on Juju `version`; settled, every unit
+    /// ready on its own keys.
+    pub fn new(version: &str, sites: &[(&str, usize)]) -> Sites {
+        let mut all = Sites::unsettled(version, sites);
+        for (name, _) in sites {
+            all.relate_database(name);
+        }
+        all.settle();
+        all
+    }
+
+    /// Relates `site`'s keystone to its database (its end of the replicated one).
+    pub fn relate_database(&mut self, site: &str) {
+        self.controller
+            .relate(site, "keystone:shared-db", "mysql:shared-db")
+            .expect("relate the database");
+    }
+
+    /// [`Sites::new`] before anything ran and without the database relations: each site's
+    /// `region` is its model's name.
+    pub fn unsettled(version: &str, sites: &[(&str, usize)]) -> Sites {
+        let keystone: SharedKeystone = Rc::new(std::sync::Mutex::new(
+            crate::keystone_api::memory::MemoryKeystone::bootstrapped(),
+        ));
+        keystone
+            .lock()
+            .expect("the twin Keystone")
+            .create_user(
+                crate::keystone_api::DEFAULT_DOMAIN_ID,
+                crate::identity::CHARM_ADMIN_USER,
+                &crate::secret::Sensitive::new(CHARM_PASSWORD.to_owned()),
+                &[],
+            )
+            .expect("the charm's admin user");
+        let mut controller = juju_sim::Controller::with_juju_version(version);
+        let mut machines = BTreeMap::new();
+        for (name, units) in sites {
+            let site: Rc<RefCell<BTreeMap<String, UnitMachine>>> = Rc::default();
+            let charm = in_process_charm(&site, &keystone, &Rc::default());
+            let model = controller.add_model(name).expect("a model");
+            let config = serde_json::json!({"region": name});
+            let config = config.as_object().cloned().unwrap_or_default();
+            model
+                .deploy_in_process("keystone", charm_dir(), *units, config, charm)
+                .expect("deploy keystone");
+            model
+                .world()
+                .apps
+                .get_mut("keystone")
+                .expect("keystone")
+                .leader_settings
+                .insert("_charm-keystone-admin_passwd".into(), CHARM_PASSWORD.into());
+            let mut mysql = juju_sim::scripted::MySql::new("db-pw");
+            mysql.db_host = Some("10.0.0.5".into());
+            model
+                .deploy_scripted("mysql", Box::new(mysql), 1)
+                .expect("deploy mysql");
+            machines.insert((*name).to_owned(), site);
+        }
+        Sites {
+            controller,
+            keystone,
+            machines,
+        }
+    }
+
+    /// Offers `source`'s keystone:fernet-keys, consumes it in `site` as `<source>-keystone` and
+    /// relates it; the relation's id in `site`. Not settled.
+    pub fn relate(&mut self, source: &str, site: &str) -> u32 {
+        let name = format!("{source}-keystone");
+        if !self.controller.offers().iter().any(|o| o.model == source) {
+            self.controller
+                .offer(source, "keystone:fernet-keys", None)
+                .expect("offer");
+        }
+        let consumed = self
+            .controller
+            .model(site)
+            .expect("the site")
+            .world()
+            .apps
+            .contains_key(&name);
+        if !consumed {
+            self.controller
+                .consume(site, &format!("{source}.keystone"), Some(&name))
+                .expect("consume");
+        }
+        self.controller
+            .relate(site, "keystone:fernet-keys-source", &name)
+            .expect("relate")
+    }
+
+    pub fn settle(&mut self) {
+        if let Err(err) = self.controller.settle() {
+            panic!("the controller did not settle: {err:#}");
+        }
+    }
+
+    pub fn model(&self, site: &str) -> &Model {
+        self.controller.model(site).expect("the site")
+    }
+
+    /// The unit's status as `kind: message`.
+    pub fn status(&self, site: &str, unit: &str) -> String {
+        let (kind, message) = self.model(site).unit_status(unit).unwrap_or_default();
+        format!("{kind}: {message}")
+    }
+
+    /// The unit's twin machine.
+    pub fn machine(&self, site: &str, unit: &str) -> UnitMachine {
+        Rc::clone(
+            self.machines[site]
+                .borrow_mut()
+                .entry(unit.to_owned())
+                .or_insert_with(|| Rc::new(Machine::twin_sharing(Rc::clone(&self.keystone)))),
+        )
+    }
+
+    /// The keys on the unit's disk.
+    pub fn keys(&self, site: &str, unit: &str) -> crate::fernet_keys::KeyMaterial {
+        self.machine(site, unit)
+            .0
+            .keys
+            .read()
+            .expect("the key repositories")
+            .expect("keys")
+    }
+
+    /// keystone's application bag in the peer relation of `site`.
+    pub fn peer_app_bag(&self, site: &str) -> BTreeMap<String, String> {
+        let model = self.model(site);
+        let id = model
+            .relation_id("keystone", "cluster")
+            .expect("the peer relation");
+        model.relation_data(id, "keystone")
+    }
+
+    /// Makes `site`'s next scheduled rotation due (its last one long ago).
+    pub fn make_rotation_due(&mut self, site: &str) {
+        let model = self.model(site);
+        let id = model
+            .relation_id("keystone", "cluster")
+            .expect("the peer relation");
+        model
+            .world()
+            .relations
+            .get_mut(&id)
+            .expect("the peer relation")
+            .app_data
+            .entry("keystone".into())
+            .or_default()
+            .insert("fernet-last-rotation".into(), "1000".into());
+    }
+
+    /// Runs `hook` on `unit` of `site`, then settles everything.
+    pub fn run(&mut self, site: &str, unit: &str, hook: &str) {
+        self.controller
+            .model_mut(site)
+            .expect("the site")
+            .queue_hook(unit, hook);
+        self.settle();
+    }
+
+    pub fn action(
+        &mut self,
+        site: &str,
+        unit: &str,
+        name: &str,
+        params: Value,
+    ) -> juju_sim::state::ActionTask {
+        self.controller
+            .run_action(
+                site,
+                unit,
+                name,
+                params.as_object().cloned().unwrap_or_default(),
+            )
+            .expect("the action ran")
+    }
+
+    /// The tools the last hook on `unit` of `site` called, by name.
+    pub fn tools_called(&self, site: &str, unit: &str) -> Vec<String> {
+        self.model(site)
+            .hook_log()
+            .iter()
+            .rev()
+            .find(|run| run.unit == unit)
+            .map(|run| {
+                run.tool_calls
+                    .iter()
+                    .map(|call| call.split(' ').next().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// juju-log lines of `unit` of `site` at `level`.
+    pub fn logs(&self, site: &str, unit: &str, level: &str) -> Vec<String> {
+        self.model(site)
+            .logs()
+            .into_iter()
+            .filter(|line| line.unit == unit && line.level == level)
+            .map(|line| line.message)
+            .collect()
+    }
+}

@@ -452,3 +452,59 @@ fn keys_that_exist_already_are_adopted_not_replaced() {
         assert_eq!(held(&model, &unit), Some(on_disk.clone()), "{unit}");
     }
 }
+
+/// The built charm in two models of one controller: central (2 units) offers fernet-keys, the
+/// edge (1 unit) consumes it. The edge's units hold central's set (its staged key and primary),
+/// acknowledge it back across the models, and follow a rotation; no key shows anywhere but in
+/// the secret, in either model.
+#[test]
+fn an_edge_in_another_model_holds_the_sources_keys_across_a_rotation() {
+    assert_keystone_user();
+    let out = TempDir::new("fernet-sites");
+    let charm = support::pack_charm(&out);
+    let mut c = juju_sim::Controller::new();
+    for (name, units) in [("central", 2), ("edge", 1)] {
+        let model = c.add_model(name).unwrap();
+        model.isolate_paths(&["/etc/keystone", "/var/lib/keystone", "/run"]);
+        model.deploy("keystone", &charm, units, Map::new()).unwrap();
+    }
+    c.settle().unwrap();
+    c.offer("central", "keystone:fernet-keys", None).unwrap();
+    c.consume("edge", "central.keystone", Some("central-keystone"))
+        .unwrap();
+    let edge = c
+        .relate("edge", "keystone:fernet-keys-source", "central-keystone")
+        .unwrap();
+    c.settle().unwrap();
+    let holds_central = |c: &juju_sim::Controller| {
+        let central = held(c.model("central").unwrap(), "keystone/0").unwrap();
+        let site = held(c.model("edge").unwrap(), "keystone/0").unwrap();
+        [
+            (&site.fernet, &central.fernet),
+            (&site.credential, &central.credential),
+        ]
+        .into_iter()
+        .all(|(s, k)| {
+            s.keys()[&0] == k.keys()[&0]
+                && s.keys()[&s.primary_index()] == k.keys()[&k.primary_index()]
+        })
+    };
+    assert!(holds_central(&c));
+    let answer =
+        |c: &juju_sim::Controller| c.model("edge").unwrap().relation_data(edge, "keystone");
+    assert_eq!(answer(&c)["site"], "edge.keystone");
+    assert_eq!(answer(&c)["acknowledged-generation"], "1");
+    let task = c
+        .run_action("central", "keystone/0", "rotate-fernet", force())
+        .unwrap();
+    assert_eq!(task.status, "completed", "{task:?}");
+    c.settle().unwrap();
+    assert_eq!(published_generation(c.model("central").unwrap()), 2);
+    assert!(holds_central(&c));
+    assert_eq!(answer(&c)["acknowledged-generation"], "2");
+    for name in ["central", "edge"] {
+        let model = c.model(name).unwrap();
+        let keys = key_texts(model);
+        assert_no_key_material(model, &keys, true);
+    }
+}

@@ -22,6 +22,7 @@
 //!
 //! Everything here is pure: [`crate::host::keys`] keeps the sets on disk.
 
+pub mod sites;
 pub mod token;
 
 use std::collections::BTreeMap;
@@ -114,6 +115,11 @@ impl KeySet {
             return Err(KeyError::NoPrimaryKey);
         }
         Ok(KeySet { keys })
+    }
+
+    /// A set from keys known to hold a staged key 0 and a primary (a merge of two valid sets).
+    fn from_parts(keys: BTreeMap<u32, Key>) -> KeySet {
+        KeySet { keys }
     }
 
     /// keystone-manage fernet_setup: a staged key 0 and a primary key 1.

@@ -71,6 +71,11 @@ impl JujuVersion {
     pub fn supports_secrets(&self) -> bool {
         (self.major, self.minor) >= (3, 1)
     }
+
+    /// Secrets granted across a cross-model relation are readable from Juju 3.3.
+    pub fn supports_cross_model_secrets(&self) -> bool {
+        (self.major, self.minor) >= (3, 3)
+    }
 }
 
 impl PartialOrd for JujuVersion {
@@ -489,6 +494,8 @@ mod tests {
         assert!(v("4.0.0").supports_secrets());
         assert!(!v("3.0.3").supports_secrets());
         assert!(!v("2.9.42").supports_secrets());
+        assert!(v("3.3.0").supports_cross_model_secrets());
+        assert!(!v("3.2.4").supports_cross_model_secrets());
         for bad in ["3", "3.x.1", "three", "3.1-2", ""] {
             assert!(JujuVersion::parse(bad).is_none(), "{bad}");
         }

@@ -99,6 +99,8 @@ pub struct Juju {
     tools: Arc<dyn HookTools>,
     unit: UnitName,
     secrets: bool,
+    cross_model_secrets: bool,
+    model_name: String,
     relation: Option<RelationContext>,
     cache: RefCell<Cache>,
     counts: Arc<CallCounts>,
@@ -111,6 +113,8 @@ impl Juju {
             tools,
             unit,
             secrets: true,
+            cross_model_secrets: true,
+            model_name: String::new(),
             relation: None,
             cache: RefCell::new(Cache::default()),
             counts: Arc::new(CallCounts::default()),
@@ -120,6 +124,8 @@ impl Juju {
     /// The running hook's context: what its Juju supports (from the version) and its relation.
     pub fn in_context(mut self, ctx: &JujuContext) -> Juju {
         self.secrets = ctx.version.supports_secrets();
+        self.cross_model_secrets = ctx.version.supports_cross_model_secrets();
+        self.model_name = ctx.model_name.clone();
         self.relation = ctx.relation.clone();
         self
     }
@@ -132,6 +138,17 @@ impl Juju {
     /// Juju ≥ 3.1: secrets exist (older Juju keeps shared secrets in the peer bag).
     pub fn supports_secrets(&self) -> bool {
         self.secrets
+    }
+
+    /// Juju ≥ 3.3: a secret granted across a cross-model relation can be read on the other
+    /// side.
+    pub fn supports_cross_model_secrets(&self) -> bool {
+        self.cross_model_secrets
+    }
+
+    /// The model this unit runs in (`JUJU_MODEL_NAME`; empty when Juju did not say).
+    pub fn model_name(&self) -> &str {
+        &self.model_name
     }
 
     /// This unit.

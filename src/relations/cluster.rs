@@ -17,6 +17,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::config::Config;
+use crate::fernet_keys::sites::{self, Upstream};
 use crate::fernet_keys::{
     Ack, KeyMaterial, LeaderDecision, Published, RotationRequest, UnitDecision, leader_decision,
     unit_decision,
@@ -40,7 +41,11 @@ pub struct HeldKeys {
 /// Step: this unit holds the published keys; the leader creates them, and rotates them when
 /// due and every unit holds the current ones.
 pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
-    let inputs = sync_inputs(hook.machine, &hook.config, RotationRequest::Scheduled);
+    let upstream = hook.found::<Upstream>().cloned();
+    let site_acks = hook.found::<sites::SiteAcks>().cloned().unwrap_or_default();
+    let mut inputs = sync_inputs(hook.machine, &hook.config, RotationRequest::Scheduled);
+    inputs.upstream = upstream.as_ref();
+    inputs.sites = &site_acks.0;
     // Before cluster-relation-created there is nobody to share keys with yet.
     let Some(sync) = sync(hook.juju, &inputs)? else {
         return Ok(Vec::new());
@@ -98,6 +103,8 @@ pub fn sync_inputs<'a>(
         period: config.fernet_rotation_period(),
         max_active_keys: config.fernet_max_active_keys,
         request,
+        upstream: None,
+        sites: &[],
     }
 }
 
@@ -161,6 +168,10 @@ pub struct SyncInputs<'a> {
     pub period: Duration,
     pub max_active_keys: u32,
     pub request: RotationRequest,
+    /// Set on a site that takes its keys from a source: the leader adopts, never rotates.
+    pub upstream: Option<&'a Upstream>,
+    /// On a source: each consuming site and the generation it acknowledged.
+    pub sites: &'a [(String, Option<u64>)],
 }
 
 /// Brings this unit's keys in line with the leader's, and lets the leader create and rotate
@@ -232,6 +243,27 @@ pub fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
     if !leader {
         return Ok(Some(result));
     }
+    if let Some(upstream) = inputs.upstream {
+        let adopted = adopt(
+            juju,
+            &relation,
+            &app_bag,
+            inputs,
+            upstream,
+            held,
+            published_state.as_ref(),
+        )?;
+        if let Some(generation) = adopted {
+            result.generation = Some(generation);
+            result.waiting = None;
+        } else if published_state.is_none() {
+            result.waiting = Some(format!(
+                "Waiting for fernet keys from {}",
+                upstream_source(upstream)
+            ));
+        }
+        return Ok(Some(result));
+    }
 
     // The leader: create, rotate, or wait.
     let period = inputs.period.as_secs();
@@ -253,7 +285,16 @@ pub fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
                 fingerprint,
             })
         });
-        let peers = peer_acks(juju, &relation, own)?;
+        let mut peers = peer_acks(juju, &relation, own)?;
+        if let Some(current) = &published_state {
+            peers.extend(inputs.sites.iter().map(|(site, acked)| {
+                let ack = (*acked == Some(current.generation)).then(|| Ack {
+                    generation: current.generation,
+                    fingerprint: current.fingerprint.clone(),
+                });
+                (sites::site_label(site), ack)
+            }));
+        }
         decision = leader_decision(
             published_state.as_ref(),
             &peers,
@@ -263,6 +304,15 @@ pub fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
         );
     }
     match decision {
+        LeaderDecision::Initialize
+            if !juju
+                .relation_ids(sites::SOURCE_ENDPOINT)
+                .context("cannot list the fernet-keys-source relation")?
+                .is_empty() =>
+        {
+            // Its relation-created has not run yet: keys of its own would only be merged in.
+            result.waiting = Some("Waiting for fernet keys from the key source".to_owned());
+        }
         LeaderDecision::Initialize => {
             // A new leader adopts what was published; only an empty bag means "never created".
             // Even then, keys that exist already are kept, so that replacing the Python charm
@@ -281,6 +331,8 @@ pub fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
             let rotated = material.rotate_fernet(inputs.max_active_keys)?;
             let generation = current.generation + 1;
             publish(juju, &relation, &app_bag, inputs, &rotated, generation)?;
+            // Rotating on its own is what a site that left its source said it would do.
+            set_shared(juju, &relation, &[(sites::PEER_FORMER_SOURCE, None)])?;
             let units_to_update: Vec<String> = juju
                 .relation_units(&relation)?
                 .iter()
@@ -320,6 +372,92 @@ pub fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
         LeaderDecision::NotDue { .. } => {}
     }
     Ok(Some(result))
+}
+
+fn upstream_source(upstream: &Upstream) -> &str {
+    match upstream {
+        Upstream::Waiting { source }
+        | Upstream::Held { source, .. }
+        | Upstream::Adopt { source, .. } => source,
+    }
+}
+
+/// A consuming site's leader: publishes the source's set to its units (with the keys it held
+/// added, while they may still be needed) as the next local generation. The local generation
+/// it holds, unless it still waits for the source.
+fn adopt(
+    juju: &Juju,
+    relation: &RelationId,
+    app_bag: &crate::juju::Databag,
+    inputs: &SyncInputs<'_>,
+    upstream: &Upstream,
+    held: Option<KeyMaterial>,
+    published: Option<&Published>,
+) -> Result<Option<u64>> {
+    let Upstream::Adopt {
+        source,
+        generation: source_generation,
+        fingerprint,
+        material,
+        keep_local_until,
+    } = upstream
+    else {
+        return Ok(published.map(|p| p.generation));
+    };
+    let adopted = match (keep_local_until, &held) {
+        (Some(_), Some(local)) => sites::merge(material, local),
+        _ => material.clone(),
+    };
+    let generation = published.map_or(1, |p| p.generation + 1);
+    publish(juju, relation, app_bag, inputs, &adopted, generation)?;
+    set_shared(
+        juju,
+        relation,
+        &[
+            (
+                sites::PEER_SOURCE_GENERATION,
+                Some(source_generation.to_string()),
+            ),
+            (sites::PEER_SOURCE_FINGERPRINT, Some(fingerprint.clone())),
+            (
+                sites::PEER_KEEP_LOCAL_UNTIL,
+                keep_local_until.map(|t| t.to_string()),
+            ),
+        ],
+    )?;
+    tracing::info!(
+        "fernet keys: adopted generation {source_generation} from {source} as local generation \
+         {generation}{}",
+        if adopted == *material {
+            ""
+        } else {
+            ", keeping this site's own keys as secondaries"
+        }
+    );
+    Ok(Some(generation))
+}
+
+/// The published fernet secret's id (Juju ≥ 3.1), to grant to another site.
+pub fn fernet_secret_id(bag: &crate::juju::Databag) -> Option<SecretUri> {
+    bag.get(SECRET_ID).and_then(|id| SecretUri::parse(id))
+}
+
+/// Whether every other unit acknowledged the published set (the leader's own is what it
+/// published): one relation-get per unit.
+pub fn others_hold_published(juju: &Juju) -> Result<bool> {
+    let Some((relation, bag)) = app_data(juju)? else {
+        return Ok(false);
+    };
+    let Some(current) = published(&bag) else {
+        return Ok(false);
+    };
+    for unit in juju.relation_units(&relation)? {
+        let data = juju.relation_data(&relation, &Bag::Unit(unit))?;
+        if !current.acknowledged_by(ack_of(&data).as_ref()) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// The first key set: this unit's existing repositories, else the Python charm's leader setting,

@@ -4,6 +4,8 @@
 pub mod certificates;
 pub mod cluster;
 pub mod consumers;
+pub mod fernet_keys;
+pub mod fernet_keys_source;
 pub mod ha;
 pub mod identity_admin;
 pub mod identity_credentials;

@@ -28,6 +28,7 @@ use crate::host::process::{Bootstrap, KeystoneManage};
 use crate::identity;
 use crate::juju::{Bag, Databag, DatabagChanges, Juju, NetworkInfo, RelationId, UnitName};
 use crate::relations::cluster;
+use crate::relations::fernet_keys_source::{self, Consuming};
 use crate::secret::Sensitive;
 use crate::step::{Condition, Hook};
 
@@ -647,6 +648,40 @@ pub fn initialise(hook: &mut Hook<'_>) -> anyhow::Result<Vec<Condition>> {
         .as_ref()
         .map(|(_, bag)| DatabaseFlags::from_peer_bag(bag))
         .unwrap_or_default();
+    // A site that takes its keys from a source shares that source's database: only the
+    // source initialises it; this site adopts the flags once the source says it did.
+    if let Some(consuming) = hook.found::<Consuming>().cloned() {
+        if hook.leader
+            && let Some((relation, bag)) = &peer
+            && consuming.db_initialised
+            && !(flags.db_initialised && flags.bootstrapped)
+        {
+            // What bootstrap would have stored: the admin API needs the charm's credentials.
+            cluster::ensure_admin_credentials(hook.juju, relation, bag)?;
+            cluster::set_shared(
+                hook.juju,
+                relation,
+                &[
+                    (DB_INITIALISED, Some(FLAG_SET.into())),
+                    (KEYSTONE_BOOTSTRAPPED, Some(FLAG_SET.into())),
+                ],
+            )?;
+            tracing::info!(
+                "the shared database was initialised by {}: db_sync and bootstrap are not run here",
+                consuming.source
+            );
+            flags.db_initialised = true;
+            flags.bootstrapped = true;
+        }
+        hook.record(flags);
+        return Ok(match (observed.database(), flags.db_initialised) {
+            (Some(_), false) => vec![Condition::Waiting(format!(
+                "Waiting for {} to initialise the shared database",
+                consuming.source
+            ))],
+            _ => Vec::new(),
+        });
+    }
     if hook.leader
         && let (Some((relation, bag)), Ok(state)) = (&peer, &observed.state)
     {
@@ -665,6 +700,21 @@ pub fn initialise(hook: &mut Hook<'_>) -> anyhow::Result<Vec<Condition>> {
                 reset: true,
                 ..DatabaseFlags::default()
             };
+        }
+        // The key source's relation may exist before its first hook here: asked only when this
+        // leader would initialise the database, which a consuming site must never do.
+        let would_initialise = init.run_db_sync || (flags.db_initialised && !flags.bootstrapped);
+        if would_initialise
+            && !hook
+                .juju
+                .relation_ids(fernet_keys_source::ENDPOINT)
+                .context("cannot list the fernet-keys-source relation")?
+                .is_empty()
+        {
+            hook.record(flags);
+            return Ok(vec![Condition::Waiting(
+                "Waiting for the fernet key source to initialise the shared database".to_owned(),
+            )]);
         }
         let manage = KeystoneManage::new(hook.machine.runner);
         if init.run_db_sync && !hook.paused {

@@ -1,0 +1,225 @@
+//! The `fernet-keys` relation (interface `keystone-fernet-keys`): this application is the
+//! source of the fernet and credential keys of other Keystone applications (sites), usually in
+//! other models (see [`crate::fernet_keys::sites`] for the protocol).
+//!
+//! - [`observe`], before the cluster step: the leader reads what each site acknowledged, for
+//!   the over-rotation guard (the cluster step rotates only when every site holds the current
+//!   generation).
+//! - [`publish`], after the database is initialised: the leader offers its current set to each
+//!   site: in its fernet secret granted to the relation on Juju ≥ 3.3, else in the relation's
+//!   application bag (the status then says so).
+//!
+//! The relations' ids are kept in the peer application bag ([`sites::PEER_SITES`]), so hooks of
+//! other endpoints ask Juju nothing when there is none.
+
+use anyhow::{Context as _, Result};
+
+use crate::event::{Endpoint, Event, RelationHook};
+use crate::fernet_keys::sites::{self, SiteAcks};
+use crate::juju::{Bag, Databag, DatabagChanges, Juju, RelationId};
+use crate::relations::cluster::{self, HeldKeys};
+use crate::relations::shared_db::DatabaseFlags;
+use crate::step::{Condition, Hook};
+
+pub const ENDPOINT: &str = "fernet-keys";
+
+/// Recorded by [`observe`]: the relations to sites.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Sites(Vec<RelationId>);
+
+/// The relations to sites: asked of Juju in this endpoint's hooks (and kept in the peer bag),
+/// read from the peer bag in every other hook.
+fn relations(
+    juju: &Juju,
+    event: &Event,
+    peer: &RelationId,
+    bag: &Databag,
+) -> Result<Vec<RelationId>> {
+    let own_hook = matches!(
+        event,
+        Event::Relation {
+            endpoint: Endpoint::FernetKeys,
+            ..
+        }
+    );
+    if !own_hook {
+        return Ok(known_sites(bag));
+    }
+    let breaking = match event {
+        Event::Relation {
+            hook: RelationHook::Broken,
+            ..
+        } => juju.relation_id(),
+        _ => None,
+    };
+    let ids: Vec<RelationId> = juju
+        .relation_ids(ENDPOINT)
+        .context("cannot list the fernet-keys relations")?
+        .into_iter()
+        .filter(|id| Some(id) != breaking.as_ref())
+        .collect();
+    let marker = (!ids.is_empty()).then(|| {
+        ids.iter()
+            .map(RelationId::as_str)
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    cluster::set_shared(juju, peer, &[(sites::PEER_SITES, marker)])?;
+    Ok(ids)
+}
+
+/// A site's name as it gives it, when it is one a status message may carry.
+fn valid_site(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 120
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+}
+
+/// Step: see the module doc.
+pub fn observe(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
+    if !hook.leader {
+        return Ok(Vec::new());
+    }
+    let Some((peer, bag)) = cluster::app_data(hook.juju)? else {
+        return Ok(Vec::new());
+    };
+    let ids = relations(hook.juju, hook.event, &peer, &bag)?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let acks = site_acks(hook.juju, &ids)?;
+    hook.record(acks);
+    hook.record(Sites(ids));
+    Ok(Vec::new())
+}
+
+/// The relations to sites as the peer bag keeps them (outside this endpoint's hooks: the
+/// rotate-fernet action).
+pub fn known_sites(bag: &Databag) -> Vec<RelationId> {
+    bag.get(sites::PEER_SITES)
+        .map(|ids| ids.split(' ').filter_map(RelationId::parse).collect())
+        .unwrap_or_default()
+}
+
+/// Each site with the generation it acknowledged: one relation-list and one relation-get per
+/// site.
+pub fn site_acks(juju: &Juju, ids: &[RelationId]) -> Result<SiteAcks> {
+    let mut acks = Vec::new();
+    for id in ids {
+        let Some(app) = juju
+            .relation_remote_app(id)
+            .context("cannot read a fernet-keys site's name")?
+        else {
+            continue;
+        };
+        let remote = juju
+            .relation_data(id, &Bag::App(app.clone()))
+            .with_context(|| format!("cannot read what {app} acknowledged"))?;
+        let site = remote
+            .get(sites::SITE)
+            .filter(|s| valid_site(s))
+            .cloned()
+            .unwrap_or_else(|| app.as_str().to_owned());
+        let acked = remote.get(sites::ACKNOWLEDGED).and_then(|g| g.parse().ok());
+        acks.push((site, acked));
+    }
+    Ok(SiteAcks(acks))
+}
+
+/// Step: see the module doc.
+pub fn publish(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
+    let Some(Sites(ids)) = hook.found::<Sites>().cloned() else {
+        return Ok(Vec::new());
+    };
+    if hook.found::<HeldKeys>().is_none() {
+        return Ok(Vec::new());
+    }
+    publish_to(hook.juju, hook.machine, &ids)
+}
+
+/// Offers the published set to every site (leader only); the status note when the keys travel
+/// in the relation data.
+pub fn publish_to(
+    juju: &Juju,
+    machine: &crate::machine::Machine,
+    ids: &[RelationId],
+) -> Result<Vec<Condition>> {
+    let Some((_, peer_bag)) = cluster::app_data(juju)? else {
+        return Ok(Vec::new());
+    };
+    let Some(current) = cluster::published(&peer_bag) else {
+        return Ok(Vec::new());
+    };
+    let secret =
+        cluster::fernet_secret_id(&peer_bag).filter(|_| juju.supports_cross_model_secrets());
+    let flags = DatabaseFlags::from_peer_bag(&peer_bag);
+    for id in ids {
+        let own = juju
+            .relation_data(id, &Bag::App(juju.app()))
+            .context("cannot read this application's fernet-keys data")?;
+        let mut changes = DatabagChanges::new();
+        let stale = own.get(sites::FINGERPRINT) != Some(&current.fingerprint);
+        match &secret {
+            Some(uri) => {
+                if own.get(sites::SECRET_ID).map(String::as_str) != Some(uri.as_str()) {
+                    juju.secret_grant(uri, id)
+                        .context("cannot let a site read the fernet keys secret")?;
+                }
+                changes.insert(sites::SECRET_ID.to_owned(), Some(uri.to_string()));
+                changes.insert(sites::KEYS.to_owned(), None);
+            }
+            None if stale => {
+                let Some(material) = machine
+                    .keys
+                    .read()
+                    .context("cannot read the key repositories")?
+                else {
+                    return Ok(Vec::new());
+                };
+                changes.insert(
+                    sites::KEYS.to_owned(),
+                    Some(material.to_bag_value(current.generation).into_inner()),
+                );
+            }
+            None => {}
+        }
+        changes.insert(
+            sites::GENERATION.to_owned(),
+            Some(current.generation.to_string()),
+        );
+        changes.insert(
+            sites::FINGERPRINT.to_owned(),
+            Some(current.fingerprint.clone()),
+        );
+        changes.insert(
+            sites::SOURCE.to_owned(),
+            Some(crate::relations::fernet_keys_source::site_name(juju)),
+        );
+        changes.insert(
+            sites::DB_INITIALISED.to_owned(),
+            Some(flags.bootstrapped.to_string()),
+        );
+        juju.relation_set(id, true, &changes)
+            .context("cannot offer the fernet keys to a site")?;
+        if stale {
+            tracing::info!(
+                "fernet keys: generation {} offered to the site of {}",
+                current.generation,
+                id.as_str()
+            );
+        }
+    }
+    if secret.is_none() && !ids.is_empty() {
+        return Ok(vec![Condition::Note(
+            "keys shared with other sites in the relation data: whoever can read the relation can \
+             read them"
+                .to_owned(),
+        )]);
+    }
+    Ok(Vec::new())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,374 @@
+//! Sites in several models of one controller (juju-sim's Controller), the charm in-process.
+
+use serde_json::json;
+
+use crate::fernet_keys::KeyMaterial;
+use crate::testing::Sites;
+
+const LEADER: &str = "keystone/0";
+
+/// `central` (2 units) is the source of `edge` (1 unit), related and settled.
+fn central_and_edge() -> Sites {
+    let mut s = Sites::new("3.6.1", &[("central", 2), ("edge", 1)]);
+    s.relate("central", "edge");
+    s.settle();
+    s
+}
+
+fn generation(s: &Sites, site: &str) -> u64 {
+    s.peer_app_bag(site)["fernet-generation"].parse().unwrap()
+}
+
+fn same_keys(a: &KeyMaterial, b: &KeyMaterial) -> bool {
+    a.fingerprint() == b.fingerprint()
+}
+
+/// Whether a site's keys are the source's (the source's staged key and primary, and every key
+/// of the source's), with perhaps its own former keys as extra secondaries.
+fn holds_source(site: &KeyMaterial, source: &KeyMaterial) -> bool {
+    [
+        (&site.fernet, &source.fernet),
+        (&site.credential, &source.credential),
+    ]
+    .into_iter()
+    .all(|(site, source)| {
+        let values = key_values(site);
+        site.keys()[&0] == source.keys()[&0]
+            && site.keys()[&site.primary_index()] == source.keys()[&source.primary_index()]
+            && key_values(source).iter().all(|k| values.contains(k))
+    })
+}
+
+fn key_values(set: &crate::fernet_keys::KeySet) -> Vec<String> {
+    set.keys().values().map(|k| k.expose().to_owned()).collect()
+}
+
+#[test]
+fn an_edge_adopts_the_sources_keys_and_says_where_they_come_from() {
+    let s = central_and_edge();
+    let central = s.keys("central", LEADER);
+    assert!(holds_source(&s.keys("edge", LEADER), &central));
+    assert!(same_keys(&s.keys("central", "keystone/1"), &central));
+    assert_eq!(
+        s.status("edge", LEADER),
+        "active: Unit is ready (keys from central-keystone, generation 1)"
+    );
+    assert_eq!(s.status("central", LEADER), "active: Unit is ready");
+    // The keys travelled in a secret: neither bag holds them.
+    let link = s.controller.cross_model_relations()[0].clone();
+    let offered = s
+        .model("central")
+        .relation_data(link.offer.relation, "keystone");
+    assert!(offered.contains_key("secret-id"), "{offered:?}");
+    assert!(!offered.contains_key("keys"));
+    assert_eq!(offered["source"], "central.keystone");
+    // The edge acknowledged, under its own name.
+    let answered = s
+        .model("edge")
+        .relation_data(link.consumer.relation, "keystone");
+    assert_eq!(answered["site"], "edge.keystone");
+    assert_eq!(answered["acknowledged-generation"], "1");
+}
+
+#[test]
+fn an_edge_never_runs_db_sync_on_the_shared_database() {
+    let mut s = central_and_edge();
+    let manage = |s: &Sites, site: &str, command: &str| {
+        s.machine(site, LEADER)
+            .1
+            .runner
+            .count("keystone-manage", command)
+    };
+    assert_eq!(manage(&s, "central", "db_sync"), 1);
+    // The edge initialised its database before it was related (it was a site of its own);
+    // once related it never runs either again.
+    let (sync, boot) = (
+        manage(&s, "edge", "db_sync"),
+        manage(&s, "edge", "bootstrap"),
+    );
+    s.run("edge", LEADER, "config-changed");
+    assert_eq!(manage(&s, "edge", "db_sync"), sync);
+    assert_eq!(manage(&s, "edge", "bootstrap"), boot);
+}
+
+#[test]
+fn an_edge_never_rotates_and_rotate_fernet_names_the_source() {
+    let mut s = central_and_edge();
+    let before = generation(&s, "edge");
+    s.make_rotation_due("edge");
+    s.run("edge", LEADER, "update-status");
+    assert_eq!(generation(&s, "edge"), before);
+    let task = s.action("edge", LEADER, "rotate-fernet", json!({"force": true}));
+    assert_eq!(task.status, "failed");
+    let message = task.message.unwrap_or_default();
+    assert!(
+        message.starts_with(
+            "not rotating: this application takes its fernet keys from central-keystone"
+        ),
+        "{message}"
+    );
+    assert_eq!(generation(&s, "edge"), before);
+}
+
+#[test]
+fn a_source_rotation_reaches_every_edge_and_each_acknowledges() {
+    let mut s = Sites::new("3.6.1", &[("central", 2), ("edge-a", 1), ("edge-b", 2)]);
+    s.relate("central", "edge-a");
+    s.relate("central", "edge-b");
+    s.settle();
+    s.make_rotation_due("central");
+    s.run("central", LEADER, "update-status");
+    assert_eq!(generation(&s, "central"), 2);
+    let central = s.keys("central", LEADER);
+    for (site, unit) in [
+        ("edge-a", LEADER),
+        ("edge-b", LEADER),
+        ("edge-b", "keystone/1"),
+    ] {
+        assert!(holds_source(&s.keys(site, unit), &central), "{site} {unit}");
+        assert_eq!(
+            s.status(site, unit),
+            "active: Unit is ready (keys from central-keystone, generation 2)"
+        );
+    }
+}
+
+#[test]
+fn a_lagging_edge_holds_back_the_sources_rotation_and_is_named() {
+    let mut s = central_and_edge();
+    s.make_rotation_due("central");
+    s.run("central", LEADER, "update-status");
+    assert_eq!(generation(&s, "central"), 2);
+    // The edge is cut off: it cannot take generation 2, so it never acknowledges it.
+    s.controller.cut("edge").unwrap();
+    s.make_rotation_due("central");
+    s.run("central", LEADER, "update-status");
+    // Generation 2 reached central before the cut? Rotate once more: it must wait.
+    s.make_rotation_due("central");
+    s.run("central", LEADER, "update-status");
+    let g = generation(&s, "central");
+    assert!(g <= 3, "rotated past the cut edge: {g}");
+    assert_eq!(
+        s.status("central", LEADER),
+        "active: Unit is ready (fernet rotation waiting for site edge.keystone)"
+    );
+    // The cut edge keeps serving with the keys it has.
+    assert!(
+        s.status("edge", LEADER)
+            .starts_with("active: Unit is ready (keys from central-keystone")
+    );
+    let task = s.action("central", LEADER, "rotate-fernet", json!({}));
+    assert_eq!(task.status, "failed");
+    assert!(
+        task.message
+            .unwrap_or_default()
+            .starts_with("not rotating: site edge.keystone has not acknowledged"),
+    );
+    // Force names the site it leaves behind.
+    let task = s.action("central", LEADER, "rotate-fernet", json!({"force": true}));
+    assert_eq!(task.status, "completed", "{task:?}");
+    assert_eq!(task.results["forced-past"], "site edge.keystone");
+    // Back on the network, the edge catches up and acknowledges.
+    s.controller.restore("edge").unwrap();
+    s.settle();
+    assert!(holds_source(
+        &s.keys("edge", LEADER),
+        &s.keys("central", LEADER)
+    ));
+}
+
+#[test]
+fn removing_a_lagging_edge_unblocks_the_source() {
+    let mut s = central_and_edge();
+    s.controller.cut("edge").unwrap();
+    s.make_rotation_due("central");
+    s.run("central", LEADER, "update-status");
+    s.make_rotation_due("central");
+    s.run("central", LEADER, "update-status");
+    let waiting = generation(&s, "central");
+    assert!(
+        s.status("central", LEADER)
+            .contains("waiting for site edge.keystone")
+    );
+    let link = s.controller.cross_model_relations()[0].clone();
+    s.controller.restore("edge").unwrap();
+    s.controller
+        .remove_relation("central", link.offer.relation)
+        .unwrap();
+    // The rotation that was due happens in the next hook of central's leader.
+    s.settle();
+    assert_eq!(generation(&s, "central"), waiting + 1);
+    assert_eq!(s.status("central", LEADER), "active: Unit is ready");
+}
+
+#[test]
+fn a_source_cannot_take_keys_from_another_source() {
+    let mut s = Sites::new("3.6.1", &[("central", 1), ("edge", 1), ("other", 1)]);
+    s.relate("central", "edge");
+    s.settle();
+    // central is a source: relating it to another source is refused.
+    s.relate("other", "central");
+    s.settle();
+    let status = s.status("central", LEADER);
+    assert!(
+        status.starts_with("blocked: fernet-keys-source: this application shares its keys"),
+        "{status}"
+    );
+    assert!(status.contains("other-keystone"), "{status}");
+    // Every unit says so, and central still offers its keys to the edge it had.
+    s.run("central", LEADER, "update-status");
+    assert_eq!(s.status("central", LEADER), status);
+    assert!(
+        s.status("edge", LEADER)
+            .starts_with("active: Unit is ready (keys from central-keystone")
+    );
+}
+
+#[test]
+fn an_edge_that_leaves_keeps_its_keys_and_rotates_on_its_own() {
+    let mut s = central_and_edge();
+    let held = s.keys("edge", LEADER);
+    let id = s.controller.cross_model_relations()[0].consumer.relation;
+    s.controller.remove_relation("edge", id).unwrap();
+    s.settle();
+    assert!(same_keys(&s.keys("edge", LEADER), &held));
+    assert!(
+        s.logs("edge", LEADER, "WARNING")
+            .iter()
+            .any(|l| l.contains("fernet-keys-source: the relation to central-keystone is gone")),
+        "{:?}",
+        s.logs("edge", LEADER, "WARNING")
+    );
+    assert_eq!(
+        s.status("edge", LEADER),
+        "active: Unit is ready (keys were from central-keystone; rotating on its own now)"
+    );
+    let before = generation(&s, "edge");
+    s.make_rotation_due("edge");
+    s.run("edge", LEADER, "update-status");
+    assert_eq!(generation(&s, "edge"), before + 1);
+    assert_eq!(s.status("edge", LEADER), "active: Unit is ready");
+}
+
+#[test]
+fn relating_again_merges_so_that_no_key_a_live_token_needs_is_dropped() {
+    let mut s = central_and_edge();
+    let id = s.controller.cross_model_relations()[0].consumer.relation;
+    s.controller.remove_relation("edge", id).unwrap();
+    s.settle();
+    // On its own, the edge rotates: its tokens are now signed by a key central never had.
+    s.make_rotation_due("edge");
+    s.run("edge", LEADER, "update-status");
+    let own = s.keys("edge", LEADER);
+    s.relate("central", "edge");
+    s.settle();
+    let merged = s.keys("edge", LEADER);
+    let central = s.keys("central", LEADER);
+    let values = key_values(&merged.fernet);
+    for (index, key) in own.fernet.keys() {
+        if *index != 0 {
+            assert!(
+                values.contains(&key.expose().to_owned()),
+                "key {index} dropped"
+            );
+        }
+    }
+    for key in key_values(&central.fernet) {
+        assert!(values.contains(&key));
+    }
+    assert_eq!(merged.fernet.keys()[&0], central.fernet.keys()[&0]);
+    assert_eq!(
+        merged.fernet.keys()[&merged.fernet.primary_index()],
+        central.fernet.keys()[&central.fernet.primary_index()]
+    );
+    assert_eq!(
+        s.status("edge", LEADER),
+        "active: Unit is ready (keys from central-keystone, generation 1)"
+    );
+}
+
+#[test]
+fn without_cross_model_secrets_the_keys_travel_in_the_bag_and_the_status_says_so() {
+    let mut s = Sites::new("3.2.4", &[("central", 1), ("edge", 1)]);
+    s.relate("central", "edge");
+    s.settle();
+    assert!(holds_source(
+        &s.keys("edge", LEADER),
+        &s.keys("central", LEADER)
+    ));
+    assert_eq!(
+        s.status("central", LEADER),
+        "active: Unit is ready (keys shared with other sites in the relation data: whoever can read the relation can read them)"
+    );
+}
+
+#[test]
+fn a_hook_that_changes_nothing_only_reads_the_relations_own_bags() {
+    let mut s = Sites::new("3.6.1", &[("central", 2), ("edge", 1), ("plain", 2)]);
+    s.relate("central", "edge");
+    s.settle();
+    let steady: Vec<String> = crate::testing::STEADY_UPDATE_STATUS
+        .iter()
+        .map(|t| (*t).to_owned())
+        .collect();
+    let extra = |s: &Sites, site: &str, unit: &str| {
+        let mut called = s.tools_called(site, unit);
+        for tool in &steady {
+            if let Some(at) = called.iter().position(|c| c == tool) {
+                called.remove(at);
+            }
+        }
+        called
+    };
+    // The source's leader: each site's name and acknowledgement, and its own offer.
+    s.run("central", LEADER, "update-status");
+    assert_eq!(
+        extra(&s, "central", LEADER),
+        ["relation-list", "relation-get", "relation-get"]
+    );
+    // The edge's leader: the source's offer and its own answer; nothing is written.
+    s.run("edge", LEADER, "update-status");
+    assert_eq!(extra(&s, "edge", LEADER), ["relation-get", "relation-get"]);
+    // A unit that is not the leader: what it does on a site with no other site.
+    s.run("central", "keystone/1", "update-status");
+    s.run("plain", "keystone/1", "update-status");
+    assert_eq!(
+        s.tools_called("central", "keystone/1"),
+        s.tools_called("plain", "keystone/1")
+    );
+}
+
+#[test]
+fn a_new_edge_leaves_the_database_to_the_source_and_registers_its_own_region() {
+    let mut s = Sites::unsettled("3.6.1", &[("central", 1), ("edge", 2)]);
+    s.relate_database("central");
+    // As Juju deploys a bundle: the edge's relations exist before its units run any hook.
+    s.relate("central", "edge");
+    s.relate_database("edge");
+    s.settle();
+    let manage = |s: &Sites, site: &str, command: &str| {
+        s.machine(site, LEADER)
+            .1
+            .runner
+            .count("keystone-manage", command)
+    };
+    assert_eq!(manage(&s, "central", "db_sync"), 1);
+    assert_eq!(manage(&s, "central", "bootstrap"), 1);
+    assert_eq!(manage(&s, "edge", "db_sync"), 0);
+    assert_eq!(manage(&s, "edge", "bootstrap"), 0);
+    // The edge's peer relation came first, so its leader made keys before it knew of the
+    // source: they are kept as secondaries (they never signed a token, but nothing says so).
+    let central = s.keys("central", LEADER);
+    for unit in [LEADER, "keystone/1"] {
+        assert!(holds_source(&s.keys("edge", unit), &central), "{unit}");
+        assert_eq!(
+            s.status("edge", unit),
+            "active: Unit is ready (keys from central-keystone, generation 1)"
+        );
+    }
+    let regions = s.keystone.lock().unwrap().regions.clone();
+    assert!(
+        regions.contains("central") && regions.contains("edge"),
+        "{regions:?}"
+    );
+}
