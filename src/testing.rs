@@ -159,16 +159,7 @@ impl Sim {
     /// [`Sim::with_database`] on another Juju version.
     pub fn with_database_on(version: &str, units: usize, config: Value) -> Sim {
         let sim = Sim::keystone_on(version, units, config);
-        sim.keystone
-            .lock()
-            .expect("the twin Keystone")
-            .create_user(
-                crate::keystone_api::DEFAULT_DOMAIN_ID,
-                crate::identity::CHARM_ADMIN_USER,
-                &crate::secret::Sensitive::new(CHARM_PASSWORD.to_owned()),
-                &[],
-            )
-            .expect("the charm's admin user");
+        create_charm_admin(&sim.keystone);
         let mut sim = sim;
         sim.model
             .world()
@@ -247,18 +238,7 @@ impl Sim {
 
     /// The tools the last hook on `unit` called, by name.
     pub fn tools_called(&self, unit: &str) -> Vec<String> {
-        self.model
-            .hook_log()
-            .iter()
-            .rev()
-            .find(|run| run.unit == unit)
-            .map(|run| {
-                run.tool_calls
-                    .iter()
-                    .map(|call| call.split(' ').next().unwrap_or_default().to_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
+        tools_called(&self.model, unit)
     }
 
     /// The unit's status as `kind: message`.
@@ -293,6 +273,36 @@ impl Sim {
 }
 
 /// A self-signed certificate for `names` and its key, both PEM.
+/// The charm's admin user in the twin Keystone, as bootstrap leaves it.
+fn create_charm_admin(keystone: &SharedKeystone) {
+    keystone
+        .lock()
+        .expect("the twin Keystone")
+        .create_user(
+            crate::keystone_api::DEFAULT_DOMAIN_ID,
+            crate::identity::CHARM_ADMIN_USER,
+            &crate::secret::Sensitive::new(CHARM_PASSWORD.to_owned()),
+            &[],
+        )
+        .expect("the charm's admin user");
+}
+
+/// The tools the last hook on `unit` of `model` called, by name.
+fn tools_called(model: &Model, unit: &str) -> Vec<String> {
+    model
+        .hook_log()
+        .iter()
+        .rev()
+        .find(|run| run.unit == unit)
+        .map(|run| {
+            run.tool_calls
+                .iter()
+                .map(|call| call.split(' ').next().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn tls_pair(names: &[&str]) -> (String, String) {
     let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
     let issued = rcgen::generate_simple_self_signed(names).expect("a certificate");
@@ -361,16 +371,7 @@ impl Sites {
         let keystone: SharedKeystone = Rc::new(std::sync::Mutex::new(
             crate::keystone_api::memory::MemoryKeystone::bootstrapped(),
         ));
-        keystone
-            .lock()
-            .expect("the twin Keystone")
-            .create_user(
-                crate::keystone_api::DEFAULT_DOMAIN_ID,
-                crate::identity::CHARM_ADMIN_USER,
-                &crate::secret::Sensitive::new(CHARM_PASSWORD.to_owned()),
-                &[],
-            )
-            .expect("the charm's admin user");
+        create_charm_admin(&keystone);
         let mut controller = juju_sim::Controller::with_juju_version(version);
         let mut machines = BTreeMap::new();
         for (name, units) in sites {
@@ -519,18 +520,7 @@ impl Sites {
 
     /// The tools the last hook on `unit` of `site` called, by name.
     pub fn tools_called(&self, site: &str, unit: &str) -> Vec<String> {
-        self.model(site)
-            .hook_log()
-            .iter()
-            .rev()
-            .find(|run| run.unit == unit)
-            .map(|run| {
-                run.tool_calls
-                    .iter()
-                    .map(|call| call.split(' ').next().unwrap_or_default().to_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
+        tools_called(self.model(site), unit)
     }
 
     /// juju-log lines of `unit` of `site` at `level`.

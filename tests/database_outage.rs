@@ -11,7 +11,7 @@ use juju_sim::Model;
 use juju_sim::demo;
 use juju_sim::mariadb::MariaDbServer;
 use juju_sim::scripted::{IdentityConsumer, IdentityInterface, MySql, mariadb_provisioner_at};
-use serde_json::{Map, json};
+use serde_json::Map;
 use support::TempDir;
 
 const DB_PASSWORD: &str = "Db-pass-4711";
@@ -161,19 +161,11 @@ fn mariadb_stopped_for_a_while_makes_units_wait_and_they_recover_by_themselves_l
         );
     }
     let user = reply.get("service_username").expect("service_username");
-    let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": user, "domain": {"name": "service_domain"}, "password": service_password}}}}});
-    let reply = demo::http(&[
-        "-X",
-        "POST",
-        "-H",
-        "Content-Type: application/json",
-        "-d",
-        &body.to_string(),
-        &format!("{base}/auth/tokens"),
-    ])
-    .unwrap();
-    assert_eq!(reply.status, 201, "nova's credentials: {reply:?}");
+    assert_eq!(
+        support::service_token_status(&base, user, &service_password),
+        201,
+        "nova's credentials"
+    );
     // The secrets scan sees this model's secrets, and would see one shown in a log line.
     let looked_for = support::secrets::assert_no_leaks(&model);
     assert!(

@@ -11,10 +11,7 @@ use std::collections::BTreeMap;
 
 use juju_sim::Model;
 use juju_sim::demo;
-use juju_sim::scripted::{
-    IdentityConsumer, IdentityInterface, MySql, ScriptedCharm, ScriptedHook, ensure_mariadb,
-    mariadb_provisioner,
-};
+use juju_sim::scripted::{IdentityConsumer, IdentityInterface, ScriptedCharm, ScriptedHook};
 use juju_sim::state::{Bag, HookEvent};
 use serde_json::{Map, Value, json};
 use support::{TempDir, settle};
@@ -86,20 +83,9 @@ fn cinder_request() -> Vec<(String, String)> {
 }
 
 fn deploy(charm: &std::path::Path) -> Model {
-    ensure_mariadb().expect("MariaDB (scripts/install-real-stack)");
-    let mut model = Model::new().unwrap();
-    model.use_machines().unwrap();
-    let mut mysql = MySql::new("Db-pass-4711");
-    mysql.db_host = model.host_address();
-    mysql.provisioner = Some(mariadb_provisioner());
-    model.deploy_scripted("mysql", Box::new(mysql), 1).unwrap();
-    let name = format!("ks_relations_{}", std::process::id());
-    let options = json!({"database": name, "database-user": name, "region": "RegionOne RegionTwo"});
-    let options = options.as_object().cloned().unwrap();
-    model.deploy("keystone", charm, 1, options).unwrap();
-    model
-        .relate("keystone:shared-db", "mysql:shared-db")
-        .unwrap();
+    let options = json!({"region": "RegionOne RegionTwo"});
+    let mut model =
+        support::keystone_on_mariadb(charm, "relations", 1, options.as_object().cloned().unwrap());
 
     let nova = IdentityConsumer::new("nova", IdentityInterface::Service);
     model.deploy_scripted("nova", Box::new(nova), 1).unwrap();

@@ -6,48 +6,14 @@
 
 mod support;
 
-use juju_sim::Model;
-use juju_sim::demo;
-use juju_sim::scripted::{
-    IdentityConsumer, IdentityInterface, MySql, ensure_mariadb, mariadb_provisioner,
-};
-use serde_json::json;
-
-fn service_token(base: &str, user: &str, password: &str) -> u16 {
-    let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": user, "domain": {"name": "service_domain"}, "password": password}}}}});
-    demo::http(&[
-        "-X",
-        "POST",
-        "-H",
-        "Content-Type: application/json",
-        "-d",
-        &body.to_string(),
-        &format!("{base}/auth/tokens"),
-    ])
-    .unwrap()
-    .status
-}
+use juju_sim::scripted::{IdentityConsumer, IdentityInterface};
+use serde_json::Map;
 
 #[test]
 fn a_hook_killed_before_it_sets_relation_data_or_stores_a_password_converges_on_retry() {
-    ensure_mariadb().expect("MariaDB (scripts/install-real-stack)");
     let out = support::TempDir::new("killed");
     let charm = support::pack_charm(&out);
-    let mut model = Model::new().unwrap();
-    model.use_machines().unwrap();
-    let mut mysql = MySql::new("Db-pass-4711");
-    mysql.db_host = model.host_address();
-    mysql.provisioner = Some(mariadb_provisioner());
-    model.deploy_scripted("mysql", Box::new(mysql), 1).unwrap();
-    let name = format!("ks_killed_{}", std::process::id());
-    let options = json!({"database": name, "database-user": name});
-    model
-        .deploy("keystone", &charm, 1, options.as_object().cloned().unwrap())
-        .unwrap();
-    model
-        .relate("keystone:shared-db", "mysql:shared-db")
-        .unwrap();
+    let mut model = support::keystone_on_mariadb(&charm, "killed", 1, Map::new());
     support::settle(&mut model);
     let unit = "keystone/0";
     let base = format!("http://{}:5000/v3", model.unit_address(unit).unwrap());
@@ -81,7 +47,7 @@ fn a_hook_killed_before_it_sets_relation_data_or_stores_a_password_converges_on_
         let user = reply.get("service_username").expect("a service user");
         let password = reply.get("service_password").expect("its password");
         assert_eq!(
-            service_token(&base, user, password),
+            support::service_token_status(&base, user, password),
             201,
             "{service}: the credentials the retried hook sent work"
         );

@@ -744,20 +744,7 @@ impl Default for Controller {
 
 /// A remote application's record in a model: no leader, no config, units that run no hooks.
 fn remote_app_record(name: &str, meta: CharmMeta, remote: RemoteApp) -> App {
-    App {
-        name: name.to_owned(),
-        meta,
-        charm: CharmKind::Remote(remote),
-        config: Map::new(),
-        leader: None,
-        status: StatusRecord {
-            status: "unknown".to_owned(),
-            message: String::new(),
-        },
-        version: String::new(),
-        leader_settings: Bag::new(),
-        next_unit: 0,
-    }
+    App::new(name, meta, CharmKind::Remote(remote), Map::new())
 }
 
 /// A remote unit's record: it stands for a unit of another model, at that unit's address.

@@ -323,23 +323,9 @@ impl Model {
             checked.insert(name.clone(), meta.check_option(&name, &value)?);
         }
         let peers: Vec<String> = meta.peer_endpoints().map(|e| e.name.clone()).collect();
-        world.apps.insert(
-            app.to_owned(),
-            App {
-                name: app.to_owned(),
-                meta,
-                charm,
-                config: checked,
-                leader: None,
-                status: StatusRecord {
-                    status: "unknown".to_owned(),
-                    message: String::new(),
-                },
-                version: String::new(),
-                leader_settings: Bag::new(),
-                next_unit: 0,
-            },
-        );
+        world
+            .apps
+            .insert(app.to_owned(), App::new(app, meta, charm, checked));
         // Peer relations exist from the start.
         for endpoint in peers {
             let end = RelationEnd {

@@ -59,6 +59,27 @@ pub struct App {
     pub next_unit: u32,
 }
 
+impl App {
+    /// A newly deployed (or newly seen remote) application: no leader, no units yet, status
+    /// unknown.
+    pub fn new(name: &str, meta: CharmMeta, charm: CharmKind, config: Map<String, Value>) -> App {
+        App {
+            name: name.to_owned(),
+            meta,
+            charm,
+            config,
+            leader: None,
+            status: StatusRecord {
+                status: "unknown".to_owned(),
+                message: String::new(),
+            },
+            version: String::new(),
+            leader_settings: Bag::new(),
+            next_unit: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Unit {
     pub name: String,

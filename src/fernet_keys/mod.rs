@@ -452,16 +452,23 @@ pub fn unit_decision(
     }
 }
 
+/// A key of 32 bytes `n`, for tests.
+#[cfg(test)]
+pub(crate) fn test_key(n: u8) -> Key {
+    use base64::Engine as _;
+    Key::parse(
+        0,
+        &base64::engine::general_purpose::URL_SAFE.encode([n; 32]),
+    )
+    .expect("valid")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn key(n: u8) -> Key {
-        Key::parse(
-            0,
-            &base64::engine::general_purpose::URL_SAFE.encode([n; 32]),
-        )
-        .expect("valid")
+        test_key(n)
     }
 
     fn indices(set: &KeySet) -> Vec<u32> {

@@ -171,14 +171,9 @@ pub fn from_source_note(source: &str, generation: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::Engine as _;
 
     fn key(n: u8) -> Key {
-        Key::parse(
-            0,
-            &base64::engine::general_purpose::URL_SAFE.encode([n; 32]),
-        )
-        .expect("valid")
+        crate::fernet_keys::test_key(n)
     }
 
     fn set(pairs: &[(u32, u8)]) -> KeySet {

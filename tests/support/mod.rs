@@ -242,3 +242,54 @@ pub fn deploy_behind_vip(
     settle(&mut model);
     (model, vip)
 }
+
+/// The status of asking `base` (`…/v3`) for an unscoped token as a service user of
+/// `service_domain` (201 when the credentials work).
+pub fn service_token_status(base: &str, user: &str, password: &str) -> u16 {
+    let body = serde_json::json!({"auth": {"identity": {"methods": ["password"], "password": {
+        "user": {"name": user, "domain": {"name": "service_domain"}, "password": password}}}}});
+    juju_sim::demo::http(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        &body.to_string(),
+        &format!("{base}/auth/tokens"),
+    ])
+    .expect("curl")
+    .status
+}
+
+/// keystone (`units` units, each on a machine of its own, `options` added to a database of
+/// `test`'s own) related to a scripted mysql backed by this host's MariaDB; not settled.
+pub fn keystone_on_mariadb(
+    charm: &Path,
+    test: &str,
+    units: usize,
+    options: Map<String, Value>,
+) -> juju_sim::Model {
+    use juju_sim::scripted::{MySql, ensure_mariadb, mariadb_provisioner};
+    ensure_mariadb().expect("MariaDB (scripts/install-real-stack)");
+    let mut model = juju_sim::Model::new().expect("a model");
+    model.use_machines().expect("machines (root, iproute2)");
+    let mut mysql = MySql::new("Db-pass-4711");
+    mysql.db_host = model.host_address();
+    mysql.provisioner = Some(mariadb_provisioner());
+    model
+        .deploy_scripted("mysql", Box::new(mysql), 1)
+        .expect("mysql");
+    let name = format!("ks_{test}_{}", std::process::id());
+    let mut all = serde_json::json!({"database": name, "database-user": name})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    all.extend(options);
+    model
+        .deploy("keystone", charm, units, all)
+        .expect("keystone");
+    model
+        .relate("keystone:shared-db", "mysql:shared-db")
+        .expect("the database relation");
+    model
+}
