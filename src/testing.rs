@@ -158,21 +158,9 @@ impl Sim {
 
     /// [`Sim::with_database`] on another Juju version.
     pub fn with_database_on(version: &str, units: usize, config: Value) -> Sim {
-        let sim = Sim::keystone_on(version, units, config);
+        let mut sim = Sim::keystone_on(version, units, config);
         create_charm_admin(&sim.keystone);
-        let mut sim = sim;
-        sim.model
-            .world()
-            .apps
-            .get_mut("keystone")
-            .expect("keystone")
-            .leader_settings
-            .insert("_charm-keystone-admin_passwd".into(), CHARM_PASSWORD.into());
-        let mut mysql = juju_sim::scripted::MySql::new("db-pw");
-        mysql.db_host = Some("10.0.0.5".into());
-        sim.model
-            .deploy_scripted("mysql", Box::new(mysql), 1)
-            .expect("deploy mysql");
+        admin_password_and_mysql(&mut sim.model);
         sim.model
             .relate("keystone:shared-db", "mysql:shared-db")
             .expect("relate the database");
@@ -287,6 +275,23 @@ fn create_charm_admin(keystone: &SharedKeystone) {
         .expect("the charm's admin user");
 }
 
+/// The charm's admin password where the leader keeps it (matching [`create_charm_admin`]'s
+/// user), and a twin mysql (db_host 10.0.0.5) deployed beside keystone, not yet related.
+fn admin_password_and_mysql(model: &mut Model) {
+    model
+        .world()
+        .apps
+        .get_mut("keystone")
+        .expect("keystone")
+        .leader_settings
+        .insert("_charm-keystone-admin_passwd".into(), CHARM_PASSWORD.into());
+    let mut mysql = juju_sim::scripted::MySql::new("db-pw");
+    mysql.db_host = Some("10.0.0.5".into());
+    model
+        .deploy_scripted("mysql", Box::new(mysql), 1)
+        .expect("deploy mysql");
+}
+
 /// The tools the last hook on `unit` of `model` called, by name.
 fn tools_called(model: &Model, unit: &str) -> Vec<String> {
     model
@@ -383,18 +388,7 @@ impl Sites {
             model
                 .deploy_in_process("keystone", charm_dir(), *units, config, charm)
                 .expect("deploy keystone");
-            model
-                .world()
-                .apps
-                .get_mut("keystone")
-                .expect("keystone")
-                .leader_settings
-                .insert("_charm-keystone-admin_passwd".into(), CHARM_PASSWORD.into());
-            let mut mysql = juju_sim::scripted::MySql::new("db-pw");
-            mysql.db_host = Some("10.0.0.5".into());
-            model
-                .deploy_scripted("mysql", Box::new(mysql), 1)
-                .expect("deploy mysql");
+            admin_password_and_mysql(model);
             machines.insert((*name).to_owned(), site);
         }
         Sites {

@@ -7,6 +7,9 @@
 //! file runs in seconds. The properties that need the simulator (cluster peer data, ha's reply,
 //! action parameters) are in `src/hostile_input.rs`, next to the simulator they use.
 
+#[path = "support/benign_config.rs"]
+mod benign_config;
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -454,27 +457,6 @@ fn check_same_shape(hostile: &Rendered, benign: &Rendered) -> Result<(), TestCas
     Ok(())
 }
 
-/// `config` with every text that reaches a rendered file replaced by a benign one of the same
-/// kind (set stays set, empty stays empty).
-fn benign_twin(config: &Config) -> Config {
-    let mut twin = config.clone();
-    if !twin.service_path_prefix.is_empty() {
-        twin.service_path_prefix = "/benign".into();
-    }
-    if twin.os_public_hostname.is_some() {
-        twin.os_public_hostname = Some("benign.example.com".into());
-    }
-    if let Some(sc) = &mut twin.security_compliance {
-        for text in [&mut sc.password_regex, &mut sc.password_regex_description] {
-            if text.is_some() {
-                *text = Some("benign".into());
-            }
-        }
-    }
-    twin.nagios_context = "benign".into();
-    twin
-}
-
 /// Every text field of an accepted config that may go into a file: none may hold a control
 /// character or a Unicode line break.
 fn text_fields(config: &Config) -> Vec<(&'static str, String)> {
@@ -618,12 +600,13 @@ fn check_option(
         ),
         Ok(rendered) => {
             check_lines(&rendered)?;
-            let twin = render_all(templates, &benign_twin(&config)).map_err(|e| {
-                TestCaseError::fail(format!("the benign twin does not render: {e}"))
-            })?;
+            let twin =
+                render_all(templates, &benign_config::benign_twin(&config)).map_err(|e| {
+                    TestCaseError::fail(format!("the benign twin does not render: {e}"))
+                })?;
             check_same_shape(&rendered, &twin)?;
             // And a benign value of an option that changes no text renders as the defaults do.
-            if benign_twin(&config) == benign_twin(&baseline.config) {
+            if benign_config::benign_twin(&config) == benign_config::benign_twin(&baseline.config) {
                 check_same_shape(&rendered, &baseline.rendered)?;
             }
         }

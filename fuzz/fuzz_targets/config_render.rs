@@ -5,6 +5,9 @@
 
 #![no_main]
 
+#[path = "../../tests/support/benign_config.rs"]
+mod benign_config;
+
 use std::sync::OnceLock;
 
 use keystone_charm::config::{Config, KNOWN_OPTIONS, defaults_from_config_yaml};
@@ -74,25 +77,6 @@ fn render(templates: &Templates, config: &Config) -> Result<Vec<String>, String>
     Ok(files)
 }
 
-/// The config with every text that reaches a file replaced by benign text of the same kind.
-fn benign_twin(config: &Config) -> Config {
-    let mut twin = config.clone();
-    if !twin.service_path_prefix.is_empty() {
-        twin.service_path_prefix = "/benign".into();
-    }
-    if twin.os_public_hostname.is_some() {
-        twin.os_public_hostname = Some("benign.example.com".into());
-    }
-    if let Some(sc) = &mut twin.security_compliance {
-        for text in [&mut sc.password_regex, &mut sc.password_regex_description] {
-            if text.is_some() {
-                *text = Some("benign".into());
-            }
-        }
-    }
-    twin
-}
-
 fn check(named: Option<&str>, options: &Map<String, Value>) {
     let base = baseline();
     let config = match Config::from_options(options) {
@@ -120,7 +104,8 @@ fn check(named: Option<&str>, options: &Map<String, Value>) {
         }
         Ok(files) => files,
     };
-    let twin = render(&base.templates, &benign_twin(&config)).expect("the benign twin renders");
+    let twin = render(&base.templates, &benign_config::benign_twin(&config))
+        .expect("the benign twin renders");
     assert_eq!(files.len(), twin.len());
     for (file, twin) in files.iter().zip(&twin) {
         let lines: Vec<&str> = file.split('\n').collect();
