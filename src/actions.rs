@@ -172,7 +172,7 @@ fn rotate_fernet(juju: &Juju, machine: &Machine) -> Result<(Results, AfterAction
             ),
         ]));
     };
-    fernet_keys::publish_to(juju, machine, &site_ids)
+    fernet_keys::publish_to(juju, machine, &site_ids, None)
         .map_err(|e| ActionFailure(format!("{e:#}")))?;
     let mut results = Results::new();
     if !rotated.forced_past.is_empty() {
@@ -307,16 +307,17 @@ fn resume(machine: &Machine) -> Result<Results, ActionFailure> {
     )]))
 }
 
-/// The admin user's password: admin-password from the config when set, else the stored one.
+/// The admin user's password: admin-password from the config when set, else the stored one;
+/// on a site that adopted its fernet key source's credentials, the source's.
 fn get_admin_password(juju: &Juju) -> Result<(Results, AfterAction), ActionFailure> {
     let config = config(juju)?;
     let stored = match cluster::app_data(juju).map_err(failure)? {
         Some((_, bag)) => cluster::admin_credentials(juju, &bag).map_err(failure)?,
         None => None,
     };
-    let password = match (&config.admin_password, stored) {
-        (Some(password), _) => password.clone(),
-        (None, Some(stored)) => admin_identity::admin_password(&config, &stored),
+    let password = match (stored, &config.admin_password) {
+        (Some(stored), _) => admin_identity::admin_password(&config, &stored),
+        (None, Some(password)) => password.clone(),
         (None, None) => {
             return Err(ActionFailure(
                 "the leader has not created the admin password yet: relate a database and wait \
@@ -344,13 +345,6 @@ fn rotate_admin_password(
         ));
     }
     let mut hook = hook_for(juju, machine, event)?;
-    if hook.config.admin_password.is_some() {
-        return Err(ActionFailure(
-            "admin-password is set in the config, which wins over a rotated password: change it \
-             with juju config keystone admin-password=..., or unset it to use rotate-admin-password"
-                .to_owned(),
-        ));
-    }
     let Some((relation, bag)) = cluster::app_data(juju).map_err(failure)? else {
         return Err(ActionFailure(
             "the cluster peer relation does not exist yet; try again shortly".to_owned(),
@@ -363,12 +357,27 @@ fn rotate_admin_password(
                 .to_owned(),
         ));
     };
+    // Every site logs in to the shared database's Keystone with the source's password.
+    if let Some(source) = &stored.adopted_from {
+        return Err(ActionFailure(format!(
+            "this site takes its admin credentials from {source}, with its fernet keys: run \
+             rotate-admin-password on {source}'s leader, and every site adopts the new password"
+        )));
+    }
+    if hook.config.admin_password.is_some() {
+        return Err(ActionFailure(
+            "admin-password is set in the config, which wins over a rotated password: change it \
+             with juju config keystone admin-password=..., or unset it to use rotate-admin-password"
+                .to_owned(),
+        ));
+    }
     if !DatabaseFlags::from_peer_bag(&bag).bootstrapped {
         return Err(ActionFailure(
             "Keystone is not bootstrapped yet; wait for the units to become active".to_owned(),
         ));
     }
     let rotated = cluster::AdminCredentials {
+        adopted_from: None,
         charm_password: stored.charm_password.clone(),
         admin_password: crate::identity::generate_password()
             .map_err(|e| ActionFailure(format!("cannot generate a password: {e}")))?,

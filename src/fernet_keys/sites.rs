@@ -11,6 +11,11 @@
 //! holds. The source rotates only when its own units and every site acknowledged the current
 //! generation.
 //!
+//! The source also shares the admin credentials every site logs in to the shared Keystone with
+//! (the charm's own admin and the operator's admin password in force): `admin-digest`, and
+//! `admin-secret-id` (a secret granted to the relation, Juju ≥ 3.3) or `admin-credentials`
+//! (JSON, older Juju). A consuming site adopts them before it uses the shared database.
+//!
 //! Everything here is pure.
 
 use std::collections::BTreeMap;
@@ -29,6 +34,9 @@ pub const SOURCE: &str = "source";
 pub const DB_INITIALISED: &str = "db-initialised";
 pub const SITE: &str = "site";
 pub const ACKNOWLEDGED: &str = "acknowledged-generation";
+pub const ADMIN_DIGEST: &str = "admin-digest";
+pub const ADMIN_SECRET_ID: &str = "admin-secret-id";
+pub const ADMIN_CREDENTIALS: &str = "admin-credentials";
 
 /// Peer application bag keys (the leader writes them; every unit reads them with the bag it
 /// reads anyway, so knowing whether the relations exist costs no hook-tool call).
@@ -43,6 +51,10 @@ pub const PEER_KEEP_LOCAL_UNTIL: &str = "fernet-keep-local-until";
 pub const PEER_FORMER_SOURCE: &str = "fernet-former-source";
 /// Space-separated relation ids of `fernet-keys` while this application is a source.
 pub const PEER_SITES: &str = "fernet-sites";
+/// On a source: `<admin-generation> <digest>` of the admin credentials it last offered.
+pub const PEER_OFFERED_CREDENTIALS: &str = "fernet-sites-credentials";
+/// On a consuming site: the digest of the source's admin credentials it adopted.
+pub const PEER_SOURCE_CREDENTIALS: &str = "fernet-source-credentials";
 
 /// What a source published, from its application bag.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +64,20 @@ pub struct Offered {
     pub transport: Transport,
     /// Whether the source initialised the shared database.
     pub db_initialised: bool,
+    /// The admin credentials it shares, once it offered them.
+    pub credentials: Option<OfferedCredentials>,
+}
+
+/// The source's admin credentials as it offered them: their digest, and where they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferedCredentials {
+    pub digest: String,
+    /// A secret granted to the relation, or the JSON of their content in the bag.
+    pub transport: Transport,
+}
+
+fn is_digest(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// How the keys travel.
@@ -71,7 +97,7 @@ pub fn offered(bag: &BTreeMap<String, String>) -> Option<Offered> {
         (None, None) => return None,
     };
     let fingerprint = bag.get(FINGERPRINT)?.clone();
-    if fingerprint.len() != 64 || !fingerprint.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !is_digest(&fingerprint) {
         return None;
     }
     Some(Offered {
@@ -79,7 +105,18 @@ pub fn offered(bag: &BTreeMap<String, String>) -> Option<Offered> {
         fingerprint,
         transport,
         db_initialised: bag.get(DB_INITIALISED).is_some_and(|v| v == "true"),
+        credentials: offered_credentials(bag),
     })
+}
+
+fn offered_credentials(bag: &BTreeMap<String, String>) -> Option<OfferedCredentials> {
+    let digest = bag.get(ADMIN_DIGEST).filter(|d| is_digest(d))?.clone();
+    let transport = match (bag.get(ADMIN_SECRET_ID), bag.get(ADMIN_CREDENTIALS)) {
+        (Some(id), _) => Transport::Secret(id.clone()),
+        (None, Some(json)) => Transport::Bag(json.clone()),
+        (None, None) => return None,
+    };
+    Some(OfferedCredentials { digest, transport })
 }
 
 /// What a consuming site's leader found on `fernet-keys-source`, for the cluster step.
@@ -242,7 +279,34 @@ mod tests {
                 fingerprint: fp.clone(),
                 transport: Transport::Secret("secret://x/y".into()),
                 db_initialised: true,
+                credentials: None,
             })
+        );
+        // The admin credentials: a digest and where they are, or nothing.
+        let with = |pairs: &[(&str, &str)]| {
+            let mut all = vec![
+                ("generation", "3"),
+                ("fingerprint", fp.as_str()),
+                ("keys", "{}"),
+            ];
+            all.extend_from_slice(pairs);
+            offered(&bag(&all)).and_then(|o| o.credentials)
+        };
+        assert_eq!(
+            with(&[("admin-digest", &fp), ("admin-secret-id", "secret://x/z")]),
+            Some(OfferedCredentials {
+                digest: fp.clone(),
+                transport: Transport::Secret("secret://x/z".into()),
+            })
+        );
+        assert_eq!(
+            with(&[("admin-digest", &fp), ("admin-credentials", "{}")]).map(|c| c.transport),
+            Some(Transport::Bag("{}".into()))
+        );
+        assert_eq!(with(&[("admin-digest", &fp)]), None);
+        assert_eq!(
+            with(&[("admin-digest", "short"), ("admin-credentials", "{}")]),
+            None
         );
         assert!(offered(&bag(&[("generation", "3"), ("fingerprint", &fp)])).is_none());
         assert!(

@@ -619,6 +619,7 @@ const ADMIN_SECRET_LABEL: &str = "keystone-admin";
 /// Content keys, in the secret and in the bag's JSON.
 const CHARM_PASSWORD: &str = "charm-admin-password";
 const ADMIN_PASSWORD: &str = "admin-password";
+const ADOPTED_FROM: &str = "adopted-from";
 /// The Python charm's leader settings for the same two passwords: adopted on upgrade, so the
 /// operator's admin password keeps working when this charm replaces it.
 const PYTHON_ADMIN_PASSWORD: &str = "admin_passwd";
@@ -837,17 +838,24 @@ pub fn set_shared(
 pub struct AdminCredentials {
     pub charm_password: Sensitive<String>,
     pub admin_password: Sensitive<String>,
+    /// The fernet key source they were adopted from (see [`crate::fernet_keys::sites`]): its
+    /// admin password is the one in force, whatever this site's admin-password says.
+    pub adopted_from: Option<String>,
 }
 
 impl AdminCredentials {
-    fn to_content(&self) -> crate::juju::SecretContent {
-        crate::juju::SecretContent::from([
+    pub fn to_content(&self) -> crate::juju::SecretContent {
+        let mut content = crate::juju::SecretContent::from([
             (CHARM_PASSWORD.to_owned(), self.charm_password.clone()),
             (ADMIN_PASSWORD.to_owned(), self.admin_password.clone()),
-        ])
+        ]);
+        if let Some(source) = &self.adopted_from {
+            content.insert(ADOPTED_FROM.to_owned(), Sensitive::new(source.clone()));
+        }
+        content
     }
 
-    fn from_content(content: &crate::juju::SecretContent) -> Result<AdminCredentials> {
+    pub fn from_content(content: &crate::juju::SecretContent) -> Result<AdminCredentials> {
         let get = |key: &str| {
             content
                 .get(key)
@@ -858,7 +866,23 @@ impl AdminCredentials {
         Ok(AdminCredentials {
             charm_password: get(CHARM_PASSWORD)?,
             admin_password: get(ADMIN_PASSWORD)?,
+            adopted_from: content.get(ADOPTED_FROM).map(|s| s.expose().clone()),
         })
+    }
+
+    /// Identifies the two passwords without revealing them (the charm's password is 32 random
+    /// characters, so the digest cannot be searched for the admin password either).
+    pub fn digest(&self) -> String {
+        use sha2::Digest as _;
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(self.charm_password.expose().as_bytes());
+        hasher.update([0]);
+        hasher.update(self.admin_password.expose().as_bytes());
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 
@@ -886,6 +910,41 @@ pub const SERVICE_PASSWORDS: SharedSecret = SharedSecret {
     description: "Keystone service users' passwords",
 };
 
+impl SharedSecret {
+    /// The secret's URI, once the leader stored its content in one.
+    pub fn uri(&self, bag: &crate::juju::Databag) -> Option<SecretUri> {
+        bag.get(self.id_key).and_then(|id| SecretUri::parse(id))
+    }
+}
+
+/// The admin credentials a fernet key source offers other sites (see
+/// [`crate::relations::fernet_keys`]), when they can travel in a secret.
+pub const SITE_CREDENTIALS: SharedSecret = SharedSecret {
+    id_key: "site-credentials-secret-id",
+    bag_key: "site-credentials",
+    label: "keystone-site-credentials",
+    description: "Keystone admin passwords for other sites",
+};
+
+/// Secret content as JSON, where it travels in a bag.
+pub fn content_to_json(content: &crate::juju::SecretContent) -> Result<Sensitive<String>> {
+    let map: std::collections::BTreeMap<&String, &String> =
+        content.iter().map(|(k, v)| (k, v.expose())).collect();
+    Ok(Sensitive::new(
+        serde_json::to_string(&map).context("cannot encode secret content as JSON")?,
+    ))
+}
+
+/// Secret content from its JSON (see [`content_to_json`]).
+pub fn content_from_json(text: &str) -> Result<crate::juju::SecretContent> {
+    let map: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(text).context("not a JSON object of strings")?;
+    Ok(map
+        .into_iter()
+        .map(|(k, v)| (k, Sensitive::new(v)))
+        .collect())
+}
+
 /// Reads a shared secret's content (None before the leader stored it).
 pub fn read_shared(
     juju: &Juju,
@@ -899,32 +958,24 @@ pub fn read_shared(
         return Ok(Some(content));
     }
     match bag.get(what.bag_key) {
-        Some(text) => {
-            let map: std::collections::BTreeMap<String, String> = serde_json::from_str(text)
-                .with_context(|| {
-                    format!(
-                        "the {} in the cluster relation are not valid JSON",
-                        what.description
-                    )
-                })?;
-            Ok(Some(
-                map.into_iter()
-                    .map(|(k, v)| (k, Sensitive::new(v)))
-                    .collect(),
-            ))
-        }
+        Some(text) => content_from_json(text).map(Some).with_context(|| {
+            format!(
+                "the {} in the cluster relation are not valid JSON",
+                what.description
+            )
+        }),
         None => Ok(None),
     }
 }
 
-/// Stores a shared secret's whole content (leader only).
+/// Stores a shared secret's whole content (leader only); the secret's URI when it is in one.
 pub fn store_shared(
     juju: &Juju,
     relation: &RelationId,
     bag: &crate::juju::Databag,
     what: &SharedSecret,
     content: &crate::juju::SecretContent,
-) -> Result<()> {
+) -> Result<Option<SecretUri>> {
     if juju.supports_secrets() {
         let secret = AppSecret {
             id_key: what.id_key,
@@ -932,16 +983,25 @@ pub fn store_shared(
             description: what.description,
         };
         match put_app_secret(juju, bag, &secret, content)? {
-            Some(uri) => set_shared(juju, relation, &[(what.id_key, Some(uri.to_string()))]),
-            None => Ok(()),
+            Some(uri) => {
+                set_shared(juju, relation, &[(what.id_key, Some(uri.to_string()))])?;
+                Ok(Some(uri))
+            }
+            None => Ok(bag.get(what.id_key).and_then(|id| SecretUri::parse(id))),
         }
     } else {
-        let map: std::collections::BTreeMap<&String, &String> =
-            content.iter().map(|(k, v)| (k, v.expose())).collect();
-        let text = serde_json::to_string(&map)
+        let text = content_to_json(content)
             .with_context(|| format!("cannot encode the {}", what.description))?;
-        set_shared(juju, relation, &[(what.bag_key, Some(text))])
+        set_shared(juju, relation, &[(what.bag_key, Some(text.into_inner()))])?;
+        Ok(None)
     }
+}
+
+/// How many times the admin credentials changed (0 before they were made).
+pub fn admin_generation(bag: &crate::juju::Databag) -> u64 {
+    bag.get(ADMIN_GENERATION)
+        .and_then(|g| g.parse::<u64>().ok())
+        .unwrap_or(0)
 }
 
 /// Reads the stored admin credentials (None before the leader made them).
@@ -969,11 +1029,7 @@ pub fn store_admin_credentials(
         &ADMIN_CREDENTIALS,
         &credentials.to_content(),
     )?;
-    let generation = bag
-        .get(ADMIN_GENERATION)
-        .and_then(|g| g.parse::<u64>().ok())
-        .unwrap_or(0)
-        + 1;
+    let generation = admin_generation(bag) + 1;
     set_shared(
         juju,
         relation,
@@ -1011,6 +1067,7 @@ pub fn ensure_admin_credentials(
     let credentials = AdminCredentials {
         charm_password: adopt(PYTHON_CHARM_PASSWORD)?,
         admin_password: adopt(PYTHON_ADMIN_PASSWORD)?,
+        adopted_from: None,
     };
     store_admin_credentials(juju, relation, bag, &credentials)?;
     tracing::info!("admin credentials stored for every unit");

@@ -7,7 +7,8 @@
 //!   generation).
 //! - [`publish`], after the database is initialised: the leader offers its current set to each
 //!   site: in its fernet secret granted to the relation on Juju ≥ 3.3, else in the relation's
-//!   application bag (the status then says so).
+//!   application bag (the status then says so). With them, the admin credentials every site
+//!   logs in to the shared Keystone with ([`site_credentials`]), the same two ways.
 //!
 //! The relations' ids are kept in the peer application bag ([`sites::PEER_SITES`]), so hooks of
 //! other endpoints ask Juju nothing when there is none.
@@ -16,10 +17,12 @@ use anyhow::{Context as _, Result};
 
 use crate::event::{Endpoint, Event, RelationHook};
 use crate::fernet_keys::sites::{self, SiteAcks};
-use crate::juju::{Bag, Databag, DatabagChanges, Juju, RelationId};
-use crate::relations::cluster::{self, HeldKeys};
+use crate::juju::{Bag, Databag, DatabagChanges, Juju, RelationId, SecretUri};
+use crate::relations::cluster::{self, AdminCredentials, HeldKeys};
 use crate::relations::shared_db::DatabaseFlags;
+use crate::secret::Sensitive;
 use crate::step::{Condition, Hook};
+use crate::steps::admin_identity;
 
 pub const ENDPOINT: &str = "fernet-keys";
 
@@ -136,15 +139,96 @@ pub fn publish(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     if hook.found::<HeldKeys>().is_none() {
         return Ok(Vec::new());
     }
-    publish_to(hook.juju, hook.machine, &ids)
+    let credentials = site_credentials(hook)?;
+    publish_to(hook.juju, hook.machine, &ids, credentials.as_ref())
 }
 
-/// Offers the published set to every site (leader only); the status note when the keys travel
-/// in the relation data.
+/// The admin credentials every site logs in to the shared Keystone with, as offered to them.
+#[derive(Debug, Clone)]
+pub struct SiteCredentials {
+    digest: String,
+    place: CredentialsPlace,
+}
+
+#[derive(Debug, Clone)]
+enum CredentialsPlace {
+    /// A secret of this application's, granted to each relation (Juju ≥ 3.3).
+    Secret(SecretUri),
+    /// Their JSON, in each relation's application bag.
+    Bag(Sensitive<String>),
+}
+
+/// The credentials to offer, worked out only when they may have changed: the stored ones
+/// changed since they were last offered, admin-password may have (config-changed), or a site
+/// came or went. The charm's admin and the admin password in force (config's, if set).
+fn site_credentials(hook: &Hook<'_>) -> Result<Option<SiteCredentials>> {
+    let Some((peer, peer_bag)) = cluster::app_data(hook.juju)? else {
+        return Ok(None);
+    };
+    let generation = cluster::admin_generation(&peer_bag).to_string();
+    let recorded = peer_bag
+        .get(sites::PEER_OFFERED_CREDENTIALS)
+        .and_then(|text| text.split_once(' '));
+    let may_have_changed = matches!(
+        hook.event,
+        Event::ConfigChanged
+            | Event::UpgradeCharm
+            | Event::LeaderElected
+            | Event::Relation {
+                endpoint: Endpoint::FernetKeys,
+                ..
+            }
+    ) || recorded.map(|(g, _)| g) != Some(generation.as_str());
+    if !may_have_changed {
+        return Ok(None);
+    }
+    let Some(stored) = cluster::admin_credentials(hook.juju, &peer_bag)? else {
+        return Ok(None);
+    };
+    let in_force = AdminCredentials {
+        admin_password: admin_identity::admin_password(&hook.config, &stored),
+        adopted_from: None,
+        ..stored
+    };
+    let digest = in_force.digest();
+    let changed = recorded.map(|(_, d)| d) != Some(digest.as_str());
+    let place = match hook.juju.supports_cross_model_secrets() {
+        true => {
+            let known = cluster::SITE_CREDENTIALS.uri(&peer_bag);
+            let uri = match (known, changed) {
+                (Some(uri), false) => Some(uri),
+                _ => cluster::store_shared(
+                    hook.juju,
+                    &peer,
+                    &peer_bag,
+                    &cluster::SITE_CREDENTIALS,
+                    &in_force.to_content(),
+                )?,
+            };
+            CredentialsPlace::Secret(uri.context("the site credentials secret has no id")?)
+        }
+        false => CredentialsPlace::Bag(cluster::content_to_json(&in_force.to_content())?),
+    };
+    if changed || recorded.map(|(g, _)| g) != Some(generation.as_str()) {
+        cluster::set_shared(
+            hook.juju,
+            &peer,
+            &[(
+                sites::PEER_OFFERED_CREDENTIALS,
+                Some(format!("{generation} {digest}")),
+            )],
+        )?;
+    }
+    Ok(Some(SiteCredentials { digest, place }))
+}
+
+/// Offers the published set to every site (leader only), and `credentials` when given; the
+/// status note when the keys travel in the relation data.
 pub fn publish_to(
     juju: &Juju,
     machine: &crate::machine::Machine,
     ids: &[RelationId],
+    credentials: Option<&SiteCredentials>,
 ) -> Result<Vec<Condition>> {
     let Some((_, peer_bag)) = cluster::app_data(juju)? else {
         return Ok(Vec::new());
@@ -201,6 +285,9 @@ pub fn publish_to(
             sites::DB_INITIALISED.to_owned(),
             Some(flags.bootstrapped.to_string()),
         );
+        if let Some(credentials) = credentials {
+            offer_credentials(juju, id, &own, credentials, &mut changes)?;
+        }
         juju.relation_set(id, true, &changes)
             .context("cannot offer the fernet keys to a site")?;
         if stale {
@@ -219,6 +306,41 @@ pub fn publish_to(
         )]);
     }
     Ok(Vec::new())
+}
+
+/// Adds the admin credentials to a site's offer: a grant of the secret to the relation (once),
+/// or their JSON when the site's copy is not current.
+fn offer_credentials(
+    juju: &Juju,
+    id: &RelationId,
+    own: &Databag,
+    credentials: &SiteCredentials,
+    changes: &mut DatabagChanges,
+) -> Result<()> {
+    match &credentials.place {
+        CredentialsPlace::Secret(uri) => {
+            if own.get(sites::ADMIN_SECRET_ID).map(String::as_str) != Some(uri.as_str()) {
+                juju.secret_grant(uri, id)
+                    .context("cannot let a site read the admin credentials secret")?;
+            }
+            changes.insert(sites::ADMIN_SECRET_ID.to_owned(), Some(uri.to_string()));
+            changes.insert(sites::ADMIN_CREDENTIALS.to_owned(), None);
+        }
+        CredentialsPlace::Bag(json) => {
+            if own.get(sites::ADMIN_DIGEST) != Some(&credentials.digest) {
+                changes.insert(
+                    sites::ADMIN_CREDENTIALS.to_owned(),
+                    Some(json.expose().clone()),
+                );
+            }
+            changes.insert(sites::ADMIN_SECRET_ID.to_owned(), None);
+        }
+    }
+    changes.insert(
+        sites::ADMIN_DIGEST.to_owned(),
+        Some(credentials.digest.clone()),
+    );
+    Ok(())
 }
 
 #[cfg(test)]

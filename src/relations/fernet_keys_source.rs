@@ -14,9 +14,9 @@ use anyhow::{Context as _, Result};
 
 use crate::event::{Endpoint, Event, RelationHook};
 use crate::fernet_keys::KeyMaterial;
-use crate::fernet_keys::sites::{self, Offered, Transport, Upstream};
+use crate::fernet_keys::sites::{self, Offered, OfferedCredentials, Transport, Upstream};
 use crate::juju::{AppName, Bag, Databag, DatabagChanges, Juju, RelationId, SecretRead, SecretUri};
-use crate::relations::cluster::{self, HeldKeys};
+use crate::relations::cluster::{self, AdminCredentials, HeldKeys};
 use crate::step::{Condition, Hook};
 
 pub const ENDPOINT: &str = sites::SOURCE_ENDPOINT;
@@ -28,6 +28,9 @@ pub struct Consuming {
     pub source: String,
     /// The source initialised the shared database: this site never runs db_sync or bootstrap.
     pub db_initialised: bool,
+    /// This site holds the source's current admin credentials, so it can log in to the shared
+    /// database's Keystone.
+    pub credentials_adopted: bool,
 }
 
 /// The relation and the source application's name, when it exists.
@@ -122,13 +125,70 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         ),
         Upstream::Waiting { .. } => {}
     }
+    let credentials_adopted = match offer.as_ref().and_then(|o| o.credentials.as_ref()) {
+        None => false,
+        Some(offered) if peer_bag.get(sites::PEER_SOURCE_CREDENTIALS) == Some(&offered.digest) => {
+            true
+        }
+        Some(offered) => adopt_credentials(hook, &peer, &peer_bag, &source, offered)?,
+    };
     hook.record(upstream);
     hook.record(Consuming {
         relation,
         source,
         db_initialised: offer.is_some_and(|o| o.db_initialised),
+        credentials_adopted,
     });
     Ok(conditions)
+}
+
+/// Stores the source's admin credentials as this site's (every unit then uses them), when they
+/// can be read and are the ones the offer describes; whether this site now holds them.
+fn adopt_credentials(
+    hook: &Hook<'_>,
+    peer: &RelationId,
+    peer_bag: &Databag,
+    source: &str,
+    offered: &OfferedCredentials,
+) -> Result<bool> {
+    let content = match &offered.transport {
+        Transport::Secret(id) => {
+            let Some(uri) = SecretUri::parse(id) else {
+                return Ok(false);
+            };
+            match hook.juju.secret_get(&uri, SecretRead::Refresh) {
+                Ok(content) => content,
+                Err(err) => {
+                    tracing::info!(
+                        "the fernet key source's admin credentials are not readable yet: {err}"
+                    );
+                    return Ok(false);
+                }
+            }
+        }
+        Transport::Bag(text) => match cluster::content_from_json(text) {
+            Ok(content) => content,
+            Err(_) => return Ok(false),
+        },
+    };
+    let Ok(mut credentials) = AdminCredentials::from_content(&content) else {
+        return Ok(false);
+    };
+    // The secret's new revision and the bag may arrive apart: wait for the matching pair.
+    if credentials.digest() != offered.digest {
+        return Ok(false);
+    }
+    credentials.adopted_from = Some(source.to_owned());
+    if cluster::admin_credentials(hook.juju, peer_bag)?.as_ref() != Some(&credentials) {
+        cluster::store_admin_credentials(hook.juju, peer, peer_bag, &credentials)?;
+        tracing::info!("admin credentials adopted from {source}, the fernet key source");
+    }
+    cluster::set_shared(
+        hook.juju,
+        peer,
+        &[(sites::PEER_SOURCE_CREDENTIALS, Some(offered.digest.clone()))],
+    )?;
+    Ok(true)
 }
 
 /// The leader's decision about the source's offer; the keys are fetched only when they differ
@@ -215,6 +275,14 @@ fn left(hook: &Hook<'_>, peer: &RelationId, peer_bag: &Databag) -> Result<Vec<Co
              (generation {generation} from {source}) and rotates them on its own from now on"
         );
         let source = source.to_owned();
+        // The admin credentials stay the source's (they are the shared database's), but are
+        // this site's own again: its admin-password and rotate-admin-password apply.
+        if peer_bag.contains_key(sites::PEER_SOURCE_CREDENTIALS)
+            && let Some(mut credentials) = cluster::admin_credentials(hook.juju, peer_bag)?
+            && credentials.adopted_from.take().is_some()
+        {
+            cluster::store_admin_credentials(hook.juju, peer, peer_bag, &credentials)?;
+        }
         cluster::set_shared(
             hook.juju,
             peer,
@@ -222,6 +290,7 @@ fn left(hook: &Hook<'_>, peer: &RelationId, peer_bag: &Databag) -> Result<Vec<Co
                 (sites::PEER_SOURCE, None),
                 (sites::PEER_SOURCE_GENERATION, None),
                 (sites::PEER_SOURCE_FINGERPRINT, None),
+                (sites::PEER_SOURCE_CREDENTIALS, None),
                 (sites::PEER_FORMER_SOURCE, Some(source.clone())),
             ],
         )?;

@@ -652,12 +652,11 @@ pub fn initialise(hook: &mut Hook<'_>) -> anyhow::Result<Vec<Condition>> {
     // source initialises it; this site adopts the flags once the source says it did.
     if let Some(consuming) = hook.found::<Consuming>().cloned() {
         if hook.leader
-            && let Some((relation, bag)) = &peer
+            && let Some((relation, _)) = &peer
             && consuming.db_initialised
+            && consuming.credentials_adopted
             && !(flags.db_initialised && flags.bootstrapped)
         {
-            // What bootstrap would have stored: the admin API needs the charm's credentials.
-            cluster::ensure_admin_credentials(hook.juju, relation, bag)?;
             cluster::set_shared(
                 hook.juju,
                 relation,
@@ -675,6 +674,10 @@ pub fn initialise(hook: &mut Hook<'_>) -> anyhow::Result<Vec<Condition>> {
         }
         hook.record(flags);
         return Ok(match (observed.database(), flags.db_initialised) {
+            (Some(_), false) if consuming.db_initialised => vec![Condition::Waiting(format!(
+                "Waiting for {} to share its admin credentials",
+                consuming.source
+            ))],
             (Some(_), false) => vec![Condition::Waiting(format!(
                 "Waiting for {} to initialise the shared database",
                 consuming.source

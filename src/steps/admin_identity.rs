@@ -53,8 +53,13 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     Ok(Vec::new())
 }
 
-/// The admin password in force: config's admin-password, else the stored one.
+/// The admin password in force: config's admin-password, else the stored one; on a site that
+/// adopted its fernet key source's credentials, always the source's (one admin user in one
+/// shared database: a site's own value would lock the other sites out).
 pub fn admin_password(config: &Config, credentials: &AdminCredentials) -> Sensitive<String> {
+    if credentials.adopted_from.is_some() {
+        return credentials.admin_password.clone();
+    }
     match identity::admin_password_choice(
         config.admin_password.as_ref(),
         Some(&credentials.admin_password),

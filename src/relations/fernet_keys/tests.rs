@@ -372,3 +372,112 @@ fn a_new_edge_leaves_the_database_to_the_source_and_registers_its_own_region() {
         "{regions:?}"
     );
 }
+
+/// `central` (1 unit) and `edge` (`edge_units`) as Juju deploys a bundle, except that the edge
+/// has no password of the Python charm's to adopt: its leader would make its own.
+fn edge_with_its_own_passwords(version: &str, edge_units: usize) -> Sites {
+    let mut s = Sites::unsettled(version, &[("central", 1), ("edge", edge_units)]);
+    s.controller
+        .model_mut("edge")
+        .unwrap()
+        .world()
+        .apps
+        .get_mut("keystone")
+        .unwrap()
+        .leader_settings
+        .clear();
+    s.relate_database("central");
+    s.relate("central", "edge");
+    s.relate_database("edge");
+    s.settle();
+    s
+}
+
+fn admin_password(s: &mut Sites, site: &str, unit: &str) -> String {
+    let task = s.action(site, unit, "get-admin-password", json!({}));
+    assert_eq!(task.status, "completed", "{:?}", task.message);
+    task.results["admin-password"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn an_edge_logs_in_with_the_sources_admin_credentials() {
+    for version in ["3.6.1", "3.2.4"] {
+        let mut s = edge_with_its_own_passwords(version, 2);
+        // The edge's leader reached the shared Keystone as the charm's admin: its region is
+        // registered, and every unit is ready.
+        let regions = s.keystone.lock().unwrap().regions.clone();
+        assert!(regions.contains("edge"), "{version}: {regions:?}");
+        for unit in [LEADER, "keystone/1"] {
+            assert!(
+                s.status("edge", unit)
+                    .starts_with("active: Unit is ready (keys from"),
+                "{version} {unit}: {}",
+                s.status("edge", unit)
+            );
+        }
+        // One admin password for the one admin user, on every unit of every site.
+        let central = admin_password(&mut s, "central", LEADER);
+        assert_eq!(
+            admin_password(&mut s, "edge", "keystone/1"),
+            central,
+            "{version}"
+        );
+        let link = s.controller.cross_model_relations()[0].clone();
+        let offered = s
+            .model("central")
+            .relation_data(link.offer.relation, "keystone");
+        assert_eq!(offered["admin-digest"].len(), 64);
+        // In a secret granted to the relation where Juju has cross-model secrets, else in the
+        // relation data (whose readers the status already warns about).
+        match version {
+            "3.6.1" => {
+                assert!(offered.contains_key("admin-secret-id"), "{offered:?}");
+                assert!(!offered.contains_key("admin-credentials"));
+            }
+            _ => {
+                assert!(offered.contains_key("admin-credentials"), "{offered:?}");
+                assert!(!offered.contains_key("admin-secret-id"));
+            }
+        }
+    }
+}
+
+#[test]
+fn the_sources_admin_password_wins_at_the_edge_and_a_rotation_reaches_it() {
+    let mut s = edge_with_its_own_passwords("3.6.1", 1);
+    // An admin-password set at the edge would change the one admin user for every site: the
+    // source's stays in force.
+    s.controller
+        .model_mut("edge")
+        .unwrap()
+        .set_config(
+            "keystone",
+            json!({"admin-password": "edge-only"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        )
+        .unwrap();
+    s.settle();
+    let central = admin_password(&mut s, "central", LEADER);
+    assert_eq!(admin_password(&mut s, "edge", LEADER), central);
+    // The edge cannot rotate it; the source can, and the edge adopts the new one.
+    let task = s.action("edge", LEADER, "rotate-admin-password", json!({}));
+    assert_eq!(task.status, "failed");
+    let message = task.message.unwrap_or_default();
+    assert!(
+        message.starts_with("this site takes its admin credentials from central-keystone"),
+        "{message}"
+    );
+    let task = s.action("central", LEADER, "rotate-admin-password", json!({}));
+    assert_eq!(task.status, "completed", "{:?}", task.message);
+    s.settle();
+    let rotated = admin_password(&mut s, "central", LEADER);
+    assert_ne!(rotated, central);
+    assert_eq!(admin_password(&mut s, "edge", LEADER), rotated);
+    // After leaving, the credentials are the edge's own again: its admin-password applies.
+    let id = s.controller.cross_model_relations()[0].consumer.relation;
+    s.controller.remove_relation("edge", id).unwrap();
+    s.settle();
+    assert_eq!(admin_password(&mut s, "edge", LEADER), "edge-only");
+}
