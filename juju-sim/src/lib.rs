@@ -17,6 +17,7 @@ pub mod format;
 pub mod goyaml;
 pub mod machine;
 pub mod mariadb;
+pub mod multi_site;
 pub mod scripted;
 pub mod server;
 pub mod state;

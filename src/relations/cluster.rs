@@ -615,11 +615,12 @@ const ADMIN_GENERATION: &str = "admin-generation";
 /// The peer application bag keys of the admin credentials (a prefix of all of them).
 pub const ADMIN_PASSWORD_KEYS: &str = "admin-";
 const ADMIN_IN_BAG: &str = "admin-passwords";
+/// The fernet key source the admin credentials were adopted from (not a secret, so beside it).
+const ADMIN_ADOPTED_FROM: &str = "admin-adopted-from";
 const ADMIN_SECRET_LABEL: &str = "keystone-admin";
 /// Content keys, in the secret and in the bag's JSON.
 const CHARM_PASSWORD: &str = "charm-admin-password";
 const ADMIN_PASSWORD: &str = "admin-password";
-const ADOPTED_FROM: &str = "adopted-from";
 /// The Python charm's leader settings for the same two passwords: adopted on upgrade, so the
 /// operator's admin password keeps working when this charm replaces it.
 const PYTHON_ADMIN_PASSWORD: &str = "admin_passwd";
@@ -845,14 +846,10 @@ pub struct AdminCredentials {
 
 impl AdminCredentials {
     pub fn to_content(&self) -> crate::juju::SecretContent {
-        let mut content = crate::juju::SecretContent::from([
+        crate::juju::SecretContent::from([
             (CHARM_PASSWORD.to_owned(), self.charm_password.clone()),
             (ADMIN_PASSWORD.to_owned(), self.admin_password.clone()),
-        ]);
-        if let Some(source) = &self.adopted_from {
-            content.insert(ADOPTED_FROM.to_owned(), Sensitive::new(source.clone()));
-        }
-        content
+        ])
     }
 
     pub fn from_content(content: &crate::juju::SecretContent) -> Result<AdminCredentials> {
@@ -866,7 +863,7 @@ impl AdminCredentials {
         Ok(AdminCredentials {
             charm_password: get(CHARM_PASSWORD)?,
             admin_password: get(ADMIN_PASSWORD)?,
-            adopted_from: content.get(ADOPTED_FROM).map(|s| s.expose().clone()),
+            adopted_from: None,
         })
     }
 
@@ -1009,10 +1006,12 @@ pub fn admin_credentials(
     juju: &Juju,
     bag: &crate::juju::Databag,
 ) -> Result<Option<AdminCredentials>> {
-    match read_shared(juju, bag, &ADMIN_CREDENTIALS)? {
-        Some(content) => AdminCredentials::from_content(&content).map(Some),
-        None => Ok(None),
-    }
+    let Some(content) = read_shared(juju, bag, &ADMIN_CREDENTIALS)? else {
+        return Ok(None);
+    };
+    let mut credentials = AdminCredentials::from_content(&content)?;
+    credentials.adopted_from = bag.get(ADMIN_ADOPTED_FROM).cloned();
+    Ok(Some(credentials))
 }
 
 /// Stores `credentials` (leader only): in an application secret on Juju ≥ 3.1, else in the bag.
@@ -1033,7 +1032,10 @@ pub fn store_admin_credentials(
     set_shared(
         juju,
         relation,
-        &[(ADMIN_GENERATION, Some(generation.to_string()))],
+        &[
+            (ADMIN_GENERATION, Some(generation.to_string())),
+            (ADMIN_ADOPTED_FROM, credentials.adopted_from.clone()),
+        ],
     )
 }
 

@@ -3,7 +3,7 @@
 //! hooks and hook-tool calls it took.
 //!
 //! Usage: juju-sim-demo --charm <keystone charm dir> [--bundle <bundle.yaml>] [--out <dir>]
-//! [--no-real-services]
+//! [--no-real-services] [--multi-site]
 //!
 //! Once the bundle has settled it writes what `juju show-unit` prints for each unit to
 //! `<out>/show-unit/<app>-<n>.yaml` and what `juju show-secret --reveal` prints for every secret
@@ -15,6 +15,11 @@
 //! the demo then issues a token on one unit and validates it on every unit, through a fernet key
 //! rotation. `--no-real-services` runs no service: the database never answers and the units wait
 //! for it, which still shows hook order, relation data, fernet key distribution and hook costs.
+//!
+//! `--multi-site` runs the multi-site demo instead ([`juju_sim::multi_site`]): a central site
+//! and two edges in three models sharing one database and one key set, tokens validated across
+//! sites through rotations, a leader change and an edge cut off; it ends with the line
+//! `multi-site: <V> cross-site validations, <F> failed` and fails when F is not 0.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -105,11 +110,30 @@ fn fresh_database(bundle: &Bundle) -> Result<()> {
     Ok(())
 }
 
+fn multi_site_demo(charm: &std::path::Path) -> Result<()> {
+    println!(
+        "== Simulated Juju controller with three models: central (2 keystone units), edge1 and \
+         edge2 (1 unit each); every unit a machine of its own running Keystone under Apache; one \
+         database in this host's MariaDB that every site uses\n"
+    );
+    let options = juju_sim::multi_site::Options {
+        database: "keystone_sites".to_owned(),
+        fresh: true,
+    };
+    let (_controller, figures) =
+        juju_sim::multi_site::run(charm, &options, &mut std::io::stdout())?;
+    if figures.failed != 0 {
+        bail!("{} validations failed", figures.failed);
+    }
+    Ok(())
+}
+
 fn run() -> Result<()> {
     let mut charm: Option<PathBuf> = None;
     let mut bundle_path: Option<PathBuf> = None;
     let mut out: Option<PathBuf> = None;
     let mut services = Services::Real;
+    let mut multi_site = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -117,10 +141,11 @@ fn run() -> Result<()> {
             "--bundle" => bundle_path = args.next().map(PathBuf::from),
             "--out" => out = args.next().map(PathBuf::from),
             "--no-real-services" => services = Services::None,
+            "--multi-site" => multi_site = true,
             "-h" | "--help" => {
                 println!(
                     "usage: juju-sim-demo --charm <charm dir> [--bundle <bundle.yaml>] [--out <dir>] \
-                     [--no-real-services]"
+                     [--no-real-services] [--multi-site]"
                 );
                 return Ok(());
             }
@@ -133,6 +158,14 @@ fn run() -> Result<()> {
             "{} is not a charm directory (no metadata.yaml or dispatch)",
             charm.display()
         );
+    }
+    if multi_site {
+        if services == Services::None || bundle_path.is_some() {
+            bail!(
+                "--multi-site deploys its own three sites on real services: drop the other options"
+            );
+        }
+        return multi_site_demo(&charm);
     }
     let text = match &bundle_path {
         Some(path) => std::fs::read_to_string(path)
