@@ -713,7 +713,9 @@ pub fn report_readiness(hook: &Hook<'_>, answering: bool) -> Result<()> {
         .juju
         .relation_data(&relation, &Bag::App(hook.juju.app()))
         .context("cannot read the cluster application data")?;
-    if !peer_hook && bag.contains_key(UNITS_READY) {
+    // Worked out again in peer hooks, and whenever it does not say this generation: a lone
+    // unit gets no peer hook after its own rotation.
+    if !peer_hook && bag.get(UNITS_READY) == Some(&generation.to_string()) {
         return Ok(());
     }
     let mut all = true;

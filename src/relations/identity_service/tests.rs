@@ -1051,3 +1051,25 @@ fn before_juju_3_1_the_status_names_the_sunbeam_relations_it_cannot_serve() {
             .any(|l| l.contains("needs Juju 3.1 or later"))
     );
 }
+
+/// Regression: on a single unit, every-unit-ready was worked out again only in peer hooks, which
+/// a lone unit never gets, so after its first rotation it never served a new consumer.
+#[test]
+fn a_lone_unit_serves_a_new_consumer_after_a_rotation() {
+    let mut sim = Sim::ready(1);
+    let task = sim.action("keystone/0", "rotate-fernet", json!({"force": true}));
+    assert_eq!(task.status, "completed", "{:?}", task.message);
+    sim.settle();
+    let nova = IdentityConsumer::new("nova", IdentityInterface::Service);
+    sim.model
+        .deploy_scripted("nova", Box::new(nova), 1)
+        .unwrap();
+    let id = sim.model.relate("keystone", "nova").unwrap();
+    sim.settle();
+    let sent = sim.model.relation_data(id, "keystone/0");
+    assert_eq!(
+        sent.get("service_username").map(String::as_str),
+        Some("nova"),
+        "{sent:?}"
+    );
+}
