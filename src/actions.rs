@@ -434,6 +434,18 @@ fn rotate_service_user_password(
                 .to_owned(),
         ));
     }
+    // A password of its own would change the user of the one shared database for every site.
+    if let Some((_, bag)) = cluster::app_data(juju).map_err(failure)?
+        && let Some((_, source)) = bag
+            .get(sites::PEER_SOURCE)
+            .and_then(|text| text.split_once(' '))
+    {
+        return Err(ActionFailure(format!(
+            "not rotating: this site shares its service users and their passwords with the \
+             other sites of {source} (fernet-keys-source); run rotate-service-user-password on \
+             {source}'s leader"
+        )));
+    }
     let user = juju
         .action_params()?
         .get("service-user")

@@ -868,21 +868,6 @@ impl AdminCredentials {
             adopted_from: None,
         })
     }
-
-    /// Identifies the two passwords without revealing them (the charm's password is 32 random
-    /// characters, so the digest cannot be searched for the admin password either).
-    pub fn digest(&self) -> String {
-        use sha2::Digest as _;
-        let mut hasher = sha2::Sha256::new();
-        hasher.update(self.charm_password.expose().as_bytes());
-        hasher.update([0]);
-        hasher.update(self.admin_password.expose().as_bytes());
-        hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    }
 }
 
 /// Secret content the leader shares with every unit: an application secret on Juju ≥ 3.1
@@ -924,6 +909,25 @@ pub const SITE_CREDENTIALS: SharedSecret = SharedSecret {
     label: "keystone-site-credentials",
     description: "Keystone admin passwords for other sites",
 };
+
+/// Identifies secret content without revealing it: SHA-256 over its sorted entries. Only for
+/// content that holds a generated password (32 random characters), so that the digest cannot
+/// be searched for the other values either.
+pub fn content_digest(content: &crate::juju::SecretContent) -> String {
+    use sha2::Digest as _;
+    let mut hasher = sha2::Sha256::new();
+    for (key, value) in content {
+        hasher.update(key.as_bytes());
+        hasher.update([0]);
+        hasher.update(value.expose().as_bytes());
+        hasher.update([0]);
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
 /// Secret content as JSON, where it travels in a bag.
 pub fn content_to_json(content: &crate::juju::SecretContent) -> Result<Sensitive<String>> {

@@ -567,6 +567,14 @@ const JUJU_KEYS: [&str; 3] = ["private-address", "ingress-address", "egress-subn
 /// Peer application bag key: bumped whenever a service password is added or replaced.
 const PASSWORDS_GENERATION: &str = "service-passwords-generation";
 
+/// How many times the service users' passwords changed (0 before any was stored).
+pub fn passwords_generation(peer_bag: &Databag) -> u64 {
+    peer_bag
+        .get(PASSWORDS_GENERATION)
+        .and_then(|g| g.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
 /// Every service user the leader's records under these prefixes name: classic records
 /// ([`Record`]) and Sunbeam-style ones ([`AppRecord`]).
 pub fn recorded_users(peer_bag: &Databag, records: &[&str], app_records: &[&str]) -> Vec<String> {
@@ -654,6 +662,44 @@ impl AppRecord {
     }
 }
 
+/// Content keys: a user's password is under `user-<hex of its name>`.
+const USER_PREFIX: &str = "user-";
+/// The key sites that share one database derive new users' passwords from.
+const SITE_KEY: &str = "site-password-key";
+
+fn user_of_hex(hex: &str) -> Option<String> {
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
+/// The password every site gives `user` when none has one yet: 32 letters and digits from
+/// HMAC-SHA-256 under the sites' shared key (blocks of `user`, 0, a counter; bytes past the
+/// largest multiple of 62 are skipped, so every character is equally likely).
+fn derived_password(key: &Sensitive<String>, user: &str) -> Result<Sensitive<String>> {
+    use hmac::{KeyInit as _, Mac as _};
+    const ALPHANUMERIC: &[u8; 62] =
+        b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut password = String::with_capacity(32);
+    for counter in 0u8..=255 {
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key.expose().as_bytes())
+            .map_err(|e| anyhow::anyhow!("the sites' password key is unusable: {e}"))?;
+        mac.update(user.as_bytes());
+        mac.update(&[0, counter]);
+        for byte in mac.finalize().into_bytes() {
+            if byte < 248 && password.len() < 32 {
+                password.push(char::from(ALPHANUMERIC[usize::from(byte % 62)]));
+            }
+        }
+        if password.len() == 32 {
+            return Ok(Sensitive::new(password));
+        }
+    }
+    anyhow::bail!("cannot derive a password for {user}")
+}
+
 /// The service users' passwords, by user name.
 pub struct Passwords {
     content: crate::juju::SecretContent,
@@ -672,31 +718,83 @@ impl Passwords {
 
     fn key(user: &str) -> String {
         let hex: String = user.bytes().map(|b| format!("{b:02x}")).collect();
-        format!("user-{hex}")
+        format!("{USER_PREFIX}{hex}")
     }
 
     pub fn get(&self, user: &str) -> Option<&Sensitive<String>> {
         self.content.get(&Passwords::key(user))
     }
 
-    /// The user's password: the stored one, else the Python charm's (see [`python_password`]),
-    /// so consumers keep working when this charm replaces it, else a new one.
+    /// The user's password: the stored one; else, where sites share one database, the one
+    /// every site derives from their shared key (see [`Passwords::ensure_site_key`]); else the
+    /// Python charm's (see [`python_password`]), so consumers keep working when this charm
+    /// replaces it; else a new one.
     pub fn ensure(&mut self, hook: &Hook<'_>, user: &str) -> Result<Sensitive<String>> {
         if let Some(password) = self.get(user) {
             return Ok(password.clone());
         }
-        let settings = hook
-            .juju
-            .leader_get()
-            .context("cannot read the leader settings")?;
-        let password = match python_password(&settings, user) {
-            Some(adopted) => Sensitive::new(adopted.to_owned()),
-            None => crate::identity::generate_password()
-                .map_err(|e| anyhow::anyhow!("cannot generate a password: {e}"))?,
+        let password = match self.content.get(SITE_KEY) {
+            Some(key) => derived_password(key, user)?,
+            None => {
+                let settings = hook
+                    .juju
+                    .leader_get()
+                    .context("cannot read the leader settings")?;
+                match python_password(&settings, user) {
+                    Some(adopted) => Sensitive::new(adopted.to_owned()),
+                    None => crate::identity::generate_password()
+                        .map_err(|e| anyhow::anyhow!("cannot generate a password: {e}"))?,
+                }
+            }
         };
         self.content.insert(Passwords::key(user), password.clone());
         self.changed = true;
         Ok(password)
+    }
+
+    /// Makes the key sites share (on a fernet key source): from then on a service user that
+    /// no site has yet gets the same password at every site, whichever site makes it first.
+    pub fn ensure_site_key(&mut self) -> Result<()> {
+        if !self.content.contains_key(SITE_KEY) {
+            let key = crate::identity::generate_password()
+                .map_err(|e| anyhow::anyhow!("cannot generate a key: {e}"))?;
+            self.content.insert(SITE_KEY.to_owned(), key);
+            self.changed = true;
+        }
+        Ok(())
+    }
+
+    /// Everything stored: each user's password and the site key.
+    pub fn content(&self) -> &crate::juju::SecretContent {
+        &self.content
+    }
+
+    /// Takes a fernet key source's passwords and site key (from `offered`, whose other
+    /// entries are not passwords): the source's password wins for every user it has; a user
+    /// only this site has gets the password derived from the source's key, as the source
+    /// would give it, so no site changes another's user to a password of its own.
+    pub fn adopt(&mut self, offered: &crate::juju::SecretContent) -> Result<()> {
+        let Some(key) = offered.get(SITE_KEY) else {
+            return Ok(());
+        };
+        let mut adopted: crate::juju::SecretContent = offered
+            .iter()
+            .filter(|(k, _)| k.starts_with(USER_PREFIX) || *k == SITE_KEY)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for name in self.content.keys() {
+            let Some(user) = name.strip_prefix(USER_PREFIX).and_then(user_of_hex) else {
+                continue;
+            };
+            if !adopted.contains_key(name) {
+                adopted.insert(name.clone(), derived_password(key, &user)?);
+            }
+        }
+        if adopted != self.content {
+            self.content = adopted;
+            self.changed = true;
+        }
+        Ok(())
     }
 
     /// Replaces a user's password (the rotate-service-user-password action).
@@ -718,11 +816,7 @@ impl Passwords {
             &cluster::SERVICE_PASSWORDS,
             &self.content,
         )?;
-        let generation = peer_bag
-            .get(PASSWORDS_GENERATION)
-            .and_then(|g| g.parse::<u64>().ok())
-            .unwrap_or(0)
-            + 1;
+        let generation = passwords_generation(peer_bag) + 1;
         cluster::set_shared(
             hook.juju,
             peer,

@@ -19,6 +19,7 @@ use crate::event::{Endpoint, Event, RelationHook};
 use crate::fernet_keys::sites::{self, SiteAcks};
 use crate::juju::{Bag, Databag, DatabagChanges, Juju, RelationId, SecretUri};
 use crate::relations::cluster::{self, AdminCredentials, HeldKeys};
+use crate::relations::consumers::{self, Passwords};
 use crate::relations::shared_db::DatabaseFlags;
 use crate::secret::Sensitive;
 use crate::step::{Condition, Hook};
@@ -143,7 +144,8 @@ pub fn publish(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     publish_to(hook.juju, hook.machine, &ids, credentials.as_ref())
 }
 
-/// The admin credentials every site logs in to the shared Keystone with, as offered to them.
+/// What every site logs in to the shared Keystone with (the admin credentials) and gives its
+/// service users, as offered to them.
 #[derive(Debug, Clone)]
 pub struct SiteCredentials {
     digest: String,
@@ -160,12 +162,18 @@ enum CredentialsPlace {
 
 /// The credentials to offer, worked out only when they may have changed: the stored ones
 /// changed since they were last offered, admin-password may have (config-changed), or a site
-/// came or went. The charm's admin and the admin password in force (config's, if set).
+/// came or went. The charm's admin, the admin password in force (config's, if set), and the
+/// service users' passwords with the key sites derive new users' passwords from (made here the
+/// first time), so that a service user has one password at every site.
 fn site_credentials(hook: &Hook<'_>) -> Result<Option<SiteCredentials>> {
     let Some((peer, peer_bag)) = cluster::app_data(hook.juju)? else {
         return Ok(None);
     };
-    let generation = cluster::admin_generation(&peer_bag).to_string();
+    let generations = format!(
+        "{}.{}",
+        cluster::admin_generation(&peer_bag),
+        consumers::passwords_generation(&peer_bag)
+    );
     let recorded = peer_bag
         .get(sites::PEER_OFFERED_CREDENTIALS)
         .and_then(|text| text.split_once(' '));
@@ -178,7 +186,7 @@ fn site_credentials(hook: &Hook<'_>) -> Result<Option<SiteCredentials>> {
                 endpoint: Endpoint::FernetKeys,
                 ..
             }
-    ) || recorded.map(|(g, _)| g) != Some(generation.as_str());
+    ) || recorded.map(|(g, _)| g) != Some(generations.as_str());
     if !may_have_changed {
         return Ok(None);
     }
@@ -190,7 +198,12 @@ fn site_credentials(hook: &Hook<'_>) -> Result<Option<SiteCredentials>> {
         adopted_from: None,
         ..stored
     };
-    let digest = in_force.digest();
+    let mut passwords = Passwords::read(hook, &peer_bag)?;
+    passwords.ensure_site_key()?;
+    passwords.store(hook, &peer, &peer_bag)?;
+    let mut content = passwords.content().clone();
+    content.extend(in_force.to_content());
+    let digest = cluster::content_digest(&content);
     let changed = recorded.map(|(_, d)| d) != Some(digest.as_str());
     let place = match hook.juju.supports_cross_model_secrets() {
         true => {
@@ -202,20 +215,20 @@ fn site_credentials(hook: &Hook<'_>) -> Result<Option<SiteCredentials>> {
                     &peer,
                     &peer_bag,
                     &cluster::SITE_CREDENTIALS,
-                    &in_force.to_content(),
+                    &content,
                 )?,
             };
             CredentialsPlace::Secret(uri.context("the site credentials secret has no id")?)
         }
-        false => CredentialsPlace::Bag(cluster::content_to_json(&in_force.to_content())?),
+        false => CredentialsPlace::Bag(cluster::content_to_json(&content)?),
     };
-    if changed || recorded.map(|(g, _)| g) != Some(generation.as_str()) {
+    if changed || recorded.map(|(g, _)| g) != Some(generations.as_str()) {
         cluster::set_shared(
             hook.juju,
             &peer,
             &[(
                 sites::PEER_OFFERED_CREDENTIALS,
-                Some(format!("{generation} {digest}")),
+                Some(format!("{generations} {digest}")),
             )],
         )?;
     }

@@ -17,6 +17,7 @@ use crate::fernet_keys::KeyMaterial;
 use crate::fernet_keys::sites::{self, Offered, OfferedCredentials, Transport, Upstream};
 use crate::juju::{AppName, Bag, Databag, DatabagChanges, Juju, RelationId, SecretRead, SecretUri};
 use crate::relations::cluster::{self, AdminCredentials, HeldKeys};
+use crate::relations::consumers::Passwords;
 use crate::step::{Condition, Hook};
 
 pub const ENDPOINT: &str = sites::SOURCE_ENDPOINT;
@@ -142,8 +143,9 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     Ok(conditions)
 }
 
-/// Stores the source's admin credentials as this site's (every unit then uses them), when they
-/// can be read and are the ones the offer describes; whether this site now holds them.
+/// Stores the source's admin credentials as this site's (every unit then uses them), and takes
+/// its service users' passwords (see [`Passwords::adopt`]), when they can be read and are the
+/// ones the offer describes; whether this site now holds them.
 fn adopt_credentials(
     hook: &Hook<'_>,
     peer: &RelationId,
@@ -171,18 +173,21 @@ fn adopt_credentials(
             Err(_) => return Ok(false),
         },
     };
+    // The secret's new revision and the bag may arrive apart: wait for the matching pair.
+    if cluster::content_digest(&content) != offered.digest {
+        return Ok(false);
+    }
     let Ok(mut credentials) = AdminCredentials::from_content(&content) else {
         return Ok(false);
     };
-    // The secret's new revision and the bag may arrive apart: wait for the matching pair.
-    if credentials.digest() != offered.digest {
-        return Ok(false);
-    }
     credentials.adopted_from = Some(source.to_owned());
     if cluster::admin_credentials(hook.juju, peer_bag)?.as_ref() != Some(&credentials) {
         cluster::store_admin_credentials(hook.juju, peer, peer_bag, &credentials)?;
         tracing::info!("admin credentials adopted from {source}, the fernet key source");
     }
+    let mut passwords = Passwords::read(hook, peer_bag)?;
+    passwords.adopt(&content)?;
+    passwords.store(hook, peer, peer_bag)?;
     cluster::set_shared(
         hook.juju,
         peer,

@@ -481,3 +481,117 @@ fn the_sources_admin_password_wins_at_the_edge_and_a_rotation_reaches_it() {
     s.settle();
     assert_eq!(admin_password(&mut s, "edge", LEADER), "edge-only");
 }
+
+/// A scripted `service` consumer of `site`'s keystone:identity-service, related (not settled).
+fn relate_consumer(s: &mut Sites, site: &str, service: &str) {
+    use juju_sim::scripted::{IdentityConsumer, IdentityInterface};
+    let model = s.controller.model_mut(site).unwrap();
+    model
+        .deploy_scripted(
+            service,
+            Box::new(IdentityConsumer::new(service, IdentityInterface::Service)),
+            1,
+        )
+        .unwrap();
+    model
+        .relate(
+            "keystone:identity-service",
+            &format!("{service}:identity-service"),
+        )
+        .unwrap();
+}
+
+/// What `site`'s keystone leader sent `service`: its user and password.
+fn credentials_sent(s: &Sites, site: &str, service: &str) -> (String, String) {
+    let bag = {
+        let world = s.model(site).world();
+        world
+            .relations
+            .values()
+            .find(|r| r.remote_app("keystone") == Some(service))
+            .and_then(|r| r.unit_data.get(LEADER))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let get = |key: &str| {
+        bag.get(key).cloned().unwrap_or_else(|| {
+            panic!(
+                "{site}'s {service} has no {key}: {}",
+                s.status(site, LEADER)
+            )
+        })
+    };
+    (get("service_username"), get("service_password"))
+}
+
+fn logs_in(s: &Sites, user: &str, password: &str) -> bool {
+    use crate::keystone_api::KeystoneApi as _;
+    let credentials = crate::keystone_api::PasswordCredentials {
+        user_name: user.to_owned(),
+        user_domain: crate::keystone_api::DomainRef::Name("service_domain".to_owned()),
+        password: crate::secret::Sensitive::new(password.to_owned()),
+    };
+    s.keystone
+        .lock()
+        .unwrap()
+        .authenticate(&credentials, &crate::keystone_api::Scope::Unscoped)
+        .is_ok()
+}
+
+#[test]
+fn a_service_user_has_one_password_at_every_site() {
+    let mut s = Sites::unsettled("3.6.1", &[("central", 1), ("edge", 1)]);
+    s.relate_database("central");
+    relate_consumer(&mut s, "central", "nova");
+    s.settle();
+    // The edge's own nova and glance: nova exists at the centre already, glance does not.
+    s.relate("central", "edge");
+    s.relate_database("edge");
+    relate_consumer(&mut s, "edge", "nova");
+    relate_consumer(&mut s, "edge", "glance");
+    s.settle();
+    let (user, password) = credentials_sent(&s, "central", "nova");
+    assert_eq!(
+        credentials_sent(&s, "edge", "nova"),
+        (user.clone(), password.clone())
+    );
+    assert!(logs_in(&s, &user, &password));
+    let (glance, edge_password) = credentials_sent(&s, "edge", "glance");
+    assert!(logs_in(&s, &glance, &edge_password));
+    // The centre's glance, made later, gets the password the edge gave it: neither site
+    // changes the other's user.
+    relate_consumer(&mut s, "central", "glance");
+    s.settle();
+    assert_eq!(
+        credentials_sent(&s, "central", "glance"),
+        (glance.clone(), edge_password.clone())
+    );
+    assert_eq!(credentials_sent(&s, "edge", "glance").1, edge_password);
+    assert!(logs_in(&s, &glance, &edge_password));
+    // Rotated at the source, the new password reaches the edge's consumer; the edge cannot
+    // rotate it on its own.
+    let task = s.action(
+        "edge",
+        LEADER,
+        "rotate-service-user-password",
+        json!({"service-user": "nova"}),
+    );
+    assert_eq!(task.status, "failed");
+    assert!(
+        task.message
+            .unwrap_or_default()
+            .contains("run rotate-service-user-password on central-keystone's leader")
+    );
+    let task = s.action(
+        "central",
+        LEADER,
+        "rotate-service-user-password",
+        json!({"service-user": "nova"}),
+    );
+    assert_eq!(task.status, "completed", "{:?}", task.message);
+    s.settle();
+    let (_, rotated) = credentials_sent(&s, "central", "nova");
+    assert_ne!(rotated, password);
+    assert_eq!(credentials_sent(&s, "edge", "nova").1, rotated);
+    assert!(logs_in(&s, &user, &rotated));
+}
