@@ -1,7 +1,8 @@
 //! One identity across sites on real services: a central site (2 units) and two edges (1 unit
 //! each) in three models of one simulated controller, every unit running Keystone under Apache,
 //! one MariaDB database that every site uses; the edges take their keys (and the admin
-//! credentials) from the centre over a cross-model relation. A token issued on any unit
+//! and service users' passwords) from the centre over a cross-model relation: each site's nova
+//! logs in as the one user `nova`. A token issued on any unit
 //! validates on every unit of every site through rotations, a leader change at the centre and
 //! an edge cut off for a while; the centre never rotates past the cut edge. The scenario is
 //! juju-sim's `multi_site`, also run by `make demo DEMO_ARGS=--multi-site`. Needs root and
@@ -52,6 +53,12 @@ fn a_token_from_any_site_validates_at_every_site_through_rotations_a_leader_chan
         assert_eq!(status, expected, "{site} {unit}");
     }
     assert_eq!(figures.statuses.len(), units);
+    // Each site's nova is the one service user "nova", with one password that every site's
+    // Keystone accepts.
+    assert_eq!(figures.consumers.len(), SITES.len());
+    for (site, user, status) in &figures.consumers {
+        assert_eq!((user.as_str(), *status), ("nova", 201), "{site}");
+    }
     // Each site registered its own region in the one catalog; only the centre bootstrapped.
     for (site, _) in SITES {
         assert!(

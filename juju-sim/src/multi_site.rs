@@ -17,7 +17,9 @@ use serde_json::{Map, Value, json};
 
 use crate::Controller;
 use crate::demo::{self, issue_admin_token, token_status};
-use crate::scripted::{MySql, ensure_mariadb, mariadb_provisioner};
+use crate::scripted::{
+    IdentityConsumer, IdentityInterface, MySql, ensure_mariadb, mariadb_provisioner,
+};
 
 /// The sites: model name and keystone units. The first is the source.
 pub const SITES: [(&str, usize); 3] = [("central", 2), ("edge1", 1), ("edge2", 1)];
@@ -47,6 +49,9 @@ pub struct Figures {
     pub statuses: Vec<(String, String, String)>,
     /// The regions in the shared catalog at the end.
     pub regions: Vec<String>,
+    /// Each site's nova: the user its Keystone sent it, and the status of a token requested
+    /// with those credentials from that site's Keystone.
+    pub consumers: Vec<(String, String, u16)>,
 }
 
 impl Figures {
@@ -115,6 +120,7 @@ pub fn run(charm: &Path, options: &Options, out: &mut dyn Write) -> Result<(Cont
         .and_then(Value::as_str)
         .context("get-admin-password returned no password")?
         .to_owned();
+    run.check_consumers()?;
     run.round("after deploy")?;
 
     writeln!(
@@ -197,8 +203,9 @@ pub fn run(charm: &Path, options: &Options, out: &mut dyn Write) -> Result<(Cont
 }
 
 /// The three models, deployed and related (not settled): every site's keystone on machines,
-/// with its own scripted mysql onto the one database; the edges consume the centre's offer of
-/// `fernet-keys` and relate to it, all before any hook runs, as a bundle would.
+/// with its own scripted mysql onto the one database and its own nova (the same service user in
+/// the one database); the edges consume the centre's offer of `fernet-keys` and relate to it,
+/// all before any hook runs, as a bundle would.
 fn deploy(charm: &Path, database: &str) -> Result<Controller> {
     let mut controller = Controller::new();
     for (site, units) in SITES {
@@ -221,6 +228,9 @@ fn deploy(charm: &Path, database: &str) -> Result<Controller> {
             units,
             options.as_object().cloned().unwrap_or_default(),
         )?;
+        let nova = IdentityConsumer::new("nova", IdentityInterface::Service);
+        model.deploy_scripted("nova", Box::new(nova), 1)?;
+        model.relate("keystone:identity-service", "nova:identity-service")?;
     }
     let (source, _) = SITES[0];
     let url = controller.offer(source, "keystone:fernet-keys", None)?;
@@ -324,6 +334,48 @@ impl Run<'_> {
             line.push(format!("{site} holds {held}"));
         }
         writeln!(self.out, "    fernet generation: {}", line.join(", "))?;
+        Ok(())
+    }
+
+    /// Each site's nova logs in with what its site's Keystone sent it (one user, one password
+    /// for every site), at that site.
+    fn check_consumers(&mut self) -> Result<()> {
+        writeln!(
+            self.out,
+            "\n== each site's nova, with the credentials its site's leader sent it"
+        )?;
+        for (site, _) in SITES {
+            let leader = self.leader(site)?;
+            let bag = {
+                let model = self.controller.model(site)?;
+                let world = model.world();
+                world
+                    .relations
+                    .values()
+                    .find(|r| r.remote_app("keystone") == Some("nova"))
+                    .and_then(|r| r.unit_data.get(&leader))
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let get = |key: &str| bag.get(key).cloned().unwrap_or_default();
+            let user = json!({
+                "name": get("service_username"),
+                "domain": {"id": get("service_domain_id")},
+                "password": get("service_password"),
+            });
+            let scope = json!({"project": {"id": get("service_tenant_id")}});
+            let base = format!("http://{}:5000/v3", self.address(site, &leader)?);
+            let reply = demo::request_token(&base, &user, &scope, &[])?;
+            writeln!(
+                self.out,
+                "    {site:<8} nova: user {:?}; token from {site}'s {leader}: {}",
+                get("service_username"),
+                reply.status
+            )?;
+            self.figures
+                .consumers
+                .push((site.to_owned(), get("service_username"), reply.status));
+        }
         Ok(())
     }
 
