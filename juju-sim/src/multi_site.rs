@@ -12,13 +12,14 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::{Map, Value, json};
 
 use crate::Controller;
 use crate::demo::{self, issue_admin_token, token_status};
 use crate::scripted::{
-    IdentityConsumer, IdentityInterface, MySql, ensure_mariadb, mariadb_provisioner,
+    IdentityConsumer, IdentityInterface, MySql, check_database_name, drop_database, ensure_mariadb,
+    mariadb_provisioner,
 };
 
 /// The sites: model name and keystone units. The first is the source.
@@ -92,12 +93,11 @@ struct Run<'a> {
 /// models' machines stop when it is dropped).
 pub fn run(charm: &Path, options: &Options, out: &mut dyn Write) -> Result<(Controller, Figures)> {
     let name = &options.database;
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        bail!("refusing database name {name:?}");
-    }
     ensure_mariadb()?;
     if options.fresh {
         drop_database(name)?;
+    } else {
+        check_database_name(name)?;
     }
     let mut run = Run {
         controller: deploy(charm, name)?,
@@ -242,17 +242,6 @@ fn deploy(charm: &Path, database: &str) -> Result<Controller> {
         controller.relate(site, "keystone:shared-db", "mysql:shared-db")?;
     }
     Ok(controller)
-}
-
-fn drop_database(name: &str) -> Result<()> {
-    let out = std::process::Command::new("mysql")
-        .args(["-uroot", "-e", &format!("DROP DATABASE IF EXISTS `{name}`")])
-        .output()
-        .context("cannot run the mysql client")?;
-    if !out.status.success() {
-        bail!("MariaDB: {}", String::from_utf8_lossy(&out.stderr).trim());
-    }
-    Ok(())
 }
 
 impl Run<'_> {

@@ -253,6 +253,27 @@ pub fn ensure_mariadb() -> Result<()> {
     bail!("MariaDB does not answer after service mariadb {action}")
 }
 
+/// Refuses a database name that is not letters, digits and `_` (names reach SQL).
+pub fn check_database_name(name: &str) -> Result<()> {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        bail!("refusing database name {name:?}");
+    }
+    Ok(())
+}
+
+/// Drops a database of this host's MariaDB, if it exists, so that a run starts from nothing.
+pub fn drop_database(name: &str) -> Result<()> {
+    check_database_name(name)?;
+    let out = std::process::Command::new("mysql")
+        .args(["-uroot", "-e", &format!("DROP DATABASE IF EXISTS `{name}`")])
+        .output()
+        .map_err(|e| anyhow::anyhow!("cannot run the mysql client: {e}"))?;
+    if !out.status.success() {
+        bail!("MariaDB: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}
+
 /// A `mysql` that answers `mysql-shared` requests: db_host, password, allowed_units.
 pub struct MySql {
     pub password: String,

@@ -88,8 +88,7 @@ fn validation_table(model: &Model, units: &[String], token: &str) -> Result<()> 
     Ok(())
 }
 
-/// Drops the bundle's Keystone database so the demo starts from nothing (the name is checked
-/// before it reaches SQL).
+/// Drops the bundle's Keystone database so the demo starts from nothing.
 fn fresh_database(bundle: &Bundle) -> Result<()> {
     let name = bundle
         .applications
@@ -97,17 +96,7 @@ fn fresh_database(bundle: &Bundle) -> Result<()> {
         .and_then(|a| a.options.get("database"))
         .and_then(|v| v.as_str())
         .unwrap_or("keystone");
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        bail!("refusing database name {name:?}");
-    }
-    let out = std::process::Command::new("mysql")
-        .args(["-uroot", "-e", &format!("DROP DATABASE IF EXISTS `{name}`")])
-        .output()
-        .context("cannot run the mysql client")?;
-    if !out.status.success() {
-        bail!("MariaDB: {}", String::from_utf8_lossy(&out.stderr).trim());
-    }
-    Ok(())
+    juju_sim::scripted::drop_database(name)
 }
 
 fn multi_site_demo(charm: &std::path::Path) -> Result<()> {
