@@ -1,10 +1,13 @@
 //! Hostile input that reaches the charm only through its hooks, as properties under the
-//! simulator: a peer's cluster data, hacluster's reply and action parameters. Each case runs the
-//! charm's hook on that data: it never panics, and a hook that refuses the data says which key
-//! (tests/hostile_input.rs has the properties of the pure parsers and of every config option).
+//! simulator: a peer's cluster data, hacluster's reply, action parameters, and what a fernet key
+//! source and its sites say to each other. Each case runs the charm's hook on that data: it
+//! never panics, and a hook that refuses the data says which key; from another site's data a
+//! leader takes nothing it cannot use and shows nothing of it in a status (tests/hostile_input.rs
+//! has the properties of the pure parsers and of every config option).
 
 use std::path::Path;
 
+use juju_sim::CrossModelRelation;
 use juju_sim::state::HookEvent;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
@@ -13,7 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::host::fs::Entry;
 use crate::host::net::Interface;
 use crate::paths;
-use crate::testing::Sim;
+use crate::testing::{Sim, Sites};
 
 /// Cases per property: each runs a hook under the simulator.
 const CASES: u32 = 64;
@@ -357,5 +360,506 @@ fn every_actions_parameters_are_taken_or_refused_by_name() {
             sim.model
                 .run_action_now("keystone/0", action, params.as_object().cloned().unwrap());
         assert!(refused.is_err(), "{params}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// fernet-keys between sites (interface keystone-fernet-keys): a source's offer as a consuming
+// site's leader takes it, and a site's answer as the source's leader takes it.
+
+const LEADER: &str = "keystone/0";
+
+/// `central` (1 unit) is the source of `edge` (2 units), related and settled; their link.
+fn central_and_edge() -> (Sites, CrossModelRelation) {
+    let mut sites = Sites::new("3.6.1", &[("central", 1), ("edge", 2)]);
+    sites.relate("central", "edge");
+    sites.settle();
+    let link = sites.controller.cross_model_relations()[0].clone();
+    (sites, link)
+}
+
+/// Hostile text, or a 1 MiB value (digits, or a name's letters).
+fn hostile_or_huge() -> BoxedStrategy<String> {
+    prop_oneof![
+        20 => hostile_text(),
+        1 => prop::sample::select(vec!["1", "a"]).prop_map(|c| c.repeat(1 << 20)),
+    ]
+    .boxed()
+}
+
+/// A bag value from its template: `{g}` is the genuine generation, `{g+1}` and `{g-1}` its
+/// neighbours, `{fp}` the genuine fingerprint, `{FP}` that in upper case and `{fp63}` that one
+/// digit short; the rest is literal.
+fn filled(template: &str, generation: u64, fingerprint: &str) -> String {
+    template
+        .replace("{g}", &generation.to_string())
+        .replace("{g+1}", &generation.saturating_add(1).to_string())
+        .replace("{g-1}", &generation.saturating_sub(1).to_string())
+        .replace("{fp}", fingerprint)
+        .replace("{FP}", &fingerprint.to_uppercase())
+        .replace("{fp63}", fingerprint.get(..63).unwrap_or_default())
+}
+
+/// A generation: its own, spelled otherwise, another, or none.
+fn generation_template() -> BoxedStrategy<String> {
+    prop_oneof![
+        3 => prop::sample::select(vec![
+            "{g}", "+{g}", "0{g}", "{g} ", " {g}", "{g}\n", "{g}\n[DEFAULT]", "{g}.0", "{g}e0",
+            "-{g}", "{g+1}", "{g-1}", "\"{g}\"", "[{g}]", "{\"generation\": {g}}", "{g}%",
+            "{g}\0", "0x{g}", "18446744073709551615", "18446744073709551616", "-1", "",
+        ])
+        .prop_map(str::to_owned),
+        1 => (hostile_text(), any::<bool>()).prop_map(|(text, before)| match before {
+            true => format!("{text}{{g}}"),
+            false => format!("{{g}}{text}"),
+        }),
+        1 => hostile_or_huge(),
+    ]
+    .boxed()
+}
+
+/// Whether `text` is a decimal numeral of `n` (a `+` or leading zeros spell the same number).
+fn numeral_of(text: &str, n: u64) -> bool {
+    let digits = text.strip_prefix('+').unwrap_or(text);
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && digits.trim_start_matches('0') == n.to_string().trim_start_matches('0')
+}
+
+/// A status message is one line of text.
+fn plain_message(status: &str) -> bool {
+    !status
+        .chars()
+        .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
+}
+
+/// What becomes of the keys' JSON when they travel in the bag: one field set to another JSON
+/// value or removed, or the whole of it replaced.
+#[derive(Debug, Clone)]
+enum KeysJson {
+    Genuine,
+    Field(&'static [&'static str], Option<Value>),
+    Text(String),
+}
+
+impl KeysJson {
+    fn apply(&self, genuine: &str) -> String {
+        let mut wire: Value = serde_json::from_str(genuine).expect("the genuine keys");
+        match self {
+            KeysJson::Genuine => {}
+            KeysJson::Text(text) => return text.clone(),
+            KeysJson::Field(path, value) => {
+                let (last, parents) = path.split_last().expect("a path");
+                let mut at = &mut wire;
+                for name in parents {
+                    at = &mut at[*name];
+                }
+                match (value, at.as_object_mut()) {
+                    (Some(value), Some(object)) => {
+                        object.insert((*last).to_owned(), value.clone());
+                    }
+                    (None, Some(object)) => {
+                        object.remove(*last);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        wire.to_string()
+    }
+}
+
+/// The keys' JSON as a source may send it.
+fn keys_json() -> BoxedStrategy<KeysJson> {
+    const PATHS: &[&[&str]] = &[
+        &["generation"],
+        &["fernet"],
+        &["credential"],
+        &["fernet", "0"],
+        &["fernet", "1"],
+        &["credential", "4294967295"],
+        &["fernet", "+1"],
+        &["fernet", "x"],
+        &["x-unknown"],
+    ];
+    let value = prop_oneof![
+        2 => hostile_text().prop_map(Value::String),
+        2 => prop::sample::select(vec![
+            json!(-1), json!(1.5), json!(1e30), json!(u64::MAX), json!("1"), json!(null),
+            json!([]), json!({}), json!(["a"]), json!({"0": 1}), json!(true),
+        ]),
+    ];
+    let valid_key = prop::array::uniform32(any::<u8>()).prop_map(|b| {
+        use base64::Engine as _;
+        Value::String(base64::engine::general_purpose::URL_SAFE.encode(b))
+    });
+    // A valid set, but not the one the offer describes.
+    const KEY_PATHS: &[&[&str]] = &[
+        &["fernet", "0"],
+        &["fernet", "7"],
+        &["credential", "1"],
+        &["credential", "4294967295"],
+    ];
+    prop_oneof![
+        2 => Just(KeysJson::Genuine),
+        3 => (prop::sample::select(KEY_PATHS), valid_key)
+            .prop_map(|(path, key)| KeysJson::Field(path, Some(key))),
+        6 => (prop::sample::select(PATHS), prop::option::weighted(0.85, value))
+            .prop_map(|(path, value)| KeysJson::Field(path, value)),
+        1 => hostile_or_huge().prop_map(KeysJson::Text),
+    ]
+    .boxed()
+}
+
+/// A source's bag as a consuming site reads it, made hostile.
+#[derive(Debug, Clone)]
+struct SourceBag {
+    /// The keys travel in the bag instead of the secret.
+    in_bag: bool,
+    keys: KeysJson,
+    /// One key set to a value (see [`filled`]) or removed.
+    edit: Option<(&'static str, Option<String>)>,
+    extra: Vec<(String, String)>,
+    /// The site holds the offered set already (else it takes it anew).
+    held: bool,
+}
+
+const SOURCE_BAG_KEYS: [&str; 6] = [
+    "generation",
+    "fingerprint",
+    "source",
+    "db-initialised",
+    "secret-id",
+    "keys",
+];
+
+/// The genuine offer with one key hostile or gone, the keys perhaps in the bag and made
+/// hostile there, and unknown keys.
+fn source_bag() -> BoxedStrategy<SourceBag> {
+    let value = |key: &'static str| -> BoxedStrategy<String> {
+        match key {
+            "generation" => generation_template(),
+            "fingerprint" => prop_oneof![
+                1 => prop::sample::select(vec![
+                    "{FP}", "{fp63}", "{fp}0", "{fp}\n", " {fp63}", "\"{fp}\"", "{g}",
+                ])
+                .prop_map(str::to_owned),
+                1 => "[0-9a-f]{64}",
+                1 => hostile_or_huge(),
+            ]
+            .boxed(),
+            "secret-id" => prop_oneof![
+                1 => prop::sample::select(vec![
+                    "secret:", "secret:x\n[DEFAULT]", "secret://x/y", "secret:%s", "-x",
+                ])
+                .prop_map(str::to_owned),
+                2 => hostile_or_huge(),
+            ]
+            .boxed(),
+            _ => hostile_or_huge(),
+        }
+    };
+    let edit = prop::sample::select(SOURCE_BAG_KEYS.to_vec())
+        .prop_flat_map(move |key| (Just(key), prop::option::weighted(0.9, value(key))));
+    let extra = prop::collection::vec(
+        (
+            hostile_text().prop_map(|k| format!("x-{k}")),
+            hostile_text(),
+        ),
+        0..3,
+    );
+    (
+        any::<bool>(),
+        keys_json(),
+        prop::option::weighted(0.6, edit),
+        extra,
+        any::<bool>(),
+    )
+        .prop_map(|(in_bag, keys, edit, extra, held)| SourceBag {
+            in_bag,
+            keys,
+            edit,
+            extra,
+            held,
+        })
+        .boxed()
+}
+
+fn set_app_bag(sites: &Sites, model: &str, relation: u32, app: &str, bag: crate::juju::Databag) {
+    let mut world = sites.model(model).world();
+    let relation = world.relations.get_mut(&relation).expect("the relation");
+    relation.app_data.insert(app.to_owned(), bag);
+}
+
+/// Runs `hook` on `unit` of `model` as a change of `remote`'s data on `relation`, and then
+/// whatever it queued in that model (the other models hear nothing of it).
+fn site_relation_changed(
+    sites: &mut Sites,
+    model: &str,
+    unit: &str,
+    hook: &str,
+    relation: u32,
+    remote: &str,
+) -> Result<(), String> {
+    let model = sites
+        .controller
+        .model_mut(model)
+        .map_err(|e| e.to_string())?;
+    let mut event = HookEvent::simple(hook);
+    event.relation = Some(relation);
+    event.remote_unit = Some(format!("{remote}/0"));
+    event.remote_app = Some(remote.to_owned());
+    model.world().queue(unit, event);
+    model.settle_unit(unit).map_err(|e| format!("{e:#}"))?;
+    model.settle().map_err(|e| format!("{e:#}"))
+}
+
+/// Whether `text` is digits only: what the charm writes of a generation.
+fn digits(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// What a consuming site's units show and hold after its leader read `case`: `held`, each
+/// unit's key fingerprint before, and `fingerprint`, the offered set's.
+fn check_site(
+    sites: &Sites,
+    relation: u32,
+    case: &SourceBag,
+    held: &[(&str, String)],
+    fingerprint: &str,
+) -> Result<(), TestCaseError> {
+    for (unit, before) in held {
+        let status = sites.status("edge", unit);
+        let note = status.strip_prefix("active: Unit is ready").unwrap_or("?");
+        let from_source = note
+            .strip_prefix(" (keys from central-keystone, generation ")
+            .and_then(|n| n.strip_suffix(')'))
+            .is_some_and(digits);
+        prop_assert!(note.is_empty() || from_source, "{unit}: {status:?}");
+        // The genuine set (merged with the site's own keys, as it was) is all a site may take
+        // from these offers: it holds the same keys as before.
+        let keys = sites.machine("edge", unit).0.keys.read();
+        prop_assert!(
+            matches!(&keys, Ok(Some(keys)) if keys.fingerprint() == *before),
+            "{unit}: {keys:?}"
+        );
+    }
+    let peer = sites.peer_app_bag("edge");
+    let adopted = peer.get(crate::fernet_keys::sites::PEER_SOURCE_FINGERPRINT);
+    prop_assert!(adopted.is_none_or(|a| a == fingerprint), "{adopted:?}");
+    // The genuine set in its genuine form is taken (the source's name is for its operator).
+    let benign = (!case.in_bag || matches!(case.keys, KeysJson::Genuine))
+        && case.edit.as_ref().is_none_or(|(key, _)| *key == "source");
+    prop_assert!(
+        !benign || adopted.is_some(),
+        "the genuine offer was not taken"
+    );
+    // The site answers with its own name and a generation.
+    let answer = sites.model("edge").relation_data(relation, "keystone");
+    prop_assert_eq!(
+        answer.get("site").map(String::as_str),
+        Some("edge.keystone")
+    );
+    let acknowledged = answer.get("acknowledged-generation");
+    prop_assert!(acknowledged.is_some_and(|g| digits(g)), "{acknowledged:?}");
+    Ok(())
+}
+
+#[test]
+fn a_hostile_source_bag_never_panics_a_site_or_gets_adopted() {
+    use crate::fernet_keys::sites::PEER_SOURCE_FINGERPRINT;
+    let (sites, link) = central_and_edge();
+    let relation = link.consumer.relation;
+    let source_app = link.consumer.remote_app.clone();
+    let good = sites.model("edge").relation_data(relation, &source_app);
+    let generation: u64 = good["generation"].parse().expect("a generation");
+    let fingerprint = good["fingerprint"].clone();
+    let genuine_keys = sites
+        .keys("central", LEADER)
+        .to_bag_value(generation)
+        .into_inner();
+    let peer = sites
+        .model("edge")
+        .relation_id("keystone", "cluster")
+        .expect("the peer relation");
+    let set_adopted = |sites: &Sites, value: Option<&str>| {
+        let mut world = sites.model("edge").world();
+        let relation = world.relations.get_mut(&peer).expect("the peer relation");
+        let bag = relation.app_data.entry("keystone".into()).or_default();
+        match value {
+            Some(v) => bag.insert(PEER_SOURCE_FINGERPRINT.into(), v.into()),
+            None => bag.remove(PEER_SOURCE_FINGERPRINT),
+        };
+    };
+    let sites = std::cell::RefCell::new(sites);
+    let result = runner().run(&source_bag(), |case| {
+        let mut sites = sites.borrow_mut();
+        let held: Vec<(&str, String)> = ["keystone/0", "keystone/1"]
+            .into_iter()
+            .map(|u| (u, sites.keys("edge", u).fingerprint()))
+            .collect();
+        let mut bag = good.clone();
+        if case.in_bag {
+            bag.remove("secret-id");
+            bag.insert("keys".into(), case.keys.apply(&genuine_keys));
+        }
+        match &case.edit {
+            Some((key, Some(value))) => {
+                bag.insert((*key).to_owned(), filled(value, generation, &fingerprint));
+            }
+            Some((key, None)) => {
+                bag.remove(*key);
+            }
+            None => {}
+        }
+        bag.extend(case.extra.iter().cloned());
+        set_app_bag(&sites, "edge", relation, &source_app, bag);
+        if !case.held {
+            set_adopted(&sites, None);
+        }
+        let ran = site_relation_changed(
+            &mut sites,
+            "edge",
+            LEADER,
+            "fernet-keys-source-relation-changed",
+            relation,
+            &source_app,
+        );
+        let outcome = match ran {
+            Ok(()) => check_site(&sites, relation, &case, &held, &fingerprint),
+            Err(err) => Err(TestCaseError::fail(err)),
+        };
+        // The next case (and each shrinking step) starts from the genuine offer, held.
+        set_app_bag(&sites, "edge", relation, &source_app, good.clone());
+        set_adopted(&sites, Some(&fingerprint));
+        outcome
+    });
+    if let Err(failure) = result {
+        panic!("{failure}");
+    }
+}
+
+/// A site's answer as its source reads it, made hostile.
+#[derive(Debug, Clone)]
+struct SiteBag {
+    site: Option<String>,
+    /// The acknowledged generation (see [`filled`]), or none.
+    acknowledged: Option<String>,
+    extra: Vec<(String, String)>,
+}
+
+/// A site's name (its own, refused ones, acceptable ones), its acknowledgement, unknown keys.
+fn site_bag() -> BoxedStrategy<SiteBag> {
+    let site = prop_oneof![
+        2 => prop::sample::select(vec![
+            "edge.keystone", "Edge.Keystone", "edge keystone", "edge.keystone\n",
+            "edge.keystone\n[DEFAULT]", "", "edge.keystone\0", "édge.keystone", "edge_keystone",
+            "edge.keystone%s", "\"edge.keystone\"", "remote-0123456789abcdef0123456789abcdef",
+        ])
+        .prop_map(str::to_owned),
+        1 => prop::sample::select(vec![119usize, 120, 121, 1 << 20]).prop_map(|n| "a".repeat(n)),
+        1 => "[a-z0-9.-]{1,20}",
+        2 => hostile_or_huge(),
+    ];
+    let extra = prop::collection::vec(
+        (
+            hostile_text().prop_map(|k| format!("x-{k}")),
+            hostile_text(),
+        ),
+        0..3,
+    );
+    (
+        prop::option::weighted(0.9, site),
+        prop::option::weighted(0.9, generation_template()),
+        extra,
+    )
+        .prop_map(|(site, acknowledged, extra)| SiteBag {
+            site,
+            acknowledged,
+            extra,
+        })
+        .boxed()
+}
+
+/// A name a status message may carry as the site's: what `valid_site` lets through.
+fn plain_site_name(name: &str) -> bool {
+    (1..=120).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+}
+
+#[test]
+fn a_hostile_site_bag_never_panics_the_source_or_counts_as_an_acknowledgement() {
+    let (sites, link) = central_and_edge();
+    let relation = link.offer.relation;
+    let site_app = link.offer.remote_app.clone();
+    let sites = std::cell::RefCell::new(sites);
+    let result = runner().run(&site_bag(), |case| {
+        let mut sites = sites.borrow_mut();
+        let generation = |sites: &Sites| -> u64 {
+            sites.peer_app_bag("central")["fernet-generation"]
+                .parse()
+                .expect("a generation")
+        };
+        let before = generation(&sites);
+        let mut bag = crate::juju::Databag::new();
+        if let Some(site) = &case.site {
+            bag.insert("site".into(), site.clone());
+        }
+        let acknowledged = case.acknowledged.as_ref().map(|a| filled(a, before, ""));
+        if let Some(acknowledged) = &acknowledged {
+            bag.insert("acknowledged-generation".into(), acknowledged.clone());
+        }
+        bag.extend(case.extra.iter().cloned());
+        set_app_bag(&sites, "central", relation, &site_app, bag);
+        sites.make_rotation_due("central");
+        let ran = site_relation_changed(
+            &mut sites,
+            "central",
+            LEADER,
+            "fernet-keys-relation-changed",
+            relation,
+            &site_app,
+        );
+        prop_assert!(ran.is_ok(), "{ran:?}");
+        let status = sites.status("central", LEADER);
+        prop_assert!(plain_message(&status), "{status:?}");
+        let after = generation(&sites);
+        if acknowledged
+            .as_deref()
+            .is_some_and(|a| numeral_of(a, before))
+        {
+            prop_assert_eq!(
+                after,
+                before + 1,
+                "the site acknowledged, the rotation is due"
+            );
+            prop_assert_eq!(status, "active: Unit is ready");
+        } else {
+            prop_assert_eq!(
+                after,
+                before,
+                "rotated past a site that did not acknowledge"
+            );
+            let label = case
+                .site
+                .as_deref()
+                .filter(|s| plain_site_name(s))
+                .unwrap_or(&site_app);
+            prop_assert_eq!(
+                status,
+                format!("active: Unit is ready (fernet rotation waiting for site {label})")
+            );
+        }
+        // What the source offers stays plain, whatever the site says.
+        let offered = sites.model("central").relation_data(relation, "keystone");
+        for (key, value) in &offered {
+            prop_assert!(plain_message(value), "{key}: {value:?}");
+        }
+        Ok(())
+    });
+    if let Err(failure) = result {
+        panic!("{failure}");
     }
 }

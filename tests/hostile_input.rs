@@ -1,11 +1,13 @@
 //! Hostile input, as properties: whatever an operator types into `juju config` and whatever a
 //! related charm writes into its relation data, the charm's pure code never panics, and either
 //! refuses the value with a message that names it, or uses it without it changing the shape of
-//! any file the charm renders (no added line, section or directive).
+//! any file the charm renders (no added line, section or directive). Keys another site offers
+//! are refused or valid fernet keys.
 //!
 //! Every property runs a fixed number of cases (see [`CASES`] and [`cases_per_option`]), so the
 //! file runs in seconds. The properties that need the simulator (cluster peer data, ha's reply,
-//! action parameters) are in `src/hostile_input.rs`, next to the simulator they use.
+//! action parameters, the fernet-keys bags between sites) are in `src/hostile_input.rs`, next to
+//! the simulator they use.
 
 #[path = "support/benign_config.rs"]
 mod benign_config;
@@ -14,7 +16,10 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use keystone_charm::config::{Config, defaults_from_config_yaml};
-use keystone_charm::fernet_keys::{KeyMaterial, from_python_charm_leader_setting};
+use keystone_charm::fernet_keys::sites::{self, Transport};
+use keystone_charm::fernet_keys::{
+    Key, KeyError, KeyMaterial, KeySet, from_python_charm_leader_setting,
+};
 use keystone_charm::host::net::Interface;
 use keystone_charm::juju::{Databag, RelationId, UnitName};
 use keystone_charm::nagios;
@@ -1123,6 +1128,363 @@ proptest! {
 }
 
 // ---------------------------------------------------------------------------------------------
+// fernet-keys between sites (interface keystone-fernet-keys): a source's offer and its keys as a
+// consuming site reads them (what reaches the hooks of either side is in src/hostile_input.rs).
+
+/// The keys of a source's application bag.
+const FERNET_OFFER_KEYS: &[&str] = &[
+    "generation",
+    "fingerprint",
+    "source",
+    "db-initialised",
+    "secret-id",
+    "keys",
+];
+
+fn url_safe(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE.encode(bytes)
+}
+
+/// What keystone-manage accepts as a key file: 32 bytes, url-safe base64 with its padding.
+fn is_fernet_key(text: &str) -> bool {
+    use base64::Engine as _;
+    text.len() == 44
+        && base64::engine::general_purpose::URL_SAFE
+            .decode(text)
+            .is_ok_and(|bytes| bytes.len() == 32)
+}
+
+/// A key's text: valid, or nearly (another length, another alphabet, no padding, something
+/// around it), or anything.
+fn fernet_key_text() -> BoxedStrategy<String> {
+    use base64::Engine as _;
+    let key = prop::array::uniform32(any::<u8>());
+    prop_oneof![
+        6 => key.prop_map(|b| url_safe(&b)),
+        1 => prop::collection::vec(any::<u8>(), 0..48).prop_map(|b| url_safe(&b)),
+        1 => key.prop_map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
+        1 => key.prop_map(|b| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)),
+        1 => (key, hostile_piece(), any::<bool>()).prop_map(|(b, piece, before)| match before {
+            true => format!("{piece}{}", url_safe(&b)),
+            false => format!("{}{piece}", url_safe(&b)),
+        }),
+        1 => any_text(),
+    ]
+    .boxed()
+}
+
+/// A key file's name: a small index, one at the top of u32, or no index at all.
+fn key_index() -> BoxedStrategy<String> {
+    prop_oneof![
+        6 => (0u32..6).prop_map(|i| i.to_string()),
+        3 => prop::sample::select(vec![
+            "4294967295", "4294967294", "4294967296", "18446744073709551616", "-1", "+1", "01",
+            "1.0", " 1", "1\n", "", "x", "0x1", "1e3",
+        ])
+        .prop_map(str::to_owned),
+        1 => any::<u32>().prop_map(|i| i.to_string()),
+        1 => hostile_text(),
+    ]
+    .boxed()
+}
+
+/// A key set as JSON: index → key, valid (a staged key 0 and others, at any index), with
+/// something hostile in it, keys of another type, a list, or any JSON.
+fn key_set_json() -> BoxedStrategy<Value> {
+    let object = |m: BTreeMap<String, Value>| Value::Object(m.into_iter().collect());
+    let valid_key = prop::array::uniform32(any::<u8>()).prop_map(|b| Value::String(url_safe(&b)));
+    let index = prop_oneof![
+        6 => 1u32..8,
+        1 => prop::sample::select(vec![u32::MAX, u32::MAX - 1]),
+        1 => any::<u32>(),
+    ];
+    let valid = (
+        valid_key.clone(),
+        prop::collection::btree_map(index.prop_map(|i| i.to_string()), valid_key, 1..4),
+    )
+        .prop_map(|(staged, mut keys)| {
+            keys.insert("0".to_owned(), staged);
+            keys
+        });
+    prop_oneof![
+        4 => valid.clone().prop_map(object),
+        4 => (valid, prop::collection::btree_map(key_index(), fernet_key_text(), 1..3))
+            .prop_map(move |(mut keys, hostile)| {
+                keys.extend(hostile.into_iter().map(|(i, k)| (i, Value::String(k))));
+                object(keys)
+            }),
+        1 => prop::collection::btree_map(key_index(), json_value(), 0..4).prop_map(object),
+        1 => prop::collection::vec(fernet_key_text().prop_map(Value::String), 0..4)
+            .prop_map(Value::Array),
+        1 => json_value(),
+    ]
+    .boxed()
+}
+
+/// A generation as text: a number, or negative, huge, fractional, signed, quoted, or not one.
+fn generation_text() -> BoxedStrategy<String> {
+    prop_oneof![
+        4 => any::<u64>().prop_map(|g| g.to_string()),
+        2 => (1u64..5).prop_map(|g| g.to_string()),
+        3 => prop::sample::select(vec![
+            "-1", "0", "18446744073709551615", "18446744073709551616", "1.0", "1e3", "+3", "03",
+            " 3", "3 ", "3\n", "3\n[DEFAULT]", "\"3\"", "[3]", "{\"generation\": 3}", "null",
+            "true", "3%", "",
+        ])
+        .prop_map(str::to_owned),
+        1 => edge_int().prop_map(|g| g.to_string()),
+        1 => relation_value(),
+    ]
+    .boxed()
+}
+
+/// A key set's transport in either form: the generation's text, each set's (index, key) pairs,
+/// and both forms' text.
+#[derive(Debug, Clone)]
+struct Transported {
+    generation: String,
+    /// The application bag form (JSON), whole or not.
+    bag: String,
+    /// The secret form: `fernet-<n>`, `credential-<n>`, `generation`, and what else is there.
+    secret: BTreeMap<String, String>,
+}
+
+/// Both sets of a key repository's JSON, with their fields (and others) there or not.
+fn transported_keys() -> BoxedStrategy<Transported> {
+    let field =
+        |value: BoxedStrategy<String>| prop_oneof![12 => value.prop_map(Some), 1 => Just(None)];
+    let set_text = key_set_json().prop_map(|v| v.to_string()).boxed();
+    let structured = (
+        field(generation_text()),
+        field(set_text.clone()),
+        field(set_text),
+        prop::collection::vec((any_text(), json_value()), 0..2),
+    )
+        .prop_map(|(generation, fernet, credential, extra)| {
+            let mut fields = Vec::new();
+            let mut secret = BTreeMap::new();
+            if let Some(g) = &generation {
+                fields.push(format!("\"generation\": {g}"));
+                // The secret has it as text, as Juju keeps any secret value.
+                secret.insert("generation".to_owned(), g.clone());
+            }
+            for (name, set) in [("fernet", &fernet), ("credential", &credential)] {
+                let Some(set) = set else { continue };
+                fields.push(format!("\"{name}\": {set}"));
+                if let Ok(Value::Object(keys)) = serde_json::from_str::<Value>(set) {
+                    for (index, key) in keys {
+                        let text = key.as_str().map_or_else(|| key.to_string(), str::to_owned);
+                        secret.insert(format!("{name}-{index}"), text);
+                    }
+                }
+            }
+            for (name, value) in extra {
+                let name = format!("x-{name}");
+                fields.push(format!("{}: {value}", Value::String(name.clone())));
+                secret.insert(name, value.to_string());
+            }
+            Transported {
+                generation: generation.unwrap_or_default(),
+                bag: format!("{{{}}}", fields.join(", ")),
+                secret,
+            }
+        });
+    prop_oneof![
+        6 => structured,
+        1 => relation_value().prop_map(|text| Transported {
+            generation: String::new(),
+            secret: BTreeMap::from([("fernet-0".to_owned(), text.clone())]),
+            bag: text,
+        }),
+    ]
+    .boxed()
+}
+
+/// Whether `text` is a decimal numeral of `n` (a `+` or leading zeros spell the same number).
+fn numeral_of(text: &str, n: u64) -> bool {
+    let digits = text.strip_prefix('+').unwrap_or(text);
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && digits.trim_start_matches('0') == n.to_string().trim_start_matches('0')
+}
+
+/// Keys read from a source are valid fernet keys in sets keystone-manage takes, and the
+/// charm's own rotation goes on from them (a site that leaves its source rotates them).
+/// `generation_text`: what the generation was sent as, when known (JSON may have white space
+/// around it).
+fn check_adopted(
+    read: Result<(KeyMaterial, u64), KeyError>,
+    generation_text: Option<&str>,
+) -> Result<(), TestCaseError> {
+    let Ok((material, generation)) = read else {
+        return Ok(());
+    };
+    if let Some(text) = generation_text {
+        prop_assert!(
+            numeral_of(text.trim(), generation),
+            "generation {generation} from {text:?}"
+        );
+    }
+    let staged = Key::parse(0, &url_safe(&[7; 32])).unwrap();
+    for set in [&material.fernet, &material.credential] {
+        prop_assert!(
+            set.keys().contains_key(&0) && set.keys().len() >= 2,
+            "{set:?}"
+        );
+        for (index, key) in set.keys() {
+            prop_assert!(is_fernet_key(key.expose()), "key {index} is no fernet key");
+        }
+        let mut current = set.clone();
+        for _ in 0..3 {
+            let rotated = current.rotate(staged.clone(), 5);
+            prop_assert_eq!(
+                &rotated.keys()[&rotated.primary_index()],
+                &current.keys()[&0],
+                "the staged key becomes the primary"
+            );
+            current = rotated;
+        }
+    }
+    // What a consuming site publishes to its own units reads back the same.
+    prop_assert_eq!(
+        KeyMaterial::from_bag_value(material.to_bag_value(generation).expose()),
+        Ok((material.clone(), generation))
+    );
+    Ok(())
+}
+
+/// A source's key set, generation 1.
+fn genuine_offer() -> KeyMaterial {
+    let key = |n: u8| Key::parse(0, &url_safe(&[n; 32])).unwrap();
+    KeyMaterial {
+        fernet: KeySet::setup(key(1), key(2)).rotate(key(3), 3),
+        credential: KeySet::setup(key(4), key(5)),
+    }
+}
+
+/// A source's bag, each key hostile or of its usual shape.
+fn fernet_offer_value(key: &str, genuine: &str) -> BoxedStrategy<String> {
+    let variants: Vec<String> = match key {
+        "fingerprint" => vec![
+            genuine.to_uppercase(),
+            genuine[..63].to_owned(),
+            format!("{genuine}0"),
+            format!("{genuine}\n"),
+            format!(" {}", &genuine[1..]),
+            format!("g{}", &genuine[1..]),
+            "é".repeat(32),
+            "\0".repeat(64),
+            Value::String(genuine.to_owned()).to_string(),
+        ],
+        "secret-id" => [
+            "secret:",
+            "secret:x\n[DEFAULT]",
+            "secret://x/y",
+            "secret:%s",
+            "-x",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+        "db-initialised" => ["true", "True", "true\n", "1", "\"true\""]
+            .map(str::to_owned)
+            .to_vec(),
+        _ => vec![genuine.to_owned()],
+    };
+    match key {
+        "generation" => generation_text(),
+        "keys" => prop_oneof![
+            3 => transported_keys().prop_map(|t| t.bag),
+            1 => relation_value(),
+        ]
+        .boxed(),
+        _ => prop_oneof![
+            1 => prop::sample::select(variants),
+            2 => relation_value(),
+        ]
+        .boxed(),
+    }
+}
+
+proptest! {
+    #![proptest_config(runner(CASES))]
+
+    #[test]
+    fn a_sources_keys_are_refused_or_valid_fernet_keys_in_either_transport(
+        keys in transported_keys(),
+    ) {
+        check_adopted(KeyMaterial::from_bag_value(&keys.bag), Some(&keys.generation))?;
+        let content: BTreeMap<String, Sensitive<String>> = keys
+            .secret
+            .iter()
+            .map(|(k, v)| (k.clone(), Sensitive::new(v.clone())))
+            .collect();
+        let generation = keys.secret.get("generation").map(String::as_str).unwrap_or_default();
+        check_adopted(KeyMaterial::from_secret_content(&content), Some(generation))?;
+    }
+
+    #[test]
+    fn a_sources_offer_is_read_whole_or_not_at_all(
+        (key, value) in prop::sample::select(FERNET_OFFER_KEYS).prop_flat_map(|key| {
+            let genuine = match key {
+                "fingerprint" => genuine_offer().fingerprint(),
+                "source" => "central.keystone".to_owned(),
+                "secret-id" => "secret:d0ffiqnmp25c77gjq3p0".to_owned(),
+                _ => String::new(),
+            };
+            (Just(key), fernet_offer_value(key, &genuine))
+        }),
+        in_bag in any::<bool>(),
+        removed in prop::option::weighted(0.2, prop::sample::select(FERNET_OFFER_KEYS)),
+        extra in unknown_keys(FERNET_OFFER_KEYS),
+    ) {
+        let keys = genuine_offer().to_bag_value(1).expose().clone();
+        let fingerprint = genuine_offer().fingerprint();
+        let mut bag = bag(&[
+            ("generation", "1"),
+            ("fingerprint", &fingerprint),
+            ("source", "central.keystone"),
+            ("db-initialised", "true"),
+        ]);
+        match in_bag {
+            true => bag.insert("keys".into(), keys),
+            false => bag.insert("secret-id".into(), "secret:d0ffiqnmp25c77gjq3p0".into()),
+        };
+        bag.insert(key.to_owned(), value.clone());
+        if let Some(removed) = removed {
+            bag.remove(removed);
+        }
+        let offer = sites::offered(&bag);
+        let mut with_extra = bag.clone();
+        with_extra.extend(extra);
+        prop_assert_eq!(&sites::offered(&with_extra), &offer, "unknown keys must change nothing");
+        let whole = bag.get("generation").is_some_and(|g| g.parse::<u64>().is_ok())
+            && bag.get("fingerprint").is_some_and(|f| {
+                f.len() == 64 && f.bytes().all(|b| b.is_ascii_hexdigit())
+            })
+            && (bag.contains_key("secret-id") || bag.contains_key("keys"));
+        let Some(offer) = offer else {
+            prop_assert!(!whole, "a whole offer was not read: {bag:?}");
+            return Ok(());
+        };
+        prop_assert!(numeral_of(&bag["generation"], offer.generation), "{:?}", bag["generation"]);
+        prop_assert_eq!(&offer.fingerprint, &bag["fingerprint"]);
+        prop_assert!(offer.fingerprint.len() == 64
+            && offer.fingerprint.bytes().all(|b| b.is_ascii_hexdigit()));
+        prop_assert_eq!(offer.db_initialised, bag.get("db-initialised").is_some_and(|v| v == "true"));
+        match &offer.transport {
+            // The secret's id as sent: the hook asks Juju for it, and Juju refuses what is none.
+            Transport::Secret(id) => prop_assert_eq!(Some(id), bag.get("secret-id")),
+            Transport::Bag(text) => {
+                prop_assert!(!bag.contains_key("secret-id"));
+                prop_assert_eq!(Some(text), bag.get("keys"));
+                check_adopted(KeyMaterial::from_bag_value(text), None)?;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Regression tests: inputs the properties found, one per bug.
 
 /// database-user `!` passed the config and was sent to the database, and only rendering
@@ -1234,4 +1596,28 @@ fn regression_a_hostname_with_a_trailing_dot_renders_the_vhost() {
         "{}",
         rendered.0["vhost"]
     );
+}
+
+/// A source's keys with the primary at index 4294967295 were taken, and the first rotation of
+/// the site that took them (once it leaves its source) overflowed the index: a panic under the
+/// tests, and in the release build a "rotation" that dropped the staged key and kept the old
+/// primary for ever.
+#[test]
+fn regression_keys_at_the_top_of_u32_rotate_by_renumbering() {
+    let key = |n: u8| url_safe(&[n; 32]);
+    let text = json!({
+        "generation": 1,
+        "fernet": {"0": key(0), "4294967294": key(1), "4294967295": key(2)},
+        "credential": {"0": key(3), "1": key(4)},
+    })
+    .to_string();
+    let (material, _) = KeyMaterial::from_bag_value(&text).expect("a valid set");
+    let staged = Key::parse(0, &key(5)).unwrap();
+    let rotated = material.fernet.rotate(staged.clone(), 5);
+    let indices: Vec<u32> = rotated.keys().keys().copied().collect();
+    assert_eq!(indices, [0, 1, 2, 3]);
+    assert_eq!(rotated.keys()[&0], staged);
+    let key_at = |i: u32| rotated.keys()[&i].expose().to_owned();
+    assert_eq!(key_at(3), key(0), "the staged key became the primary");
+    assert_eq!([key_at(1), key_at(2)], [key(1), key(2)], "in their order");
 }

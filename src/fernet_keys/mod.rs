@@ -134,7 +134,18 @@ impl KeySet {
     /// remain.
     pub fn rotate(&self, new_staged: Key, max_active_keys: u32) -> KeySet {
         let mut keys = self.keys.clone();
-        let next = self.primary_index() + 1;
+        // Indices only grow. A set at the top of u32 (only ever adopted from elsewhere) is
+        // renumbered from 1 in its order first: Keystone still takes the highest as the primary.
+        if self.primary_index() == u32::MAX {
+            let staged = keys.remove(&0);
+            keys = keys
+                .into_values()
+                .zip(1u32..)
+                .map(|(k, i)| (i, k))
+                .collect();
+            keys.extend(staged.map(|k| (0, k)));
+        }
+        let next = keys.keys().copied().max().unwrap_or(0) + 1;
         if let Some(staged) = keys.remove(&0) {
             keys.insert(next, staged);
         }
