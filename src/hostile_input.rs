@@ -524,13 +524,16 @@ struct SourceBag {
     held: bool,
 }
 
-const SOURCE_BAG_KEYS: [&str; 6] = [
+const SOURCE_BAG_KEYS: [&str; 9] = [
     "generation",
     "fingerprint",
     "source",
     "db-initialised",
     "secret-id",
     "keys",
+    "admin-digest",
+    "admin-secret-id",
+    "admin-credentials",
 ];
 
 /// The genuine offer with one key hostile or gone, the keys perhaps in the bag and made
@@ -548,9 +551,28 @@ fn source_bag() -> BoxedStrategy<SourceBag> {
                 1 => hostile_or_huge(),
             ]
             .boxed(),
-            "secret-id" => prop_oneof![
+            "secret-id" | "admin-secret-id" => prop_oneof![
                 1 => prop::sample::select(vec![
                     "secret:", "secret:x\n[DEFAULT]", "secret://x/y", "secret:%s", "-x",
+                ])
+                .prop_map(str::to_owned),
+                2 => hostile_or_huge(),
+            ]
+            .boxed(),
+            "admin-digest" => prop_oneof![
+                1 => Just("{FP}".to_owned()),
+                1 => "[0-9a-f]{64}",
+                1 => hostile_or_huge(),
+            ]
+            .boxed(),
+            // Passwords in the bag (as before Juju 3.3), of every wrong shape.
+            "admin-credentials" => prop_oneof![
+                1 => prop::sample::select(vec![
+                    "{}", "[]", "null", "\"x\"",
+                    r#"{"charm-admin-password": "x"}"#,
+                    r#"{"charm-admin-password": "", "admin-password": ""}"#,
+                    r#"{"charm-admin-password": 1, "admin-password": ["x"]}"#,
+                    r#"{"charm-admin-password": "a\n[DEFAULT]", "admin-password": "b", "site-password-key": "k", "user-6e6f7661": "c"}"#,
                 ])
                 .prop_map(str::to_owned),
                 2 => hostile_or_huge(),
@@ -627,6 +649,7 @@ fn check_site(
     case: &SourceBag,
     held: &[(&str, String)],
     fingerprint: &str,
+    genuine_credentials: Option<&String>,
 ) -> Result<(), TestCaseError> {
     for (unit, before) in held {
         let status = sites.status("edge", unit);
@@ -645,11 +668,21 @@ fn check_site(
         );
     }
     let peer = sites.peer_app_bag("edge");
+    // The source's credentials are taken only as the source made them.
+    let credentials = peer.get(crate::fernet_keys::sites::PEER_SOURCE_CREDENTIALS);
+    prop_assert!(
+        credentials.is_none_or(|d| Some(d) == genuine_credentials),
+        "{credentials:?}"
+    );
     let adopted = peer.get(crate::fernet_keys::sites::PEER_SOURCE_FINGERPRINT);
     prop_assert!(adopted.is_none_or(|a| a == fingerprint), "{adopted:?}");
-    // The genuine set in its genuine form is taken (the source's name is for its operator).
+    // The genuine set in its genuine form is taken (the source's name is for its operator, and
+    // the credentials are taken or not on their own).
     let benign = (!case.in_bag || matches!(case.keys, KeysJson::Genuine))
-        && case.edit.as_ref().is_none_or(|(key, _)| *key == "source");
+        && case
+            .edit
+            .as_ref()
+            .is_none_or(|(key, _)| *key == "source" || key.starts_with("admin-"));
     prop_assert!(
         !benign || adopted.is_some(),
         "the genuine offer was not taken"
@@ -674,6 +707,7 @@ fn a_hostile_source_bag_never_panics_a_site_or_gets_adopted() {
     let good = sites.model("edge").relation_data(relation, &source_app);
     let generation: u64 = good["generation"].parse().expect("a generation");
     let fingerprint = good["fingerprint"].clone();
+    assert!(good.contains_key("admin-digest"), "{good:?}");
     let genuine_keys = sites
         .keys("central", LEADER)
         .to_bag_value(generation)
@@ -726,7 +760,14 @@ fn a_hostile_source_bag_never_panics_a_site_or_gets_adopted() {
             &source_app,
         );
         let outcome = match ran {
-            Ok(()) => check_site(&sites, relation, &case, &held, &fingerprint),
+            Ok(()) => check_site(
+                &sites,
+                relation,
+                &case,
+                &held,
+                &fingerprint,
+                good.get("admin-digest"),
+            ),
             Err(err) => Err(TestCaseError::fail(err)),
         };
         // The next case (and each shrinking step) starts from the genuine offer, held.
