@@ -1051,8 +1051,9 @@ proptest! {
                 let url = connection[0];
                 prop_assert_eq!(url.matches('@').count(), 1, "{}", url);
                 let host = url.rsplit_once('@').unwrap().1;
+                // (A fully qualified name's trailing dot is dropped: render's host_value.)
                 prop_assert!(host.starts_with(database.host.trim_start_matches('[')
-                    .split(']').next().unwrap_or_default()), "{host}");
+                    .split(']').next().unwrap_or_default().trim_end_matches('.')), "{host}");
             }
         }
     }
