@@ -19,7 +19,7 @@ use crate::paths;
 use crate::relations::cluster;
 use crate::relations::fernet_keys;
 use crate::relations::shared_db::DatabaseFlags;
-use crate::relations::{consumers, identity_credentials, identity_service};
+use crate::relations::{consumers, identity_credentials, identity_service, service_passwords};
 use crate::step::Hook;
 use crate::steps::admin_identity;
 
@@ -468,7 +468,7 @@ fn rotate_service_user_password(
             "the cluster peer relation does not exist yet; try again shortly".to_owned(),
         ));
     };
-    let mut passwords = consumers::Passwords::read(&hook, &bag).map_err(failure)?;
+    let mut passwords = service_passwords::Passwords::read(&hook, &bag).map_err(failure)?;
     passwords.replace(
         &user,
         crate::identity::generate_password()

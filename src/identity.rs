@@ -553,21 +553,46 @@ pub fn admin_password_choice(
 
 const ALPHANUMERIC: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
+/// Appends the letters and digits `bytes` give to `password` until it is long enough. Bytes of
+/// 248 (= 4 × 62, the largest multiple of the alphabet's size in a byte) and above are skipped,
+/// so every character is equally likely.
+fn fill_alphanumeric(password: &mut String, bytes: &[u8]) {
+    for byte in bytes {
+        if *byte < 248 && password.len() < GENERATED_PASSWORD_LENGTH {
+            password.push(char::from(ALPHANUMERIC[usize::from(byte % 62)]));
+        }
+    }
+}
+
 /// A password of [`GENERATED_PASSWORD_LENGTH`] letters and digits from the OS CSPRNG (about 190
-/// bits). Bytes of 248 and above are discarded so every character is equally likely.
+/// bits).
 pub fn generate_password() -> Result<Sensitive<String>, getrandom::Error> {
     let mut password = String::with_capacity(GENERATED_PASSWORD_LENGTH);
     let mut buffer = [0u8; 64];
     while password.len() < GENERATED_PASSWORD_LENGTH {
         getrandom::fill(&mut buffer)?;
-        for byte in buffer {
-            // 248 = 4 × 62: the largest multiple of the alphabet size that fits in a byte.
-            if byte < 248 && password.len() < GENERATED_PASSWORD_LENGTH {
-                password.push(char::from(ALPHANUMERIC[usize::from(byte % 62)]));
-            }
-        }
+        fill_alphanumeric(&mut password, &buffer);
     }
     Ok(Sensitive::new(password))
+}
+
+/// The password of [`GENERATED_PASSWORD_LENGTH`] letters and digits that `key` gives `name`:
+/// HMAC-SHA-256 under `key` of `name`, 0 and a block counter, as many blocks as it takes. Whoever
+/// holds the key derives the same password; without it, it is as unguessable as a generated one.
+pub fn derived_password(key: &Sensitive<String>, name: &str) -> Result<Sensitive<String>, String> {
+    use hmac::{KeyInit as _, Mac as _};
+    let mut password = String::with_capacity(GENERATED_PASSWORD_LENGTH);
+    for block in 0u8..=u8::MAX {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.expose().as_bytes())
+            .map_err(|e| format!("unusable key: {e}"))?;
+        mac.update(name.as_bytes());
+        mac.update(&[0, block]);
+        fill_alphanumeric(&mut password, &mac.finalize().into_bytes());
+        if password.len() == GENERATED_PASSWORD_LENGTH {
+            return Ok(Sensitive::new(password));
+        }
+    }
+    Err(format!("no password could be derived for {name}"))
 }
 
 #[cfg(test)]
@@ -786,5 +811,20 @@ mod tests {
         assert_eq!(a.expose().len(), GENERATED_PASSWORD_LENGTH);
         assert!(a.expose().bytes().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn derived_passwords_depend_on_the_key_and_the_name_only() {
+        let key = Sensitive::new("k".repeat(32));
+        let nova = derived_password(&key, "nova").unwrap();
+        assert_eq!(nova.expose().len(), GENERATED_PASSWORD_LENGTH);
+        assert!(nova.expose().bytes().all(|c| c.is_ascii_alphanumeric()));
+        assert_eq!(derived_password(&key, "nova").unwrap(), nova);
+        assert_ne!(derived_password(&key, "glance").unwrap(), nova);
+        let other = Sensitive::new("j".repeat(32));
+        assert_ne!(derived_password(&other, "nova").unwrap(), nova);
+        // The same derivation done with Python's hmac module: any site, any implementation
+        // that follows it gives the same password.
+        assert_eq!(nova.expose(), "VMBG5yNdjaeWMZ2vah8fN7SkZvWVaN3K");
     }
 }

@@ -11,10 +11,11 @@
 //! holds. The source rotates only when its own units and every site acknowledged the current
 //! generation.
 //!
-//! The source also shares the admin credentials every site logs in to the shared Keystone with
-//! (the charm's own admin and the operator's admin password in force): `admin-digest`, and
-//! `admin-secret-id` (a secret granted to the relation, Juju ≥ 3.3) or `admin-credentials`
-//! (JSON, older Juju). A consuming site adopts them before it uses the shared database.
+//! The source also shares the credentials of the one shared database: the charm's own admin and
+//! the operator's admin password in force, every service user's password and the key new ones
+//! are derived from: `admin-digest`, and `admin-secret-id` (a secret granted to the relation,
+//! Juju ≥ 3.3) or `admin-credentials` (JSON, older Juju). A consuming site adopts them before
+//! it uses the shared database.
 //!
 //! Everything here is pure.
 
@@ -51,9 +52,10 @@ pub const PEER_KEEP_LOCAL_UNTIL: &str = "fernet-keep-local-until";
 pub const PEER_FORMER_SOURCE: &str = "fernet-former-source";
 /// Space-separated relation ids of `fernet-keys` while this application is a source.
 pub const PEER_SITES: &str = "fernet-sites";
-/// On a source: `<admin-generation> <digest>` of the admin credentials it last offered.
+/// On a source: `<admin generation>.<service passwords generation> <digest>` of the
+/// credentials it last offered.
 pub const PEER_OFFERED_CREDENTIALS: &str = "fernet-sites-credentials";
-/// On a consuming site: the digest of the source's admin credentials it adopted.
+/// On a consuming site: the digest of the source's credentials it adopted.
 pub const PEER_SOURCE_CREDENTIALS: &str = "fernet-source-credentials";
 
 /// What a source published, from its application bag.
@@ -64,11 +66,11 @@ pub struct Offered {
     pub transport: Transport,
     /// Whether the source initialised the shared database.
     pub db_initialised: bool,
-    /// The admin credentials it shares, once it offered them.
+    /// The credentials it shares, once it offered them.
     pub credentials: Option<OfferedCredentials>,
 }
 
-/// The source's admin credentials as it offered them: their digest, and where they are.
+/// The source's credentials as it offered them: their digest, and where they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OfferedCredentials {
     pub digest: String,

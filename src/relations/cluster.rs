@@ -901,13 +901,13 @@ impl SharedSecret {
     }
 }
 
-/// The admin credentials a fernet key source offers other sites (see
+/// The credentials a fernet key source offers other sites (see
 /// [`crate::relations::fernet_keys`]), when they can travel in a secret.
 pub const SITE_CREDENTIALS: SharedSecret = SharedSecret {
     id_key: "site-credentials-secret-id",
     bag_key: "site-credentials",
     label: "keystone-site-credentials",
-    description: "Keystone admin passwords for other sites",
+    description: "Keystone passwords shared with other sites",
 };
 
 /// Identifies secret content without revealing it: SHA-256 over its sorted entries. Only for

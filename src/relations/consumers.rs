@@ -19,6 +19,7 @@ use crate::addresses::{Addresses, Role};
 use crate::event::{Endpoint, Event, RelationHook};
 use crate::juju::{Bag, Databag, DatabagChanges, RelationId};
 use crate::relations::cluster::{self, HeldKeys};
+use crate::relations::service_passwords::{self, Passwords};
 use crate::relations::shared_db::DatabaseFlags;
 use crate::secret::Sensitive;
 use crate::step::Hook;
@@ -117,7 +118,7 @@ pub fn run<E: IdentityEndpoint>(hook: &mut Hook<'_>) -> Result<Vec<crate::status
             &settings,
             &configured_location,
             &records(bag, E::WATCHES),
-            &bag.get(PASSWORDS_GENERATION),
+            &bag.get(service_passwords::GENERATION),
         ]),
         address,
     };
@@ -564,17 +565,6 @@ pub fn publish(
 /// Keys Juju itself keeps in a unit's bag.
 const JUJU_KEYS: [&str; 3] = ["private-address", "ingress-address", "egress-subnets"];
 
-/// Peer application bag key: bumped whenever a service password is added or replaced.
-const PASSWORDS_GENERATION: &str = "service-passwords-generation";
-
-/// How many times the service users' passwords changed (0 before any was stored).
-pub fn passwords_generation(peer_bag: &Databag) -> u64 {
-    peer_bag
-        .get(PASSWORDS_GENERATION)
-        .and_then(|g| g.parse::<u64>().ok())
-        .unwrap_or(0)
-}
-
 /// Every service user the leader's records under these prefixes name: classic records
 /// ([`Record`]) and Sunbeam-style ones ([`AppRecord`]).
 pub fn recorded_users(peer_bag: &Databag, records: &[&str], app_records: &[&str]) -> Vec<String> {
@@ -662,202 +652,6 @@ impl AppRecord {
     }
 }
 
-/// Content keys: a user's password is under `user-<hex of its name>`.
-const USER_PREFIX: &str = "user-";
-/// The key sites that share one database derive new users' passwords from.
-const SITE_KEY: &str = "site-password-key";
-
-fn user_of_hex(hex: &str) -> Option<String> {
-    let bytes: Option<Vec<u8>> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect();
-    String::from_utf8(bytes?).ok()
-}
-
-/// The password every site gives `user` when none has one yet: 32 letters and digits from
-/// HMAC-SHA-256 under the sites' shared key (blocks of `user`, 0, a counter; bytes past the
-/// largest multiple of 62 are skipped, so every character is equally likely).
-fn derived_password(key: &Sensitive<String>, user: &str) -> Result<Sensitive<String>> {
-    use hmac::{KeyInit as _, Mac as _};
-    const ALPHANUMERIC: &[u8; 62] =
-        b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    let mut password = String::with_capacity(32);
-    for counter in 0u8..=255 {
-        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key.expose().as_bytes())
-            .map_err(|e| anyhow::anyhow!("the sites' password key is unusable: {e}"))?;
-        mac.update(user.as_bytes());
-        mac.update(&[0, counter]);
-        for byte in mac.finalize().into_bytes() {
-            if byte < 248 && password.len() < 32 {
-                password.push(char::from(ALPHANUMERIC[usize::from(byte % 62)]));
-            }
-        }
-        if password.len() == 32 {
-            return Ok(Sensitive::new(password));
-        }
-    }
-    anyhow::bail!("cannot derive a password for {user}")
-}
-
-/// The service users' passwords, by user name.
-pub struct Passwords {
-    content: crate::juju::SecretContent,
-    changed: bool,
-}
-
-impl Passwords {
-    /// What the leader stored (nothing before it stored any).
-    pub fn read(hook: &Hook<'_>, peer_bag: &Databag) -> Result<Passwords> {
-        Ok(Passwords {
-            content: cluster::read_shared(hook.juju, peer_bag, &cluster::SERVICE_PASSWORDS)?
-                .unwrap_or_default(),
-            changed: false,
-        })
-    }
-
-    fn key(user: &str) -> String {
-        let hex: String = user.bytes().map(|b| format!("{b:02x}")).collect();
-        format!("{USER_PREFIX}{hex}")
-    }
-
-    pub fn get(&self, user: &str) -> Option<&Sensitive<String>> {
-        self.content.get(&Passwords::key(user))
-    }
-
-    /// The user's password: the stored one; else, where sites share one database, the one
-    /// every site derives from their shared key (see [`Passwords::ensure_site_key`]); else the
-    /// Python charm's (see [`python_password`]), so consumers keep working when this charm
-    /// replaces it; else a new one.
-    pub fn ensure(&mut self, hook: &Hook<'_>, user: &str) -> Result<Sensitive<String>> {
-        if let Some(password) = self.get(user) {
-            return Ok(password.clone());
-        }
-        let password = match self.content.get(SITE_KEY) {
-            Some(key) => derived_password(key, user)?,
-            None => {
-                let settings = hook
-                    .juju
-                    .leader_get()
-                    .context("cannot read the leader settings")?;
-                match python_password(&settings, user) {
-                    Some(adopted) => Sensitive::new(adopted.to_owned()),
-                    None => crate::identity::generate_password()
-                        .map_err(|e| anyhow::anyhow!("cannot generate a password: {e}"))?,
-                }
-            }
-        };
-        self.content.insert(Passwords::key(user), password.clone());
-        self.changed = true;
-        Ok(password)
-    }
-
-    /// Makes the key sites share (on a fernet key source): from then on a service user that
-    /// no site has yet gets the same password at every site, whichever site makes it first.
-    pub fn ensure_site_key(&mut self) -> Result<()> {
-        if !self.content.contains_key(SITE_KEY) {
-            let key = crate::identity::generate_password()
-                .map_err(|e| anyhow::anyhow!("cannot generate a key: {e}"))?;
-            self.content.insert(SITE_KEY.to_owned(), key);
-            self.changed = true;
-        }
-        Ok(())
-    }
-
-    /// Everything stored: each user's password and the site key.
-    pub fn content(&self) -> &crate::juju::SecretContent {
-        &self.content
-    }
-
-    /// Takes a fernet key source's passwords and site key (from `offered`, whose other
-    /// entries are not passwords): the source's password wins for every user it has; a user
-    /// only this site has gets the password derived from the source's key, as the source
-    /// would give it, so no site changes another's user to a password of its own.
-    pub fn adopt(&mut self, offered: &crate::juju::SecretContent) -> Result<()> {
-        let Some(key) = offered.get(SITE_KEY) else {
-            return Ok(());
-        };
-        let mut adopted: crate::juju::SecretContent = offered
-            .iter()
-            .filter(|(k, _)| k.starts_with(USER_PREFIX) || *k == SITE_KEY)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        for name in self.content.keys() {
-            let Some(user) = name.strip_prefix(USER_PREFIX).and_then(user_of_hex) else {
-                continue;
-            };
-            if !adopted.contains_key(name) {
-                adopted.insert(name.clone(), derived_password(key, &user)?);
-            }
-        }
-        if adopted != self.content {
-            self.content = adopted;
-            self.changed = true;
-        }
-        Ok(())
-    }
-
-    /// Replaces a user's password (the rotate-service-user-password action).
-    pub fn replace(&mut self, user: &str, password: Sensitive<String>) {
-        self.content.insert(Passwords::key(user), password);
-        self.changed = true;
-    }
-
-    /// Stores them if any was added or replaced (leader only), and bumps their generation so
-    /// every unit serves its relations again.
-    pub fn store(&self, hook: &Hook<'_>, peer: &RelationId, peer_bag: &Databag) -> Result<()> {
-        if !self.changed {
-            return Ok(());
-        }
-        cluster::store_shared(
-            hook.juju,
-            peer,
-            peer_bag,
-            &cluster::SERVICE_PASSWORDS,
-            &self.content,
-        )?;
-        let generation = passwords_generation(peer_bag) + 1;
-        cluster::set_shared(
-            hook.juju,
-            peer,
-            &[(PASSWORDS_GENERATION, Some(generation.to_string()))],
-        )
-    }
-}
-
-/// The password the Python charm gave `user`, from its leader settings: `<user>_passwd`, else
-/// its peer-storage copy of what it sent a consumer (`identity-service:<n>_service_password`
-/// beside `..._service_username`, `identity-credentials:<n>_credentials_password` likewise).
-fn python_password<'s>(settings: &'s Databag, user: &str) -> Option<&'s str> {
-    let usable = |p: &'s String| Some(p.trim()).filter(|p| !p.is_empty());
-    if let Some(password) = settings.get(&format!("{user}_passwd")).and_then(usable) {
-        return Some(password);
-    }
-    const COPIES: [(&str, &str, &str); 2] = [
-        (
-            "identity-service:",
-            "_service_username",
-            "_service_password",
-        ),
-        (
-            "identity-credentials:",
-            "_credentials_username",
-            "_credentials_password",
-        ),
-    ];
-    COPIES
-        .iter()
-        .find_map(|(endpoint, name_key, password_key)| {
-            settings.iter().find_map(|(key, value)| {
-                let relation = key.strip_prefix(endpoint)?.strip_suffix(name_key)?;
-                (value == user)
-                    .then(|| settings.get(&format!("{endpoint}{relation}{password_key}")))
-                    .flatten()
-                    .and_then(usable)
-            })
-        })
-}
-
 /// The credentials secret of a Sunbeam-style relation: `username` and `password` in an
 /// application secret granted to the relation (created, or given the new content under the same
 /// id, so the consumer's reference stays valid).
@@ -897,42 +691,4 @@ pub fn credentials_secret(
         .secret_grant(&uri, relation)
         .with_context(|| format!("cannot grant {remote} its credentials secret"))?;
     Ok(uri)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings(pairs: &[(&str, &str)]) -> Databag {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
-    #[test]
-    fn the_python_charms_passwords_are_found_in_its_leader_settings_or_peer_copies() {
-        let python = settings(&[
-            ("nova_passwd", "nova-pw"),
-            ("identity-service:7_service_username", "cinder_cinderv3"),
-            ("identity-service:7_service_password", "cinder-pw"),
-            ("identity-credentials:9_credentials_username", "tempest"),
-            ("identity-credentials:9_credentials_password", "tempest-pw"),
-            ("identity-service:8_service_username", "glance"),
-            ("identity-service:8_service_password", " "),
-        ]);
-        assert_eq!(python_password(&python, "nova"), Some("nova-pw"));
-        assert_eq!(
-            python_password(&python, "cinder_cinderv3"),
-            Some("cinder-pw")
-        );
-        assert_eq!(python_password(&python, "tempest"), Some("tempest-pw"));
-        assert_eq!(
-            python_password(&python, "glance"),
-            None,
-            "blank is no password"
-        );
-        assert_eq!(python_password(&python, "cinder"), None);
-        assert_eq!(python_password(&python, "7"), None);
-    }
 }

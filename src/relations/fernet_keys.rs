@@ -7,8 +7,8 @@
 //!   generation).
 //! - [`publish`], after the database is initialised: the leader offers its current set to each
 //!   site: in its fernet secret granted to the relation on Juju ≥ 3.3, else in the relation's
-//!   application bag (the status then says so). With them, the admin credentials every site
-//!   logs in to the shared Keystone with ([`site_credentials`]), the same two ways.
+//!   application bag (the status then says so). With them, the credentials of the shared
+//!   database that every site uses ([`site_credentials`]), the same two ways.
 //!
 //! The relations' ids are kept in the peer application bag ([`sites::PEER_SITES`]), so hooks of
 //! other endpoints ask Juju nothing when there is none.
@@ -19,7 +19,7 @@ use crate::event::{Endpoint, Event, RelationHook};
 use crate::fernet_keys::sites::{self, SiteAcks};
 use crate::juju::{Bag, Databag, DatabagChanges, Juju, RelationId, SecretUri};
 use crate::relations::cluster::{self, AdminCredentials, HeldKeys};
-use crate::relations::consumers::{self, Passwords};
+use crate::relations::service_passwords::{self, Passwords};
 use crate::relations::shared_db::DatabaseFlags;
 use crate::secret::Sensitive;
 use crate::step::{Condition, Hook};
@@ -172,7 +172,7 @@ fn site_credentials(hook: &Hook<'_>) -> Result<Option<SiteCredentials>> {
     let generations = format!(
         "{}.{}",
         cluster::admin_generation(&peer_bag),
-        consumers::passwords_generation(&peer_bag)
+        service_passwords::passwords_generation(&peer_bag)
     );
     let recorded = peer_bag
         .get(sites::PEER_OFFERED_CREDENTIALS)
@@ -321,8 +321,8 @@ pub fn publish_to(
     Ok(Vec::new())
 }
 
-/// Adds the admin credentials to a site's offer: a grant of the secret to the relation (once),
-/// or their JSON when the site's copy is not current.
+/// Adds the credentials to a site's offer: a grant of the secret to the relation (once), or
+/// their JSON when the site's copy is not current.
 fn offer_credentials(
     juju: &Juju,
     id: &RelationId,
@@ -334,7 +334,7 @@ fn offer_credentials(
         CredentialsPlace::Secret(uri) => {
             if own.get(sites::ADMIN_SECRET_ID).map(String::as_str) != Some(uri.as_str()) {
                 juju.secret_grant(uri, id)
-                    .context("cannot let a site read the admin credentials secret")?;
+                    .context("cannot let a site read the shared credentials secret")?;
             }
             changes.insert(sites::ADMIN_SECRET_ID.to_owned(), Some(uri.to_string()));
             changes.insert(sites::ADMIN_CREDENTIALS.to_owned(), None);

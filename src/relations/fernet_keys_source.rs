@@ -17,7 +17,7 @@ use crate::fernet_keys::KeyMaterial;
 use crate::fernet_keys::sites::{self, Offered, OfferedCredentials, Transport, Upstream};
 use crate::juju::{AppName, Bag, Databag, DatabagChanges, Juju, RelationId, SecretRead, SecretUri};
 use crate::relations::cluster::{self, AdminCredentials, HeldKeys};
-use crate::relations::consumers::Passwords;
+use crate::relations::service_passwords::Passwords;
 use crate::step::{Condition, Hook};
 
 pub const ENDPOINT: &str = sites::SOURCE_ENDPOINT;
@@ -29,8 +29,8 @@ pub struct Consuming {
     pub source: String,
     /// The source initialised the shared database: this site never runs db_sync or bootstrap.
     pub db_initialised: bool,
-    /// This site holds the source's current admin credentials, so it can log in to the shared
-    /// database's Keystone.
+    /// This site holds the source's current credentials, so it can log in to the shared
+    /// database's Keystone and give its service users their shared passwords.
     pub credentials_adopted: bool,
 }
 
@@ -162,7 +162,7 @@ fn adopt_credentials(
                 Ok(content) => content,
                 Err(err) => {
                     tracing::info!(
-                        "the fernet key source's admin credentials are not readable yet: {err}"
+                        "the fernet key source's credentials are not readable yet: {err}"
                     );
                     return Ok(false);
                 }

@@ -11,7 +11,8 @@ use crate::event::Endpoint;
 use crate::identity::{ADMIN_DOMAIN, ADMIN_PROJECT};
 use crate::juju::{Databag, RelationId};
 use crate::relations::cluster;
-use crate::relations::consumers::{self, API_VERSION, Location, Passwords, Reply};
+use crate::relations::consumers::{self, API_VERSION, Location, Reply};
+use crate::relations::service_passwords::Passwords;
 use crate::step::{Condition, Hook};
 use crate::steps::admin_identity;
 

@@ -17,9 +17,8 @@ use anyhow::{Context as _, Result};
 use crate::event::Endpoint;
 use crate::identity::{IdentityObject, SERVICE_DOMAIN};
 use crate::juju::{Databag, RelationId};
-use crate::relations::consumers::{
-    self, API_VERSION, AppRecord, Location, Passwords, Record, Reply,
-};
+use crate::relations::consumers::{self, API_VERSION, AppRecord, Location, Record, Reply};
+use crate::relations::service_passwords::Passwords;
 use crate::step::{Condition, Hook};
 
 pub const ENDPOINT: Endpoint = Endpoint::IdentityCredentials;

@@ -28,9 +28,8 @@ use crate::identity::{
 use crate::juju::{Bag, Databag, RelationId};
 use crate::keystone_api::{DEFAULT_DOMAIN_ID, Interface};
 use crate::relations::cluster;
-use crate::relations::consumers::{
-    self, API_VERSION, AppRecord, Location, Passwords, Record, Reply,
-};
+use crate::relations::consumers::{self, API_VERSION, AppRecord, Location, Record, Reply};
+use crate::relations::service_passwords::Passwords;
 use crate::secret::Sensitive;
 use crate::step::{Condition, Hook};
 

@@ -10,8 +10,9 @@ use anyhow::Result;
 
 use crate::event::Endpoint;
 use crate::juju::{Databag, RelationId};
-use crate::relations::consumers::{self, Location, Passwords, Record};
+use crate::relations::consumers::{self, Location, Record};
 use crate::relations::identity_service::{self, Request, Settings};
+use crate::relations::service_passwords::Passwords;
 use crate::step::{Condition, Hook};
 
 pub const ENDPOINT: Endpoint = Endpoint::KeystoneService;

@@ -1,5 +1,6 @@
 //! One module per relation, named after its endpoint, holding that relation's whole behaviour
-//! (and [`consumers`], what the identity relations share).
+//! (and [`consumers`], what the identity relations share, and [`service_passwords`], the
+//! passwords they give).
 
 pub mod certificates;
 pub mod cluster;
@@ -13,4 +14,5 @@ pub mod identity_notifications;
 pub mod identity_service;
 pub mod keystone_service;
 pub mod nrpe_external_master;
+pub mod service_passwords;
 pub mod shared_db;

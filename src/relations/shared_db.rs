@@ -675,7 +675,7 @@ pub fn initialise(hook: &mut Hook<'_>) -> anyhow::Result<Vec<Condition>> {
         hook.record(flags);
         return Ok(match (observed.database(), flags.db_initialised) {
             (Some(_), false) if consuming.db_initialised => vec![Condition::Waiting(format!(
-                "Waiting for {} to share its admin credentials",
+                "Waiting for {} to share its credentials",
                 consuming.source
             ))],
             (Some(_), false) => vec![Condition::Waiting(format!(
