@@ -295,13 +295,17 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn generation(&self, site: &str) -> Result<u64> {
+    /// keystone's application bag in `site`'s peer relation.
+    fn peer_bag(&self, site: &str) -> Result<std::collections::BTreeMap<String, String>> {
         let model = self.controller.model(site)?;
         let id = model
             .relation_id("keystone", "cluster")
             .with_context(|| format!("{site} has no peer relation"))?;
-        model
-            .relation_data(id, "keystone")
+        Ok(model.relation_data(id, "keystone"))
+    }
+
+    fn generation(&self, site: &str) -> Result<u64> {
+        self.peer_bag(site)?
             .get("fernet-generation")
             .and_then(|g| g.parse().ok())
             .with_context(|| format!("{site} has published no fernet keys"))
@@ -311,12 +315,8 @@ impl Run<'_> {
     fn report_generations(&mut self) -> Result<()> {
         let mut line = vec![format!("central {}", self.generation("central")?)];
         for (site, _) in &SITES[1..] {
-            let model = self.controller.model(site)?;
-            let id = model
-                .relation_id("keystone", "cluster")
-                .with_context(|| format!("{site} has no peer relation"))?;
-            let held = model
-                .relation_data(id, "keystone")
+            let held = self
+                .peer_bag(site)?
                 .get("fernet-source-generation")
                 .cloned()
                 .unwrap_or_else(|| "none".to_owned());

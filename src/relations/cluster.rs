@@ -954,7 +954,7 @@ pub fn read_shared(
     bag: &crate::juju::Databag,
     what: &SharedSecret,
 ) -> Result<Option<crate::juju::SecretContent>> {
-    if let Some(uri) = bag.get(what.id_key).and_then(|id| SecretUri::parse(id)) {
+    if let Some(uri) = what.uri(bag) {
         let content = juju
             .secret_get(&uri, SecretRead::Refresh)
             .with_context(|| format!("cannot read the {} secret", what.label))?;
@@ -990,7 +990,7 @@ pub fn store_shared(
                 set_shared(juju, relation, &[(what.id_key, Some(uri.to_string()))])?;
                 Ok(Some(uri))
             }
-            None => Ok(bag.get(what.id_key).and_then(|id| SecretUri::parse(id))),
+            None => Ok(what.uri(bag)),
         }
     } else {
         let text = content_to_json(content)

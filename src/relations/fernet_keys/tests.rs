@@ -15,6 +15,12 @@ fn central_and_edge() -> Sites {
     s
 }
 
+/// A scheduled rotation falls due at `site`, and its leader's update-status comes.
+fn rotation_falls_due(s: &mut Sites, site: &str) {
+    s.make_rotation_due(site);
+    s.run(site, LEADER, "update-status");
+}
+
 fn generation(s: &Sites, site: &str) -> u64 {
     s.peer_app_bag(site)["fernet-generation"].parse().unwrap()
 }
@@ -95,8 +101,7 @@ fn an_edge_never_runs_db_sync_on_the_shared_database() {
 fn an_edge_never_rotates_and_rotate_fernet_names_the_source() {
     let mut s = central_and_edge();
     let before = generation(&s, "edge");
-    s.make_rotation_due("edge");
-    s.run("edge", LEADER, "update-status");
+    rotation_falls_due(&mut s, "edge");
     assert_eq!(generation(&s, "edge"), before);
     let task = s.action("edge", LEADER, "rotate-fernet", json!({"force": true}));
     assert_eq!(task.status, "failed");
@@ -116,8 +121,7 @@ fn a_source_rotation_reaches_every_edge_and_each_acknowledges() {
     s.relate("central", "edge-a");
     s.relate("central", "edge-b");
     s.settle();
-    s.make_rotation_due("central");
-    s.run("central", LEADER, "update-status");
+    rotation_falls_due(&mut s, "central");
     assert_eq!(generation(&s, "central"), 2);
     let central = s.keys("central", LEADER);
     for (site, unit) in [
@@ -136,16 +140,13 @@ fn a_source_rotation_reaches_every_edge_and_each_acknowledges() {
 #[test]
 fn a_lagging_edge_holds_back_the_sources_rotation_and_is_named() {
     let mut s = central_and_edge();
-    s.make_rotation_due("central");
-    s.run("central", LEADER, "update-status");
+    rotation_falls_due(&mut s, "central");
     assert_eq!(generation(&s, "central"), 2);
     // The edge is cut off: it cannot take generation 2, so it never acknowledges it.
     s.controller.cut("edge").unwrap();
-    s.make_rotation_due("central");
-    s.run("central", LEADER, "update-status");
+    rotation_falls_due(&mut s, "central");
     // Generation 2 reached central before the cut? Rotate once more: it must wait.
-    s.make_rotation_due("central");
-    s.run("central", LEADER, "update-status");
+    rotation_falls_due(&mut s, "central");
     let g = generation(&s, "central");
     assert!(g <= 3, "rotated past the cut edge: {g}");
     assert_eq!(
@@ -181,10 +182,8 @@ fn a_lagging_edge_holds_back_the_sources_rotation_and_is_named() {
 fn removing_a_lagging_edge_unblocks_the_source() {
     let mut s = central_and_edge();
     s.controller.cut("edge").unwrap();
-    s.make_rotation_due("central");
-    s.run("central", LEADER, "update-status");
-    s.make_rotation_due("central");
-    s.run("central", LEADER, "update-status");
+    rotation_falls_due(&mut s, "central");
+    rotation_falls_due(&mut s, "central");
     let waiting = generation(&s, "central");
     assert!(
         s.status("central", LEADER)
@@ -244,8 +243,7 @@ fn an_edge_that_leaves_keeps_its_keys_and_rotates_on_its_own() {
         "active: Unit is ready (keys were from central-keystone; rotating on its own now)"
     );
     let before = generation(&s, "edge");
-    s.make_rotation_due("edge");
-    s.run("edge", LEADER, "update-status");
+    rotation_falls_due(&mut s, "edge");
     assert_eq!(generation(&s, "edge"), before + 1);
     assert_eq!(s.status("edge", LEADER), "active: Unit is ready");
 }
@@ -257,8 +255,7 @@ fn relating_again_merges_so_that_no_key_a_live_token_needs_is_dropped() {
     s.controller.remove_relation("edge", id).unwrap();
     s.settle();
     // On its own, the edge rotates: its tokens are now signed by a key central never had.
-    s.make_rotation_due("edge");
-    s.run("edge", LEADER, "update-status");
+    rotation_falls_due(&mut s, "edge");
     let own = s.keys("edge", LEADER);
     s.relate("central", "edge");
     s.settle();
