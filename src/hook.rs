@@ -689,7 +689,7 @@ mod tests {
         assert!(calls[0].starts_with("dpkg-query -W"), "{calls:?}");
         assert!(
             calls[2].ends_with(
-                "install -y --no-install-recommends python3-pymysql apache2 libapache2-mod-wsgi-py3 haproxy ca-certificates memcached"
+                "install -y --no-install-recommends python3-pymysql apache2 libapache2-mod-wsgi-py3 haproxy ca-certificates memcached nftables"
             ),
             "{calls:?}"
         );

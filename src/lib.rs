@@ -4,6 +4,7 @@
 
 pub mod actions;
 pub mod addresses;
+pub mod cache;
 pub mod certificate;
 pub mod cli;
 pub mod config;
@@ -23,6 +24,7 @@ pub mod machine;
 pub mod nagios;
 pub mod paths;
 pub mod relations;
+pub mod release;
 pub mod render;
 pub mod secret;
 pub mod status;

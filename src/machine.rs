@@ -141,15 +141,7 @@ impl Machine {
             interfaces: Rc::new(crate::host::net::MemoryInterfaces::default()),
         };
         let charm_dir = PathBuf::from("/var/lib/juju/agents/unit-keystone-0/charm");
-        for (name, text) in [
-            ("keystone.conf", include_str!("../templates/keystone.conf")),
-            ("logging.conf", include_str!("../templates/logging.conf")),
-            (
-                "wsgi-keystone.conf",
-                include_str!("../templates/wsgi-keystone.conf"),
-            ),
-            ("haproxy.cfg", include_str!("../templates/haproxy.cfg")),
-        ] {
+        for (name, text) in crate::render::BUNDLED {
             let path = charm_dir.join(paths::TEMPLATES_DIR).join(name);
             let written = twins
                 .files

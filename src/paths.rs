@@ -47,11 +47,20 @@ pub const HAPROXY_PID: &str = "/run/haproxy.pid";
 pub const HAPROXY_ADMIN_SOCKET: &str = "/run/haproxy/admin.sock";
 /// The password of haproxy's statistics page (loopback only), generated once per unit.
 pub const HAPROXY_STATS_PASSWORD: &str = "/var/lib/keystone/charm-haproxy-stats";
-/// The peers haproxy spreads requests over, as this unit last read them from the cluster
-/// relation (read again only in the cluster relation's hooks).
-pub const HAPROXY_PEERS: &str = "/var/lib/keystone/charm-haproxy-peers.json";
-/// Where the local memcached listens (Debian's default).
+/// This unit's cluster address and its peers, as this unit last read them from the cluster
+/// relation (see [`crate::relations::cluster::KnownPeers`]).
+pub const KNOWN_PEERS: &str = "/var/lib/keystone/charm-peers.json";
+/// Where a unit's own memcached listens until it knows its cluster address (Debian's default).
 pub const MEMCACHED: &str = "127.0.0.1:11211";
+/// memcached's configuration, which Debian's init script and systemd unit read.
+pub const MEMCACHED_CONF: &str = "/etc/memcached.conf";
+/// The nftables table that lets only the application's units reach memcached, as last loaded
+/// (`nft -f`).
+pub const CACHE_FIREWALL: &str = "/var/lib/keystone/charm-cache-firewall.nft";
+/// The installed Keystone's upstream version, as install, start and upgrade-charm read it.
+pub const KEYSTONE_VERSION: &str = "/var/lib/keystone/charm-keystone-version";
+/// Keystone's policy (keystone.conf's `[oslo_policy] policy_file`).
+pub const POLICY: &str = "/etc/keystone/policy.yaml";
 /// Present while the operator has paused the unit (the pause and resume actions).
 pub const PAUSED_MARKER: &str = "/var/lib/keystone/charm-paused";
 /// Present while Keystone answered the charm's last readiness check on this unit.

@@ -18,6 +18,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 use tera::{Context, Tera};
 
+use crate::cache::SharedCache;
 use crate::config::{Config, KeystoneLogLevel, SecurityCompliance};
 use crate::paths;
 use crate::secret::Sensitive;
@@ -27,6 +28,23 @@ pub const KEYSTONE_CONF: &str = "keystone.conf";
 pub const LOGGING_CONF: &str = "logging.conf";
 pub const VHOST: &str = "wsgi-keystone.conf";
 pub const HAPROXY: &str = "haproxy.cfg";
+pub const POLICY: &str = "policy.yaml";
+pub const MEMCACHED_CONF: &str = "memcached.conf";
+pub const CACHE_FIREWALL: &str = "cache-firewall.nft";
+
+/// Every template, by file name in templates/, with the text this binary was built with.
+pub const BUNDLED: [(&str, &str); 7] = [
+    (KEYSTONE_CONF, include_str!("../templates/keystone.conf")),
+    (LOGGING_CONF, include_str!("../templates/logging.conf")),
+    (VHOST, include_str!("../templates/wsgi-keystone.conf")),
+    (HAPROXY, include_str!("../templates/haproxy.cfg")),
+    (POLICY, include_str!("../templates/policy.yaml")),
+    (MEMCACHED_CONF, include_str!("../templates/memcached.conf")),
+    (
+        CACHE_FIREWALL,
+        include_str!("../templates/cache-firewall.nft"),
+    ),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -51,14 +69,8 @@ impl Templates {
     /// The templates this binary was built with (the repository's templates/), for tests and
     /// tools that have no charm directory.
     pub fn bundled() -> Templates {
-        let sources = [
-            (KEYSTONE_CONF, include_str!("../templates/keystone.conf")),
-            (LOGGING_CONF, include_str!("../templates/logging.conf")),
-            (VHOST, include_str!("../templates/wsgi-keystone.conf")),
-            (HAPROXY, include_str!("../templates/haproxy.cfg")),
-        ];
         match Templates::parse(|name| {
-            sources
+            BUNDLED
                 .iter()
                 .find(|(n, _)| *n == name)
                 .map(|(_, text)| (*text).to_owned())
@@ -76,7 +88,7 @@ impl Templates {
         let mut tera = Tera::new();
         // Configuration files, not HTML: nothing is HTML-escaped; values are encoded instead.
         tera.autoescape_on(Vec::<&str>::new());
-        for name in [KEYSTONE_CONF, LOGGING_CONF, VHOST, HAPROXY] {
+        for (name, _) in BUNDLED {
             let text = read(name).map_err(|detail| RenderError::Read {
                 name: name.to_owned(),
                 detail,
@@ -121,6 +133,21 @@ impl Templates {
     /// haproxy in front of Keystone's two ports.
     pub fn haproxy(&self, haproxy: &Haproxy) -> Result<String, RenderError> {
         self.render(HAPROXY, &haproxy.view()?)
+    }
+
+    /// Keystone's policy (oslo.policy's YAML).
+    pub fn policy(&self, policy: &Policy) -> Result<String, RenderError> {
+        self.render(POLICY, &policy.view()?)
+    }
+
+    /// memcached's configuration (Debian's /etc/memcached.conf).
+    pub fn memcached_conf(&self, cache: &SharedCache) -> Result<String, RenderError> {
+        self.render(MEMCACHED_CONF, &CacheView::of(cache))
+    }
+
+    /// The nftables table that lets only the application's units reach memcached.
+    pub fn cache_firewall(&self, cache: &SharedCache) -> Result<String, RenderError> {
+        self.render(CACHE_FIREWALL, &CacheView::of(cache))
     }
 }
 
@@ -341,6 +368,15 @@ impl DatabaseConnection {
     }
 }
 
+/// Seconds a Keystone process leaves a memcached alone after it failed to answer (oslo.cache's
+/// default is 300). While a server is dead to some processes and alive to others they read a
+/// key from different servers, so the window is kept short; a server that comes back is
+/// flushed first (`memcache_pool_flush_on_reconnect`), so nothing it held before is read.
+const MEMCACHE_DEAD_RETRY: u32 = 30;
+/// Seconds to wait for a memcached (oslo.cache's default): a unit whose machine is gone costs a
+/// request at most this once per [`MEMCACHE_DEAD_RETRY`].
+const MEMCACHE_SOCKET_TIMEOUT: u32 = 1;
+
 /// What keystone.conf says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeystoneConf {
@@ -359,9 +395,19 @@ pub struct KeystoneConf {
     pub credential_key_repository: String,
     pub max_active_keys: u32,
     pub ec2_auth_ttl: u64,
-    /// memcached servers (`host:port`), when enable-cache.
+    /// memcached servers (`host:port`), when enable-cache: every unit's (see
+    /// [`crate::cache::SharedCache`]), this unit's own on loopback until it knows its peers.
     pub memcache_servers: Vec<String>,
     pub cache_expiration: u64,
+    /// Whether Keystone caches token validations (off where the release cannot keep that
+    /// cache coherent).
+    pub token_caching: bool,
+    /// Keystone's policy file (see [`Policy`]).
+    pub policy_file: String,
+    /// `[resource] admin_project_domain_name` and `admin_project_name`: tokens scoped to this
+    /// project say `is_admin_project: true`, and only they.
+    pub admin_project_domain: String,
+    pub admin_project: String,
     /// The leader's `default_domain_id`, once the default domain is known.
     pub default_domain_id: Option<String>,
     pub identity_cache_time: Option<u64>,
@@ -386,6 +432,12 @@ struct KeystoneConfView {
     ec2_auth_ttl: u64,
     memcache_servers: Option<String>,
     cache_expiration: u64,
+    token_caching: bool,
+    memcache_dead_retry: u32,
+    memcache_socket_timeout: u32,
+    policy_file: String,
+    admin_project_domain: String,
+    admin_project: String,
     default_domain_id: Option<String>,
     identity_cache_time: Option<u64>,
     role_cache_time: Option<u64>,
@@ -420,6 +472,10 @@ impl KeystoneConf {
                 Vec::new()
             },
             cache_expiration: config.dogpile_cache_expiration,
+            token_caching: true,
+            policy_file: paths::POLICY.to_owned(),
+            admin_project_domain: crate::identity::ADMIN_DOMAIN.to_owned(),
+            admin_project: crate::identity::ADMIN_PROJECT.to_owned(),
             default_domain_id: None,
             identity_cache_time: config.identity_cache_expiration,
             role_cache_time: config.role_cache_expiration,
@@ -491,6 +547,15 @@ impl KeystoneConf {
             ec2_auth_ttl: self.ec2_auth_ttl,
             memcache_servers,
             cache_expiration: self.cache_expiration,
+            token_caching: self.token_caching,
+            memcache_dead_retry: MEMCACHE_DEAD_RETRY,
+            memcache_socket_timeout: MEMCACHE_SOCKET_TIMEOUT,
+            policy_file: path_value("the policy file", file, &self.policy_file)?,
+            admin_project_domain: ini_value(
+                "the admin project's domain",
+                &self.admin_project_domain,
+            )?,
+            admin_project: ini_value("the admin project", &self.admin_project)?,
             default_domain_id: self
                 .default_domain_id
                 .as_deref()
@@ -531,6 +596,86 @@ fn security_compliance_options(sc: &SecurityCompliance) -> Vec<(String, String)>
         options.push(("password_regex_description".to_owned(), v.clone()));
     }
     options
+}
+
+// ---------------------------------------------------------------------------------------------
+// policy.yaml
+
+/// Keystone's policy: the Python charm's rules, in which the admin role is cloud-wide only on the
+/// admin project, in admin_domain or on the service project (`cloud_admin`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// admin-role: the role the rules call admin.
+    pub admin_role: String,
+    /// admin_domain's id, once the leader has made it.
+    pub admin_domain_id: Option<String>,
+    /// The service project's id, once the leader has made it.
+    pub service_project_id: Option<String>,
+}
+
+#[derive(Serialize)]
+struct PolicyView {
+    admin_role: String,
+    admin_domain_id: Option<String>,
+    service_project_id: Option<String>,
+}
+
+/// A word of oslo.policy's rule language, inside a quoted YAML string: a role name or an id can
+/// hold nothing that would end the check (a space, a parenthesis, a quote) or the line.
+fn policy_word(field: &'static str, value: &str) -> Result<String, RenderError> {
+    one_line(field, POLICY, value)?;
+    if value.is_empty()
+        || !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+    {
+        return unsafe_value(
+            field,
+            POLICY,
+            "it may hold only letters, digits and _ - . in a policy rule",
+        );
+    }
+    Ok(value.to_owned())
+}
+
+impl Policy {
+    fn view(&self) -> Result<PolicyView, RenderError> {
+        let id = |field, value: &Option<String>| {
+            value.as_deref().map(|v| policy_word(field, v)).transpose()
+        };
+        Ok(PolicyView {
+            admin_role: policy_word("admin-role", &self.admin_role)?,
+            admin_domain_id: id("admin_domain's id", &self.admin_domain_id)?,
+            service_project_id: id("the service project's id", &self.service_project_id)?,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// memcached and who may reach it
+
+#[derive(Serialize)]
+struct CacheView {
+    listen: String,
+    listen_v6: bool,
+    port: u16,
+    members_v4: Vec<String>,
+    members_v6: Vec<String>,
+    clients: Vec<&'static str>,
+}
+
+impl CacheView {
+    // Every value is an IP address or a constant: nothing to check.
+    fn of(cache: &SharedCache) -> CacheView {
+        CacheView {
+            listen: cache.listen.to_string(),
+            listen_v6: cache.listen.is_ipv6(),
+            port: crate::cache::MEMCACHED_PORT,
+            members_v4: cache.members_v4(),
+            members_v6: cache.members_v6(),
+            clients: crate::cache::CACHE_CLIENTS.to_vec(),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ mod benign_config;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use keystone_charm::cache::SharedCache;
 use keystone_charm::config::{Config, defaults_from_config_yaml};
 use keystone_charm::fernet_keys::sites::{self, Transport};
 use keystone_charm::fernet_keys::{
@@ -31,7 +32,7 @@ use keystone_charm::relations::shared_db::{
     self, Database, DatabaseFlags, DatabaseRequest, DatabaseState, RemoteUnit,
 };
 use keystone_charm::relations::{identity_credentials, identity_service, keystone_service};
-use keystone_charm::render::{KeystoneConf, Templates};
+use keystone_charm::render::{KeystoneConf, Policy, Templates};
 use keystone_charm::secret::Sensitive;
 use keystone_charm::steps::haproxy;
 use keystone_charm::steps::workload::{self, WorkloadFacts};
@@ -343,6 +344,15 @@ fn render_all(templates: &Templates, config: &Config) -> Result<Rendered, String
             .os_public_hostname
             .clone()
             .unwrap_or_else(|| "keystone-0".to_owned()),
+        cache: config
+            .enable_cache
+            .then(|| SharedCache::of("keystone/0", "10.0.0.10".parse().ok(), &[])),
+        policy: Policy {
+            admin_role: config.admin_role.clone(),
+            admin_domain_id: Some("0c1d".into()),
+            service_project_id: Some("5e6f".into()),
+        },
+        token_caching: true,
     };
     let plan = workload::plan(templates, &facts).map_err(|e| e.to_string())?;
     let mut files = BTreeMap::new();

@@ -186,7 +186,7 @@ impl Model {
 
     /// Makes every unit added from now on a machine of its own (see [`machine`]): its own
     /// network namespace and address on a bridge of the model's, and a persistent mount
-    /// namespace with its own /etc/keystone, /etc/apache2, /var/lib/keystone, /var/log and
+    /// namespace with its own /etc, /var/lib/keystone, /var/log and
     /// /run. Daemons its hooks start stay in it. Needs root, iproute2 and util-linux.
     pub fn use_machines(&mut self) -> Result<()> {
         if self.machines.is_none() {

@@ -19,15 +19,15 @@ use anyhow::{Context, Result, bail};
 const PREFIX: &str = "jsim";
 
 /// Paths seeded with a copy of the host's (what the packages installed on "every machine"), less
-/// state a charm would have made there.
-const SEEDED: [&str; 7] = [
+/// state a charm would have made there. /etc whole (a file such as /etc/memcached.conf cannot be
+/// a mount point of its own: a charm replaces it by renaming over it), then /etc/keystone over
+/// it, without the host's key repositories.
+const SEEDED: [&str; 5] = [
+    "/etc",
     "/etc/keystone",
-    "/etc/apache2",
-    "/etc/haproxy",
     "/var/lib/keystone-charm",
     "/var/lib/keystone",
     "/usr/local/share/ca-certificates",
-    "/etc/ssl/certs",
 ];
 /// Left out of seeded copies: key repositories and what charms write, so units start clean.
 const NOT_SEEDED: [&str; 4] = [

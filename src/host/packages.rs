@@ -19,7 +19,8 @@ pub fn keystone_packages(enable_cache: bool) -> Vec<&'static str> {
         "ca-certificates",
     ];
     if enable_cache {
-        packages.push("memcached");
+        // The cache, and the firewall that lets only the application's units reach it.
+        packages.extend(["memcached", "nftables"]);
     }
     packages
 }
@@ -128,6 +129,7 @@ mod tests {
     #[test]
     fn memcached_only_with_the_cache() {
         assert!(keystone_packages(true).contains(&"memcached"));
+        assert!(keystone_packages(true).contains(&"nftables"));
         assert!(!keystone_packages(false).contains(&"memcached"));
     }
 

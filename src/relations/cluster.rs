@@ -744,6 +744,79 @@ pub fn report_readiness(hook: &Hook<'_>, answering: bool) -> Result<()> {
     set_shared(hook.juju, &relation, &[(UNITS_READY, Some(value))])
 }
 
+/// This unit's cluster address and its peers, as the cluster relation last said: read again in
+/// the hooks where they can change (the cluster relation's, start, upgrade-charm,
+/// leader-elected, and config-changed, which Juju runs when a unit's addresses change) and kept
+/// on the machine for the others. haproxy's backends and the shared cache are made from them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KnownPeers {
+    /// This unit's address on the cluster binding, as its peers reach it.
+    pub own: Option<std::net::IpAddr>,
+    pub peers: Vec<Peer>,
+}
+
+impl KnownPeers {
+    /// The cache every unit shares, as this unit (`me`) sees the application.
+    pub fn shared_cache(&self, me: &str) -> crate::cache::SharedCache {
+        let peers: Vec<crate::cache::PeerAddresses> = self
+            .peers
+            .iter()
+            .map(|peer| crate::cache::PeerAddresses {
+                unit: peer.unit.clone(),
+                cluster: peer.address,
+                roles: peer.role_addresses.values().copied().collect(),
+            })
+            .collect();
+        crate::cache::SharedCache::of(me, self.own, &peers)
+    }
+}
+
+/// The peers as [`KnownPeers`] says; recorded for the later steps of the hook.
+pub fn known_peers(hook: &mut Hook<'_>) -> Result<KnownPeers> {
+    if let Some(known) = hook.found::<KnownPeers>() {
+        return Ok(known.clone());
+    }
+    let files = hook.machine.files.as_ref();
+    let path = std::path::Path::new(crate::paths::KNOWN_PEERS);
+    let kept: Option<KnownPeers> = files
+        .read(path)
+        .context("cannot read the peers this unit knows")?
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let may_have_changed = matches!(
+        hook.event,
+        crate::event::Event::Relation {
+            endpoint: crate::event::Endpoint::Cluster,
+            ..
+        } | crate::event::Event::Start
+            | crate::event::Event::UpgradeCharm
+            | crate::event::Event::LeaderElected
+            | crate::event::Event::ConfigChanged
+    );
+    let known = match kept {
+        Some(kept) if !may_have_changed => kept,
+        _ => {
+            let info = hook
+                .juju
+                .network_get(ENDPOINT)
+                .context("cannot read this unit's cluster binding")?;
+            let binding = crate::addresses::Binding::from_network(&info);
+            let known = KnownPeers {
+                own: binding
+                    .ingress
+                    .or(binding.addresses.first().map(|(a, _)| *a)),
+                peers: peers(hook.juju)?,
+            };
+            let text = serde_json::to_vec(&known).context("cannot encode the peers")?;
+            files
+                .write(path, &text, &crate::host::fs::Owner::root(), 0o644)
+                .context("cannot keep the peers this unit knows")?;
+            known
+        }
+    };
+    hook.record(known.clone());
+    Ok(known)
+}
+
 /// What a peer says of itself that haproxy needs.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Peer {

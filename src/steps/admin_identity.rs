@@ -17,6 +17,7 @@ use crate::relations::cluster::{self, AdminCredentials};
 use crate::relations::shared_db::DatabaseFlags;
 use crate::secret::Sensitive;
 use crate::step::{Condition, Hook};
+use crate::steps::policy;
 use crate::steps::readiness::Answering;
 
 /// Peer application bag key: the digest of the identity inputs the leader last applied.
@@ -49,7 +50,11 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     }
     let credentials = cluster::admin_credentials(hook.juju, &bag)?
         .context("the admin credentials are missing from the cluster relation")?;
-    ensure(hook, &relation, applied.as_deref(), &credentials)?;
+    // Every unit's policy names ids only Keystone knows: ensure again until they are kept.
+    let applied = applied.filter(|_| policy::ids_known(&bag));
+    if let Some(ensured) = ensure(hook, &relation, applied.as_deref(), &credentials)? {
+        policy::keep_ids(hook, &relation, &bag, &ensured.ids)?;
+    }
     Ok(Vec::new())
 }
 
@@ -72,13 +77,13 @@ pub fn admin_password(config: &Config, credentials: &AdminCredentials) -> Sensit
 }
 
 /// Ensures the admin identity for `credentials` unless `applied` is the digest of the same
-/// inputs; records the new digest. Whether it called Keystone.
+/// inputs; records the new digest. What it ensured, when it called Keystone.
 pub fn ensure(
     hook: &mut Hook<'_>,
     relation: &RelationId,
     applied: Option<&str>,
     credentials: &AdminCredentials,
-) -> Result<bool> {
+) -> Result<Option<identity::Ensured>> {
     let settings = IdentitySettings::from_config(&hook.config, hook.endpoint_urls()?);
     let password = admin_password(&hook.config, credentials);
     let objects = identity::admin_identity(&settings, &password);
@@ -95,7 +100,7 @@ pub fn ensure(
         .map(|b| format!("{b:02x}"))
         .collect();
     if applied == Some(digest.as_str()) {
-        return Ok(false);
+        return Ok(None);
     }
     let charm_admin = PasswordCredentials {
         user_name: identity::CHARM_ADMIN_USER.to_owned(),
@@ -111,5 +116,5 @@ pub fn ensure(
         }
     }
     cluster::set_shared(hook.juju, relation, &[(IDENTITY_APPLIED, Some(digest))])?;
-    Ok(true)
+    Ok(Some(ensured))
 }

@@ -17,7 +17,6 @@ use anyhow::{Context as _, Result};
 
 use crate::addresses::Role;
 use crate::config::Config;
-use crate::event::{Endpoint, Event};
 use crate::host::fs::{DesiredFile, Files, Owner, write_files};
 use crate::host::services::Service;
 use crate::paths;
@@ -147,8 +146,8 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     let Some(serving) = hook.found::<Serving>().copied() else {
         return Ok(Vec::new());
     };
+    let peers = cluster::known_peers(hook)?.peers;
     let files = hook.machine.files.as_ref();
-    let peers = known_peers(hook, files)?;
     let generation = hook.found::<HeldKeys>().map(|k| k.generation);
     let self_ready = generation.is_some() && hook.found::<Answering>().is_some();
     let me = hook.juju.unit().as_str();
@@ -199,36 +198,6 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
             .context("cannot reload haproxy")?;
     }
     Ok(Vec::new())
-}
-
-/// The peers as the cluster relation says, read in the hooks where that can have changed and
-/// kept on the machine for the others.
-fn known_peers(hook: &Hook<'_>, files: &dyn Files) -> Result<Vec<Peer>> {
-    let path = Path::new(paths::HAPROXY_PEERS);
-    let kept: Option<Vec<Peer>> = files
-        .read(path)
-        .context("cannot read the peers haproxy knows")?
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-    let peer_hook = matches!(
-        hook.event,
-        Event::Relation {
-            endpoint: Endpoint::Cluster,
-            ..
-        } | Event::Start
-            | Event::UpgradeCharm
-            | Event::LeaderElected
-    );
-    if let Some(kept) = kept
-        && !peer_hook
-    {
-        return Ok(kept);
-    }
-    let peers = cluster::peers(hook.juju)?;
-    let text = serde_json::to_vec(&peers).context("cannot encode the peers")?;
-    files
-        .write(path, &text, &Owner::root(), 0o644)
-        .context("cannot keep the peers haproxy knows")?;
-    Ok(peers)
 }
 
 /// The statistics page's password, generated once per unit.

@@ -5,5 +5,6 @@ pub mod admin_identity;
 pub mod config_warnings;
 pub mod haproxy;
 pub mod packages;
+pub mod policy;
 pub mod readiness;
 pub mod workload;

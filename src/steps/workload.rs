@@ -12,18 +12,24 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 
+use crate::cache::SharedCache;
 use crate::config::Config;
+use crate::event::Event;
 use crate::host::fs::{DesiredFile, Owner, write_files};
-use crate::host::process::{Invocation, run_checked};
+use crate::host::process::{Invocation, Runner, run_checked};
 use crate::host::services::{Service, Services};
+use crate::juju::Databag;
 use crate::machine::Machine;
 use crate::paths;
-use crate::relations::cluster::HeldKeys;
+use crate::relations::cluster::{self, HeldKeys, KnownPeers};
 use crate::relations::shared_db::{DatabaseFlags, Observed};
+use crate::release::KeystoneRelease;
 use crate::render::{
-    DatabaseConnection, KeystoneConf, LoggingConf, RenderError, Templates, TlsFiles, Vhost,
+    DatabaseConnection, KeystoneConf, LoggingConf, Policy, RenderError, Templates, TlsFiles, Vhost,
 };
 use crate::step::{Condition, Hook};
+use crate::steps::packages::kept_release;
+use crate::steps::policy;
 
 /// What the workload plan is made from.
 #[derive(Debug, Clone)]
@@ -41,6 +47,12 @@ pub struct WorkloadFacts<'a> {
     pub cpus: u32,
     /// The vhost's ServerName.
     pub server_name: String,
+    /// The cache every unit shares, as this unit sees the application (enable-cache).
+    pub cache: Option<SharedCache>,
+    /// Keystone's policy.
+    pub policy: Policy,
+    /// Whether this release of Keystone keeps cached token validations coherent.
+    pub token_caching: bool,
 }
 
 /// The unit's workload, as it should be.
@@ -57,6 +69,9 @@ pub struct WorkloadPlan {
     pub modules: Vec<&'static str>,
     /// Apache serves Keystone (the site is enabled and Apache runs).
     pub serve: bool,
+    /// memcached's configuration and the firewall that guards it (enable-cache): written only
+    /// once Keystone can serve.
+    pub cache_files: Vec<DesiredFile>,
     /// memcached runs (enable-cache).
     pub memcached: bool,
 }
@@ -64,7 +79,10 @@ pub struct WorkloadPlan {
 impl WorkloadPlan {
     /// Every file, Keystone's first.
     pub fn files(&self) -> impl Iterator<Item = &DesiredFile> {
-        self.keystone_files.iter().chain(&self.apache_files)
+        self.keystone_files
+            .iter()
+            .chain(&self.apache_files)
+            .chain(&self.cache_files)
     }
 }
 
@@ -80,12 +98,17 @@ fn keystone_readable(path: &str, content: impl Into<Vec<u8>>) -> DesiredFile {
 /// nothing is half-written.
 pub fn plan(templates: &Templates, facts: &WorkloadFacts<'_>) -> Result<WorkloadPlan, RenderError> {
     let config = facts.config;
-    let keystone_conf =
-        templates.keystone_conf(&KeystoneConf::from_config(config, facts.database.clone()))?;
+    let mut conf = KeystoneConf::from_config(config, facts.database.clone());
+    if let Some(cache) = &facts.cache {
+        conf.memcache_servers = cache.memcache_servers();
+    }
+    conf.token_caching = facts.token_caching;
+    let keystone_conf = templates.keystone_conf(&conf)?;
     let logging_conf = templates.logging_conf(&LoggingConf::from_config(config))?;
     let mut keystone_files = vec![
         keystone_readable(paths::KEYSTONE_CONF, keystone_conf),
         keystone_readable(paths::LOGGING_CONF, logging_conf),
+        policy::file(templates, &facts.policy)?,
     ];
     keystone_files.extend(facts.database_files.iter().cloned());
 
@@ -124,10 +147,26 @@ pub fn plan(templates: &Templates, facts: &WorkloadFacts<'_>) -> Result<Workload
         tls_files,
     ))?;
     apache_files.push(file(paths::VHOST_FILE, vhost, Owner::root(), 0o644));
+    let mut cache_files = Vec::new();
+    if let Some(cache) = &facts.cache {
+        cache_files.push(file(
+            paths::MEMCACHED_CONF,
+            templates.memcached_conf(cache)?,
+            Owner::root(),
+            0o644,
+        ));
+        cache_files.push(file(
+            paths::CACHE_FIREWALL,
+            templates.cache_firewall(cache)?,
+            Owner::root(),
+            0o600,
+        ));
+    }
     let serve = facts.database.is_some() && facts.db_initialised && facts.keys_ready;
     if !serve {
         apache_files.clear();
         directories.clear();
+        cache_files.clear();
     }
     Ok(WorkloadPlan {
         keystone_files,
@@ -135,7 +174,8 @@ pub fn plan(templates: &Templates, facts: &WorkloadFacts<'_>) -> Result<Workload
         directories,
         modules,
         serve,
-        memcached: config.enable_cache,
+        cache_files,
+        memcached: facts.cache.is_some(),
     })
 }
 
@@ -162,8 +202,21 @@ pub struct Serving {
     pub changed: bool,
 }
 
-fn facts<'h>(hook: &'h Hook<'_>, db_initialised: bool) -> WorkloadFacts<'h> {
+fn facts<'h>(
+    hook: &'h Hook<'_>,
+    db_initialised: bool,
+    peer_bag: Option<&Databag>,
+    kept_release: KeystoneRelease,
+) -> WorkloadFacts<'h> {
     let database = hook.found::<Observed>().and_then(Observed::database);
+    let me = hook.juju.unit().as_str();
+    let cache = hook
+        .config
+        .enable_cache
+        .then(|| match hook.found::<KnownPeers>() {
+            Some(known) => known.shared_cache(me),
+            None => SharedCache::of(me, None, &[]),
+        });
     WorkloadFacts {
         config: &hook.config,
         database: database.map(|db| db.connection()),
@@ -176,6 +229,9 @@ fn facts<'h>(hook: &'h Hook<'_>, db_initialised: bool) -> WorkloadFacts<'h> {
             .os_public_hostname
             .clone()
             .unwrap_or_else(|| hook.machine.hostname.clone()),
+        cache,
+        policy: policy::of(&hook.config, peer_bag),
+        token_caching: kept_release.caches_tokens_coherently(),
     }
 }
 
@@ -183,8 +239,22 @@ fn facts<'h>(hook: &'h Hook<'_>, db_initialised: bool) -> WorkloadFacts<'h> {
 /// writes Keystone's own.
 pub fn keystone_files(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     let templates = hook.machine.templates()?;
-    let planned_initialised = DatabaseFlags::read(hook.juju)?.db_initialised;
-    let plan = match plan(&templates, &facts(hook, planned_initialised)) {
+    cluster::known_peers(hook)?;
+    let peer_bag = cluster::app_data(hook.juju)?.map(|(_, bag)| bag);
+    let planned_initialised = peer_bag
+        .as_ref()
+        .map(DatabaseFlags::from_peer_bag)
+        .unwrap_or_default()
+        .db_initialised;
+    let plan = match plan(
+        &templates,
+        &facts(
+            hook,
+            planned_initialised,
+            peer_bag.as_ref(),
+            kept_release(hook.machine.files.as_ref())?,
+        ),
+    ) {
         Ok(plan) => plan,
         Err(err) => return Ok(vec![Condition::Blocked(err.to_string())]),
     };
@@ -211,7 +281,18 @@ pub fn apache(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     // only when it did.
     let plan = match initialised == rendered.planned_initialised {
         true => rendered.plan.clone(),
-        false => plan(&rendered.templates, &facts(hook, initialised))?,
+        false => {
+            let peer_bag = cluster::app_data(hook.juju)?.map(|(_, bag)| bag);
+            plan(
+                &rendered.templates,
+                &facts(
+                    hook,
+                    initialised,
+                    peer_bag.as_ref(),
+                    kept_release(hook.machine.files.as_ref())?,
+                ),
+            )?
+        }
     };
     let keystone_changed = rendered.keystone_changed;
     let machine = hook.machine;
@@ -224,11 +305,22 @@ pub fn apache(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         run_checked(machine.runner, &Invocation::new("update-ca-certificates"))
             .context("cannot add ssl_ca to the system's CA store")?;
     }
+    let cache_changed = write_files(machine.files.as_ref(), &[], &plan.cache_files)?;
+    let cache = converge_cache(
+        machine.services.as_ref(),
+        machine.runner,
+        &plan,
+        hook.paused,
+        &cache_changed,
+        *hook.event == Event::Start,
+    )?;
     let inputs = Inputs::of(keystone_changed, &changed);
     let services = converge_services(machine.services.as_ref(), &plan, hook.paused, inputs)?;
     if plan.serve && !hook.paused {
         hook.record(Serving {
-            changed: inputs != Inputs::Unchanged || services != ServiceChanges::default(),
+            changed: inputs != Inputs::Unchanged
+                || services != ServiceChanges::default()
+                || cache != CacheChanges::default(),
         });
     }
     Ok(Vec::new())
@@ -283,13 +375,64 @@ impl Inputs {
     }
 }
 
+/// What [`converge_cache`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CacheChanges {
+    pub firewall_loaded: bool,
+    pub memcached_started: bool,
+    pub memcached_restarted: bool,
+}
+
+/// Once Keystone can serve (and not paused): loads the firewall that guards memcached before
+/// memcached listens (when the rules changed, memcached is not running, its configuration
+/// changed, or the machine has just booted, which forgets them), then starts memcached, or
+/// restarts it when its configuration changed. `changed` are the cache files this hook wrote.
+pub fn converge_cache(
+    services: &dyn Services,
+    runner: &dyn Runner,
+    plan: &WorkloadPlan,
+    paused: bool,
+    changed: &[PathBuf],
+    booted: bool,
+) -> Result<CacheChanges> {
+    let mut done = CacheChanges::default();
+    if paused || !plan.serve || !plan.memcached {
+        return Ok(done);
+    }
+    let wrote = |path: &str| changed.iter().any(|p| p == Path::new(path));
+    let running = services.is_running(Service::Memcached)?;
+    let conf_changed = wrote(paths::MEMCACHED_CONF);
+    if wrote(paths::CACHE_FIREWALL) || booted || !running || conf_changed {
+        run_checked(
+            runner,
+            &Invocation::new("nft").args(["-f", paths::CACHE_FIREWALL]),
+        )
+        .context(
+            "cannot load the firewall that lets only this application's units reach memcached",
+        )?;
+        done.firewall_loaded = true;
+    }
+    if !running {
+        services
+            .start(Service::Memcached)
+            .context("cannot start memcached")?;
+        done.memcached_started = true;
+    } else if conf_changed {
+        tracing::info!("restarting memcached: its configuration changed");
+        services
+            .restart(Service::Memcached)
+            .context("cannot restart memcached")?;
+        done.memcached_restarted = true;
+    }
+    Ok(done)
+}
+
 /// What [`converge_services`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ServiceChanges {
     pub apache_started: bool,
     pub apache_restarted: bool,
     pub apache_reloaded: bool,
-    pub memcached_started: bool,
 }
 
 /// Starts what should run, restarts Apache when its inputs changed (files, modules, the site)
@@ -304,15 +447,8 @@ pub fn converge_services(
     if paused {
         return Ok(done);
     }
-    // Nothing runs until Keystone can serve: memcached is only Keystone's cache.
     if !plan.serve {
         return Ok(done);
-    }
-    if plan.memcached && !services.is_running(Service::Memcached)? {
-        services
-            .start(Service::Memcached)
-            .context("cannot start memcached")?;
-        done.memcached_started = true;
     }
     let mut changed = inputs == Inputs::Changed;
     for module in &plan.modules {
@@ -381,6 +517,27 @@ mod tests {
             keys_ready: ready,
             cpus: 2,
             server_name: "keystone-0".into(),
+            cache: config.enable_cache.then(|| {
+                let peer = |unit: &str, a: &str| crate::cache::PeerAddresses {
+                    unit: unit.into(),
+                    cluster: a.parse().ok(),
+                    roles: Vec::new(),
+                };
+                SharedCache::of(
+                    "keystone/1",
+                    "10.0.0.2".parse().ok(),
+                    &[
+                        peer("keystone/2", "10.0.0.3"),
+                        peer("keystone/0", "10.0.0.1"),
+                    ],
+                )
+            }),
+            policy: Policy {
+                admin_role: config.admin_role.clone(),
+                admin_domain_id: None,
+                service_project_id: None,
+            },
+            token_caching: true,
         }
     }
 
@@ -447,7 +604,18 @@ mod tests {
         let db = database("pw");
         let plan = plan_for(&config(json!({})), Some(&db), true);
         let changed = write_files(&fs, &plan.directories, plan.files()).unwrap();
-        assert_eq!(changed.len(), 3);
+        let expected: Vec<PathBuf> = [
+            paths::KEYSTONE_CONF,
+            paths::LOGGING_CONF,
+            paths::POLICY,
+            paths::VHOST_FILE,
+            paths::MEMCACHED_CONF,
+            paths::CACHE_FIREWALL,
+        ]
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+        assert_eq!(changed, expected);
         assert!(
             write_files(&fs, &plan.directories, plan.files())
                 .unwrap()
@@ -470,7 +638,7 @@ mod tests {
         assert!(services.actions().is_empty());
 
         let first = converge_services(&services, &plan, false, Inputs::Changed).unwrap();
-        assert!(first.apache_started && first.memcached_started && !first.apache_restarted);
+        assert!(first.apache_started && !first.apache_restarted);
         let quiet = converge_services(&services, &plan, false, Inputs::Unchanged).unwrap();
         assert_eq!(quiet, ServiceChanges::default());
         let changed = converge_services(&services, &plan, false, Inputs::Changed).unwrap();
@@ -480,6 +648,124 @@ mod tests {
         assert_eq!(services.count(&ServiceAction::Restart(Service::Apache2)), 1);
         assert_eq!(services.count(&ServiceAction::Reload(Service::Apache2)), 1);
         assert_eq!(services.count(&ServiceAction::Start(Service::Apache2)), 1);
+    }
+
+    #[test]
+    fn every_unit_caches_in_one_memcached_and_each_listens_on_its_cluster_address_only() {
+        let db = database("pw");
+        let plan = plan_for(&config(json!({})), Some(&db), true);
+        let conf = text(&plan, paths::KEYSTONE_CONF);
+        assert!(
+            conf.contains("memcache_servers = 10.0.0.1:11211\n"),
+            "{conf}"
+        );
+        let memcached = text(&plan, paths::MEMCACHED_CONF);
+        assert!(memcached.contains("\n-l 10.0.0.2\n"), "{memcached}");
+        assert!(!memcached.contains("127.0.0.1"), "{memcached}");
+        let firewall = text(&plan, paths::CACHE_FIREWALL);
+        assert!(
+            firewall.contains("elements = { 10.0.0.1, 10.0.0.2, 10.0.0.3 }"),
+            "{firewall}"
+        );
+        assert!(
+            firewall.contains("ip daddr 10.0.0.2 tcp dport 11211 ip saddr != @members_v4 drop"),
+            "{firewall}"
+        );
+        assert!(
+            firewall.contains("meta skuid != { root, keystone } reject"),
+            "{firewall}"
+        );
+        // Without the cache: no memcached, no firewall, and Keystone caches nothing.
+        let off = plan_for(&config(json!({"enable-cache": false})), Some(&db), true);
+        assert!(off.cache_files.is_empty() && !off.memcached);
+        assert!(text(&off, paths::KEYSTONE_CONF).contains("[cache]\nenabled = false\n"));
+        // Nothing of the cache before Keystone can serve.
+        let early = plan_for(&config(json!({})), Some(&db), false);
+        assert!(early.cache_files.is_empty());
+    }
+
+    #[test]
+    fn the_firewall_is_loaded_before_memcached_listens_and_again_after_a_boot() {
+        let db = database("pw");
+        let plan = plan_for(&config(json!({})), Some(&db), true);
+        let services = RecordingServices::new();
+        let runner = crate::host::process::ScriptedRunner::new();
+        let all: Vec<PathBuf> = plan.cache_files.iter().map(|f| f.path.clone()).collect();
+        let paused = converge_cache(&services, &runner, &plan, true, &all, false).unwrap();
+        assert_eq!(paused, CacheChanges::default());
+        assert!(runner.calls().is_empty() && services.actions().is_empty());
+
+        let first = converge_cache(&services, &runner, &plan, false, &all, false).unwrap();
+        assert!(first.firewall_loaded && first.memcached_started);
+        assert_eq!(runner.count("nft", "-f"), 1);
+        let quiet = converge_cache(&services, &runner, &plan, false, &[], false).unwrap();
+        assert_eq!(quiet, CacheChanges::default());
+        // A boot forgets the rules while memcached comes back by itself.
+        let booted = converge_cache(&services, &runner, &plan, false, &[], true).unwrap();
+        assert!(booted.firewall_loaded && !booted.memcached_restarted);
+        let conf = [PathBuf::from(paths::MEMCACHED_CONF)];
+        let moved = converge_cache(&services, &runner, &plan, false, &conf, false).unwrap();
+        assert!(moved.firewall_loaded && moved.memcached_restarted);
+        assert_eq!(runner.count("nft", "-f"), 3);
+        assert_eq!(services.count(&ServiceAction::Start(Service::Memcached)), 1);
+        assert_eq!(
+            services.count(&ServiceAction::Restart(Service::Memcached)),
+            1
+        );
+    }
+
+    #[test]
+    fn the_policy_confines_the_admin_role_to_the_cloud_admins_projects() {
+        let config = config(json!({}));
+        let mut facts = facts(&config, None, false);
+        let early = text(&plan(&templates(), &facts).unwrap(), paths::POLICY);
+        assert!(
+            early
+                .contains("\"cloud_admin\": \"rule:admin_required and (is_admin_project:True)\"\n"),
+            "{early}"
+        );
+        facts.policy.admin_domain_id = Some("4e1a".into());
+        facts.policy.service_project_id = Some("9c0d".into());
+        let known = text(&plan(&templates(), &facts).unwrap(), paths::POLICY);
+        assert!(
+            known.contains(
+                "\"cloud_admin\": \"rule:admin_required and (is_admin_project:True or \
+                 domain_id:4e1a or project_id:9c0d)\"\n"
+            ),
+            "{known}"
+        );
+        assert!(
+            known.contains("\"admin_required\": \"role:Admin\"\n"),
+            "{known}"
+        );
+        assert!(known.contains("\"identity:create_domain\": \"rule:cloud_admin\"\n"));
+        let conf = text(&plan(&templates(), &facts).unwrap(), paths::KEYSTONE_CONF);
+        for line in [
+            "[oslo_policy]\npolicy_file = /etc/keystone/policy.yaml\n",
+            "admin_project_domain_name = admin_domain\nadmin_project_name = admin\n",
+            "methods = external,password,token,oauth1,openid,totp,application_credential\n",
+        ] {
+            assert!(conf.contains(line), "{line} in {conf}");
+        }
+        // A role name that would end the check, or an id that would add one, blocks instead.
+        facts.policy.admin_role = "Admin or True:True".into();
+        assert!(plan(&templates(), &facts).is_err());
+        facts.policy.admin_role = "Admin".into();
+        facts.policy.service_project_id = Some("x)\" or \"".into());
+        assert!(plan(&templates(), &facts).is_err());
+    }
+
+    #[test]
+    fn token_validations_are_cached_only_where_the_release_keeps_them_coherent() {
+        let db = database("pw");
+        let config = config(json!({}));
+        let mut on = facts(&config, Some(&db), true);
+        let conf = text(&plan(&templates(), &on).unwrap(), paths::KEYSTONE_CONF);
+        assert!(!conf.contains("caching = false"), "{conf}");
+        on.token_caching = false;
+        let conf = text(&plan(&templates(), &on).unwrap(), paths::KEYSTONE_CONF);
+        assert!(conf.contains("[token]\nprovider = fernet\nexpiration = 3600\n"));
+        assert!(conf.contains("\ncaching = false\n"), "{conf}");
     }
 
     #[test]

@@ -1,0 +1,85 @@
+//! Keystone's policy file on every unit: the Python charm's rules ([`Policy`]), which need the
+//! ids of admin_domain and the service project. The leader learns them when it ensures the admin
+//! identity and keeps them in the peer application bag; every unit renders the policy from
+//! there. Until they are known only the admin project (and system scope) makes a cloud admin,
+//! so no unit ever serves Keystone's in-code defaults, under which the admin role on any
+//! project is cloud-wide.
+
+use anyhow::{Context as _, Result};
+
+use crate::config::Config;
+use crate::host::fs::{DesiredFile, write_files};
+use crate::identity::{ADMIN_DOMAIN, Ids, SERVICE_DOMAIN};
+use crate::juju::{Databag, RelationId};
+use crate::paths;
+use crate::relations::cluster;
+use crate::render::{Policy, RenderError, Templates};
+
+use crate::step::Hook;
+
+/// Peer application bag keys: the ids the policy names, set by the leader.
+const ADMIN_DOMAIN_ID: &str = "admin-domain-id";
+const SERVICE_PROJECT_ID: &str = "service-project-id";
+
+/// The policy for `config` with the ids the peer application bag holds.
+pub fn of(config: &Config, peer_bag: Option<&Databag>) -> Policy {
+    let id = |key: &str| peer_bag.and_then(|bag| bag.get(key)).cloned();
+    Policy {
+        admin_role: config.admin_role.clone(),
+        admin_domain_id: id(ADMIN_DOMAIN_ID),
+        service_project_id: id(SERVICE_PROJECT_ID),
+    }
+}
+
+/// Whether the peer application bag holds both ids.
+pub fn ids_known(peer_bag: &Databag) -> bool {
+    peer_bag.contains_key(ADMIN_DOMAIN_ID) && peer_bag.contains_key(SERVICE_PROJECT_ID)
+}
+
+/// The policy file, root:keystone 0640 like keystone.conf.
+pub fn file(templates: &Templates, policy: &Policy) -> Result<DesiredFile, RenderError> {
+    Ok(DesiredFile::keystone_readable(
+        paths::POLICY,
+        templates.policy(policy)?,
+    ))
+}
+
+/// The leader, once it has ensured the admin identity: keeps the ids `ensured` found in the peer
+/// application bag for every unit and, when they changed, writes its own policy file now
+/// (its keystone-files step ran before it knew them).
+pub fn keep_ids(
+    hook: &Hook<'_>,
+    relation: &RelationId,
+    peer_bag: &Databag,
+    ensured: &Ids,
+) -> Result<()> {
+    let service_tenant = &hook.config.service_tenant;
+    let found = [
+        (ADMIN_DOMAIN_ID, ensured.domain(ADMIN_DOMAIN)),
+        (
+            SERVICE_PROJECT_ID,
+            ensured.project(SERVICE_DOMAIN, service_tenant),
+        ),
+    ];
+    if found
+        .iter()
+        .all(|(key, id)| peer_bag.get(*key).map(String::as_str) == *id)
+    {
+        return Ok(());
+    }
+    let changes: Vec<(&str, Option<String>)> = found
+        .iter()
+        .map(|(key, id)| (*key, id.map(str::to_owned)))
+        .collect();
+    cluster::set_shared(hook.juju, relation, &changes)?;
+    let policy = Policy {
+        admin_role: hook.config.admin_role.clone(),
+        admin_domain_id: found[0].1.map(str::to_owned),
+        service_project_id: found[1].1.map(str::to_owned),
+    };
+    // Once in a deployment's life: the templates are parsed again rather than passed down.
+    let templates = hook.machine.templates()?;
+    let file = file(&templates, &policy).context("cannot render Keystone's policy")?;
+    write_files(hook.machine.files.as_ref(), &[], [&file])?;
+    Ok(())
+}
