@@ -50,8 +50,6 @@ pub const HAPROXY_STATS_PASSWORD: &str = "/var/lib/keystone/charm-haproxy-stats"
 /// This unit's cluster address and its peers, as this unit last read them from the cluster
 /// relation (see [`crate::relations::cluster::KnownPeers`]).
 pub const KNOWN_PEERS: &str = "/var/lib/keystone/charm-peers.json";
-/// Where a unit's own memcached listens until it knows its cluster address (Debian's default).
-pub const MEMCACHED: &str = "127.0.0.1:11211";
 /// memcached's configuration, which Debian's init script and systemd unit read.
 pub const MEMCACHED_CONF: &str = "/etc/memcached.conf";
 /// The nftables table that lets only the application's units reach memcached, as last loaded

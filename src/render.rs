@@ -395,8 +395,8 @@ pub struct KeystoneConf {
     pub credential_key_repository: String,
     pub max_active_keys: u32,
     pub ec2_auth_ttl: u64,
-    /// memcached servers (`host:port`), when enable-cache: every unit's (see
-    /// [`crate::cache::SharedCache`]), this unit's own on loopback until it knows its peers.
+    /// memcached servers (`host:port`), when enable-cache: haproxy on this unit, in front of
+    /// the one cache every unit shares (see [`crate::cache`]).
     pub memcache_servers: Vec<String>,
     pub cache_expiration: u64,
     /// Whether Keystone caches token validations (off where the release cannot keep that
@@ -467,7 +467,7 @@ impl KeystoneConf {
             max_active_keys: config.fernet_max_active_keys,
             ec2_auth_ttl: config.ec2_auth_ttl,
             memcache_servers: if config.enable_cache {
-                vec![paths::MEMCACHED.to_owned()]
+                vec![crate::cache::KEYSTONE_MEMCACHE_SERVER.to_owned()]
             } else {
                 Vec::new()
             },
@@ -659,9 +659,11 @@ struct CacheView {
     listen: String,
     listen_v6: bool,
     port: u16,
+    proxy_port: u16,
     members_v4: Vec<String>,
     members_v6: Vec<String>,
     clients: Vec<&'static str>,
+    memcached_clients: Vec<&'static str>,
 }
 
 impl CacheView {
@@ -671,9 +673,11 @@ impl CacheView {
             listen: cache.listen.to_string(),
             listen_v6: cache.listen.is_ipv6(),
             port: crate::cache::MEMCACHED_PORT,
+            proxy_port: crate::cache::CACHE_PROXY_PORT,
             members_v4: cache.members_v4(),
             members_v6: cache.members_v6(),
             clients: crate::cache::CACHE_CLIENTS.to_vec(),
+            memcached_clients: crate::cache::MEMCACHED_CLIENTS.to_vec(),
         }
     }
 }
@@ -970,6 +974,15 @@ pub struct Haproxy {
     /// The statistics page, on loopback only.
     pub stats_port: u16,
     pub stats_password: Sensitive<String>,
+    /// The cache every unit shares, which haproxy fronts on loopback (enable-cache).
+    pub cache: Option<SharedCache>,
+}
+
+#[derive(Serialize)]
+struct HaproxyCacheView {
+    port: u16,
+    memcached_port: u16,
+    servers: Vec<HaproxyServerView>,
 }
 
 #[derive(Serialize)]
@@ -986,6 +999,7 @@ struct HaproxyView {
     timeouts: HaproxyTimeoutsView,
     stats_port: u16,
     stats_password: String,
+    cache: Option<HaproxyCacheView>,
 }
 
 #[derive(Serialize)]
@@ -1102,6 +1116,24 @@ impl Haproxy {
             },
             stats_port: self.stats_port,
             stats_password: self.stats_password.expose().clone(),
+            cache: match &self.cache {
+                Some(cache) => {
+                    let servers: Vec<HaproxyServer> = cache
+                        .servers
+                        .iter()
+                        .map(|s| HaproxyServer {
+                            unit: s.unit.clone(),
+                            address: s.address,
+                        })
+                        .collect();
+                    Some(HaproxyCacheView {
+                        port: crate::cache::CACHE_PROXY_PORT,
+                        memcached_port: crate::cache::MEMCACHED_PORT,
+                        servers: haproxy_servers(&servers)?,
+                    })
+                }
+                None => None,
+            },
         })
     }
 }

@@ -531,16 +531,45 @@ fn three_units_share_one_coherent_guarded_cache_confine_admins_and_accept_totp()
         }
     }
 
+    // ---- One cache, in use: every unit's haproxy leads to the same memcached, which holds
+    // what Keystone cached. ---------------------------------------------------------------------
+    let stats: Vec<(String, u64)> = units
+        .iter()
+        .map(|unit| {
+            let out = model
+                .exec_on_unit(
+                    &unit.name,
+                    &[
+                        "/bin/bash",
+                        "-c",
+                        "exec 3<>/dev/tcp/127.0.0.1/11212 && printf 'stats\\r\\nquit\\r\\n' >&3 && timeout 2 cat <&3",
+                    ],
+                )
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let stat = |name: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(&format!("STAT {name} ")))
+                    .map(|v| v.trim().to_owned())
+                    .unwrap_or_else(|| panic!("{}: no {name} in {text:?}", unit.name))
+            };
+            (stat("pid"), stat("curr_items").parse().unwrap())
+        })
+        .collect();
+    println!("the cache through each unit's haproxy (memcached pid, items): {stats:?}");
+    assert!(stats.iter().all(|s| s.0 == stats[0].0), "{stats:?}");
+    assert!(stats[0].1 > 10, "Keystone caches in it: {stats:?}");
+
     // ---- Who reaches the cache. -------------------------------------------------------------
     let addresses: Vec<String> = units
         .iter()
         .map(|u| model.unit_address(&u.name).unwrap())
         .collect();
-    // Asks the memcached at `address` for its version, from `unit` as `user` (None: from this
-    // host, outside the application).
+    // Asks the memcached at `address` (`host/port`) for its version, from `unit` as `user`
+    // (None: from this host, outside the application).
     let ask = |from: Option<(&str, &str)>, address: &str| -> bool {
         let script = format!(
-            "exec 3<>/dev/tcp/{address}/11211 && printf 'version\\r\\n' >&3 && timeout 2 head -c 7 <&3"
+            "exec 3<>/dev/tcp/{address} && printf 'version\\r\\n' >&3 && timeout 2 head -c 7 <&3"
         );
         let output = match from {
             None => std::process::Command::new("timeout")
@@ -567,6 +596,7 @@ fn three_units_share_one_coherent_guarded_cache_confine_admins_and_accept_totp()
         String::from_utf8_lossy(&output.stdout).starts_with("VERSION")
     };
     for (i, address) in addresses.iter().enumerate() {
+        let address = &format!("{address}/11211");
         let other = &units[(i + 1) % units.len()].name;
         assert!(
             ask(Some((other, "keystone")), address),
@@ -593,6 +623,13 @@ fn three_units_share_one_coherent_guarded_cache_confine_admins_and_accept_totp()
         assert!(
             !loopback.status.success(),
             "memcached listens on the cluster address only"
+        );
+        // Keystone's way in, haproxy on loopback, is Keystone's (and root's) only.
+        let unit = units[i].name.as_str();
+        assert!(ask(Some((unit, "keystone")), "127.0.0.1/11212"), "{unit}");
+        assert!(
+            !ask(Some((unit, "nobody")), "127.0.0.1/11212"),
+            "another user on {unit} must not reach the cache through haproxy"
         );
     }
 

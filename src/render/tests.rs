@@ -144,7 +144,8 @@ fn keystone_conf_cache_on() {
     assert_eq!(value_of(&rendered, "cache", "enabled"), "true");
     assert_eq!(
         value_of(&rendered, "cache", "memcache_servers"),
-        "127.0.0.1:11211"
+        "127.0.0.1:11212",
+        "haproxy on the unit, in front of the cache every unit shares"
     );
 }
 

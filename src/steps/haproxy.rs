@@ -138,6 +138,7 @@ pub fn plan(
         timeouts: config.haproxy_timeouts,
         stats_port: STATS_PORT,
         stats_password,
+        cache: None,
     }
 }
 
@@ -146,14 +147,17 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     let Some(serving) = hook.found::<Serving>().copied() else {
         return Ok(Vec::new());
     };
-    let peers = cluster::known_peers(hook)?.peers;
+    let known = cluster::known_peers(hook)?;
+    let peers = known.peers.clone();
     let files = hook.machine.files.as_ref();
     let generation = hook.found::<HeldKeys>().map(|k| k.generation);
     let self_ready = generation.is_some() && hook.found::<Answering>().is_some();
     let me = hook.juju.unit().as_str();
     let servers = servers(me, self_ready, &peers, generation);
     let networks = networks(&hook.config, me, self_ready, &peers, generation);
-    let haproxy = plan(&hook.config, servers, networks, stats_password(files)?);
+    let mut haproxy = plan(&hook.config, servers, networks, stats_password(files)?);
+    // The cache every unit shares (crate::cache), fronted on loopback.
+    haproxy.cache = hook.config.enable_cache.then(|| known.shared_cache(me));
     let loaded;
     let templates = match crate::steps::workload::templates(hook) {
         Some(templates) => templates,
@@ -279,6 +283,39 @@ mod tests {
             text.contains("server keystone-1 192.168.7.2:35347 check"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_cache_goes_to_the_lowest_numbered_unit_whose_memcached_answers_the_others_standing_by() {
+        let known = cluster::KnownPeers {
+            own: "10.0.0.3".parse().ok(),
+            peers: vec![
+                peer("keystone/2", "10.0.0.4", None),
+                peer("keystone/0", "10.0.0.9", Some(4)),
+            ],
+        };
+        let config = config(json!({}));
+        let mut haproxy = plan(&config, Vec::new(), Vec::new(), Sensitive::new("pw".into()));
+        haproxy.cache = Some(known.shared_cache("keystone/1"));
+        let text = Templates::bundled().haproxy(&haproxy).unwrap();
+        let section = &text[text
+            .find("listen keystone-cache")
+            .expect("the cache section")..];
+        assert!(section.contains("    bind 127.0.0.1:11212\n"), "{section}");
+        let servers: Vec<&str> = section
+            .lines()
+            .filter(|l| l.trim_start().starts_with("server "))
+            .collect();
+        assert_eq!(servers.len(), 3, "{section}");
+        assert!(servers[0].starts_with("    server keystone-0 10.0.0.9:11211 check"));
+        assert!(!servers[0].ends_with(" backup"), "{section}");
+        assert!(servers[1].starts_with("    server keystone-1 10.0.0.3:11211 check"));
+        assert!(servers[1].ends_with(" backup") && servers[2].ends_with(" backup"));
+        assert!(servers[2].starts_with("    server keystone-2 10.0.0.4:11211 check"));
+        // Without the cache, no section.
+        haproxy.cache = None;
+        let text = Templates::bundled().haproxy(&haproxy).unwrap();
+        assert!(!text.contains("keystone-cache"), "{text}");
     }
 
     #[test]

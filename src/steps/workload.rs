@@ -99,9 +99,6 @@ fn keystone_readable(path: &str, content: impl Into<Vec<u8>>) -> DesiredFile {
 pub fn plan(templates: &Templates, facts: &WorkloadFacts<'_>) -> Result<WorkloadPlan, RenderError> {
     let config = facts.config;
     let mut conf = KeystoneConf::from_config(config, facts.database.clone());
-    if let Some(cache) = &facts.cache {
-        conf.memcache_servers = cache.memcache_servers();
-    }
     conf.token_caching = facts.token_caching;
     let keystone_conf = templates.keystone_conf(&conf)?;
     let logging_conf = templates.logging_conf(&LoggingConf::from_config(config))?;
@@ -651,12 +648,12 @@ mod tests {
     }
 
     #[test]
-    fn every_unit_caches_in_one_memcached_and_each_listens_on_its_cluster_address_only() {
+    fn keystone_caches_through_haproxy_and_memcached_listens_on_the_cluster_address_only() {
         let db = database("pw");
         let plan = plan_for(&config(json!({})), Some(&db), true);
         let conf = text(&plan, paths::KEYSTONE_CONF);
         assert!(
-            conf.contains("memcache_servers = 10.0.0.1:11211\n"),
+            conf.contains("memcache_servers = 127.0.0.1:11212\n"),
             "{conf}"
         );
         let memcached = text(&plan, paths::MEMCACHED_CONF);
@@ -672,7 +669,15 @@ mod tests {
             "{firewall}"
         );
         assert!(
-            firewall.contains("meta skuid != { root, keystone } reject"),
+            firewall.contains(
+                "ip daddr @members_v4 tcp dport 11211 meta skuid != { root, keystone, haproxy } reject"
+            ),
+            "{firewall}"
+        );
+        assert!(
+            firewall.contains(
+                "ip daddr 127.0.0.1 tcp dport 11212 meta skuid != { root, keystone } reject"
+            ),
             "{firewall}"
         );
         // Without the cache: no memcached, no firewall, and Keystone caches nothing.

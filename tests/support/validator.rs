@@ -23,6 +23,8 @@ pub struct Figures {
     pub unavailable_because: Vec<String>,
     /// The longest a validation took to be answered.
     pub longest_wait: std::time::Duration,
+    /// How long each answered validation took, in order.
+    pub latencies: Vec<std::time::Duration>,
 }
 
 impl Figures {
@@ -31,6 +33,16 @@ impl Figures {
         if self.unavailable_because.len() < 10 {
             self.unavailable_because.push(why);
         }
+    }
+
+    /// The 99th percentile of the validations answered after the first `from` (None when none
+    /// were).
+    pub fn p99_since(&self, from: usize) -> Option<std::time::Duration> {
+        let mut window: Vec<std::time::Duration> =
+            self.latencies.get(from..).unwrap_or_default().to_vec();
+        window.sort();
+        let index = (window.len() * 99).div_ceil(100).checked_sub(1)?;
+        window.get(index).copied()
     }
 }
 
@@ -101,7 +113,11 @@ fn run(base: &str, password: &str, extra: &[String], stop: &AtomicBool, figures:
                 &extra,
             );
             let mut f = figures.lock().unwrap();
-            f.longest_wait = f.longest_wait.max(started.elapsed());
+            let waited = started.elapsed();
+            f.longest_wait = f.longest_wait.max(waited);
+            if reply.is_ok() {
+                f.latencies.push(waited);
+            }
             match reply {
                 Ok(r) if r.status == 200 => f.validations += 1,
                 Ok(r) => {
