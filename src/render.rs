@@ -368,14 +368,11 @@ impl DatabaseConnection {
     }
 }
 
-/// Seconds a Keystone process leaves a memcached alone after it failed to answer (oslo.cache's
-/// default is 300). While a server is dead to some processes and alive to others they read a
-/// key from different servers, so the window is kept short; a server that comes back is
-/// flushed first (`memcache_pool_flush_on_reconnect`), so nothing it held before is read.
-const MEMCACHE_DEAD_RETRY: u32 = 30;
-/// Seconds to wait for a memcached (oslo.cache's default): a unit whose machine is gone costs a
-/// request at most this once per [`MEMCACHE_DEAD_RETRY`].
-const MEMCACHE_SOCKET_TIMEOUT: u32 = 1;
+/// Seconds Keystone waits for its cache (haproxy on loopback). Longer than haproxy takes to find
+/// a memcached gone and close its sessions (`templates/haproxy.cfg`: two failed checks 0.3 s
+/// apart): Keystone then mostly reads the close, which its client handles, rather than timing
+/// out inside the flush it makes on reconnecting, which fails the request.
+const MEMCACHE_SOCKET_TIMEOUT: u32 = 3;
 
 /// What keystone.conf says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -433,7 +430,6 @@ struct KeystoneConfView {
     memcache_servers: Option<String>,
     cache_expiration: u64,
     token_caching: bool,
-    memcache_dead_retry: u32,
     memcache_socket_timeout: u32,
     policy_file: String,
     admin_project_domain: String,
@@ -548,7 +544,6 @@ impl KeystoneConf {
             memcache_servers,
             cache_expiration: self.cache_expiration,
             token_caching: self.token_caching,
-            memcache_dead_retry: MEMCACHE_DEAD_RETRY,
             memcache_socket_timeout: MEMCACHE_SOCKET_TIMEOUT,
             policy_file: path_value("the policy file", file, &self.policy_file)?,
             admin_project_domain: ini_value(

@@ -83,3 +83,59 @@ pub fn keep_ids(
     write_files(hook.machine.files.as_ref(), &[], [&file])?;
     Ok(())
 }
+
+#[cfg(test)]
+mod deployed {
+    use super::*;
+    use crate::host::fs::Files as _;
+    use crate::testing::Sim;
+    use std::path::Path;
+
+    fn policy_of(sim: &Sim, unit: &str) -> String {
+        let bytes = sim
+            .machine(unit)
+            .1
+            .files
+            .read(Path::new(paths::POLICY))
+            .unwrap()
+            .unwrap_or_default();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn every_unit_names_the_ids_the_leader_made_and_kept() {
+        let sim = Sim::ready(2);
+        let bag = sim.peer_app_bag();
+        let (domain, project) = (&bag[ADMIN_DOMAIN_ID], &bag[SERVICE_PROJECT_ID]);
+        assert_ne!(domain, project);
+        let cloud_admin = format!(
+            "\"cloud_admin\": \"rule:admin_required and (is_admin_project:True or \
+             domain_id:{domain} or project_id:{project})\"\n"
+        );
+        for unit in ["keystone/0", "keystone/1"] {
+            let policy = policy_of(&sim, unit);
+            assert!(policy.contains(&cloud_admin), "{unit}: {policy}");
+        }
+    }
+
+    #[test]
+    fn a_leader_upgraded_from_a_charm_without_a_policy_keeps_the_ids_in_its_next_hook() {
+        let mut sim = Sim::ready(1);
+        let relation = sim.model.relation_id("keystone", "cluster").unwrap();
+        // As a leader of the previous revision left the bag: the identity applied, no ids.
+        {
+            let mut world = sim.model.world();
+            let bag = world
+                .relations
+                .get_mut(&relation)
+                .and_then(|r| r.app_data.get_mut("keystone"))
+                .expect("the peer application bag");
+            bag.remove(ADMIN_DOMAIN_ID);
+            bag.remove(SERVICE_PROJECT_ID);
+        }
+        assert!(!ids_known(&sim.peer_app_bag()));
+        assert!(sim.run("keystone/0", "upgrade-charm"));
+        assert!(ids_known(&sim.peer_app_bag()));
+        assert!(policy_of(&sim, "keystone/0").contains(" or project_id:"));
+    }
+}

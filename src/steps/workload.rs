@@ -303,7 +303,7 @@ pub fn apache(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
             .context("cannot add ssl_ca to the system's CA store")?;
     }
     let cache_changed = write_files(machine.files.as_ref(), &[], &plan.cache_files)?;
-    let cache = converge_cache(
+    converge_cache(
         machine.services.as_ref(),
         machine.runner,
         &plan,
@@ -315,9 +315,7 @@ pub fn apache(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     let services = converge_services(machine.services.as_ref(), &plan, hook.paused, inputs)?;
     if plan.serve && !hook.paused {
         hook.record(Serving {
-            changed: inputs != Inputs::Unchanged
-                || services != ServiceChanges::default()
-                || cache != CacheChanges::default(),
+            changed: inputs != Inputs::Unchanged || services != ServiceChanges::default(),
         });
     }
     Ok(Vec::new())
