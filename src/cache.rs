@@ -122,19 +122,20 @@ impl SharedCache {
         }
     }
 
-    /// The member addresses of one family, for the firewall's sets.
+    /// The IPv4 member addresses, for the firewall's set.
     pub fn members_v4(&self) -> Vec<String> {
-        self.members
-            .iter()
-            .filter(|a| a.is_ipv4())
-            .map(IpAddr::to_string)
-            .collect()
+        self.members_of(IpAddr::is_ipv4)
     }
 
+    /// The IPv6 member addresses, for the firewall's set.
     pub fn members_v6(&self) -> Vec<String> {
+        self.members_of(IpAddr::is_ipv6)
+    }
+
+    fn members_of(&self, family: fn(&IpAddr) -> bool) -> Vec<String> {
         self.members
             .iter()
-            .filter(|a| a.is_ipv6())
+            .filter(|a| family(a))
             .map(IpAddr::to_string)
             .collect()
     }

@@ -20,6 +20,16 @@ use support::validator::{Figures, Validator, issue};
 /// and serves uncached, then caches in the next unit's.
 const CACHE_LOSS_P99: Duration = Duration::from_millis(1500);
 
+/// Sends SIGTERM to the daemon whose pid `unit` keeps in `pid_file`.
+fn terminate(model: &juju_sim::Model, unit: &str, pid_file: &str) {
+    let pid = std::fs::read_to_string(model.unit_path(unit, pid_file)).unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", pid.trim()])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "kill {pid_file} on {unit}");
+}
+
 #[test]
 fn tokens_keep_validating_through_the_vip_while_apache_stops_and_the_vip_holder_goes_down() {
     let out = TempDir::new("ha-failover");
@@ -63,15 +73,7 @@ fn tokens_keep_validating_through_the_vip_while_apache_stops_and_the_vip_holder_
     // The memcached every unit caches in (the lowest-numbered unit's) stops: each unit's haproxy
     // takes it out within seconds and sends Keystone to the next unit's.
     let cache_unit = "keystone/0";
-    let pid_file = model.unit_path(cache_unit, "/run/memcached/memcached.pid");
-    let pid = std::fs::read_to_string(pid_file).unwrap().trim().to_owned();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    terminate(&model, cache_unit, "/run/memcached/memcached.pid");
     phase(10);
     let without_cache = validator.figures();
     let p99 = |from: &Figures, to: &Figures| to.p99_since(from.latencies.len()).unwrap_or_default();
@@ -99,15 +101,7 @@ fn tokens_keep_validating_through_the_vip_while_apache_stops_and_the_vip_holder_
     );
 
     // Apache stops on the VIP's holder: its haproxy sends everything to the other units.
-    let pid_file = model.unit_path(&holder, "/run/apache2/apache2.pid");
-    let pid = std::fs::read_to_string(pid_file).unwrap().trim().to_owned();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    terminate(&model, &holder, "/run/apache2/apache2.pid");
     phase(10);
     let during_apache_stop = validator.figures();
     // Its haproxy has seen its own Apache go: the Nagios check warns, naming it.

@@ -1,5 +1,5 @@
-//! keystone.conf as Keystone itself reads it: oslo.config (with Keystone's options registered)
-//! and SQLAlchemy's URL parser, from Debian's packages. Values full of the characters they give a
+//! keystone.conf as Keystone itself reads it: oslo.config (with Keystone's options registered,
+//! and oslo.policy's) and SQLAlchemy's URL parser, from Debian's packages. Values full of the characters they give a
 //! meaning to read back exactly as configured, and the file has exactly the sections the template
 //! writes.
 
@@ -26,6 +26,8 @@ from oslo_db import options as db_options
 db_options.set_defaults(CONF)
 from oslo_log import log
 log.register_options(CONF)
+from oslo_policy import opts as policy_opts
+policy_opts.set_defaults(CONF)
 CONF(args=[], project='keystone', default_config_files=[sys.argv[1]])
 sections = {}
 cfg.ConfigParser(sys.argv[1], sections).parse()
@@ -41,6 +43,11 @@ print(json.dumps({
     "description": CONF.security_compliance.password_regex_description,
     "expiration": CONF.token.expiration,
     "debug": CONF.debug,
+    "methods": CONF.auth.methods,
+    "admin_project": [CONF.resource.admin_project_domain_name, CONF.resource.admin_project_name],
+    "policy_file": CONF.oslo_policy.policy_file,
+    "cache": [CONF.cache.memcache_servers, CONF.cache.memcache_socket_timeout,
+              CONF.cache.memcache_pool_flush_on_reconnect],
 }))
 "#;
 
@@ -108,9 +115,25 @@ fn keystone_reads_back_what_the_charm_configured() {
     assert_eq!(read["expiration"], 7200);
     assert_eq!(read["debug"], false);
     assert_eq!(
+        read["methods"],
+        json!([
+            "external",
+            "password",
+            "token",
+            "oauth1",
+            "openid",
+            "totp",
+            "application_credential"
+        ])
+    );
+    assert_eq!(read["admin_project"], json!(["admin_domain", "admin"]));
+    assert_eq!(read["policy_file"], "/etc/keystone/policy.yaml");
+    assert_eq!(read["cache"], json!([["127.0.0.1:11212"], 3.0, true]));
+    assert_eq!(
         read["sections"],
         json!([
             "DEFAULT",
+            "auth",
             "cache",
             "catalog",
             "credential",
@@ -121,6 +144,8 @@ fn keystone_reads_back_what_the_charm_configured() {
             "identity",
             "oslo_messaging_notifications",
             "oslo_middleware",
+            "oslo_policy",
+            "resource",
             "security_compliance",
             "token"
         ])

@@ -106,6 +106,27 @@ fn create(unit: &Unit, token: &str, kind: &str, singular: &str, body: Value) -> 
         .to_owned()
 }
 
+/// `PATCH <path>` with `body` through `unit`; it must succeed.
+fn update(unit: &Unit, token: &str, path: &str, body: Value) {
+    let reply = call(
+        "PATCH",
+        &format!("{}/{path}", unit.base),
+        Some(token),
+        Some(&body),
+    );
+    assert_eq!(reply.status, 200, "PATCH {path}: {}", reply.body);
+}
+
+/// The string at `pointer` in `GET <path>` through `unit` ("" when there is none).
+fn read(unit: &Unit, token: &str, path: &str, pointer: &str) -> String {
+    let reply = call("GET", &format!("{}/{path}", unit.base), Some(token), None);
+    json_of(&reply)
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
 fn grant(unit: &Unit, token: &str, project: &str, user: &str, role: &str, add: bool) {
     let url = format!("{}/projects/{project}/users/{user}/roles/{role}", unit.base);
     let reply = call(if add { "PUT" } else { "DELETE" }, &url, Some(token), None);
@@ -330,13 +351,12 @@ fn three_units_share_one_coherent_guarded_cache_confine_admins_and_accept_totp()
             writer,
             &units,
             |w| {
-                let r = call(
-                    "PATCH",
-                    &format!("{}/users/{u2}", w.base),
-                    Some(&cloud_admin),
-                    Some(&json!({"user": {"enabled": false}})),
-                );
-                assert_eq!(r.status, 200, "{}", r.body);
+                update(
+                    w,
+                    &cloud_admin,
+                    &format!("users/{u2}"),
+                    json!({"user": {"enabled": false}}),
+                )
             },
             &|u| {
                 login(u, json!({"id": u2}), "Disabled-pw-2", None)
@@ -357,13 +377,12 @@ fn three_units_share_one_coherent_guarded_cache_confine_admins_and_accept_totp()
             writer,
             &units,
             |w| {
-                let r = call(
-                    "PATCH",
-                    &format!("{}/users/{u3}", w.base),
-                    Some(&cloud_admin),
-                    Some(&json!({"user": {"password": "New-pw-3"}})),
-                );
-                assert_eq!(r.status, 200, "{}", r.body);
+                update(
+                    w,
+                    &cloud_admin,
+                    &format!("users/{u3}"),
+                    json!({"user": {"password": "New-pw-3"}}),
+                )
             },
             &|u| {
                 let new = login(u, json!({"id": u3}), "New-pw-3", None).status;
@@ -409,13 +428,12 @@ fn three_units_share_one_coherent_guarded_cache_confine_admins_and_accept_totp()
             writer,
             &units,
             |w| {
-                let r = call(
-                    "PATCH",
-                    &format!("{}/projects/{p2}", w.base),
-                    Some(&cloud_admin),
-                    Some(&json!({"project": {"enabled": false}})),
-                );
-                assert_eq!(r.status, 200, "{}", r.body);
+                update(
+                    w,
+                    &cloud_admin,
+                    &format!("projects/{p2}"),
+                    json!({"project": {"enabled": false}}),
+                )
             },
             &|u| scoped_login(u, &u4, "Tenant-pw-4", &p2).to_string(),
             "401",
@@ -424,16 +442,12 @@ fn three_units_share_one_coherent_guarded_cache_confine_admins_and_accept_totp()
 
     let p3 = new_project("sec-p3");
     let description = |unit: &Unit| {
-        let r = call(
-            "GET",
-            &format!("{}/projects/{p3}", unit.base),
-            Some(&cloud_admin),
-            None,
-        );
-        json_of(&r)["project"]["description"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        read(
+            unit,
+            &cloud_admin,
+            &format!("projects/{p3}"),
+            "/project/description",
+        )
     };
     for unit in &units {
         assert_eq!(description(unit), "");
@@ -444,13 +458,12 @@ fn three_units_share_one_coherent_guarded_cache_confine_admins_and_accept_totp()
             writer,
             &units,
             |w| {
-                let r = call(
-                    "PATCH",
-                    &format!("{}/projects/{p3}", w.base),
-                    Some(&cloud_admin),
-                    Some(&json!({"project": {"description": "second"}})),
-                );
-                assert_eq!(r.status, 200, "{}", r.body);
+                update(
+                    w,
+                    &cloud_admin,
+                    &format!("projects/{p3}"),
+                    json!({"project": {"description": "second"}}),
+                )
             },
             &|u| description(u),
             "second",
@@ -473,16 +486,12 @@ fn three_units_share_one_coherent_guarded_cache_confine_admins_and_accept_totp()
                "url": "http://first.example:1/"}),
     );
     let url_of = |unit: &Unit| {
-        let r = call(
-            "GET",
-            &format!("{}/endpoints/{endpoint}", unit.base),
-            Some(&cloud_admin),
-            None,
-        );
-        json_of(&r)["endpoint"]["url"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        read(
+            unit,
+            &cloud_admin,
+            &format!("endpoints/{endpoint}"),
+            "/endpoint/url",
+        )
     };
     for unit in &units {
         assert_eq!(url_of(unit), "http://first.example:1/");
@@ -493,13 +502,12 @@ fn three_units_share_one_coherent_guarded_cache_confine_admins_and_accept_totp()
             writer,
             &units,
             |w| {
-                let r = call(
-                    "PATCH",
-                    &format!("{}/endpoints/{endpoint}", w.base),
-                    Some(&cloud_admin),
-                    Some(&json!({"endpoint": {"url": "http://second.example:2/"}})),
-                );
-                assert_eq!(r.status, 200, "{}", r.body);
+                update(
+                    w,
+                    &cloud_admin,
+                    &format!("endpoints/{endpoint}"),
+                    json!({"endpoint": {"url": "http://second.example:2/"}}),
+                )
             },
             &|u| url_of(u),
             "http://second.example:2/",
@@ -824,15 +832,14 @@ fn three_units_share_one_coherent_guarded_cache_confine_admins_and_accept_totp()
         "credential",
         json!({"type": "totp", "user_id": mfa, "blob": base32(secret)}),
     );
-    let r = call(
-        "PATCH",
-        &format!("{}/users/{mfa}", writer.base),
-        Some(&cloud_admin),
-        Some(&json!({"user": {"options": {
+    update(
+        writer,
+        &cloud_admin,
+        &format!("users/{mfa}"),
+        json!({"user": {"options": {
             "multi_factor_auth_enabled": true,
-            "multi_factor_auth_rules": [["password", "totp"]]}}})),
+            "multi_factor_auth_rules": [["password", "totp"]]}}}),
     );
-    assert_eq!(r.status, 200, "{}", r.body);
     for unit in &units {
         let alone = login(unit, json!({"id": mfa}), "Mfa-pw-7", None);
         assert_eq!(

@@ -85,7 +85,7 @@ pub fn keep_ids(
 }
 
 #[cfg(test)]
-mod deployed {
+mod tests {
     use super::*;
     use crate::host::fs::Files as _;
     use crate::testing::Sim;
