@@ -744,10 +744,11 @@ pub fn report_readiness(hook: &Hook<'_>, answering: bool) -> Result<()> {
     set_shared(hook.juju, &relation, &[(UNITS_READY, Some(value))])
 }
 
-/// This unit's cluster address and its peers, as the cluster relation last said: read again in
-/// the hooks where they can change (the cluster relation's, start, upgrade-charm,
-/// leader-elected, and config-changed, which Juju runs when a unit's addresses change) and kept
-/// on the machine for the others. haproxy's backends and the shared cache are made from them.
+/// This unit's cluster address and its peers, as the cluster relation last said: the peers read
+/// again in the hooks where they can change (the cluster relation's, start, upgrade-charm,
+/// leader-elected), this unit's address in those and in config-changed (which Juju runs when a
+/// unit's addresses change), and both kept on the machine for the other hooks. haproxy's
+/// backends and the shared cache are made from them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KnownPeers {
     /// This unit's address on the cluster binding, as its peers reach it.
@@ -782,7 +783,7 @@ pub fn known_peers(hook: &mut Hook<'_>) -> Result<KnownPeers> {
         .read(path)
         .context("cannot read the peers this unit knows")?
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-    let may_have_changed = matches!(
+    let peers_may_have_changed = matches!(
         hook.event,
         crate::event::Event::Relation {
             endpoint: crate::event::Endpoint::Cluster,
@@ -790,31 +791,46 @@ pub fn known_peers(hook: &mut Hook<'_>) -> Result<KnownPeers> {
         } | crate::event::Event::Start
             | crate::event::Event::UpgradeCharm
             | crate::event::Event::LeaderElected
-            | crate::event::Event::ConfigChanged
     );
-    let known = match kept {
-        Some(kept) if !may_have_changed => kept,
+    // Juju runs config-changed when this unit's addresses change: its own is read again then.
+    let own_may_have_changed =
+        peers_may_have_changed || *hook.event == crate::event::Event::ConfigChanged;
+    let known = match &kept {
+        Some(kept) if !own_may_have_changed => kept.clone(),
         _ => {
-            let info = hook
-                .juju
-                .network_get(ENDPOINT)
-                .context("cannot read this unit's cluster binding")?;
-            let binding = crate::addresses::Binding::from_network(&info);
-            let known = KnownPeers {
-                own: binding
-                    .ingress
-                    .or(binding.addresses.first().map(|(a, _)| *a)),
-                peers: peers(hook.juju)?,
+            let peers = match &kept {
+                Some(kept) if !peers_may_have_changed => kept.peers.clone(),
+                _ => peers(hook.juju)?,
             };
-            let text = serde_json::to_vec(&known).context("cannot encode the peers")?;
-            files
-                .write(path, &text, &crate::host::fs::Owner::root(), 0o644)
-                .context("cannot keep the peers this unit knows")?;
+            let known = KnownPeers {
+                own: own_address(hook.juju)?,
+                peers,
+            };
+            if kept.as_ref() != Some(&known) {
+                let text = serde_json::to_vec(&known).context("cannot encode the peers")?;
+                files
+                    .write(path, &text, &crate::host::fs::Owner::root(), 0o644)
+                    .context("cannot keep the peers this unit knows")?;
+            }
             known
         }
     };
     hook.record(known.clone());
     Ok(known)
+}
+
+/// This unit's address on the cluster binding, as Juju gives it to its peers (its own bag's
+/// `ingress-address`, else `private-address`).
+fn own_address(juju: &Juju) -> Result<Option<std::net::IpAddr>> {
+    let Some(relation) = relation(juju)? else {
+        return Ok(None);
+    };
+    let bag = juju
+        .relation_data(&relation, &Bag::Unit(juju.unit().clone()))
+        .context("cannot read this unit's cluster data")?;
+    Ok(["ingress-address", "private-address"]
+        .iter()
+        .find_map(|key| bag.get(*key)?.parse().ok()))
 }
 
 /// What a peer says of itself that haproxy needs.
