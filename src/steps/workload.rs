@@ -260,7 +260,7 @@ pub fn keystone_files(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         templates,
         plan,
         planned_initialised,
-        keystone_changed: !changed.is_empty(),
+        keystone_changed: needs_restart(&changed),
     });
     Ok(Vec::new())
 }
@@ -334,6 +334,12 @@ pub fn stop(machine: &Machine) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether Keystone must restart for the Keystone files that `changed`: not for its policy alone,
+/// which oslo.policy reads again when it changes.
+fn needs_restart(changed: &[PathBuf]) -> bool {
+    changed.iter().any(|path| path != Path::new(paths::POLICY))
 }
 
 /// What changed among the files Keystone and Apache run from.
@@ -769,6 +775,15 @@ mod tests {
         let conf = text(&plan(&templates(), &on).unwrap(), paths::KEYSTONE_CONF);
         assert!(conf.contains("[token]\nprovider = fernet\nexpiration = 3600\n"));
         assert!(conf.contains("\ncaching = false\n"), "{conf}");
+    }
+
+    #[test]
+    fn a_new_policy_alone_restarts_nothing() {
+        let policy = PathBuf::from(paths::POLICY);
+        let conf = PathBuf::from(paths::KEYSTONE_CONF);
+        assert!(!needs_restart(std::slice::from_ref(&policy)));
+        assert!(needs_restart(&[policy, conf]));
+        assert!(!needs_restart(&[]));
     }
 
     #[test]
