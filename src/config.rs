@@ -130,6 +130,8 @@ pub struct Config {
     pub role_cache_expiration: Option<u64>,
     pub dogpile_cache_expiration: u64,
     pub enable_cache: bool,
+    /// wsgi-socket-rotation: false turns mod_wsgi's daemon socket rotation off.
+    pub wsgi_socket_rotation: bool,
     pub fernet_max_active_keys: u32,
     pub service_tenant: String,
     pub service_admin_prefix: Option<String>,
@@ -387,7 +389,7 @@ impl Config {
 
 /// Options accepted for compatibility that this charm does not act on, with their defaults as
 /// config.yaml declares them (`Null` for options without a default).
-fn unimplemented_defaults() -> [(&'static str, Value); 18] {
+fn unimplemented_defaults() -> [(&'static str, Value); 17] {
     [
         ("verbose", Value::Bool(false)),
         ("audit-middleware", Value::Bool(false)),
@@ -409,7 +411,6 @@ fn unimplemented_defaults() -> [(&'static str, Value); 18] {
         ("ha-bindiface", Value::from("eth0")),
         ("ha-mcastport", Value::from(5434)),
         ("use-policyd-override", Value::Bool(false)),
-        ("wsgi-socket-rotation", Value::Bool(true)),
     ]
 }
 
@@ -943,6 +944,7 @@ impl Reader<'_> {
         let role_cache_expiration = self.opt_count("role-cache-expiration");
         let dogpile_cache_expiration = self.count("dogpile-cache-expiration", 600);
         let enable_cache = self.bool("enable-cache", true);
+        let wsgi_socket_rotation = self.bool("wsgi-socket-rotation", true);
         let default_authorization_ttl = self.count("default-authorization-ttl", 0);
         let ec2_auth_ttl = self.count("ec2-auth-ttl", 15);
         let enable_notifications = self.bool("enable-notifications", false);
@@ -965,6 +967,7 @@ impl Reader<'_> {
             role_cache_expiration,
             dogpile_cache_expiration,
             enable_cache,
+            wsgi_socket_rotation,
             fernet_max_active_keys,
             service_tenant,
             service_admin_prefix,
@@ -1332,8 +1335,8 @@ mod tests {
         .expect("valid");
         assert_eq!(
             config.unimplemented_options_set(),
-            vec!["openstack-origin", "wsgi-socket-rotation"],
-            "the haproxy timeouts are implemented"
+            vec!["openstack-origin"],
+            "the haproxy timeouts and wsgi-socket-rotation are implemented"
         );
     }
 

@@ -644,9 +644,9 @@ mod tests {
 
     #[test]
     fn unimplemented_options_are_warned_about_in_config_changed_only() {
-        let mut sim = Sim::keystone(1, json!({"wsgi-socket-rotation": false}));
+        let mut sim = Sim::keystone(1, json!({"use-policyd-override": true}));
         sim.settle();
-        let warning = "option wsgi-socket-rotation is set but this charm does not implement it; it has no effect";
+        let warning = "option use-policyd-override is set but this charm does not implement it; it has no effect";
         let count = |sim: &Sim| {
             sim.logs(LEADER, "WARNING")
                 .iter()

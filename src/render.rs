@@ -776,6 +776,9 @@ pub struct Vhost {
     pub apis: Vec<WsgiApi>,
     pub tls: Option<TlsFiles>,
     pub log_dir: String,
+    /// mod_wsgi names its daemon sockets anew at every restart (its default); off, a request an
+    /// old Apache child accepted during a graceful reload reaches the new daemons.
+    pub socket_rotation: bool,
 }
 
 #[derive(Serialize)]
@@ -786,6 +789,7 @@ struct VhostView {
     apis: Vec<WsgiApiView>,
     tls: Option<TlsView>,
     log_dir: String,
+    socket_rotation: bool,
 }
 
 #[derive(Serialize)]
@@ -859,6 +863,7 @@ impl Vhost {
             ],
             tls,
             log_dir: paths::APACHE_LOG_DIR.to_owned(),
+            socket_rotation: config.wsgi_socket_rotation,
         }
     }
 
@@ -920,6 +925,7 @@ impl Vhost {
             apis,
             tls,
             log_dir: path_value("the Apache log directory", file, &self.log_dir)?,
+            socket_rotation: self.socket_rotation,
         })
     }
 }

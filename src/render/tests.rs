@@ -253,6 +253,22 @@ fn vhost_variants() {
 }
 
 #[test]
+fn socket_rotation_is_mod_wsgis_unless_wsgi_socket_rotation_is_false() {
+    let t = templates();
+    let vhost = |changes: Value| {
+        t.vhost(&Vhost::from_config(&config(changes), 2, "keystone-0", None))
+            .unwrap()
+    };
+    assert!(!vhost(json!({})).contains("WSGISocketRotation"));
+    let off = vhost(json!({"wsgi-socket-rotation": false}));
+    assert!(off.contains("\nWSGISocketRotation Off\n"), "{off}");
+    assert!(
+        off.find("WSGISocketRotation") < off.find("<VirtualHost"),
+        "a server-wide directive, outside the virtual hosts: {off}"
+    );
+}
+
+#[test]
 fn the_prefix_is_served_before_the_root() {
     let rendered = templates()
         .vhost(&Vhost::from_config(
