@@ -193,6 +193,20 @@ impl Sim {
         (sim, relation.expect("a relation id"))
     }
 
+    /// A file on the unit's machine, as text ("" when there is none).
+    pub fn file(&self, unit: &str, path: &str) -> String {
+        use crate::host::fs::Files as _;
+        let bytes = self
+            .machine(unit)
+            .1
+            .files
+            .read(std::path::Path::new(path))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
     /// The unit's machine (made on first use, so a test can prepare it before any hook).
     pub fn machine(&self, unit: &str) -> UnitMachine {
         Rc::clone(

@@ -406,21 +406,12 @@ mod tests {
 
 #[cfg(test)]
 mod deployed {
-    use crate::host::fs::Files as _;
     use crate::host::services::{Service, ServiceAction};
     use crate::paths;
     use crate::testing::Sim;
-    use std::path::Path;
 
     fn haproxy_cfg(sim: &Sim, unit: &str) -> String {
-        let machine = sim.machine(unit);
-        let bytes = machine
-            .1
-            .files
-            .read(Path::new(paths::HAPROXY_CFG))
-            .unwrap()
-            .unwrap_or_default();
-        String::from_utf8(bytes).unwrap()
+        sim.file(unit, paths::HAPROXY_CFG)
     }
 
     #[test]

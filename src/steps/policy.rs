@@ -87,19 +87,10 @@ pub fn keep_ids(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::fs::Files as _;
     use crate::testing::Sim;
-    use std::path::Path;
 
     fn policy_of(sim: &Sim, unit: &str) -> String {
-        let bytes = sim
-            .machine(unit)
-            .1
-            .files
-            .read(Path::new(paths::POLICY))
-            .unwrap()
-            .unwrap_or_default();
-        String::from_utf8(bytes).unwrap()
+        sim.file(unit, paths::POLICY)
     }
 
     #[test]
