@@ -368,10 +368,9 @@ impl DatabaseConnection {
     }
 }
 
-/// Seconds Keystone waits for its cache (haproxy on loopback). Longer than haproxy takes to find
-/// a memcached gone and close its sessions (`templates/haproxy.cfg`: two failed checks 0.3 s
-/// apart): Keystone then mostly reads the close, which its client handles, rather than timing
-/// out inside the flush it makes on reconnecting, which fails the request.
+/// Seconds Keystone waits for its cache (haproxy on loopback). Longer than haproxy may take to
+/// reach the standby when a memcached vanishes (`templates/haproxy.cfg`: 8 tries 0.2 s apart):
+/// a wait timed out inside the flush Keystone makes on reconnecting would fail the request.
 const MEMCACHE_SOCKET_TIMEOUT: u32 = 3;
 
 /// What keystone.conf says.

@@ -4,8 +4,8 @@
 //! token fails when Apache stops on the VIP's holder (haproxy there routes around it), nor when
 //! the holder's machine goes down and the VIP moves; nor before that, when the memcached every
 //! unit caches in stops (with a bound on p99); nor after, when the machine of the unit whose
-//! memcached then serves the cache goes down too. Prints its figures. Needs root and
-//! scripts/install-real-stack.
+//! memcached then serves the cache goes down too, through the VIP and on the last unit's own
+//! Apache. Prints its figures. Needs root and scripts/install-real-stack.
 
 mod support;
 
@@ -133,9 +133,28 @@ fn tokens_keep_validating_through_the_vip_while_apache_stops_and_the_vip_holder_
         .unwrap();
     // (When it also held the VIP, haproxy on the last unit needs a few seconds more to find its
     // Apache gone.)
+    // A client of the last unit's own Apache (no haproxy in front to retry elsewhere) sees every
+    // request its Keystone answers while its cache moves.
+    let survivor = model
+        .units("keystone")
+        .into_iter()
+        .find(|u| *u != holder && *u != cache_now)
+        .unwrap();
+    let direct_base = format!("http://{}:4990/v3", model.unit_address(&survivor).unwrap());
+    let direct = Validator::start(&direct_base, &password, &[]);
+    phase(2);
     model.stop_machine(&cache_now).unwrap();
     phase(20);
     let f = validator.stop();
+    let on_survivor = direct.stop();
+    println!(
+        "on {survivor}'s own Apache meanwhile: {} validations, {} failed, p99 {} ms",
+        on_survivor.validations,
+        on_survivor.failed,
+        on_survivor.p99_since(0).unwrap_or_default().as_millis(),
+    );
+    assert_eq!(on_survivor.failed, 0, "{:#?}", on_survivor.failures);
+    assert!(on_survivor.validations > 20, "{on_survivor:?}");
     println!(
         "the machine of {cache_now}, whose memcached served the cache, went down: {} validations \
          in 20 s, {} failed, p99 {} ms",
