@@ -2,11 +2,14 @@
 
 CARGO ?= cargo
 VENV  ?= .venv
+# Tempest, pinned, in a venv of its own (its dependencies are not charm-tools').
+TEMPEST_VENV ?= .venv-tempest
+TEMPEST_VERSION = 47.0.0
 BUILD ?= build
 # Where cargo puts what it builds: honours CARGO_TARGET_DIR and .cargo/config, as cargo itself does.
 TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 
-.PHONY: all build charm deps demo test lint unit proof hooks bench soak fuzz venv clean
+.PHONY: all build charm deps demo test lint unit proof hooks bench soak fuzz venv tempest tempest-venv clean
 
 all: charm
 
@@ -40,8 +43,23 @@ lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 # nextest comes with the machine's Rust toolchain; it runs each test in its own process.
-unit:
-	$(CARGO) nextest run --workspace --locked --no-fail-fast
+unit: tempest-venv
+	TEMPEST_VENV=$(abspath $(TEMPEST_VENV)) $(CARGO) nextest run --workspace --locked --no-fail-fast
+
+## tempest: OpenStack's identity API tests (Tempest) against the charm's Keystone on real
+## services, one unit then three (also part of `make test`); one line per run
+tempest: tempest-venv
+	mkdir -p $(BUILD)
+	TEMPEST_VENV=$(abspath $(TEMPEST_VENV)) $(CARGO) nextest run --locked --no-fail-fast \
+		--test tempest_identity --no-capture > $(BUILD)/tempest.log 2>&1; \
+	status=$$?; grep '^tempest identity: ' $(BUILD)/tempest.log; \
+	[ $$status = 0 ] || tail -n 40 $(BUILD)/tempest.log; exit $$status
+
+tempest-venv: $(TEMPEST_VENV)/bin/tempest
+
+$(TEMPEST_VENV)/bin/tempest:
+	python3 -m venv $(TEMPEST_VENV)
+	$(TEMPEST_VENV)/bin/pip install --quiet tempest==$(TEMPEST_VERSION)
 
 ## proof: `charm proof` on the packed charm must give no warning and no error
 proof: $(VENV)/bin/charm-proof
