@@ -97,6 +97,28 @@ fn config(juju: &Juju) -> Result<Config, ActionFailure> {
         .map_err(|p| ActionFailure(format!("fix the configuration first: {p}")))
 }
 
+/// Why rotate-fernet did not rotate: the key it would retire, and when it may.
+fn too_soon_message(refused: &cluster::TooSoon, now: u64, token_expiration: u64) -> String {
+    let wait = refused.next_allowed.saturating_sub(now);
+    let since = match refused.primary_until {
+        Some(until) => format!(
+            "fernet key {} was the primary key until {} s ago",
+            refused.key,
+            now.saturating_sub(until)
+        ),
+        None => format!(
+            "fernet key {} would be retired, and the last rotation was {} s ago",
+            refused.key,
+            now.saturating_sub(refused.last_rotation)
+        ),
+    };
+    format!(
+        "not rotating: {since}; tokens it signed stay valid for token-expiration ({token_expiration} \
+         s), so retiring it now would make them fail. It is safe in {wait} s: run again then, or \
+         now with force=true"
+    )
+}
+
 fn rotate_fernet(juju: &Juju, machine: &Machine) -> Result<(Results, AfterAction), ActionFailure> {
     let force = juju
         .action_params()?
@@ -135,18 +157,11 @@ fn rotate_fernet(juju: &Juju, machine: &Machine) -> Result<(Results, AfterAction
             "the cluster peer relation does not exist yet; try again shortly".to_owned(),
         ));
     };
-    if let Some((last, next_allowed)) = sync.rotation_too_soon {
-        let now = inputs.now;
-        return Err(ActionFailure(format!(
-            "not rotating: the last rotation was {} s ago, and with token-expiration {} s and \
-             fernet-max-active-keys {} keys may rotate only every {} s: another rotation now \
-             would retire a key that signed tokens still valid. Run again in {} s, or with \
-             force=true",
-            now.saturating_sub(last),
+    if let Some(refused) = sync.rotation_too_soon {
+        return Err(ActionFailure(too_soon_message(
+            &refused,
+            inputs.now,
             config.token_expiration,
-            config.fernet_max_active_keys,
-            config.fernet_rotation_period().as_secs(),
-            next_allowed.saturating_sub(now)
         )));
     }
     if let Some(units) = sync.blocked_rotation {

@@ -489,15 +489,25 @@ impl Sites {
         let id = model
             .relation_id("keystone", "cluster")
             .expect("the peer relation");
-        model
-            .world()
+        let mut world = model.world();
+        let bag = world
             .relations
             .get_mut(&id)
             .expect("the peer relation")
             .app_data
             .entry("keystone".into())
-            .or_default()
-            .insert("fernet-last-rotation".into(), "1000".into());
+            .or_default();
+        bag.insert("fernet-last-rotation".into(), "1000".into());
+        // Every key held became primary long ago too.
+        if let Some(since) = bag.get_mut("fernet-primary-since") {
+            let aged: std::collections::BTreeMap<String, u64> =
+                serde_json::from_str::<std::collections::BTreeMap<String, u64>>(since)
+                    .unwrap_or_default()
+                    .into_keys()
+                    .map(|index| (index, 1000))
+                    .collect();
+            *since = serde_json::to_string(&aged).unwrap_or_default();
+        }
     }
 
     /// Runs `hook` on `unit` of `site`, then settles everything.

@@ -177,12 +177,11 @@ fn rotate_fernet_converges_with_one_peer_hook_per_unit_and_guards_over_rotation(
     let out = TempDir::new("fernet-rotate");
     let charm = support::pack_charm(&out);
     for version in VERSIONS {
-        // A 6-second rotation period, so that rotate-fernet may rotate again 6 s later, and no
-        // scheduled rotation comes while the model settles, even on a loaded machine.
+        // Tokens valid for 6 s (so a retired key is safe 6 s after it stopped being primary),
+        // and no scheduled rotation comes while the model settles, even on a loaded machine.
         let mut model = deployment(version, &charm, json!({"token-expiration": 6}));
         let mut keys = key_texts(&model);
         let a_period = || std::thread::sleep(std::time::Duration::from_millis(6100));
-        a_period();
         let leader = model.leader("keystone").unwrap();
         let others: Vec<String> = model
             .units("keystone")
@@ -200,7 +199,8 @@ fn rotate_fernet_converges_with_one_peer_hook_per_unit_and_guards_over_rotation(
             Some("run this on the leader: juju run keystone/leader rotate-fernet")
         );
 
-        // One rotation: the new generation reaches every unit with one peer hook each.
+        // One rotation right after deploy (it retires no key): the new generation reaches every
+        // unit with one peer hook each.
         let hooks_before = model.hook_log().len();
         let task = model
             .run_action(&leader, "rotate-fernet", no_params())
@@ -267,8 +267,8 @@ fn rotate_fernet_converges_with_one_peer_hook_per_unit_and_guards_over_rotation(
             risk.starts_with(&format!("{} did not hold generation 3", others.join(", "))),
             "{risk}"
         );
-        // Sooner than a period after the last rotation, even with every unit in step, it is
-        // refused: another rotation would retire a key that signed tokens still valid.
+        // At once, with 3 keys and every unit in step, it is refused: it would retire key 3,
+        // primary until the forced rotation, whose tokens are still valid; it says when it may.
         model.settle().unwrap();
         let early = model
             .run_action(&leader, "rotate-fernet", no_params())
@@ -276,11 +276,9 @@ fn rotate_fernet_converges_with_one_peer_hook_per_unit_and_guards_over_rotation(
         assert_eq!(early.status, "failed", "{version}");
         let message = early.message.clone().unwrap_or_default();
         assert!(
-            message.starts_with("not rotating: the last rotation was ")
-                && message.contains(
-                    "s ago, and with token-expiration 6 s and fernet-max-active-keys 3 keys may \
-                     rotate only every 6 s"
-                ),
+            message.starts_with("not rotating: fernet key 3 was the primary key until ")
+                && message.contains("token-expiration (6 s)")
+                && message.contains("It is safe in "),
             "{message}"
         );
         model.settle().unwrap();
@@ -304,6 +302,43 @@ fn rotate_fernet_converges_with_one_peer_hook_per_unit_and_guards_over_rotation(
         assert!(listed.values().all(|v| v.as_str().unwrap().len() == 8));
         assert_no_key_material(&model, &keys, version.starts_with('3'));
     }
+}
+
+#[test]
+fn with_five_keys_three_quick_rotations_retire_none_and_a_fourth_waits_for_the_first_key() {
+    let out = TempDir::new("fernet-five");
+    let charm = support::pack_charm(&out);
+    let mut model = deployment(
+        "3.6.1",
+        &charm,
+        json!({"token-expiration": 3600, "fernet-max-active-keys": 5}),
+    );
+    let leader = model.leader("keystone").unwrap();
+    for generation in 2..=4 {
+        let task = model
+            .run_action(&leader, "rotate-fernet", no_params())
+            .unwrap();
+        assert_eq!(task.status, "completed", "{task:?}");
+        assert_eq!(task.results["generation"], json!(generation.to_string()));
+    }
+    assert_eq!(fingerprints(&model).len(), 1, "converged");
+    let fourth = model
+        .run_action(&leader, "rotate-fernet", no_params())
+        .unwrap();
+    assert_eq!(fourth.status, "failed");
+    let message = fourth.message.clone().unwrap_or_default();
+    assert!(
+        message.starts_with("not rotating: fernet key 1 was the primary key until ")
+            && message.contains("token-expiration (3600 s)"),
+        "{message}"
+    );
+    let wait: u64 = message
+        .split("It is safe in ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{message}"));
+    assert!((3500..=3600).contains(&wait), "{message}");
 }
 
 #[test]

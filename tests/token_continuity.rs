@@ -399,7 +399,7 @@ fn tokens_validate_everywhere_through_rotations_leader_changes_and_scaling() {
     assert_eq!(early.status, "failed", "{early:?}");
     let message = early.message.clone().unwrap_or_default();
     assert!(
-        message.starts_with("not rotating: the last rotation was"),
+        message.starts_with("not rotating: fernet key 1 was the primary key until"),
         "{message}"
     );
     soak.note(format!("rotate-fernet on {leader} refused: too soon"));

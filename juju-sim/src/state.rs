@@ -252,6 +252,20 @@ pub struct ActionTask {
     pub stderr: String,
 }
 
+impl ActionTask {
+    /// What `juju run` prints for a task that failed (`Action id <id> failed: <message>`), or
+    /// None when it did not fail.
+    pub fn failure(&self) -> Option<String> {
+        (self.status == "failed").then(|| {
+            format!(
+                "Action id {} failed: {}",
+                self.id,
+                self.message.as_deref().unwrap_or_default()
+            )
+        })
+    }
+}
+
 /// A change made by the running hook that Juju commits only if the hook exits 0.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Pending {

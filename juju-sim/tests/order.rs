@@ -267,6 +267,7 @@ fn actions_complete_with_results_or_fail_with_a_message_and_never_retry() {
     );
     let task = p.model.run_action("a/0", "greet", Map::new()).unwrap();
     assert_eq!(task.status, "completed");
+    assert_eq!(task.failure(), None);
     assert_eq!(
         task.params,
         *json!({"who": "world"}).as_object().unwrap(),
@@ -283,6 +284,11 @@ fn actions_complete_with_results_or_fail_with_a_message_and_never_retry() {
     assert_eq!(
         (task.status.as_str(), task.message.as_deref()),
         ("failed", Some("no luck"))
+    );
+    // As `juju run` prints it.
+    assert_eq!(
+        task.failure(),
+        Some(format!("Action id {} failed: no luck", task.id))
     );
     p.script("a/0", "explode", "exit 4\n");
     p.take("a/0");

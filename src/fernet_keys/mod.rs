@@ -160,6 +160,31 @@ impl KeySet {
         KeySet { keys }
     }
 
+    /// What the next `rotate` would remove, as far as tokens go: the most recently primary of
+    /// the keys it removes, and from when removing it fails no token (`token_expiration`
+    /// seconds after it stopped being primary, from `primary_since`: when each key became
+    /// primary; None when that is not known). None when the rotation removes no key.
+    pub fn retiring(
+        &self,
+        max_active_keys: u32,
+        primary_since: &BTreeMap<u32, u64>,
+        token_expiration: u64,
+    ) -> Option<Retiring> {
+        let max = max_active_keys.max(3) as usize;
+        // A rotation adds one key (the new staged one) before removing the oldest.
+        let removed = (self.keys.len() + 1).saturating_sub(max);
+        let secondaries: Vec<u32> = self.keys.keys().copied().filter(|i| *i != 0).collect();
+        let key = *secondaries.get(removed.checked_sub(1)?)?;
+        // It stopped being primary when the next key became primary.
+        let successor = secondaries.iter().copied().find(|i| *i > key);
+        Some(Retiring {
+            key,
+            safe_from: successor
+                .and_then(|s| primary_since.get(&s))
+                .map(|since| since.saturating_add(token_expiration)),
+        })
+    }
+
     /// The highest index: the key Keystone encrypts new tokens with.
     pub fn primary_index(&self) -> u32 {
         self.keys.keys().copied().max().unwrap_or(0)
@@ -348,6 +373,18 @@ pub struct Published {
     pub fingerprint: String,
     /// Unix seconds of the last rotation (or of creation).
     pub last_rotation: u64,
+    /// When each fernet key still held became primary (unix seconds); keys published by a
+    /// revision that did not keep it are missing.
+    pub primary_since: BTreeMap<u32, u64>,
+}
+
+/// The key a rotation would retire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retiring {
+    /// The fernet key's index.
+    pub key: u32,
+    /// From when retiring it fails no token (unix seconds), if known.
+    pub safe_from: Option<u64>,
 }
 
 /// What a unit says it holds, from its unit bag.
@@ -385,20 +422,21 @@ pub enum LeaderDecision {
     NotDue { next_due: u64 },
     /// Due (or asked for), but these units have not acknowledged the current generation.
     WaitFor { units: Vec<String> },
-    /// Asked for (without force) sooner than one period after the last rotation: it would
-    /// retire a key that signed tokens still valid. Allowed from `next_allowed` (unix seconds).
-    TooSoon { next_allowed: u64 },
+    /// Asked for (without force) while the rotation would retire `key`, which may have signed
+    /// tokens still valid. Allowed from `next_allowed` (unix seconds).
+    TooSoon { key: u32, next_allowed: u64 },
 }
 
 /// Decides what the leader does with the keys. `peers` are the units in the peer relation
 /// (this unit included) with their acknowledgements; units that departed are not in it, so they
-/// are not waited for.
+/// are not waited for. `retiring`: the key the next rotation would retire, if any.
 pub fn leader_decision(
     published: Option<&Published>,
     peers: &[(String, Option<Ack>)],
     now: u64,
     period_secs: u64,
     request: RotationRequest,
+    retiring: Option<Retiring>,
 ) -> LeaderDecision {
     let Some(published) = published else {
         return LeaderDecision::Initialize;
@@ -411,13 +449,19 @@ pub fn leader_decision(
     if !wanted {
         return LeaderDecision::NotDue { next_due };
     }
-    // One period between rotations is what lets a key outlive every token it signed: with
+    // Asked for, a rotation happens at once unless the key it retires may have signed a token
+    // still valid: one that stopped being primary less than token-expiration ago. When that
+    // time is not known, one period since the last rotation stands for it: with
     // fernet-max-active-keys k, a key retired from primary stays k-2 more rotations, that is
     // (k-2) periods = token-expiration.
-    if request == (RotationRequest::Action { force: false }) && now < next_due {
-        return LeaderDecision::TooSoon {
-            next_allowed: next_due,
-        };
+    if let (RotationRequest::Action { force: false }, Some(retiring)) = (request, retiring) {
+        let safe_from = retiring.safe_from.unwrap_or(next_due);
+        if now < safe_from {
+            return LeaderDecision::TooSoon {
+                key: retiring.key,
+                next_allowed: safe_from,
+            };
+        }
     }
     let mut lagging: Vec<String> = peers
         .iter()
@@ -574,6 +618,7 @@ mod tests {
             generation,
             fingerprint: format!("fp{generation}"),
             last_rotation,
+            primary_since: BTreeMap::new(),
         }
     }
 
@@ -629,7 +674,10 @@ mod tests {
                 &all_in_sync,
                 1500,
                 RotationRequest::Action { force: false },
-                TooSoon { next_allowed: 4600 },
+                TooSoon {
+                    key: 1,
+                    next_allowed: 4600,
+                },
             ),
             (
                 Some(&p),
@@ -657,13 +705,133 @@ mod tests {
                 },
             ),
         ];
+        // Key 1 would be retired, and when it stopped being primary is not known: one period
+        // since the last rotation stands for it.
+        let unknown = Some(Retiring {
+            key: 1,
+            safe_from: None,
+        });
         for (published, peers, now, request, expected) in cases {
             assert_eq!(
-                leader_decision(published, peers, now, 3600, request),
+                leader_decision(published, peers, now, 3600, request, unknown),
                 expected,
                 "now={now} {request:?}"
             );
         }
+    }
+
+    #[test]
+    fn rotate_fernet_rotates_at_once_unless_it_retires_a_key_that_signed_valid_tokens() {
+        use LeaderDecision::*;
+        let rotate = || Rotate {
+            forced_past: Vec::new(),
+        };
+        let peers = vec![("k/0".to_owned(), ack(2))];
+        let p = published(2, 1000);
+        let asked = RotationRequest::Action { force: false };
+        let decide = |now, retiring| leader_decision(Some(&p), &peers, now, 3600, asked, retiring);
+        // Nothing retired: at once, however recent the last rotation.
+        assert_eq!(decide(1001, None), rotate());
+        let key_1 = |safe_from| {
+            Some(Retiring {
+                key: 1,
+                safe_from: Some(safe_from),
+            })
+        };
+        assert_eq!(
+            decide(1500, key_1(2000)),
+            TooSoon {
+                key: 1,
+                next_allowed: 2000
+            }
+        );
+        // Safe before the period is over: the key stopped being primary long enough ago.
+        assert_eq!(decide(2000, key_1(2000)), rotate());
+        // Later than the period, if that is what tokens need.
+        assert_eq!(
+            decide(4600, key_1(9000)),
+            TooSoon {
+                key: 1,
+                next_allowed: 9000
+            }
+        );
+        // Scheduled rotations keep to the period; force rotates anyway.
+        assert_eq!(
+            leader_decision(
+                Some(&p),
+                &peers,
+                4600,
+                3600,
+                RotationRequest::Scheduled,
+                key_1(9000)
+            ),
+            rotate()
+        );
+        assert_eq!(
+            leader_decision(
+                Some(&p),
+                &peers,
+                1500,
+                3600,
+                RotationRequest::Action { force: true },
+                key_1(9000)
+            ),
+            rotate()
+        );
+    }
+
+    #[test]
+    fn the_key_a_rotation_retires_is_the_newest_it_removes_safe_expiration_after_its_successor_took_over()
+     {
+        let since = BTreeMap::from([(1, 100), (2, 200), (3, 300), (4, 400)]);
+        let set = KeySet::setup(test_key(0), test_key(1));
+        // Two keys: a rotation to three removes none.
+        assert_eq!(set.retiring(3, &since, 50), None);
+        let three = set.rotate(test_key(2), 3);
+        assert_eq!(
+            three.retiring(3, &since, 50),
+            Some(Retiring {
+                key: 1,
+                safe_from: Some(250)
+            })
+        );
+        // With five keys allowed, three rotations remove none.
+        let four = three.rotate(test_key(3), 5);
+        let five = four.rotate(test_key(4), 5);
+        assert_eq!(three.retiring(5, &since, 50), None);
+        assert_eq!(four.retiring(5, &since, 50), None);
+        assert_eq!(
+            five.retiring(5, &since, 50),
+            Some(Retiring {
+                key: 1,
+                safe_from: Some(250)
+            })
+        );
+        // fernet-max-active-keys lowered to 3: keys 1 to 3 go; key 3 was primary until key 4
+        // took over.
+        assert_eq!(
+            five.retiring(3, &since, 50),
+            Some(Retiring {
+                key: 3,
+                safe_from: Some(450)
+            })
+        );
+        assert_eq!(
+            five.rotate(test_key(5), 3)
+                .keys()
+                .keys()
+                .copied()
+                .collect::<Vec<_>>(),
+            vec![0, 4, 5]
+        );
+        // Not known when key 2 became primary.
+        assert_eq!(
+            three.retiring(3, &BTreeMap::new(), 50),
+            Some(Retiring {
+                key: 1,
+                safe_from: None
+            })
+        );
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! concerns keep their flags in ([`set_shared`]).
 //!
 //! The leader publishes (see [`crate::fernet_keys`] for the protocol):
-//! - application bag: `fernet-generation`, `fernet-fingerprint`, `fernet-last-rotation`, and
-//!   either `fernet-secret-id` (Juju ≥ 3.1: the keys are in an application-owned secret) or
+//! - application bag: `fernet-generation`, `fernet-fingerprint`, `fernet-last-rotation`,
+//!   `fernet-primary-since` (when each key held became primary, JSON), and either `fernet-secret-id` (Juju ≥ 3.1: the keys are in an application-owned secret) or
 //!   `fernet-keys` (older Juju: the keys themselves, JSON);
 //! - every other unit acknowledges in its unit bag: `fernet-generation`, `fernet-fingerprint`
 //!   (the leader's own state is what it published and what its disk holds).
@@ -12,6 +12,7 @@
 //! Decisions come from the pure functions of [`crate::fernet_keys`]; this module reads what they
 //! need (as few hook tools as possible), and carries them out.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -102,6 +103,7 @@ pub fn sync_inputs<'a>(
         now: machine.now,
         period: config.fernet_rotation_period(),
         max_active_keys: config.fernet_max_active_keys,
+        token_expiration: config.token_expiration,
         request,
         upstream: None,
         sites: &[],
@@ -111,6 +113,7 @@ pub fn sync_inputs<'a>(
 const GENERATION: &str = "fernet-generation";
 const FINGERPRINT: &str = "fernet-fingerprint";
 const LAST_ROTATION: &str = "fernet-last-rotation";
+const PRIMARY_SINCE: &str = "fernet-primary-since";
 const SECRET_ID: &str = "fernet-secret-id";
 const KEYS_IN_BAG: &str = "fernet-keys";
 const SECRET_LABEL: &str = "fernet-keys";
@@ -128,11 +131,21 @@ pub struct KeySync {
     pub generation: Option<u64>,
     /// Set when a requested rotation had to wait: the units it waits for.
     pub blocked_rotation: Option<Vec<String>>,
-    /// Set when rotate-fernet came sooner than one period after the last rotation: the last
-    /// rotation and when the next one may happen (unix seconds).
-    pub rotation_too_soon: Option<(u64, u64)>,
+    /// Set when rotate-fernet would have retired a key that may have signed tokens still valid.
+    pub rotation_too_soon: Option<TooSoon>,
     /// Set when a rotation happened in this hook.
     pub rotated: Option<Rotated>,
+}
+
+/// A rotation refused: it would retire `key` before `next_allowed` (unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TooSoon {
+    pub key: u32,
+    pub next_allowed: u64,
+    /// When the key stopped being primary, if known; else the last rotation, which the
+    /// refusal then counts from.
+    pub primary_until: Option<u64>,
+    pub last_rotation: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,7 +164,15 @@ pub fn published(bag: &crate::juju::Databag) -> Option<Published> {
         generation: bag.get(GENERATION)?.parse().ok()?,
         fingerprint: bag.get(FINGERPRINT)?.clone(),
         last_rotation: bag.get(LAST_ROTATION)?.parse().ok()?,
+        primary_since: primary_since(bag),
     })
+}
+
+/// When each key held became primary; empty when a revision that did not keep it published.
+fn primary_since(bag: &crate::juju::Databag) -> BTreeMap<u32, u64> {
+    bag.get(PRIMARY_SINCE)
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default()
 }
 
 fn ack_of(bag: &crate::juju::Databag) -> Option<Ack> {
@@ -167,6 +188,8 @@ pub struct SyncInputs<'a> {
     pub now: u64,
     pub period: Duration,
     pub max_active_keys: u32,
+    /// Seconds a token stays valid (token-expiration).
+    pub token_expiration: u64,
     pub request: RotationRequest,
     /// Set on a site that takes its keys from a source: the leader adopts, never rotates.
     pub upstream: Option<&'a Upstream>,
@@ -267,12 +290,20 @@ pub fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
 
     // The leader: create, rotate, or wait.
     let period = inputs.period.as_secs();
+    let retiring = held.as_ref().and_then(|material| {
+        material.fernet.retiring(
+            inputs.max_active_keys,
+            &published_state.as_ref()?.primary_since,
+            inputs.token_expiration,
+        )
+    });
     let mut decision = leader_decision(
         published_state.as_ref(),
         &[],
         inputs.now,
         period,
         inputs.request,
+        retiring,
     );
     if matches!(
         decision,
@@ -301,6 +332,7 @@ pub fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
             inputs.now,
             period,
             inputs.request,
+            retiring,
         );
     }
     match decision {
@@ -365,9 +397,16 @@ pub fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
             result.note = Some(format!("fernet rotation waiting for {}", units.join(", ")));
             result.blocked_rotation = Some(units);
         }
-        LeaderDecision::TooSoon { next_allowed } => {
-            let last = published_state.as_ref().map_or(0, |p| p.last_rotation);
-            result.rotation_too_soon = Some((last, next_allowed));
+        LeaderDecision::TooSoon { key, next_allowed } => {
+            let last_rotation = published_state.as_ref().map_or(0, |p| p.last_rotation);
+            result.rotation_too_soon = Some(TooSoon {
+                key,
+                next_allowed,
+                primary_until: retiring
+                    .and_then(|r| r.safe_from)
+                    .map(|safe| safe.saturating_sub(inputs.token_expiration)),
+                last_rotation,
+            });
         }
         LeaderDecision::NotDue { .. } => {}
     }
@@ -544,6 +583,15 @@ fn publish(
     changes.insert(GENERATION.to_owned(), Some(generation.to_string()));
     changes.insert(FINGERPRINT.to_owned(), Some(fingerprint.clone()));
     changes.insert(LAST_ROTATION.to_owned(), Some(inputs.now.to_string()));
+    // A key's time as primary starts when it is first published as primary; keys adopted from
+    // elsewhere count from now, which only makes retiring them wait longer.
+    let mut since = primary_since(app_bag);
+    since.retain(|index, _| material.fernet.keys().contains_key(index));
+    since
+        .entry(material.fernet.primary_index())
+        .or_insert(inputs.now);
+    let since = serde_json::to_string(&since).context("cannot encode the keys' primary times")?;
+    changes.insert(PRIMARY_SINCE.to_owned(), Some(since));
     juju.relation_set(relation, true, &changes)
         .context("cannot publish the fernet keys in the cluster relation")
 }

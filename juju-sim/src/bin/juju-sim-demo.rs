@@ -40,14 +40,29 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs an action as `juju run` does: a task that failed is an error, printed as Juju prints it.
+fn juju_run(
+    model: &mut Model,
+    unit: &str,
+    action: &str,
+    params: serde_json::Map<String, serde_json::Value>,
+) -> Result<juju_sim::state::ActionTask> {
+    let task = model.run_action(unit, action, params)?;
+    if let Some(failure) = task.failure() {
+        bail!("juju run {unit} {action}: {failure}");
+    }
+    Ok(task)
+}
+
 /// One line per unit from its fernet-status action.
-fn fernet_table(model: &mut Model, units: &[String]) -> Result<()> {
+fn fernet_table(model: &mut Model, units: &[String]) -> Result<Vec<(String, String)>> {
+    let mut primaries = Vec::new();
     println!(
         "{:<12} {:<10} {:<8} {:<8} Keys (index:fingerprint)",
         "Unit", "Generation", "In sync", "Primary"
     );
     for unit in units {
-        let task = model.run_action(unit, "fernet-status", serde_json::Map::new())?;
+        let task = juju_run(model, unit, "fernet-status", serde_json::Map::new())?;
         let field = |k: &str| {
             task.results
                 .get(k)
@@ -72,8 +87,9 @@ fn fernet_table(model: &mut Model, units: &[String]) -> Result<()> {
             field("in-sync"),
             field("primary-key-index")
         );
+        primaries.push((unit.clone(), field("primary-key-index")));
     }
-    Ok(())
+    Ok(primaries)
 }
 
 /// One line per unit: does its Keystone accept `token`?
@@ -233,7 +249,12 @@ fn run() -> Result<()> {
                 );
             }
         }
-        let task = model.run_action(&leader, "get-admin-password", serde_json::Map::new())?;
+        let task = juju_run(
+            &mut model,
+            &leader,
+            "get-admin-password",
+            serde_json::Map::new(),
+        )?;
         let password = task
             .results
             .get("admin-password")
@@ -266,14 +287,24 @@ fn run() -> Result<()> {
     model.settle()?;
     println!("== fernet keys on every unit (juju run keystone/N fernet-status)");
     fernet_table(&mut model, &keystone_units)?;
-    let task = model.run_action(&leader, "rotate-fernet", serde_json::Map::new())?;
+    let task = juju_run(&mut model, &leader, "rotate-fernet", serde_json::Map::new())?;
     println!(
         "\n== juju run {leader} rotate-fernet: {} {}",
         task.status,
         serde_json::Value::Object(task.results.clone())
     );
+    let primary = task
+        .results
+        .get("primary-key-index")
+        .and_then(|v| v.as_str())
+        .context("rotate-fernet gave no primary-key-index")?
+        .to_owned();
     println!("(the new keys travel to the other units over the cluster relation)\n");
-    fernet_table(&mut model, &keystone_units)?;
+    let primaries = fernet_table(&mut model, &keystone_units)?;
+    if let Some((unit, other)) = primaries.iter().find(|(_, p)| *p != primary) {
+        bail!("after rotate-fernet, {unit}'s primary key is {other}, not {primary}");
+    }
+    println!("the new primary key, {primary}, on every unit");
     if let Some(token) = &token {
         println!("\n== the same token after the rotation, on every unit");
         validation_table(&model, &keystone_units, token)?;
