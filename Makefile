@@ -9,7 +9,7 @@ BUILD ?= build
 # Where cargo puts what it builds: honours CARGO_TARGET_DIR and .cargo/config, as cargo itself does.
 TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 
-.PHONY: all build charm deps demo test lint unit proof hooks bench soak fuzz venv tempest tempest-venv clean
+.PHONY: all build charm deps demo test check lint unit proof hooks bench soak fuzz venv tempest tempest-venv clean
 
 all: charm
 
@@ -37,6 +37,16 @@ soak: deps
 
 ## test: every check and test; the README's test command
 test: lint proof unit
+
+## check: the fast inner loop: fmt, clippy, and the tests that need no root and no services
+## (the libraries' own, but for the host modules' files, processes and services; the
+## simulator's rules; hostile input, metadata, packaging and the module graph)
+check: lint
+	$(CARGO) nextest run --workspace --locked --lib $(addprefix --test ,$(CHECK_TESTS)) \
+		-E 'not test(/^host::(fs|process|services)::/)'
+
+CHECK_TESTS = hooks_from_metadata hostile_input module_graph packaging \
+	cli_output cross_model order rules
 
 lint:
 	$(CARGO) fmt --all -- --check

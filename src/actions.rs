@@ -331,7 +331,7 @@ fn get_admin_password(juju: &Juju) -> Result<(Results, AfterAction), ActionFailu
         None => None,
     };
     let password = match (stored, &config.admin_password) {
-        (Some(stored), _) => admin_identity::admin_password(&config, &stored),
+        (Some(stored), _) => stored.password_in_force(&config),
         (None, Some(password)) => password.clone(),
         (None, None) => {
             return Err(ActionFailure(

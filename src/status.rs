@@ -105,7 +105,7 @@ pub fn unit_status(conditions: &[Condition]) -> Status {
 }
 
 /// The application status the leader sets: its own workload status, since every unit runs the
-/// same checks on the same model. (Aggregating the peers' readiness comes with HA.)
+/// same checks on the same model (each unit's readiness shows in its own status).
 pub fn application_status(leader_status: &Status) -> Status {
     leader_status.clone()
 }

@@ -25,6 +25,11 @@ use crate::machine::Machine;
 use crate::paths;
 pub use crate::status::Condition;
 
+/// Recorded by the readiness step when Keystone answered on this unit; the steps after it that
+/// need Keystone serving (the admin identity, the consumers, haproxy's own server) read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answering;
+
 /// One concern of a hook: a relation, the packages, Keystone's files, ...
 pub type Step = fn(&mut Hook<'_>) -> Result<Vec<Condition>>;
 

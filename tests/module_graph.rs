@@ -1,6 +1,7 @@
 //! The crate's shape, checked on every `make test`:
 //! - no import cycle among the modules of src/ (a module may use its own submodules and they may
-//!   use it: that is one unit; anything else that goes round is a cycle);
+//!   use it: that is one unit; anything else that goes round is a cycle), nor among its folders
+//!   (`relations/` and `steps/` may not both use the other);
 //! - only the modules that touch the world use `std::fs`, `std::process` or `std::env`.
 //!
 //! Read from the source text (test modules and files left out), the same way a reader follows
@@ -199,6 +200,36 @@ fn the_module_graph_has_no_cycle() {
     assert!(graph.len() > 20, "src/ was not read: {:?}", graph.keys());
     if let Some(cycle) = find_cycle(&graph) {
         panic!("import cycle: {}", cycle.join(" -> "));
+    }
+}
+
+/// The folder of src/ a module lives in (`relations` for `relations::cluster`); None for a
+/// file at the top of src/.
+fn folder(module: &str) -> Option<String> {
+    let first = module.split("::").next()?;
+    src().join(first).is_dir().then(|| first.to_owned())
+}
+
+/// Which folders of src/ use which others.
+fn folder_graph(graph: &BTreeMap<String, BTreeSet<String>>) -> BTreeMap<String, BTreeSet<String>> {
+    let mut folders: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (from, targets) in graph {
+        let Some(a) = folder(from) else { continue };
+        let entry = folders.entry(a.clone()).or_default();
+        entry.extend(targets.iter().filter_map(|t| folder(t)).filter(|b| *b != a));
+    }
+    folders
+}
+
+#[test]
+fn no_two_folders_of_src_use_each_other() {
+    let folders = folder_graph(&graph());
+    assert!(
+        folders.contains_key("relations") && folders.contains_key("steps"),
+        "{folders:?}"
+    );
+    if let Some(cycle) = find_cycle(&folders) {
+        panic!("folders of src/ use each other: {}", cycle.join(" -> "));
     }
 }
 

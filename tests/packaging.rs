@@ -53,6 +53,25 @@ fn listing(archive: &Path) -> Vec<(String, String)> {
 }
 
 #[test]
+fn the_same_inputs_pack_the_same_archive() {
+    let pack = |name: &str| {
+        let out = TempDir::new(name);
+        run(Command::new(Path::new(TOP).join("scripts/build-charm"))
+            .arg(BINARY)
+            .arg(out.path()));
+        let bytes = std::fs::read(out.path().join("keystone.charm")).unwrap();
+        let manifest = std::fs::read_to_string(out.path().join("charm/manifest.yaml")).unwrap();
+        (bytes, manifest)
+    };
+    let (first, manifest) = pack("keystone-charm-pack-a");
+    // Packed more than a second later (the manifest's time has seconds), elsewhere.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (second, again) = pack("keystone-charm-pack-b");
+    assert_eq!(manifest, again);
+    assert!(first == second, "two packs of the same inputs differ");
+}
+
+#[test]
 fn the_charm_archive_holds_what_juju_needs_and_nothing_else() {
     let out = TempDir::new("keystone-charm-pack");
     run(Command::new(Path::new(TOP).join("scripts/build-charm"))

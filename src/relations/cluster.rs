@@ -984,6 +984,23 @@ pub struct AdminCredentials {
 }
 
 impl AdminCredentials {
+    /// The admin password in force: config's admin-password, else the stored one; on a site
+    /// that adopted its fernet key source's credentials, always the source's (one admin user in
+    /// one shared database: a site's own value would lock the other sites out).
+    pub fn password_in_force(&self, config: &Config) -> Sensitive<String> {
+        if self.adopted_from.is_some() {
+            return self.admin_password.clone();
+        }
+        match crate::identity::admin_password_choice(
+            config.admin_password.as_ref(),
+            Some(&self.admin_password),
+        ) {
+            crate::identity::AdminPasswordChoice::FromConfig(p)
+            | crate::identity::AdminPasswordChoice::Stored(p) => p,
+            crate::identity::AdminPasswordChoice::GenerateNew => self.admin_password.clone(),
+        }
+    }
+
     pub fn to_content(&self) -> crate::juju::SecretContent {
         crate::juju::SecretContent::from([
             (CHARM_PASSWORD.to_owned(), self.charm_password.clone()),

@@ -1,7 +1,8 @@
 //! What the identity relations (identity-service, identity-credentials, identity-admin,
-//! keystone-service) share: when consumers may be served, where Keystone is for them, the
-//! service users' passwords, the replies the leader records for every unit to publish, and when a
-//! hook must look at the relations at all.
+//! keystone-service, identity-notifications) share: when consumers may be served, where Keystone
+//! is for them, the replies the leader records for every unit to publish, and when a hook must
+//! look at the relations at all. (The service users' passwords are in
+//! [`crate::relations::service_passwords`].)
 //!
 //! Cost: a relation's own hooks serve that relation. Every relation of an endpoint is served
 //! only when what its replies depend on changed since this unit last served it (a digest kept in
@@ -22,8 +23,8 @@ use crate::relations::cluster::{self, HeldKeys};
 use crate::relations::service_passwords::{self, Passwords};
 use crate::relations::shared_db::DatabaseFlags;
 use crate::secret::Sensitive;
+use crate::step::Answering;
 use crate::step::Hook;
-use crate::steps::readiness::Answering;
 
 /// A reply: keys to set, or to delete (None).
 pub type Reply = BTreeMap<String, Option<String>>;

@@ -23,7 +23,6 @@ use crate::relations::service_passwords::{self, Passwords};
 use crate::relations::shared_db::DatabaseFlags;
 use crate::secret::Sensitive;
 use crate::step::{Condition, Hook};
-use crate::steps::admin_identity;
 
 pub const ENDPOINT: &str = "fernet-keys";
 
@@ -194,7 +193,7 @@ fn site_credentials(hook: &Hook<'_>) -> Result<Option<SiteCredentials>> {
         return Ok(None);
     };
     let in_force = AdminCredentials {
-        admin_password: admin_identity::admin_password(&hook.config, &stored),
+        admin_password: stored.password_in_force(&hook.config),
         adopted_from: None,
         ..stored
     };

@@ -14,7 +14,6 @@ use crate::relations::cluster;
 use crate::relations::consumers::{self, API_VERSION, Location, Reply};
 use crate::relations::service_passwords::Passwords;
 use crate::step::{Condition, Hook};
-use crate::steps::admin_identity;
 
 pub const ENDPOINT: Endpoint = Endpoint::IdentityAdmin;
 
@@ -72,7 +71,7 @@ impl consumers::IdentityEndpoint for IdentityAdmin {
         let Some(stored) = cluster::admin_credentials(hook.juju, peer_bag)? else {
             return Ok(None);
         };
-        let password = admin_identity::admin_password(&hook.config, &stored);
+        let password = stored.password_in_force(&hook.config);
         Ok(Some(reply(&hook.config, password.expose(), location)))
     }
 }

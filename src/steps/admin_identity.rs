@@ -8,17 +8,14 @@
 use anyhow::{Context as _, Result};
 use sha2::{Digest as _, Sha256};
 
-use crate::config::Config;
 use crate::event::Event;
 use crate::identity::{self, IdentitySettings};
 use crate::juju::RelationId;
 use crate::keystone_api::{Change, DomainRef, PasswordCredentials};
 use crate::relations::cluster::{self, AdminCredentials};
 use crate::relations::shared_db::DatabaseFlags;
-use crate::secret::Sensitive;
-use crate::step::{Condition, Hook};
+use crate::step::{Answering, Condition, Hook};
 use crate::steps::policy;
-use crate::steps::readiness::Answering;
 
 /// Peer application bag key: the digest of the identity inputs the leader last applied.
 const IDENTITY_APPLIED: &str = "identity-applied";
@@ -58,24 +55,6 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     Ok(Vec::new())
 }
 
-/// The admin password in force: config's admin-password, else the stored one; on a site that
-/// adopted its fernet key source's credentials, always the source's (one admin user in one
-/// shared database: a site's own value would lock the other sites out).
-pub fn admin_password(config: &Config, credentials: &AdminCredentials) -> Sensitive<String> {
-    if credentials.adopted_from.is_some() {
-        return credentials.admin_password.clone();
-    }
-    match identity::admin_password_choice(
-        config.admin_password.as_ref(),
-        Some(&credentials.admin_password),
-    ) {
-        identity::AdminPasswordChoice::FromConfig(p) | identity::AdminPasswordChoice::Stored(p) => {
-            p
-        }
-        identity::AdminPasswordChoice::GenerateNew => credentials.admin_password.clone(),
-    }
-}
-
 /// Ensures the admin identity for `credentials` unless `applied` is the digest of the same
 /// inputs; records the new digest. What it ensured, when it called Keystone.
 pub fn ensure(
@@ -85,7 +64,7 @@ pub fn ensure(
     credentials: &AdminCredentials,
 ) -> Result<Option<identity::Ensured>> {
     let settings = IdentitySettings::from_config(&hook.config, hook.endpoint_urls()?);
-    let password = admin_password(&hook.config, credentials);
+    let password = credentials.password_in_force(&hook.config);
     let objects = identity::admin_identity(&settings, &password);
     // Debug never prints a password, so the passwords are hashed in explicitly.
     let mut digest = Sha256::new();

@@ -23,8 +23,8 @@ use crate::paths;
 use crate::relations::cluster::{self, HeldKeys, Peer};
 use crate::render::{Haproxy, HaproxyApi, HaproxyNetwork, HaproxyServer, WsgiApp};
 use crate::secret::Sensitive;
+use crate::step::Answering;
 use crate::step::{Condition, Hook};
-use crate::steps::readiness::Answering;
 use crate::steps::workload::Serving;
 
 /// Where haproxy's statistics page listens, on loopback.

@@ -13,7 +13,7 @@ use anyhow::{Context as _, Result};
 use crate::event::Event;
 use crate::host::fs::Owner;
 use crate::paths;
-use crate::step::{Condition, Hook, local_endpoint};
+use crate::step::{Answering, Condition, Hook, local_endpoint};
 use crate::steps::workload::Serving;
 
 /// Whether this hook asks Keystone again rather than trusting the last answer.
@@ -28,10 +28,6 @@ fn must_check(event: &Event, serving: Serving, answered_before: bool) -> bool {
     );
     health_check || serving.changed || !answered_before
 }
-
-/// Recorded when Keystone answered on this unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Answering;
 
 /// Step: the readiness check, once Apache serves Keystone (unauthenticated, on the hook's one
 /// Keystone session).
