@@ -17,10 +17,9 @@ use crate::juju::{Bag, Juju};
 use crate::machine::Machine;
 use crate::paths;
 use crate::relations::cluster;
-use crate::relations::fernet_keys;
 use crate::relations::shared_db::DatabaseFlags;
 use crate::relations::{consumers, identity_credentials, identity_service, service_passwords};
-use crate::step::Hook;
+use crate::step::{Hook, Step};
 use crate::steps::admin_identity;
 
 /// What the hook does once the action has reported.
@@ -44,9 +43,17 @@ pub const ACTIONS: [&str; 8] = [
 ];
 
 /// Runs the action Juju dispatched, and reports its results or its failure.
-pub fn run(juju: &Juju, machine: &Machine, event: &Event, name: &str) -> Result<AfterAction> {
+/// `steps` are the hook's (an action that changes what a hook maintains runs the hook's own
+/// steps for it).
+pub fn run(
+    juju: &Juju,
+    machine: &Machine,
+    event: &Event,
+    name: &str,
+    steps: &[(&str, Step)],
+) -> Result<AfterAction> {
     let outcome = match name {
-        "rotate-fernet" => rotate_fernet(juju, machine),
+        "rotate-fernet" => rotate_fernet(juju, machine, event, steps),
         "fernet-status" => fernet_status(juju, machine),
         "pause" => pause(machine).map(|r| (r, AfterAction::Reassess)),
         "resume" => resume(machine).map(|r| (r, AfterAction::Reassess)),
@@ -119,7 +126,21 @@ fn too_soon_message(refused: &cluster::TooSoon, now: u64, token_expiration: u64)
     )
 }
 
-fn rotate_fernet(juju: &Juju, machine: &Machine) -> Result<(Results, AfterAction), ActionFailure> {
+/// The steps rotate-fernet runs, as a hook runs them: the sites' acknowledgements, the key
+/// source, the key sync (where the leader rotates), and what the sites are sent.
+const ROTATION_STEPS: [&str; 4] = [
+    "fernet-keys-sites",
+    "fernet-keys-source",
+    "cluster",
+    "fernet-keys",
+];
+
+fn rotate_fernet(
+    juju: &Juju,
+    machine: &Machine,
+    event: &Event,
+    steps: &[(&str, Step)],
+) -> Result<(Results, AfterAction), ActionFailure> {
     let force = juju
         .action_params()?
         .get("force")
@@ -130,7 +151,6 @@ fn rotate_fernet(juju: &Juju, machine: &Machine) -> Result<(Results, AfterAction
             "run this on the leader: juju run keystone/leader rotate-fernet".to_owned(),
         ));
     }
-    let config = config(juju)?;
     let peer_bag = cluster::app_data(juju)?
         .map(|(_, bag)| bag)
         .unwrap_or_default();
@@ -147,12 +167,22 @@ fn rotate_fernet(juju: &Juju, machine: &Machine) -> Result<(Results, AfterAction
              model), or remove the relation to rotate here"
         )));
     }
-    let site_ids = fernet_keys::known_sites(&peer_bag);
-    let site_acks = fernet_keys::site_acks(juju, &site_ids)?;
-    let mut inputs = cluster::sync_inputs(machine, &config, RotationRequest::Action { force });
-    inputs.sites = &site_acks.0;
-    let Some(sync) = cluster::sync(juju, &inputs).map_err(|e| ActionFailure(format!("{e:#}")))?
-    else {
+    let mut hook = match Hook::new(juju, machine, event)? {
+        Ok(hook) => hook,
+        Err(problems) => {
+            return Err(ActionFailure(format!(
+                "not rotating: the configuration is invalid: {problems}"
+            )));
+        }
+    };
+    hook.rotation = RotationRequest::Action { force };
+    for (name, step) in steps
+        .iter()
+        .filter(|(name, _)| ROTATION_STEPS.contains(name))
+    {
+        step(&mut hook).map_err(|e| ActionFailure(format!("the {name} step failed: {e:#}")))?;
+    }
+    let Some(sync) = hook.found::<cluster::KeySync>().cloned() else {
         return Err(ActionFailure(
             "the cluster peer relation does not exist yet; try again shortly".to_owned(),
         ));
@@ -160,8 +190,8 @@ fn rotate_fernet(juju: &Juju, machine: &Machine) -> Result<(Results, AfterAction
     if let Some(refused) = sync.rotation_too_soon {
         return Err(ActionFailure(too_soon_message(
             &refused,
-            inputs.now,
-            config.token_expiration,
+            machine.now,
+            hook.config.token_expiration,
         )));
     }
     if let Some(units) = sync.blocked_rotation {
@@ -187,8 +217,6 @@ fn rotate_fernet(juju: &Juju, machine: &Machine) -> Result<(Results, AfterAction
             ),
         ]));
     };
-    fernet_keys::publish_to(juju, machine, &site_ids, None)
-        .map_err(|e| ActionFailure(format!("{e:#}")))?;
     let mut results = Results::new();
     if !rotated.forced_past.is_empty() {
         let units = rotated.forced_past.join(", ");

@@ -132,7 +132,7 @@ pub fn handle(juju: &Juju, machine: &Machine, event: &Event, log: &LogHandle) ->
             let Event::Action(name) = event else {
                 return Ok(());
             };
-            match actions::run(juju, machine, event, name)? {
+            match actions::run(juju, machine, event, name, &STEPS)? {
                 AfterAction::Done => Ok(()),
                 AfterAction::Reassess => assess(juju, machine, event, log),
             }

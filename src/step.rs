@@ -17,6 +17,7 @@ use crate::addresses::{Addresses, Binding};
 use crate::certificate::KeptCertificate;
 use crate::config::{Config, ConfigProblems};
 use crate::event::Event;
+use crate::fernet_keys::RotationRequest;
 use crate::identity::EndpointUrls;
 use crate::juju::Juju;
 use crate::keystone_api::http::{LocalEndpoint, LocalTls};
@@ -42,6 +43,9 @@ pub struct Hook<'a> {
     pub leader: bool,
     /// The operator paused this unit (the pause action): no service is started.
     pub paused: bool,
+    /// Why the leader would rotate the fernet keys in this hook: when due, or because
+    /// rotate-fernet asks (the action sets it before it runs the steps).
+    pub rotation: RotationRequest,
     /// What earlier steps found, one value per type (e.g. the database's connection).
     found: BTreeMap<TypeId, Box<dyn Any>>,
     /// Keystone's API on this unit: opened by the first step that needs it, then shared.
@@ -86,6 +90,7 @@ impl<'a> Hook<'a> {
             config,
             leader,
             paused,
+            rotation: RotationRequest::Scheduled,
             found: BTreeMap::new(),
             keystone: None,
             logged_in: false,

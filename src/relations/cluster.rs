@@ -44,13 +44,15 @@ pub struct HeldKeys {
 pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     let upstream = hook.found::<Upstream>().cloned();
     let site_acks = hook.found::<sites::SiteAcks>().cloned().unwrap_or_default();
-    let mut inputs = sync_inputs(hook.machine, &hook.config, RotationRequest::Scheduled);
+    let mut inputs = sync_inputs(hook.machine, &hook.config, hook.rotation);
     inputs.upstream = upstream.as_ref();
     inputs.sites = &site_acks.0;
     // Before cluster-relation-created there is nobody to share keys with yet.
     let Some(sync) = sync(hook.juju, &inputs)? else {
         return Ok(Vec::new());
     };
+    // What rotate-fernet reports.
+    hook.record(sync.clone());
     let mut conditions = Vec::new();
     match (&sync.waiting, sync.generation) {
         (Some(reason), _) => conditions.push(Condition::Waiting(reason.clone())),
