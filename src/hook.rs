@@ -105,7 +105,9 @@ pub fn run(ctx: &JujuContext, tools: Arc<dyn HookTools>, machine: &Machine) -> b
 
 /// [`handle`], with its outcome logged; whether it succeeded.
 pub fn handle_and_log(juju: &Juju, machine: &Machine, event: &Event, log: &LogHandle) -> bool {
-    match handle(juju, machine, event, log) {
+    let handled = handle(juju, machine, event, log)
+        .and_then(|()| juju.commit().context("cannot set the relation data"));
+    match handled {
         Ok(()) => {
             tracing::debug!("{event} done with {} hook-tool calls", juju.total_calls());
             true

@@ -98,7 +98,7 @@ fn in_process_charm(
                 }
             };
             let ok = tracing::subscriber::with_default(subscriber, || match body {
-                Some(body) => body(&juju, &machine.0, &tools),
+                Some(body) => body(&juju, &machine.0, &tools) && juju.commit().is_ok(),
                 None => hook::handle_and_log(&juju, &machine.0, &event, &log),
             });
             if ok { 0 } else { 1 }

@@ -2,8 +2,9 @@
 //!
 //! [`Juju`] is the per-hook facade the rest of the charm uses. Each hook-tool call is a process
 //! start and a round trip to the unit agent, so it caches every read for the hook, makes writes
-//! visible to later reads (as Juju does within a hook), drops writes that change nothing, and
-//! counts the calls it makes.
+//! visible to later reads (as Juju does within a hook), drops writes that change nothing, sends
+//! relation data once per bag when the hook ends ([`Juju::commit`]; Juju itself publishes it
+//! only then), and counts the calls it makes.
 
 pub mod context;
 pub mod error;
@@ -69,8 +70,13 @@ struct Cache {
     action_params: Option<Map<String, Value>>,
     networks: BTreeMap<String, NetworkInfo>,
     secrets: BTreeMap<SecretUri, SecretContent>,
+    /// Secrets this hook read with `--refresh` (their latest revision, in `secrets`).
+    refreshed: std::collections::BTreeSet<SecretUri>,
     /// Secrets this hook set, with the content it set.
     secrets_set: BTreeMap<SecretUri, SecretContent>,
+    /// Relation data this hook set, by relation and bag (true: the application's), sent by
+    /// [`Juju::commit`].
+    pending: BTreeMap<(RelationId, bool), DatabagChanges>,
 }
 
 /// Keeps only the changes that differ from `known`; `None` and `""` both mean absent.
@@ -258,21 +264,39 @@ impl Juju {
         self.count("secret-remove").secret_remove(uri)?;
         let mut cache = self.cache.borrow_mut();
         cache.secrets.remove(uri);
+        cache.refreshed.remove(uri);
         cache.secrets_set.remove(uri);
         Ok(())
     }
 
-    /// One data bag of a relation.
+    /// One data bag of a relation (with what this hook set in it).
     pub fn relation_data(&self, relation: &RelationId, bag: &Bag) -> ToolResult<Databag> {
         self.cached_in(
             |c| &mut c.relation_data,
             &(relation.clone(), bag.clone()),
-            || self.count("relation-get").relation_get(relation, bag),
+            || {
+                let mut data = self.count("relation-get").relation_get(relation, bag)?;
+                if let Some(app) = self.own_bag(bag)
+                    && let Some(changes) = self.cache.borrow().pending.get(&(relation.clone(), app))
+                {
+                    apply_changes(&mut data, changes);
+                }
+                Ok(data)
+            },
         )
     }
 
-    /// Merges `changes` into this unit's bag (`app = false`) or, as leader, this application's.
-    /// Changes that match a bag already read in this hook are not sent; nothing left, no call.
+    /// Whether `bag` is this unit's (false) or, as it may write it, this application's (true).
+    fn own_bag(&self, bag: &Bag) -> Option<bool> {
+        match bag {
+            Bag::Unit(unit) => (*unit == self.unit).then_some(false),
+            Bag::App(app) => (*app == self.app()).then_some(true),
+        }
+    }
+
+    /// Merges `changes` into this unit's bag (`app = false`) or, as leader, this application's,
+    /// when the hook ends ([`Juju::commit`]); later reads in this hook see them. Changes that
+    /// match a bag already read in this hook are dropped.
     pub fn relation_set(
         &self,
         relation: &RelationId,
@@ -293,10 +317,32 @@ impl Juju {
         if to_send.is_empty() {
             return Ok(());
         }
-        self.count("relation-set")
-            .relation_set(relation, app, &to_send)?;
-        if let Some(bag) = self.cache.borrow_mut().relation_data.get_mut(&key) {
+        // Juju refuses a non-leader's application data at once: so does this.
+        if app && !self.is_leader()? {
+            return self
+                .count("relation-set")
+                .relation_set(relation, app, &to_send);
+        }
+        let mut cache = self.cache.borrow_mut();
+        cache
+            .pending
+            .entry((relation.clone(), app))
+            .or_default()
+            .extend(to_send.clone());
+        if let Some(bag) = cache.relation_data.get_mut(&key) {
             apply_changes(bag, &to_send);
+        }
+        Ok(())
+    }
+
+    /// Sends the relation data this hook set: one `relation-set` per bag. Called once the hook
+    /// or action has done its work; a hook that fails sends none, as Juju discards a failed
+    /// hook's relation data.
+    pub fn commit(&self) -> ToolResult<()> {
+        let pending = std::mem::take(&mut self.cache.borrow_mut().pending);
+        for ((relation, app), changes) in &pending {
+            self.count("relation-set")
+                .relation_set(relation, *app, changes)?;
         }
         Ok(())
     }
@@ -398,12 +444,17 @@ impl Juju {
                 || self.count("secret-get").secret_get(uri, read),
             );
         }
+        if read == SecretRead::Refresh
+            && self.cache.borrow().refreshed.contains(uri)
+            && let Some(content) = self.cache.borrow().secrets.get(uri)
+        {
+            return Ok(content.clone());
+        }
         let content = self.count("secret-get").secret_get(uri, read)?;
         if read == SecretRead::Refresh {
-            self.cache
-                .borrow_mut()
-                .secrets
-                .insert(uri.clone(), content.clone());
+            let mut cache = self.cache.borrow_mut();
+            cache.secrets.insert(uri.clone(), content.clone());
+            cache.refreshed.insert(uri.clone());
         }
         Ok(content)
     }
@@ -502,12 +553,12 @@ mod tests {
             );
             true
         }));
+        // The bag's changes go once, when the hook ends.
         let run = sim.model.hook_log().pop().unwrap();
         assert_eq!(
             run.tool_calls,
             [
                 format!("relation-get --format=json -r {id} - keystone/0"),
-                format!("relation-set -r {id} --file -"),
                 format!("relation-set -r {id} --file -"),
             ]
         );
@@ -526,8 +577,12 @@ mod tests {
             assert_eq!(juju.relation_data(&rel, &app).unwrap()["a"], "1");
             true
         }));
-        // The write is sent as asked; the bag's other keys are unknown, so the read fetches it.
-        assert_eq!(sim.tools_called(LEADER), ["relation-set", "relation-get"]);
+        // The bag's other keys are unknown, so the read fetches it (and shows the write); the
+        // write is sent as asked when the hook ends.
+        assert_eq!(
+            sim.tools_called(LEADER),
+            ["is-leader", "relation-get", "relation-set"]
+        );
     }
 
     #[test]
