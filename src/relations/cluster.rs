@@ -51,8 +51,6 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     let Some(sync) = sync(hook.juju, &inputs)? else {
         return Ok(Vec::new());
     };
-    // What rotate-fernet reports.
-    hook.record(sync.clone());
     let mut conditions = Vec::new();
     match (&sync.waiting, sync.generation) {
         (Some(reason), _) => conditions.push(Condition::Waiting(reason.clone())),
@@ -63,6 +61,8 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         conditions.push(Condition::Note(note.clone()));
     }
     keep_for_nagios(hook, sync.generation.filter(|_| sync.waiting.is_none()))?;
+    // What rotate-fernet reports.
+    hook.record(sync);
     Ok(conditions)
 }
 
@@ -95,7 +95,7 @@ fn keep_for_nagios(hook: &Hook<'_>, held: Option<u64>) -> Result<()> {
 }
 
 /// The key sync's inputs from the machine and a validated config.
-pub fn sync_inputs<'a>(
+fn sync_inputs<'a>(
     machine: &'a Machine,
     config: &Config,
     request: RotationRequest,
@@ -185,7 +185,7 @@ fn ack_of(bag: &crate::juju::Databag) -> Option<Ack> {
 }
 
 /// Inputs that come from outside Juju.
-pub struct SyncInputs<'a> {
+struct SyncInputs<'a> {
     pub store: &'a dyn KeyStore,
     pub now: u64,
     pub period: Duration,
@@ -201,7 +201,7 @@ pub struct SyncInputs<'a> {
 
 /// Brings this unit's keys in line with the leader's, and lets the leader create and rotate
 /// them. Returns None when the peer relation does not exist yet (before cluster-relation-created).
-pub fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
+fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
     let Some((relation, app_bag)) = app_data(juju)? else {
         return Ok(None);
     };

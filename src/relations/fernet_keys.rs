@@ -98,9 +98,9 @@ pub fn observe(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     Ok(Vec::new())
 }
 
-/// The relations to sites as the peer bag keeps them (outside this endpoint's hooks: the
-/// rotate-fernet action).
-pub fn known_sites(bag: &Databag) -> Vec<RelationId> {
+/// The relations to sites as the peer bag keeps them (outside this endpoint's hooks, e.g. in
+/// the rotate-fernet action).
+fn known_sites(bag: &Databag) -> Vec<RelationId> {
     bag.get(sites::PEER_SITES)
         .map(|ids| ids.split(' ').filter_map(RelationId::parse).collect())
         .unwrap_or_default()
@@ -108,7 +108,7 @@ pub fn known_sites(bag: &Databag) -> Vec<RelationId> {
 
 /// Each site with the generation it acknowledged: one relation-list and one relation-get per
 /// site.
-pub fn site_acks(juju: &Juju, ids: &[RelationId]) -> Result<SiteAcks> {
+fn site_acks(juju: &Juju, ids: &[RelationId]) -> Result<SiteAcks> {
     let mut acks = Vec::new();
     for id in ids {
         let Some(app) = juju
@@ -236,7 +236,7 @@ fn site_credentials(hook: &Hook<'_>) -> Result<Option<SiteCredentials>> {
 
 /// Offers the published set to every site (leader only), and `credentials` when given; the
 /// status note when the keys travel in the relation data.
-pub fn publish_to(
+fn publish_to(
     juju: &Juju,
     machine: &crate::machine::Machine,
     ids: &[RelationId],
