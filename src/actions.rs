@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::event::Event;
+use crate::facts::{DatabaseFlags, KeySync, TooSoon};
 use crate::fernet_keys::{RotationRequest, sites};
 use crate::host::fs::Owner;
 use crate::host::services::Service;
@@ -17,7 +18,6 @@ use crate::juju::{Bag, Juju};
 use crate::machine::Machine;
 use crate::paths;
 use crate::relations::cluster;
-use crate::relations::shared_db::DatabaseFlags;
 use crate::relations::{consumers, identity_credentials, identity_service, service_passwords};
 use crate::step::{Hook, Step};
 use crate::steps::admin_identity;
@@ -50,7 +50,7 @@ pub fn run(
     machine: &Machine,
     event: &Event,
     name: &str,
-    steps: &[(&str, Step)],
+    steps: &[Step],
 ) -> Result<AfterAction> {
     let outcome = match name {
         "rotate-fernet" => rotate_fernet(juju, machine, event, steps),
@@ -105,7 +105,7 @@ fn config(juju: &Juju) -> Result<Config, ActionFailure> {
 }
 
 /// Why rotate-fernet did not rotate: the key it would retire, and when it may.
-fn too_soon_message(refused: &cluster::TooSoon, now: u64, token_expiration: u64) -> String {
+fn too_soon_message(refused: &TooSoon, now: u64, token_expiration: u64) -> String {
     let wait = refused.next_allowed.saturating_sub(now);
     let since = match refused.primary_until {
         Some(until) => format!(
@@ -128,7 +128,7 @@ fn too_soon_message(refused: &cluster::TooSoon, now: u64, token_expiration: u64)
 
 /// The steps rotate-fernet runs, as a hook runs them: the sites' acknowledgements, the key
 /// source, the key sync (where the leader rotates), and what the sites are sent.
-const ROTATION_STEPS: [&str; 4] = [
+pub const ROTATION_STEPS: [&str; 4] = [
     "fernet-keys-sites",
     "fernet-keys-source",
     "cluster",
@@ -139,7 +139,7 @@ fn rotate_fernet(
     juju: &Juju,
     machine: &Machine,
     event: &Event,
-    steps: &[(&str, Step)],
+    steps: &[Step],
 ) -> Result<(Results, AfterAction), ActionFailure> {
     let force = juju
         .action_params()?
@@ -176,13 +176,11 @@ fn rotate_fernet(
         }
     };
     hook.rotation = RotationRequest::Action { force };
-    for (name, step) in steps
-        .iter()
-        .filter(|(name, _)| ROTATION_STEPS.contains(name))
-    {
-        step(&mut hook).map_err(|e| ActionFailure(format!("the {name} step failed: {e:#}")))?;
+    for step in steps.iter().filter(|s| ROTATION_STEPS.contains(&s.name)) {
+        hook.run_step(step)
+            .map_err(|e| ActionFailure(format!("{e:#}")))?;
     }
-    let Some(sync) = hook.found::<cluster::KeySync>().cloned() else {
+    let Some(sync) = hook.facts.get::<KeySync>().cloned() else {
         return Err(ActionFailure(
             "the cluster peer relation does not exist yet; try again shortly".to_owned(),
         ));

@@ -26,38 +26,33 @@ use crate::status::{self, Condition};
 use crate::step::{Hook, Step};
 use crate::steps;
 
-/// The steps of every hook that assesses the unit, in the order they depend on each other.
-/// A new relation adds its file in src/relations/ and its line here.
-pub const STEPS: [(&str, Step); 23] = [
-    ("config-warnings", steps::config_warnings::run),
-    ("packages", steps::packages::run),
-    ("fernet-keys-sites", relations::fernet_keys::observe),
-    ("fernet-keys-source", relations::fernet_keys_source::run),
-    ("cluster", relations::cluster::run),
-    ("shared-db", relations::shared_db::run),
-    ("certificates", relations::certificates::run),
-    ("keystone-files", steps::workload::keystone_files),
-    ("database-init", relations::shared_db::initialise),
-    ("fernet-keys", relations::fernet_keys::publish),
-    (
-        "fernet-keys-source-ack",
-        relations::fernet_keys_source::report,
-    ),
-    ("apache", steps::workload::apache),
-    ("ha", relations::ha::run),
-    ("readiness", steps::readiness::run),
-    ("cluster-readiness", steps::readiness::publish),
-    ("haproxy", steps::haproxy::run),
-    ("admin-identity", steps::admin_identity::run),
-    ("identity-service", relations::identity_service::run),
-    ("identity-credentials", relations::identity_credentials::run),
-    ("identity-admin", relations::identity_admin::run),
-    ("keystone-service", relations::keystone_service::run),
-    (
-        "identity-notifications",
-        relations::identity_notifications::run,
-    ),
-    ("nrpe-external-master", relations::nrpe_external_master::run),
+/// The steps of every hook that assesses the unit, in the order they depend on each other:
+/// each declares the facts it reads and writes ([`crate::facts`]), and a step reads only what a
+/// step before it writes. A new relation adds its file in src/relations/ and its line here.
+pub const STEPS: [Step; 23] = [
+    steps::config_warnings::STEP,
+    steps::packages::STEP,
+    relations::fernet_keys::OBSERVE,
+    relations::fernet_keys_source::STEP,
+    relations::cluster::STEP,
+    relations::shared_db::STEP,
+    relations::certificates::STEP,
+    steps::workload::KEYSTONE_FILES,
+    relations::shared_db::INITIALISE,
+    relations::fernet_keys::PUBLISH,
+    relations::fernet_keys_source::REPORT,
+    steps::workload::APACHE,
+    relations::ha::STEP,
+    steps::readiness::STEP,
+    steps::readiness::PUBLISH,
+    steps::haproxy::STEP,
+    steps::admin_identity::STEP,
+    relations::identity_service::STEP,
+    relations::identity_credentials::STEP,
+    relations::identity_admin::STEP,
+    relations::keystone_service::STEP,
+    relations::identity_notifications::STEP,
+    relations::nrpe_external_master::STEP,
 ];
 
 /// How the charm treats an event.
@@ -170,17 +165,20 @@ pub fn assess(juju: &Juju, machine: &Machine, event: &Event, log: &LogHandle) ->
 
 /// Runs `steps` in order until one reports a condition that stops the hook; everything they
 /// reported.
-pub fn run_steps(hook: &mut Hook<'_>, steps: &[(&str, Step)]) -> Result<Vec<Condition>> {
+pub fn run_steps(hook: &mut Hook<'_>, steps: &[Step]) -> Result<Vec<Condition>> {
     let mut conditions = Vec::new();
     if hook.paused {
         conditions.push(Condition::Paused);
     }
-    for (name, step) in steps {
-        let found = step(hook).with_context(|| format!("the {name} step failed"))?;
+    for step in steps {
+        let found = hook.run_step(step)?;
         let stop = found.iter().any(Condition::stops_the_hook);
         conditions.extend(found);
         if stop {
-            tracing::debug!("the {name} step is blocked: the steps after it did not run");
+            tracing::debug!(
+                "the {} step is blocked: the steps after it did not run",
+                step.name
+            );
             break;
         }
     }

@@ -48,7 +48,7 @@ pub const HAPROXY_ADMIN_SOCKET: &str = "/run/haproxy/admin.sock";
 /// The password of haproxy's statistics page (loopback only), generated once per unit.
 pub const HAPROXY_STATS_PASSWORD: &str = "/var/lib/keystone/charm-haproxy-stats";
 /// This unit's cluster address and its peers, as this unit last read them from the cluster
-/// relation (see [`crate::relations::cluster::KnownPeers`]).
+/// relation (see [`crate::facts::KnownPeers`]).
 pub const KNOWN_PEERS: &str = "/var/lib/keystone/charm-peers.json";
 /// memcached's configuration, which Debian's init script and systemd unit read.
 pub const MEMCACHED_CONF: &str = "/etc/memcached.conf";

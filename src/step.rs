@@ -2,12 +2,9 @@
 //!
 //! A step is `fn(&mut Hook) -> Result<Vec<Condition>>`: it reads what it needs through the
 //! context (Juju through [`Hook::juju`], the machine through [`Hook::machine`], what earlier
-//! steps found through [`Hook::found`]), does its work, and returns its part of the status. An
+//! steps found through [`Hook::facts`]), does its work, and returns its part of the status. An
 //! `Err` is a failure Juju should retry (a tool or a service that did not answer); a reason the
 //! operator must act on is a [`Condition::Blocked`] instead.
-
-use std::any::{Any, TypeId};
-use std::collections::BTreeMap;
 
 use std::path::Path;
 
@@ -17,6 +14,7 @@ use crate::addresses::{Addresses, Binding};
 use crate::certificate::KeptCertificate;
 use crate::config::{Config, ConfigProblems};
 use crate::event::Event;
+use crate::facts::{Declared, FactName, Facts};
 use crate::fernet_keys::RotationRequest;
 use crate::identity::EndpointUrls;
 use crate::juju::Juju;
@@ -26,13 +24,64 @@ use crate::machine::Machine;
 use crate::paths;
 pub use crate::status::Condition;
 
-/// Recorded by the readiness step when Keystone answered on this unit; the steps after it that
-/// need Keystone serving (the admin identity, the consumers, haproxy's own server) read it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Answering;
+/// What a step does: reads what it needs through the hook, acts, reports its conditions.
+pub type StepFn = fn(&mut Hook<'_>) -> Result<Vec<Condition>>;
 
-/// One concern of a hook: a relation, the packages, Keystone's files, ...
-pub type Step = fn(&mut Hook<'_>) -> Result<Vec<Condition>>;
+/// One concern of a hook (a relation, the packages, Keystone's files, ...) and the facts it
+/// reads and writes ([`crate::facts`]).
+#[derive(Clone, Copy)]
+pub struct Step {
+    pub name: &'static str,
+    pub run: StepFn,
+    pub reads: &'static [FactName],
+    pub writes: &'static [FactName],
+}
+
+impl Step {
+    pub const fn new(name: &'static str, run: StepFn) -> Step {
+        Step {
+            name,
+            run,
+            reads: &[],
+            writes: &[],
+        }
+    }
+
+    pub const fn reads(self, reads: &'static [FactName]) -> Step {
+        Step { reads, ..self }
+    }
+
+    pub const fn writes(self, writes: &'static [FactName]) -> Step {
+        Step { writes, ..self }
+    }
+}
+
+/// Where `steps` read a fact that no earlier step writes, or a fact is written by more than one
+/// step: one line each, empty when the order holds.
+pub fn fact_order_problems(steps: &[Step]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut written: Vec<(FactName, &str)> = Vec::new();
+    for step in steps {
+        for fact in step.reads {
+            if !written.iter().any(|(w, _)| w == fact) && !step.writes.contains(fact) {
+                problems.push(format!(
+                    "the {} step reads {fact:?}, which no step before it writes",
+                    step.name
+                ));
+            }
+        }
+        for fact in step.writes {
+            if let Some((_, other)) = written.iter().find(|(w, _)| w == fact) {
+                problems.push(format!(
+                    "{fact:?} is written by both the {other} and the {} steps",
+                    step.name
+                ));
+            }
+            written.push((*fact, step.name));
+        }
+    }
+    problems
+}
 
 /// One hook's context, shared by its steps in order.
 pub struct Hook<'a> {
@@ -46,8 +95,11 @@ pub struct Hook<'a> {
     /// Why the leader would rotate the fernet keys in this hook: when due, or because
     /// rotate-fernet asks (the action sets it before it runs the steps).
     pub rotation: RotationRequest,
-    /// What earlier steps found, one value per type (e.g. the database's connection).
-    found: BTreeMap<TypeId, Box<dyn Any>>,
+    /// The certificate the certificates relation issued, as kept on the machine: read before
+    /// the steps (every hook serves it); the certificates step keeps it up to date.
+    pub kept_certificate: Option<KeptCertificate>,
+    /// What earlier steps of this hook found.
+    pub facts: Facts,
     /// Keystone's API on this unit: opened by the first step that needs it, then shared.
     keystone: Option<Box<dyn KeystoneApi + 'a>>,
     logged_in: bool,
@@ -70,7 +122,7 @@ impl<'a> Hook<'a> {
         };
         // The certificate the certificates relation issued is served in every hook, without
         // asking Juju (its step asks only in the hooks that can change it).
-        // It is recorded for that step, so the file is read once per hook.
+        // The hook keeps it for that step, so the file is read once per hook.
         let kept = machine
             .files
             .read(Path::new(paths::CERTIFICATE_STATE))
@@ -83,7 +135,7 @@ impl<'a> Hook<'a> {
             .is_leader()
             .context("cannot tell whether this unit is the leader")?;
         let paused = machine.is_paused()?;
-        let mut hook = Hook {
+        Ok(Ok(Hook {
             juju,
             machine,
             event,
@@ -91,27 +143,23 @@ impl<'a> Hook<'a> {
             leader,
             paused,
             rotation: RotationRequest::Scheduled,
-            found: BTreeMap::new(),
+            kept_certificate: kept,
+            facts: Facts::default(),
             keystone: None,
             logged_in: false,
-        };
-        if let Some(kept) = kept {
-            hook.record(kept);
-        }
-        Ok(Ok(hook))
+        }))
     }
 
-    /// Records what a step found for the steps after it (one value per type; a later one
-    /// replaces it).
-    pub fn record<T: Any>(&mut self, value: T) {
-        self.found.insert(TypeId::of::<T>(), Box::new(value));
-    }
-
-    /// What an earlier step of this hook recorded, if it ran and recorded it.
-    pub fn found<T: Any>(&self) -> Option<&T> {
-        self.found
-            .get(&TypeId::of::<T>())
-            .and_then(|value| value.downcast_ref())
+    /// Runs `step`, holding it to the facts it declares.
+    pub fn run_step(&mut self, step: &Step) -> Result<Vec<Condition>> {
+        self.facts.enter(Declared {
+            step: step.name,
+            reads: step.reads,
+            writes: step.writes,
+        });
+        let conditions = (step.run)(self);
+        self.facts.leave();
+        conditions.with_context(|| format!("the {} step failed", step.name))
     }
 
     /// Keystone's API on this unit, not logged in: enough for the readiness check.

@@ -17,6 +17,8 @@ use std::net::IpAddr;
 
 use keystone_charm::cache::SharedCache;
 use keystone_charm::config::{Config, defaults_from_config_yaml};
+use keystone_charm::database::{Database, DatabaseState};
+use keystone_charm::facts::DatabaseFlags;
 use keystone_charm::fernet_keys::sites::{self, Transport};
 use keystone_charm::fernet_keys::{
     Key, KeyError, KeyMaterial, KeySet, from_python_charm_leader_setting,
@@ -28,9 +30,7 @@ use keystone_charm::paths;
 use keystone_charm::relations::cluster;
 use keystone_charm::relations::consumers::{AppRecord, Record, recorded_users};
 use keystone_charm::relations::ha::{self, UnitNetwork, Vip};
-use keystone_charm::relations::shared_db::{
-    self, Database, DatabaseFlags, DatabaseRequest, DatabaseState, RemoteUnit,
-};
+use keystone_charm::relations::shared_db::{self, DatabaseRequest, RemoteUnit};
 use keystone_charm::relations::{identity_credentials, identity_service, keystone_service};
 use keystone_charm::render::{KeystoneConf, Policy, Templates};
 use keystone_charm::secret::Sensitive;
@@ -366,7 +366,7 @@ fn render_all(templates: &Templates, config: &Config) -> Result<Rendered, String
         let text = String::from_utf8(file.content.clone()).map_err(|e| e.to_string())?;
         files.insert(name, text);
     }
-    let peers = [cluster::Peer {
+    let peers = [keystone_charm::facts::Peer {
         unit: "keystone/1".into(),
         address: Some("10.0.0.11".parse().unwrap()),
         role_addresses: ["public", "internal", "admin"]

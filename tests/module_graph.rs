@@ -2,13 +2,21 @@
 //! - no import cycle among the modules of src/ (a module may use its own submodules and they may
 //!   use it: that is one unit; anything else that goes round is a cycle), nor among its folders
 //!   (`relations/` and `steps/` may not both use the other);
-//! - only the modules that touch the world use `std::fs`, `std::process` or `std::env`.
+//! - only the modules that touch the world use `std::fs`, `std::process` or `std::env`;
+//! - the hook's steps come in an order where each reads only facts an earlier step writes, and
+//!   each fact has one writer (what the steps declare; every hook a test runs checks that the
+//!   steps keep to their declarations).
 //!
 //! Read from the source text (test modules and files left out), the same way a reader follows
 //! `crate::` paths: one node per file.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+use keystone_charm::actions::ROTATION_STEPS;
+use keystone_charm::facts::FactName;
+use keystone_charm::hook::STEPS;
+use keystone_charm::step::{Step, fact_order_problems};
 
 /// Modules allowed to reach the machine directly: each is a seam with a twin, the entry point, or
 /// what the Nagios plugins read outside hooks (`host::monitor`).
@@ -277,5 +285,73 @@ fn only_the_modules_that_touch_the_world_use_fs_process_or_env() {
     assert!(
         offenders.is_empty(),
         "only {WORLD_MODULES:?} may reach the machine directly: {offenders:?}"
+    );
+}
+
+fn rotation_steps() -> Vec<Step> {
+    STEPS
+        .iter()
+        .filter(|step| ROTATION_STEPS.contains(&step.name))
+        .copied()
+        .collect()
+}
+
+#[test]
+fn every_step_reads_only_facts_an_earlier_step_writes() {
+    assert_eq!(fact_order_problems(&STEPS), Vec::<String>::new());
+    // rotate-fernet runs a few of the steps, then reads what the key sync found.
+    let rotation = rotation_steps();
+    assert_eq!(
+        rotation.len(),
+        ROTATION_STEPS.len(),
+        "a rotation step was renamed"
+    );
+    assert_eq!(fact_order_problems(&rotation), Vec::<String>::new());
+    assert!(
+        rotation
+            .iter()
+            .any(|step| step.writes.contains(&FactName::KeySync))
+    );
+}
+
+#[test]
+fn every_fact_is_written_by_a_step() {
+    for fact in FactName::ALL {
+        assert!(
+            STEPS.iter().any(|step| step.writes.contains(fact)),
+            "no step writes {fact:?}"
+        );
+    }
+}
+
+#[test]
+fn the_order_check_finds_a_step_before_its_writer_and_a_second_writer() {
+    let mut steps = STEPS.to_vec();
+    let writer = steps
+        .iter()
+        .position(|step| step.writes.contains(&FactName::Serving))
+        .expect("a step writes Serving");
+    let reader = steps.remove(
+        steps
+            .iter()
+            .position(|step| step.reads.contains(&FactName::Serving))
+            .expect("a step reads Serving"),
+    );
+    let name = reader.name;
+    steps.insert(writer, reader);
+    assert_eq!(
+        fact_order_problems(&steps),
+        vec![format!(
+            "the {name} step reads Serving, which no step before it writes"
+        )]
+    );
+
+    let mut steps = STEPS.to_vec();
+    let mut second = Step::new("second-writer", |_| Ok(Vec::new()));
+    second.writes = &[FactName::Answering];
+    steps.push(second);
+    assert_eq!(
+        fact_order_problems(&steps),
+        vec!["Answering is written by both the readiness and the second-writer steps".to_owned()]
     );
 }

@@ -39,7 +39,7 @@ use crate::host::fs::{DesiredFile, Owner, write_files};
 use crate::juju::{Bag, Databag, DatabagChanges, RelationId, UnitName};
 use crate::paths;
 use crate::secret::Sensitive;
-use crate::step::{Condition, Hook};
+use crate::step::{Condition, Hook, Step};
 
 pub const ENDPOINT: Endpoint = Endpoint::Certificates;
 
@@ -273,10 +273,13 @@ fn condition(kept: &KeptCertificate) -> Vec<Condition> {
     }
 }
 
+/// The certificates step: [`run`].
+pub const STEP: Step = Step::new("certificates", run);
+
 /// Step: see the module documentation.
 pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     // Read by Hook::new, which serves the certificate in every hook.
-    let kept = hook.found::<KeptCertificate>().cloned();
+    let kept = hook.kept_certificate.clone();
     if !asks_juju(hook.event) {
         return Ok(kept.as_ref().map(condition).unwrap_or_default());
     }
@@ -301,6 +304,7 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
                 .remove(Path::new(paths::CERTIFICATE_STATE))
                 .context("cannot forget the relation's certificate")?;
             hook.config.forget_issued();
+            hook.kept_certificate = None;
         }
         return Ok(Vec::new());
     };
@@ -343,7 +347,7 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     }
     if kept != before {
         keep(hook, &kept)?;
-        hook.record(kept.clone());
+        hook.kept_certificate = Some(kept.clone());
     }
     if let Some(issued) = &kept.issued {
         hook.config.serve_issued(issued);

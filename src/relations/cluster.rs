@@ -18,6 +18,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::config::Config;
+use crate::facts::{FactName, HeldKeys, KeySync, KnownPeers, Peer, Rotated, TooSoon};
 use crate::fernet_keys::sites::{self, Upstream};
 use crate::fernet_keys::{
     Ack, KeyMaterial, LeaderDecision, Published, RotationRequest, UnitDecision, leader_decision,
@@ -29,21 +30,24 @@ use crate::juju::{
 };
 use crate::machine::Machine;
 use crate::secret::Sensitive;
-use crate::step::{Condition, Hook};
+use crate::step::{Condition, Hook, Step};
 
 pub const ENDPOINT: &str = "cluster";
 
-/// Recorded by [`run`] when this unit holds the leader's current key set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HeldKeys {
-    pub generation: u64,
-}
+/// The cluster step: [`run`].
+pub const STEP: Step = Step::new("cluster", run)
+    .reads(&[FactName::Upstream, FactName::SiteAcks])
+    .writes(&[FactName::HeldKeys, FactName::KeySync]);
 
 /// Step: this unit holds the published keys; the leader creates them, and rotates them when
 /// due and every unit holds the current ones.
 pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
-    let upstream = hook.found::<Upstream>().cloned();
-    let site_acks = hook.found::<sites::SiteAcks>().cloned().unwrap_or_default();
+    let upstream = hook.facts.get::<Upstream>().cloned();
+    let site_acks = hook
+        .facts
+        .get::<sites::SiteAcks>()
+        .cloned()
+        .unwrap_or_default();
     let mut inputs = sync_inputs(hook.machine, &hook.config, hook.rotation);
     inputs.upstream = upstream.as_ref();
     inputs.sites = &site_acks.0;
@@ -54,7 +58,7 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     let mut conditions = Vec::new();
     match (&sync.waiting, sync.generation) {
         (Some(reason), _) => conditions.push(Condition::Waiting(reason.clone())),
-        (None, Some(generation)) => hook.record(HeldKeys { generation }),
+        (None, Some(generation)) => hook.facts.set(HeldKeys { generation }),
         (None, None) => {}
     }
     if let Some(note) = &sync.note {
@@ -62,7 +66,7 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     }
     keep_for_nagios(hook, sync.generation.filter(|_| sync.waiting.is_none()))?;
     // What rotate-fernet reports.
-    hook.record(sync);
+    hook.facts.set(sync);
     Ok(conditions)
 }
 
@@ -121,44 +125,6 @@ const KEYS_IN_BAG: &str = "fernet-keys";
 const SECRET_LABEL: &str = "fernet-keys";
 /// Where the Python keystone charm kept the keys (leader settings).
 const PYTHON_CHARM_KEYS: &str = "key_repository";
-
-/// What the keys mean for the unit's status.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct KeySync {
-    /// Why the unit is not ready yet (it does not hold the published set).
-    pub waiting: Option<String>,
-    /// A note for the leader's active status, e.g. a rotation waiting for a unit.
-    pub note: Option<String>,
-    /// The generation this unit holds.
-    pub generation: Option<u64>,
-    /// Set when a requested rotation had to wait: the units it waits for.
-    pub blocked_rotation: Option<Vec<String>>,
-    /// Set when rotate-fernet would have retired a key that may have signed tokens still valid.
-    pub rotation_too_soon: Option<TooSoon>,
-    /// Set when a rotation happened in this hook.
-    pub rotated: Option<Rotated>,
-}
-
-/// A rotation refused: it would retire `key` before `next_allowed` (unix seconds).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TooSoon {
-    pub key: u32,
-    pub next_allowed: u64,
-    /// When the key stopped being primary, if known; else the last rotation, which the
-    /// refusal then counts from.
-    pub primary_until: Option<u64>,
-    pub last_rotation: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rotated {
-    pub generation: u64,
-    pub primary_index: u32,
-    /// Units that must now apply the new set.
-    pub units_to_update: Vec<String>,
-    /// Units that had not acknowledged the previous set (a forced rotation).
-    pub forced_past: Vec<String>,
-}
 
 /// The published state, from the peer application bag.
 pub fn published(bag: &crate::juju::Databag) -> Option<Published> {
@@ -726,7 +692,7 @@ pub fn report_readiness(hook: &Hook<'_>, answering: bool) -> Result<()> {
     let Some(relation) = relation(hook.juju)? else {
         return Ok(());
     };
-    let held = hook.found::<HeldKeys>().map(|k| k.generation);
+    let held = hook.facts.get::<HeldKeys>().map(|k| k.generation);
     let mut changes = own_addresses(hook)?;
     let ready = held.filter(|_| answering).map(|g| g.to_string());
     if !hook.leader {
@@ -794,39 +760,8 @@ pub fn report_readiness(hook: &Hook<'_>, answering: bool) -> Result<()> {
     set_shared(hook.juju, &relation, &[(UNITS_READY, Some(value))])
 }
 
-/// This unit's cluster address and its peers, as the cluster relation last said: the peers read
-/// again in the hooks where they can change (the cluster relation's, start, upgrade-charm,
-/// leader-elected), this unit's address in those and in config-changed (which Juju runs when a
-/// unit's addresses change), and both kept on the machine for the other hooks. haproxy's
-/// backends and the shared cache are made from them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct KnownPeers {
-    /// This unit's address on the cluster binding, as its peers reach it.
-    pub own: Option<std::net::IpAddr>,
-    pub peers: Vec<Peer>,
-}
-
-impl KnownPeers {
-    /// The cache every unit shares, as this unit (`me`) sees the application.
-    pub fn shared_cache(&self, me: &str) -> crate::cache::SharedCache {
-        let peers: Vec<crate::cache::PeerAddresses> = self
-            .peers
-            .iter()
-            .map(|peer| crate::cache::PeerAddresses {
-                unit: peer.unit.clone(),
-                cluster: peer.address,
-                roles: peer.role_addresses.values().copied().collect(),
-            })
-            .collect();
-        crate::cache::SharedCache::of(me, self.own, &peers)
-    }
-}
-
-/// The peers as [`KnownPeers`] says; recorded for the later steps of the hook.
-pub fn known_peers(hook: &mut Hook<'_>) -> Result<KnownPeers> {
-    if let Some(known) = hook.found::<KnownPeers>() {
-        return Ok(known.clone());
-    }
+/// The peers as [`KnownPeers`] says, read again only in the hooks where they can change.
+pub fn known_peers(hook: &Hook<'_>) -> Result<KnownPeers> {
     let files = hook.machine.files.as_ref();
     let path = std::path::Path::new(crate::paths::KNOWN_PEERS);
     let kept: Option<KnownPeers> = files
@@ -865,7 +800,6 @@ pub fn known_peers(hook: &mut Hook<'_>) -> Result<KnownPeers> {
             known
         }
     };
-    hook.record(known.clone());
     Ok(known)
 }
 
@@ -881,19 +815,6 @@ fn own_address(juju: &Juju) -> Result<Option<std::net::IpAddr>> {
     Ok(["ingress-address", "private-address"]
         .iter()
         .find_map(|key| bag.get(*key)?.parse().ok()))
-}
-
-/// What a peer says of itself that haproxy needs.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Peer {
-    pub unit: String,
-    /// Its address on the cluster binding (Juju's `private-address` in its bag).
-    pub address: Option<std::net::IpAddr>,
-    /// Its address for each role (`public`, `internal`, `admin`), as it publishes them.
-    #[serde(default)]
-    pub role_addresses: std::collections::BTreeMap<String, std::net::IpAddr>,
-    /// The fernet generation it holds while its Keystone answers.
-    pub ready: Option<u64>,
 }
 
 /// Every other unit, as its cluster bag (and for the leader, the application bag) describes it.

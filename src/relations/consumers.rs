@@ -18,12 +18,11 @@ use sha2::{Digest as _, Sha256};
 
 use crate::addresses::{Addresses, Role};
 use crate::event::{Endpoint, Event, RelationHook};
+use crate::facts::{Answering, Clustered, DatabaseFlags, FactName, HeldKeys};
 use crate::juju::{Bag, Databag, DatabagChanges, RelationId};
-use crate::relations::cluster::{self, HeldKeys};
+use crate::relations::cluster;
 use crate::relations::service_passwords::{self, Passwords};
-use crate::relations::shared_db::DatabaseFlags;
 use crate::secret::Sensitive;
-use crate::step::Answering;
 use crate::step::Hook;
 
 /// A reply: keys to set, or to delete (None).
@@ -82,6 +81,14 @@ pub trait IdentityEndpoint {
             .transpose()
     }
 }
+
+/// What an identity endpoint's step reads ([`may_serve`]).
+pub const READS: &[FactName] = &[
+    FactName::DatabaseFlags,
+    FactName::HeldKeys,
+    FactName::Answering,
+    FactName::Clustered,
+];
 
 /// The step of an identity endpoint: once consumers may be served, the leader serves the
 /// relations that need it and every unit publishes the replies; a broken relation's record goes.
@@ -385,20 +392,19 @@ impl Location {
 /// them up, and, for the leader, which makes them, every other unit is ready too, so none is
 /// named to a consumer before it can validate its tokens.
 pub fn may_serve(hook: &Hook<'_>) -> Result<bool> {
-    let flags = match hook.found::<DatabaseFlags>() {
+    let flags = match hook.facts.get::<DatabaseFlags>() {
         Some(flags) => *flags,
         None => DatabaseFlags::read(hook.juju)?,
     };
-    let Some(held) = hook.found::<HeldKeys>() else {
+    let Some(held) = hook.facts.get::<HeldKeys>() else {
         return Ok(false);
     };
-    if !flags.bootstrapped || hook.found::<Answering>().is_none() {
+    if !flags.bootstrapped || hook.facts.get::<Answering>().is_none() {
         return Ok(false);
     }
     // Behind a VIP or DNS records, not before Pacemaker brought them up (bug 1508575: the
     // Python charm gave consumers the unit's own address meanwhile).
-    if crate::relations::ha::needs_cluster(&hook.config)
-        && hook.found::<crate::relations::ha::Clustered>().is_none()
+    if crate::relations::ha::needs_cluster(&hook.config) && hook.facts.get::<Clustered>().is_none()
     {
         return Ok(false);
     }

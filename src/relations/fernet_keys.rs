@@ -18,17 +18,14 @@ use anyhow::{Context as _, Result};
 use crate::event::{Endpoint, Event, RelationHook};
 use crate::fernet_keys::sites::{self, SiteAcks};
 use crate::juju::{Bag, Databag, DatabagChanges, Juju, RelationId, SecretUri};
-use crate::relations::cluster::{self, AdminCredentials, HeldKeys};
+use crate::relations::cluster::{self, AdminCredentials};
 use crate::relations::service_passwords::{self, Passwords};
-use crate::relations::shared_db::DatabaseFlags;
+
+use crate::facts::{DatabaseFlags, FactName, HeldKeys, SiteRelations};
 use crate::secret::Sensitive;
-use crate::step::{Condition, Hook};
+use crate::step::{Condition, Hook, Step};
 
 pub const ENDPOINT: &str = "fernet-keys";
-
-/// Recorded by [`observe`]: the relations to sites.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Sites(Vec<RelationId>);
 
 /// The relations to sites: asked of Juju in this endpoint's hooks (and kept in the peer bag),
 /// read from the peer bag in every other hook.
@@ -80,6 +77,10 @@ fn valid_site(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
 }
 
+/// The fernet-keys-sites step: [`observe`].
+pub const OBSERVE: Step =
+    Step::new("fernet-keys-sites", observe).writes(&[FactName::SiteRelations, FactName::SiteAcks]);
+
 /// Step: see the module doc.
 pub fn observe(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     if !hook.leader {
@@ -93,8 +94,8 @@ pub fn observe(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         return Ok(Vec::new());
     }
     let acks = site_acks(hook.juju, &ids)?;
-    hook.record(acks);
-    hook.record(Sites(ids));
+    hook.facts.set(acks);
+    hook.facts.set(SiteRelations(ids));
     Ok(Vec::new())
 }
 
@@ -131,12 +132,16 @@ fn site_acks(juju: &Juju, ids: &[RelationId]) -> Result<SiteAcks> {
     Ok(SiteAcks(acks))
 }
 
+/// The fernet-keys step: [`publish`].
+pub const PUBLISH: Step =
+    Step::new("fernet-keys", publish).reads(&[FactName::SiteRelations, FactName::HeldKeys]);
+
 /// Step: see the module doc.
 pub fn publish(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
-    let Some(Sites(ids)) = hook.found::<Sites>().cloned() else {
+    let Some(SiteRelations(ids)) = hook.facts.get::<SiteRelations>().cloned() else {
         return Ok(Vec::new());
     };
-    if hook.found::<HeldKeys>().is_none() {
+    if hook.facts.get::<HeldKeys>().is_none() {
         return Ok(Vec::new());
     }
     let credentials = site_credentials(hook)?;

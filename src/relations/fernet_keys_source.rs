@@ -13,26 +13,15 @@
 use anyhow::{Context as _, Result};
 
 use crate::event::{Endpoint, Event, RelationHook};
+use crate::facts::{Consuming, FactName, HeldKeys};
 use crate::fernet_keys::KeyMaterial;
 use crate::fernet_keys::sites::{self, Offered, OfferedCredentials, Transport, Upstream};
 use crate::juju::{AppName, Bag, Databag, DatabagChanges, Juju, RelationId, SecretRead, SecretUri};
-use crate::relations::cluster::{self, AdminCredentials, HeldKeys};
+use crate::relations::cluster::{self, AdminCredentials};
 use crate::relations::service_passwords::Passwords;
-use crate::step::{Condition, Hook};
+use crate::step::{Condition, Hook, Step};
 
 pub const ENDPOINT: &str = sites::SOURCE_ENDPOINT;
-
-/// Recorded by [`run`] while this site consumes a source.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Consuming {
-    pub relation: RelationId,
-    pub source: String,
-    /// The source initialised the shared database: this site never runs db_sync or bootstrap.
-    pub db_initialised: bool,
-    /// This site holds the source's current credentials, so it can log in to the shared
-    /// database's Keystone and give its service users their shared passwords.
-    pub credentials_adopted: bool,
-}
 
 /// The relation and the source application's name, when it exists.
 fn current(
@@ -69,6 +58,10 @@ fn current(
         })),
     }
 }
+
+/// The fernet-keys-source step: [`run`].
+pub const STEP: Step =
+    Step::new("fernet-keys-source", run).writes(&[FactName::Upstream, FactName::Consuming]);
 
 /// Step: see the module doc.
 pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
@@ -133,8 +126,8 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         }
         Some(offered) => adopt_credentials(hook, &peer, &peer_bag, &source, offered)?,
     };
-    hook.record(upstream);
-    hook.record(Consuming {
+    hook.facts.set(upstream);
+    hook.facts.set(Consuming {
         relation,
         source,
         db_initialised: offer.is_some_and(|o| o.db_initialised),
@@ -315,6 +308,10 @@ fn former_note(source: &str) -> String {
     format!("keys were from {source}; rotating on its own now")
 }
 
+/// The fernet-keys-source-ack step: [`report`].
+pub const REPORT: Step =
+    Step::new("fernet-keys-source-ack", report).reads(&[FactName::Consuming, FactName::HeldKeys]);
+
 /// Step, after the cluster step: the leader tells the source the generation every unit of this
 /// site holds, and this site's name. Reads only its own bag unless the answer may change. On a
 /// site that left its source, the leader's note says so until its first own rotation.
@@ -325,7 +322,7 @@ pub fn report(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     let Some((_, peer_bag)) = cluster::app_data(hook.juju)? else {
         return Ok(Vec::new());
     };
-    let Some(consuming) = hook.found::<Consuming>().cloned() else {
+    let Some(consuming) = hook.facts.get::<Consuming>().cloned() else {
         return Ok(peer_bag
             .get(sites::PEER_FORMER_SOURCE)
             .map(|source| Condition::Note(former_note(source)))
@@ -341,7 +338,7 @@ pub fn report(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     let adopted = peer_bag.get(sites::PEER_SOURCE_GENERATION).cloned();
     if adopted.is_some()
         && own.get(sites::ACKNOWLEDGED) != adopted.as_ref()
-        && hook.found::<HeldKeys>().is_some()
+        && hook.facts.get::<HeldKeys>().is_some()
         && cluster::others_hold_published(hook.juju)?
     {
         changes.insert(sites::ACKNOWLEDGED.to_owned(), adopted);

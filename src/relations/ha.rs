@@ -13,7 +13,7 @@
 //! - DNS HA (`dns-ha`): one `res_ks_<admin|int|public>_hostname` (`ocf:maas:dns`) per
 //!   os-*-hostname set, registering this unit's address on that binding (or in os-*-network),
 //!   in group `grp_ks_hostnames`.
-//! - Received: `clustered` (any value): recorded as [`Clustered`] for the steps after this one.
+//! - Received: `clustered` (any value): written as the [`Clustered`] fact for the steps after this one.
 //! - A `json_*` key of [`KEYS`] this unit no longer sends (`json_delete_resources` after a switch
 //!   to DNS HA) is unset; the Python charm left it in the bag.
 //!
@@ -43,11 +43,12 @@ use sha1::{Digest as _, Sha1};
 use crate::addresses::Role;
 use crate::config::Config;
 use crate::event::{Endpoint, Event, RelationHook};
+use crate::facts::{Clustered, FactName};
 use crate::host::fs::Owner;
 use crate::host::net::Interface;
 use crate::juju::{Bag, Databag, DatabagChanges, RelationId};
 use crate::paths;
-use crate::step::{Condition, Hook};
+use crate::step::{Condition, Hook, Step};
 
 pub const ENDPOINT: Endpoint = Endpoint::Ha;
 /// The service name in every resource name (`res_ks_haproxy`), as the Python charm.
@@ -71,11 +72,6 @@ const VIP_GROUP: &str = "grp_ks_vips";
 const VIP_MONITOR: &str = r#"op monitor timeout="20s" interval="10s" depth="0""#;
 const HOSTNAME_GROUP: &str = "grp_ks_hostnames";
 const DNS_AGENT: &str = "ocf:maas:dns";
-
-/// Recorded when hacluster said `clustered` (any value) on an ha relation: Pacemaker runs this
-/// unit's resources.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Clustered;
 
 /// One entry of the `vip` option: the address, and its text as the operator wrote it (the
 /// resource's name is a hash of that text, and Pacemaker is given that text).
@@ -661,6 +657,9 @@ pub fn needs_cluster(config: &Config) -> bool {
     !config.vips.is_empty() || config.dns_ha
 }
 
+/// The ha step: [`run`].
+pub const STEP: Step = Step::new("ha", run).writes(&[FactName::Clustered]);
+
 /// Step: sends this unit's Pacemaker resources to hacluster when they changed, records
 /// [`Clustered`], and blocks (nothing sent) when the configuration cannot be clustered.
 pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
@@ -685,7 +684,7 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         return Ok(vec![Condition::Blocked(reason)]);
     }
     if kept.clustered {
-        hook.record(Clustered);
+        hook.facts.set(Clustered);
     } else if clustering {
         return Ok(vec![Condition::Waiting(
             "Waiting for hacluster to form the cluster and bring up the VIP or DNS records"
@@ -1141,7 +1140,7 @@ mod tests {
             let Ok(Ok(mut hook)) = Hook::new(juju, machine, &event) else {
                 return false;
             };
-            run(&mut hook).is_ok_and(|c| c.is_empty()) && hook.found::<Clustered>().is_some()
+            run(&mut hook).is_ok_and(|c| c.is_empty()) && hook.facts.get::<Clustered>().is_some()
         })
     }
 

@@ -13,7 +13,7 @@ use crate::juju::{Databag, RelationId};
 use crate::relations::cluster;
 use crate::relations::consumers::{self, API_VERSION, Location, Reply};
 use crate::relations::service_passwords::Passwords;
-use crate::step::{Condition, Hook};
+use crate::step::{Condition, Hook, Step};
 
 pub const ENDPOINT: Endpoint = Endpoint::IdentityAdmin;
 
@@ -40,6 +40,9 @@ pub fn reply(config: &crate::config::Config, password: &str, at: &Location) -> R
 
 /// The endpoint, for [`consumers::run`].
 pub struct IdentityAdmin;
+
+/// The identity-admin step: [`run`].
+pub const STEP: Step = Step::new("identity-admin", run).reads(crate::relations::consumers::READS);
 
 /// Step: see the module documentation.
 pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {

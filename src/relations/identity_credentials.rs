@@ -19,7 +19,7 @@ use crate::identity::{IdentityObject, SERVICE_DOMAIN};
 use crate::juju::{Databag, RelationId};
 use crate::relations::consumers::{self, API_VERSION, AppRecord, Location, Record, Reply};
 use crate::relations::service_passwords::Passwords;
-use crate::step::{Condition, Hook};
+use crate::step::{Condition, Hook, Step};
 
 pub const ENDPOINT: Endpoint = Endpoint::IdentityCredentials;
 
@@ -265,6 +265,10 @@ pub fn app_reply(
 
 /// The endpoint, for [`consumers::run`].
 pub struct IdentityCredentials;
+
+/// The identity-credentials step: [`run`].
+pub const STEP: Step =
+    Step::new("identity-credentials", run).reads(crate::relations::consumers::READS);
 
 /// Step: see the module documentation.
 pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {

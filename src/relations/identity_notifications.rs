@@ -13,7 +13,7 @@ use crate::juju::Databag;
 use crate::relations::cluster;
 use crate::relations::consumers::{self, Inputs, Reply};
 use crate::relations::identity_service::ENDPOINT_RECORDS;
-use crate::step::{Condition, Hook};
+use crate::step::{Condition, Hook, Step};
 
 pub const ENDPOINT: Endpoint = Endpoint::IdentityNotifications;
 
@@ -37,6 +37,10 @@ pub fn checksums(peer_bag: &Databag) -> Reply {
         })
         .collect()
 }
+
+/// The identity-notifications step: [`run`].
+pub const STEP: Step =
+    Step::new("identity-notifications", run).reads(crate::relations::consumers::READS);
 
 /// Step: the leader publishes the checksums on every relation when they changed.
 pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {

@@ -31,7 +31,7 @@ use crate::relations::cluster;
 use crate::relations::consumers::{self, API_VERSION, AppRecord, Location, Record, Reply};
 use crate::relations::service_passwords::Passwords;
 use crate::secret::Sensitive;
-use crate::step::{Condition, Hook};
+use crate::step::{Condition, Hook, Step};
 
 pub const ENDPOINT: Endpoint = Endpoint::IdentityService;
 
@@ -852,6 +852,9 @@ pub fn app_reply(
 
 /// The endpoint, for [`consumers::run`].
 pub struct IdentityService;
+
+/// The identity-service step: [`run`].
+pub const STEP: Step = Step::new("identity-service", run).reads(crate::relations::consumers::READS);
 
 /// Step: the leader serves the requests (in Keystone, then in its records); every unit publishes
 /// the recorded replies in its own bags.

@@ -13,7 +13,7 @@ use crate::juju::{Databag, RelationId};
 use crate::relations::consumers::{self, Location, Record};
 use crate::relations::identity_service::{self, Request, Settings};
 use crate::relations::service_passwords::Passwords;
-use crate::step::{Condition, Hook};
+use crate::step::{Condition, Hook, Step};
 
 pub const ENDPOINT: Endpoint = Endpoint::KeystoneService;
 
@@ -47,6 +47,9 @@ const RECORDS: &str = "keystone-service:";
 
 /// The endpoint, for [`consumers::run`].
 pub struct KeystoneService;
+
+/// The keystone-service step: [`run`].
+pub const STEP: Step = Step::new("keystone-service", run).reads(crate::relations::consumers::READS);
 
 /// Step: see the module documentation.
 pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {

@@ -19,7 +19,7 @@ use crate::host::fs::{DesiredFile, Owner, write_files};
 use crate::juju::DatabagChanges;
 use crate::nagios::{self, Check};
 use crate::paths;
-use crate::step::{Condition, Hook};
+use crate::step::{Condition, Hook, Step};
 
 pub const ENDPOINT: Endpoint = Endpoint::NrpeExternalMaster;
 
@@ -53,6 +53,9 @@ pub fn monitors(checks: &[Check]) -> Result<String> {
     )]);
     serde_norway::to_string(&document).context("cannot write the monitors YAML")
 }
+
+/// The nrpe-external-master step: [`run`].
+pub const STEP: Step = Step::new("nrpe-external-master", run);
 
 /// Step: see the module documentation.
 pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {

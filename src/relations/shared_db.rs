@@ -22,15 +22,16 @@ use base64::Engine as _;
 
 use anyhow::Context as _;
 
+use crate::database::{Database, DatabaseState, DatabaseTls, SharedDbError};
 use crate::event::{Endpoint, Event, RelationHook};
-use crate::host::fs::DesiredFile;
+use crate::facts::{Consuming, DatabaseFlags, FactName, Observed};
 use crate::host::process::{Bootstrap, KeystoneManage};
 use crate::identity;
 use crate::juju::{Bag, Databag, DatabagChanges, Juju, NetworkInfo, RelationId, UnitName};
 use crate::relations::cluster;
-use crate::relations::fernet_keys_source::{self, Consuming};
+use crate::relations::fernet_keys_source;
 use crate::secret::Sensitive;
-use crate::step::{Condition, Hook};
+use crate::step::{Condition, Hook, Step};
 
 pub const ENDPOINT: &str = "shared-db";
 /// The relation's name in status messages (`Missing relations: database`).
@@ -50,28 +51,6 @@ const BOOTSTRAP_ROLE: &str = "admin";
 
 /// Status text while the leader has not run db_sync on this database.
 pub const NOT_INITIALISED: &str = "Database not initialised";
-
-/// What is wrong with the relation's data.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SharedDbError {
-    /// A remote value that cannot be used safely. The value itself is never included.
-    #[error("shared-db: {unit} sent an unusable {key} ({reason}); fix the database charm's data")]
-    InvalidValue {
-        unit: String,
-        key: &'static str,
-        reason: String,
-    },
-    /// What this unit would request is unusable (config `database` / `database-user`).
-    #[error("shared-db: config {option} {reason}")]
-    InvalidRequest {
-        option: &'static str,
-        reason: String,
-    },
-    #[error(
-        "shared-db: this unit has no address on the shared-db binding to send as hostname; bind shared-db to a space this machine is in"
-    )]
-    NoAddress,
-}
 
 /// What this unit asks the database for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,91 +170,6 @@ fn in_network(ip: IpAddr, cidr: &str) -> bool {
 pub struct RemoteUnit {
     pub unit: UnitName,
     pub bag: Databag,
-}
-
-/// TLS material for the database connection, decoded to PEM.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DatabaseTls {
-    /// Written to [`crate::paths::DB_CLIENT_CA`].
-    pub ca_pem: String,
-    /// Client certificate and key, written to [`crate::paths::DB_CLIENT_CERT`] and
-    /// [`crate::paths::DB_CLIENT_KEY`].
-    pub client: Option<(String, Sensitive<String>)>,
-}
-
-/// A database this unit may use.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Database {
-    pub host: String,
-    pub port: Option<u16>,
-    pub name: String,
-    pub user: String,
-    pub password: Sensitive<String>,
-    pub tls: Option<DatabaseTls>,
-}
-
-impl Database {
-    /// What keystone.conf's `[database]` connection is built from; [`crate::render`] builds the
-    /// URL, in one place, encoded the way alembic and oslo.config read it.
-    pub fn connection(&self) -> crate::render::DatabaseConnection {
-        crate::render::DatabaseConnection {
-            user: self.user.clone(),
-            password: self.password.clone(),
-            host: self.host.clone(),
-            port: self.port,
-            database: self.name.clone(),
-            tls: self.tls.as_ref().map(|tls| crate::render::DatabaseTls {
-                ca_file: crate::paths::DB_CLIENT_CA.to_owned(),
-                cert_file: tls
-                    .client
-                    .as_ref()
-                    .map(|_| crate::paths::DB_CLIENT_CERT.to_owned()),
-                key_file: tls
-                    .client
-                    .as_ref()
-                    .map(|_| crate::paths::DB_CLIENT_KEY.to_owned()),
-            }),
-        }
-    }
-
-    /// The files the connection names: the database's TLS material, readable by Keystone.
-    pub fn files(&self) -> Vec<DesiredFile> {
-        let Some(tls) = &self.tls else {
-            return Vec::new();
-        };
-        let mut files = vec![DesiredFile::keystone_readable(
-            crate::paths::DB_CLIENT_CA,
-            tls.ca_pem.clone(),
-        )];
-        if let Some((cert, key)) = &tls.client {
-            files.push(DesiredFile::keystone_readable(
-                crate::paths::DB_CLIENT_CERT,
-                cert.clone(),
-            ));
-            files.push(DesiredFile::keystone_readable(
-                crate::paths::DB_CLIENT_KEY,
-                key.expose().clone(),
-            ));
-        }
-        files
-    }
-
-    /// The SQLAlchemy URL (see [`crate::render::DatabaseConnection::url`]).
-    pub fn connection_url(&self) -> Result<Sensitive<String>, crate::render::RenderError> {
-        self.connection().url()
-    }
-}
-
-/// The database as this unit sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DatabaseState {
-    /// No shared-db relation.
-    Missing,
-    /// Related, but no unit has sent `db_host` and `password` (and `allowed_units`) yet.
-    Incomplete,
-    /// The database answered, but no unit's `allowed_units` names this unit (yet).
-    NotAllowed,
-    Ready(Database),
 }
 
 /// Reads the remote bags. `remote` is `None` without a shared-db relation, else every remote
@@ -416,19 +310,6 @@ pub fn flag_is_set(value: Option<&str>) -> bool {
     })
 }
 
-/// The database's initialisation as the leader recorded it in the peer application bag; every
-/// unit reads it. Recorded by [`initialise`] for the steps after it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct DatabaseFlags {
-    /// db_sync ran on the current database.
-    pub db_initialised: bool,
-    /// `keystone-manage bootstrap` ran on it.
-    pub bootstrapped: bool,
-    /// This hook cleared the flags: the database went away, so whatever was set up in it must
-    /// be set up again.
-    pub reset: bool,
-}
-
 impl DatabaseFlags {
     pub fn from_peer_bag(bag: &Databag) -> DatabaseFlags {
         DatabaseFlags {
@@ -523,23 +404,6 @@ pub fn conditions(state: &Result<DatabaseState, SharedDbError>) -> Vec<Condition
     }
 }
 
-/// What this hook learned about the database.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observed {
-    pub relation: Option<RelationId>,
-    pub state: Result<DatabaseState, SharedDbError>,
-}
-
-impl Observed {
-    /// The database to connect to, once it is ready for this unit.
-    pub fn database(&self) -> Option<&Database> {
-        match &self.state {
-            Ok(DatabaseState::Ready(db)) => Some(db),
-            _ => None,
-        }
-    }
-}
-
 /// Reads the relation (relation-ids, relation-list, one relation-get per database unit) and, in
 /// shared-db's joined and changed hooks, sends this unit's request when it differs from what the
 /// bag holds (network-get, relation-get, relation-set).
@@ -602,6 +466,9 @@ pub fn observe(
 // ---------------------------------------------------------------------------------------------
 // The steps.
 
+/// The shared-db step: [`run`].
+pub const STEP: Step = Step::new("shared-db", run).writes(&[FactName::Observed]);
+
 /// Step: asks for the database and reads what it answered (recording [`Observed`]).
 pub fn run(hook: &mut Hook<'_>) -> anyhow::Result<Vec<Condition>> {
     let observed = match DatabaseRequest::new(&hook.config.database, &hook.config.database_user) {
@@ -615,7 +482,7 @@ pub fn run(hook: &mut Hook<'_>) -> anyhow::Result<Vec<Condition>> {
     if let Some(db) = observed.database() {
         conditions.extend(answering(hook.machine.interfaces.as_ref(), db));
     }
-    hook.record(observed);
+    hook.facts.set(observed);
     Ok(conditions)
 }
 
@@ -636,11 +503,16 @@ fn answering(network: &dyn crate::host::net::Interfaces, db: &Database) -> Optio
     })
 }
 
+/// The database-init step: [`initialise`].
+pub const INITIALISE: Step = Step::new("database-init", initialise)
+    .reads(&[FactName::Observed, FactName::Consuming])
+    .writes(&[FactName::DatabaseFlags]);
+
 /// Step, after Keystone's files are written: the leader initialises the database (db_sync,
 /// then bootstrap) once, and clears the flags when the database goes away; every unit records
 /// the [`DatabaseFlags`] and waits while the database is not initialised.
 pub fn initialise(hook: &mut Hook<'_>) -> anyhow::Result<Vec<Condition>> {
-    let Some(observed) = hook.found::<Observed>().cloned() else {
+    let Some(observed) = hook.facts.get::<Observed>().cloned() else {
         return Ok(Vec::new());
     };
     let peer = cluster::app_data(hook.juju)?;
@@ -650,7 +522,7 @@ pub fn initialise(hook: &mut Hook<'_>) -> anyhow::Result<Vec<Condition>> {
         .unwrap_or_default();
     // A site that takes its keys from a source shares that source's database: only the
     // source initialises it; this site adopts the flags once the source says it did.
-    if let Some(consuming) = hook.found::<Consuming>().cloned() {
+    if let Some(consuming) = hook.facts.get::<Consuming>().cloned() {
         if hook.leader
             && let Some((relation, _)) = &peer
             && consuming.db_initialised
@@ -672,7 +544,7 @@ pub fn initialise(hook: &mut Hook<'_>) -> anyhow::Result<Vec<Condition>> {
             flags.db_initialised = true;
             flags.bootstrapped = true;
         }
-        hook.record(flags);
+        hook.facts.set(flags);
         return Ok(match (observed.database(), flags.db_initialised) {
             (Some(_), false) if consuming.db_initialised => vec![Condition::Waiting(format!(
                 "Waiting for {} to share its credentials",
@@ -714,7 +586,7 @@ pub fn initialise(hook: &mut Hook<'_>) -> anyhow::Result<Vec<Condition>> {
                 .context("cannot list the fernet-keys-source relation")?
                 .is_empty()
         {
-            hook.record(flags);
+            hook.facts.set(flags);
             return Ok(vec![Condition::Waiting(
                 "Waiting for the fernet key source to initialise the shared database".to_owned(),
             )]);
@@ -735,7 +607,7 @@ pub fn initialise(hook: &mut Hook<'_>) -> anyhow::Result<Vec<Condition>> {
             flags.bootstrapped = true;
         }
     }
-    hook.record(flags);
+    hook.facts.set(flags);
     Ok(match (observed.database(), flags.db_initialised) {
         (Some(_), false) => vec![Condition::Waiting(NOT_INITIALISED.to_owned())],
         _ => Vec::new(),

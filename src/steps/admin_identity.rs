@@ -9,16 +9,20 @@ use anyhow::{Context as _, Result};
 use sha2::{Digest as _, Sha256};
 
 use crate::event::Event;
+use crate::facts::{Answering, DatabaseFlags, FactName};
 use crate::identity::{self, IdentitySettings};
 use crate::juju::RelationId;
 use crate::keystone_api::{Change, DomainRef, PasswordCredentials};
 use crate::relations::cluster::{self, AdminCredentials};
-use crate::relations::shared_db::DatabaseFlags;
-use crate::step::{Answering, Condition, Hook};
+use crate::step::{Condition, Hook, Step};
 use crate::steps::policy;
 
 /// Peer application bag key: the digest of the identity inputs the leader last applied.
 const IDENTITY_APPLIED: &str = "identity-applied";
+
+/// The admin-identity step: [`run`].
+pub const STEP: Step =
+    Step::new("admin-identity", run).reads(&[FactName::DatabaseFlags, FactName::Answering]);
 
 /// Step: the leader, once Keystone answers and is bootstrapped, ensures the admin identity when
 /// its inputs changed. update-status skips it: nothing it reads can change without another hook.
@@ -30,7 +34,8 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         return Ok(Vec::new());
     };
     let flags = hook
-        .found::<DatabaseFlags>()
+        .facts
+        .get::<DatabaseFlags>()
         .copied()
         .unwrap_or_else(|| DatabaseFlags::from_peer_bag(&bag));
     let applied = bag.get(IDENTITY_APPLIED).cloned();
@@ -40,7 +45,7 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         return Ok(Vec::new());
     }
     if !flags.bootstrapped
-        || hook.found::<Answering>().is_none()
+        || hook.facts.get::<Answering>().is_none()
         || *hook.event == Event::UpdateStatus
     {
         return Ok(Vec::new());

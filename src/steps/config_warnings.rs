@@ -4,7 +4,10 @@
 use anyhow::Result;
 
 use crate::event::Event;
-use crate::step::{Condition, Hook};
+use crate::step::{Condition, Hook, Step};
+
+/// The config-warnings step: [`run`].
+pub const STEP: Step = Step::new("config-warnings", run);
 
 /// Step: in config-changed, one WARNING per such option set to a non-default value.
 pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {

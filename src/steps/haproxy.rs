@@ -17,15 +17,14 @@ use anyhow::{Context as _, Result};
 
 use crate::addresses::Role;
 use crate::config::Config;
+use crate::facts::FactName;
+use crate::facts::{Answering, HeldKeys, KnownPeers, Peer, Rendered, Serving};
 use crate::host::fs::{DesiredFile, Files, Owner, write_files};
 use crate::host::services::Service;
 use crate::paths;
-use crate::relations::cluster::{self, HeldKeys, Peer};
 use crate::render::{Haproxy, HaproxyApi, HaproxyNetwork, HaproxyServer, WsgiApp};
 use crate::secret::Sensitive;
-use crate::step::Answering;
-use crate::step::{Condition, Hook};
-use crate::steps::workload::Serving;
+use crate::step::{Condition, Hook, Step};
 
 /// Where haproxy's statistics page listens, on loopback.
 const STATS_PORT: u16 = 8888;
@@ -142,31 +141,37 @@ pub fn plan(
     }
 }
 
+/// The haproxy step: [`run`].
+pub const STEP: Step = Step::new("haproxy", run).reads(&[
+    FactName::Serving,
+    FactName::HeldKeys,
+    FactName::Answering,
+    FactName::KnownPeers,
+    FactName::Rendered,
+]);
+
 /// Step: once Keystone serves on this unit, haproxy in front of it.
 pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
-    let Some(serving) = hook.found::<Serving>().copied() else {
+    let Some(serving) = hook.facts.get::<Serving>().copied() else {
         return Ok(Vec::new());
     };
-    let known = cluster::known_peers(hook)?;
+    // The keystone-files step wrote both before Apache could serve.
+    let (Some(known), Some(rendered)) =
+        (hook.facts.get::<KnownPeers>(), hook.facts.get::<Rendered>())
+    else {
+        return Ok(Vec::new());
+    };
     let peers = known.peers.clone();
     let files = hook.machine.files.as_ref();
-    let generation = hook.found::<HeldKeys>().map(|k| k.generation);
-    let self_ready = generation.is_some() && hook.found::<Answering>().is_some();
+    let generation = hook.facts.get::<HeldKeys>().map(|k| k.generation);
+    let self_ready = generation.is_some() && hook.facts.get::<Answering>().is_some();
     let me = hook.juju.unit().as_str();
     let servers = servers(me, self_ready, &peers, generation);
     let networks = networks(&hook.config, me, self_ready, &peers, generation);
     let mut haproxy = plan(&hook.config, servers, networks, stats_password(files)?);
     // The cache every unit shares (crate::cache), fronted on loopback.
     haproxy.cache = hook.config.enable_cache.then(|| known.shared_cache(me));
-    let loaded;
-    let templates = match crate::steps::workload::templates(hook) {
-        Some(templates) => templates,
-        None => {
-            loaded = hook.machine.templates()?;
-            &loaded
-        }
-    };
-    let text = match templates.haproxy(&haproxy) {
+    let text = match rendered.templates.haproxy(&haproxy) {
         Ok(text) => text,
         Err(err) => return Ok(vec![Condition::Blocked(err.to_string())]),
     };
@@ -287,7 +292,7 @@ mod tests {
 
     #[test]
     fn the_cache_goes_to_the_lowest_numbered_unit_whose_memcached_answers_the_others_standing_by() {
-        let known = cluster::KnownPeers {
+        let known = KnownPeers {
             own: "10.0.0.3".parse().ok(),
             peers: vec![
                 peer("keystone/2", "10.0.0.4", None),

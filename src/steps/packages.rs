@@ -11,7 +11,10 @@ use crate::host::packages;
 use crate::juju::{Status, StatusScope};
 use crate::paths;
 use crate::release::KeystoneRelease;
-use crate::step::{Condition, Hook};
+use crate::step::{Condition, Hook, Step};
+
+/// The packages step: [`run`].
+pub const STEP: Step = Step::new("packages", run);
 
 /// Step: install and upgrade-charm install what is missing (nothing when all is there) and
 /// disable the distribution's own Keystone service, so only the charm's vhost serves it.

@@ -11,10 +11,10 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 
 use crate::event::Event;
+use crate::facts::{Answering, FactName, Serving};
 use crate::host::fs::Owner;
 use crate::paths;
-use crate::step::{Answering, Condition, Hook, local_endpoint};
-use crate::steps::workload::Serving;
+use crate::step::{Condition, Hook, Step, local_endpoint};
 
 /// Whether this hook asks Keystone again rather than trusting the last answer.
 fn must_check(event: &Event, serving: Serving, answered_before: bool) -> bool {
@@ -29,10 +29,15 @@ fn must_check(event: &Event, serving: Serving, answered_before: bool) -> bool {
     health_check || serving.changed || !answered_before
 }
 
+/// The readiness step: [`run`].
+pub const STEP: Step = Step::new("readiness", run)
+    .reads(&[FactName::Serving])
+    .writes(&[FactName::Answering]);
+
 /// Step: the readiness check, once Apache serves Keystone (unauthenticated, on the hook's one
 /// Keystone session).
 pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
-    let Some(serving) = hook.found::<Serving>().copied() else {
+    let Some(serving) = hook.facts.get::<Serving>().copied() else {
         return Ok(Vec::new());
     };
     let marker = Path::new(paths::ANSWERING_MARKER);
@@ -42,7 +47,7 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         .context("cannot read the readiness marker")?
         .is_some();
     if !must_check(hook.event, serving, answered_before) {
-        hook.record(Answering);
+        hook.facts.set(Answering);
         return Ok(Vec::new());
     }
     let base = local_endpoint(&hook.config).base_url();
@@ -59,7 +64,7 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
             files
                 .write(marker, b"Keystone answered\n", &Owner::root(), 0o644)
                 .context("cannot record that Keystone answers")?;
-            hook.record(Answering);
+            hook.facts.set(Answering);
             Ok(Vec::new())
         }
         Err(reason) => {
@@ -73,10 +78,14 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     }
 }
 
+/// The cluster-readiness step: [`publish`].
+pub const PUBLISH: Step =
+    Step::new("cluster-readiness", publish).reads(&[FactName::Answering, FactName::HeldKeys]);
+
 /// Step: tells the other units whether this one can serve (see
 /// [`crate::relations::cluster::report_readiness`]).
 pub fn publish(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
-    let answering = hook.found::<Answering>().is_some();
+    let answering = hook.facts.get::<Answering>().is_some();
     crate::relations::cluster::report_readiness(hook, answering)?;
     Ok(Vec::new())
 }

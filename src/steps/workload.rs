@@ -15,19 +15,21 @@ use anyhow::{Context as _, Result};
 use crate::cache::SharedCache;
 use crate::config::Config;
 use crate::event::Event;
+use crate::facts::{
+    DatabaseFlags, FactName, HeldKeys, KnownPeers, Observed, Rendered, Serving, WorkloadPlan,
+};
 use crate::host::fs::{DesiredFile, Owner, write_files};
 use crate::host::process::{Invocation, Runner, run_checked};
 use crate::host::services::{Service, Services};
 use crate::juju::Databag;
 use crate::machine::Machine;
 use crate::paths;
-use crate::relations::cluster::{self, HeldKeys, KnownPeers};
-use crate::relations::shared_db::{DatabaseFlags, Observed};
+use crate::relations::cluster;
 use crate::release::KeystoneRelease;
 use crate::render::{
     DatabaseConnection, KeystoneConf, LoggingConf, Policy, RenderError, Templates, TlsFiles, Vhost,
 };
-use crate::step::{Condition, Hook};
+use crate::step::{Condition, Hook, Step};
 use crate::steps::packages::kept_release;
 use crate::steps::policy;
 
@@ -53,27 +55,6 @@ pub struct WorkloadFacts<'a> {
     pub policy: Policy,
     /// Whether this release of Keystone keeps cached token validations coherent.
     pub token_caching: bool,
-}
-
-/// The unit's workload, as it should be.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkloadPlan {
-    /// Keystone's own files (keystone.conf, logging.conf, the database's TLS material): written
-    /// whenever the config is valid, so that keystone-manage reads the current database.
-    pub keystone_files: Vec<DesiredFile>,
-    /// Apache's files (the vhost and its TLS material): written only once Keystone can serve.
-    pub apache_files: Vec<DesiredFile>,
-    /// Directories the files go in that the packages do not create.
-    pub directories: Vec<PathBuf>,
-    /// Apache modules the vhost needs.
-    pub modules: Vec<&'static str>,
-    /// Apache serves Keystone (the site is enabled and Apache runs).
-    pub serve: bool,
-    /// memcached's configuration and the firewall that guards it (enable-cache): written only
-    /// once Keystone can serve.
-    pub cache_files: Vec<DesiredFile>,
-    /// memcached runs (enable-cache).
-    pub memcached: bool,
 }
 
 impl WorkloadPlan {
@@ -176,41 +157,18 @@ pub fn plan(templates: &Templates, facts: &WorkloadFacts<'_>) -> Result<Workload
     })
 }
 
-/// What [`keystone_files`] rendered and wrote, for [`apache`].
-struct Rendered {
-    templates: Templates,
-    plan: WorkloadPlan,
-    /// The database flag the plan was made with.
-    planned_initialised: bool,
-    keystone_changed: bool,
-}
-
-/// The templates [`keystone_files`] loaded in this hook, for the steps after it that render
-/// files of their own (parsed once per hook).
-pub fn templates<'h>(hook: &'h Hook<'_>) -> Option<&'h Templates> {
-    hook.found::<Rendered>().map(|r| &r.templates)
-}
-
-/// Recorded by [`apache`] when Apache serves Keystone on this unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Serving {
-    /// This hook changed one of the files Keystone or Apache run from, or started or restarted
-    /// a service: whatever was known of Keystone answering is out of date.
-    pub changed: bool,
-}
-
 fn facts<'h>(
     hook: &'h Hook<'_>,
     db_initialised: bool,
     peer_bag: Option<&Databag>,
     kept_release: KeystoneRelease,
 ) -> WorkloadFacts<'h> {
-    let database = hook.found::<Observed>().and_then(Observed::database);
+    let database = hook.facts.get::<Observed>().and_then(Observed::database);
     let me = hook.juju.unit().as_str();
     let cache = hook
         .config
         .enable_cache
-        .then(|| match hook.found::<KnownPeers>() {
+        .then(|| match hook.facts.get::<KnownPeers>() {
             Some(known) => known.shared_cache(me),
             None => SharedCache::of(me, None, &[]),
         });
@@ -219,7 +177,7 @@ fn facts<'h>(
         database: database.map(|db| db.connection()),
         database_files: database.map(|db| db.files()).unwrap_or_default(),
         db_initialised,
-        keys_ready: hook.found::<HeldKeys>().is_some(),
+        keys_ready: hook.facts.get::<HeldKeys>().is_some(),
         cpus: hook.machine.cpus,
         server_name: hook
             .config
@@ -232,11 +190,17 @@ fn facts<'h>(
     }
 }
 
+/// The keystone-files step: [`keystone_files`].
+pub const KEYSTONE_FILES: Step = Step::new("keystone-files", keystone_files)
+    .reads(&[FactName::Observed, FactName::HeldKeys])
+    .writes(&[FactName::KnownPeers, FactName::Rendered]);
+
 /// Step: renders every file (a refused value blocks the unit and nothing is written) and
 /// writes Keystone's own.
 pub fn keystone_files(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     let templates = hook.machine.templates()?;
-    cluster::known_peers(hook)?;
+    let known = cluster::known_peers(hook)?;
+    hook.facts.set(known);
     let peer_bag = cluster::app_data(hook.juju)?.map(|(_, bag)| bag);
     let planned_initialised = peer_bag
         .as_ref()
@@ -256,7 +220,7 @@ pub fn keystone_files(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         Err(err) => return Ok(vec![Condition::Blocked(err.to_string())]),
     };
     let changed = write_files(hook.machine.files.as_ref(), &[], &plan.keystone_files)?;
-    hook.record(Rendered {
+    hook.facts.set(Rendered {
         templates,
         plan,
         planned_initialised,
@@ -265,14 +229,26 @@ pub fn keystone_files(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     Ok(Vec::new())
 }
 
+/// The apache step: [`apache`].
+pub const APACHE: Step = Step::new("apache", apache)
+    .reads(&[
+        FactName::Rendered,
+        FactName::DatabaseFlags,
+        FactName::Observed,
+        FactName::KnownPeers,
+        FactName::HeldKeys,
+    ])
+    .writes(&[FactName::Serving]);
+
 /// Step: once Keystone can serve, writes Apache's files and brings Apache and memcached up,
 /// restarting Apache when any of its inputs changed.
 pub fn apache(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
-    let Some(rendered) = hook.found::<Rendered>() else {
+    let Some(rendered) = hook.facts.get::<Rendered>() else {
         return Ok(Vec::new());
     };
     let initialised = hook
-        .found::<DatabaseFlags>()
+        .facts
+        .get::<DatabaseFlags>()
         .map_or(rendered.planned_initialised, |f| f.db_initialised);
     // Only the database flag can have changed since the first plan, so a second one is made
     // only when it did.
@@ -314,7 +290,7 @@ pub fn apache(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     let inputs = Inputs::of(keystone_changed, &changed);
     let services = converge_services(machine.services.as_ref(), &plan, hook.paused, inputs)?;
     if plan.serve && !hook.paused {
-        hook.record(Serving {
+        hook.facts.set(Serving {
             changed: inputs != Inputs::Unchanged || services != ServiceChanges::default(),
         });
     }
@@ -485,9 +461,9 @@ pub fn converge_services(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::database::Database;
     use crate::host::fs::{Entry, MemoryFiles};
     use crate::host::services::{RecordingServices, ServiceAction};
-    use crate::relations::shared_db::Database;
     use crate::secret::Sensitive;
     use serde_json::json;
     use std::path::Path;
