@@ -1,7 +1,9 @@
 //! What the steps of one hook tell the steps after them: [`Facts`], one field per fact.
 //!
 //! Each fact is written by exactly one step, which declares it (`Step::writes`), and read only
-//! by steps that declare it (`Step::reads`) and come after that one. `tests/module_graph.rs`
+//! by steps that declare it (`Step::reads`) and come after that one. One fact gathers what
+//! several steps add: [`Fragments`], the relations' additions to keystone.conf and the vhost;
+//! every step that adds to it comes before every step that reads it. `tests/module_graph.rs`
 //! checks the order of [`crate::hook::STEPS`] against those declarations, and every hook a test
 //! runs checks that a step reads and writes only what it declares.
 //!
@@ -15,6 +17,7 @@ use crate::fernet_keys::sites::{SiteAcks, Upstream};
 use crate::host::fs::DesiredFile;
 use crate::juju::RelationId;
 use crate::render::Templates;
+pub use crate::render::fragments::Fragments;
 
 /// Declares the facts: the [`FactName`] of each, the field of [`Facts`] that holds it, and its
 /// [`Fact`] implementation.
@@ -26,6 +29,11 @@ macro_rules! facts {
 
         impl FactName {
             pub const ALL: &[FactName] = &[$(FactName::$fact,)*];
+
+            /// Whether several steps add to the fact (each before every step that reads it).
+            pub fn gathers(self) -> bool {
+                self == FactName::Fragments
+            }
         }
 
         /// Every fact of one hook, empty until its step writes it.
@@ -59,6 +67,8 @@ facts! {
     upstream: Upstream,
     /// fernet-keys-source: this site consumes a source.
     consuming: Consuming,
+    /// Relations: what they add to keystone.conf and the vhost, before keystone-files.
+    fragments: Fragments,
     /// cluster: this unit holds the current keys.
     held_keys: HeldKeys,
     /// cluster: what the key sync did and found.
@@ -105,6 +115,12 @@ impl Facts {
     pub fn set<T: Fact>(&mut self, value: T) {
         self.check(T::NAME, Access::Write);
         *T::slot_mut(self) = Some(value);
+    }
+
+    /// Adds a relation's fragments to those of the steps before it.
+    pub fn add_fragments(&mut self, more: Fragments) {
+        self.check(FactName::Fragments, Access::Write);
+        self.fragments.get_or_insert_default().extend(more);
     }
 
     /// From now until [`Facts::leave`], accesses are checked against `declared`.

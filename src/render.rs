@@ -23,6 +23,10 @@ use crate::config::{Config, KeystoneLogLevel, SecurityCompliance};
 use crate::paths;
 use crate::secret::Sensitive;
 
+pub mod fragments;
+
+pub use fragments::{ConfFragment, ConfKind, Fragments, VhostFragment};
+
 /// The templates, by file name in templates/.
 pub const KEYSTONE_CONF: &str = "keystone.conf";
 pub const LOGGING_CONF: &str = "logging.conf";
@@ -117,7 +121,21 @@ impl Templates {
 
     /// keystone.conf. The text holds the database password: write it, never log it.
     pub fn keystone_conf(&self, conf: &KeystoneConf) -> Result<String, RenderError> {
-        self.render(KEYSTONE_CONF, &conf.view()?)
+        let mut view = conf.view()?;
+        if conf.fragments.is_empty() {
+            return self.render(KEYSTONE_CONF, &view);
+        }
+        // The relations' options are checked against what the charm sets itself.
+        let own = self.render(KEYSTONE_CONF, &view)?;
+        let additions = fragments::conf_view(&conf.fragments, &own)?;
+        // [auth] methods is the one list fragments may add to (fragments::LIST_OPTIONS).
+        for (_, _, method) in additions.list_items {
+            if !view.auth_methods.contains(&method) {
+                view.auth_methods.push(method);
+            }
+        }
+        view.fragments = additions.sections;
+        self.render(KEYSTONE_CONF, &view)
     }
 
     /// The logging configuration keystone.conf's `log_config_append` names.
@@ -412,7 +430,20 @@ pub struct KeystoneConf {
     pub default_authorization_ttl: u64,
     /// `[security_compliance]` options (key, value), in a stable order.
     pub security_compliance: Vec<(String, String)>,
+    /// What the relations add ([`fragments`]).
+    pub fragments: Vec<ConfFragment>,
 }
+
+/// `[auth] methods` as the charm sets it; a relation may add its own ([`ConfKind::ListItem`]).
+const AUTH_METHODS: [&str; 7] = [
+    "external",
+    "password",
+    "token",
+    "oauth1",
+    "openid",
+    "totp",
+    "application_credential",
+];
 
 #[derive(Serialize)]
 struct KeystoneConfView {
@@ -439,9 +470,11 @@ struct KeystoneConfView {
     catalog_cache_time: u64,
     default_authorization_ttl: u64,
     security_compliance: Vec<ConfOption>,
+    auth_methods: Vec<String>,
+    fragments: Vec<fragments::SectionView>,
 }
 
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 struct ConfOption {
     key: String,
     value: String,
@@ -481,6 +514,7 @@ impl KeystoneConf {
                 .as_ref()
                 .map(security_compliance_options)
                 .unwrap_or_default(),
+            fragments: Vec::new(),
         }
     }
 
@@ -560,6 +594,8 @@ impl KeystoneConf {
             catalog_cache_time: self.catalog_cache_time,
             default_authorization_ttl: self.default_authorization_ttl,
             security_compliance,
+            auth_methods: AUTH_METHODS.iter().map(|m| (*m).to_owned()).collect(),
+            fragments: Vec::new(),
         })
     }
 }
@@ -778,6 +814,8 @@ pub struct Vhost {
     /// mod_wsgi names its daemon sockets anew at every restart (its default); off, a request an
     /// old Apache child accepted during a graceful reload reaches the new daemons.
     pub socket_rotation: bool,
+    /// What the relations add to every virtual host ([`fragments`]).
+    pub fragments: Vec<VhostFragment>,
 }
 
 #[derive(Serialize)]
@@ -789,6 +827,8 @@ struct VhostView {
     tls: Option<TlsView>,
     log_dir: String,
     socket_rotation: bool,
+    includes: Vec<String>,
+    aliases: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -810,7 +850,11 @@ struct TlsView {
 
 /// Checks service-path-prefix: `/` and segments of URL-safe characters, no trailing `/`.
 pub fn check_path_prefix(prefix: &str) -> Result<(), RenderError> {
-    let field = "service-path-prefix";
+    url_path("service-path-prefix", prefix)
+}
+
+/// A URL path the vhost serves: `/` and segments of URL-safe characters, no trailing `/`.
+fn url_path(field: &'static str, prefix: &str) -> Result<(), RenderError> {
     one_line(field, VHOST, prefix)?;
     let Some(rest) = prefix.strip_prefix('/') else {
         return unsafe_value(field, VHOST, "it must start with /");
@@ -863,6 +907,7 @@ impl Vhost {
             tls,
             log_dir: paths::APACHE_LOG_DIR.to_owned(),
             socket_rotation: config.wsgi_socket_rotation,
+            fragments: Vec::new(),
         }
     }
 
@@ -913,6 +958,7 @@ impl Vhost {
             }),
             None => None,
         };
+        let extra = fragments::vhost_view(&self.fragments)?;
         Ok(VhostView {
             listen_address: match self.listen_address {
                 Some(IpAddr::V4(ip)) => format!("{ip}:"),
@@ -925,6 +971,8 @@ impl Vhost {
             tls,
             log_dir: path_value("the Apache log directory", file, &self.log_dir)?,
             socket_rotation: self.socket_rotation,
+            includes: extra.includes,
+            aliases: extra.aliases,
         })
     }
 }

@@ -56,22 +56,36 @@ impl Step {
     }
 }
 
-/// Where `steps` read a fact that no earlier step writes, or a fact is written by more than one
-/// step: one line each, empty when the order holds.
+/// Where `steps` read a fact that no earlier step writes, a fact is written by more than one
+/// step, or a step adds to a gathered fact after a step read it: one line each, empty when the
+/// order holds.
 pub fn fact_order_problems(steps: &[Step]) -> Vec<String> {
     let mut problems = Vec::new();
     let mut written: Vec<(FactName, &str)> = Vec::new();
+    let mut read: Vec<(FactName, &str)> = Vec::new();
     for step in steps {
         for fact in step.reads {
-            if !written.iter().any(|(w, _)| w == fact) && !step.writes.contains(fact) {
+            // A gathered fact no step added to is empty, not missing.
+            if !fact.gathers()
+                && !written.iter().any(|(w, _)| w == fact)
+                && !step.writes.contains(fact)
+            {
                 problems.push(format!(
                     "the {} step reads {fact:?}, which no step before it writes",
                     step.name
                 ));
             }
+            read.push((*fact, step.name));
         }
         for fact in step.writes {
-            if let Some((_, other)) = written.iter().find(|(w, _)| w == fact) {
+            if fact.gathers() {
+                if let Some((_, reader)) = read.iter().find(|(r, _)| r == fact) {
+                    problems.push(format!(
+                        "the {} step adds to {fact:?} after the {reader} step read it",
+                        step.name
+                    ));
+                }
+            } else if let Some((_, other)) = written.iter().find(|(w, _)| w == fact) {
                 problems.push(format!(
                     "{fact:?} is written by both the {other} and the {} steps",
                     step.name

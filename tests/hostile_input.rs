@@ -353,6 +353,7 @@ fn render_all(templates: &Templates, config: &Config) -> Result<Rendered, String
             service_project_id: Some("5e6f".into()),
         },
         token_caching: true,
+        fragments: Default::default(),
     };
     let plan = workload::plan(templates, &facts).map_err(|e| e.to_string())?;
     let mut files = BTreeMap::new();

@@ -151,3 +151,79 @@ fn keystone_reads_back_what_the_charm_configured() {
         ])
     );
 }
+
+/// What the relations add, read by Keystone: an option in a section the charm writes itself
+/// (so the section appears twice), a new section, an item of `[auth] methods` and a
+/// multi-valued option.
+const READ_FRAGMENTS: &str = r#"
+import json, sys
+import keystone.conf
+from oslo_config import cfg
+CONF = keystone.conf.CONF
+keystone.conf.configure()
+# Keystone registers a protocol's remote_id_attribute when it first meets the protocol.
+CONF.register_opt(cfg.StrOpt('remote_id_attribute'), group='openid')
+CONF(args=[], project='keystone', default_config_files=[sys.argv[1]])
+print(json.dumps({
+    "drivers": CONF.identity.domain_specific_drivers_enabled,
+    "domains": CONF.identity.domain_config_dir,
+    "driver": CONF.identity.driver,
+    "methods": CONF.auth.methods,
+    "remote_id": CONF.openid.remote_id_attribute,
+    "dashboards": CONF.federation.trusted_dashboard,
+    "ttl": CONF.federation.default_authorization_ttl,
+}))
+"#;
+
+#[test]
+fn keystone_reads_what_the_relations_add() {
+    use keystone_charm::render::ConfFragment;
+    let config = Config::from_options(&support::config_defaults()).unwrap();
+    let mut conf = KeystoneConf::from_config(&config, None);
+    conf.fragments = vec![
+        ConfFragment::set("identity", "domain_specific_drivers_enabled", "True"),
+        ConfFragment::set("identity", "domain_config_dir", "/etc/keystone/domains"),
+        ConfFragment::list_item("auth", "methods", "mapped"),
+        ConfFragment::set("openid", "remote_id_attribute", "HTTP_OIDC_ISS"),
+        ConfFragment::repeat(
+            "federation",
+            "trusted_dashboard",
+            "https://a.example/websso/",
+        ),
+        ConfFragment::repeat(
+            "federation",
+            "trusted_dashboard",
+            "https://b.example/websso/",
+        ),
+    ];
+    let dir = TempDir::new("oslo-fragments");
+    let file = dir.path().join("keystone.conf");
+    let text = Templates::bundled().keystone_conf(&conf).unwrap();
+    std::fs::write(&file, text).unwrap();
+    let output = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(READ_FRAGMENTS)
+        .arg(&file)
+        .output()
+        .expect("/usr/bin/python3 (Debian's keystone package depends on it)");
+    assert!(
+        output.status.success(),
+        "oslo.config could not read keystone.conf: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let read: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(read["drivers"], true);
+    assert_eq!(read["domains"], "/etc/keystone/domains");
+    // The charm's own options of the section a relation added to are still read.
+    assert_eq!(read["driver"], "sql");
+    assert_eq!(read["ttl"], config.default_authorization_ttl);
+    assert_eq!(
+        read["methods"].as_array().and_then(|m| m.last()),
+        Some(&json!("mapped"))
+    );
+    assert_eq!(read["remote_id"], "HTTP_OIDC_ISS");
+    assert_eq!(
+        read["dashboards"],
+        json!(["https://a.example/websso/", "https://b.example/websso/"])
+    );
+}

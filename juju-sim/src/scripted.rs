@@ -538,6 +538,23 @@ impl IdentityConsumer {
     fn endpoint(&self) -> &str {
         Self::endpoint_of(self.interface)
     }
+
+    /// A Sunbeam-style consumer follows its credentials secret, as the Sunbeam library does
+    /// on secret-changed: the new revision's content replaces what it recorded.
+    fn credentials_changed(&mut self, hook: &mut ScriptedHook<'_>) -> Result<()> {
+        let Some((id, _, _)) = hook.event.secret.clone() else {
+            return Ok(());
+        };
+        let out = hook.tool("secret-get", &["--refresh", "--format=json", &id])?;
+        let content: BTreeMap<String, String> = serde_json::from_str(&out)?;
+        let mut replies = self.replies.lock().unwrap_or_else(|p| p.into_inner());
+        for reply in replies.entry(hook.unit.clone()).or_default().values_mut() {
+            if reply.get("service-credentials") == Some(&id) {
+                reply.extend(content.clone());
+            }
+        }
+        Ok(())
+    }
 }
 
 impl ScriptedCharm for IdentityConsumer {
@@ -546,6 +563,9 @@ impl ScriptedCharm for IdentityConsumer {
     }
 
     fn handle(&mut self, hook: &mut ScriptedHook<'_>) -> Result<()> {
+        if hook.hook_name() == "secret-changed" && self.interface == IdentityInterface::Sunbeam {
+            return self.credentials_changed(hook);
+        }
         let prefix = format!("{}-relation-", self.endpoint());
         let Some(kind) = hook.hook_name().strip_prefix(&prefix).map(str::to_owned) else {
             return Ok(());

@@ -699,3 +699,6 @@ pub fn credentials_secret(
         .with_context(|| format!("cannot grant {remote} its credentials secret"))?;
     Ok(uri)
 }
+
+#[cfg(test)]
+mod tests;

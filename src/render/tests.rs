@@ -562,3 +562,162 @@ fn a_missing_template_names_itself() {
         "cannot read the template keystone.conf: No such file or directory; is the charm directory complete?"
     );
 }
+
+/// What an LDAP domain, a federation protocol and a trusted dashboard would add.
+fn federation_fragments() -> Fragments {
+    Fragments {
+        conf: vec![
+            ConfFragment::set("identity", "domain_specific_drivers_enabled", "True"),
+            ConfFragment::set("identity", "domain_config_dir", "/etc/keystone/domains"),
+            ConfFragment::list_item("auth", "methods", "mapped"),
+            ConfFragment::list_item("auth", "methods", "openid"),
+            ConfFragment::set("openid", "remote_id_attribute", "HTTP_OIDC_ISS"),
+            ConfFragment::repeat(
+                "federation",
+                "trusted_dashboard",
+                "https://a.example/auth/websso/",
+            ),
+            ConfFragment::repeat(
+                "federation",
+                "trusted_dashboard",
+                "https://b.example/auth/websso/",
+            ),
+        ],
+        vhost: vec![
+            VhostFragment::IncludeOptional("/etc/apache2/mellon*/sp-location*.conf".to_owned()),
+            VhostFragment::IncludeOptional("/etc/apache2/openidc*/openidc-*.conf".to_owned()),
+            VhostFragment::KeystoneAlias("/krb".to_owned()),
+        ],
+    }
+}
+
+#[test]
+fn the_relations_fragments_join_keystone_conf_and_the_vhost() {
+    let t = templates();
+    let mut conf = KeystoneConf::from_config(&config(json!({})), Some(mariadb()));
+    let own = t.keystone_conf(&conf).unwrap();
+    conf.fragments = federation_fragments().conf;
+    let rendered = t.keystone_conf(&conf).unwrap();
+    insta::assert_snapshot!("keystone_conf_fragments", rendered);
+    // The charm's own options are all still there, once; the list grew by the new method only.
+    let entries = oslo_ini(&rendered);
+    for (section, key) in shape(&own) {
+        let count = entries
+            .iter()
+            .filter(|(s, k, _)| *s == section && *k == key)
+            .count();
+        assert_eq!(count, 1, "[{section}] {key}");
+    }
+    assert_eq!(
+        value_of(&rendered, "auth", "methods"),
+        "external,password,token,oauth1,openid,totp,application_credential,mapped"
+    );
+    assert_eq!(
+        value_of(&rendered, "identity", "domain_config_dir"),
+        "/etc/keystone/domains"
+    );
+    let dashboards: Vec<_> = entries
+        .iter()
+        .filter(|(s, k, _)| s == "federation" && k == "trusted_dashboard")
+        .map(|(_, _, v)| v.as_str())
+        .collect();
+    assert_eq!(
+        dashboards,
+        [
+            "https://a.example/auth/websso/",
+            "https://b.example/auth/websso/"
+        ]
+    );
+    // No fragment: the file is what it always was.
+    assert_eq!(own, conf_without_fragments(&t));
+
+    let mut vhost = Vhost::from_config(&config(json!({})), 2, "keystone-0", None);
+    vhost.fragments = federation_fragments().vhost;
+    let rendered = t.vhost(&vhost).unwrap();
+    insta::assert_snapshot!("vhost_fragments", rendered);
+    for (port, app) in [(4990, "public"), (35347, "admin")] {
+        let host = rendered
+            .split(&format!("<VirtualHost *:{port}>"))
+            .nth(1)
+            .and_then(|rest| rest.split("</VirtualHost>").next())
+            .unwrap();
+        let krb = host
+            .find(&format!(
+                "WSGIScriptAlias /krb \"/usr/bin/keystone-wsgi-{app}\"\n"
+            ))
+            .unwrap();
+        let root = host.find("WSGIScriptAlias / ").unwrap();
+        assert!(krb < root, "the /krb alias comes before /");
+        assert!(host.contains("\n    IncludeOptional /etc/apache2/mellon*/sp-location*.conf\n"));
+    }
+}
+
+fn conf_without_fragments(t: &Templates) -> String {
+    t.keystone_conf(&KeystoneConf::from_config(
+        &config(json!({})),
+        Some(mariadb()),
+    ))
+    .unwrap()
+}
+
+#[test]
+fn a_fragment_cannot_change_the_files_meaning_or_override_the_charm() {
+    let t = templates();
+    let conf_with = |fragment: ConfFragment| {
+        let mut conf = KeystoneConf::from_config(&config(json!({})), Some(mariadb()));
+        conf.fragments = vec![fragment];
+        t.keystone_conf(&conf)
+    };
+    for refused in [
+        // A second setting of what the charm sets.
+        ConfFragment::set("token", "provider", "uuid"),
+        ConfFragment::set("database", "connection", "sqlite://"),
+        // Names and values that would end the line or the header.
+        ConfFragment::set("ldap]\n[database", "url", "x"),
+        ConfFragment::set("ldap", "url\nconnection", "x"),
+        ConfFragment::set(
+            "ldap",
+            "url",
+            "ldap://x\n[database]\nconnection = sqlite://",
+        ),
+        ConfFragment::set("ldap", "URL", "x"),
+        ConfFragment::set("", "url", "x"),
+        // A list item that would add two, or a list the charm does not render.
+        ConfFragment::list_item("auth", "methods", "mapped,external"),
+        ConfFragment::list_item("auth", "methods", "mapped x"),
+        ConfFragment::list_item("identity", "driver", "ldap"),
+    ] {
+        let shown = format!("{refused:?}");
+        assert!(is_unsafe(conf_with(refused)), "{shown} was rendered");
+    }
+    // Two relations setting one option.
+    let mut conf = KeystoneConf::from_config(&config(json!({})), None);
+    conf.fragments = vec![
+        ConfFragment::set("ldap", "url", "ldap://a"),
+        ConfFragment::set("ldap", "url", "ldap://b"),
+    ];
+    assert!(is_unsafe(t.keystone_conf(&conf)));
+    // A value full of the characters oslo.config gives a meaning reads back as given.
+    let value = "$user ${x} ; # [x] 'q' \"d\"";
+    let rendered = conf_with(ConfFragment::set("ldap", "user", value)).unwrap();
+    assert_eq!(value_of(&rendered, "ldap", "user"), value);
+
+    let vhost_with = |fragment: VhostFragment| {
+        let mut vhost = Vhost::from_config(&config(json!({})), 2, "keystone-0", None);
+        vhost.fragments = vec![fragment];
+        t.vhost(&vhost)
+    };
+    for refused in [
+        VhostFragment::IncludeOptional("relative/*.conf".to_owned()),
+        VhostFragment::IncludeOptional("/etc/apache2/x.conf\n</VirtualHost>".to_owned()),
+        VhostFragment::IncludeOptional("/etc/apache2/x y.conf".to_owned()),
+        VhostFragment::IncludeOptional("/etc/apache2/\"x\".conf".to_owned()),
+        VhostFragment::IncludeOptional("/etc/apache2/{a,b}.conf".to_owned()),
+        VhostFragment::KeystoneAlias("krb".to_owned()),
+        VhostFragment::KeystoneAlias("/krb \"/etc/shadow".to_owned()),
+        VhostFragment::KeystoneAlias("/krb/../x".to_owned()),
+    ] {
+        let shown = format!("{refused:?}");
+        assert!(is_unsafe(vhost_with(refused)), "{shown} was rendered");
+    }
+}

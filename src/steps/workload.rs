@@ -16,7 +16,8 @@ use crate::cache::SharedCache;
 use crate::config::Config;
 use crate::event::Event;
 use crate::facts::{
-    DatabaseFlags, FactName, HeldKeys, KnownPeers, Observed, Rendered, Serving, WorkloadPlan,
+    DatabaseFlags, FactName, Fragments, HeldKeys, KnownPeers, Observed, Rendered, Serving,
+    WorkloadPlan,
 };
 use crate::host::fs::{DesiredFile, Owner, write_files};
 use crate::host::process::{Invocation, Runner, run_checked};
@@ -55,6 +56,8 @@ pub struct WorkloadFacts<'a> {
     pub policy: Policy,
     /// Whether this release of Keystone keeps cached token validations coherent.
     pub token_caching: bool,
+    /// What the relations add to keystone.conf and the vhost.
+    pub fragments: Fragments,
 }
 
 impl WorkloadPlan {
@@ -81,6 +84,7 @@ pub fn plan(templates: &Templates, facts: &WorkloadFacts<'_>) -> Result<Workload
     let config = facts.config;
     let mut conf = KeystoneConf::from_config(config, facts.database.clone());
     conf.token_caching = facts.token_caching;
+    conf.fragments = facts.fragments.conf.clone();
     let keystone_conf = templates.keystone_conf(&conf)?;
     let logging_conf = templates.logging_conf(&LoggingConf::from_config(config))?;
     let mut keystone_files = vec![
@@ -118,12 +122,9 @@ pub fn plan(templates: &Templates, facts: &WorkloadFacts<'_>) -> Result<Workload
             ca_file: tls.ca_pem.as_ref().map(|_| paths::APACHE_TLS_CA.to_owned()),
         }
     });
-    let vhost = templates.vhost(&Vhost::from_config(
-        config,
-        facts.cpus,
-        &facts.server_name,
-        tls_files,
-    ))?;
+    let mut vhost = Vhost::from_config(config, facts.cpus, &facts.server_name, tls_files);
+    vhost.fragments = facts.fragments.vhost.clone();
+    let vhost = templates.vhost(&vhost)?;
     apache_files.push(file(paths::VHOST_FILE, vhost, Owner::root(), 0o644));
     let mut cache_files = Vec::new();
     if let Some(cache) = &facts.cache {
@@ -187,12 +188,13 @@ fn facts<'h>(
         cache,
         policy: policy::of(&hook.config, peer_bag),
         token_caching: kept_release.caches_tokens_coherently(),
+        fragments: hook.facts.get::<Fragments>().cloned().unwrap_or_default(),
     }
 }
 
 /// The keystone-files step: [`keystone_files`].
 pub const KEYSTONE_FILES: Step = Step::new("keystone-files", keystone_files)
-    .reads(&[FactName::Observed, FactName::HeldKeys])
+    .reads(&[FactName::Observed, FactName::HeldKeys, FactName::Fragments])
     .writes(&[FactName::KnownPeers, FactName::Rendered]);
 
 /// Step: renders every file (a refused value blocks the unit and nothing is written) and
@@ -237,6 +239,7 @@ pub const APACHE: Step = Step::new("apache", apache)
         FactName::Observed,
         FactName::KnownPeers,
         FactName::HeldKeys,
+        FactName::Fragments,
     ])
     .writes(&[FactName::Serving]);
 
@@ -515,6 +518,7 @@ mod tests {
                 service_project_id: None,
             },
             token_caching: true,
+            fragments: Default::default(),
         }
     }
 
