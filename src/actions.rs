@@ -11,14 +11,14 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::event::Event;
 use crate::facts::{DatabaseFlags, KeySync, TooSoon};
-use crate::fernet_keys::{RotationRequest, sites};
+use crate::fernet_keys::RotationRequest;
 use crate::host::fs::Owner;
 use crate::host::services::Service;
 use crate::juju::{Bag, Juju};
 use crate::machine::Machine;
 use crate::paths;
 use crate::relations::cluster;
-use crate::relations::{consumers, identity_credentials, identity_service, service_passwords};
+use crate::relations::{consumers, service_passwords};
 use crate::step::{Hook, Step};
 use crate::steps::admin_identity;
 
@@ -158,7 +158,7 @@ fn rotate_fernet(
     // set of its own would make its tokens fail at every other site, and the next adoption
     // would replace it.
     if let Some((_, source)) = peer_bag
-        .get(sites::PEER_SOURCE)
+        .get(crate::peer_keys::FERNET_SOURCE)
         .and_then(|text| text.split_once(' '))
     {
         return Err(ActionFailure(format!(
@@ -443,10 +443,13 @@ fn service_users(juju: &Juju) -> Result<Vec<String>, ActionFailure> {
     };
     let users: std::collections::BTreeSet<String> = consumers::recorded_users(
         &bag,
-        &[identity_service::RECORDS, identity_credentials::RECORDS],
         &[
-            identity_service::APP_RECORDS,
-            identity_credentials::APP_RECORDS,
+            crate::peer_keys::IDENTITY_SERVICE_RECORDS,
+            crate::peer_keys::IDENTITY_CREDENTIALS_RECORDS,
+        ],
+        &[
+            crate::peer_keys::IDENTITY_SERVICE_APP_RECORDS,
+            crate::peer_keys::IDENTITY_CREDENTIALS_APP_RECORDS,
         ],
     )
     .into_iter()
@@ -478,7 +481,7 @@ fn rotate_service_user_password(
     // A password of its own would change the user of the one shared database for every site.
     if let Some((_, bag)) = cluster::app_data(juju).map_err(failure)?
         && let Some((_, source)) = bag
-            .get(sites::PEER_SOURCE)
+            .get(crate::peer_keys::FERNET_SOURCE)
             .and_then(|text| text.split_once(' '))
     {
         return Err(ActionFailure(format!(

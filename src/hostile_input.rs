@@ -669,12 +669,12 @@ fn check_site(
     }
     let peer = sites.peer_app_bag("edge");
     // The source's credentials are taken only as the source made them.
-    let credentials = peer.get(crate::fernet_keys::sites::PEER_SOURCE_CREDENTIALS);
+    let credentials = peer.get(crate::peer_keys::FERNET_SOURCE_CREDENTIALS);
     prop_assert!(
         credentials.is_none_or(|d| Some(d) == genuine_credentials),
         "{credentials:?}"
     );
-    let adopted = peer.get(crate::fernet_keys::sites::PEER_SOURCE_FINGERPRINT);
+    let adopted = peer.get(crate::peer_keys::FERNET_SOURCE_FINGERPRINT);
     prop_assert!(adopted.is_none_or(|a| a == fingerprint), "{adopted:?}");
     // The genuine set in its genuine form is taken (the source's name is for its operator, and
     // the credentials are taken or not on their own).
@@ -700,7 +700,7 @@ fn check_site(
 
 #[test]
 fn a_hostile_source_bag_never_panics_a_site_or_gets_adopted() {
-    use crate::fernet_keys::sites::PEER_SOURCE_FINGERPRINT;
+    use crate::peer_keys::FERNET_SOURCE_FINGERPRINT;
     let (sites, link) = central_and_edge();
     let relation = link.consumer.relation;
     let source_app = link.consumer.remote_app.clone();
@@ -721,8 +721,8 @@ fn a_hostile_source_bag_never_panics_a_site_or_gets_adopted() {
         let relation = world.relations.get_mut(&peer).expect("the peer relation");
         let bag = relation.app_data.entry("keystone".into()).or_default();
         match value {
-            Some(v) => bag.insert(PEER_SOURCE_FINGERPRINT.into(), v.into()),
-            None => bag.remove(PEER_SOURCE_FINGERPRINT),
+            Some(v) => bag.insert(FERNET_SOURCE_FINGERPRINT.into(), v.into()),
+            None => bag.remove(FERNET_SOURCE_FINGERPRINT),
         };
     };
     let sites = std::cell::RefCell::new(sites);

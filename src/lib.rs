@@ -25,6 +25,7 @@ pub mod logging;
 pub mod machine;
 pub mod nagios;
 pub mod paths;
+pub mod peer_keys;
 pub mod relations;
 pub mod release;
 pub mod render;

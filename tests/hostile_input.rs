@@ -1131,8 +1131,8 @@ proptest! {
             }
             let _ = AppRecord::read(prefix, &relation, &bag);
         }
-        let records = [identity_service::RECORDS, identity_credentials::RECORDS];
-        let app_records = [identity_service::APP_RECORDS, identity_credentials::APP_RECORDS];
+        let records = [keystone_charm::peer_keys::IDENTITY_SERVICE_RECORDS, keystone_charm::peer_keys::IDENTITY_CREDENTIALS_RECORDS];
+        let app_records = [keystone_charm::peer_keys::IDENTITY_SERVICE_APP_RECORDS, keystone_charm::peer_keys::IDENTITY_CREDENTIALS_APP_RECORDS];
         for user in recorded_users(&bag, &records, &app_records) {
             prop_assert!(no_control(&user), "{user:?}");
         }

@@ -39,25 +39,6 @@ pub const ADMIN_DIGEST: &str = "admin-digest";
 pub const ADMIN_SECRET_ID: &str = "admin-secret-id";
 pub const ADMIN_CREDENTIALS: &str = "admin-credentials";
 
-/// Peer application bag keys (the leader writes them; every unit reads them with the bag it
-/// reads anyway, so knowing whether the relations exist costs no hook-tool call).
-/// `<relation id> <source app>` while this application consumes a source.
-pub const PEER_SOURCE: &str = "fernet-source";
-/// The source generation the local set holds, and that set's fingerprint at the source.
-pub const PEER_SOURCE_GENERATION: &str = "fernet-source-generation";
-pub const PEER_SOURCE_FINGERPRINT: &str = "fernet-source-fingerprint";
-/// Unix seconds until which keys this site held before adopting the source's are kept.
-pub const PEER_KEEP_LOCAL_UNTIL: &str = "fernet-keep-local-until";
-/// The source this site left; cleared at its first own rotation.
-pub const PEER_FORMER_SOURCE: &str = "fernet-former-source";
-/// Space-separated relation ids of `fernet-keys` while this application is a source.
-pub const PEER_SITES: &str = "fernet-sites";
-/// On a source: `<admin generation>.<service passwords generation> <digest>` of the
-/// credentials it last offered.
-pub const PEER_OFFERED_CREDENTIALS: &str = "fernet-sites-credentials";
-/// On a consuming site: the digest of the source's credentials it adopted.
-pub const PEER_SOURCE_CREDENTIALS: &str = "fernet-source-credentials";
-
 /// What a source published, from its application bag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offered {

@@ -29,6 +29,7 @@ use crate::juju::{
     Bag, DatabagChanges, Juju, NewSecret, RelationId, SecretOwner, SecretRead, SecretUri,
 };
 use crate::machine::Machine;
+use crate::peer_keys;
 use crate::secret::Sensitive;
 use crate::step::{Condition, Hook, Step};
 
@@ -116,12 +117,6 @@ fn sync_inputs<'a>(
     }
 }
 
-const GENERATION: &str = "fernet-generation";
-const FINGERPRINT: &str = "fernet-fingerprint";
-const LAST_ROTATION: &str = "fernet-last-rotation";
-const PRIMARY_SINCE: &str = "fernet-primary-since";
-const SECRET_ID: &str = "fernet-secret-id";
-const KEYS_IN_BAG: &str = "fernet-keys";
 const SECRET_LABEL: &str = "fernet-keys";
 /// Where the Python keystone charm kept the keys (leader settings).
 const PYTHON_CHARM_KEYS: &str = "key_repository";
@@ -129,24 +124,24 @@ const PYTHON_CHARM_KEYS: &str = "key_repository";
 /// The published state, from the peer application bag.
 pub fn published(bag: &crate::juju::Databag) -> Option<Published> {
     Some(Published {
-        generation: bag.get(GENERATION)?.parse().ok()?,
-        fingerprint: bag.get(FINGERPRINT)?.clone(),
-        last_rotation: bag.get(LAST_ROTATION)?.parse().ok()?,
+        generation: bag.get(peer_keys::FERNET_GENERATION)?.parse().ok()?,
+        fingerprint: bag.get(peer_keys::FERNET_FINGERPRINT)?.clone(),
+        last_rotation: bag.get(peer_keys::FERNET_LAST_ROTATION)?.parse().ok()?,
         primary_since: primary_since(bag),
     })
 }
 
 /// When each key held became primary; empty when a revision that did not keep it published.
 fn primary_since(bag: &crate::juju::Databag) -> BTreeMap<u32, u64> {
-    bag.get(PRIMARY_SINCE)
+    bag.get(peer_keys::FERNET_PRIMARY_SINCE)
         .and_then(|text| serde_json::from_str(text).ok())
         .unwrap_or_default()
 }
 
 fn ack_of(bag: &crate::juju::Databag) -> Option<Ack> {
     Some(Ack {
-        generation: bag.get(GENERATION)?.parse().ok()?,
-        fingerprint: bag.get(FINGERPRINT)?.clone(),
+        generation: bag.get(peer_keys::FERNET_GENERATION)?.parse().ok()?,
+        fingerprint: bag.get(peer_keys::FERNET_FINGERPRINT)?.clone(),
     })
 }
 
@@ -332,7 +327,11 @@ fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
             let generation = current.generation + 1;
             publish(juju, &relation, &app_bag, inputs, &rotated, generation)?;
             // Rotating on its own is what a site that left its source said it would do.
-            set_shared(juju, &relation, &[(sites::PEER_FORMER_SOURCE, None)])?;
+            set_shared(
+                juju,
+                &relation,
+                &[(crate::peer_keys::FERNET_FORMER_SOURCE, None)],
+            )?;
             let units_to_update: Vec<String> = juju
                 .relation_units(&relation)?
                 .iter()
@@ -422,12 +421,15 @@ fn adopt(
         relation,
         &[
             (
-                sites::PEER_SOURCE_GENERATION,
+                crate::peer_keys::FERNET_SOURCE_GENERATION,
                 Some(source_generation.to_string()),
             ),
-            (sites::PEER_SOURCE_FINGERPRINT, Some(fingerprint.clone())),
             (
-                sites::PEER_KEEP_LOCAL_UNTIL,
+                crate::peer_keys::FERNET_SOURCE_FINGERPRINT,
+                Some(fingerprint.clone()),
+            ),
+            (
+                crate::peer_keys::FERNET_KEEP_LOCAL_UNTIL,
                 keep_local_until.map(|t| t.to_string()),
             ),
         ],
@@ -446,7 +448,8 @@ fn adopt(
 
 /// The published fernet secret's id (Juju ≥ 3.1), to grant to another site.
 pub fn fernet_secret_id(bag: &crate::juju::Databag) -> Option<SecretUri> {
-    bag.get(SECRET_ID).and_then(|id| SecretUri::parse(id))
+    bag.get(peer_keys::FERNET_SECRET_ID)
+        .and_then(|id| SecretUri::parse(id))
 }
 
 /// Whether every other unit acknowledged the published set (the leader's own is what it
@@ -503,7 +506,10 @@ fn peer_acks(
 /// Reads the published key material from the secret or the bag.
 fn fetch(juju: &Juju, app_bag: &crate::juju::Databag) -> Result<Option<(KeyMaterial, u64)>> {
     if juju.supports_secrets() {
-        let Some(uri) = app_bag.get(SECRET_ID).and_then(|id| SecretUri::parse(id)) else {
+        let Some(uri) = app_bag
+            .get(peer_keys::FERNET_SECRET_ID)
+            .and_then(|id| SecretUri::parse(id))
+        else {
             return Ok(None);
         };
         let content = juju
@@ -511,7 +517,7 @@ fn fetch(juju: &Juju, app_bag: &crate::juju::Databag) -> Result<Option<(KeyMater
             .context("cannot read the fernet keys secret")?;
         return Ok(Some(KeyMaterial::from_secret_content(&content)?));
     }
-    match app_bag.get(KEYS_IN_BAG) {
+    match app_bag.get(peer_keys::FERNET_KEYS) {
         Some(text) => Ok(Some(KeyMaterial::from_bag_value(text)?)),
         None => Ok(None),
     }
@@ -535,22 +541,34 @@ fn publish(
     if juju.supports_secrets() {
         let content = material.to_secret_content(generation);
         let what = AppSecret {
-            id_key: SECRET_ID,
+            id_key: peer_keys::FERNET_SECRET_ID,
             label: SECRET_LABEL,
             description: "Keystone fernet and credential keys",
         };
         if let Some(uri) = put_app_secret(juju, app_bag, &what, &content)? {
-            changes.insert(SECRET_ID.to_owned(), Some(uri.to_string()));
+            changes.insert(
+                peer_keys::FERNET_SECRET_ID.to_owned(),
+                Some(uri.to_string()),
+            );
         }
     } else {
         changes.insert(
-            KEYS_IN_BAG.to_owned(),
+            peer_keys::FERNET_KEYS.to_owned(),
             Some(material.to_bag_value(generation).into_inner()),
         );
     }
-    changes.insert(GENERATION.to_owned(), Some(generation.to_string()));
-    changes.insert(FINGERPRINT.to_owned(), Some(fingerprint.clone()));
-    changes.insert(LAST_ROTATION.to_owned(), Some(inputs.now.to_string()));
+    changes.insert(
+        peer_keys::FERNET_GENERATION.to_owned(),
+        Some(generation.to_string()),
+    );
+    changes.insert(
+        peer_keys::FERNET_FINGERPRINT.to_owned(),
+        Some(fingerprint.clone()),
+    );
+    changes.insert(
+        peer_keys::FERNET_LAST_ROTATION.to_owned(),
+        Some(inputs.now.to_string()),
+    );
     // A key's time as primary starts when it is first published as primary; keys adopted from
     // elsewhere count from now, which only makes retiring them wait longer.
     let mut since = primary_since(app_bag);
@@ -559,7 +577,7 @@ fn publish(
         .entry(material.fernet.primary_index())
         .or_insert(inputs.now);
     let since = serde_json::to_string(&since).context("cannot encode the keys' primary times")?;
-    changes.insert(PRIMARY_SINCE.to_owned(), Some(since));
+    changes.insert(peer_keys::FERNET_PRIMARY_SINCE.to_owned(), Some(since));
     juju.relation_set(relation, true, &changes)
         .context("cannot publish the fernet keys in the cluster relation")
 }
@@ -612,8 +630,14 @@ fn acknowledge(
         return Ok(());
     }
     let changes = DatabagChanges::from([
-        (GENERATION.to_owned(), Some(generation.to_string())),
-        (FINGERPRINT.to_owned(), Some(fingerprint.to_owned())),
+        (
+            peer_keys::FERNET_GENERATION.to_owned(),
+            Some(generation.to_string()),
+        ),
+        (
+            peer_keys::FERNET_FINGERPRINT.to_owned(),
+            Some(fingerprint.to_owned()),
+        ),
     ]);
     juju.relation_set(relation, false, &changes)
         .context("cannot acknowledge the fernet keys in the cluster relation")?;
@@ -624,15 +648,6 @@ fn acknowledge(
 // Shared state besides the keys, in the peer application bag (only the leader writes it; every
 // unit reads it): the admin credentials here, and other concerns' keys through [`set_shared`].
 
-const ADMIN_SECRET_ID: &str = "admin-secret-id";
-/// Bumped whenever the admin credentials change, so every unit sees the change in the bag (a
-/// secret's new revision does not show there).
-const ADMIN_GENERATION: &str = "admin-generation";
-/// The peer application bag keys of the admin credentials (a prefix of all of them).
-pub const ADMIN_PASSWORD_KEYS: &str = "admin-";
-const ADMIN_IN_BAG: &str = "admin-passwords";
-/// The fernet key source the admin credentials were adopted from (not a secret, so beside it).
-const ADMIN_ADOPTED_FROM: &str = "admin-adopted-from";
 const ADMIN_SECRET_LABEL: &str = "keystone-admin";
 /// Content keys, in the secret and in the bag's JSON.
 const CHARM_PASSWORD: &str = "charm-admin-password";
@@ -650,15 +665,6 @@ pub fn relation(juju: &Juju) -> Result<Option<RelationId>> {
         .into_iter()
         .next())
 }
-
-/// A unit's cluster bag key: the fernet generation it holds while its Keystone answers (unset
-/// otherwise): it may be given to consumers.
-const READY: &str = "keystone-ready";
-/// The leader's application bag key: the generation every other unit was last seen ready at.
-const UNITS_READY: &str = "units-ready";
-/// The leader's application bag key: `<leader unit> <generation>` while it holds that
-/// generation with its Keystone answering (its [`READY`]).
-const LEADER_READY: &str = "leader-ready";
 
 /// This unit's own address on each binding, in its cluster bag (`public-address`,
 /// `internal-address`, `admin-address`, as the Python charm), for its peers. Not read in
@@ -696,7 +702,7 @@ pub fn report_readiness(hook: &Hook<'_>, answering: bool) -> Result<()> {
     let mut changes = own_addresses(hook)?;
     let ready = held.filter(|_| answering).map(|g| g.to_string());
     if !hook.leader {
-        changes.insert(READY.to_owned(), ready);
+        changes.insert(peer_keys::UNIT_READY.to_owned(), ready);
         hook.juju
             .relation_set(&relation, false, &changes)
             .context("cannot say in the cluster relation whether this unit is ready")?;
@@ -714,7 +720,11 @@ pub fn report_readiness(hook: &Hook<'_>, answering: bool) -> Result<()> {
     // The leader's own readiness, for its peers' haproxy, in the application bag every hook
     // reads anyway.
     let leader_ready = ready.map(|g| format!("{} {g}", hook.juju.unit().as_str()));
-    set_shared(hook.juju, &relation, &[(LEADER_READY, leader_ready)])?;
+    set_shared(
+        hook.juju,
+        &relation,
+        &[(peer_keys::LEADER_READY, leader_ready)],
+    )?;
     let peer_hook = matches!(
         hook.event,
         crate::event::Event::Relation {
@@ -731,7 +741,7 @@ pub fn report_readiness(hook: &Hook<'_>, answering: bool) -> Result<()> {
         .context("cannot read the cluster application data")?;
     // Worked out again in peer hooks, and whenever it does not say this generation: a lone
     // unit gets no peer hook after its own rotation.
-    if !peer_hook && bag.get(UNITS_READY) == Some(&generation.to_string()) {
+    if !peer_hook && bag.get(peer_keys::UNITS_READY) == Some(&generation.to_string()) {
         return Ok(());
     }
     let mut all = true;
@@ -740,7 +750,10 @@ pub fn report_readiness(hook: &Hook<'_>, answering: bool) -> Result<()> {
         let data = hook
             .juju
             .relation_data(&relation, &Bag::Unit(unit.clone()))?;
-        all &= data.get(READY).and_then(|g| g.parse::<u64>().ok()) == Some(generation);
+        all &= data
+            .get(peer_keys::UNIT_READY)
+            .and_then(|g| g.parse::<u64>().ok())
+            == Some(generation);
         seen.insert(unit.as_str().to_owned());
     }
     // A unit Juju is adding but that has not joined the relation yet is not ready either.
@@ -757,7 +770,11 @@ pub fn report_readiness(hook: &Hook<'_>, answering: bool) -> Result<()> {
         true => generation.to_string(),
         false => "none".to_owned(),
     };
-    set_shared(hook.juju, &relation, &[(UNITS_READY, Some(value))])
+    set_shared(
+        hook.juju,
+        &relation,
+        &[(peer_keys::UNITS_READY, Some(value))],
+    )
 }
 
 /// The peers as [`KnownPeers`] says, read again only in the hooks where they can change.
@@ -823,7 +840,7 @@ pub fn peers(juju: &Juju) -> Result<Vec<Peer>> {
         return Ok(Vec::new());
     };
     let leader_ready = app_bag
-        .get(LEADER_READY)
+        .get(peer_keys::LEADER_READY)
         .and_then(|text| text.split_once(' '))
         .and_then(|(unit, g)| Some((unit.to_owned(), g.parse::<u64>().ok()?)));
     let mut peers = Vec::new();
@@ -845,12 +862,15 @@ pub fn peers(juju: &Juju) -> Result<Vec<Peer>> {
             unit: unit.as_str().to_owned(),
             address,
             role_addresses,
-            ready: bag.get(READY).and_then(|g| g.parse().ok()).or_else(|| {
-                leader_ready
-                    .as_ref()
-                    .filter(|(leader, _)| leader == unit.as_str())
-                    .map(|(_, g)| *g)
-            }),
+            ready: bag
+                .get(peer_keys::UNIT_READY)
+                .and_then(|g| g.parse().ok())
+                .or_else(|| {
+                    leader_ready
+                        .as_ref()
+                        .filter(|(leader, _)| leader == unit.as_str())
+                        .map(|(_, g)| *g)
+                }),
         });
     }
     Ok(peers)
@@ -860,7 +880,7 @@ pub fn peers(juju: &Juju) -> Result<Vec<Peer>> {
 /// leader last saw it (kept in the application bag, so asking costs no hook-tool call).
 pub fn every_unit_ready(peer_bag: &crate::juju::Databag, generation: u64) -> bool {
     peer_bag
-        .get(UNITS_READY)
+        .get(peer_keys::UNITS_READY)
         .and_then(|g| g.parse::<u64>().ok())
         == Some(generation)
 }
@@ -957,16 +977,16 @@ pub struct SharedSecret {
 }
 
 const ADMIN_CREDENTIALS: SharedSecret = SharedSecret {
-    id_key: ADMIN_SECRET_ID,
-    bag_key: ADMIN_IN_BAG,
+    id_key: peer_keys::ADMIN_SECRET_ID,
+    bag_key: peer_keys::ADMIN_PASSWORDS,
     label: ADMIN_SECRET_LABEL,
     description: "Keystone admin passwords",
 };
 
 /// The service users' passwords (identity-service and identity-credentials).
 pub const SERVICE_PASSWORDS: SharedSecret = SharedSecret {
-    id_key: "service-passwords-secret-id",
-    bag_key: "service-passwords",
+    id_key: peer_keys::SERVICE_PASSWORDS_SECRET_ID,
+    bag_key: peer_keys::SERVICE_PASSWORDS,
     label: "keystone-service-passwords",
     description: "Keystone service users' passwords",
 };
@@ -981,8 +1001,8 @@ impl SharedSecret {
 /// The credentials a fernet key source offers other sites (see
 /// [`crate::relations::fernet_keys`]), when they can travel in a secret.
 pub const SITE_CREDENTIALS: SharedSecret = SharedSecret {
-    id_key: "site-credentials-secret-id",
-    bag_key: "site-credentials",
+    id_key: peer_keys::SITE_CREDENTIALS_SECRET_ID,
+    bag_key: peer_keys::SITE_CREDENTIALS,
     label: "keystone-site-credentials",
     description: "Keystone passwords shared with other sites",
 };
@@ -1079,7 +1099,7 @@ pub fn store_shared(
 
 /// How many times the admin credentials changed (0 before they were made).
 pub fn admin_generation(bag: &crate::juju::Databag) -> u64 {
-    bag.get(ADMIN_GENERATION)
+    bag.get(peer_keys::ADMIN_GENERATION)
         .and_then(|g| g.parse::<u64>().ok())
         .unwrap_or(0)
 }
@@ -1093,7 +1113,7 @@ pub fn admin_credentials(
         return Ok(None);
     };
     let mut credentials = AdminCredentials::from_content(&content)?;
-    credentials.adopted_from = bag.get(ADMIN_ADOPTED_FROM).cloned();
+    credentials.adopted_from = bag.get(peer_keys::ADMIN_ADOPTED_FROM).cloned();
     Ok(Some(credentials))
 }
 
@@ -1116,8 +1136,11 @@ pub fn store_admin_credentials(
         juju,
         relation,
         &[
-            (ADMIN_GENERATION, Some(generation.to_string())),
-            (ADMIN_ADOPTED_FROM, credentials.adopted_from.clone()),
+            (peer_keys::ADMIN_GENERATION, Some(generation.to_string())),
+            (
+                peer_keys::ADMIN_ADOPTED_FROM,
+                credentials.adopted_from.clone(),
+            ),
         ],
     )
 }

@@ -20,8 +20,9 @@ use crate::addresses::{Addresses, Role};
 use crate::event::{Endpoint, Event, RelationHook};
 use crate::facts::{Answering, Clustered, DatabaseFlags, FactName, HeldKeys};
 use crate::juju::{Bag, Databag, DatabagChanges, RelationId};
+use crate::peer_keys;
 use crate::relations::cluster;
-use crate::relations::service_passwords::{self, Passwords};
+use crate::relations::service_passwords::Passwords;
 use crate::secret::Sensitive;
 use crate::step::Hook;
 
@@ -126,7 +127,7 @@ pub fn run<E: IdentityEndpoint>(hook: &mut Hook<'_>) -> Result<Vec<crate::status
             &settings,
             &configured_location,
             &records(bag, E::WATCHES),
-            &bag.get(service_passwords::GENERATION),
+            &bag.get(crate::peer_keys::SERVICE_PASSWORDS_GENERATION),
         ]),
         address,
     };
@@ -486,7 +487,7 @@ pub fn is_broken(hook: &Hook<'_>, endpoint: Endpoint) -> bool {
 /// the leader, in its own cluster bag on the others (both are read by every hook already).
 fn inputs_key(endpoint: Endpoint) -> String {
     // Not prefixed by the endpoint's name: that prefix is its records'.
-    format!("served-{}", endpoint.name())
+    format!("{}{}", peer_keys::SERVED_PREFIX, endpoint.name())
 }
 
 fn remembered_bag(hook: &Hook<'_>) -> Bag {

@@ -10,7 +10,7 @@
 //!   application bag (the status then says so). With them, the credentials of the shared
 //!   database that every site uses ([`site_credentials`]), the same two ways.
 //!
-//! The relations' ids are kept in the peer application bag ([`sites::PEER_SITES`]), so hooks of
+//! The relations' ids are kept in the peer application bag ([`crate::peer_keys::FERNET_SITES`]), so hooks of
 //! other endpoints ask Juju nothing when there is none.
 
 use anyhow::{Context as _, Result};
@@ -64,7 +64,7 @@ fn relations(
             .collect::<Vec<_>>()
             .join(" ")
     });
-    cluster::set_shared(juju, peer, &[(sites::PEER_SITES, marker)])?;
+    cluster::set_shared(juju, peer, &[(crate::peer_keys::FERNET_SITES, marker)])?;
     Ok(ids)
 }
 
@@ -102,7 +102,7 @@ pub fn observe(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
 /// The relations to sites as the peer bag keeps them (outside this endpoint's hooks, e.g. in
 /// the rotate-fernet action).
 fn known_sites(bag: &Databag) -> Vec<RelationId> {
-    bag.get(sites::PEER_SITES)
+    bag.get(crate::peer_keys::FERNET_SITES)
         .map(|ids| ids.split(' ').filter_map(RelationId::parse).collect())
         .unwrap_or_default()
 }
@@ -179,7 +179,7 @@ fn site_credentials(hook: &Hook<'_>) -> Result<Option<SiteCredentials>> {
         service_passwords::passwords_generation(&peer_bag)
     );
     let recorded = peer_bag
-        .get(sites::PEER_OFFERED_CREDENTIALS)
+        .get(crate::peer_keys::FERNET_SITES_CREDENTIALS)
         .and_then(|text| text.split_once(' '));
     let may_have_changed = matches!(
         hook.event,
@@ -231,7 +231,7 @@ fn site_credentials(hook: &Hook<'_>) -> Result<Option<SiteCredentials>> {
             hook.juju,
             &peer,
             &[(
-                sites::PEER_OFFERED_CREDENTIALS,
+                crate::peer_keys::FERNET_SITES_CREDENTIALS,
                 Some(format!("{generations} {digest}")),
             )],
         )?;

@@ -7,7 +7,7 @@
 //!   unit says where its keys come from. An application that is itself a source is refused.
 //! - [`report`], after it: the leader tells the source which generation all its units hold.
 //!
-//! Whether the relation exists is kept in the peer application bag ([`sites::PEER_SOURCE`]),
+//! Whether the relation exists is kept in the peer application bag ([`crate::peer_keys::FERNET_SOURCE`]),
 //! so hooks of other endpoints ask Juju nothing when it does not.
 
 use anyhow::{Context as _, Result};
@@ -52,10 +52,12 @@ fn current(
                 .context("cannot read the fernet key source's name")?;
             Ok(app.map(|app| (relation, app)))
         }
-        None => Ok(peer_bag.get(sites::PEER_SOURCE).and_then(|text| {
-            let (id, app) = text.split_once(' ')?;
-            Some((RelationId::parse(id)?, AppName::parse(app)?))
-        })),
+        None => Ok(peer_bag
+            .get(crate::peer_keys::FERNET_SOURCE)
+            .and_then(|text| {
+                let (id, app) = text.split_once(' ')?;
+                Some((RelationId::parse(id)?, AppName::parse(app)?))
+            })),
     }
 }
 
@@ -83,14 +85,14 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
             &peer,
             &[
                 (
-                    sites::PEER_SOURCE,
+                    crate::peer_keys::FERNET_SOURCE,
                     Some(format!("{} {source}", relation.as_str())),
                 ),
-                (sites::PEER_FORMER_SOURCE, None),
+                (crate::peer_keys::FERNET_FORMER_SOURCE, None),
             ],
         )?;
     }
-    if peer_bag.contains_key(sites::PEER_SITES) {
+    if peer_bag.contains_key(crate::peer_keys::FERNET_SITES) {
         return Ok(vec![Condition::Blocked(format!(
             "fernet-keys-source: this application shares its keys with other sites over \
              fernet-keys, so it cannot take keys from {source} too: remove one of the relations"
@@ -98,7 +100,7 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     }
     if !hook.leader {
         return Ok(peer_bag
-            .get(sites::PEER_SOURCE_GENERATION)
+            .get(crate::peer_keys::FERNET_SOURCE_GENERATION)
             .map(|g| Condition::Note(sites::from_source_note(&source, g.parse().unwrap_or(0))))
             .into_iter()
             .collect());
@@ -121,7 +123,10 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     }
     let credentials_adopted = match offer.as_ref().and_then(|o| o.credentials.as_ref()) {
         None => false,
-        Some(offered) if peer_bag.get(sites::PEER_SOURCE_CREDENTIALS) == Some(&offered.digest) => {
+        Some(offered)
+            if peer_bag.get(crate::peer_keys::FERNET_SOURCE_CREDENTIALS)
+                == Some(&offered.digest) =>
+        {
             true
         }
         Some(offered) => adopt_credentials(hook, &peer, &peer_bag, &source, offered)?,
@@ -184,7 +189,10 @@ fn adopt_credentials(
     cluster::set_shared(
         hook.juju,
         peer,
-        &[(sites::PEER_SOURCE_CREDENTIALS, Some(offered.digest.clone()))],
+        &[(
+            crate::peer_keys::FERNET_SOURCE_CREDENTIALS,
+            Some(offered.digest.clone()),
+        )],
     )?;
     Ok(true)
 }
@@ -203,7 +211,7 @@ fn upstream(
     let Some(offer) = offer else {
         return Ok(waiting());
     };
-    let adopted = peer_bag.get(sites::PEER_SOURCE_FINGERPRINT);
+    let adopted = peer_bag.get(crate::peer_keys::FERNET_SOURCE_FINGERPRINT);
     if adopted == Some(&offer.fingerprint) {
         return Ok(Upstream::Held {
             source: source.to_owned(),
@@ -214,7 +222,7 @@ fn upstream(
         return Ok(waiting());
     };
     let recorded = peer_bag
-        .get(sites::PEER_KEEP_LOCAL_UNTIL)
+        .get(crate::peer_keys::FERNET_KEEP_LOCAL_UNTIL)
         .and_then(|t| t.parse().ok());
     let keep_local_until = sites::keep_local_until(
         adopted.is_none(),
@@ -258,14 +266,16 @@ fn fetch(juju: &Juju, offer: &Offered) -> Result<Option<KeyMaterial>> {
 
 /// No source: when there was one, the site keeps its keys and rotates them on its own.
 fn left(hook: &Hook<'_>, peer: &RelationId, peer_bag: &Databag) -> Result<Vec<Condition>> {
-    let former = peer_bag.get(sites::PEER_FORMER_SOURCE).cloned();
+    let former = peer_bag
+        .get(crate::peer_keys::FERNET_FORMER_SOURCE)
+        .cloned();
     if hook.leader
         && let Some((_, source)) = peer_bag
-            .get(sites::PEER_SOURCE)
+            .get(crate::peer_keys::FERNET_SOURCE)
             .and_then(|text| text.split_once(' '))
     {
         let generation = peer_bag
-            .get(sites::PEER_SOURCE_GENERATION)
+            .get(crate::peer_keys::FERNET_SOURCE_GENERATION)
             .cloned()
             .unwrap_or_default();
         tracing::warn!(
@@ -275,7 +285,7 @@ fn left(hook: &Hook<'_>, peer: &RelationId, peer_bag: &Databag) -> Result<Vec<Co
         let source = source.to_owned();
         // The admin credentials stay the source's (they are the shared database's), but are
         // this site's own again: its admin-password and rotate-admin-password apply.
-        if peer_bag.contains_key(sites::PEER_SOURCE_CREDENTIALS)
+        if peer_bag.contains_key(crate::peer_keys::FERNET_SOURCE_CREDENTIALS)
             && let Some(mut credentials) = cluster::admin_credentials(hook.juju, peer_bag)?
             && credentials.adopted_from.take().is_some()
         {
@@ -285,11 +295,11 @@ fn left(hook: &Hook<'_>, peer: &RelationId, peer_bag: &Databag) -> Result<Vec<Co
             hook.juju,
             peer,
             &[
-                (sites::PEER_SOURCE, None),
-                (sites::PEER_SOURCE_GENERATION, None),
-                (sites::PEER_SOURCE_FINGERPRINT, None),
-                (sites::PEER_SOURCE_CREDENTIALS, None),
-                (sites::PEER_FORMER_SOURCE, Some(source.clone())),
+                (crate::peer_keys::FERNET_SOURCE, None),
+                (crate::peer_keys::FERNET_SOURCE_GENERATION, None),
+                (crate::peer_keys::FERNET_SOURCE_FINGERPRINT, None),
+                (crate::peer_keys::FERNET_SOURCE_CREDENTIALS, None),
+                (crate::peer_keys::FERNET_FORMER_SOURCE, Some(source.clone())),
             ],
         )?;
         return Ok(Vec::new());
@@ -324,7 +334,7 @@ pub fn report(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     };
     let Some(consuming) = hook.facts.get::<Consuming>().cloned() else {
         return Ok(peer_bag
-            .get(sites::PEER_FORMER_SOURCE)
+            .get(crate::peer_keys::FERNET_FORMER_SOURCE)
             .map(|source| Condition::Note(former_note(source)))
             .into_iter()
             .collect());
@@ -335,7 +345,9 @@ pub fn report(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         .context("cannot read this site's fernet-keys-source data")?;
     let mut changes = DatabagChanges::new();
     changes.insert(sites::SITE.to_owned(), Some(site_name(hook.juju)));
-    let adopted = peer_bag.get(sites::PEER_SOURCE_GENERATION).cloned();
+    let adopted = peer_bag
+        .get(crate::peer_keys::FERNET_SOURCE_GENERATION)
+        .cloned();
     if adopted.is_some()
         && own.get(sites::ACKNOWLEDGED) != adopted.as_ref()
         && hook.facts.get::<HeldKeys>().is_some()

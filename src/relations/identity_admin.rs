@@ -53,7 +53,7 @@ impl consumers::IdentityEndpoint for IdentityAdmin {
     const ENDPOINT: Endpoint = ENDPOINT;
     const RECORDS: &'static str = "";
     /// The stored admin password, and when it was rotated.
-    const WATCHES: &'static str = cluster::ADMIN_PASSWORD_KEYS;
+    const WATCHES: &'static str = crate::peer_keys::ADMIN_CREDENTIALS_PREFIX;
 
     fn settings(config: &crate::config::Config) -> String {
         // admin-password itself is hashed, never written down.

@@ -17,6 +17,7 @@ use anyhow::{Context as _, Result};
 use crate::event::Endpoint;
 use crate::identity::{IdentityObject, SERVICE_DOMAIN};
 use crate::juju::{Databag, RelationId};
+use crate::peer_keys;
 use crate::relations::consumers::{self, API_VERSION, AppRecord, Location, Record, Reply};
 use crate::relations::service_passwords::Passwords;
 use crate::step::{Condition, Hook, Step};
@@ -159,12 +160,6 @@ pub fn reply(request: &Request, ensured: &crate::identity::Ensured, at: &Locatio
     reply
 }
 
-/// Peer application bag keys of the leader's records.
-pub const RECORDS: &str = "identity-credentials:";
-/// Peer application bag keys of the leader's records of Sunbeam-style replies: the digest and
-/// the credentials secret's id.
-pub const APP_RECORDS: &str = "identity-credentials-app:";
-
 /// A Sunbeam-style request (`username` in the remote application bag), if any: served in
 /// Keystone, in a secret and in the keystone application bag.
 fn serve_app(
@@ -200,7 +195,11 @@ fn serve_app(
         return Ok(());
     }
     let password = passwords.ensure(hook, &request.username)?;
-    let previous = AppRecord::read(APP_RECORDS, relation, peer_bag);
+    let previous = AppRecord::read(
+        peer_keys::IDENTITY_CREDENTIALS_APP_RECORDS,
+        relation,
+        peer_bag,
+    );
     let digest = consumers::digest(&[&request, location, &consumers::digest(&[password.expose()])]);
     if previous.as_ref().is_some_and(|r| r.digest == digest) {
         return Ok(());
@@ -223,7 +222,7 @@ fn serve_app(
         secret: Some(secret.to_string()),
         user: request.username.clone(),
     }
-    .store(hook, APP_RECORDS, relation)
+    .store(hook, peer_keys::IDENTITY_CREDENTIALS_APP_RECORDS, relation)
 }
 
 /// The Sunbeam-style reply, in the keystone application bag.
@@ -277,10 +276,10 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
 
 impl consumers::IdentityEndpoint for IdentityCredentials {
     const ENDPOINT: Endpoint = ENDPOINT;
-    const RECORDS: &'static str = RECORDS;
+    const RECORDS: &'static str = peer_keys::IDENTITY_CREDENTIALS_RECORDS;
 
-    const MORE_RECORDS: &'static [&'static str] = &[APP_RECORDS];
-    const SUNBEAM_RECORDS: Option<&'static str> = Some(APP_RECORDS);
+    const MORE_RECORDS: &'static [&'static str] = &[peer_keys::IDENTITY_CREDENTIALS_APP_RECORDS];
+    const SUNBEAM_RECORDS: Option<&'static str> = Some(peer_keys::IDENTITY_CREDENTIALS_APP_RECORDS);
 
     fn settings(config: &crate::config::Config) -> String {
         consumers::digest(&[&config.service_tenant, &config.admin_role, &config.regions])
@@ -314,7 +313,12 @@ impl consumers::IdentityEndpoint for IdentityCredentials {
         let password = passwords.ensure(hook, &request.username)?;
         let digest =
             consumers::digest(&[&request, location, &consumers::digest(&[password.expose()])]);
-        if Record::is_current(RECORDS, relation, peer_bag, &digest) {
+        if Record::is_current(
+            peer_keys::IDENTITY_CREDENTIALS_RECORDS,
+            relation,
+            peer_bag,
+            &digest,
+        ) {
             return Ok(());
         }
         let ensured = consumers::ensure(hook, relation, peer_bag, &objects(&request, &password))?;
@@ -323,7 +327,7 @@ impl consumers::IdentityEndpoint for IdentityCredentials {
             user: Some((request.username.clone(), "credentials_password".to_owned())),
             reply: reply(&request, &ensured, location),
         }
-        .store(hook, RECORDS, relation)
+        .store(hook, peer_keys::IDENTITY_CREDENTIALS_RECORDS, relation)
     }
 }
 

@@ -10,9 +10,9 @@ use sha2::{Digest as _, Sha256};
 
 use crate::event::Endpoint;
 use crate::juju::Databag;
+use crate::peer_keys;
 use crate::relations::cluster;
 use crate::relations::consumers::{self, Inputs, Reply};
-use crate::relations::identity_service::ENDPOINT_RECORDS;
 use crate::step::{Condition, Hook, Step};
 
 pub const ENDPOINT: Endpoint = Endpoint::IdentityNotifications;
@@ -20,7 +20,7 @@ pub const ENDPOINT: Endpoint = Endpoint::IdentityNotifications;
 /// `<service>-endpoint-changed` for every registered service, from the leader's records.
 pub fn checksums(peer_bag: &Databag) -> Reply {
     let mut services: BTreeMap<String, [String; 3]> = BTreeMap::new();
-    for text in consumers::records(peer_bag, ENDPOINT_RECORDS).values() {
+    for text in consumers::records(peer_bag, peer_keys::IDENTITY_SERVICE_ENDPOINTS).values() {
         if let Ok(map) = serde_json::from_str::<BTreeMap<String, [String; 3]>>(text) {
             services.extend(map);
         }

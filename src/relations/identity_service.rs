@@ -27,6 +27,7 @@ use crate::identity::{
 };
 use crate::juju::{Bag, Databag, RelationId};
 use crate::keystone_api::{DEFAULT_DOMAIN_ID, Interface};
+use crate::peer_keys;
 use crate::relations::cluster;
 use crate::relations::consumers::{self, API_VERSION, AppRecord, Location, Record, Reply};
 use crate::relations::service_passwords::Passwords;
@@ -579,14 +580,6 @@ pub fn reply(
     reply
 }
 
-/// Peer application bag keys of the leader's records: `identity-service:<relation id>`.
-pub const RECORDS: &str = "identity-service:";
-/// Peer application bag keys of the leader's records of Sunbeam-style replies.
-pub const APP_RECORDS: &str = "identity-service-app:";
-/// Peer application bag keys of the endpoints each relation registered (identity-notifications
-/// tells their listeners when they change).
-pub const ENDPOINT_RECORDS: &str = "identity-service-endpoints:";
-
 /// Records the catalog entries a relation registered: service → [public, admin, internal].
 fn record_endpoints(
     hook: &Hook<'_>,
@@ -608,7 +601,11 @@ fn record_endpoints(
         .collect();
     let text = serde_json::to_string(&map).context("cannot encode a relation's endpoints")?;
     let peer = cluster::relation(hook.juju)?.context("the cluster relation vanished")?;
-    let key = format!("{ENDPOINT_RECORDS}{}", relation.as_str());
+    let key = format!(
+        "{}{}",
+        peer_keys::IDENTITY_SERVICE_ENDPOINTS,
+        relation.as_str()
+    );
     cluster::set_shared(hook.juju, &peer, &[(key.as_str(), Some(text))])
 }
 
@@ -636,7 +633,12 @@ fn serve_classic(
         &password.as_ref().map(|p| consumers::digest(&[p.expose()])),
         &changes,
     ]);
-    if Record::is_current(RECORDS, relation, peer_bag, &digest) {
+    if Record::is_current(
+        peer_keys::IDENTITY_SERVICE_RECORDS,
+        relation,
+        peer_bag,
+        &digest,
+    ) {
         return Ok(());
     }
     let objects = objects(request, &settings, user.as_deref().zip(password.as_ref()));
@@ -659,7 +661,7 @@ fn serve_classic(
             .map(|user| (user, "service_password".to_owned())),
         reply,
     }
-    .store(hook, RECORDS, relation)
+    .store(hook, peer_keys::IDENTITY_SERVICE_RECORDS, relation)
 }
 
 /// For a consumer that subscribed to endpoint changes: `ep_changed` (JSON, sorted keys: each
@@ -669,7 +671,7 @@ pub fn endpoint_changes(request: &Request, peer_bag: &Databag, catalog_ttl: u64)
         return None;
     }
     let mut registered: BTreeMap<String, [String; 3]> = BTreeMap::new();
-    for text in consumers::records(peer_bag, ENDPOINT_RECORDS).values() {
+    for text in consumers::records(peer_bag, peer_keys::IDENTITY_SERVICE_ENDPOINTS).values() {
         if let Ok(map) = serde_json::from_str::<BTreeMap<String, [String; 3]>>(text) {
             registered.extend(map);
         }
@@ -738,7 +740,7 @@ fn serve_app(
         return Ok(());
     };
     let password = passwords.ensure(hook, &user)?;
-    let previous = AppRecord::read(APP_RECORDS, relation, peer_bag);
+    let previous = AppRecord::read(peer_keys::IDENTITY_SERVICE_APP_RECORDS, relation, peer_bag);
     let digest = consumers::digest(&[
         &request,
         &settings,
@@ -759,7 +761,7 @@ fn serve_app(
             secret: None,
             user,
         };
-        return record.store(hook, APP_RECORDS, relation);
+        return record.store(hook, peer_keys::IDENTITY_SERVICE_APP_RECORDS, relation);
     }
     let objects = objects(&as_classic, &settings, Some((user.as_str(), &password)));
     let ensured = consumers::ensure(hook, relation, peer_bag, &objects)?;
@@ -781,7 +783,7 @@ fn serve_app(
         secret: Some(secret.to_string()),
         user,
     }
-    .store(hook, APP_RECORDS, relation)
+    .store(hook, peer_keys::IDENTITY_SERVICE_APP_RECORDS, relation)
 }
 
 /// The Sunbeam-style reply, in the keystone application's bag: hyphenated keys, the
@@ -864,12 +866,15 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
 
 impl consumers::IdentityEndpoint for IdentityService {
     const ENDPOINT: Endpoint = ENDPOINT;
-    const RECORDS: &'static str = RECORDS;
+    const RECORDS: &'static str = peer_keys::IDENTITY_SERVICE_RECORDS;
     /// A changed endpoint reaches the consumers that subscribed to it in the same hook.
-    const RESERVE_ON: &'static str = ENDPOINT_RECORDS;
+    const RESERVE_ON: &'static str = peer_keys::IDENTITY_SERVICE_ENDPOINTS;
 
-    const MORE_RECORDS: &'static [&'static str] = &[APP_RECORDS, ENDPOINT_RECORDS];
-    const SUNBEAM_RECORDS: Option<&'static str> = Some(APP_RECORDS);
+    const MORE_RECORDS: &'static [&'static str] = &[
+        peer_keys::IDENTITY_SERVICE_APP_RECORDS,
+        peer_keys::IDENTITY_SERVICE_ENDPOINTS,
+    ];
+    const SUNBEAM_RECORDS: Option<&'static str> = Some(peer_keys::IDENTITY_SERVICE_APP_RECORDS);
 
     fn settings(config: &crate::config::Config) -> String {
         consumers::digest(&[&Settings::of(config), &config.catalog_cache_expiration])
@@ -902,7 +907,7 @@ impl consumers::IdentityEndpoint for IdentityService {
         let unserved: Vec<&str> = peer_bag
             .iter()
             .filter_map(|(key, text)| {
-                let relation = key.strip_prefix(APP_RECORDS)?;
+                let relation = key.strip_prefix(peer_keys::IDENTITY_SERVICE_APP_RECORDS)?;
                 let record: AppRecord = serde_json::from_str(text).ok()?;
                 record.secret.is_none().then_some(relation)
             })

@@ -10,6 +10,7 @@ use anyhow::Result;
 
 use crate::event::Endpoint;
 use crate::juju::{Databag, RelationId};
+use crate::peer_keys;
 use crate::relations::consumers::{self, Location, Record};
 use crate::relations::identity_service::{self, Request, Settings};
 use crate::relations::service_passwords::Passwords;
@@ -42,9 +43,6 @@ pub fn parse_request(bag: &Databag) -> Result<Option<Request>, identity_service:
     identity_service::parse_request(&as_identity_service)
 }
 
-/// Peer application bag keys of the leader's records.
-const RECORDS: &str = "keystone-service:";
-
 /// The endpoint, for [`consumers::run`].
 pub struct KeystoneService;
 
@@ -58,7 +56,7 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
 
 impl consumers::IdentityEndpoint for KeystoneService {
     const ENDPOINT: Endpoint = ENDPOINT;
-    const RECORDS: &'static str = RECORDS;
+    const RECORDS: &'static str = peer_keys::KEYSTONE_SERVICE_RECORDS;
 
     fn settings(config: &crate::config::Config) -> String {
         consumers::digest(&[&Settings::of(config)])
@@ -90,7 +88,12 @@ impl consumers::IdentityEndpoint for KeystoneService {
             return Ok(());
         };
         let digest = consumers::digest(&[&request, &settings, location]);
-        if Record::is_current(RECORDS, relation, peer_bag, &digest) {
+        if Record::is_current(
+            peer_keys::KEYSTONE_SERVICE_RECORDS,
+            relation,
+            peer_bag,
+            &digest,
+        ) {
             return Ok(());
         }
         let objects = identity_service::objects(&request, &settings, None);
@@ -100,7 +103,7 @@ impl consumers::IdentityEndpoint for KeystoneService {
             user: None,
             reply: identity_service::reply(&request, &settings, None, &ensured, location),
         }
-        .store(hook, RECORDS, relation)
+        .store(hook, peer_keys::KEYSTONE_SERVICE_RECORDS, relation)
     }
 }
 

@@ -6,17 +6,15 @@
 use anyhow::{Context as _, Result};
 
 use crate::juju::{Databag, RelationId};
+use crate::peer_keys;
 use crate::relations::cluster;
 use crate::secret::Sensitive;
 use crate::step::Hook;
 
-/// Peer application bag key: bumped whenever a service password is added or replaced.
-pub const GENERATION: &str = "service-passwords-generation";
-
 /// How many times the service users' passwords changed (0 before any was stored).
 pub fn passwords_generation(peer_bag: &Databag) -> u64 {
     peer_bag
-        .get(GENERATION)
+        .get(peer_keys::SERVICE_PASSWORDS_GENERATION)
         .and_then(|g| g.parse::<u64>().ok())
         .unwrap_or(0)
 }
@@ -160,7 +158,10 @@ impl Passwords {
         cluster::set_shared(
             hook.juju,
             peer,
-            &[(GENERATION, Some(generation.to_string()))],
+            &[(
+                peer_keys::SERVICE_PASSWORDS_GENERATION,
+                Some(generation.to_string()),
+            )],
         )
     }
 }

@@ -28,6 +28,7 @@ use crate::facts::{Consuming, DatabaseFlags, FactName, Observed};
 use crate::host::process::{Bootstrap, KeystoneManage};
 use crate::identity;
 use crate::juju::{Bag, Databag, DatabagChanges, Juju, NetworkInfo, RelationId, UnitName};
+use crate::peer_keys;
 use crate::relations::cluster;
 use crate::relations::fernet_keys_source;
 use crate::secret::Sensitive;
@@ -36,13 +37,9 @@ use crate::step::{Condition, Hook, Step};
 pub const ENDPOINT: &str = "shared-db";
 /// The relation's name in status messages (`Missing relations: database`).
 pub const STATUS_NAME: &str = "database";
-/// Peer application bag key: the leader ran db_sync on the current database (the Python charm's
-/// leader setting of the same name).
-pub const DB_INITIALISED: &str = "db-initialised";
-/// Peer application bag key: the leader ran `keystone-manage bootstrap` on the current database.
-pub const KEYSTONE_BOOTSTRAPPED: &str = "keystone-bootstrapped";
 /// What the leader clears when the database goes away: a new database needs both again.
-pub const FLAGS_CLEARED_WITH_DATABASE: [&str; 2] = [DB_INITIALISED, KEYSTONE_BOOTSTRAPPED];
+pub const FLAGS_CLEARED_WITH_DATABASE: [&str; 2] =
+    [peer_keys::DB_INITIALISED, peer_keys::KEYSTONE_BOOTSTRAPPED];
 /// What the leader sets after a successful db_sync.
 pub const FLAG_SET: &str = "True";
 /// The role `keystone-manage bootstrap` grants the charm's own admin user, system-wide: Keystone's
@@ -313,8 +310,11 @@ pub fn flag_is_set(value: Option<&str>) -> bool {
 impl DatabaseFlags {
     pub fn from_peer_bag(bag: &Databag) -> DatabaseFlags {
         DatabaseFlags {
-            db_initialised: flag_is_set(bag.get(DB_INITIALISED).map(String::as_str)),
-            bootstrapped: flag_is_set(bag.get(KEYSTONE_BOOTSTRAPPED).map(String::as_str)),
+            db_initialised: flag_is_set(bag.get(peer_keys::DB_INITIALISED).map(String::as_str)),
+            bootstrapped: flag_is_set(
+                bag.get(peer_keys::KEYSTONE_BOOTSTRAPPED)
+                    .map(String::as_str),
+            ),
             reset: false,
         }
     }
@@ -359,7 +359,7 @@ impl SharedDbHook {
 pub struct DbInit {
     /// Peer application keys to delete first ([`FLAGS_CLEARED_WITH_DATABASE`]).
     pub clear_flags: Vec<&'static str>,
-    /// Run `keystone-manage db_sync`, then set [`DB_INITIALISED`] to [`FLAG_SET`] (and bootstrap).
+    /// Run `keystone-manage db_sync`, then set [`peer_keys::DB_INITIALISED`] to [`FLAG_SET`] (and bootstrap).
     pub run_db_sync: bool,
 }
 
@@ -533,8 +533,8 @@ pub fn initialise(hook: &mut Hook<'_>) -> anyhow::Result<Vec<Condition>> {
                 hook.juju,
                 relation,
                 &[
-                    (DB_INITIALISED, Some(FLAG_SET.into())),
-                    (KEYSTONE_BOOTSTRAPPED, Some(FLAG_SET.into())),
+                    (peer_keys::DB_INITIALISED, Some(FLAG_SET.into())),
+                    (peer_keys::KEYSTONE_BOOTSTRAPPED, Some(FLAG_SET.into())),
                 ],
             )?;
             tracing::info!(
@@ -598,7 +598,7 @@ pub fn initialise(hook: &mut Hook<'_>) -> anyhow::Result<Vec<Condition>> {
             cluster::set_shared(
                 hook.juju,
                 relation,
-                &[(DB_INITIALISED, Some(FLAG_SET.into()))],
+                &[(peer_keys::DB_INITIALISED, Some(FLAG_SET.into()))],
             )?;
             flags.db_initialised = true;
         }
@@ -643,7 +643,7 @@ fn bootstrap(
     cluster::set_shared(
         hook.juju,
         relation,
-        &[(KEYSTONE_BOOTSTRAPPED, Some(FLAG_SET.into()))],
+        &[(peer_keys::KEYSTONE_BOOTSTRAPPED, Some(FLAG_SET.into()))],
     )
 }
 

@@ -13,12 +13,10 @@ use crate::facts::{Answering, DatabaseFlags, FactName};
 use crate::identity::{self, IdentitySettings};
 use crate::juju::RelationId;
 use crate::keystone_api::{Change, DomainRef, PasswordCredentials};
+use crate::peer_keys;
 use crate::relations::cluster::{self, AdminCredentials};
 use crate::step::{Condition, Hook, Step};
 use crate::steps::policy;
-
-/// Peer application bag key: the digest of the identity inputs the leader last applied.
-const IDENTITY_APPLIED: &str = "identity-applied";
 
 /// The admin-identity step: [`run`].
 pub const STEP: Step =
@@ -38,10 +36,10 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         .get::<DatabaseFlags>()
         .copied()
         .unwrap_or_else(|| DatabaseFlags::from_peer_bag(&bag));
-    let applied = bag.get(IDENTITY_APPLIED).cloned();
+    let applied = bag.get(peer_keys::IDENTITY_APPLIED).cloned();
     // A new database holds none of it: forget what was applied to the old one.
     if (flags.reset || !flags.bootstrapped) && applied.is_some() {
-        cluster::set_shared(hook.juju, &relation, &[(IDENTITY_APPLIED, None)])?;
+        cluster::set_shared(hook.juju, &relation, &[(peer_keys::IDENTITY_APPLIED, None)])?;
         return Ok(Vec::new());
     }
     if !flags.bootstrapped
@@ -99,6 +97,10 @@ pub fn ensure(
             tracing::info!("Keystone: {} {:?}", outcome.object, outcome.change);
         }
     }
-    cluster::set_shared(hook.juju, relation, &[(IDENTITY_APPLIED, Some(digest))])?;
+    cluster::set_shared(
+        hook.juju,
+        relation,
+        &[(peer_keys::IDENTITY_APPLIED, Some(digest))],
+    )?;
     Ok(Some(ensured))
 }

@@ -12,28 +12,26 @@ use crate::host::fs::{DesiredFile, write_files};
 use crate::identity::{ADMIN_DOMAIN, Ids, SERVICE_DOMAIN};
 use crate::juju::{Databag, RelationId};
 use crate::paths;
+use crate::peer_keys;
 use crate::relations::cluster;
 use crate::render::{Policy, RenderError, Templates};
 
 use crate::step::Hook;
-
-/// Peer application bag keys: the ids the policy names, set by the leader.
-const ADMIN_DOMAIN_ID: &str = "admin-domain-id";
-const SERVICE_PROJECT_ID: &str = "service-project-id";
 
 /// The policy for `config` with the ids the peer application bag holds.
 pub fn of(config: &Config, peer_bag: Option<&Databag>) -> Policy {
     let id = |key: &str| peer_bag.and_then(|bag| bag.get(key)).cloned();
     Policy {
         admin_role: config.admin_role.clone(),
-        admin_domain_id: id(ADMIN_DOMAIN_ID),
-        service_project_id: id(SERVICE_PROJECT_ID),
+        admin_domain_id: id(peer_keys::ADMIN_DOMAIN_ID),
+        service_project_id: id(peer_keys::SERVICE_PROJECT_ID),
     }
 }
 
 /// Whether the peer application bag holds both ids.
 pub fn ids_known(peer_bag: &Databag) -> bool {
-    peer_bag.contains_key(ADMIN_DOMAIN_ID) && peer_bag.contains_key(SERVICE_PROJECT_ID)
+    peer_bag.contains_key(peer_keys::ADMIN_DOMAIN_ID)
+        && peer_bag.contains_key(peer_keys::SERVICE_PROJECT_ID)
 }
 
 /// The policy file, root:keystone 0640 like keystone.conf.
@@ -55,9 +53,9 @@ pub fn keep_ids(
 ) -> Result<()> {
     let service_tenant = &hook.config.service_tenant;
     let found = [
-        (ADMIN_DOMAIN_ID, ensured.domain(ADMIN_DOMAIN)),
+        (peer_keys::ADMIN_DOMAIN_ID, ensured.domain(ADMIN_DOMAIN)),
         (
-            SERVICE_PROJECT_ID,
+            peer_keys::SERVICE_PROJECT_ID,
             ensured.project(SERVICE_DOMAIN, service_tenant),
         ),
     ];
@@ -97,7 +95,10 @@ mod tests {
     fn every_unit_names_the_ids_the_leader_made_and_kept() {
         let sim = Sim::ready(2);
         let bag = sim.peer_app_bag();
-        let (domain, project) = (&bag[ADMIN_DOMAIN_ID], &bag[SERVICE_PROJECT_ID]);
+        let (domain, project) = (
+            &bag[peer_keys::ADMIN_DOMAIN_ID],
+            &bag[peer_keys::SERVICE_PROJECT_ID],
+        );
         assert_ne!(domain, project);
         let cloud_admin = format!(
             "\"cloud_admin\": \"rule:admin_required and (is_admin_project:True or \
@@ -121,8 +122,8 @@ mod tests {
                 .get_mut(&relation)
                 .and_then(|r| r.app_data.get_mut("keystone"))
                 .expect("the peer application bag");
-            bag.remove(ADMIN_DOMAIN_ID);
-            bag.remove(SERVICE_PROJECT_ID);
+            bag.remove(peer_keys::ADMIN_DOMAIN_ID);
+            bag.remove(peer_keys::SERVICE_PROJECT_ID);
         }
         assert!(!ids_known(&sim.peer_app_bag()));
         assert!(sim.run("keystone/0", "upgrade-charm"));
