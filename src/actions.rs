@@ -353,7 +353,7 @@ fn resume(machine: &Machine) -> Result<Results, ActionFailure> {
 fn get_admin_password(juju: &Juju) -> Result<(Results, AfterAction), ActionFailure> {
     let config = config(juju)?;
     let stored = match cluster::app_data(juju).map_err(failure)? {
-        Some((_, bag)) => cluster::admin_credentials(juju, &bag).map_err(failure)?,
+        Some((_, bag)) => cluster::admin::credentials(juju, &bag).map_err(failure)?,
         None => None,
     };
     let password = match (stored, &config.admin_password) {
@@ -391,7 +391,7 @@ fn rotate_admin_password(
             "the cluster peer relation does not exist yet; try again shortly".to_owned(),
         ));
     };
-    let Some(stored) = cluster::admin_credentials(juju, &bag).map_err(failure)? else {
+    let Some(stored) = cluster::admin::credentials(juju, &bag).map_err(failure)? else {
         return Err(ActionFailure(
             "there is no admin password to rotate yet: relate a database and wait for the units \
              to become active"
@@ -417,14 +417,14 @@ fn rotate_admin_password(
             "Keystone is not bootstrapped yet; wait for the units to become active".to_owned(),
         ));
     }
-    let rotated = cluster::AdminCredentials {
+    let rotated = cluster::admin::AdminCredentials {
         adopted_from: None,
         charm_password: stored.charm_password.clone(),
         admin_password: crate::identity::generate_password()
             .map_err(|e| ActionFailure(format!("cannot generate a password: {e}")))?,
     };
     admin_identity::ensure(&mut hook, &relation, None, &rotated).map_err(failure)?;
-    cluster::store_admin_credentials(juju, &relation, &bag, &rotated).map_err(failure)?;
+    cluster::admin::store(juju, &relation, &bag, &rotated).map_err(failure)?;
     tracing::info!("the admin password was rotated");
     // Assessed again, so identity-admin consumers get it from this unit at once.
     Ok((

@@ -1118,7 +1118,7 @@ proptest! {
                 .collect();
         let _ = KeyMaterial::from_secret_content(&content);
         let _ = DatabaseFlags::from_peer_bag(&bag);
-        let _ = cluster::every_unit_ready(&bag, generation);
+        let _ = cluster::readiness::every_unit_ready(&bag, generation);
         for (prefix, relation) in [
             ("identity-service:", "identity-service:7"),
             ("identity-credentials:", "identity-credentials:8"),

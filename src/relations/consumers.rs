@@ -268,7 +268,7 @@ pub fn charm_admin(
     hook: &Hook<'_>,
     peer_bag: &Databag,
 ) -> Result<crate::keystone_api::PasswordCredentials> {
-    let stored = cluster::admin_credentials(hook.juju, peer_bag)?
+    let stored = cluster::admin::credentials(hook.juju, peer_bag)?
         .context("the admin credentials are missing from the cluster relation")?;
     Ok(crate::keystone_api::PasswordCredentials {
         user_name: crate::identity::CHARM_ADMIN_USER.to_owned(),
@@ -415,7 +415,10 @@ pub fn may_serve(hook: &Hook<'_>) -> Result<bool> {
     let peer_bag = cluster::app_data(hook.juju)?
         .map(|(_, bag)| bag)
         .unwrap_or_default();
-    Ok(cluster::every_unit_ready(&peer_bag, held.generation))
+    Ok(cluster::readiness::every_unit_ready(
+        &peer_bag,
+        held.generation,
+    ))
 }
 
 /// What an endpoint's replies depend on, besides each relation's own request.

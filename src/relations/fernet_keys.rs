@@ -18,7 +18,7 @@ use anyhow::{Context as _, Result};
 use crate::event::{Endpoint, Event, RelationHook};
 use crate::fernet_keys::sites::{self, SiteAcks};
 use crate::juju::{Bag, Databag, DatabagChanges, Juju, RelationId, SecretUri};
-use crate::relations::cluster::{self, AdminCredentials};
+use crate::relations::cluster::{self, admin::AdminCredentials};
 use crate::relations::service_passwords::{self, Passwords};
 
 use crate::facts::{DatabaseFlags, FactName, HeldKeys, SiteRelations};
@@ -175,7 +175,7 @@ fn site_credentials(hook: &Hook<'_>) -> Result<Option<SiteCredentials>> {
     };
     let generations = format!(
         "{}.{}",
-        cluster::admin_generation(&peer_bag),
+        cluster::admin::generation(&peer_bag),
         service_passwords::passwords_generation(&peer_bag)
     );
     let recorded = peer_bag
@@ -194,7 +194,7 @@ fn site_credentials(hook: &Hook<'_>) -> Result<Option<SiteCredentials>> {
     if !may_have_changed {
         return Ok(None);
     }
-    let Some(stored) = cluster::admin_credentials(hook.juju, &peer_bag)? else {
+    let Some(stored) = cluster::admin::credentials(hook.juju, &peer_bag)? else {
         return Ok(None);
     };
     let in_force = AdminCredentials {
@@ -207,24 +207,24 @@ fn site_credentials(hook: &Hook<'_>) -> Result<Option<SiteCredentials>> {
     passwords.store(hook, &peer, &peer_bag)?;
     let mut content = passwords.content().clone();
     content.extend(in_force.to_content());
-    let digest = cluster::content_digest(&content);
+    let digest = cluster::shared::content_digest(&content);
     let changed = recorded.map(|(_, d)| d) != Some(digest.as_str());
     let place = match hook.juju.supports_cross_model_secrets() {
         true => {
-            let known = cluster::SITE_CREDENTIALS.uri(&peer_bag);
+            let known = cluster::shared::SITE_CREDENTIALS.uri(&peer_bag);
             let uri = match (known, changed) {
                 (Some(uri), false) => Some(uri),
-                _ => cluster::store_shared(
+                _ => cluster::shared::store(
                     hook.juju,
                     &peer,
                     &peer_bag,
-                    &cluster::SITE_CREDENTIALS,
+                    &cluster::shared::SITE_CREDENTIALS,
                     &content,
                 )?,
             };
             CredentialsPlace::Secret(uri.context("the site credentials secret has no id")?)
         }
-        false => CredentialsPlace::Bag(cluster::content_to_json(&content)?),
+        false => CredentialsPlace::Bag(cluster::shared::content_to_json(&content)?),
     };
     if changed || recorded.map(|(g, _)| g) != Some(generations.as_str()) {
         cluster::set_shared(

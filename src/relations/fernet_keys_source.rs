@@ -17,7 +17,7 @@ use crate::facts::{Consuming, FactName, HeldKeys};
 use crate::fernet_keys::KeyMaterial;
 use crate::fernet_keys::sites::{self, Offered, OfferedCredentials, Transport, Upstream};
 use crate::juju::{AppName, Bag, Databag, DatabagChanges, Juju, RelationId, SecretRead, SecretUri};
-use crate::relations::cluster::{self, AdminCredentials};
+use crate::relations::cluster::{self, admin::AdminCredentials};
 use crate::relations::service_passwords::Passwords;
 use crate::step::{Condition, Hook, Step};
 
@@ -166,21 +166,21 @@ fn adopt_credentials(
                 }
             }
         }
-        Transport::Bag(text) => match cluster::content_from_json(text) {
+        Transport::Bag(text) => match cluster::shared::content_from_json(text) {
             Ok(content) => content,
             Err(_) => return Ok(false),
         },
     };
     // The secret's new revision and the bag may arrive apart: wait for the matching pair.
-    if cluster::content_digest(&content) != offered.digest {
+    if cluster::shared::content_digest(&content) != offered.digest {
         return Ok(false);
     }
     let Ok(mut credentials) = AdminCredentials::from_content(&content) else {
         return Ok(false);
     };
     credentials.adopted_from = Some(source.to_owned());
-    if cluster::admin_credentials(hook.juju, peer_bag)?.as_ref() != Some(&credentials) {
-        cluster::store_admin_credentials(hook.juju, peer, peer_bag, &credentials)?;
+    if cluster::admin::credentials(hook.juju, peer_bag)?.as_ref() != Some(&credentials) {
+        cluster::admin::store(hook.juju, peer, peer_bag, &credentials)?;
         tracing::info!("admin credentials adopted from {source}, the fernet key source");
     }
     let mut passwords = Passwords::read(hook, peer_bag)?;
@@ -286,10 +286,10 @@ fn left(hook: &Hook<'_>, peer: &RelationId, peer_bag: &Databag) -> Result<Vec<Co
         // The admin credentials stay the source's (they are the shared database's), but are
         // this site's own again: its admin-password and rotate-admin-password apply.
         if peer_bag.contains_key(crate::peer_keys::FERNET_SOURCE_CREDENTIALS)
-            && let Some(mut credentials) = cluster::admin_credentials(hook.juju, peer_bag)?
+            && let Some(mut credentials) = cluster::admin::credentials(hook.juju, peer_bag)?
             && credentials.adopted_from.take().is_some()
         {
-            cluster::store_admin_credentials(hook.juju, peer, peer_bag, &credentials)?;
+            cluster::admin::store(hook.juju, peer, peer_bag, &credentials)?;
         }
         cluster::set_shared(
             hook.juju,

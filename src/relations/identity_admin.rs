@@ -71,7 +71,7 @@ impl consumers::IdentityEndpoint for IdentityAdmin {
         location: &Location,
         _passwords: &Passwords,
     ) -> Result<Option<Reply>> {
-        let Some(stored) = cluster::admin_credentials(hook.juju, peer_bag)? else {
+        let Some(stored) = cluster::admin::credentials(hook.juju, peer_bag)? else {
             return Ok(None);
         };
         let password = stored.password_in_force(&hook.config);

@@ -1,5 +1,5 @@
 //! The service users' passwords (identity-service and identity-credentials), which the leader
-//! keeps for every unit in an application secret ([`cluster::SERVICE_PASSWORDS`]): made once,
+//! keeps for every unit in an application secret ([`cluster::shared::SERVICE_PASSWORDS`]): made once,
 //! adopted from the Python charm when it ran here before, and shared with the other sites of a
 //! fernet key source (see [`crate::fernet_keys::sites`]).
 
@@ -48,8 +48,12 @@ impl Passwords {
     /// What the leader stored (nothing before it stored any).
     pub fn read(hook: &Hook<'_>, peer_bag: &Databag) -> Result<Passwords> {
         Ok(Passwords {
-            content: cluster::read_shared(hook.juju, peer_bag, &cluster::SERVICE_PASSWORDS)?
-                .unwrap_or_default(),
+            content: cluster::shared::read(
+                hook.juju,
+                peer_bag,
+                &cluster::shared::SERVICE_PASSWORDS,
+            )?
+            .unwrap_or_default(),
             changed: false,
         })
     }
@@ -147,11 +151,11 @@ impl Passwords {
         if !self.changed {
             return Ok(());
         }
-        cluster::store_shared(
+        cluster::shared::store(
             hook.juju,
             peer,
             peer_bag,
-            &cluster::SERVICE_PASSWORDS,
+            &cluster::shared::SERVICE_PASSWORDS,
             &self.content,
         )?;
         let generation = passwords_generation(peer_bag) + 1;

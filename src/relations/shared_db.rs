@@ -623,7 +623,7 @@ fn bootstrap(
     bag: &Databag,
     manage: &KeystoneManage<'_>,
 ) -> anyhow::Result<()> {
-    let credentials = cluster::ensure_admin_credentials(hook.juju, relation, bag)?
+    let credentials = cluster::admin::ensure(hook.juju, relation, bag)?
         .context("the leader could not store the admin credentials")?;
     let urls = hook.endpoint_urls()?;
     tracing::info!("running keystone-manage bootstrap");

@@ -14,7 +14,7 @@ use crate::identity::{self, IdentitySettings};
 use crate::juju::RelationId;
 use crate::keystone_api::{Change, DomainRef, PasswordCredentials};
 use crate::peer_keys;
-use crate::relations::cluster::{self, AdminCredentials};
+use crate::relations::cluster::{self, admin::AdminCredentials};
 use crate::step::{Condition, Hook, Step};
 use crate::steps::policy;
 
@@ -48,7 +48,7 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     {
         return Ok(Vec::new());
     }
-    let credentials = cluster::admin_credentials(hook.juju, &bag)?
+    let credentials = cluster::admin::credentials(hook.juju, &bag)?
         .context("the admin credentials are missing from the cluster relation")?;
     // Every unit's policy names ids only Keystone knows: ensure again until they are kept.
     let applied = applied.filter(|_| policy::ids_known(&bag));

@@ -83,10 +83,10 @@ pub const PUBLISH: Step =
     Step::new("cluster-readiness", publish).reads(&[FactName::Answering, FactName::HeldKeys]);
 
 /// Step: tells the other units whether this one can serve (see
-/// [`crate::relations::cluster::report_readiness`]).
+/// [`crate::relations::cluster::readiness::report`]).
 pub fn publish(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     let answering = hook.facts.get::<Answering>().is_some();
-    crate::relations::cluster::report_readiness(hook, answering)?;
+    crate::relations::cluster::readiness::report(hook, answering)?;
     Ok(Vec::new())
 }
 

@@ -201,7 +201,7 @@ pub const KEYSTONE_FILES: Step = Step::new("keystone-files", keystone_files)
 /// writes Keystone's own.
 pub fn keystone_files(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     let templates = hook.machine.templates()?;
-    let known = cluster::known_peers(hook)?;
+    let known = cluster::readiness::known_peers(hook)?;
     hook.facts.set(known);
     let peer_bag = cluster::app_data(hook.juju)?.map(|(_, bag)| bag);
     let planned_initialised = peer_bag
