@@ -185,7 +185,9 @@ fn bench_real_stack(runs: usize) {
     let out = support::TempDir::new("bench-real");
     let charm = support::pack_charm(&out);
     let mut model = Model::new().expect("simulator");
-    model.use_machines().expect("machines (root, iproute2)");
+    model
+        .use_machines(juju_sim::demo::keystone_machine())
+        .expect("machines (root, iproute2)");
     let mut mysql = MySql::new("Bench-pass-1");
     mysql.db_host = model.host_address();
     mysql.provisioner = Some(mariadb_provisioner());

@@ -495,6 +495,18 @@ struct Reader<'a> {
     problems: Vec<String>,
 }
 
+/// The options of HA, read together since they depend on each other.
+struct Ha {
+    dns_ha: bool,
+    prefer_ipv6: bool,
+    vips: Vec<IpAddr>,
+    vip_iface: String,
+    vip_cidr: u8,
+    os_admin_hostname: Option<String>,
+    os_internal_hostname: Option<String>,
+    os_public_hostname: Option<String>,
+}
+
 impl Reader<'_> {
     fn present(&self, name: &str) -> Option<&Value> {
         self.options.get(name).filter(|v| !v.is_null())
@@ -712,7 +724,8 @@ impl Reader<'_> {
         })
     }
 
-    fn read(&mut self) -> Config {
+    /// debug, use-syslog and log-level.
+    fn logging(&mut self) -> (bool, bool, KeystoneLogLevel) {
         let debug = self.bool("debug", false);
         let use_syslog = self.bool("use-syslog", false);
 
@@ -730,8 +743,11 @@ impl Reader<'_> {
                 KeystoneLogLevel::Warning
             }
         };
+        (debug, use_syslog, log_level)
+    }
 
-        // HA: vip and dns-ha.
+    /// vip and dns-ha, and what they need.
+    fn ha(&mut self) -> Ha {
         let dns_ha = self.bool("dns-ha", false);
         let prefer_ipv6 = self.bool("prefer-ipv6", false);
         let vip_text = self.opt_nonblank("vip");
@@ -777,8 +793,20 @@ impl Reader<'_> {
                 24
             }
         };
+        Ha {
+            dns_ha,
+            prefer_ipv6,
+            vips,
+            vip_iface,
+            vip_cidr,
+            os_admin_hostname,
+            os_internal_hostname,
+            os_public_hostname,
+        }
+    }
 
-        // Tokens and fernet keys.
+    /// fernet-max-active-keys and token-expiration.
+    fn tokens(&mut self) -> (u32, u64) {
         let fernet_keys_value = self.int("fernet-max-active-keys", 3);
         let fernet_max_active_keys = match u32::try_from(fernet_keys_value) {
             Ok(n) if n >= 3 => n,
@@ -799,8 +827,11 @@ impl Reader<'_> {
                 3600
             }
         };
+        (fernet_max_active_keys, token_expiration)
+    }
 
-        // Ports.
+    /// The ports, and haproxy's timeouts.
+    fn ports(&mut self) -> (u16, u16, HaproxyTimeouts) {
         let service_port = self.port("service-port", 5000);
         let admin_port = self.port("admin-port", 35357);
         if service_port == admin_port {
@@ -816,8 +847,11 @@ impl Reader<'_> {
             connect: self.millis("haproxy-connect-timeout", 9_000),
             check: self.millis("healthcheck-timeout", 5_000),
         };
+        (service_port, admin_port, haproxy_timeouts)
+    }
 
-        // Workers.
+    /// The WSGI worker multipliers.
+    fn workers(&mut self) -> (Option<f64>, Option<f64>, Option<f64>) {
         let multiplier = |r: &mut Self, name: &str| {
             let value = r.opt_float(name);
             match value {
@@ -832,16 +866,26 @@ impl Reader<'_> {
         let worker_multiplier = multiplier(self, "worker-multiplier");
         let admin_worker_multiplier = multiplier(self, "admin-worker-multiplier");
         let public_worker_multiplier = multiplier(self, "public-worker-multiplier");
+        (
+            worker_multiplier,
+            admin_worker_multiplier,
+            public_worker_multiplier,
+        )
+    }
 
-        // Region.
+    /// region: one or more, space-separated.
+    fn regions(&mut self) -> Vec<String> {
         let region_text = self.string("region", "RegionOne");
         let regions: Vec<String> = region_text.split_whitespace().map(str::to_owned).collect();
         if regions.is_empty() {
             self.problems
                 .push("region must name at least one region".to_owned());
         }
+        regions
+    }
 
-        // TLS.
+    /// ssl_cert, ssl_key and ssl_ca.
+    fn tls(&mut self) -> Option<TlsConfig> {
         let cert_set = self
             .present("ssl_cert")
             .and_then(Value::as_str)
@@ -873,18 +917,14 @@ impl Reader<'_> {
         };
         // Checked even without ssl_cert, so a bad value is said before it is needed.
         let ssl_ca = self.base64_pem("ssl_ca");
-        let tls = tls.map(|tls| TlsConfig {
+        tls.map(|tls| TlsConfig {
             ca_pem: ssl_ca,
             ..tls
-        });
+        })
+    }
 
-        // password-security-compliance.
-        let security_compliance = self
-            .opt_text("password-security-compliance")
-            .filter(|s| !s.trim().is_empty())
-            .and_then(|text| self.security_compliance(&text));
-
-        // Backends: only SQL is served; refusing others beats silently using SQL.
+    /// Options only SQL and the v3 API are served for: refusing others beats silently using SQL.
+    fn unsupported_backends(&mut self) {
         for name in ["identity-backend", "assignment-backend"] {
             let value = self.string(name, "sql");
             if value != "sql" {
@@ -901,8 +941,10 @@ impl Reader<'_> {
                 "preferred-api-version must be 3 or unset (is {version})"
             ));
         }
+    }
 
-        // Networks given as CIDRs.
+    /// The os-*-network options, in CIDR form.
+    fn networks(&mut self) -> (Option<String>, Option<String>, Option<String>) {
         let network = |r: &mut Self, name: &str| {
             let value = r.opt_nonblank(name)?;
             if is_cidr(&value) {
@@ -918,8 +960,11 @@ impl Reader<'_> {
         let os_admin_network = network(self, "os-admin-network");
         let os_internal_network = network(self, "os-internal-network");
         let os_public_network = network(self, "os-public-network");
+        (os_admin_network, os_internal_network, os_public_network)
+    }
 
-        // Path prefix.
+    /// service-path-prefix.
+    fn path_prefix(&mut self) -> String {
         let service_path_prefix = self.string("service-path-prefix", "");
         if !valid_path_prefix(&service_path_prefix) {
             self.problems.push(format!(
@@ -928,7 +973,25 @@ impl Reader<'_> {
                 shown(&service_path_prefix)
             ));
         }
+        service_path_prefix
+    }
 
+    fn read(&mut self) -> Config {
+        // One concern after another, in the order the operator is told of problems.
+        let (debug, use_syslog, log_level) = self.logging();
+        let ha = self.ha();
+        let (fernet_max_active_keys, token_expiration) = self.tokens();
+        let (service_port, admin_port, haproxy_timeouts) = self.ports();
+        let (worker_multiplier, admin_worker_multiplier, public_worker_multiplier) = self.workers();
+        let regions = self.regions();
+        let tls = self.tls();
+        let security_compliance = self
+            .opt_text("password-security-compliance")
+            .filter(|s| !s.trim().is_empty())
+            .and_then(|text| self.security_compliance(&text));
+        self.unsupported_backends();
+        let (os_admin_network, os_internal_network, os_public_network) = self.networks();
+        let service_path_prefix = self.path_prefix();
         let admin_password = self.admin_password();
         let admin_user = self.required_string("admin-user", "admin");
         let admin_role = self.required_string("admin-role", "Admin");
@@ -951,6 +1014,16 @@ impl Reader<'_> {
         let default_notification_opt_out = self.bool("default-notification-opt-out", true);
         let unimplemented_set = self.unimplemented_set();
 
+        let Ha {
+            dns_ha,
+            prefer_ipv6,
+            vips,
+            vip_iface,
+            vip_cidr,
+            os_admin_hostname,
+            os_internal_hostname,
+            os_public_hostname,
+        } = ha;
         Config {
             debug,
             log_level,

@@ -52,7 +52,9 @@ fn mariadb_stopped_for_a_while_makes_units_wait_and_they_recover_by_themselves_l
     let mut mariadb =
         MariaDbServer::start(&out.path().join("mariadb"), private_port()).expect("a MariaDB");
     let mut model = Model::new().unwrap();
-    model.use_machines().unwrap();
+    model
+        .use_machines(juju_sim::demo::keystone_machine())
+        .unwrap();
     let mut mysql = MySql::new(DB_PASSWORD);
     mysql.db_host = model.host_address();
     mysql.db_port = Some(mariadb.port());

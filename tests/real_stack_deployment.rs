@@ -38,7 +38,9 @@ fn database_options(test: &str) -> Map<String, Value> {
 fn deploy(charm: &Path, units: usize, options: Map<String, Value>) -> Model {
     ensure_mariadb().expect("MariaDB (scripts/install-real-stack)");
     let mut model = Model::new().unwrap();
-    model.use_machines().unwrap();
+    model
+        .use_machines(juju_sim::demo::keystone_machine())
+        .unwrap();
     let mut mysql = MySql::new(DB_PASSWORD);
     mysql.db_host = model.host_address();
     mysql.provisioner = Some(mariadb_provisioner());

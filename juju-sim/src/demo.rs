@@ -12,6 +12,36 @@ use serde_json::{Map, Value};
 use crate::Model;
 use crate::scripted::{HaCluster, IdentityConsumer, IdentityInterface, MySql};
 
+/// A Keystone unit's machine: the host's /etc (with /etc/keystone over it, without the host's
+/// key repositories), Keystone's and the charm's state directories, the system CA store, and
+/// empty log and run directories.
+pub fn keystone_machine() -> crate::machine::MachineLayout {
+    let strings = |paths: &[&str]| paths.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>();
+    crate::machine::MachineLayout {
+        // /etc whole (a file such as /etc/memcached.conf cannot be a mount point of its own: a
+        // charm replaces it by renaming over it), then /etc/keystone over it.
+        seeded: strings(&[
+            "/etc",
+            "/etc/keystone",
+            "/var/lib/keystone-charm",
+            "/var/lib/keystone",
+            "/usr/local/share/ca-certificates",
+        ]),
+        not_seeded: strings(&[
+            "fernet-keys",
+            "credential-keys",
+            "fernet-keys.sets",
+            "credential-keys.sets",
+        ]),
+        skeletons: vec![
+            ("/var/log".to_owned(), strings(&["apache2", "keystone"])),
+            (
+                "/run".to_owned(),
+                strings(&["lock", "apache2", "memcached", "haproxy"]),
+            ),
+        ],
+    }
+}
 /// The bundle the demo deploys when none is given: 3 Keystone units with hacluster, mysql, and
 /// three identity consumers.
 pub const DEFAULT_BUNDLE: &str = include_str!("../demo/ha-bundle.yaml");
@@ -60,7 +90,7 @@ pub fn deploy_bundle(
     services: Services,
 ) -> Result<()> {
     if services == Services::Real {
-        model.use_machines()?;
+        model.use_machines(keystone_machine())?;
     }
     let subordinate_units = |name: &str| -> usize {
         bundle

@@ -8,6 +8,11 @@
 //!
 //! A [`Controller`] holds several models, with offers and cross-model relations between them
 //! (see [`controller`]).
+//!
+//! The core (the model, the hook runner and its tools, the controller, and machines, which are
+//! given the paths a charm needs) knows no charm. The Keystone charm's fixtures are modules of
+//! their own: [`scripted`] (the remote charms it relates to), [`mariadb`], [`demo`] (the
+//! bundle, and a Keystone unit's [`demo::keystone_machine`]) and [`multi_site`].
 
 pub mod charm;
 pub mod cli;
@@ -186,11 +191,11 @@ impl Model {
 
     /// Makes every unit added from now on a machine of its own (see [`machine`]): its own
     /// network namespace and address on a bridge of the model's, and a persistent mount
-    /// namespace with its own /etc, /var/lib/keystone, /var/log and
-    /// /run. Daemons its hooks start stay in it. Needs root, iproute2 and util-linux.
-    pub fn use_machines(&mut self) -> Result<()> {
+    /// namespace with its own copies of the paths `layout` names. Daemons its hooks start stay
+    /// in it. Needs root, iproute2 and util-linux.
+    pub fn use_machines(&mut self, layout: machine::MachineLayout) -> Result<()> {
         if self.machines.is_none() {
-            self.machines = Some(machine::Machines::new(&self.base.join("machines"))?);
+            self.machines = Some(machine::Machines::new(&self.base.join("machines"), layout)?);
         }
         Ok(())
     }

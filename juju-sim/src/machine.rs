@@ -18,29 +18,18 @@ use anyhow::{Context, Result, bail};
 /// Every name this module gives starts with this, followed by the owning process's pid.
 const PREFIX: &str = "jsim";
 
-/// Paths seeded with a copy of the host's (what the packages installed on "every machine"), less
-/// state a charm would have made there. /etc whole (a file such as /etc/memcached.conf cannot be
-/// a mount point of its own: a charm replaces it by renaming over it), then /etc/keystone over
-/// it, without the host's key repositories.
-const SEEDED: [&str; 5] = [
-    "/etc",
-    "/etc/keystone",
-    "/var/lib/keystone-charm",
-    "/var/lib/keystone",
-    "/usr/local/share/ca-certificates",
-];
-/// Left out of seeded copies: key repositories and what charms write, so units start clean.
-const NOT_SEEDED: [&str; 4] = [
-    "fernet-keys",
-    "credential-keys",
-    "fernet-keys.sets",
-    "credential-keys.sets",
-];
-/// Paths that start as a skeleton: these sub-directories, with the host's owner and mode.
-const SKELETONS: [(&str, &[&str]); 2] = [
-    ("/var/log", &["apache2", "keystone"]),
-    ("/run", &["lock", "apache2", "memcached", "haproxy"]),
-];
+/// What a machine starts with, beyond its own network: the charm's paths, given by whoever
+/// deploys it (the Keystone fixtures' is [`crate::demo::keystone_machine`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MachineLayout {
+    /// Paths seeded with a copy of the host's (what the packages installed on "every
+    /// machine"), in order: a later one is mounted over an earlier one that holds it.
+    pub seeded: Vec<String>,
+    /// Names left out of seeded copies: state a charm makes, so units start clean.
+    pub not_seeded: Vec<String>,
+    /// Paths that start as a skeleton: these sub-directories, with the host's owner and mode.
+    pub skeletons: Vec<(String, Vec<String>)>,
+}
 
 fn run(command: &mut Command) -> Result<Output> {
     let output = command
@@ -79,6 +68,7 @@ pub struct Machines {
     root: PathBuf,
     next_host: u8,
     units: BTreeMap<String, Machine>,
+    layout: MachineLayout,
     /// Each virtual IP and the unit whose machine holds it (see [`Machines::hold_vip`]).
     vips: BTreeMap<Ipv4Addr, String>,
 }
@@ -87,7 +77,7 @@ static MODELS: AtomicU32 = AtomicU32::new(0);
 
 impl Machines {
     /// A bridge for a new model; unit directories go under `root`.
-    pub fn new(root: &Path) -> Result<Machines> {
+    pub fn new(root: &Path, layout: MachineLayout) -> Result<Machines> {
         sweep_stale();
         let pid = std::process::id();
         let tag = format!("{pid}m{}", MODELS.fetch_add(1, Ordering::Relaxed));
@@ -112,6 +102,7 @@ impl Machines {
             root: root.to_path_buf(),
             next_host: 10,
             units: BTreeMap::new(),
+            layout,
             vips: BTreeMap::new(),
         })
     }
@@ -172,17 +163,17 @@ impl Machines {
         ])?;
 
         let mut binds = Vec::new();
-        for path in SEEDED {
+        for path in &self.layout.seeded {
             // The mount point must exist on the host (a directory the charm makes itself).
             std::fs::create_dir_all(path).with_context(|| format!("cannot create {path}"))?;
             let own = self.unit_path(unit, path);
-            seed(Path::new(path), &own)?;
-            binds.push((own, path.to_owned()));
+            seed(Path::new(path), &own, &self.layout.not_seeded)?;
+            binds.push((own, path.clone()));
         }
-        for (path, subdirs) in SKELETONS {
+        for (path, subdirs) in &self.layout.skeletons {
             let own = self.unit_path(unit, path);
             skeleton(Path::new(path), &own, subdirs)?;
-            binds.push((own, path.to_owned()));
+            binds.push((own, path.clone()));
         }
         let ready = self.root.join(format!("{}.ready", unit.replace('/', "-")));
         let _ = std::fs::remove_file(&ready);
@@ -421,13 +412,13 @@ fn sweep_stale() {
 }
 
 /// A copy of the host's `from` (when it exists) at `to`, without key repositories.
-fn seed(from: &Path, to: &Path) -> Result<()> {
+fn seed(from: &Path, to: &Path, not_seeded: &[String]) -> Result<()> {
     std::fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
     if from.is_dir() {
         let mut source = from.as_os_str().to_owned();
         source.push("/.");
         run(Command::new("cp").arg("-a").arg(&source).arg(to))?;
-        for name in NOT_SEEDED {
+        for name in not_seeded {
             let _ = std::fs::remove_dir_all(to.join(name));
             let _ = std::fs::remove_file(to.join(name));
         }
@@ -438,7 +429,7 @@ fn seed(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// `to` with `subdirs` made like the host's (owner and mode), empty.
-fn skeleton(from: &Path, to: &Path, subdirs: &[&str]) -> Result<()> {
+fn skeleton(from: &Path, to: &Path, subdirs: &[String]) -> Result<()> {
     std::fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
     run(Command::new("chmod").arg("--reference").arg(from).arg(to))?;
     for sub in subdirs {

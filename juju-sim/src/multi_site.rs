@@ -210,7 +210,7 @@ fn deploy(charm: &Path, database: &str) -> Result<Controller> {
     let mut controller = Controller::new();
     for (site, units) in SITES {
         let model = controller.add_model(site)?;
-        model.use_machines()?;
+        model.use_machines(crate::demo::keystone_machine())?;
         let mut mysql = MySql::new("demo-db-password");
         mysql.db_host = model.host_address();
         mysql.provisioner = Some(mariadb_provisioner());

@@ -44,7 +44,9 @@ fn namespaces_and_links() -> String {
 fn two_units_run_their_own_apache_on_the_same_port_with_their_own_files() {
     let pid_tag = format!("jsim-{}", std::process::id());
     let mut model = Model::new().unwrap();
-    model.use_machines().unwrap();
+    model
+        .use_machines(juju_sim::demo::keystone_machine())
+        .unwrap();
     model
         .deploy("probe", &machine_probe(), 2, Default::default())
         .unwrap();
@@ -108,7 +110,9 @@ fn two_units_run_their_own_apache_on_the_same_port_with_their_own_files() {
 fn a_unit_reaches_the_database_the_scripted_mysql_created_for_its_address() {
     ensure_mariadb().unwrap();
     let mut model = Model::new().unwrap();
-    model.use_machines().unwrap();
+    model
+        .use_machines(juju_sim::demo::keystone_machine())
+        .unwrap();
     let host = model.host_address().unwrap();
     let mut mysql = MySql::new("Machine-pass-1234");
     mysql.db_host = Some(host.clone());
@@ -174,7 +178,9 @@ fn connections_from(address: &str) -> usize {
 fn a_removed_machine_leaves_no_database_connection_behind() {
     ensure_mariadb().unwrap();
     let mut model = Model::new().unwrap();
-    model.use_machines().unwrap();
+    model
+        .use_machines(juju_sim::demo::keystone_machine())
+        .unwrap();
     let host = model.host_address().unwrap();
     let mut mysql = MySql::new("Machine-pass-1234");
     mysql.db_host = Some(host.clone());

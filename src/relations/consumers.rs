@@ -202,6 +202,44 @@ pub fn remote_bags(hook: &Hook<'_>, relation: &RelationId) -> Result<Vec<(String
     Ok(bags)
 }
 
+/// A request a remote unit sent that the charm refuses (logged with the reason): the relation
+/// waits for a corrected one.
+pub struct Refused;
+
+/// The request in the first remote unit's bag (by unit name) that holds one; `parse` gives None
+/// for a bag that holds none yet.
+pub fn first_request<R, E: std::fmt::Display>(
+    hook: &Hook<'_>,
+    relation: &RelationId,
+    parse: impl Fn(&Databag) -> std::result::Result<Option<R>, E>,
+) -> Result<std::result::Result<Option<R>, Refused>> {
+    for (_, bag) in remote_bags(hook, relation)? {
+        match parse(&bag) {
+            Ok(Some(request)) => return Ok(Ok(Some(request))),
+            Ok(None) => {}
+            Err(err) => {
+                tracing::error!("{relation}: request refused: {err}");
+                return Ok(Err(Refused));
+            }
+        }
+    }
+    Ok(Ok(None))
+}
+
+/// Records what the leader serves a relation under `<prefix><relation id>` in the peer
+/// application bag (leader only).
+fn store_record(
+    hook: &Hook<'_>,
+    prefix: &str,
+    relation: &RelationId,
+    record: &impl serde::Serialize,
+) -> Result<()> {
+    let text = serde_json::to_string(record).context("cannot encode a reply record")?;
+    let peer = cluster::relation(hook.juju)?.context("the cluster relation vanished")?;
+    let key = Record::key(prefix, relation);
+    cluster::set_shared(hook.juju, &peer, &[(key.as_str(), Some(text))])
+}
+
 /// What the leader records for a relation, for every unit to publish.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Record {
@@ -244,10 +282,7 @@ impl Record {
 
     /// Records it (leader only).
     pub fn store(&self, hook: &Hook<'_>, prefix: &str, relation: &RelationId) -> Result<()> {
-        let text = serde_json::to_string(self).context("cannot encode a reply record")?;
-        let peer = cluster::relation(hook.juju)?.context("the cluster relation vanished")?;
-        let key = Record::key(prefix, relation);
-        cluster::set_shared(hook.juju, &peer, &[(key.as_str(), Some(text))])
+        store_record(hook, prefix, relation, self)
     }
 
     /// The reply with the user's password added.
@@ -656,10 +691,7 @@ impl AppRecord {
 
     /// Records it (leader only).
     pub fn store(&self, hook: &Hook<'_>, prefix: &str, relation: &RelationId) -> Result<()> {
-        let text = serde_json::to_string(self).context("cannot encode a reply record")?;
-        let peer = cluster::relation(hook.juju)?.context("the cluster relation vanished")?;
-        let key = Record::key(prefix, relation);
-        cluster::set_shared(hook.juju, &peer, &[(key.as_str(), Some(text))])
+        store_record(hook, prefix, relation, self)
     }
 }
 

@@ -292,20 +292,11 @@ impl consumers::IdentityEndpoint for IdentityCredentials {
         location: &Location,
         passwords: &mut Passwords,
     ) -> Result<()> {
-        let mut request = None;
-        for (_, bag) in consumers::remote_bags(hook, relation)? {
-            match parse_request(&bag, &hook.config) {
-                Ok(Some(found)) => {
-                    request = Some(found);
-                    break;
-                }
-                Ok(None) => {}
-                Err(err) => {
-                    tracing::error!("{relation}: request refused: {err}");
-                    return Ok(());
-                }
-            }
-        }
+        let Ok(request) =
+            consumers::first_request(hook, relation, |bag| parse_request(bag, &hook.config))?
+        else {
+            return Ok(());
+        };
         serve_app(hook, relation, peer_bag, location, passwords)?;
         let Some(request) = request else {
             return Ok(());

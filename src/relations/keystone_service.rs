@@ -70,20 +70,9 @@ impl consumers::IdentityEndpoint for KeystoneService {
         _passwords: &mut Passwords,
     ) -> Result<()> {
         let settings = Settings::of(&hook.config);
-        let mut request = None;
-        for (_, bag) in consumers::remote_bags(hook, relation)? {
-            match parse_request(&bag) {
-                Ok(Some(found)) => {
-                    request = Some(found);
-                    break;
-                }
-                Ok(None) => {}
-                Err(err) => {
-                    tracing::error!("{relation}: request refused: {err}");
-                    return Ok(());
-                }
-            }
-        }
+        let Ok(request) = consumers::first_request(hook, relation, parse_request)? else {
+            return Ok(());
+        };
         let Some(request) = request else {
             return Ok(());
         };

@@ -218,7 +218,9 @@ pub fn deploy_behind_vip(
     use juju_sim::scripted::{HaCluster, MySql, ensure_mariadb, mariadb_provisioner};
     ensure_mariadb().expect("MariaDB (scripts/install-real-stack)");
     let mut model = juju_sim::Model::new().expect("a model");
-    model.use_machines().expect("machines (root, iproute2)");
+    model
+        .use_machines(juju_sim::demo::keystone_machine())
+        .expect("machines (root, iproute2)");
     let vip = std::net::Ipv4Addr::new(172, 31, (std::process::id() % 250) as u8, last_octet);
     let mut mysql = MySql::new("Db-pass-4711");
     mysql.db_host = model.host_address();
@@ -272,7 +274,9 @@ pub fn keystone_on_mariadb(
     use juju_sim::scripted::{MySql, ensure_mariadb, mariadb_provisioner};
     ensure_mariadb().expect("MariaDB (scripts/install-real-stack)");
     let mut model = juju_sim::Model::new().expect("a model");
-    model.use_machines().expect("machines (root, iproute2)");
+    model
+        .use_machines(juju_sim::demo::keystone_machine())
+        .expect("machines (root, iproute2)");
     let mut mysql = MySql::new("Db-pass-4711");
     mysql.db_host = model.host_address();
     mysql.provisioner = Some(mariadb_provisioner());
