@@ -5,9 +5,6 @@ VENV  ?= .venv
 # Tempest, pinned, in a venv of its own (its dependencies are not charm-tools').
 TEMPEST_VENV ?= .venv-tempest
 TEMPEST_VERSION = 47.0.0
-# One test more than CPUs: the soak spends most of its five minutes waiting for token lifetimes
-# to pass, and with one thread per CPU that CPU sat idle meanwhile.
-TEST_THREADS ?= $(shell echo $$(( $$(nproc) + 1 )))
 BUILD ?= build
 # Where cargo puts what it builds: honours CARGO_TARGET_DIR and .cargo/config, as cargo itself does.
 TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
@@ -57,8 +54,7 @@ lint:
 
 # nextest comes with the machine's Rust toolchain; it runs each test in its own process.
 unit: tempest-venv
-	TEMPEST_VENV=$(abspath $(TEMPEST_VENV)) $(CARGO) nextest run --workspace --locked --no-fail-fast \
-		--test-threads $(TEST_THREADS)
+	TEMPEST_VENV=$(abspath $(TEMPEST_VENV)) $(CARGO) nextest run --workspace --locked --no-fail-fast
 
 ## tempest: OpenStack's identity API tests (Tempest) against the charm's Keystone on real
 ## services, one unit then three (also part of `make test`); one line per run
