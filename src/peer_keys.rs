@@ -15,6 +15,10 @@ pub const FERNET_FINGERPRINT: &str = "fernet-fingerprint";
 pub const FERNET_LAST_ROTATION: &str = "fernet-last-rotation";
 /// App: when each key held became primary (JSON: key index → unix seconds).
 pub const FERNET_PRIMARY_SINCE: &str = "fernet-primary-since";
+/// App: when the leader first saw every unit and site hold each key still held as primary (JSON:
+/// key index → unix seconds): until then a unit that applied the rotation late may still sign
+/// tokens with the key before it.
+pub const FERNET_PRIMARY_EVERYWHERE: &str = "fernet-primary-everywhere";
 /// App: the application secret holding the keys (Juju 3.1 and later).
 pub const FERNET_SECRET_ID: &str = "fernet-secret-id";
 /// App: the keys themselves (JSON), before Juju 3.1.
@@ -107,11 +111,12 @@ pub const KEYSTONE_SERVICE_RECORDS: &str = "keystone-service:";
 pub const SERVED_PREFIX: &str = "served-";
 
 /// Every key and prefix above, for the test that no two concerns share one.
-pub const ALL: [&str; 40] = [
+pub const ALL: [&str; 41] = [
     FERNET_GENERATION,
     FERNET_FINGERPRINT,
     FERNET_LAST_ROTATION,
     FERNET_PRIMARY_SINCE,
+    FERNET_PRIMARY_EVERYWHERE,
     FERNET_SECRET_ID,
     FERNET_KEYS,
     FERNET_SOURCE,

@@ -498,15 +498,17 @@ impl Sites {
             .entry("keystone".into())
             .or_default();
         bag.insert("fernet-last-rotation".into(), "1000".into());
-        // Every key held became primary long ago too.
-        if let Some(since) = bag.get_mut("fernet-primary-since") {
-            let aged: std::collections::BTreeMap<String, u64> =
-                serde_json::from_str::<std::collections::BTreeMap<String, u64>>(since)
-                    .unwrap_or_default()
-                    .into_keys()
-                    .map(|index| (index, 1000))
-                    .collect();
-            *since = serde_json::to_string(&aged).unwrap_or_default();
+        // Every key held became primary long ago too, and every unit that held it then did.
+        for key in ["fernet-primary-since", "fernet-primary-everywhere"] {
+            if let Some(times) = bag.get_mut(key) {
+                let aged: std::collections::BTreeMap<String, u64> =
+                    serde_json::from_str::<std::collections::BTreeMap<String, u64>>(times)
+                        .unwrap_or_default()
+                        .into_keys()
+                        .map(|index| (index, 1000))
+                        .collect();
+                *times = serde_json::to_string(&aged).unwrap_or_default();
+            }
         }
     }
 

@@ -162,12 +162,13 @@ impl KeySet {
 
     /// What the next `rotate` would remove, as far as tokens go: the most recently primary of
     /// the keys it removes, and from when removing it fails no token (`token_expiration`
-    /// seconds after it stopped being primary, from `primary_since`: when each key became
-    /// primary; None when that is not known). None when the rotation removes no key.
+    /// seconds after it stopped being primary on every unit, from `published`'s
+    /// `primary_everywhere`, else `primary_since`; None when neither is known). None when the
+    /// rotation removes no key.
     pub fn retiring(
         &self,
         max_active_keys: u32,
-        primary_since: &BTreeMap<u32, u64>,
+        published: &Published,
         token_expiration: u64,
     ) -> Option<Retiring> {
         let max = max_active_keys.max(3) as usize;
@@ -175,13 +176,20 @@ impl KeySet {
         let removed = (self.keys.len() + 1).saturating_sub(max);
         let secondaries: Vec<u32> = self.keys.keys().copied().filter(|i| *i != 0).collect();
         let key = *secondaries.get(removed.checked_sub(1)?)?;
-        // It stopped being primary when the next key became primary.
+        // It stopped being primary when every unit held the next key as primary: a unit that
+        // applied that rotation late signed with it until then. Before the leader saw that (or
+        // for keys a revision that did not record it published), when the leader made the next
+        // key primary.
         let successor = secondaries.iter().copied().find(|i| *i > key);
+        let until = successor.and_then(|s| {
+            published
+                .primary_everywhere
+                .get(&s)
+                .or_else(|| published.primary_since.get(&s))
+        });
         Some(Retiring {
             key,
-            safe_from: successor
-                .and_then(|s| primary_since.get(&s))
-                .map(|since| since.saturating_add(token_expiration)),
+            safe_from: until.map(|since| since.saturating_add(token_expiration)),
         })
     }
 
@@ -376,6 +384,9 @@ pub struct Published {
     /// When each fernet key still held became primary (unix seconds); keys published by a
     /// revision that did not keep it are missing.
     pub primary_since: BTreeMap<u32, u64>,
+    /// When the leader first saw every unit and site hold each key still held as primary: from
+    /// then on no unit signs with the key before it.
+    pub primary_everywhere: BTreeMap<u32, u64>,
 }
 
 /// The key a rotation would retire.
@@ -449,19 +460,20 @@ pub fn leader_decision(
     if !wanted {
         return LeaderDecision::NotDue { next_due };
     }
-    // Asked for, a rotation happens at once unless the key it retires may have signed a token
-    // still valid: one that stopped being primary less than token-expiration ago. When that
-    // time is not known, one period since the last rotation stands for it: with
-    // fernet-max-active-keys k, a key retired from primary stays k-2 more rotations, that is
-    // (k-2) periods = token-expiration.
-    if let (RotationRequest::Action { force: false }, Some(retiring)) = (request, retiring) {
-        let safe_from = retiring.safe_from.unwrap_or(next_due);
-        if now < safe_from {
-            return LeaderDecision::TooSoon {
-                key: retiring.key,
-                next_allowed: safe_from,
-            };
-        }
+    // A rotation happens unless the key it retires may have signed a token still valid: one
+    // that stopped being primary on every unit less than token-expiration ago. Asked for, it is
+    // refused then (force rotates anyway); scheduled, it first waits for the units that do not
+    // hold the current set (and says so), then until it is safe. When that time is not known,
+    // one period since the last rotation stands for it: with fernet-max-active-keys k, a key
+    // retired from primary stays k-2 more rotations, that is (k-2) periods = token-expiration.
+    let safe_from = retiring.map(|r| (r.key, r.safe_from.unwrap_or(next_due)));
+    if let (RotationRequest::Action { force: false }, Some((key, safe_from))) = (request, safe_from)
+        && now < safe_from
+    {
+        return LeaderDecision::TooSoon {
+            key,
+            next_allowed: safe_from,
+        };
     }
     let mut lagging: Vec<String> = peers
         .iter()
@@ -470,6 +482,14 @@ pub fn leader_decision(
         .collect();
     lagging.sort_by_key(|u| unit_sort_key(u));
     let forced = matches!(request, RotationRequest::Action { force: true });
+    if let (RotationRequest::Scheduled, true, Some((_, safe_from))) =
+        (request, lagging.is_empty(), safe_from)
+        && now < safe_from
+    {
+        return LeaderDecision::NotDue {
+            next_due: safe_from,
+        };
+    }
     if lagging.is_empty() || forced {
         LeaderDecision::Rotate {
             forced_past: lagging,
@@ -619,6 +639,7 @@ mod tests {
             fingerprint: format!("fp{generation}"),
             last_rotation,
             primary_since: BTreeMap::new(),
+            primary_everywhere: BTreeMap::new(),
         }
     }
 
@@ -755,12 +776,24 @@ mod tests {
                 next_allowed: 9000
             }
         );
-        // Scheduled rotations keep to the period; force rotates anyway.
+        // A scheduled rotation waits until it is safe too (a unit applied the last one late);
+        // force rotates anyway.
         assert_eq!(
             leader_decision(
                 Some(&p),
                 &peers,
                 4600,
+                3600,
+                RotationRequest::Scheduled,
+                key_1(9000)
+            ),
+            NotDue { next_due: 9000 }
+        );
+        assert_eq!(
+            leader_decision(
+                Some(&p),
+                &peers,
+                9000,
                 3600,
                 RotationRequest::Scheduled,
                 key_1(9000)
@@ -783,7 +816,10 @@ mod tests {
     #[test]
     fn the_key_a_rotation_retires_is_the_newest_it_removes_safe_expiration_after_its_successor_took_over()
      {
-        let since = BTreeMap::from([(1, 100), (2, 200), (3, 300), (4, 400)]);
+        let since = Published {
+            primary_since: BTreeMap::from([(1, 100), (2, 200), (3, 300), (4, 400)]),
+            ..published(4, 400)
+        };
         let set = KeySet::setup(test_key(0), test_key(1));
         // Two keys: a rotation to three removes none.
         assert_eq!(set.retiring(3, &since, 50), None);
@@ -826,10 +862,23 @@ mod tests {
         );
         // Not known when key 2 became primary.
         assert_eq!(
-            three.retiring(3, &BTreeMap::new(), 50),
+            three.retiring(3, &published(2, 200), 50),
             Some(Retiring {
                 key: 1,
                 safe_from: None
+            })
+        );
+        // Key 2 became primary at 200, but a unit applied that rotation only at 230: it signed
+        // with key 1 until then.
+        let late = Published {
+            primary_everywhere: BTreeMap::from([(2, 230)]),
+            ..since.clone()
+        };
+        assert_eq!(
+            three.retiring(3, &late, 50),
+            Some(Retiring {
+                key: 1,
+                safe_from: Some(280)
             })
         );
     }

@@ -133,13 +133,15 @@ pub fn published(bag: &crate::juju::Databag) -> Option<Published> {
         generation: bag.get(peer_keys::FERNET_GENERATION)?.parse().ok()?,
         fingerprint: bag.get(peer_keys::FERNET_FINGERPRINT)?.clone(),
         last_rotation: bag.get(peer_keys::FERNET_LAST_ROTATION)?.parse().ok()?,
-        primary_since: primary_since(bag),
+        primary_since: key_times(bag, peer_keys::FERNET_PRIMARY_SINCE),
+        primary_everywhere: key_times(bag, peer_keys::FERNET_PRIMARY_EVERYWHERE),
     })
 }
 
-/// When each key held became primary; empty when a revision that did not keep it published.
-fn primary_since(bag: &crate::juju::Databag) -> BTreeMap<u32, u64> {
-    bag.get(peer_keys::FERNET_PRIMARY_SINCE)
+/// A time for each key held (JSON under `key`: index → unix seconds); empty when a revision
+/// that did not keep it published.
+fn key_times(bag: &crate::juju::Databag, key: &str) -> BTreeMap<u32, u64> {
+    bag.get(key)
         .and_then(|text| serde_json::from_str(text).ok())
         .unwrap_or_default()
 }
@@ -172,7 +174,7 @@ fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
     let Some((relation, app_bag)) = app_data(juju)? else {
         return Ok(None);
     };
-    let published_state = published(&app_bag);
+    let mut published_state = published(&app_bag);
     let leader = juju
         .is_leader()
         .context("cannot tell whether this unit leads")?;
@@ -258,11 +260,21 @@ fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
     }
 
     // The leader: create, rotate, or wait.
+    if let (Some(published), Some(material)) = (published_state.as_mut(), held.as_ref()) {
+        note_primary_everywhere(
+            juju,
+            &relation,
+            inputs,
+            published,
+            material,
+            held_fingerprint.as_deref(),
+        )?;
+    }
     let period = inputs.period.as_secs();
     let retiring = held.as_ref().and_then(|material| {
         material.fernet.retiring(
             inputs.max_active_keys,
-            &published_state.as_ref()?.primary_since,
+            published_state.as_ref()?,
             inputs.token_expiration,
         )
     });
@@ -509,6 +521,50 @@ fn peer_acks(
     Ok(acks)
 }
 
+/// The leader notes when it first sees every unit and site hold the current primary key: until
+/// then, one that applied the rotation late may still sign tokens with the key before it, which
+/// must then stay a token lifetime longer. Read in the hooks after a rotation, until they all
+/// do; once noted, no hook reads the acknowledgements for it again.
+fn note_primary_everywhere(
+    juju: &Juju,
+    relation: &RelationId,
+    inputs: &SyncInputs<'_>,
+    published: &mut Published,
+    material: &KeyMaterial,
+    held_fingerprint: Option<&str>,
+) -> Result<()> {
+    let primary = material.fernet.primary_index();
+    if published.primary_everywhere.contains_key(&primary)
+        || held_fingerprint != Some(published.fingerprint.as_str())
+    {
+        return Ok(());
+    }
+    let own = Some(Ack {
+        generation: published.generation,
+        fingerprint: published.fingerprint.clone(),
+    });
+    let units = peer_acks(juju, relation, own)?;
+    let sites_hold = inputs
+        .sites
+        .iter()
+        .all(|(_, acked)| *acked == Some(published.generation));
+    if !sites_hold
+        || !units
+            .iter()
+            .all(|(_, ack)| published.acknowledged_by(ack.as_ref()))
+    {
+        return Ok(());
+    }
+    published.primary_everywhere.insert(primary, inputs.now);
+    let text = serde_json::to_string(&published.primary_everywhere)
+        .context("cannot encode when the keys were primary everywhere")?;
+    set_shared(
+        juju,
+        relation,
+        &[(peer_keys::FERNET_PRIMARY_EVERYWHERE, Some(text))],
+    )
+}
+
 /// Reads the published key material from the secret or the bag.
 fn fetch(juju: &Juju, app_bag: &crate::juju::Databag) -> Result<Option<(KeyMaterial, u64)>> {
     if juju.supports_secrets() {
@@ -577,13 +633,22 @@ fn publish(
     );
     // A key's time as primary starts when it is first published as primary; keys adopted from
     // elsewhere count from now, which only makes retiring them wait longer.
-    let mut since = primary_since(app_bag);
+    let mut since = key_times(app_bag, peer_keys::FERNET_PRIMARY_SINCE);
     since.retain(|index, _| material.fernet.keys().contains_key(index));
     since
         .entry(material.fernet.primary_index())
         .or_insert(inputs.now);
     let since = serde_json::to_string(&since).context("cannot encode the keys' primary times")?;
     changes.insert(peer_keys::FERNET_PRIMARY_SINCE.to_owned(), Some(since));
+    // The new primary is held everywhere once every unit says so (note_primary_everywhere).
+    let mut everywhere = key_times(app_bag, peer_keys::FERNET_PRIMARY_EVERYWHERE);
+    everywhere.retain(|index, _| material.fernet.keys().contains_key(index));
+    let everywhere = serde_json::to_string(&everywhere)
+        .context("cannot encode when the keys were primary everywhere")?;
+    changes.insert(
+        peer_keys::FERNET_PRIMARY_EVERYWHERE.to_owned(),
+        Some(everywhere),
+    );
     juju.relation_set(relation, true, &changes)
         .context("cannot publish the fernet keys in the cluster relation")
 }
