@@ -1014,16 +1014,6 @@ impl Reader<'_> {
         let default_notification_opt_out = self.bool("default-notification-opt-out", true);
         let unimplemented_set = self.unimplemented_set();
 
-        let Ha {
-            dns_ha,
-            prefer_ipv6,
-            vips,
-            vip_iface,
-            vip_cidr,
-            os_admin_hostname,
-            os_internal_hostname,
-            os_public_hostname,
-        } = ha;
         Config {
             debug,
             log_level,
@@ -1050,17 +1040,17 @@ impl Reader<'_> {
             database,
             database_user,
             regions,
-            dns_ha,
-            vips,
-            vip_iface,
-            vip_cidr,
+            dns_ha: ha.dns_ha,
+            vips: ha.vips,
+            vip_iface: ha.vip_iface,
+            vip_cidr: ha.vip_cidr,
             os_admin_network,
             os_internal_network,
             os_public_network,
-            os_admin_hostname,
-            os_internal_hostname,
-            os_public_hostname,
-            prefer_ipv6,
+            os_admin_hostname: ha.os_admin_hostname,
+            os_internal_hostname: ha.os_internal_hostname,
+            os_public_hostname: ha.os_public_hostname,
+            prefer_ipv6: ha.prefer_ipv6,
             tls,
             nagios_context,
             nagios_servicegroups,

@@ -51,6 +51,24 @@ print(json.dumps({
 }))
 "#;
 
+/// What `script` prints (JSON) of keystone.conf `text`, read by Debian's Python with Keystone.
+fn keystone_reads(script: &str, text: &str, dir: &TempDir) -> Value {
+    let file = dir.path().join("keystone.conf");
+    std::fs::write(&file, text).unwrap();
+    let output = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&file)
+        .output()
+        .expect("/usr/bin/python3 (Debian's keystone package depends on it)");
+    assert!(
+        output.status.success(),
+        "oslo.config could not read keystone.conf: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 #[test]
 fn keystone_reads_back_what_the_charm_configured() {
     assert!(
@@ -87,21 +105,7 @@ fn keystone_reads_back_what_the_charm_configured() {
     conf.default_domain_id = Some("default".to_owned());
     let templates = Templates::bundled();
     let dir = TempDir::new("oslo-reads");
-    let file = dir.path().join("keystone.conf");
-    std::fs::write(&file, templates.keystone_conf(&conf).unwrap()).unwrap();
-
-    let output = Command::new("/usr/bin/python3")
-        .arg("-c")
-        .arg(READ)
-        .arg(&file)
-        .output()
-        .expect("/usr/bin/python3 (Debian's keystone package depends on it)");
-    assert!(
-        output.status.success(),
-        "oslo.config could not read keystone.conf: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let read: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let read = keystone_reads(READ, &templates.keystone_conf(&conf).unwrap(), &dir);
     assert_eq!(read["password"], password);
     assert_eq!(read["username"], "keystone");
     assert_eq!(read["host"], "fd00::5");
@@ -197,21 +201,8 @@ fn keystone_reads_what_the_relations_add() {
         ),
     ];
     let dir = TempDir::new("oslo-fragments");
-    let file = dir.path().join("keystone.conf");
     let text = Templates::bundled().keystone_conf(&conf).unwrap();
-    std::fs::write(&file, text).unwrap();
-    let output = Command::new("/usr/bin/python3")
-        .arg("-c")
-        .arg(READ_FRAGMENTS)
-        .arg(&file)
-        .output()
-        .expect("/usr/bin/python3 (Debian's keystone package depends on it)");
-    assert!(
-        output.status.success(),
-        "oslo.config could not read keystone.conf: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let read: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let read = keystone_reads(READ_FRAGMENTS, &text, &dir);
     assert_eq!(read["drivers"], true);
     assert_eq!(read["domains"], "/etc/keystone/domains");
     // The charm's own options of the section a relation added to are still read.
