@@ -171,7 +171,7 @@ struct SyncInputs<'a> {
 /// Brings this unit's keys in line with the leader's, and lets the leader create and rotate
 /// them. Returns None when the peer relation does not exist yet (before cluster-relation-created).
 fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
-    let Some((relation, app_bag)) = app_data(juju)? else {
+    let Some((relation, mut app_bag)) = app_data(juju)? else {
         return Ok(None);
     };
     let mut published_state = published(&app_bag);
@@ -261,14 +261,18 @@ fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
 
     // The leader: create, rotate, or wait.
     if let (Some(published), Some(material)) = (published_state.as_mut(), held.as_ref()) {
-        note_primary_everywhere(
+        // What is noted is in the bag from here on: a rotation in this same hook (forced)
+        // publishes the times it keeps from the bag.
+        if let Some(noted) = note_primary_everywhere(
             juju,
             &relation,
             inputs,
             published,
             material,
             held_fingerprint.as_deref(),
-        )?;
+        )? {
+            app_bag.insert(peer_keys::FERNET_PRIMARY_EVERYWHERE.to_owned(), noted);
+        }
     }
     let period = inputs.period.as_secs();
     let retiring = held.as_ref().and_then(|material| {
@@ -524,7 +528,7 @@ fn peer_acks(
 /// The leader notes when it first sees every unit and site hold the current primary key: until
 /// then, one that applied the rotation late may still sign tokens with the key before it, which
 /// must then stay a token lifetime longer. Read in the hooks after a rotation, until they all
-/// do; once noted, no hook reads the acknowledgements for it again.
+/// do; once noted, no hook reads the acknowledgements for it again. What it noted, if it did.
 fn note_primary_everywhere(
     juju: &Juju,
     relation: &RelationId,
@@ -532,12 +536,12 @@ fn note_primary_everywhere(
     published: &mut Published,
     material: &KeyMaterial,
     held_fingerprint: Option<&str>,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let primary = material.fernet.primary_index();
     if published.primary_everywhere.contains_key(&primary)
         || held_fingerprint != Some(published.fingerprint.as_str())
     {
-        return Ok(());
+        return Ok(None);
     }
     let own = Some(Ack {
         generation: published.generation,
@@ -553,7 +557,7 @@ fn note_primary_everywhere(
             .iter()
             .all(|(_, ack)| published.acknowledged_by(ack.as_ref()))
     {
-        return Ok(());
+        return Ok(None);
     }
     published.primary_everywhere.insert(primary, inputs.now);
     let text = serde_json::to_string(&published.primary_everywhere)
@@ -561,8 +565,9 @@ fn note_primary_everywhere(
     set_shared(
         juju,
         relation,
-        &[(peer_keys::FERNET_PRIMARY_EVERYWHERE, Some(text))],
-    )
+        &[(peer_keys::FERNET_PRIMARY_EVERYWHERE, Some(text.clone()))],
+    )?;
+    Ok(Some(text))
 }
 
 /// Reads the published key material from the secret or the bag.
