@@ -57,7 +57,7 @@ unit: tempest-venv
 	TEMPEST_VENV=$(abspath $(TEMPEST_VENV)) $(CARGO) nextest run --workspace --locked --no-fail-fast
 
 ## tempest: OpenStack's identity API tests (Tempest) against the charm's Keystone on real
-## services, one unit then three (also part of `make test`); one line per run
+## services, three units behind a VIP (also part of `make test`); one line per run
 tempest: tempest-venv
 	mkdir -p $(BUILD)
 	TEMPEST_VENV=$(abspath $(TEMPEST_VENV)) $(CARGO) nextest run --locked --no-fail-fast \

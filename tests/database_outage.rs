@@ -60,7 +60,9 @@ fn mariadb_stopped_for_a_while_makes_units_wait_and_they_recover_by_themselves_l
     mysql.db_port = Some(mariadb.port());
     mysql.provisioner = Some(mariadb_provisioner_at(Some(mariadb.socket())));
     model.deploy_scripted("mysql", Box::new(mysql), 1).unwrap();
-    model.deploy("keystone", &charm, 2, Map::new()).unwrap();
+    model
+        .deploy("keystone", &charm, 2, support::lean(Map::new()))
+        .unwrap();
     model
         .relate("keystone:shared-db", "mysql:shared-db")
         .unwrap();

@@ -34,7 +34,8 @@ fn terminate(model: &juju_sim::Model, unit: &str, pid_file: &str) {
 fn tokens_keep_validating_through_the_vip_while_apache_stops_and_the_vip_holder_goes_down() {
     let out = TempDir::new("ha-failover");
     let charm = support::pack_charm(&out);
-    let (mut model, vip) = support::deploy_behind_vip(&charm, "failover", 10, Map::new());
+    let (mut model, vip) =
+        support::deploy_behind_vip(&charm, "failover", 10, support::lean(Map::new()));
     for unit in model.units("keystone") {
         assert_eq!(
             model.unit_status(&unit),

@@ -84,8 +84,12 @@ fn cinder_request() -> Vec<(String, String)> {
 
 fn deploy(charm: &std::path::Path) -> Model {
     let options = json!({"region": "RegionOne RegionTwo"});
-    let mut model =
-        support::keystone_on_mariadb(charm, "relations", 1, options.as_object().cloned().unwrap());
+    let mut model = support::keystone_on_mariadb(
+        charm,
+        "relations",
+        1,
+        support::lean(options.as_object().cloned().unwrap()),
+    );
 
     let nova = IdentityConsumer::new("nova", IdentityInterface::Service);
     model.deploy_scripted("nova", Box::new(nova), 1).unwrap();

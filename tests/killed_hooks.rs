@@ -13,7 +13,7 @@ use serde_json::Map;
 fn a_hook_killed_before_it_sets_relation_data_or_stores_a_password_converges_on_retry() {
     let out = support::TempDir::new("killed");
     let charm = support::pack_charm(&out);
-    let mut model = support::keystone_on_mariadb(&charm, "killed", 1, Map::new());
+    let mut model = support::keystone_on_mariadb(&charm, "killed", 1, support::lean(Map::new()));
     support::settle(&mut model);
     let unit = "keystone/0";
     let base = format!("http://{}:5000/v3", model.unit_address(unit).unwrap());

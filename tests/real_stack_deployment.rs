@@ -293,7 +293,7 @@ fn the_api_is_served_under_service_path_prefix_and_over_tls() {
     let (out, charm) = charm();
     let mut options = database_options("prefix");
     options.insert("service-path-prefix".into(), json!("/api/idm"));
-    let mut model = deploy(&charm, 1, options);
+    let mut model = deploy(&charm, 1, support::lean(options));
     assert_ready(&model);
     let unit = "keystone/0";
     let address = model.unit_address(unit).unwrap();
@@ -374,7 +374,7 @@ fn the_api_is_served_under_service_path_prefix_and_over_tls() {
 #[test]
 fn a_token_issued_on_one_unit_validates_on_the_other_through_a_rotation() {
     let (_out, charm) = charm();
-    let mut model = deploy(&charm, 2, database_options("two"));
+    let mut model = deploy(&charm, 2, support::lean(database_options("two")));
     assert_ready(&model);
     let units = model.units("keystone");
     let base: Vec<String> = units

@@ -228,7 +228,8 @@ fn base32_and_totp_match_their_rfcs() {
 fn three_units_share_one_coherent_guarded_cache_confine_admins_and_accept_totp() {
     let out = TempDir::new("security");
     let charm = support::pack_charm(&out);
-    let (mut model, _vip) = support::deploy_behind_vip(&charm, "security", 12, Map::new());
+    let (mut model, _vip) =
+        support::deploy_behind_vip(&charm, "security", 12, support::lean(Map::new()));
     let units: Vec<Unit> = model
         .units("keystone")
         .into_iter()

@@ -1,5 +1,5 @@
 //! OpenStack's own identity API tests (Tempest's `tempest.api.identity`) against Keystone as this
-//! charm deploys and configures it on real services: one unit, then three behind a VIP. The
+//! charm deploys and configures it on real services: three units behind a VIP. The
 //! admin is `admin`@`admin_domain` on project `admin`; Tempest's users and projects live in
 //! admin_domain (`default_domain_id`), as in the OpenStack charms' own Tempest runs, and its
 //! admins are scoped to it, which the charm's policy makes cloud admins. Feature flags and the
@@ -7,7 +7,7 @@
 //! policy excludes are in `tests/tempest/exclude.txt`, each with its reason.
 //!
 //! Each run prints `tempest identity: <P> passed, <F> failed, <S> skipped (<N> units)` and fails
-//! on any failure, and when nothing passed. The one-unit run then sets
+//! on any failure, and when nothing passed. The deployment then sets
 //! `password-security-compliance` and runs the tests that need it, which otherwise skip.
 //!
 //! Needs root, scripts/install-real-stack and Tempest in `.venv-tempest` (`make tempest-venv`;
@@ -208,15 +208,17 @@ fn admin_password(model: &mut juju_sim::Model) -> String {
         .to_owned()
 }
 
+/// One deployment serves both runs: Tempest's identity tests through the VIP of three units,
+/// then, with password-security-compliance set, the compliance tests they skipped (lockout and
+/// password history, kept in the database every unit reads).
 #[test]
-fn tempest_identity_passes_on_one_unit_and_with_password_security_compliance() {
-    let out = TempDir::new("tempest-1");
+fn tempest_identity_passes_on_three_units_behind_a_vip_and_with_password_security_compliance() {
+    let out = TempDir::new("tempest-3");
     let charm = support::pack_charm(&out);
-    let mut model = support::keystone_on_mariadb(&charm, "tempest1", 1, Map::new());
-    support::settle(&mut model);
-    let address = model.unit_address("keystone/0").expect("an address");
-    let base = format!("http://{address}:5000/v3");
+    let (mut model, vip) =
+        support::deploy_behind_vip(&charm, "tempest3", 14, support::lean(Map::new()));
     let password = admin_password(&mut model);
+    let base = format!("http://{vip}:5000/v3");
     let first = run(&model, &password, &base, IDENTITY, out.path());
     assert!(first.skipped > 0, "without compliance its tests skip");
 
@@ -229,14 +231,4 @@ fn tempest_identity_passes_on_one_unit_and_with_password_security_compliance() {
     support::settle(&mut model);
     let compliance = run(&model, &password, &base, COMPLIANCE, out.path());
     assert!(compliance.passed >= first.skipped, "the skipped tests ran");
-}
-
-#[test]
-fn tempest_identity_passes_on_three_units_behind_a_vip() {
-    let out = TempDir::new("tempest-3");
-    let charm = support::pack_charm(&out);
-    let (mut model, vip) = support::deploy_behind_vip(&charm, "tempest3", 14, Map::new());
-    let password = admin_password(&mut model);
-    let base = format!("http://{vip}:5000/v3");
-    run(&model, &password, &base, IDENTITY, out.path());
 }

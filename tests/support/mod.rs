@@ -101,6 +101,19 @@ impl Keystone {
     }
 }
 
+/// `options` with the fewest WSGI daemons the charm renders (worker-multiplier 0.5: one
+/// process for the admin API and, on up to 2 CPUs, one for the public API), for real-stack
+/// tests that are not about Keystone's process layout. Each daemon loads Keystone as it starts,
+/// so the default four per unit made every deploy and restart cost the suite seconds of CPU;
+/// the soak, the demo, the load bench, the certificate renewal and one deployment test keep
+/// the default.
+pub fn lean(mut options: Map<String, Value>) -> Map<String, Value> {
+    options
+        .entry("worker-multiplier")
+        .or_insert_with(|| Value::from(0.5));
+    options
+}
+
 /// config.yaml's defaults as config-get prints them: options whose default is null left out.
 pub fn config_defaults() -> Map<String, Value> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.yaml");
