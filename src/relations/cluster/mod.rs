@@ -170,42 +170,76 @@ struct SyncInputs<'a> {
 
 /// Brings this unit's keys in line with the leader's, and lets the leader create and rotate
 /// them. Returns None when the peer relation does not exist yet (before cluster-relation-created).
+/// Three roles: every unit holds what was published ([`hold`]); then a consuming site's leader
+/// adopts its source's set ([`adopt_upstream`]), any other leader creates and rotates ([`lead`]).
 fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
-    let Some((relation, mut app_bag)) = app_data(juju)? else {
+    let Some((relation, app_bag)) = app_data(juju)? else {
         return Ok(None);
     };
-    let mut published_state = published(&app_bag);
+    let published_state = published(&app_bag);
     let leader = juju
         .is_leader()
         .context("cannot tell whether this unit leads")?;
-    let mut result = KeySync::default();
-
-    // Every unit, the leader too: hold what was published, and say so.
     let held = inputs
         .store
         .read()
         .context("cannot read the key repositories")?;
-    let held_fingerprint = held.as_ref().map(KeyMaterial::fingerprint);
-    match unit_decision(published_state.as_ref(), held_fingerprint.as_deref()) {
+    let peer = PeerView {
+        juju,
+        relation: &relation,
+        app_bag,
+        inputs,
+    };
+    let mut result = hold(&peer, published_state.as_ref(), held.as_ref(), leader)?;
+    if leader {
+        match inputs.upstream {
+            Some(upstream) => {
+                adopt_upstream(&peer, upstream, held, published_state.as_ref(), &mut result)?
+            }
+            None => lead(peer, held, published_state, &mut result)?,
+        }
+    }
+    Ok(Some(result))
+}
+
+/// What every role of the key sync reads: the peer relation, its application bag as read at
+/// the start of the hook, and the inputs from outside Juju.
+struct PeerView<'a> {
+    juju: &'a Juju,
+    relation: &'a RelationId,
+    app_bag: crate::juju::Databag,
+    inputs: &'a SyncInputs<'a>,
+}
+
+/// Every unit, the leader too: holds what was published and, unless it leads, says so.
+fn hold(
+    peer: &PeerView<'_>,
+    published_state: Option<&Published>,
+    held: Option<&KeyMaterial>,
+    leader: bool,
+) -> Result<KeySync> {
+    let mut result = KeySync::default();
+    let held_fingerprint = held.map(KeyMaterial::fingerprint);
+    match unit_decision(published_state, held_fingerprint.as_deref()) {
         UnitDecision::WaitForLeader => {
             if !leader {
                 result.waiting = Some("Waiting for the leader to create fernet keys".to_owned());
             }
         }
         UnitDecision::Apply => {
-            let published = published_state.clone().context("published state")?;
-            match fetch(juju, &app_bag)? {
+            let published = published_state.context("published state")?;
+            match fetch(peer.juju, &peer.app_bag)? {
                 Some((material, generation))
                     if generation == published.generation
                         && material.fingerprint() == published.fingerprint =>
                 {
-                    inputs
+                    peer.inputs
                         .store
                         .apply(&material)
                         .context("cannot write the key repositories")?;
                     tracing::info!("fernet keys: applied generation {generation}");
                     if !leader {
-                        acknowledge(juju, &relation, generation, &published.fingerprint)?;
+                        acknowledge(peer.juju, peer.relation, generation, &published.fingerprint)?;
                     }
                     result.generation = Some(generation);
                 }
@@ -220,13 +254,13 @@ fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
             }
         }
         UnitDecision::InSync => {
-            let published = published_state.clone().context("published state")?;
+            let published = published_state.context("published state")?;
             // The leader's state is what it published (and holds on disk); only the others
             // acknowledge, which spares every unit a peer hook per rotation.
             if !leader {
                 acknowledge(
-                    juju,
-                    &relation,
+                    peer.juju,
+                    peer.relation,
                     published.generation,
                     &published.fingerprint,
                 )?;
@@ -234,47 +268,50 @@ fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
             result.generation = Some(published.generation);
         }
     }
-    if !leader {
-        return Ok(Some(result));
-    }
-    if let Some(upstream) = inputs.upstream {
-        let adopted = adopt(
-            juju,
-            &relation,
-            &app_bag,
-            inputs,
-            upstream,
-            held,
-            published_state.as_ref(),
-        )?;
-        if let Some(generation) = adopted {
-            result.generation = Some(generation);
-            result.waiting = None;
-        } else if published_state.is_none() {
-            result.waiting = Some(format!(
-                "Waiting for fernet keys from {}",
-                upstream_source(upstream)
-            ));
-        }
-        return Ok(Some(result));
-    }
+    Ok(result)
+}
 
-    // The leader: create, rotate, or wait.
+/// A consuming site's leader: takes its keys from the source, never rotates on its own.
+fn adopt_upstream(
+    peer: &PeerView<'_>,
+    upstream: &Upstream,
+    held: Option<KeyMaterial>,
+    published_state: Option<&Published>,
+    result: &mut KeySync,
+) -> Result<()> {
+    let adopted = adopt(peer, upstream, held, published_state)?;
+    if let Some(generation) = adopted {
+        result.generation = Some(generation);
+        result.waiting = None;
+    } else if published_state.is_none() {
+        result.waiting = Some(format!(
+            "Waiting for fernet keys from {}",
+            upstream_source(upstream)
+        ));
+    }
+    Ok(())
+}
+
+/// The leader of a site with no source: creates the keys, rotates them when due (or asked) and
+/// safe, or says whom it waits for.
+fn lead(
+    mut peer: PeerView<'_>,
+    held: Option<KeyMaterial>,
+    mut published_state: Option<Published>,
+    result: &mut KeySync,
+) -> Result<()> {
+    let inputs = peer.inputs;
+    let held_fingerprint = held.as_ref().map(KeyMaterial::fingerprint);
     if let (Some(published), Some(material)) = (published_state.as_mut(), held.as_ref()) {
         // What is noted is in the bag from here on: a rotation in this same hook (forced)
         // publishes the times it keeps from the bag.
-        if let Some(noted) = note_primary_everywhere(
-            juju,
-            &relation,
-            inputs,
-            published,
-            material,
-            held_fingerprint.as_deref(),
-        )? {
-            app_bag.insert(peer_keys::FERNET_PRIMARY_EVERYWHERE.to_owned(), noted);
+        if let Some(noted) =
+            note_primary_everywhere(&peer, published, material, held_fingerprint.as_deref())?
+        {
+            peer.app_bag
+                .insert(peer_keys::FERNET_PRIMARY_EVERYWHERE.to_owned(), noted);
         }
     }
-    let period = inputs.period.as_secs();
     let retiring = held.as_ref().and_then(|material| {
         material.fernet.retiring(
             inputs.max_active_keys,
@@ -282,47 +319,11 @@ fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
             inputs.token_expiration,
         )
     });
-    let mut decision = leader_decision(
-        published_state.as_ref(),
-        &[],
-        inputs.now,
-        period,
-        inputs.request,
-        retiring,
-    );
-    if matches!(
-        decision,
-        LeaderDecision::Rotate { .. } | LeaderDecision::WaitFor { .. }
-    ) {
-        let own = held_fingerprint.clone().and_then(|fingerprint| {
-            let generation = published_state.as_ref()?.generation;
-            Some(Ack {
-                generation,
-                fingerprint,
-            })
-        });
-        let mut peers = peer_acks(juju, &relation, own)?;
-        if let Some(current) = &published_state {
-            peers.extend(inputs.sites.iter().map(|(site, acked)| {
-                let ack = (*acked == Some(current.generation)).then(|| Ack {
-                    generation: current.generation,
-                    fingerprint: current.fingerprint.clone(),
-                });
-                (sites::site_label(site), ack)
-            }));
-        }
-        decision = leader_decision(
-            published_state.as_ref(),
-            &peers,
-            inputs.now,
-            period,
-            inputs.request,
-            retiring,
-        );
-    }
+    let decision = lead_decision(&peer, published_state.as_ref(), held_fingerprint, retiring)?;
     match decision {
         LeaderDecision::Initialize
-            if !juju
+            if !peer
+                .juju
                 .relation_ids(sites::SOURCE_ENDPOINT)
                 .context("cannot list the fernet-keys-source relation")?
                 .is_empty() =>
@@ -334,49 +335,16 @@ fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
             // A new leader adopts what was published; only an empty bag means "never created".
             // Even then, keys that exist already are kept, so that replacing the Python charm
             // (or a keystone-manage setup) does not invalidate every token issued so far.
-            let (material, origin) = initial_keys(juju, held)?;
-            publish(juju, &relation, &app_bag, inputs, &material, 1)?;
+            let (material, origin) = initial_keys(peer.juju, held)?;
+            publish(&peer, &material, 1)?;
             tracing::info!("fernet keys: generation 1 published ({origin})");
             result.generation = Some(1);
             result.waiting = None;
         }
         LeaderDecision::Rotate { forced_past } => {
-            let current = published_state.clone().context("published state")?;
-            let Some(material) = inputs.store.read()? else {
-                bail!("the leader holds no keys to rotate");
-            };
-            let rotated = material.rotate_fernet(inputs.max_active_keys)?;
-            let generation = current.generation + 1;
-            publish(juju, &relation, &app_bag, inputs, &rotated, generation)?;
-            // Rotating on its own is what a site that left its source said it would do.
-            set_shared(
-                juju,
-                &relation,
-                &[(crate::peer_keys::FERNET_FORMER_SOURCE, None)],
-            )?;
-            let units_to_update: Vec<String> = juju
-                .relation_units(&relation)?
-                .iter()
-                .map(|u| u.to_string())
-                .collect();
-            tracing::info!(
-                "fernet keys: rotated to generation {generation}, primary key {}",
-                rotated.fernet.primary_index()
-            );
-            result.generation = Some(generation);
-            if !forced_past.is_empty() {
-                tracing::warn!(
-                    "fernet keys: rotation forced past {}, which had not acknowledged generation {}",
-                    forced_past.join(", "),
-                    current.generation
-                );
-            }
-            result.rotated = Some(Rotated {
-                generation,
-                primary_index: rotated.fernet.primary_index(),
-                units_to_update,
-                forced_past,
-            });
+            let current = published_state.context("published state")?;
+            result.generation = Some(current.generation + 1);
+            result.rotated = Some(rotate(&peer, &current, forced_past)?);
         }
         LeaderDecision::WaitFor { units } => {
             tracing::info!(
@@ -399,7 +367,97 @@ fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
         }
         LeaderDecision::NotDue { .. } => {}
     }
-    Ok(Some(result))
+    Ok(())
+}
+
+/// What the leader does about its keys. The units' acknowledgements are read only when a
+/// rotation is due or asked for: the decision first runs without them.
+fn lead_decision(
+    peer: &PeerView<'_>,
+    published_state: Option<&Published>,
+    held_fingerprint: Option<String>,
+    retiring: Option<crate::fernet_keys::Retiring>,
+) -> Result<LeaderDecision> {
+    let inputs = peer.inputs;
+    let period = inputs.period.as_secs();
+    let decision = leader_decision(
+        published_state,
+        &[],
+        inputs.now,
+        period,
+        inputs.request,
+        retiring,
+    );
+    if !matches!(
+        decision,
+        LeaderDecision::Rotate { .. } | LeaderDecision::WaitFor { .. }
+    ) {
+        return Ok(decision);
+    }
+    let own = held_fingerprint.and_then(|fingerprint| {
+        Some(Ack {
+            generation: published_state?.generation,
+            fingerprint,
+        })
+    });
+    let mut peers = peer_acks(peer.juju, peer.relation, own)?;
+    if let Some(current) = published_state {
+        peers.extend(inputs.sites.iter().map(|(site, acked)| {
+            let ack = (*acked == Some(current.generation)).then(|| Ack {
+                generation: current.generation,
+                fingerprint: current.fingerprint.clone(),
+            });
+            (sites::site_label(site), ack)
+        }));
+    }
+    Ok(leader_decision(
+        published_state,
+        &peers,
+        inputs.now,
+        period,
+        inputs.request,
+        retiring,
+    ))
+}
+
+/// Rotates the keys the leader holds and publishes them as the generation after `current`.
+fn rotate(peer: &PeerView<'_>, current: &Published, forced_past: Vec<String>) -> Result<Rotated> {
+    let inputs = peer.inputs;
+    let Some(material) = inputs.store.read()? else {
+        bail!("the leader holds no keys to rotate");
+    };
+    let rotated = material.rotate_fernet(inputs.max_active_keys)?;
+    let generation = current.generation + 1;
+    publish(peer, &rotated, generation)?;
+    // Rotating on its own is what a site that left its source said it would do.
+    set_shared(
+        peer.juju,
+        peer.relation,
+        &[(crate::peer_keys::FERNET_FORMER_SOURCE, None)],
+    )?;
+    let units_to_update: Vec<String> = peer
+        .juju
+        .relation_units(peer.relation)?
+        .iter()
+        .map(|u| u.to_string())
+        .collect();
+    tracing::info!(
+        "fernet keys: rotated to generation {generation}, primary key {}",
+        rotated.fernet.primary_index()
+    );
+    if !forced_past.is_empty() {
+        tracing::warn!(
+            "fernet keys: rotation forced past {}, which had not acknowledged generation {}",
+            forced_past.join(", "),
+            current.generation
+        );
+    }
+    Ok(Rotated {
+        generation,
+        primary_index: rotated.fernet.primary_index(),
+        units_to_update,
+        forced_past,
+    })
 }
 
 fn upstream_source(upstream: &Upstream) -> &str {
@@ -414,10 +472,7 @@ fn upstream_source(upstream: &Upstream) -> &str {
 /// added, while they may still be needed) as the next local generation. The local generation
 /// it holds, unless it still waits for the source.
 fn adopt(
-    juju: &Juju,
-    relation: &RelationId,
-    app_bag: &crate::juju::Databag,
-    inputs: &SyncInputs<'_>,
+    peer: &PeerView<'_>,
     upstream: &Upstream,
     held: Option<KeyMaterial>,
     published: Option<&Published>,
@@ -437,10 +492,10 @@ fn adopt(
         _ => material.clone(),
     };
     let generation = published.map_or(1, |p| p.generation + 1);
-    publish(juju, relation, app_bag, inputs, &adopted, generation)?;
+    publish(peer, &adopted, generation)?;
     set_shared(
-        juju,
-        relation,
+        peer.juju,
+        peer.relation,
         &[
             (
                 crate::peer_keys::FERNET_SOURCE_GENERATION,
@@ -530,9 +585,7 @@ fn peer_acks(
 /// must then stay a token lifetime longer. Read in the hooks after a rotation, until they all
 /// do; once noted, no hook reads the acknowledgements for it again. What it noted, if it did.
 fn note_primary_everywhere(
-    juju: &Juju,
-    relation: &RelationId,
-    inputs: &SyncInputs<'_>,
+    peer: &PeerView<'_>,
     published: &mut Published,
     material: &KeyMaterial,
     held_fingerprint: Option<&str>,
@@ -547,7 +600,8 @@ fn note_primary_everywhere(
         generation: published.generation,
         fingerprint: published.fingerprint.clone(),
     });
-    let units = peer_acks(juju, relation, own)?;
+    let units = peer_acks(peer.juju, peer.relation, own)?;
+    let inputs = peer.inputs;
     let sites_hold = inputs
         .sites
         .iter()
@@ -563,8 +617,8 @@ fn note_primary_everywhere(
     let text = serde_json::to_string(&published.primary_everywhere)
         .context("cannot encode when the keys were primary everywhere")?;
     set_shared(
-        juju,
-        relation,
+        peer.juju,
+        peer.relation,
         &[(peer_keys::FERNET_PRIMARY_EVERYWHERE, Some(text.clone()))],
     )?;
     Ok(Some(text))
@@ -591,14 +645,8 @@ fn fetch(juju: &Juju, app_bag: &crate::juju::Databag) -> Result<Option<(KeyMater
 }
 
 /// Publishes a new key set (leader only) and applies it here first.
-fn publish(
-    juju: &Juju,
-    relation: &RelationId,
-    app_bag: &crate::juju::Databag,
-    inputs: &SyncInputs<'_>,
-    material: &KeyMaterial,
-    generation: u64,
-) -> Result<()> {
+fn publish(peer: &PeerView<'_>, material: &KeyMaterial, generation: u64) -> Result<()> {
+    let (juju, app_bag, inputs) = (peer.juju, &peer.app_bag, peer.inputs);
     inputs
         .store
         .apply(material)
@@ -654,7 +702,7 @@ fn publish(
         peer_keys::FERNET_PRIMARY_EVERYWHERE.to_owned(),
         Some(everywhere),
     );
-    juju.relation_set(relation, true, &changes)
+    juju.relation_set(peer.relation, true, &changes)
         .context("cannot publish the fernet keys in the cluster relation")
 }
 
