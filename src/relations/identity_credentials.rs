@@ -123,8 +123,42 @@ pub fn objects(
     objects
 }
 
+/// Everything a reply of either form is built from but the ids Keystone returns. The
+/// relation's record keeps its digest, so a change to any of it serves the relation again; the
+/// replies read nothing else.
+#[derive(Debug)]
+pub struct ReplyInputs<'a> {
+    pub request: &'a Request,
+    pub at: &'a Location,
+    /// The password's digest: a new password is a new reply.
+    pub password: String,
+    /// Named in the Sunbeam reply.
+    pub admin_role: String,
+}
+
+impl<'a> ReplyInputs<'a> {
+    pub fn new(
+        request: &'a Request,
+        at: &'a Location,
+        password: &crate::secret::Sensitive<String>,
+        config: &crate::config::Config,
+    ) -> ReplyInputs<'a> {
+        ReplyInputs {
+            request,
+            at,
+            password: consumers::digest(&[password.expose()]),
+            admin_role: config.admin_role.clone(),
+        }
+    }
+
+    pub fn digest(&self) -> String {
+        consumers::digest(&[self])
+    }
+}
+
 /// The reply, as the Python charm sends it (the password left out: every unit adds it).
-pub fn reply(request: &Request, ensured: &crate::identity::Ensured, at: &Location) -> Reply {
+pub fn reply(inputs: &ReplyInputs<'_>, ensured: &crate::identity::Ensured) -> Reply {
+    let (request, at) = (inputs.request, inputs.at);
     let ids = &ensured.ids;
     let domain_id = ids.domain(&request.domain).map(str::to_owned);
     let mut reply = Reply::new();
@@ -200,7 +234,8 @@ fn serve_app(
         relation,
         peer_bag,
     );
-    let digest = consumers::digest(&[&request, location, &consumers::digest(&[password.expose()])]);
+    let inputs = ReplyInputs::new(&request, location, &password, &hook.config);
+    let digest = inputs.digest();
     if previous.as_ref().is_some_and(|r| r.digest == digest) {
         return Ok(());
     }
@@ -213,7 +248,7 @@ fn serve_app(
         &request.username,
         &password,
     )?;
-    let reply = app_reply(&request, &ensured, location, secret.as_str(), &hook.config);
+    let reply = app_reply(&inputs, &ensured, secret.as_str());
     hook.juju
         .relation_set(relation, true, &reply)
         .with_context(|| format!("cannot send the reply on {relation}"))?;
@@ -227,12 +262,11 @@ fn serve_app(
 
 /// The Sunbeam-style reply, in the keystone application bag.
 pub fn app_reply(
-    request: &Request,
+    inputs: &ReplyInputs<'_>,
     ensured: &crate::identity::Ensured,
-    at: &Location,
     secret: &str,
-    config: &crate::config::Config,
 ) -> Reply {
+    let (request, at) = (inputs.request, inputs.at);
     let ids = &ensured.ids;
     let domain_id = ids.domain(&request.domain).map(str::to_owned);
     let mut pairs = at.sunbeam_keys();
@@ -257,7 +291,7 @@ pub fn app_reply(
             "public-endpoint",
             Some(at.url(&at.public_host, at.service_port)),
         ),
-        ("admin-role", Some(config.admin_role.clone())),
+        ("admin-role", Some(inputs.admin_role.clone())),
     ]);
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
@@ -302,8 +336,8 @@ impl consumers::IdentityEndpoint for IdentityCredentials {
             return Ok(());
         };
         let password = passwords.ensure(hook, &request.username)?;
-        let digest =
-            consumers::digest(&[&request, location, &consumers::digest(&[password.expose()])]);
+        let inputs = ReplyInputs::new(&request, location, &password, &hook.config);
+        let digest = inputs.digest();
         if Record::is_current(
             peer_keys::IDENTITY_CREDENTIALS_RECORDS,
             relation,
@@ -316,7 +350,7 @@ impl consumers::IdentityEndpoint for IdentityCredentials {
         Record {
             digest,
             user: Some((request.username.clone(), "credentials_password".to_owned())),
-            reply: reply(&request, &ensured, location),
+            reply: reply(&inputs, &ensured),
         }
         .store(hook, peer_keys::IDENTITY_CREDENTIALS_RECORDS, relation)
     }
@@ -438,6 +472,32 @@ mod tests {
             .unwrap()
             .authenticate(&credentials, &scope)
             .unwrap();
+    }
+
+    /// The Sunbeam reply carries `admin-role`: a new one reaches the consumer.
+    #[test]
+    fn a_sunbeam_consumer_is_told_a_new_admin_role() {
+        let mut sim = Sim::ready(1);
+        let seen = std::sync::Arc::default();
+        sim.model
+            .deploy_scripted(
+                "exporter",
+                Box::new(SunbeamExporter(std::sync::Arc::clone(&seen))),
+                1,
+            )
+            .unwrap();
+        sim.model.relate("keystone", "exporter").unwrap();
+        sim.settle();
+        let admin_role = |seen: &std::sync::Arc<std::sync::Mutex<Option<(Databag, Databag)>>>| {
+            seen.lock().unwrap().clone().expect("a reply").0["admin-role"].clone()
+        };
+        assert_eq!(admin_role(&seen), "Admin");
+        let config = serde_json::json!({"admin-role": "cloud-admin"});
+        sim.model
+            .set_config("keystone", config.as_object().cloned().unwrap())
+            .unwrap();
+        sim.settle();
+        assert_eq!(admin_role(&seen), "cloud-admin");
     }
 
     #[test]

@@ -514,15 +514,32 @@ pub fn objects(
     objects
 }
 
+/// Everything a classic reply is built from but the ids Keystone returns. The relation's
+/// record keeps its digest, so a change to any of it serves the relation again; [`reply`]
+/// reads nothing else.
+#[derive(Debug)]
+pub struct ReplyInputs<'a> {
+    pub request: &'a Request,
+    pub settings: &'a Settings,
+    /// The service user; None for the "None" form and for keystone-service.
+    pub user: Option<&'a str>,
+    /// The service password's digest: a new password is a new reply.
+    pub password: Option<String>,
+    pub at: &'a Location,
+    /// Endpoint changes the consumer subscribed to, sent with the reply.
+    pub changes: Option<Reply>,
+}
+
+impl ReplyInputs<'_> {
+    pub fn digest(&self) -> String {
+        consumers::digest(&[self])
+    }
+}
+
 /// The reply, as the Python charm sends it (the password left out: every unit adds it from the
-/// shared secret). Keys mapped to None are deleted.
-pub fn reply(
-    request: &Request,
-    settings: &Settings,
-    user: Option<&str>,
-    ensured: &Ensured,
-    at: &Location,
-) -> Reply {
+/// shared secret), with the endpoint changes. Keys mapped to None are deleted.
+pub fn reply(inputs: &ReplyInputs<'_>, ensured: &Ensured) -> Reply {
+    let (request, settings, user, at) = (inputs.request, inputs.settings, inputs.user, inputs.at);
     let ids = &ensured.ids;
     let id = |value: Option<&str>| value.map(str::to_owned);
     let mut reply = Reply::new();
@@ -559,6 +576,7 @@ pub fn reply(
     }
     let Some(user) = user else {
         set("region", Some(at.region.clone()));
+        reply.extend(inputs.changes.clone().unwrap_or_default());
         return reply;
     };
     let tenant = &settings.service_tenant;
@@ -577,6 +595,7 @@ pub fn reply(
         id(ids.user(ADMIN_DOMAIN, &settings.admin_user)),
     );
     set("admin_role", Some(settings.admin_role.clone()));
+    reply.extend(inputs.changes.clone().unwrap_or_default());
     reply
 }
 
@@ -624,15 +643,15 @@ fn serve_classic(
         Some(user) => Some(passwords.ensure(hook, user)?),
         None => None,
     };
-    let changes = endpoint_changes(request, peer_bag, hook.config.catalog_cache_expiration);
-    let digest = consumers::digest(&[
+    let inputs = ReplyInputs {
         request,
-        &settings,
-        location,
-        &user,
-        &password.as_ref().map(|p| consumers::digest(&[p.expose()])),
-        &changes,
-    ]);
+        settings: &settings,
+        user: user.as_deref(),
+        password: password.as_ref().map(|p| consumers::digest(&[p.expose()])),
+        at: location,
+        changes: endpoint_changes(request, peer_bag, hook.config.catalog_cache_expiration),
+    };
+    let digest = inputs.digest();
     if Record::is_current(
         peer_keys::IDENTITY_SERVICE_RECORDS,
         relation,
@@ -646,14 +665,13 @@ fn serve_classic(
     if !request.endpoints.is_empty() {
         record_endpoints(hook, relation, &request.endpoints)?;
     }
-    let mut reply = reply(request, &settings, user.as_deref(), &ensured, location);
-    if let Some(changes) = changes {
+    if let Some(changes) = &inputs.changes {
         // Also in the application bag, as the Python charm sends them.
         hook.juju
-            .relation_set(relation, true, &changes)
+            .relation_set(relation, true, changes)
             .with_context(|| format!("cannot send the endpoint changes on {relation}"))?;
-        reply.extend(changes);
     }
+    let reply = reply(&inputs, &ensured);
     Record {
         digest,
         user: user
@@ -741,14 +759,15 @@ fn serve_app(
     };
     let password = passwords.ensure(hook, &user)?;
     let previous = AppRecord::read(peer_keys::IDENTITY_SERVICE_APP_RECORDS, relation, peer_bag);
-    let digest = consumers::digest(&[
-        &request,
-        &settings,
-        location,
-        &user,
-        &consumers::digest(&[password.expose()]),
-        &hook.juju.supports_secrets(),
-    ]);
+    let inputs = AppReplyInputs {
+        request: &request,
+        settings: &settings,
+        user: &user,
+        password: consumers::digest(&[password.expose()]),
+        at: location,
+        secrets: hook.juju.supports_secrets(),
+    };
+    let digest = inputs.digest();
     if previous.as_ref().is_some_and(|r| r.digest == digest) {
         return Ok(());
     }
@@ -774,7 +793,7 @@ fn serve_app(
         &user,
         &password,
     )?;
-    let reply = app_reply(&hook.config, &user, &ensured, location, secret.as_str());
+    let reply = app_reply(&inputs, &ensured, secret.as_str());
     hook.juju
         .relation_set(relation, true, &reply)
         .with_context(|| format!("cannot send the reply on {relation}"))?;
@@ -786,17 +805,32 @@ fn serve_app(
     .store(hook, peer_keys::IDENTITY_SERVICE_APP_RECORDS, relation)
 }
 
+/// Everything a Sunbeam-style reply is built from but the ids Keystone returns and the secret
+/// it creates; its digest decides, as [`ReplyInputs`]' does.
+#[derive(Debug)]
+pub struct AppReplyInputs<'a> {
+    pub request: &'a AppRequest,
+    pub settings: &'a Settings,
+    pub user: &'a str,
+    /// The service password's digest.
+    pub password: String,
+    pub at: &'a Location,
+    /// Whether Juju has secrets: without them the consumer gets nothing but a warning.
+    pub secrets: bool,
+}
+
+impl AppReplyInputs<'_> {
+    pub fn digest(&self) -> String {
+        consumers::digest(&[self])
+    }
+}
+
 /// The Sunbeam-style reply, in the keystone application's bag: hyphenated keys, the
 /// credentials secret's id, and the same user, project and domain as the classic reply.
-pub fn app_reply(
-    config: &crate::config::Config,
-    user: &str,
-    ensured: &Ensured,
-    at: &Location,
-    secret: &str,
-) -> Reply {
+pub fn app_reply(inputs: &AppReplyInputs<'_>, ensured: &Ensured, secret: &str) -> Reply {
+    let (user, at) = (inputs.user, inputs.at);
     let ids = &ensured.ids;
-    let tenant = &config.service_tenant;
+    let tenant = &inputs.settings.service_tenant;
     let mut pairs = at.sunbeam_keys();
     pairs.extend([
         ("service-host", Some(at.public_host.clone())),
@@ -824,10 +858,10 @@ pub fn app_reply(
             "admin-project-id",
             ids.project(ADMIN_DOMAIN, ADMIN_PROJECT).map(str::to_owned),
         ),
-        ("admin-user-name", Some(config.admin_user.clone())),
+        ("admin-user-name", Some(inputs.settings.admin_user.clone())),
         (
             "admin-user-id",
-            ids.user(ADMIN_DOMAIN, &config.admin_user)
+            ids.user(ADMIN_DOMAIN, &inputs.settings.admin_user)
                 .map(str::to_owned),
         ),
         ("service-domain-name", Some(SERVICE_DOMAIN.to_owned())),
@@ -846,7 +880,7 @@ pub fn app_reply(
             ids.user(SERVICE_DOMAIN, user).map(str::to_owned),
         ),
         ("service-credentials", Some(secret.to_owned())),
-        ("admin-role", Some(config.admin_role.clone())),
+        ("admin-role", Some(inputs.settings.admin_role.clone())),
         ("region", Some(at.region.clone())),
     ]);
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()

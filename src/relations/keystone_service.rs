@@ -76,7 +76,15 @@ impl consumers::IdentityEndpoint for KeystoneService {
         let Some(request) = request else {
             return Ok(());
         };
-        let digest = consumers::digest(&[&request, &settings, location]);
+        let inputs = identity_service::ReplyInputs {
+            request: &request,
+            settings: &settings,
+            user: None,
+            password: None,
+            at: location,
+            changes: None,
+        };
+        let digest = inputs.digest();
         if Record::is_current(
             peer_keys::KEYSTONE_SERVICE_RECORDS,
             relation,
@@ -90,7 +98,7 @@ impl consumers::IdentityEndpoint for KeystoneService {
         Record {
             digest,
             user: None,
-            reply: identity_service::reply(&request, &settings, None, &ensured, location),
+            reply: identity_service::reply(&inputs, &ensured),
         }
         .store(hook, peer_keys::KEYSTONE_SERVICE_RECORDS, relation)
     }

@@ -181,7 +181,15 @@ fn the_objects_make_a_user_that_gets_a_project_token_and_endpoints_in_every_regi
     identity::ensure_objects(&mut api, &objects).unwrap();
     assert_eq!(api.request_count().writes, writes);
 
-    let reply = reply(&request, &settings(), Some("nova"), &ensured, &location());
+    let inputs = ReplyInputs {
+        request: &request,
+        settings: &settings(),
+        user: Some("nova"),
+        password: None,
+        at: &location(),
+        changes: None,
+    };
+    let reply = reply(&inputs, &ensured);
     let get = |key: &str| reply.get(key).cloned().flatten().unwrap_or_default();
     assert_eq!(get("service_username"), "nova");
     assert_eq!(get("service_tenant"), "services");
@@ -255,7 +263,15 @@ fn the_none_form_gets_the_reduced_reply_and_its_role() {
     let request = parse_request(&horizon).unwrap().unwrap();
     let ensured =
         identity::ensure_objects(&mut api, &objects(&request, &settings(), None)).unwrap();
-    let reply = reply(&request, &settings(), None, &ensured, &location());
+    let inputs = ReplyInputs {
+        request: &request,
+        settings: &settings(),
+        user: None,
+        password: None,
+        at: &location(),
+        changes: None,
+    };
+    let reply = reply(&inputs, &ensured);
     let keys: BTreeSet<&str> = reply
         .iter()
         .filter(|(_, v)| v.is_some())
