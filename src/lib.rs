@@ -1,6 +1,10 @@
 //! The Keystone charm: one binary for every Juju hook and action, and a small operator CLI.
 //!
 //! ARCHITECTURE.md draws one hook's path through these modules.
+//!
+//! The test kit, in unit tests and with the `testkit` feature (the integration tests' and benches'
+//! build, never the shipped binary's): `testing` runs the charm in-process under juju-sim, each
+//! unit on an in-memory machine (`Machine::twin` and the twins in `host` and `keystone_api`).
 
 pub mod actions;
 pub mod addresses;
@@ -33,5 +37,5 @@ pub mod secret;
 pub mod status;
 pub mod step;
 pub mod steps;
-#[cfg(test)]
-mod testing;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testing;
