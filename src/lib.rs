@@ -20,8 +20,6 @@ pub mod hook;
 pub mod host;
 #[cfg(test)]
 mod hostile_input;
-#[cfg(test)]
-mod idempotence;
 pub mod identity;
 pub mod juju;
 pub mod keystone_api;
