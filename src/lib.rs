@@ -18,8 +18,6 @@ pub mod facts;
 pub mod fernet_keys;
 pub mod hook;
 pub mod host;
-#[cfg(test)]
-mod hostile_input;
 pub mod identity;
 pub mod juju;
 pub mod keystone_api;
