@@ -40,12 +40,12 @@ test: lint proof unit
 
 ## check: the fast inner loop: fmt, clippy, and the tests that need no root and no services
 ## (the libraries' own, but for the host modules' files, processes and services; the
-## simulator's rules; hostile input, metadata, packaging and the module graph)
+## simulator's rules; hostile input, idempotence, metadata, packaging and the module graph)
 check: lint
 	$(CARGO) nextest run --workspace --locked --lib $(addprefix --test ,$(CHECK_TESTS)) \
 		-E 'not test(/^host::(fs|process|services)::/)'
 
-CHECK_TESTS = hooks_from_metadata hostile_input module_graph packaging \
+CHECK_TESTS = hooks_from_metadata hostile_input idempotence module_graph packaging \
 	cli_output cross_model order rules
 
 lint:

@@ -1,6 +1,10 @@
 //! The Keystone charm: one binary for every Juju hook and action, and a small operator CLI.
 //!
 //! ARCHITECTURE.md draws one hook's path through these modules.
+//!
+//! The test kit, in unit tests and with the `testkit` feature (the integration tests' and benches'
+//! build, never the shipped binary's): `testing` runs the charm in-process under juju-sim, each
+//! unit on an in-memory machine (`Machine::twin` and the twins in `host` and `keystone_api`).
 
 pub mod actions;
 pub mod addresses;
@@ -14,10 +18,6 @@ pub mod facts;
 pub mod fernet_keys;
 pub mod hook;
 pub mod host;
-#[cfg(test)]
-mod hostile_input;
-#[cfg(test)]
-mod idempotence;
 pub mod identity;
 pub mod juju;
 pub mod keystone_api;
@@ -33,5 +33,5 @@ pub mod secret;
 pub mod status;
 pub mod step;
 pub mod steps;
-#[cfg(test)]
-mod testing;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testing;

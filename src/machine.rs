@@ -1,7 +1,7 @@
 //! The composition root: everything a hook reaches outside Juju, in one object with a twin for
-//! tests. Files, the key repositories, programs (keystone-manage, the package tools), services,
-//! Keystone's API, the clock, and what the machine is (its hostname, CPU count and network
-//! interfaces).
+//! tests (`Machine::twin`, in the test kit: unit tests and the `testkit` feature). Files, the key
+//! repositories, programs (keystone-manage, the package tools), services, Keystone's API, the
+//! clock, and what the machine is (its hostname, CPU count and network interfaces).
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -105,7 +105,7 @@ impl Machine {
 }
 
 /// The twins behind [`Machine::twin`], for tests to inspect and steer.
-#[cfg(test)]
+#[cfg(any(test, feature = "testkit"))]
 pub struct Twins {
     pub files: Rc<crate::host::fs::MemoryFiles>,
     pub keys: Rc<crate::host::keys::MemoryKeys>,
@@ -116,7 +116,7 @@ pub struct Twins {
     pub interfaces: Rc<crate::host::net::MemoryInterfaces>,
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "testkit"))]
 impl Machine {
     /// The test twin: files (holding this crate's templates), keys, services, programs,
     /// Keystone and network interfaces in memory.

@@ -1,6 +1,11 @@
-//! The charm's own code under juju-sim, in-process: Juju's side is the simulator's model and
-//! rules (the one Juju fake), each unit's machine is [`Machine::twin`]. State in (build the
-//! model), event (a hook, an action, `settle`), state out (read the model and the twins).
+//! The test kit: the charm's own code under juju-sim, in-process. Juju's side is the simulator's
+//! model and rules (the one Juju fake), each unit's machine is [`Machine::twin`]. State in (build
+//! the model), event (a hook, an action, `settle`), state out (read the model and the twins).
+//!
+//! Built for the lib's unit tests (`crate::testing`) and with the `testkit` feature, which the
+//! integration tests and benches get from the crate's dev-dependency on itself
+//! (`keystone_charm::testing`). The shipped binary is built without it. Test code: it panics
+//! (`expect`) when the simulator refuses what a test set up.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -274,7 +279,6 @@ impl Sim {
     }
 }
 
-/// A self-signed certificate for `names` and its key, both PEM.
 /// The charm's admin user in the twin Keystone, as bootstrap leaves it.
 fn create_charm_admin(keystone: &SharedKeystone) {
     keystone
@@ -322,6 +326,7 @@ fn tools_called(model: &Model, unit: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A self-signed certificate for `names` and its key, both PEM.
 pub fn tls_pair(names: &[&str]) -> (String, String) {
     let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
     let issued = rcgen::generate_simple_self_signed(names).expect("a certificate");

@@ -7,11 +7,13 @@
 //! over the target: a reader sees the old file or the new one, never half of one, and a crash
 //! leaves the old file in place.
 
+#[cfg(any(test, feature = "testkit"))]
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+#[cfg(any(test, feature = "testkit"))]
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -334,6 +336,7 @@ pub fn write_files<'a>(
 }
 
 /// A file or directory in [`MemoryFiles`].
+#[cfg(any(test, feature = "testkit"))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
     File {
@@ -349,12 +352,14 @@ pub enum Entry {
 
 /// A test twin: an in-memory filesystem that counts content writes. Directories are implicit
 /// (writing needs no parent), except those made by `ensure_dir`.
+#[cfg(any(test, feature = "testkit"))]
 #[derive(Debug, Default)]
 pub struct MemoryFiles {
     entries: Mutex<BTreeMap<PathBuf, Entry>>,
     content_writes: Mutex<usize>,
 }
 
+#[cfg(any(test, feature = "testkit"))]
 impl MemoryFiles {
     pub fn new() -> MemoryFiles {
         MemoryFiles::default()
@@ -382,6 +387,7 @@ impl MemoryFiles {
     }
 }
 
+#[cfg(any(test, feature = "testkit"))]
 impl Files for MemoryFiles {
     fn write(
         &self,

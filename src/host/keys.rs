@@ -1,5 +1,5 @@
 //! The fernet and credential key repositories on disk, replaced atomically, behind
-//! [`KeyStore`] (with [`MemoryKeys`], its twin).
+//! [`KeyStore`] (with `MemoryKeys`, its twin in the test kit).
 //!
 //! Keystone reads its key repository (`/etc/keystone/fernet-keys`) on every validation, so a
 //! half-written repository means failed tokens. The charm therefore keeps each set in its own
@@ -330,15 +330,18 @@ impl KeyStore for DiskKeys {
 }
 
 /// The in-memory twin of [`DiskKeys`].
+#[cfg(any(test, feature = "testkit"))]
 #[derive(Debug, Default)]
 pub struct MemoryKeys(std::sync::Mutex<Option<KeyMaterial>>);
 
+#[cfg(any(test, feature = "testkit"))]
 impl MemoryKeys {
     pub fn new() -> MemoryKeys {
         MemoryKeys::default()
     }
 }
 
+#[cfg(any(test, feature = "testkit"))]
 impl KeyStore for MemoryKeys {
     fn read(&self) -> anyhow::Result<Option<KeyMaterial>> {
         Ok(self.0.lock().unwrap_or_else(|p| p.into_inner()).clone())

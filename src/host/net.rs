@@ -137,12 +137,14 @@ fn prefix_length(mask: IpAddr) -> u8 {
 /// A test twin: the interfaces a test sets. It starts as a typical machine: `lo` (127.0.0.1/8,
 /// ::1/128) and `eth0` (10.0.0.10/24), from which every server accepts connections until a test
 /// says one refuses them.
+#[cfg(any(test, feature = "testkit"))]
 #[derive(Debug)]
 pub struct MemoryInterfaces(
     std::sync::Mutex<Vec<Interface>>,
     std::sync::Mutex<std::collections::BTreeSet<(String, u16)>>,
 );
 
+#[cfg(any(test, feature = "testkit"))]
 impl Default for MemoryInterfaces {
     fn default() -> MemoryInterfaces {
         MemoryInterfaces::new(vec![
@@ -152,6 +154,7 @@ impl Default for MemoryInterfaces {
     }
 }
 
+#[cfg(any(test, feature = "testkit"))]
 impl MemoryInterfaces {
     pub fn new(interfaces: Vec<Interface>) -> MemoryInterfaces {
         MemoryInterfaces(std::sync::Mutex::new(interfaces), Default::default())
@@ -173,6 +176,7 @@ impl MemoryInterfaces {
     }
 }
 
+#[cfg(any(test, feature = "testkit"))]
 impl Interfaces for MemoryInterfaces {
     fn list(&self) -> Result<Vec<Interface>, NetError> {
         Ok(self.0.lock().unwrap_or_else(|p| p.into_inner()).clone())

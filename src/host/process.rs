@@ -2,9 +2,11 @@
 //! can run as another user (keystone-manage runs as `keystone`, so the files it creates belong to
 //! the user Keystone's WSGI daemons run as).
 //!
-//! Everything goes through [`Runner`], so the charm's logic can be tested with [`ScriptedRunner`],
-//! which records every command (tests count keystone-manage calls) and answers from a script.
+//! Everything goes through [`Runner`], so the charm's logic can be tested with `ScriptedRunner`
+//! (test kit), which records every command (tests count keystone-manage calls) and answers from a
+//! script.
 
+#[cfg(any(test, feature = "testkit"))]
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::Read;
@@ -274,12 +276,14 @@ fn collect<R: Read + Send + 'static>(
 
 /// A test twin: records every command and answers from a queue of outputs (exit 0 with no
 /// output once the queue is empty).
+#[cfg(any(test, feature = "testkit"))]
 #[derive(Debug, Default)]
 pub struct ScriptedRunner {
     calls: Mutex<Vec<Invocation>>,
     replies: Mutex<VecDeque<Result<Output, String>>>,
 }
 
+#[cfg(any(test, feature = "testkit"))]
 impl ScriptedRunner {
     pub fn new() -> ScriptedRunner {
         ScriptedRunner::default()
@@ -315,6 +319,7 @@ impl ScriptedRunner {
     }
 }
 
+#[cfg(any(test, feature = "testkit"))]
 impl Runner for ScriptedRunner {
     fn run(&self, command: &Invocation) -> Result<Output, ProcessError> {
         if let Ok(mut calls) = self.calls.lock() {

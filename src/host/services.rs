@@ -8,6 +8,7 @@
 //! first, so a broken vhost never takes down a working Apache.
 
 use std::path::{Path, PathBuf};
+#[cfg(any(test, feature = "testkit"))]
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -485,6 +486,7 @@ impl Services for HostServices<'_> {
 }
 
 /// What [`RecordingServices`] was asked to do.
+#[cfg(any(test, feature = "testkit"))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServiceAction {
     Start(Service),
@@ -500,11 +502,13 @@ pub enum ServiceAction {
 }
 
 /// A test twin: records every action and keeps which services run and what is enabled.
+#[cfg(any(test, feature = "testkit"))]
 #[derive(Debug, Default)]
 pub struct RecordingServices {
     actions: Mutex<Vec<ServiceAction>>,
 }
 
+#[cfg(any(test, feature = "testkit"))]
 impl RecordingServices {
     pub fn new() -> RecordingServices {
         RecordingServices::default()
@@ -551,6 +555,7 @@ impl RecordingServices {
     }
 }
 
+#[cfg(any(test, feature = "testkit"))]
 impl Services for RecordingServices {
     fn start(&self, service: Service) -> Result<(), ServiceError> {
         self.record(ServiceAction::Start(service));

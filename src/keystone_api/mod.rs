@@ -4,13 +4,14 @@
 //! creations and updates, one HTTP request each. The idempotent `ensure_*` functions here build on
 //! them (look up, then create or update only what differs), so the same logic runs against the
 //! real client ([`http::HttpKeystone`], the only code that speaks HTTP) and the in-memory twin
-//! ([`memory::MemoryKeystone`]) the charm's tests use.
+//! the charm's tests use (`memory::MemoryKeystone`, built for tests and the `testkit` feature).
 //!
 //! Names are matched as Keystone matches them where it matters: role names case-insensitively
 //! (Keystone's MySQL collation does, and the Python charm created `Member` where Keystone's
 //! bootstrap now creates `member`; creating the other spelling would fail with 409).
 
 pub mod http;
+#[cfg(any(test, feature = "testkit"))]
 pub mod memory;
 
 use std::fmt;

@@ -1,6 +1,8 @@
 //! Every hook run twice in a row, on every unit of a deployment with every kind of relation:
 //! the second run leaves the same files, key sets, relation data and peer data, writes nothing
 //! to Keystone, and restarts or reloads no service.
+//!
+//! In memory, under the test kit's simulator (`keystone_charm::testing`): no root, no services.
 
 use std::collections::BTreeMap;
 
@@ -11,12 +13,12 @@ use juju_sim::scripted::{
 use juju_sim::state::HookEvent;
 use serde_json::json;
 
-use crate::host::fs::Entry;
-use crate::host::keys::KeyStore as _;
-use crate::host::net::Interface;
-use crate::host::services::ServiceAction;
-use crate::keystone_api::KeystoneApi as _;
-use crate::testing::Sim;
+use keystone_charm::host::fs::Entry;
+use keystone_charm::host::keys::KeyStore as _;
+use keystone_charm::host::net::Interface;
+use keystone_charm::host::services::ServiceAction;
+use keystone_charm::keystone_api::KeystoneApi as _;
+use keystone_charm::testing::Sim;
 
 /// What a hook can change, by what it is (`keystone/0 file /etc/...`, `relation 3 vault/0`,
 /// `keystone writes`, ...): each unit's files and keys, every relation bag, Keystone's writes and
