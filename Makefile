@@ -46,7 +46,7 @@ check: lint
 		-E 'not test(/^host::(fs|process|services)::/)'
 
 CHECK_TESTS = hooks_from_metadata hostile_input idempotence module_graph packaging \
-	cli_output cross_model order rules
+	cli_output core_is_charm_free cross_model order rules scripted_show_unit
 
 lint:
 	$(CARGO) fmt --all -- --check

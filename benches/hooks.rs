@@ -180,13 +180,13 @@ fn measure_rss(report: &str, program: &str) -> ! {
 /// Steady-state hooks on a two-unit deployment with real services.
 fn bench_real_stack(runs: usize) {
     use juju_sim::Model;
-    use juju_sim::scripted::{MySql, ensure_mariadb, mariadb_provisioner};
+    use juju_sim_fixtures::scripted::{MySql, ensure_mariadb, mariadb_provisioner};
     ensure_mariadb().expect("MariaDB (scripts/install-real-stack)");
     let out = support::TempDir::new("bench-real");
     let charm = support::pack_charm(&out);
     let mut model = Model::new().expect("simulator");
     model
-        .use_machines(juju_sim::demo::keystone_machine())
+        .use_machines(juju_sim_fixtures::demo::keystone_machine())
         .expect("machines (root, iproute2)");
     let mut mysql = MySql::new("Bench-pass-1");
     mysql.db_host = model.host_address();
@@ -265,7 +265,8 @@ fn first_token_watcher(
         let deadline = Instant::now() + Duration::from_secs(300);
         while Instant::now() < deadline {
             for base in &bases {
-                if juju_sim::demo::issue_admin_token(base, &password, &["--max-time", "5"]).is_ok()
+                if juju_sim_fixtures::demo::issue_admin_token(base, &password, &["--max-time", "5"])
+                    .is_ok()
                 {
                     return Some(Instant::now());
                 }

@@ -186,7 +186,7 @@ impl Sim {
     /// Two keystone units (keystone/0 leads) related to a nova that asks for its catalog entry,
     /// settled: every hook from here is the test's. The identity-service relation's id too.
     pub fn keystone_and_nova() -> (Sim, crate::juju::RelationId) {
-        use juju_sim::scripted::{IdentityConsumer, IdentityInterface};
+        use juju_sim_fixtures::scripted::{IdentityConsumer, IdentityInterface};
         let mut sim = Sim::keystone(2, Value::Object(Map::new()));
         let nova = IdentityConsumer::new("nova", IdentityInterface::Service);
         sim.model
@@ -303,7 +303,7 @@ fn admin_password_and_mysql(model: &mut Model) {
         .expect("keystone")
         .leader_settings
         .insert("_charm-keystone-admin_passwd".into(), CHARM_PASSWORD.into());
-    let mut mysql = juju_sim::scripted::MySql::new("db-pw");
+    let mut mysql = juju_sim_fixtures::scripted::MySql::new("db-pw");
     mysql.db_host = Some("10.0.0.5".into());
     model
         .deploy_scripted("mysql", Box::new(mysql), 1)

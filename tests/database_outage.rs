@@ -8,9 +8,11 @@
 mod support;
 
 use juju_sim::Model;
-use juju_sim::demo;
-use juju_sim::mariadb::MariaDbServer;
-use juju_sim::scripted::{IdentityConsumer, IdentityInterface, MySql, mariadb_provisioner_at};
+use juju_sim_fixtures::demo;
+use juju_sim_fixtures::mariadb::MariaDbServer;
+use juju_sim_fixtures::scripted::{
+    IdentityConsumer, IdentityInterface, MySql, mariadb_provisioner_at,
+};
 use serde_json::Map;
 use support::TempDir;
 
@@ -53,7 +55,7 @@ fn mariadb_stopped_for_a_while_makes_units_wait_and_they_recover_by_themselves_l
         MariaDbServer::start(&out.path().join("mariadb"), private_port()).expect("a MariaDB");
     let mut model = Model::new().unwrap();
     model
-        .use_machines(juju_sim::demo::keystone_machine())
+        .use_machines(juju_sim_fixtures::demo::keystone_machine())
         .unwrap();
     let mut mysql = MySql::new(DB_PASSWORD);
     mysql.db_host = model.host_address();

@@ -1855,7 +1855,7 @@ fn hostile_hacluster_replies_never_panic_or_block_the_unit() {
     sim.model
         .deploy_scripted(
             "hacluster",
-            Box::new(juju_sim::scripted::HaCluster::default()),
+            Box::new(juju_sim_fixtures::scripted::HaCluster::default()),
             1,
         )
         .unwrap();
@@ -1923,7 +1923,7 @@ fn param_value(kind: &str) -> BoxedStrategy<Value> {
 
 #[test]
 fn every_actions_parameters_are_taken_or_refused_by_name() {
-    use juju_sim::scripted::{IdentityConsumer, IdentityInterface};
+    use juju_sim_fixtures::scripted::{IdentityConsumer, IdentityInterface};
     let mut sim = Sim::ready(2);
     let nova = IdentityConsumer::new("nova", IdentityInterface::Service);
     sim.model

@@ -6,11 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use juju_sim::scripted::{
-    CertificateAuthority, CertificateProtocol, HaCluster, IdentityConsumer, IdentityInterface,
-    Inert,
-};
+use juju_sim::scripted::Inert;
 use juju_sim::state::HookEvent;
+use juju_sim_fixtures::scripted::{
+    CertificateAuthority, CertificateProtocol, HaCluster, IdentityConsumer, IdentityInterface,
+};
 use serde_json::json;
 
 use keystone_charm::host::fs::Entry;

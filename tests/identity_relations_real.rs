@@ -10,9 +10,10 @@ mod support;
 use std::collections::BTreeMap;
 
 use juju_sim::Model;
-use juju_sim::demo;
-use juju_sim::scripted::{IdentityConsumer, IdentityInterface, ScriptedCharm, ScriptedHook};
+use juju_sim::scripted::{ScriptedCharm, ScriptedHook};
 use juju_sim::state::{Bag, HookEvent};
+use juju_sim_fixtures::demo;
+use juju_sim_fixtures::scripted::{IdentityConsumer, IdentityInterface};
 use serde_json::{Map, Value, json};
 use support::{TempDir, settle};
 

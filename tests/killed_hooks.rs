@@ -6,7 +6,7 @@
 
 mod support;
 
-use juju_sim::scripted::{IdentityConsumer, IdentityInterface};
+use juju_sim_fixtures::scripted::{IdentityConsumer, IdentityInterface};
 use serde_json::Map;
 
 #[test]

@@ -10,7 +10,7 @@
 
 mod support;
 
-use juju_sim::multi_site::{self, Options, SITES};
+use juju_sim_fixtures::multi_site::{self, Options, SITES};
 use support::TempDir;
 
 #[test]

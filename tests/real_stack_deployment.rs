@@ -14,8 +14,8 @@ use std::process::Command;
 
 use base64::Engine as _;
 use juju_sim::Model;
-use juju_sim::demo;
-use juju_sim::scripted::{
+use juju_sim_fixtures::demo;
+use juju_sim_fixtures::scripted::{
     CertificateAuthority, CertificateProtocol, MySql, ensure_mariadb, mariadb_provisioner,
 };
 use serde_json::{Map, Value, json};
@@ -39,7 +39,7 @@ fn deploy(charm: &Path, units: usize, options: Map<String, Value>) -> Model {
     ensure_mariadb().expect("MariaDB (scripts/install-real-stack)");
     let mut model = Model::new().unwrap();
     model
-        .use_machines(juju_sim::demo::keystone_machine())
+        .use_machines(juju_sim_fixtures::demo::keystone_machine())
         .unwrap();
     let mut mysql = MySql::new(DB_PASSWORD);
     mysql.db_host = model.host_address();

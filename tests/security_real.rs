@@ -17,7 +17,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use hmac::{KeyInit, Mac};
-use juju_sim::demo::{self, HttpReply};
+use juju_sim_fixtures::demo::{self, HttpReply};
 use serde_json::{Map, Value, json};
 use support::TempDir;
 

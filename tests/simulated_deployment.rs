@@ -8,14 +8,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use juju_sim::Model;
-use juju_sim::demo::{self, Bundle, DEFAULT_BUNDLE, Services};
-use juju_sim::scripted::{IdentityConsumer, IdentityInterface};
 use juju_sim::state::HookEvent;
+use juju_sim_fixtures::demo::{self, Bundle, DEFAULT_BUNDLE, Services};
+use juju_sim_fixtures::scripted::{IdentityConsumer, IdentityInterface};
 use support::TempDir;
 
 /// The demo's bundle, with a database of this test's own, on machines with real services.
 fn deploy_default_bundle(charm: &Path) -> Model {
-    juju_sim::scripted::ensure_mariadb().expect("MariaDB (scripts/install-real-stack)");
+    juju_sim_fixtures::scripted::ensure_mariadb().expect("MariaDB (scripts/install-real-stack)");
     let mut model = Model::new().expect("simulator (cargo build -p juju-sim builds its tools)");
     let mut bundle = Bundle::parse(DEFAULT_BUNDLE).unwrap();
     let name = format!("ks_bundle_{}", std::process::id());

@@ -84,7 +84,7 @@ fn conf_section(model: &juju_sim::Model, unit: &str, section: &str) -> Option<Ma
 
 /// An id from `GET <base>/<kind>?name=<name>` as the admin.
 fn id_of(base: &str, token: &str, kind: &str, name: &str) -> String {
-    let reply = juju_sim::demo::http(&[
+    let reply = juju_sim_fixtures::demo::http(&[
         "-H",
         &format!("X-Auth-Token: {token}"),
         &format!("{base}/{kind}?name={name}"),

@@ -304,8 +304,8 @@ mod tests {
     fn tags_name_units_applications_and_local_charms() {
         assert_eq!(entity_tag("mysql/0"), "unit-mysql-0");
         assert_eq!(entity_tag("mysql"), "application-mysql");
-        assert_eq!(charm_url("keystone", "ks"), "local:keystone-0");
-        assert_eq!(charm_url("", "ks"), "local:ks-0");
+        assert_eq!(charm_url("webapp", "web"), "local:webapp-0");
+        assert_eq!(charm_url("", "web"), "local:web-0");
         assert_eq!(owner_id("unit:mysql/0"), "mysql/0");
     }
 }

@@ -913,11 +913,11 @@ mod tests {
     #[test]
     fn owners_are_renamed_for_the_consuming_model() {
         assert_eq!(
-            rename_owner("application:keystone", "identity"),
+            rename_owner("application:provider", "identity"),
             "application:identity"
         );
         assert_eq!(
-            rename_owner("unit:keystone/2", "identity"),
+            rename_owner("unit:provider/2", "identity"),
             "unit:identity/2"
         );
     }

@@ -908,7 +908,7 @@ mod tests {
             "1.2.3",
             "127.0.1.1/32",
             "80/tcp",
-            "local:keystone-0",
+            "local:webapp-0",
             "1e5",
             "2024-13-01",
             "-foo",

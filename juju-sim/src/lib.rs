@@ -1,7 +1,8 @@
 //! A Juju model simulator. It runs real charm binaries as Juju runs them — `dispatch` in the
 //! charm directory, Juju's environment, hook tools on PATH that talk to a unit agent over a
 //! socket — and plays Juju's side: hook order, data bag rules, commit-on-success, retries of
-//! failed hooks, secrets, leadership and actions. Remote charms can be scripted in Rust.
+//! failed hooks, secrets, leadership and actions. Remote charms can be scripted in Rust
+//! ([`scripted`]).
 //!
 //! The API follows ops' Scenario: build a model, act on it (`deploy`, `relate`, `set_config`,
 //! `run_action`, ...), `settle`, then read the state out.
@@ -9,20 +10,18 @@
 //! A [`Controller`] holds several models, with offers and cross-model relations between them
 //! (see [`controller`]).
 //!
-//! The core (the model, the hook runner and its tools, the controller, and machines, which are
-//! given the paths a charm needs) knows no charm. The Keystone charm's fixtures are modules of
-//! their own: [`scripted`] (the remote charms it relates to), [`mariadb`], [`demo`] (the
-//! bundle, and a Keystone unit's [`demo::keystone_machine`]) and [`multi_site`].
+//! This crate knows no particular charm: the model, the hook runner and its tools, the
+//! controller, and machines, which are given the paths a charm needs by whoever deploys it
+//! ([`machine::MachineLayout`]). Fixtures for one charm (its scripted peers, machine layout,
+//! bundles) live in a crate of their own that depends on this one; `tests/core_is_charm_free.rs`
+//! keeps it so.
 
 pub mod charm;
 pub mod cli;
 pub mod controller;
-pub mod demo;
 pub mod format;
 pub mod goyaml;
 pub mod machine;
-pub mod mariadb;
-pub mod multi_site;
 pub mod scripted;
 pub mod server;
 pub mod state;
@@ -1200,6 +1199,43 @@ impl Model {
     /// [`cli::PLACEHOLDER_TIME`].
     pub fn show_secret_reveal(&self) -> String {
         cli::show_secrets_revealed(&self.world())
+    }
+
+    /// Writes [`Model::show_unit`] for every live unit to `<dir>/show-unit/<app>-<n>.yaml` and
+    /// [`Model::show_secret_reveal`] to `<dir>/secrets.yaml`, for tools that read Juju's output;
+    /// returns how many units it wrote.
+    pub fn write_cli_output(&self, dir: &Path) -> Result<usize> {
+        let units_dir = dir.join("show-unit");
+        std::fs::create_dir_all(&units_dir)
+            .with_context(|| format!("cannot create {}", units_dir.display()))?;
+        // Units an earlier run had may be gone from this one; only .yaml files are ours.
+        for entry in std::fs::read_dir(&units_dir)
+            .with_context(|| format!("cannot read {}", units_dir.display()))?
+        {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("cannot remove {}", path.display()))?;
+            }
+        }
+        let units: Vec<String> = {
+            let world = self.world();
+            world
+                .units
+                .values()
+                .filter(|u| u.alive)
+                .map(|u| u.name.clone())
+                .collect()
+        };
+        for unit in &units {
+            let path = units_dir.join(format!("{}.yaml", unit.replace('/', "-")));
+            std::fs::write(&path, self.show_unit(unit))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        let secrets = dir.join("secrets.yaml");
+        std::fs::write(&secrets, self.show_secret_reveal())
+            .with_context(|| format!("cannot write {}", secrets.display()))?;
+        Ok(units.len())
     }
 }
 

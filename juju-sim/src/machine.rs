@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail};
 const PREFIX: &str = "jsim";
 
 /// What a machine starts with, beyond its own network: the charm's paths, given by whoever
-/// deploys it (the Keystone fixtures' is [`crate::demo::keystone_machine`]).
+/// deploys it (a charm's fixtures crate holds its layout), so this crate names none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MachineLayout {
     /// Paths seeded with a copy of the host's (what the packages installed on "every

@@ -6,10 +6,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::fs;
 
-use anyhow::Result;
 use common::TempDir;
 use juju_sim::Model;
-use juju_sim::scripted::{IdentityConsumer, IdentityInterface, MySql, ScriptedCharm, ScriptedHook};
+use juju_sim::scripted::Inert;
 use serde_json::Map;
 use serde_norway::Value;
 
@@ -294,61 +293,12 @@ fn an_unknown_unit_prints_nothing() {
     assert_eq!(probe.model.show_unit("c/0"), "");
 }
 
-/// A scripted consumer of `mysql-shared` asking for a database.
-struct Wants;
-
-impl ScriptedCharm for Wants {
-    fn metadata(&self) -> &str {
-        "name: wants-db\nrequires:\n  shared-db:\n    interface: mysql-shared\n"
-    }
-
-    fn handle(&mut self, hook: &mut ScriptedHook<'_>) -> Result<()> {
-        if hook.hook_name() == "shared-db-relation-joined"
-            && let Some(relation) = hook.relation()
-        {
-            let host = hook.address();
-            hook.relation_set(
-                &relation,
-                false,
-                &[
-                    ("database", "app"),
-                    ("username", "app"),
-                    ("hostname", &host),
-                ],
-            )?;
-        }
-        Ok(())
-    }
-}
-
-#[test]
-fn scripted_charms_show_the_data_they_exchanged() {
-    let mut model = Model::new().expect("model");
-    model
-        .deploy_scripted("mysql", Box::new(MySql::new("pw")), 1)
-        .expect("mysql");
-    model
-        .deploy_scripted("app", Box::new(Wants), 1)
-        .expect("app");
-    model.relate("app", "mysql").expect("relate");
-    model.settle().expect("settle");
-    let parsed: Value = serde_norway::from_str(&model.show_unit("app/0")).expect("YAML");
-    let data = strings(&parsed["app/0"]["relation-info"][0]["related-units"]["mysql/0"]["data"]);
-    assert_eq!(
-        (
-            data.get("password").map(String::as_str),
-            data.get("allowed_units").map(String::as_str)
-        ),
-        (Some("pw"), Some("app/0"))
-    );
-}
-
 #[test]
 fn a_scripted_charms_url_is_its_metadata_name() {
     let mut model = Model::new().expect("model");
-    let consumer = IdentityConsumer::new("nova", IdentityInterface::Service);
+    let charm = Inert("name: nova\n".to_owned());
     model
-        .deploy_scripted("compute", Box::new(consumer), 1)
+        .deploy_scripted("compute", Box::new(charm), 1)
         .expect("deploy");
     model.settle().expect("settle");
     let parsed: Value = serde_norway::from_str(&model.show_unit("compute/0")).expect("YAML");
@@ -486,11 +436,11 @@ fn a_model_without_secrets_prints_an_empty_mapping() {
 }
 
 #[test]
-fn the_demo_writes_show_unit_per_unit_and_every_secret() {
+fn write_cli_output_writes_show_unit_per_unit_and_every_secret() {
     let mut probe = Probe::new("3.6.1", 2, 1);
     probe.run("a/0", "secret-add password=one >/dev/null\n");
-    let out = TempDir::new("cli-output-demo");
-    let written = juju_sim::demo::write_cli_output(&probe.model, out.path()).expect("write");
+    let out = TempDir::new("cli-output-files");
+    let written = probe.model.write_cli_output(out.path()).expect("write");
     let read = |name: &str| fs::read_to_string(out.path().join(name)).unwrap_or_default();
     assert_eq!(
         (

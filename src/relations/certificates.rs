@@ -397,7 +397,7 @@ mod tests {
     use crate::host::fs::Files as _;
     use crate::host::services::{Service, ServiceAction};
     use crate::testing::{Sim, config};
-    use juju_sim::scripted::{CertificateAuthority, CertificateProtocol};
+    use juju_sim_fixtures::scripted::{CertificateAuthority, CertificateProtocol};
     use serde_json::{Value, json};
 
     fn hosts(public: &str, internal: &str, admin: &str) -> Addresses {

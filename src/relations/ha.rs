@@ -698,7 +698,7 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
 mod tests {
     use super::*;
     use crate::testing::Sim;
-    use juju_sim::scripted::HaCluster;
+    use juju_sim_fixtures::scripted::HaCluster;
     use serde_json::json;
 
     const HAPROXY_PARAMS_JSON: &str = r#""res_ks_haproxy":"meta migration-threshold=\"INFINITY\" failure-timeout=\"5s\" op monitor interval=\"5s\"""#;
@@ -898,7 +898,7 @@ mod tests {
         )
         .unwrap()
         .settings();
-        juju_sim::scripted::check_crm_payload(&vip).unwrap();
+        juju_sim_fixtures::scripted::check_crm_payload(&vip).unwrap();
         let mut network = on(&[LO, ("eth0", &["10.0.0.5/24"])]);
         network.bindings = BTreeMap::from([(Role::Public, "10.0.0.5".parse().unwrap())]);
         let dns = cluster_resources(
@@ -908,7 +908,7 @@ mod tests {
         )
         .unwrap()
         .settings();
-        juju_sim::scripted::check_crm_payload(&dns).unwrap();
+        juju_sim_fixtures::scripted::check_crm_payload(&dns).unwrap();
         // What hacluster's hook would fail on, the simulator's hacluster refuses.
         for (key, value) in [
             ("json_resources", r#"{"res_ks_haproxy":"haproxy"}"#),
@@ -926,7 +926,7 @@ mod tests {
             let mut broken = vip.clone();
             broken.insert(key.into(), value.into());
             assert!(
-                juju_sim::scripted::check_crm_payload(&broken).is_err(),
+                juju_sim_fixtures::scripted::check_crm_payload(&broken).is_err(),
                 "{key}: {value}"
             );
         }
@@ -1241,7 +1241,7 @@ mod tests {
 
     #[test]
     fn behind_a_vip_consumers_wait_for_the_cluster_and_then_get_the_vip() {
-        use juju_sim::scripted::{IdentityConsumer, IdentityInterface};
+        use juju_sim_fixtures::scripted::{IdentityConsumer, IdentityInterface};
         let mut sim = Sim::with_database(1, json!({"vip": "192.168.1.100"}));
         sim.machine(UNIT).1.interfaces.set(vec![
             Interface::parse("lo", &["127.0.0.1/8"]),
@@ -1255,7 +1255,7 @@ mod tests {
         sim.model.relate("keystone", "nova").unwrap();
         sim.settle();
         assert_eq!(sim.status(UNIT), "blocked: Missing relations: ha");
-        let got = |seen: &juju_sim::scripted::Replies| {
+        let got = |seen: &juju_sim_fixtures::scripted::Replies| {
             seen.lock().unwrap()["nova/0"]["keystone/0"]
                 .get("service_host")
                 .cloned()

@@ -82,7 +82,7 @@ impl consumers::IdentityEndpoint for IdentityAdmin {
 #[cfg(test)]
 mod tests {
     use crate::testing::Sim;
-    use juju_sim::scripted::{IdentityConsumer, IdentityInterface};
+    use juju_sim_fixtures::scripted::{IdentityConsumer, IdentityInterface};
     use serde_json::json;
 
     #[test]

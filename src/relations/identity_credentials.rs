@@ -361,7 +361,7 @@ mod tests {
     use super::*;
     use crate::keystone_api::{DomainRef, KeystoneApi as _, PasswordCredentials, Scope};
     use crate::testing::Sim;
-    use juju_sim::scripted::{IdentityConsumer, IdentityInterface};
+    use juju_sim_fixtures::scripted::{IdentityConsumer, IdentityInterface};
 
     fn config() -> crate::config::Config {
         crate::config::Config::from_options(&serde_json::Map::new()).unwrap()

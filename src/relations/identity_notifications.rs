@@ -81,7 +81,7 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
 mod tests {
     use super::*;
     use crate::testing::Sim;
-    use juju_sim::scripted::{IdentityConsumer, IdentityInterface};
+    use juju_sim_fixtures::scripted::{IdentityConsumer, IdentityInterface};
 
     /// A listener: keeps what the keystone application last said.
     struct Listener(std::sync::Arc<std::sync::Mutex<Databag>>);

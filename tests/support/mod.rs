@@ -71,7 +71,7 @@ impl Keystone {
 
     /// Relates a database that records requests and never answers, and settles.
     pub fn with_silent_database(mut self) -> Keystone {
-        let mut mysql = juju_sim::scripted::MySql::new("unused");
+        let mut mysql = juju_sim_fixtures::scripted::MySql::new("unused");
         mysql.offline = true;
         self.model
             .deploy_scripted("mysql", Box::new(mysql), 1)
@@ -168,14 +168,14 @@ pub fn catalog_of(base: &str, reply: &juju_sim::state::Bag) -> Value {
         "domain": {"id": reply["service_domain_id"]},
         "password": reply["service_password"]});
     let scope = serde_json::json!({"project": {"id": reply["service_tenant_id"]}});
-    let answer = juju_sim::demo::request_token(base, &user, &scope, &[]).unwrap();
+    let answer = juju_sim_fixtures::demo::request_token(base, &user, &scope, &[]).unwrap();
     assert_eq!(
         answer.status, 201,
         "{}: {}",
         reply["service_username"], answer.body
     );
     let token = answer.subject_token.expect("a token");
-    let catalog = juju_sim::demo::http(&[
+    let catalog = juju_sim_fixtures::demo::http(&[
         "-H",
         &format!("X-Auth-Token: {token}"),
         &format!("{base}/auth/catalog"),
@@ -209,7 +209,7 @@ pub fn endpoints(
 
 /// Whether Keystone at `base` has a role called `name` (asked with `token`).
 pub fn role_exists(base: &str, token: &str, name: &str) -> bool {
-    let roles = juju_sim::demo::http(&[
+    let roles = juju_sim_fixtures::demo::http(&[
         "-H",
         &format!("X-Auth-Token: {token}"),
         &format!("{base}/roles?name={name}"),
@@ -228,11 +228,11 @@ pub fn deploy_behind_vip(
     last_octet: u8,
     options: Map<String, Value>,
 ) -> (juju_sim::Model, std::net::Ipv4Addr) {
-    use juju_sim::scripted::{HaCluster, MySql, ensure_mariadb, mariadb_provisioner};
+    use juju_sim_fixtures::scripted::{HaCluster, MySql, ensure_mariadb, mariadb_provisioner};
     ensure_mariadb().expect("MariaDB (scripts/install-real-stack)");
     let mut model = juju_sim::Model::new().expect("a model");
     model
-        .use_machines(juju_sim::demo::keystone_machine())
+        .use_machines(juju_sim_fixtures::demo::keystone_machine())
         .expect("machines (root, iproute2)");
     let vip = std::net::Ipv4Addr::new(172, 31, (std::process::id() % 250) as u8, last_octet);
     let mut mysql = MySql::new("Db-pass-4711");
@@ -263,7 +263,7 @@ pub fn deploy_behind_vip(
 pub fn service_token_status(base: &str, user: &str, password: &str) -> u16 {
     let body = serde_json::json!({"auth": {"identity": {"methods": ["password"], "password": {
         "user": {"name": user, "domain": {"name": "service_domain"}, "password": password}}}}});
-    juju_sim::demo::http(&[
+    juju_sim_fixtures::demo::http(&[
         "-X",
         "POST",
         "-H",
@@ -284,11 +284,11 @@ pub fn keystone_on_mariadb(
     units: usize,
     options: Map<String, Value>,
 ) -> juju_sim::Model {
-    use juju_sim::scripted::{MySql, ensure_mariadb, mariadb_provisioner};
+    use juju_sim_fixtures::scripted::{MySql, ensure_mariadb, mariadb_provisioner};
     ensure_mariadb().expect("MariaDB (scripts/install-real-stack)");
     let mut model = juju_sim::Model::new().expect("a model");
     model
-        .use_machines(juju_sim::demo::keystone_machine())
+        .use_machines(juju_sim_fixtures::demo::keystone_machine())
         .expect("machines (root, iproute2)");
     let mut mysql = MySql::new("Db-pass-4711");
     mysql.db_host = model.host_address();

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use juju_sim::demo;
+use juju_sim_fixtures::demo;
 use serde_json::json;
 
 /// What the client saw.

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use juju_sim::scripted::{HaCluster, IdentityConsumer, IdentityInterface, Replies};
+use juju_sim_fixtures::scripted::{HaCluster, IdentityConsumer, IdentityInterface, Replies};
 use serde_json::{Map, Value, json};
 
 use crate::testing::{Sim, b64, tls_pair};

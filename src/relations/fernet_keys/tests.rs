@@ -486,7 +486,7 @@ fn the_sources_admin_password_wins_at_the_edge_and_a_rotation_reaches_it() {
 
 /// A scripted `service` consumer of `site`'s keystone:identity-service, related (not settled).
 fn relate_consumer(s: &mut Sites, site: &str, service: &str) {
-    use juju_sim::scripted::{IdentityConsumer, IdentityInterface};
+    use juju_sim_fixtures::scripted::{IdentityConsumer, IdentityInterface};
     let model = s.controller.model_mut(site).unwrap();
     model
         .deploy_scripted(

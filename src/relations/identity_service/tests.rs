@@ -4,7 +4,7 @@ use crate::keystone_api::memory::MemoryKeystone;
 use crate::keystone_api::{DomainRef, PasswordCredentials};
 use crate::keystone_api::{KeystoneApi as _, Scope};
 use crate::testing::Sim;
-use juju_sim::scripted::{IdentityConsumer, IdentityInterface};
+use juju_sim_fixtures::scripted::{IdentityConsumer, IdentityInterface};
 use serde_json::json;
 
 fn bag(pairs: &[(&str, &str)]) -> Databag {
@@ -301,7 +301,7 @@ fn the_none_form_gets_the_reduced_reply_and_its_role() {
 }
 
 /// The reply nova's unit saw from each keystone unit (without the keys Juju sets itself).
-fn replies(nova: &juju_sim::scripted::Replies) -> BTreeMap<String, Databag> {
+fn replies(nova: &juju_sim_fixtures::scripted::Replies) -> BTreeMap<String, Databag> {
     let juju_keys = ["private-address", "ingress-address", "egress-subnets"];
     nova.lock()
         .unwrap()
@@ -316,7 +316,7 @@ fn replies(nova: &juju_sim::scripted::Replies) -> BTreeMap<String, Databag> {
         .collect()
 }
 
-fn relate_nova(sim: &mut Sim) -> juju_sim::scripted::Replies {
+fn relate_nova(sim: &mut Sim) -> juju_sim_fixtures::scripted::Replies {
     let nova = IdentityConsumer::new("nova", IdentityInterface::Service);
     let replies = nova.replies.clone();
     sim.model
@@ -826,7 +826,7 @@ fn subscribers_hear_of_endpoint_changes_and_only_then() {
     sim.model.relate("keystone", "glance").unwrap();
     sim.settle();
     remote_changes(&mut sim, "glance", "subscribe_ep_change", "nova");
-    let heard = |seen: &juju_sim::scripted::Replies| {
+    let heard = |seen: &juju_sim_fixtures::scripted::Replies| {
         seen.lock().unwrap()["glance/0"]["keystone/0"]
             .get("ep_changed")
             .cloned()

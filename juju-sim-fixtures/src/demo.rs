@@ -9,15 +9,15 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::Model;
 use crate::scripted::{HaCluster, IdentityConsumer, IdentityInterface, MySql};
+use juju_sim::Model;
 
 /// A Keystone unit's machine: the host's /etc (with /etc/keystone over it, without the host's
 /// key repositories), Keystone's and the charm's state directories, the system CA store, and
 /// empty log and run directories.
-pub fn keystone_machine() -> crate::machine::MachineLayout {
+pub fn keystone_machine() -> juju_sim::machine::MachineLayout {
     let strings = |paths: &[&str]| paths.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>();
-    crate::machine::MachineLayout {
+    juju_sim::machine::MachineLayout {
         // /etc whole (a file such as /etc/memcached.conf cannot be a mount point of its own: a
         // charm replaces it by renaming over it), then /etc/keystone over it.
         seeded: strings(&[
@@ -114,7 +114,7 @@ pub fn deploy_bundle(
         match app.charm.strip_prefix("scripted:") {
             Some(kind) => {
                 let units = app.num_units.unwrap_or_else(|| subordinate_units(name));
-                let charm: Box<dyn crate::scripted::ScriptedCharm> = match kind {
+                let charm: Box<dyn juju_sim::scripted::ScriptedCharm> = match kind {
                     "mysql" => {
                         let mut mysql = MySql::new("demo-db-password");
                         match services {
@@ -289,11 +289,11 @@ pub fn hook_report(model: &Model) -> String {
     let world = model.world();
     let mut counts: BTreeMap<(String, String), (usize, usize, usize)> = BTreeMap::new();
     for run in &world.hook_log {
-        let app = crate::state::World::app_of(&run.unit).to_owned();
+        let app = juju_sim::state::World::app_of(&run.unit).to_owned();
         let scripted = world
             .apps
             .get(&app)
-            .is_some_and(|a| a.charm == crate::state::CharmKind::Scripted);
+            .is_some_and(|a| a.charm == juju_sim::state::CharmKind::Scripted);
         if scripted {
             continue;
         }
@@ -322,43 +322,6 @@ pub fn hook_report(model: &Model) -> String {
         "\n{total} hooks run in all (scripted charms included), {failed} failed"
     );
     out
-}
-
-/// Writes what `juju show-unit <unit> --format yaml` prints for every unit to
-/// `<dir>/show-unit/<app>-<n>.yaml`, and what `juju show-secret --reveal --format yaml` prints for
-/// every secret to `<dir>/secrets.yaml`; returns how many units it wrote.
-pub fn write_cli_output(model: &Model, dir: &Path) -> Result<usize> {
-    let units_dir = dir.join("show-unit");
-    std::fs::create_dir_all(&units_dir)
-        .with_context(|| format!("cannot create {}", units_dir.display()))?;
-    // Units an earlier run had may be gone from this one; only .yaml files are ours.
-    for entry in std::fs::read_dir(&units_dir)
-        .with_context(|| format!("cannot read {}", units_dir.display()))?
-    {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "yaml") {
-            std::fs::remove_file(&path)
-                .with_context(|| format!("cannot remove {}", path.display()))?;
-        }
-    }
-    let units: Vec<String> = {
-        let world = model.world();
-        world
-            .units
-            .values()
-            .filter(|u| u.alive)
-            .map(|u| u.name.clone())
-            .collect()
-    };
-    for unit in &units {
-        let path = units_dir.join(format!("{}.yaml", unit.replace('/', "-")));
-        std::fs::write(&path, model.show_unit(unit))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    let secrets = dir.join("secrets.yaml");
-    std::fs::write(&secrets, model.show_secret_reveal())
-        .with_context(|| format!("cannot write {}", secrets.display()))?;
-    Ok(units.len())
 }
 
 /// Whether a path looks like a charm directory.

@@ -16,7 +16,7 @@
 //! rotation. `--no-real-services` runs no service: the database never answers and the units wait
 //! for it, which still shows hook order, relation data, fernet key distribution and hook costs.
 //!
-//! `--multi-site` runs the multi-site demo instead ([`juju_sim::multi_site`]): a central site
+//! `--multi-site` runs the multi-site demo instead ([`juju_sim_fixtures::multi_site`]): a central site
 //! and two edges in three models sharing one database and one key set, tokens validated across
 //! sites through rotations, a leader change and an edge cut off; it ends with the line
 //! `multi-site: <V> cross-site validations, <F> failed` and fails when F is not 0.
@@ -27,8 +27,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use juju_sim::Model;
-use juju_sim::demo::{self, Bundle, DEFAULT_BUNDLE, Services};
 use juju_sim::state::HookEvent;
+use juju_sim_fixtures::demo::{self, Bundle, DEFAULT_BUNDLE, Services};
 
 fn main() -> ExitCode {
     match run() {
@@ -112,7 +112,7 @@ fn fresh_database(bundle: &Bundle) -> Result<()> {
         .and_then(|a| a.options.get("database"))
         .and_then(|v| v.as_str())
         .unwrap_or("keystone");
-    juju_sim::scripted::drop_database(name)
+    juju_sim_fixtures::scripted::drop_database(name)
 }
 
 fn multi_site_demo(charm: &std::path::Path) -> Result<()> {
@@ -121,12 +121,12 @@ fn multi_site_demo(charm: &std::path::Path) -> Result<()> {
          edge2 (1 unit each); every unit a machine of its own running Keystone under Apache; one \
          database in this host's MariaDB that every site uses\n"
     );
-    let options = juju_sim::multi_site::Options {
+    let options = juju_sim_fixtures::multi_site::Options {
         database: "keystone_sites".to_owned(),
         fresh: true,
     };
     let (_controller, figures) =
-        juju_sim::multi_site::run(charm, &options, &mut std::io::stdout())?;
+        juju_sim_fixtures::multi_site::run(charm, &options, &mut std::io::stdout())?;
     if figures.failed != 0 {
         bail!("{} validations failed", figures.failed);
     }
@@ -188,7 +188,7 @@ fn run() -> Result<()> {
                  namespaces) running Keystone under Apache with mod_wsgi; the database is this \
                  host's MariaDB, created by the scripted mysql.\n"
             );
-            juju_sim::scripted::ensure_mariadb()?;
+            juju_sim_fixtures::scripted::ensure_mariadb()?;
             fresh_database(&bundle)?;
         }
         Services::None => {
@@ -208,7 +208,7 @@ fn run() -> Result<()> {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
     });
-    let written = demo::write_cli_output(&model, &out)?;
+    let written = model.write_cli_output(&out)?;
     println!(
         "== juju show-unit ({written} units) and juju show-secret --reveal, as Juju prints them: \
          {}/show-unit/<app>-<n>.yaml and {}/secrets.yaml\n",

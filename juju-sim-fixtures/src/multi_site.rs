@@ -15,12 +15,12 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde_json::{Map, Value, json};
 
-use crate::Controller;
 use crate::demo::{self, issue_admin_token, token_status};
 use crate::scripted::{
     IdentityConsumer, IdentityInterface, MySql, check_database_name, drop_database, ensure_mariadb,
     mariadb_provisioner,
 };
+use juju_sim::Controller;
 
 /// The sites: model name and keystone units. The first is the source.
 pub const SITES: [(&str, usize); 3] = [("central", 2), ("edge1", 1), ("edge2", 1)];

@@ -4,7 +4,8 @@
 use std::process::Command;
 
 use juju_sim::Model;
-use juju_sim::scripted::{MySql, ScriptedCharm, ScriptedHook, mariadb_provisioner};
+use juju_sim::scripted::{ScriptedCharm, ScriptedHook};
+use juju_sim_fixtures::scripted::{MySql, mariadb_provisioner};
 
 /// A service asking for a database, as keystone's shared-db-relation-joined does.
 struct Requester {

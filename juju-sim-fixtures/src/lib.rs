@@ -1,0 +1,17 @@
+//! The Keystone charm's fixtures for juju-sim: what its tests, benches and demo deploy around the
+//! charm. The simulator itself (`juju-sim`) knows no charm; everything Keystone-specific it used
+//! to carry is here, built on its public API.
+//!
+//! - [`scripted`]: the remote charms Keystone relates to, scripted in Rust (mysql, hacluster,
+//!   identity consumers, a certificate authority), and this host's MariaDB as their database;
+//! - [`mariadb`]: a MariaDB server of a test's own, which it can stop and start;
+//! - [`demo`]: a Keystone unit's machine ([`demo::keystone_machine`]), the demo bundle and its
+//!   deployment, reports, and HTTP helpers to ask Keystone for tokens;
+//! - [`multi_site`]: three sites in three models sharing one database and one key set.
+//!
+//! The `juju-sim-demo` binary (`make demo`) deploys the bundle and prints what it did.
+
+pub mod demo;
+pub mod mariadb;
+pub mod multi_site;
+pub mod scripted;
