@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::event::Event;
-use crate::fernet_keys::token::validate_token;
 use crate::host::keys::Repository;
+use crate::key_sets::token::validate_token;
 
 /// Keystone charm: run by Juju through `dispatch` for every hook and action; run by hand, a
 /// small operator tool.

@@ -13,9 +13,9 @@
 use std::path::PathBuf;
 
 use crate::database::{Database, DatabaseState, SharedDbError};
-use crate::fernet_keys::sites::{SiteAcks, Upstream};
 use crate::host::fs::DesiredFile;
 use crate::juju::RelationId;
+use crate::key_sets::sites::{SiteAcks, Upstream};
 use crate::render::Templates;
 pub use crate::render::fragments::Fragments;
 

@@ -470,7 +470,7 @@ impl Sites {
     }
 
     /// The keys on the unit's disk.
-    pub fn keys(&self, site: &str, unit: &str) -> crate::fernet_keys::KeyMaterial {
+    pub fn keys(&self, site: &str, unit: &str) -> crate::key_sets::KeyMaterial {
         self.machine(site, unit)
             .0
             .keys

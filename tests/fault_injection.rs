@@ -11,9 +11,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use base64::Engine as _;
-use keystone_charm::fernet_keys::{Key, KeySet};
 use keystone_charm::host::fs::{DesiredFile, HostFiles, Owner, write_files};
 use keystone_charm::host::keys::Repository;
+use keystone_charm::key_sets::{Key, KeySet};
 
 const KEYS_CHILD: &str = "FAULT_CHILD_KEY_REPOSITORY";
 const FILES_CHILD: &str = "FAULT_CHILD_RENDERED_FILES";

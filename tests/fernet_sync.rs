@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use juju_sim::Model;
-use keystone_charm::fernet_keys::KeyMaterial;
 use keystone_charm::host::keys::Repository;
+use keystone_charm::key_sets::KeyMaterial;
 use serde_json::{Map, Value, json};
 use support::TempDir;
 
@@ -437,7 +437,7 @@ fn due_rotations_happen_in_update_status_and_wait_for_lagging_units() {
 
 #[test]
 fn keys_that_exist_already_are_adopted_not_replaced() {
-    use keystone_charm::fernet_keys::{Key, KeySet};
+    use keystone_charm::key_sets::{Key, KeySet};
     let out = TempDir::new("fernet-adopt");
     let charm = support::pack_charm(&out);
     let material = || KeyMaterial {

@@ -28,13 +28,13 @@ use keystone_charm::cache::SharedCache;
 use keystone_charm::config::{Config, defaults_from_config_yaml};
 use keystone_charm::database::{Database, DatabaseState};
 use keystone_charm::facts::DatabaseFlags;
-use keystone_charm::fernet_keys::sites::{self, Transport};
-use keystone_charm::fernet_keys::{
-    Key, KeyError, KeyMaterial, KeySet, from_python_charm_leader_setting,
-};
 use keystone_charm::host::fs::Entry;
 use keystone_charm::host::net::Interface;
 use keystone_charm::juju::{Databag, RelationId, UnitName};
+use keystone_charm::key_sets::sites::{self, Transport};
+use keystone_charm::key_sets::{
+    Key, KeyError, KeyMaterial, KeySet, from_python_charm_leader_setting,
+};
 use keystone_charm::nagios;
 use keystone_charm::paths;
 use keystone_charm::relations::cluster;

@@ -18,11 +18,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use keystone_charm::config::Config;
-use keystone_charm::fernet_keys::{Key, KeySet};
 use keystone_charm::host::fs::{Files, HostFiles, Owner, Written};
 use keystone_charm::host::keys::{Owner as KeyOwner, Repository};
 use keystone_charm::host::process::{Bootstrap, KeystoneManage, SystemRunner};
 use keystone_charm::host::services::{Apache, HostServices, Service, Services};
+use keystone_charm::key_sets::{Key, KeySet};
 use keystone_charm::render::{
     DatabaseConnection, KeystoneConf, LoggingConf, Templates, TlsFiles, Vhost,
 };

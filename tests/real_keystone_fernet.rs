@@ -46,9 +46,9 @@ fn write_conf(dir: &Path, name: &str, db: &Path, etc: &Path) -> PathBuf {
     let receipts = unit.join("fernet-receipts");
     // Keystone wants a receipts repository too; any valid one will do.
     keystone_charm::host::keys::Repository::new(&receipts, None)
-        .apply(&keystone_charm::fernet_keys::KeySet::setup(
-            keystone_charm::fernet_keys::Key::generate().unwrap(),
-            keystone_charm::fernet_keys::Key::generate().unwrap(),
+        .apply(&keystone_charm::key_sets::KeySet::setup(
+            keystone_charm::key_sets::Key::generate().unwrap(),
+            keystone_charm::key_sets::Key::generate().unwrap(),
         ))
         .unwrap();
     let conf = unit.join("keystone.conf");

@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 
 use keystone_charm::config::{Config, defaults_from_config_yaml};
-use keystone_charm::fernet_keys::{KeyMaterial, from_python_charm_leader_setting};
+use keystone_charm::key_sets::{KeyMaterial, from_python_charm_leader_setting};
 use keystone_charm::juju::{Databag, RelationId, UnitName};
 use keystone_charm::relations::cluster;
 use keystone_charm::relations::consumers::{AppRecord, Record, recorded_users};

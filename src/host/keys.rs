@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use nix::unistd::{Gid, Uid, chown};
 
-use crate::fernet_keys::{Key, KeyError, KeyMaterial, KeySet};
+use crate::key_sets::{Key, KeyError, KeyMaterial, KeySet};
 
 /// Errors reading or writing a repository.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,6 @@
 //! The `fernet-keys` relation (interface `keystone-fernet-keys`): this application is the
 //! source of the fernet and credential keys of other Keystone applications (sites), usually in
-//! other models (see [`crate::fernet_keys::sites`] for the protocol).
+//! other models (see [`crate::key_sets::sites`] for the protocol).
 //!
 //! - [`observe`], before the cluster step: the leader reads what each site acknowledged, for
 //!   the over-rotation guard (the cluster step rotates only when every site holds the current
@@ -16,8 +16,8 @@
 use anyhow::{Context as _, Result};
 
 use crate::event::{Endpoint, Event, RelationHook};
-use crate::fernet_keys::sites::{self, SiteAcks};
 use crate::juju::{Bag, Databag, DatabagChanges, Juju, RelationId, SecretUri};
+use crate::key_sets::sites::{self, SiteAcks};
 use crate::relations::cluster::{self, admin::AdminCredentials};
 use crate::relations::service_passwords::{self, Passwords};
 

@@ -1,6 +1,6 @@
 //! The `fernet-keys-source` relation (interface `keystone-fernet-keys`, limit 1): this site
 //! takes its fernet and credential keys from another Keystone application, usually in another
-//! model (see [`crate::fernet_keys::sites`] for the protocol).
+//! model (see [`crate::key_sets::sites`] for the protocol).
 //!
 //! - [`run`], before the cluster step: the leader reads the source's offer and records what to
 //!   adopt ([`Upstream`]); the cluster step publishes it to the units and never rotates. Every
@@ -14,9 +14,9 @@ use anyhow::{Context as _, Result};
 
 use crate::event::{Endpoint, Event, RelationHook};
 use crate::facts::{Consuming, FactName, HeldKeys};
-use crate::fernet_keys::KeyMaterial;
-use crate::fernet_keys::sites::{self, Offered, OfferedCredentials, Transport, Upstream};
 use crate::juju::{AppName, Bag, Databag, DatabagChanges, Juju, RelationId, SecretRead, SecretUri};
+use crate::key_sets::KeyMaterial;
+use crate::key_sets::sites::{self, Offered, OfferedCredentials, Transport, Upstream};
 use crate::relations::cluster::{self, admin::AdminCredentials};
 use crate::relations::service_passwords::Passwords;
 use crate::step::{Condition, Hook, Step};

@@ -1,7 +1,7 @@
 //! The service users' passwords (identity-service and identity-credentials), which the leader
 //! keeps for every unit in an application secret ([`cluster::shared::SERVICE_PASSWORDS`]): made once,
 //! adopted from the Python charm when it ran here before, and shared with the other sites of a
-//! fernet key source (see [`crate::fernet_keys::sites`]).
+//! fernet key source (see [`crate::key_sets::sites`]).
 
 use anyhow::{Context as _, Result};
 

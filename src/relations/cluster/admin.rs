@@ -30,7 +30,7 @@ const PYTHON_CHARM_PASSWORD: &str = "_charm-keystone-admin_passwd";
 pub struct AdminCredentials {
     pub charm_password: Sensitive<String>,
     pub admin_password: Sensitive<String>,
-    /// The fernet key source they were adopted from (see [`crate::fernet_keys::sites`]): its
+    /// The fernet key source they were adopted from (see [`crate::key_sets::sites`]): its
     /// admin password is the one in force, whatever this site's admin-password says.
     pub adopted_from: Option<String>,
 }

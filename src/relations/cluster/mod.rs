@@ -4,7 +4,7 @@
 //! every unit shares ([`admin`]), other secrets the leader shares ([`shared`]), and what the
 //! units tell each other of their addresses and readiness ([`readiness`]).
 //!
-//! The leader publishes (see [`crate::fernet_keys`] for the protocol):
+//! The leader publishes (see [`crate::key_sets`] for the protocol):
 //! - application bag: `fernet-generation`, `fernet-fingerprint`, `fernet-last-rotation`,
 //!   `fernet-primary-since` (when each key held became primary, JSON), and either
 //!   `fernet-secret-id` (Juju ≥ 3.1: the keys are in an application-owned secret) or
@@ -12,7 +12,7 @@
 //! - every other unit acknowledges in its unit bag: `fernet-generation`, `fernet-fingerprint`
 //!   (the leader's own state is what it published and what its disk holds).
 //!
-//! Decisions come from the pure functions of [`crate::fernet_keys`]; this module reads what they
+//! Decisions come from the pure functions of [`crate::key_sets`]; this module reads what they
 //! need (as few hook tools as possible), and carries them out.
 
 use std::collections::BTreeMap;
@@ -22,14 +22,14 @@ use anyhow::{Context, Result, bail};
 
 use crate::config::Config;
 use crate::facts::{FactName, HeldKeys, KeySync, Rotated, TooSoon};
-use crate::fernet_keys::sites::{self, Upstream};
-use crate::fernet_keys::{
-    Ack, KeyMaterial, LeaderDecision, Published, RotationRequest, UnitDecision, leader_decision,
-    unit_decision,
-};
 use crate::host::keys::KeyStore;
 use crate::juju::{
     Bag, DatabagChanges, Juju, NewSecret, RelationId, SecretOwner, SecretRead, SecretUri,
+};
+use crate::key_sets::sites::{self, Upstream};
+use crate::key_sets::{
+    Ack, KeyMaterial, LeaderDecision, Published, RotationRequest, UnitDecision, leader_decision,
+    unit_decision,
 };
 use crate::machine::Machine;
 use crate::peer_keys;
@@ -376,7 +376,7 @@ fn lead_decision(
     peer: &PeerView<'_>,
     published_state: Option<&Published>,
     held_fingerprint: Option<String>,
-    retiring: Option<crate::fernet_keys::Retiring>,
+    retiring: Option<crate::key_sets::Retiring>,
 ) -> Result<LeaderDecision> {
     let inputs = peer.inputs;
     let period = inputs.period.as_secs();
@@ -557,7 +557,7 @@ fn initial_keys(juju: &Juju, held: Option<KeyMaterial>) -> Result<(KeyMaterial, 
         .leader_get()
         .context("cannot read the leader settings")?;
     if let Some(text) = settings.get(PYTHON_CHARM_KEYS) {
-        match crate::fernet_keys::from_python_charm_leader_setting(text) {
+        match crate::key_sets::from_python_charm_leader_setting(text) {
             Ok(material) => return Ok((material, "adopted the Python charm's keys")),
             Err(e) => tracing::warn!("ignoring the Python charm's key_repository setting: {e}"),
         }

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::fernet_keys::KeyMaterial;
+use crate::key_sets::KeyMaterial;
 use crate::testing::Sites;
 
 const LEADER: &str = "keystone/0";
@@ -45,7 +45,7 @@ fn holds_source(site: &KeyMaterial, source: &KeyMaterial) -> bool {
     })
 }
 
-fn key_values(set: &crate::fernet_keys::KeySet) -> Vec<String> {
+fn key_values(set: &crate::key_sets::KeySet) -> Vec<String> {
     set.keys().values().map(|k| k.expose().to_owned()).collect()
 }
 

@@ -193,7 +193,7 @@ mod tests {
     use super::*;
 
     fn key(n: u8) -> Key {
-        crate::fernet_keys::test_key(n)
+        crate::key_sets::test_key(n)
     }
 
     fn set(pairs: &[(u32, u8)]) -> KeySet {

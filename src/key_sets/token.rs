@@ -68,7 +68,7 @@ pub fn validate_with(set: &KeySet, token: &str) -> Option<Result<TokenReport, To
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fernet_keys::Key;
+    use crate::key_sets::Key;
 
     #[test]
     fn a_token_is_traced_to_the_key_that_made_it_padded_or_not() {
