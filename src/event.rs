@@ -17,10 +17,11 @@ pub enum Endpoint {
     Cluster,
     FernetKeys,
     FernetKeysSource,
+    WebssoTrustedDashboard,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 12] = [
+    pub const ALL: [Endpoint; 13] = [
         Endpoint::IdentityService,
         Endpoint::IdentityCredentials,
         Endpoint::IdentityAdmin,
@@ -33,6 +34,7 @@ impl Endpoint {
         Endpoint::Cluster,
         Endpoint::FernetKeys,
         Endpoint::FernetKeysSource,
+        Endpoint::WebssoTrustedDashboard,
     ];
 
     /// The endpoint's name in metadata.yaml and in relation ids.
@@ -50,6 +52,7 @@ impl Endpoint {
             Endpoint::Cluster => "cluster",
             Endpoint::FernetKeys => "fernet-keys",
             Endpoint::FernetKeysSource => "fernet-keys-source",
+            Endpoint::WebssoTrustedDashboard => "websso-trusted-dashboard",
         }
     }
 
@@ -299,6 +302,6 @@ mod tests {
             assert!(!matches!(event, Event::Unknown(_)), "{name}");
             assert_eq!(event.name(), name);
         }
-        assert_eq!(Event::handled_hook_names().len(), 9 + 4 + 12 * 5);
+        assert_eq!(Event::handled_hook_names().len(), 9 + 4 + 13 * 5);
     }
 }

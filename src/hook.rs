@@ -29,7 +29,7 @@ use crate::steps;
 /// The steps of every hook that assesses the unit, in the order they depend on each other:
 /// each declares the facts it reads and writes ([`crate::facts`]), and a step reads only what a
 /// step before it writes. A new relation adds its file in src/relations/ and its line here.
-pub const STEPS: [Step; 23] = [
+pub const STEPS: [Step; 24] = [
     steps::config_warnings::STEP,
     steps::packages::STEP,
     relations::fernet_keys::OBSERVE,
@@ -37,6 +37,7 @@ pub const STEPS: [Step; 23] = [
     relations::cluster::STEP,
     relations::shared_db::STEP,
     relations::certificates::STEP,
+    relations::websso_trusted_dashboard::STEP,
     steps::workload::KEYSTONE_FILES,
     relations::shared_db::INITIALISE,
     relations::fernet_keys::PUBLISH,

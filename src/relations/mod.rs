@@ -16,3 +16,4 @@ pub mod keystone_service;
 pub mod nrpe_external_master;
 pub mod service_passwords;
 pub mod shared_db;
+pub mod websso_trusted_dashboard;
