@@ -408,7 +408,7 @@ mod tests {
     }
 
     /// A Sunbeam-style consumer: its leader sends `username` in its application bag.
-    struct SunbeamExporter(std::sync::Arc<std::sync::Mutex<Option<(Databag, Databag)>>>);
+    struct SunbeamExporter(Seen);
 
     impl juju_sim::scripted::ScriptedCharm for SunbeamExporter {
         fn metadata(&self) -> &str {
@@ -440,10 +440,13 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_sunbeam_consumer_gets_its_credentials_in_a_secret_and_the_reply_in_the_app_bag() {
+    /// What the exporter last saw: keystone's application bag and the credentials secret.
+    type Seen = std::sync::Arc<std::sync::Mutex<Option<(Databag, Databag)>>>;
+
+    /// One keystone unit related to a Sunbeam-style exporter, settled.
+    fn with_exporter() -> (Sim, Seen) {
         let mut sim = Sim::ready(1);
-        let seen = std::sync::Arc::default();
+        let seen = Seen::default();
         sim.model
             .deploy_scripted(
                 "exporter",
@@ -453,6 +456,12 @@ mod tests {
             .unwrap();
         sim.model.relate("keystone", "exporter").unwrap();
         sim.settle();
+        (sim, seen)
+    }
+
+    #[test]
+    fn a_sunbeam_consumer_gets_its_credentials_in_a_secret_and_the_reply_in_the_app_bag() {
+        let (sim, seen) = with_exporter();
         let (reply, secret) = seen.lock().unwrap().clone().expect("a reply");
         assert_eq!(reply["api-version"], "3");
         assert_eq!(secret["username"], "exporter");
@@ -477,20 +486,9 @@ mod tests {
     /// The Sunbeam reply carries `admin-role`: a new one reaches the consumer.
     #[test]
     fn a_sunbeam_consumer_is_told_a_new_admin_role() {
-        let mut sim = Sim::ready(1);
-        let seen = std::sync::Arc::default();
-        sim.model
-            .deploy_scripted(
-                "exporter",
-                Box::new(SunbeamExporter(std::sync::Arc::clone(&seen))),
-                1,
-            )
-            .unwrap();
-        sim.model.relate("keystone", "exporter").unwrap();
-        sim.settle();
-        let admin_role = |seen: &std::sync::Arc<std::sync::Mutex<Option<(Databag, Databag)>>>| {
-            seen.lock().unwrap().clone().expect("a reply").0["admin-role"].clone()
-        };
+        let (mut sim, seen) = with_exporter();
+        let admin_role =
+            |seen: &Seen| seen.lock().unwrap().clone().expect("a reply").0["admin-role"].clone();
         assert_eq!(admin_role(&seen), "Admin");
         let config = serde_json::json!({"admin-role": "cloud-admin"});
         sim.model
