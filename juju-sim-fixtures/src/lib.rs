@@ -1,6 +1,6 @@
 //! The Keystone charm's fixtures for juju-sim: what its tests, benches and demo deploy around the
-//! charm. The simulator itself (`juju-sim`) knows no charm; everything Keystone-specific it used
-//! to carry is here, built on its public API.
+//! charm. The simulator itself (`juju-sim`) knows no charm; everything Keystone-specific is
+//! here, built on its public API.
 //!
 //! - [`scripted`]: the remote charms Keystone relates to, scripted in Rust (mysql, hacluster,
 //!   identity consumers, a certificate authority), and this host's MariaDB as their database;
