@@ -99,20 +99,24 @@ fn client(password: String, targets: Targets, stop: Arc<AtomicBool>, figures: Ar
         }
         let (by, (base, _)) = &now[turn % now.len()];
         turn += 1;
+        // Before asking: Keystone's issue time is no earlier than this.
+        let asked = Instant::now();
         match try_issue(base, &password, &[]) {
             Ok(token) => {
                 figures.lock().unwrap().issued += 1;
                 live.push(Issued {
                     token,
                     by: by.clone(),
-                    at: Instant::now(),
+                    at: asked,
                 });
             }
             Err(_) => figures.lock().unwrap().unavailable += 1,
         }
-        // Live: well inside its lifetime when it is asked about (Keystone may count from a
-        // second earlier than this client).
-        let fresh = |t: &Issued| t.at.elapsed() < Duration::from_secs(EXPIRATION - 5);
+        // Live: inside its lifetime until the answer, with a validation asked before this
+        // bound: Keystone keeps the expiry to the second (up to 1 s early), a request may take
+        // the 5 s curl allows, and 1 s to spare. (With 5 s in all, a token asked about at 39 s
+        // after a slow issue was expired when Keystone read it.)
+        let fresh = |t: &Issued| t.at.elapsed() < Duration::from_secs(EXPIRATION - 7);
         live.retain(fresh);
         for token in live.clone() {
             for (unit, (base, keys)) in &now {
