@@ -13,10 +13,11 @@ use crate::event::Event;
 use crate::facts::{DatabaseFlags, KeySync, TooSoon};
 use crate::host::fs::Owner;
 use crate::host::services::Service;
-use crate::juju::{Bag, Juju};
+use crate::juju::Juju;
 use crate::key_sets::RotationRequest;
 use crate::machine::Machine;
 use crate::paths;
+use crate::peers::Peers;
 use crate::relations::cluster;
 use crate::relations::{consumers, service_passwords};
 use crate::step::{Hook, Step};
@@ -151,9 +152,7 @@ fn rotate_fernet(
             "run this on the leader: juju run keystone/leader rotate-fernet".to_owned(),
         ));
     }
-    let peer_bag = cluster::app_data(juju)?
-        .map(|(_, bag)| bag)
-        .unwrap_or_default();
+    let peer_bag = peer_app(juju)?;
     // A site that takes its keys from a source never rotates them, not even with force: a key
     // set of its own would make its tokens fail at every other site, and the next adoption
     // would replace it.
@@ -255,11 +254,7 @@ fn fernet_status(juju: &Juju, machine: &Machine) -> Result<(Results, AfterAction
         .keys
         .read()
         .map_err(|e| ActionFailure(format!("{e:#}")))?;
-    let relation = juju.relation_ids(cluster::ENDPOINT)?.into_iter().next();
-    let published = match &relation {
-        Some(r) => cluster::published(&juju.relation_data(r, &Bag::App(juju.app()))?),
-        None => None,
-    };
+    let published = cluster::published(&peer_app(juju)?);
     match &held {
         None => {
             results.insert("keys".to_owned(), "none".to_owned());
@@ -296,6 +291,18 @@ fn fernet_status(juju: &Juju, machine: &Machine) -> Result<(Results, AfterAction
         }
     }
     done(results)
+}
+
+/// The cluster application bag (empty before the peer relation exists).
+fn peer_app(juju: &Juju) -> Result<crate::juju::Databag, ActionFailure> {
+    Ok(Peers::read(juju)
+        .map_err(failure)?
+        .map(|peers| peers.app())
+        .unwrap_or_default())
+}
+
+fn no_peers() -> ActionFailure {
+    ActionFailure("the cluster peer relation does not exist yet; try again shortly".to_owned())
 }
 
 fn failure(err: anyhow::Error) -> ActionFailure {
@@ -352,10 +359,7 @@ fn resume(machine: &Machine) -> Result<Results, ActionFailure> {
 /// on a site that adopted its fernet key source's credentials, the source's.
 fn get_admin_password(juju: &Juju) -> Result<(Results, AfterAction), ActionFailure> {
     let config = config(juju)?;
-    let stored = match cluster::app_data(juju).map_err(failure)? {
-        Some((_, bag)) => cluster::admin::credentials(juju, &bag).map_err(failure)?,
-        None => None,
-    };
+    let stored = cluster::admin::credentials(juju, &peer_app(juju)?).map_err(failure)?;
     let password = match (stored, &config.admin_password) {
         (Some(stored), _) => stored.password_in_force(&config),
         (None, Some(password)) => password.clone(),
@@ -386,11 +390,7 @@ fn rotate_admin_password(
         ));
     }
     let mut hook = hook_for(juju, machine, event)?;
-    let Some((relation, bag)) = cluster::app_data(juju).map_err(failure)? else {
-        return Err(ActionFailure(
-            "the cluster peer relation does not exist yet; try again shortly".to_owned(),
-        ));
-    };
+    let bag = hook.peers().map_err(|_| no_peers())?.app();
     let Some(stored) = cluster::admin::credentials(juju, &bag).map_err(failure)? else {
         return Err(ActionFailure(
             "there is no admin password to rotate yet: relate a database and wait for the units \
@@ -423,8 +423,8 @@ fn rotate_admin_password(
         admin_password: crate::identity::generate_password()
             .map_err(|e| ActionFailure(format!("cannot generate a password: {e}")))?,
     };
-    admin_identity::ensure(&mut hook, &relation, None, &rotated).map_err(failure)?;
-    cluster::admin::store(juju, &relation, &bag, &rotated).map_err(failure)?;
+    admin_identity::ensure(&mut hook, None, &rotated).map_err(failure)?;
+    cluster::admin::store(juju, hook.peers().map_err(failure)?, &rotated).map_err(failure)?;
     tracing::info!("the admin password was rotated");
     // Assessed again, so identity-admin consumers get it from this unit at once.
     Ok((
@@ -438,9 +438,7 @@ fn rotate_admin_password(
 
 /// The service users of the relations the leader serves.
 fn service_users(juju: &Juju) -> Result<Vec<String>, ActionFailure> {
-    let Some((_, bag)) = cluster::app_data(juju).map_err(failure)? else {
-        return Ok(Vec::new());
-    };
+    let bag = peer_app(juju)?;
     let users: std::collections::BTreeSet<String> = consumers::recorded_users(
         &bag,
         &[
@@ -479,10 +477,9 @@ fn rotate_service_user_password(
         ));
     }
     // A password of its own would change the user of the one shared database for every site.
-    if let Some((_, bag)) = cluster::app_data(juju).map_err(failure)?
-        && let Some((_, source)) = bag
-            .get(crate::peer_keys::FERNET_SOURCE)
-            .and_then(|text| text.split_once(' '))
+    if let Some((_, source)) = peer_app(juju)?
+        .get(crate::peer_keys::FERNET_SOURCE)
+        .and_then(|text| text.split_once(' '))
     {
         return Err(ActionFailure(format!(
             "not rotating: this site shares its service users and their passwords with the \
@@ -507,18 +504,14 @@ fn rotate_service_user_password(
         )));
     }
     let hook = hook_for(juju, machine, event)?;
-    let Some((relation, bag)) = cluster::app_data(juju).map_err(failure)? else {
-        return Err(ActionFailure(
-            "the cluster peer relation does not exist yet; try again shortly".to_owned(),
-        ));
-    };
+    let bag = hook.peers().map_err(|_| no_peers())?.app();
     let mut passwords = service_passwords::Passwords::read(&hook, &bag).map_err(failure)?;
     passwords.replace(
         &user,
         crate::identity::generate_password()
             .map_err(|e| ActionFailure(format!("cannot generate a password: {e}")))?,
     );
-    passwords.store(&hook, &relation, &bag).map_err(failure)?;
+    passwords.store(&hook).map_err(failure)?;
     tracing::info!("the password of service user {user} was rotated");
     Ok((
         Results::from([(

@@ -2,7 +2,7 @@
 //! they reported into the unit's and the application's status.
 //!
 //! ```text
-//! dispatch ─► event ─► route ─┬─ assess:   Hook::new (config, leader, pause)
+//! dispatch ─► event ─► route ─┬─ assess:   Hook::new (config, leader, pause, peers)
 //!                             │              └─► STEPS, in order ─► conditions ─► status
 //!                             ├─ action:   actions::run ─► (re-assess when it asks)
 //!                             ├─ teardown: stop Apache and memcached

@@ -26,6 +26,7 @@ pub mod machine;
 pub mod nagios;
 pub mod paths;
 pub mod peer_keys;
+pub mod peers;
 pub mod relations;
 pub mod release;
 pub mod render;

@@ -22,6 +22,7 @@ use crate::keystone_api::http::{LocalEndpoint, LocalTls};
 use crate::keystone_api::{KeystoneApi, PasswordCredentials, Scope};
 use crate::machine::Machine;
 use crate::paths;
+use crate::peers::Peers;
 pub use crate::status::Condition;
 
 /// What a step does: reads what it needs through the hook, acts, reports its conditions.
@@ -112,6 +113,9 @@ pub struct Hook<'a> {
     /// The certificate the certificates relation issued, as kept on the machine: read before
     /// the steps (every hook serves it); the certificates step keeps it up to date.
     pub kept_certificate: Option<KeptCertificate>,
+    /// The cluster peer relation, its application bag read once (None before
+    /// cluster-relation-created): every step reads and writes the peer bags through it.
+    pub peers: Option<Peers<'a>>,
     /// What earlier steps of this hook found.
     pub facts: Facts,
     /// Keystone's API on this unit: opened by the first step that needs it, then shared.
@@ -149,6 +153,7 @@ impl<'a> Hook<'a> {
             .is_leader()
             .context("cannot tell whether this unit is the leader")?;
         let paused = machine.is_paused()?;
+        let peers = Peers::read(juju)?;
         Ok(Ok(Hook {
             juju,
             machine,
@@ -158,10 +163,24 @@ impl<'a> Hook<'a> {
             paused,
             rotation: RotationRequest::Scheduled,
             kept_certificate: kept,
+            peers,
             facts: Facts::default(),
             keystone: None,
             logged_in: false,
         }))
+    }
+
+    /// The cluster relation, which the caller knows exists (a step that runs only once it
+    /// does, or a leader that records what it served).
+    pub fn peers(&self) -> Result<&Peers<'a>> {
+        self.peers
+            .as_ref()
+            .context("the cluster relation is missing: this unit has no peer relation yet")
+    }
+
+    /// The cluster application bag as it stands now (empty before the relation exists).
+    pub fn peer_app(&self) -> crate::juju::Databag {
+        self.peers.as_ref().map(Peers::app).unwrap_or_default()
     }
 
     /// Runs `step`, holding it to the facts it declares.

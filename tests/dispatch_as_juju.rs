@@ -41,11 +41,13 @@ fn install_on_a_fresh_leader_sets_the_version_writes_keystone_conf_and_reports_t
         .expect("install ran");
     assert_eq!(run.exit_code, 0, "{}", run.stderr);
     let calls = &run.tool_calls;
+    // The hook's context (config, leadership, the peer relation: none yet), then the version.
     assert_eq!(
-        calls[..3],
+        calls[..4],
         [
             "config-get --format=json".to_owned(),
             "is-leader --format=json".to_owned(),
+            "relation-ids --format=json cluster".to_owned(),
             format!("application-version-set -- {}", keystone_version()),
         ]
     );

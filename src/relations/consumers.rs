@@ -21,6 +21,7 @@ use crate::event::{Endpoint, Event, RelationHook};
 use crate::facts::{Answering, Clustered, DatabaseFlags, FactName, HeldKeys};
 use crate::juju::{Bag, Databag, DatabagChanges, RelationId};
 use crate::peer_keys;
+use crate::peers::Peers;
 use crate::relations::cluster;
 use crate::relations::service_passwords::Passwords;
 use crate::secret::Sensitive;
@@ -94,7 +95,7 @@ pub const READS: &[FactName] = &[
 /// The step of an identity endpoint: once consumers may be served, the leader serves the
 /// relations that need it and every unit publishes the replies; a broken relation's record goes.
 pub fn run<E: IdentityEndpoint>(hook: &mut Hook<'_>) -> Result<Vec<crate::status::Condition>> {
-    let Some((peer, peer_bag)) = cluster::app_data(hook.juju)? else {
+    let Some(peer_bag) = hook.peers.as_ref().map(Peers::app) else {
         return Ok(Vec::new());
     };
     if hook.leader
@@ -105,14 +106,7 @@ pub fn run<E: IdentityEndpoint>(hook: &mut Hook<'_>) -> Result<Vec<crate::status
         prefixes.extend(E::MORE_RECORDS);
         prefixes.retain(|p| !p.is_empty());
         if !prefixes.is_empty() {
-            forget_records(
-                hook,
-                &peer,
-                &peer_bag,
-                &relation,
-                &prefixes,
-                E::SUNBEAM_RECORDS,
-            )?;
+            forget_records(hook, &peer_bag, &relation, &prefixes, E::SUNBEAM_RECORDS)?;
         }
     }
     let notes = E::notes(&peer_bag);
@@ -154,9 +148,7 @@ pub fn run<E: IdentityEndpoint>(hook: &mut Hook<'_>) -> Result<Vec<crate::status
             for relation in &relations {
                 E::serve(hook, relation, &peer_bag, &location, &mut passwords)?;
             }
-            let now = cluster::app_data(hook.juju)?
-                .map(|(_, bag)| bag)
-                .unwrap_or_default();
+            let now = hook.peer_app();
             if records(&now, E::RESERVE_ON) != records(&peer_bag, E::RESERVE_ON) {
                 relations = hook
                     .juju
@@ -166,21 +158,17 @@ pub fn run<E: IdentityEndpoint>(hook: &mut Hook<'_>) -> Result<Vec<crate::status
                     E::serve(hook, relation, &now, &location, &mut passwords)?;
                 }
             }
-            passwords.store(hook, &peer, &peer_bag)?;
+            passwords.store(hook)?;
         }
         // What is recorded now (the leader may have just recorded it).
-        let recorded = cluster::app_data(hook.juju)?
-            .map(|(_, bag)| bag)
-            .unwrap_or_default();
+        let recorded = hook.peer_app();
         for relation in &relations {
             if let Some(reply) = E::reply(hook, relation, &recorded, &location, &passwords)? {
                 publish(hook, relation, &reply)?;
             }
         }
     }
-    let recorded = cluster::app_data(hook.juju)?
-        .map(|(_, bag)| bag)
-        .unwrap_or_default();
+    let recorded = hook.peer_app();
     remember(hook, E::ENDPOINT, &inputs(&recorded, address))?;
     Ok(E::notes(&recorded))
 }
@@ -235,9 +223,8 @@ fn store_record(
     record: &impl serde::Serialize,
 ) -> Result<()> {
     let text = serde_json::to_string(record).context("cannot encode a reply record")?;
-    let peer = cluster::relation(hook.juju)?.context("the cluster relation vanished")?;
     let key = Record::key(prefix, relation);
-    cluster::set_shared(hook.juju, &peer, &[(key.as_str(), Some(text))])
+    hook.peers()?.set_shared(&[(key.as_str(), Some(text))])
 }
 
 /// What the leader records for a relation, for every unit to publish.
@@ -430,7 +417,7 @@ impl Location {
 pub fn may_serve(hook: &Hook<'_>) -> Result<bool> {
     let flags = match hook.facts.get::<DatabaseFlags>() {
         Some(flags) => *flags,
-        None => DatabaseFlags::read(hook.juju)?,
+        None => DatabaseFlags::read(hook.peers.as_ref()),
     };
     let Some(held) = hook.facts.get::<HeldKeys>() else {
         return Ok(false);
@@ -447,13 +434,10 @@ pub fn may_serve(hook: &Hook<'_>) -> Result<bool> {
     if !hook.leader {
         return Ok(true);
     }
-    let peer_bag = cluster::app_data(hook.juju)?
-        .map(|(_, bag)| bag)
-        .unwrap_or_default();
-    Ok(cluster::readiness::every_unit_ready(
-        &peer_bag,
-        held.generation,
-    ))
+    Ok(hook
+        .peers
+        .as_ref()
+        .is_some_and(|peers| cluster::readiness::every_unit_ready(&peers.app(), held.generation)))
 }
 
 /// What an endpoint's replies depend on, besides each relation's own request.
@@ -528,34 +512,30 @@ fn inputs_key(endpoint: Endpoint) -> String {
     format!("{}{}", peer_keys::SERVED_PREFIX, endpoint.name())
 }
 
-fn remembered_bag(hook: &Hook<'_>) -> Bag {
-    match hook.leader {
-        true => Bag::App(hook.juju.app()),
-        false => Bag::Unit(hook.juju.unit().clone()),
-    }
-}
-
 fn remembered(hook: &Hook<'_>, endpoint: Endpoint) -> Result<Option<String>> {
-    let Some(relation) = cluster::relation(hook.juju)? else {
+    let Some(peers) = hook.peers.as_ref() else {
         return Ok(None);
     };
-    let bag = hook
-        .juju
-        .relation_data(&relation, &remembered_bag(hook))
-        .context("cannot read the cluster data")?;
-    Ok(bag.get(&inputs_key(endpoint)).cloned())
+    let key = inputs_key(endpoint);
+    Ok(match hook.leader {
+        true => peers.get(&key),
+        false => peers.own_bag()?.get(&key).cloned(),
+    })
 }
 
 /// Remembers that this unit served `endpoint` with `inputs`: every relation of it, or one
 /// relation when nothing else changed.
 pub fn remember(hook: &Hook<'_>, endpoint: Endpoint, inputs: &Inputs) -> Result<()> {
-    let Some(relation) = cluster::relation(hook.juju)? else {
+    let Some(peers) = hook.peers.as_ref() else {
         return Ok(());
     };
-    let changes = DatabagChanges::from([(inputs_key(endpoint), Some(inputs.remembered_text()))]);
-    hook.juju
-        .relation_set(&relation, hook.leader, &changes)
-        .context("cannot record what this unit served")
+    let key = inputs_key(endpoint);
+    let text = inputs.remembered_text();
+    match hook.leader {
+        true => peers.set_shared(&[(key.as_str(), Some(text))]),
+        false => peers.set_own(&DatabagChanges::from([(key, Some(text))])),
+    }
+    .context("cannot record what this unit served")
 }
 
 /// A digest of everything given (Debug never shows a password: callers hash passwords in
@@ -642,7 +622,6 @@ pub fn recorded_users(peer_bag: &Databag, records: &[&str], app_records: &[&str]
 /// related again gets the same password.
 pub fn forget_records(
     hook: &Hook<'_>,
-    peer: &RelationId,
     peer_bag: &Databag,
     relation: &RelationId,
     prefixes: &[&str],
@@ -668,7 +647,7 @@ pub fn forget_records(
         .collect();
     let changes: Vec<(&str, Option<String>)> =
         keys.iter().map(|key| (key.as_str(), None)).collect();
-    cluster::set_shared(hook.juju, peer, &changes)
+    hook.peers()?.set_shared(&changes)
 }
 
 /// What the leader keeps of a Sunbeam-style reply (the reply itself is in the keystone

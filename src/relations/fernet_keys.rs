@@ -22,6 +22,7 @@ use crate::relations::cluster::{self, admin::AdminCredentials};
 use crate::relations::service_passwords::{self, Passwords};
 
 use crate::facts::{DatabaseFlags, FactName, HeldKeys, SiteRelations};
+use crate::peers::Peers;
 use crate::secret::Sensitive;
 use crate::step::{Condition, Hook, Step};
 
@@ -29,12 +30,7 @@ pub const ENDPOINT: &str = "fernet-keys";
 
 /// The relations to sites: asked of Juju in this endpoint's hooks (and kept in the peer bag),
 /// read from the peer bag in every other hook.
-fn relations(
-    juju: &Juju,
-    event: &Event,
-    peer: &RelationId,
-    bag: &Databag,
-) -> Result<Vec<RelationId>> {
+fn relations(juju: &Juju, event: &Event, peers: &Peers<'_>) -> Result<Vec<RelationId>> {
     let own_hook = matches!(
         event,
         Event::Relation {
@@ -43,7 +39,7 @@ fn relations(
         }
     );
     if !own_hook {
-        return Ok(known_sites(bag));
+        return Ok(known_sites(&peers.app()));
     }
     let breaking = match event {
         Event::Relation {
@@ -64,7 +60,7 @@ fn relations(
             .collect::<Vec<_>>()
             .join(" ")
     });
-    cluster::set_shared(juju, peer, &[(crate::peer_keys::FERNET_SITES, marker)])?;
+    peers.set_shared(&[(crate::peer_keys::FERNET_SITES, marker)])?;
     Ok(ids)
 }
 
@@ -86,10 +82,10 @@ pub fn observe(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     if !hook.leader {
         return Ok(Vec::new());
     }
-    let Some((peer, bag)) = cluster::app_data(hook.juju)? else {
+    let Some(peers) = hook.peers.as_ref() else {
         return Ok(Vec::new());
     };
-    let ids = relations(hook.juju, hook.event, &peer, &bag)?;
+    let ids = relations(hook.juju, hook.event, peers)?;
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -145,7 +141,10 @@ pub fn publish(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         return Ok(Vec::new());
     }
     let credentials = site_credentials(hook)?;
-    publish_to(hook.juju, hook.machine, &ids, credentials.as_ref())
+    let Some(peers) = hook.peers.as_ref() else {
+        return Ok(Vec::new());
+    };
+    publish_to(hook.juju, hook.machine, peers, &ids, credentials.as_ref())
 }
 
 /// What every site logs in to the shared Keystone with (the admin credentials) and gives its
@@ -170,9 +169,10 @@ enum CredentialsPlace {
 /// service users' passwords with the key sites derive new users' passwords from (made here the
 /// first time), so that a service user has one password at every site.
 fn site_credentials(hook: &Hook<'_>) -> Result<Option<SiteCredentials>> {
-    let Some((peer, peer_bag)) = cluster::app_data(hook.juju)? else {
+    let Some(peers) = hook.peers.as_ref() else {
         return Ok(None);
     };
+    let peer_bag = peers.app();
     let generations = format!(
         "{}.{}",
         cluster::admin::generation(&peer_bag),
@@ -204,20 +204,19 @@ fn site_credentials(hook: &Hook<'_>) -> Result<Option<SiteCredentials>> {
     };
     let mut passwords = Passwords::read(hook, &peer_bag)?;
     passwords.ensure_site_key()?;
-    passwords.store(hook, &peer, &peer_bag)?;
+    passwords.store(hook)?;
     let mut content = passwords.content().clone();
     content.extend(in_force.to_content());
     let digest = cluster::shared::content_digest(&content);
     let changed = recorded.map(|(_, d)| d) != Some(digest.as_str());
     let place = match hook.juju.supports_cross_model_secrets() {
         true => {
-            let known = cluster::shared::SITE_CREDENTIALS.uri(&peer_bag);
+            let known = cluster::shared::SITE_CREDENTIALS.uri(&peers.app());
             let uri = match (known, changed) {
                 (Some(uri), false) => Some(uri),
                 _ => cluster::shared::store(
                     hook.juju,
-                    &peer,
-                    &peer_bag,
+                    peers,
                     &cluster::shared::SITE_CREDENTIALS,
                     &content,
                 )?,
@@ -227,14 +226,10 @@ fn site_credentials(hook: &Hook<'_>) -> Result<Option<SiteCredentials>> {
         false => CredentialsPlace::Bag(cluster::shared::content_to_json(&content)?),
     };
     if changed || recorded.map(|(g, _)| g) != Some(generations.as_str()) {
-        cluster::set_shared(
-            hook.juju,
-            &peer,
-            &[(
-                crate::peer_keys::FERNET_SITES_CREDENTIALS,
-                Some(format!("{generations} {digest}")),
-            )],
-        )?;
+        peers.set_shared(&[(
+            crate::peer_keys::FERNET_SITES_CREDENTIALS,
+            Some(format!("{generations} {digest}")),
+        )])?;
     }
     Ok(Some(SiteCredentials { digest, place }))
 }
@@ -244,12 +239,11 @@ fn site_credentials(hook: &Hook<'_>) -> Result<Option<SiteCredentials>> {
 fn publish_to(
     juju: &Juju,
     machine: &crate::machine::Machine,
+    peers: &Peers<'_>,
     ids: &[RelationId],
     credentials: Option<&SiteCredentials>,
 ) -> Result<Vec<Condition>> {
-    let Some((_, peer_bag)) = cluster::app_data(juju)? else {
-        return Ok(Vec::new());
-    };
+    let peer_bag = peers.app();
     let Some(current) = cluster::published(&peer_bag) else {
         return Ok(Vec::new());
     };

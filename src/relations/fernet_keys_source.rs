@@ -17,6 +17,7 @@ use crate::facts::{Consuming, FactName, HeldKeys};
 use crate::juju::{AppName, Bag, Databag, DatabagChanges, Juju, RelationId, SecretRead, SecretUri};
 use crate::key_sets::KeyMaterial;
 use crate::key_sets::sites::{self, Offered, OfferedCredentials, Transport, Upstream};
+use crate::peers::Peers;
 use crate::relations::cluster::{self, admin::AdminCredentials};
 use crate::relations::service_passwords::Passwords;
 use crate::step::{Condition, Hook, Step};
@@ -67,7 +68,7 @@ pub const STEP: Step =
 
 /// Step: see the module doc.
 pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
-    let Some((peer, peer_bag)) = cluster::app_data(hook.juju)? else {
+    let Some(peer_bag) = hook.peers.as_ref().map(Peers::app) else {
         return Ok(Vec::new());
     };
     let found = match hook.leader {
@@ -75,22 +76,18 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         false => current(hook.juju, &Event::UpdateStatus, &peer_bag)?,
     };
     let Some((relation, source)) = found else {
-        return left(hook, &peer, &peer_bag);
+        return left(hook, &peer_bag);
     };
     let source = source.as_str().to_owned();
     // Recorded first, so that every unit sees the relation (and a refusal) in the peer bag.
     if hook.leader {
-        cluster::set_shared(
-            hook.juju,
-            &peer,
-            &[
-                (
-                    crate::peer_keys::FERNET_SOURCE,
-                    Some(format!("{} {source}", relation.as_str())),
-                ),
-                (crate::peer_keys::FERNET_FORMER_SOURCE, None),
-            ],
-        )?;
+        hook.peers()?.set_shared(&[
+            (
+                crate::peer_keys::FERNET_SOURCE,
+                Some(format!("{} {source}", relation.as_str())),
+            ),
+            (crate::peer_keys::FERNET_FORMER_SOURCE, None),
+        ])?;
     }
     if peer_bag.contains_key(crate::peer_keys::FERNET_SITES) {
         return Ok(vec![Condition::Blocked(format!(
@@ -129,7 +126,7 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         {
             true
         }
-        Some(offered) => adopt_credentials(hook, &peer, &peer_bag, &source, offered)?,
+        Some(offered) => adopt_credentials(hook, &peer_bag, &source, offered)?,
     };
     hook.facts.set(upstream);
     hook.facts.set(Consuming {
@@ -146,7 +143,6 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
 /// ones the offer describes; whether this site now holds them.
 fn adopt_credentials(
     hook: &Hook<'_>,
-    peer: &RelationId,
     peer_bag: &Databag,
     source: &str,
     offered: &OfferedCredentials,
@@ -180,20 +176,16 @@ fn adopt_credentials(
     };
     credentials.adopted_from = Some(source.to_owned());
     if cluster::admin::credentials(hook.juju, peer_bag)?.as_ref() != Some(&credentials) {
-        cluster::admin::store(hook.juju, peer, peer_bag, &credentials)?;
+        cluster::admin::store(hook.juju, hook.peers()?, &credentials)?;
         tracing::info!("admin credentials adopted from {source}, the fernet key source");
     }
     let mut passwords = Passwords::read(hook, peer_bag)?;
     passwords.adopt(&content)?;
-    passwords.store(hook, peer, peer_bag)?;
-    cluster::set_shared(
-        hook.juju,
-        peer,
-        &[(
-            crate::peer_keys::FERNET_SOURCE_CREDENTIALS,
-            Some(offered.digest.clone()),
-        )],
-    )?;
+    passwords.store(hook)?;
+    hook.peers()?.set_shared(&[(
+        crate::peer_keys::FERNET_SOURCE_CREDENTIALS,
+        Some(offered.digest.clone()),
+    )])?;
     Ok(true)
 }
 
@@ -265,7 +257,7 @@ fn fetch(juju: &Juju, offer: &Offered) -> Result<Option<KeyMaterial>> {
 }
 
 /// No source: when there was one, the site keeps its keys and rotates them on its own.
-fn left(hook: &Hook<'_>, peer: &RelationId, peer_bag: &Databag) -> Result<Vec<Condition>> {
+fn left(hook: &Hook<'_>, peer_bag: &Databag) -> Result<Vec<Condition>> {
     let former = peer_bag
         .get(crate::peer_keys::FERNET_FORMER_SOURCE)
         .cloned();
@@ -289,19 +281,15 @@ fn left(hook: &Hook<'_>, peer: &RelationId, peer_bag: &Databag) -> Result<Vec<Co
             && let Some(mut credentials) = cluster::admin::credentials(hook.juju, peer_bag)?
             && credentials.adopted_from.take().is_some()
         {
-            cluster::admin::store(hook.juju, peer, peer_bag, &credentials)?;
+            cluster::admin::store(hook.juju, hook.peers()?, &credentials)?;
         }
-        cluster::set_shared(
-            hook.juju,
-            peer,
-            &[
-                (crate::peer_keys::FERNET_SOURCE, None),
-                (crate::peer_keys::FERNET_SOURCE_GENERATION, None),
-                (crate::peer_keys::FERNET_SOURCE_FINGERPRINT, None),
-                (crate::peer_keys::FERNET_SOURCE_CREDENTIALS, None),
-                (crate::peer_keys::FERNET_FORMER_SOURCE, Some(source.clone())),
-            ],
-        )?;
+        hook.peers()?.set_shared(&[
+            (crate::peer_keys::FERNET_SOURCE, None),
+            (crate::peer_keys::FERNET_SOURCE_GENERATION, None),
+            (crate::peer_keys::FERNET_SOURCE_FINGERPRINT, None),
+            (crate::peer_keys::FERNET_SOURCE_CREDENTIALS, None),
+            (crate::peer_keys::FERNET_FORMER_SOURCE, Some(source.clone())),
+        ])?;
         return Ok(Vec::new());
     }
     // The leader says it in [`report`], after the cluster step, which may have just rotated.
@@ -329,9 +317,10 @@ pub fn report(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     if !hook.leader {
         return Ok(Vec::new());
     }
-    let Some((_, peer_bag)) = cluster::app_data(hook.juju)? else {
+    let Some(peers) = hook.peers.as_ref() else {
         return Ok(Vec::new());
     };
+    let peer_bag = peers.app();
     let Some(consuming) = hook.facts.get::<Consuming>().cloned() else {
         return Ok(peer_bag
             .get(crate::peer_keys::FERNET_FORMER_SOURCE)
@@ -351,7 +340,7 @@ pub fn report(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     if adopted.is_some()
         && own.get(sites::ACKNOWLEDGED) != adopted.as_ref()
         && hook.facts.get::<HeldKeys>().is_some()
-        && cluster::others_hold_published(hook.juju)?
+        && cluster::others_hold_published(peers)?
     {
         changes.insert(sites::ACKNOWLEDGED.to_owned(), adopted);
     }

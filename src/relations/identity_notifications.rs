@@ -11,7 +11,6 @@ use sha2::{Digest as _, Sha256};
 use crate::event::Endpoint;
 use crate::juju::Databag;
 use crate::peer_keys;
-use crate::relations::cluster;
 use crate::relations::consumers::{self, Inputs, Reply};
 use crate::step::{Condition, Hook, Step};
 
@@ -47,7 +46,7 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     if !hook.leader {
         return Ok(Vec::new());
     }
-    let Some((_, peer_bag)) = cluster::app_data(hook.juju)? else {
+    let Some(peer_bag) = hook.peers.as_ref().map(|peers| peers.app()) else {
         return Ok(Vec::new());
     };
     let reply = checksums(&peer_bag);

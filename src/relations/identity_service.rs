@@ -28,7 +28,6 @@ use crate::identity::{
 use crate::juju::{Bag, Databag, RelationId};
 use crate::keystone_api::{DEFAULT_DOMAIN_ID, Interface};
 use crate::peer_keys;
-use crate::relations::cluster;
 use crate::relations::consumers::{self, API_VERSION, AppRecord, Location, Record, Reply};
 use crate::relations::service_passwords::Passwords;
 use crate::secret::Sensitive;
@@ -619,13 +618,12 @@ fn record_endpoints(
         })
         .collect();
     let text = serde_json::to_string(&map).context("cannot encode a relation's endpoints")?;
-    let peer = cluster::relation(hook.juju)?.context("the cluster relation vanished")?;
     let key = format!(
         "{}{}",
         peer_keys::IDENTITY_SERVICE_ENDPOINTS,
         relation.as_str()
     );
-    cluster::set_shared(hook.juju, &peer, &[(key.as_str(), Some(text))])
+    hook.peers()?.set_shared(&[(key.as_str(), Some(text))])
 }
 
 /// The classic request of a relation: ensured in Keystone and recorded for every unit.

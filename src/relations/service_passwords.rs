@@ -5,7 +5,7 @@
 
 use anyhow::{Context as _, Result};
 
-use crate::juju::{Databag, RelationId};
+use crate::juju::Databag;
 use crate::peer_keys;
 use crate::relations::cluster;
 use crate::secret::Sensitive;
@@ -147,26 +147,22 @@ impl Passwords {
 
     /// Stores them if any was added or replaced (leader only), and bumps their generation so
     /// every unit serves its relations again.
-    pub fn store(&self, hook: &Hook<'_>, peer: &RelationId, peer_bag: &Databag) -> Result<()> {
+    pub fn store(&self, hook: &Hook<'_>) -> Result<()> {
         if !self.changed {
             return Ok(());
         }
+        let peers = hook.peers()?;
         cluster::shared::store(
             hook.juju,
-            peer,
-            peer_bag,
+            peers,
             &cluster::shared::SERVICE_PASSWORDS,
             &self.content,
         )?;
-        let generation = passwords_generation(peer_bag) + 1;
-        cluster::set_shared(
-            hook.juju,
-            peer,
-            &[(
-                peer_keys::SERVICE_PASSWORDS_GENERATION,
-                Some(generation.to_string()),
-            )],
-        )
+        let generation = passwords_generation(&peers.app()) + 1;
+        peers.set_shared(&[(
+            peer_keys::SERVICE_PASSWORDS_GENERATION,
+            Some(generation.to_string()),
+        )])
     }
 }
 

@@ -27,8 +27,9 @@ use crate::event::{Endpoint, Event, RelationHook};
 use crate::facts::{Consuming, DatabaseFlags, FactName, Observed};
 use crate::host::process::{Bootstrap, KeystoneManage};
 use crate::identity;
-use crate::juju::{Bag, Databag, DatabagChanges, Juju, NetworkInfo, RelationId, UnitName};
+use crate::juju::{Bag, Databag, DatabagChanges, Juju, NetworkInfo, UnitName};
 use crate::peer_keys;
+use crate::peers::Peers;
 use crate::relations::cluster;
 use crate::relations::fernet_keys_source;
 use crate::secret::Sensitive;
@@ -320,10 +321,10 @@ impl DatabaseFlags {
     }
 
     /// The flags as the peer relation holds them now (none before it exists).
-    pub fn read(juju: &Juju) -> anyhow::Result<DatabaseFlags> {
-        Ok(cluster::app_data(juju)?
-            .map(|(_, bag)| DatabaseFlags::from_peer_bag(&bag))
-            .unwrap_or_default())
+    pub fn read(peers: Option<&Peers<'_>>) -> DatabaseFlags {
+        peers
+            .map(|peers| DatabaseFlags::from_peer_bag(&peers.app()))
+            .unwrap_or_default()
     }
 }
 
@@ -515,28 +516,20 @@ pub fn initialise(hook: &mut Hook<'_>) -> anyhow::Result<Vec<Condition>> {
     let Some(observed) = hook.facts.get::<Observed>().cloned() else {
         return Ok(Vec::new());
     };
-    let peer = cluster::app_data(hook.juju)?;
-    let mut flags = peer
-        .as_ref()
-        .map(|(_, bag)| DatabaseFlags::from_peer_bag(bag))
-        .unwrap_or_default();
+    let mut flags = DatabaseFlags::read(hook.peers.as_ref());
     // A site that takes its keys from a source shares that source's database: only the
     // source initialises it; this site adopts the flags once the source says it did.
     if let Some(consuming) = hook.facts.get::<Consuming>().cloned() {
         if hook.leader
-            && let Some((relation, _)) = &peer
+            && let Some(peers) = &hook.peers
             && consuming.db_initialised
             && consuming.credentials_adopted
             && !(flags.db_initialised && flags.bootstrapped)
         {
-            cluster::set_shared(
-                hook.juju,
-                relation,
-                &[
-                    (peer_keys::DB_INITIALISED, Some(FLAG_SET.into())),
-                    (peer_keys::KEYSTONE_BOOTSTRAPPED, Some(FLAG_SET.into())),
-                ],
-            )?;
+            peers.set_shared(&[
+                (peer_keys::DB_INITIALISED, Some(FLAG_SET.into())),
+                (peer_keys::KEYSTONE_BOOTSTRAPPED, Some(FLAG_SET.into())),
+            ])?;
             tracing::info!(
                 "the shared database was initialised by {}: db_sync and bootstrap are not run here",
                 consuming.source
@@ -558,7 +551,7 @@ pub fn initialise(hook: &mut Hook<'_>) -> anyhow::Result<Vec<Condition>> {
         });
     }
     if hook.leader
-        && let (Some((relation, bag)), Ok(state)) = (&peer, &observed.state)
+        && let (Some(peers), Ok(state)) = (&hook.peers, &observed.state)
     {
         let init = db_init(
             true,
@@ -569,7 +562,7 @@ pub fn initialise(hook: &mut Hook<'_>) -> anyhow::Result<Vec<Condition>> {
         if !init.clear_flags.is_empty() {
             let changes: Vec<(&str, Option<String>)> =
                 init.clear_flags.iter().map(|key| (*key, None)).collect();
-            cluster::set_shared(hook.juju, relation, &changes)?;
+            peers.set_shared(&changes)?;
             tracing::info!("the database went away: it will be initialised again");
             flags = DatabaseFlags {
                 reset: true,
@@ -595,15 +588,11 @@ pub fn initialise(hook: &mut Hook<'_>) -> anyhow::Result<Vec<Condition>> {
         if init.run_db_sync && !hook.paused {
             tracing::info!("running keystone-manage db_sync");
             manage.db_sync().context("keystone-manage db_sync failed")?;
-            cluster::set_shared(
-                hook.juju,
-                relation,
-                &[(peer_keys::DB_INITIALISED, Some(FLAG_SET.into()))],
-            )?;
+            peers.set_shared(&[(peer_keys::DB_INITIALISED, Some(FLAG_SET.into()))])?;
             flags.db_initialised = true;
         }
         if flags.db_initialised && !flags.bootstrapped && !hook.paused {
-            bootstrap(hook, relation, bag, &manage)?;
+            bootstrap(hook, peers, &manage)?;
             flags.bootstrapped = true;
         }
     }
@@ -619,11 +608,10 @@ pub fn initialise(hook: &mut Hook<'_>) -> anyhow::Result<Vec<Condition>> {
 /// Keystone's own endpoints.
 fn bootstrap(
     hook: &Hook<'_>,
-    relation: &RelationId,
-    bag: &Databag,
+    peers: &Peers<'_>,
     manage: &KeystoneManage<'_>,
 ) -> anyhow::Result<()> {
-    let credentials = cluster::admin::ensure(hook.juju, relation, bag)?
+    let credentials = cluster::admin::ensure(hook.juju, peers)?
         .context("the leader could not store the admin credentials")?;
     let urls = hook.endpoint_urls()?;
     tracing::info!("running keystone-manage bootstrap");
@@ -640,11 +628,7 @@ fn bootstrap(
             public_url: urls.public,
         })
         .context("keystone-manage bootstrap failed")?;
-    cluster::set_shared(
-        hook.juju,
-        relation,
-        &[(peer_keys::KEYSTONE_BOOTSTRAPPED, Some(FLAG_SET.into()))],
-    )
+    peers.set_shared(&[(peer_keys::KEYSTONE_BOOTSTRAPPED, Some(FLAG_SET.into()))])
 }
 
 #[cfg(test)]

@@ -11,9 +11,9 @@ use sha2::{Digest as _, Sha256};
 use crate::event::Event;
 use crate::facts::{Answering, DatabaseFlags, FactName};
 use crate::identity::{self, IdentitySettings};
-use crate::juju::RelationId;
 use crate::keystone_api::{Change, DomainRef, PasswordCredentials};
 use crate::peer_keys;
+use crate::peers::Peers;
 use crate::relations::cluster::{self, admin::AdminCredentials};
 use crate::step::{Condition, Hook, Step};
 use crate::steps::policy;
@@ -28,7 +28,7 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     if !hook.leader {
         return Ok(Vec::new());
     }
-    let Some((relation, bag)) = cluster::app_data(hook.juju)? else {
+    let Some(bag) = hook.peers.as_ref().map(Peers::app) else {
         return Ok(Vec::new());
     };
     let flags = hook
@@ -39,7 +39,8 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     let applied = bag.get(peer_keys::IDENTITY_APPLIED).cloned();
     // A new database holds none of it: forget what was applied to the old one.
     if (flags.reset || !flags.bootstrapped) && applied.is_some() {
-        cluster::set_shared(hook.juju, &relation, &[(peer_keys::IDENTITY_APPLIED, None)])?;
+        hook.peers()?
+            .set_shared(&[(peer_keys::IDENTITY_APPLIED, None)])?;
         return Ok(Vec::new());
     }
     if !flags.bootstrapped
@@ -52,8 +53,8 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         .context("the admin credentials are missing from the cluster relation")?;
     // Every unit's policy names ids only Keystone knows: ensure again until they are kept.
     let applied = applied.filter(|_| policy::ids_known(&bag));
-    if let Some(ensured) = ensure(hook, &relation, applied.as_deref(), &credentials)? {
-        policy::keep_ids(hook, &relation, &bag, &ensured.ids)?;
+    if let Some(ensured) = ensure(hook, applied.as_deref(), &credentials)? {
+        policy::keep_ids(hook, &ensured.ids)?;
     }
     Ok(Vec::new())
 }
@@ -62,7 +63,6 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
 /// inputs; records the new digest. What it ensured, when it called Keystone.
 pub fn ensure(
     hook: &mut Hook<'_>,
-    relation: &RelationId,
     applied: Option<&str>,
     credentials: &AdminCredentials,
 ) -> Result<Option<identity::Ensured>> {
@@ -97,10 +97,7 @@ pub fn ensure(
             tracing::info!("Keystone: {} {:?}", outcome.object, outcome.change);
         }
     }
-    cluster::set_shared(
-        hook.juju,
-        relation,
-        &[(peer_keys::IDENTITY_APPLIED, Some(digest))],
-    )?;
+    hook.peers()?
+        .set_shared(&[(peer_keys::IDENTITY_APPLIED, Some(digest))])?;
     Ok(Some(ensured))
 }

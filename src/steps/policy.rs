@@ -10,10 +10,9 @@ use anyhow::{Context as _, Result};
 use crate::config::Config;
 use crate::host::fs::{DesiredFile, write_files};
 use crate::identity::{ADMIN_DOMAIN, Ids, SERVICE_DOMAIN};
-use crate::juju::{Databag, RelationId};
+use crate::juju::Databag;
 use crate::paths;
 use crate::peer_keys;
-use crate::relations::cluster;
 use crate::render::{Policy, RenderError, Templates};
 
 use crate::step::Hook;
@@ -45,12 +44,8 @@ pub fn file(templates: &Templates, policy: &Policy) -> Result<DesiredFile, Rende
 /// The leader, once it has ensured the admin identity: keeps the ids `ensured` found in the peer
 /// application bag for every unit and, when they changed, writes its own policy file now
 /// (its keystone-files step ran before it knew them).
-pub fn keep_ids(
-    hook: &Hook<'_>,
-    relation: &RelationId,
-    peer_bag: &Databag,
-    ensured: &Ids,
-) -> Result<()> {
+pub fn keep_ids(hook: &Hook<'_>, ensured: &Ids) -> Result<()> {
+    let peers = hook.peers()?;
     let service_tenant = &hook.config.service_tenant;
     let found = [
         (peer_keys::ADMIN_DOMAIN_ID, ensured.domain(ADMIN_DOMAIN)),
@@ -61,7 +56,7 @@ pub fn keep_ids(
     ];
     if found
         .iter()
-        .all(|(key, id)| peer_bag.get(*key).map(String::as_str) == *id)
+        .all(|(key, id)| peers.get(key).as_deref() == *id)
     {
         return Ok(());
     }
@@ -69,7 +64,7 @@ pub fn keep_ids(
         .iter()
         .map(|(key, id)| (*key, id.map(str::to_owned)))
         .collect();
-    cluster::set_shared(hook.juju, relation, &changes)?;
+    peers.set_shared(&changes)?;
     let policy = Policy {
         admin_role: hook.config.admin_role.clone(),
         admin_domain_id: found[0].1.map(str::to_owned),

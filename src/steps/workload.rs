@@ -25,6 +25,7 @@ use crate::host::services::{Service, Services};
 use crate::juju::Databag;
 use crate::machine::Machine;
 use crate::paths;
+use crate::peers::Peers;
 use crate::relations::cluster;
 use crate::release::KeystoneRelease;
 use crate::render::{
@@ -203,7 +204,7 @@ pub fn keystone_files(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     let templates = hook.machine.templates()?;
     let known = cluster::readiness::known_peers(hook)?;
     hook.facts.set(known);
-    let peer_bag = cluster::app_data(hook.juju)?.map(|(_, bag)| bag);
+    let peer_bag = hook.peers.as_ref().map(Peers::app);
     let planned_initialised = peer_bag
         .as_ref()
         .map(DatabaseFlags::from_peer_bag)
@@ -258,7 +259,7 @@ pub fn apache(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     let plan = match initialised == rendered.planned_initialised {
         true => rendered.plan.clone(),
         false => {
-            let peer_bag = cluster::app_data(hook.juju)?.map(|(_, bag)| bag);
+            let peer_bag = hook.peers.as_ref().map(Peers::app);
             plan(
                 &rendered.templates,
                 &facts(

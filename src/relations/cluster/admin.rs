@@ -5,8 +5,9 @@
 use anyhow::{Context as _, Result};
 
 use crate::config::Config;
-use crate::juju::{Juju, RelationId};
+use crate::juju::Juju;
 use crate::peer_keys;
+use crate::peers::Peers;
 use crate::secret::Sensitive;
 
 use super::shared::{self, SharedSecret};
@@ -101,42 +102,23 @@ pub fn credentials(juju: &Juju, bag: &crate::juju::Databag) -> Result<Option<Adm
 }
 
 /// Stores `credentials` (leader only): in an application secret on Juju ≥ 3.1, else in the bag.
-pub fn store(
-    juju: &Juju,
-    relation: &RelationId,
-    bag: &crate::juju::Databag,
-    credentials: &AdminCredentials,
-) -> Result<()> {
-    shared::store(
-        juju,
-        relation,
-        bag,
-        &ADMIN_CREDENTIALS,
-        &credentials.to_content(),
-    )?;
-    let generation = generation(bag) + 1;
-    super::set_shared(
-        juju,
-        relation,
-        &[
-            (peer_keys::ADMIN_GENERATION, Some(generation.to_string())),
-            (
-                peer_keys::ADMIN_ADOPTED_FROM,
-                credentials.adopted_from.clone(),
-            ),
-        ],
-    )
+pub fn store(juju: &Juju, peers: &Peers<'_>, credentials: &AdminCredentials) -> Result<()> {
+    shared::store(juju, peers, &ADMIN_CREDENTIALS, &credentials.to_content())?;
+    let generation = generation(&peers.app()) + 1;
+    peers.set_shared(&[
+        (peer_keys::ADMIN_GENERATION, Some(generation.to_string())),
+        (
+            peer_keys::ADMIN_ADOPTED_FROM,
+            credentials.adopted_from.clone(),
+        ),
+    ])
 }
 
 /// The stored credentials, made by the leader the first time they are needed: adopted from the
 /// Python charm's leader settings when it ran here before, else generated. None on a
 /// non-leader before the leader made them.
-pub fn ensure(
-    juju: &Juju,
-    relation: &RelationId,
-    bag: &crate::juju::Databag,
-) -> Result<Option<AdminCredentials>> {
-    if let Some(stored) = credentials(juju, bag)? {
+pub fn ensure(juju: &Juju, peers: &Peers<'_>) -> Result<Option<AdminCredentials>> {
+    if let Some(stored) = credentials(juju, &peers.app())? {
         return Ok(Some(stored));
     }
     if !juju
@@ -160,7 +142,7 @@ pub fn ensure(
         admin_password: adopt(PYTHON_ADMIN_PASSWORD)?,
         adopted_from: None,
     };
-    store(juju, relation, bag, &credentials)?;
+    store(juju, peers, &credentials)?;
     tracing::info!("admin credentials stored for every unit");
     Ok(Some(credentials))
 }

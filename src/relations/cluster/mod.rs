@@ -1,6 +1,6 @@
 //! The `cluster` peer relation: one fernet and credential key set on every unit ([`run`], the
-//! step), and the leader-owned application bag other concerns keep their flags in
-//! ([`set_shared`]; every key is in [`crate::peer_keys`]). Beside it: the admin credentials
+//! step). Every step reads and writes the relation's bags through [`crate::peers::Peers`];
+//! every key is in [`crate::peer_keys`]. Beside the key sync: the admin credentials
 //! every unit shares ([`admin`]), other secrets the leader shares ([`shared`]), and what the
 //! units tell each other of their addresses and readiness ([`readiness`]).
 //!
@@ -23,9 +23,7 @@ use anyhow::{Context, Result, bail};
 use crate::config::Config;
 use crate::facts::{FactName, HeldKeys, KeySync, Rotated, TooSoon};
 use crate::host::keys::KeyStore;
-use crate::juju::{
-    Bag, DatabagChanges, Juju, NewSecret, RelationId, SecretOwner, SecretRead, SecretUri,
-};
+use crate::juju::{DatabagChanges, Juju, NewSecret, SecretOwner, SecretRead, SecretUri};
 use crate::key_sets::sites::{self, Upstream};
 use crate::key_sets::{
     Ack, KeyMaterial, LeaderDecision, Published, RotationRequest, UnitDecision, leader_decision,
@@ -33,13 +31,12 @@ use crate::key_sets::{
 };
 use crate::machine::Machine;
 use crate::peer_keys;
+use crate::peers::Peers;
 use crate::step::{Condition, Hook, Step};
 
 pub mod admin;
 pub mod readiness;
 pub mod shared;
-
-pub const ENDPOINT: &str = "cluster";
 
 /// The cluster step: [`run`].
 pub const STEP: Step = Step::new("cluster", run)
@@ -59,9 +56,10 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     inputs.upstream = upstream.as_ref();
     inputs.sites = &site_acks.0;
     // Before cluster-relation-created there is nobody to share keys with yet.
-    let Some(sync) = sync(hook.juju, &inputs)? else {
+    let Some(peers) = hook.peers.as_ref() else {
         return Ok(Vec::new());
     };
+    let sync = sync(hook.juju, peers, &inputs)?;
     let mut conditions = Vec::new();
     match (&sync.waiting, sync.generation) {
         (Some(reason), _) => conditions.push(Condition::Waiting(reason.clone())),
@@ -80,7 +78,11 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
 /// Keeps on the machine what the leader published of its keys, for the fernet Nagios check
 /// ([`crate::nagios::fernet_verdict`]), which runs outside any hook.
 fn keep_for_nagios(hook: &Hook<'_>, held: Option<u64>) -> Result<()> {
-    let Some(published) = app_data(hook.juju)?.and_then(|(_, bag)| published(&bag)) else {
+    let Some(published) = hook
+        .peers
+        .as_ref()
+        .and_then(|peers| published(&peers.app()))
+    else {
         return Ok(());
     };
     let kept = crate::nagios::FernetKept {
@@ -169,14 +171,10 @@ struct SyncInputs<'a> {
 }
 
 /// Brings this unit's keys in line with the leader's, and lets the leader create and rotate
-/// them. Returns None when the peer relation does not exist yet (before cluster-relation-created).
-/// Three roles: every unit holds what was published ([`hold`]); then a consuming site's leader
+/// them. Three roles: every unit holds what was published ([`hold`]); then a consuming site's leader
 /// adopts its source's set ([`adopt_upstream`]), any other leader creates and rotates ([`lead`]).
-fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
-    let Some((relation, app_bag)) = app_data(juju)? else {
-        return Ok(None);
-    };
-    let published_state = published(&app_bag);
+fn sync(juju: &Juju, peers: &Peers<'_>, inputs: &SyncInputs<'_>) -> Result<KeySync> {
+    let published_state = published(&peers.app());
     let leader = juju
         .is_leader()
         .context("cannot tell whether this unit leads")?;
@@ -186,8 +184,7 @@ fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
         .context("cannot read the key repositories")?;
     let peer = PeerView {
         juju,
-        relation: &relation,
-        app_bag,
+        peers,
         inputs,
     };
     let mut result = hold(&peer, published_state.as_ref(), held.as_ref(), leader)?;
@@ -199,15 +196,13 @@ fn sync(juju: &Juju, inputs: &SyncInputs<'_>) -> Result<Option<KeySync>> {
             None => lead(peer, held, published_state, &mut result)?,
         }
     }
-    Ok(Some(result))
+    Ok(result)
 }
 
-/// What every role of the key sync reads: the peer relation, its application bag as read at
-/// the start of the hook, and the inputs from outside Juju.
+/// What every role of the key sync reads: the peer relation and the inputs from outside Juju.
 struct PeerView<'a> {
     juju: &'a Juju,
-    relation: &'a RelationId,
-    app_bag: crate::juju::Databag,
+    peers: &'a Peers<'a>,
     inputs: &'a SyncInputs<'a>,
 }
 
@@ -228,7 +223,7 @@ fn hold(
         }
         UnitDecision::Apply => {
             let published = published_state.context("published state")?;
-            match fetch(peer.juju, &peer.app_bag)? {
+            match fetch(peer.juju, &peer.peers.app())? {
                 Some((material, generation))
                     if generation == published.generation
                         && material.fingerprint() == published.fingerprint =>
@@ -239,7 +234,7 @@ fn hold(
                         .context("cannot write the key repositories")?;
                     tracing::info!("fernet keys: applied generation {generation}");
                     if !leader {
-                        acknowledge(peer.juju, peer.relation, generation, &published.fingerprint)?;
+                        acknowledge(peer.peers, generation, &published.fingerprint)?;
                     }
                     result.generation = Some(generation);
                 }
@@ -258,12 +253,7 @@ fn hold(
             // The leader's state is what it published (and holds on disk); only the others
             // acknowledge, which spares every unit a peer hook per rotation.
             if !leader {
-                acknowledge(
-                    peer.juju,
-                    peer.relation,
-                    published.generation,
-                    &published.fingerprint,
-                )?;
+                acknowledge(peer.peers, published.generation, &published.fingerprint)?;
             }
             result.generation = Some(published.generation);
         }
@@ -295,7 +285,7 @@ fn adopt_upstream(
 /// The leader of a site with no source: creates the keys, rotates them when due (or asked) and
 /// safe, or says whom it waits for.
 fn lead(
-    mut peer: PeerView<'_>,
+    peer: PeerView<'_>,
     held: Option<KeyMaterial>,
     mut published_state: Option<Published>,
     result: &mut KeySync,
@@ -305,12 +295,7 @@ fn lead(
     if let (Some(published), Some(material)) = (published_state.as_mut(), held.as_ref()) {
         // What is noted is in the bag from here on: a rotation in this same hook (forced)
         // publishes the times it keeps from the bag.
-        if let Some(noted) =
-            note_primary_everywhere(&peer, published, material, held_fingerprint.as_deref())?
-        {
-            peer.app_bag
-                .insert(peer_keys::FERNET_PRIMARY_EVERYWHERE.to_owned(), noted);
-        }
+        note_primary_everywhere(&peer, published, material, held_fingerprint.as_deref())?;
     }
     let retiring = held.as_ref().and_then(|material| {
         material.fernet.retiring(
@@ -400,7 +385,7 @@ fn lead_decision(
             fingerprint,
         })
     });
-    let mut peers = peer_acks(peer.juju, peer.relation, own)?;
+    let mut peers = peer_acks(peer.juju, peer.peers, own)?;
     if let Some(current) = published_state {
         peers.extend(inputs.sites.iter().map(|(site, acked)| {
             let ack = (*acked == Some(current.generation)).then(|| Ack {
@@ -430,17 +415,9 @@ fn rotate(peer: &PeerView<'_>, current: &Published, forced_past: Vec<String>) ->
     let generation = current.generation + 1;
     publish(peer, &rotated, generation)?;
     // Rotating on its own is what a site that left its source said it would do.
-    set_shared(
-        peer.juju,
-        peer.relation,
-        &[(crate::peer_keys::FERNET_FORMER_SOURCE, None)],
-    )?;
-    let units_to_update: Vec<String> = peer
-        .juju
-        .relation_units(peer.relation)?
-        .iter()
-        .map(|u| u.to_string())
-        .collect();
+    peer.peers
+        .set_shared(&[(crate::peer_keys::FERNET_FORMER_SOURCE, None)])?;
+    let units_to_update: Vec<String> = peer.peers.units()?.iter().map(|u| u.to_string()).collect();
     tracing::info!(
         "fernet keys: rotated to generation {generation}, primary key {}",
         rotated.fernet.primary_index()
@@ -493,24 +470,20 @@ fn adopt(
     };
     let generation = published.map_or(1, |p| p.generation + 1);
     publish(peer, &adopted, generation)?;
-    set_shared(
-        peer.juju,
-        peer.relation,
-        &[
-            (
-                crate::peer_keys::FERNET_SOURCE_GENERATION,
-                Some(source_generation.to_string()),
-            ),
-            (
-                crate::peer_keys::FERNET_SOURCE_FINGERPRINT,
-                Some(fingerprint.clone()),
-            ),
-            (
-                crate::peer_keys::FERNET_KEEP_LOCAL_UNTIL,
-                keep_local_until.map(|t| t.to_string()),
-            ),
-        ],
-    )?;
+    peer.peers.set_shared(&[
+        (
+            crate::peer_keys::FERNET_SOURCE_GENERATION,
+            Some(source_generation.to_string()),
+        ),
+        (
+            crate::peer_keys::FERNET_SOURCE_FINGERPRINT,
+            Some(fingerprint.clone()),
+        ),
+        (
+            crate::peer_keys::FERNET_KEEP_LOCAL_UNTIL,
+            keep_local_until.map(|t| t.to_string()),
+        ),
+    ])?;
     tracing::info!(
         "fernet keys: adopted generation {source_generation} from {source} as local generation \
          {generation}{}",
@@ -531,15 +504,12 @@ pub fn fernet_secret_id(bag: &crate::juju::Databag) -> Option<SecretUri> {
 
 /// Whether every other unit acknowledged the published set (the leader's own is what it
 /// published): one relation-get per unit.
-pub fn others_hold_published(juju: &Juju) -> Result<bool> {
-    let Some((relation, bag)) = app_data(juju)? else {
+pub fn others_hold_published(peers: &Peers<'_>) -> Result<bool> {
+    let Some(current) = published(&peers.app()) else {
         return Ok(false);
     };
-    let Some(current) = published(&bag) else {
-        return Ok(false);
-    };
-    for unit in juju.relation_units(&relation)? {
-        let data = juju.relation_data(&relation, &Bag::Unit(unit))?;
+    for unit in peers.units()? {
+        let data = peers.unit_bag(&unit)?;
         if !current.acknowledged_by(ack_of(&data).as_ref()) {
             return Ok(false);
         }
@@ -569,12 +539,12 @@ fn initial_keys(juju: &Juju, held: Option<KeyMaterial>) -> Result<(KeyMaterial, 
 /// this one (the leader) from what it holds on disk.
 fn peer_acks(
     juju: &Juju,
-    relation: &RelationId,
+    peers: &Peers<'_>,
     own: Option<Ack>,
 ) -> Result<Vec<(String, Option<Ack>)>> {
     let mut acks = vec![(juju.unit().to_string(), own)];
-    for unit in juju.relation_units(relation)? {
-        let bag = juju.relation_data(relation, &Bag::Unit(unit.clone()))?;
+    for unit in peers.units()? {
+        let bag = peers.unit_bag(&unit)?;
         acks.push((unit.to_string(), ack_of(&bag)));
     }
     Ok(acks)
@@ -583,24 +553,24 @@ fn peer_acks(
 /// The leader notes when it first sees every unit and site hold the current primary key: until
 /// then, one that applied the rotation late may still sign tokens with the key before it, which
 /// must then stay a token lifetime longer. Read in the hooks after a rotation, until they all
-/// do; once noted, no hook reads the acknowledgements for it again. What it noted, if it did.
+/// do; once noted, no hook reads the acknowledgements for it again.
 fn note_primary_everywhere(
     peer: &PeerView<'_>,
     published: &mut Published,
     material: &KeyMaterial,
     held_fingerprint: Option<&str>,
-) -> Result<Option<String>> {
+) -> Result<()> {
     let primary = material.fernet.primary_index();
     if published.primary_everywhere.contains_key(&primary)
         || held_fingerprint != Some(published.fingerprint.as_str())
     {
-        return Ok(None);
+        return Ok(());
     }
     let own = Some(Ack {
         generation: published.generation,
         fingerprint: published.fingerprint.clone(),
     });
-    let units = peer_acks(peer.juju, peer.relation, own)?;
+    let units = peer_acks(peer.juju, peer.peers, own)?;
     let inputs = peer.inputs;
     let sites_hold = inputs
         .sites
@@ -611,17 +581,13 @@ fn note_primary_everywhere(
             .iter()
             .all(|(_, ack)| published.acknowledged_by(ack.as_ref()))
     {
-        return Ok(None);
+        return Ok(());
     }
     published.primary_everywhere.insert(primary, inputs.now);
     let text = serde_json::to_string(&published.primary_everywhere)
         .context("cannot encode when the keys were primary everywhere")?;
-    set_shared(
-        peer.juju,
-        peer.relation,
-        &[(peer_keys::FERNET_PRIMARY_EVERYWHERE, Some(text.clone()))],
-    )?;
-    Ok(Some(text))
+    peer.peers
+        .set_shared(&[(peer_keys::FERNET_PRIMARY_EVERYWHERE, Some(text))])
 }
 
 /// Reads the published key material from the secret or the bag.
@@ -646,13 +612,14 @@ fn fetch(juju: &Juju, app_bag: &crate::juju::Databag) -> Result<Option<(KeyMater
 
 /// Publishes a new key set (leader only) and applies it here first.
 fn publish(peer: &PeerView<'_>, material: &KeyMaterial, generation: u64) -> Result<()> {
-    let (juju, app_bag, inputs) = (peer.juju, &peer.app_bag, peer.inputs);
+    let (juju, inputs) = (peer.juju, peer.inputs);
+    let app_bag = &peer.peers.app();
     inputs
         .store
         .apply(material)
         .context("cannot write the key repositories")?;
     let fingerprint = material.fingerprint();
-    let mut changes = DatabagChanges::new();
+    let mut changes: Vec<(&str, Option<String>)> = Vec::new();
     if juju.supports_secrets() {
         let content = material.to_secret_content(generation);
         let what = AppSecret {
@@ -661,29 +628,20 @@ fn publish(peer: &PeerView<'_>, material: &KeyMaterial, generation: u64) -> Resu
             description: "Keystone fernet and credential keys",
         };
         if let Some(uri) = put_app_secret(juju, app_bag, &what, &content)? {
-            changes.insert(
-                peer_keys::FERNET_SECRET_ID.to_owned(),
-                Some(uri.to_string()),
-            );
+            changes.push((peer_keys::FERNET_SECRET_ID, Some(uri.to_string())));
         }
     } else {
-        changes.insert(
-            peer_keys::FERNET_KEYS.to_owned(),
+        changes.push((
+            peer_keys::FERNET_KEYS,
             Some(material.to_bag_value(generation).into_inner()),
-        );
+        ));
     }
-    changes.insert(
-        peer_keys::FERNET_GENERATION.to_owned(),
-        Some(generation.to_string()),
-    );
-    changes.insert(
-        peer_keys::FERNET_FINGERPRINT.to_owned(),
-        Some(fingerprint.clone()),
-    );
-    changes.insert(
-        peer_keys::FERNET_LAST_ROTATION.to_owned(),
+    changes.push((peer_keys::FERNET_GENERATION, Some(generation.to_string())));
+    changes.push((peer_keys::FERNET_FINGERPRINT, Some(fingerprint)));
+    changes.push((
+        peer_keys::FERNET_LAST_ROTATION,
         Some(inputs.now.to_string()),
-    );
+    ));
     // A key's time as primary starts when it is first published as primary; keys adopted from
     // elsewhere count from now, which only makes retiring them wait longer.
     let mut since = key_times(app_bag, peer_keys::FERNET_PRIMARY_SINCE);
@@ -692,17 +650,15 @@ fn publish(peer: &PeerView<'_>, material: &KeyMaterial, generation: u64) -> Resu
         .entry(material.fernet.primary_index())
         .or_insert(inputs.now);
     let since = serde_json::to_string(&since).context("cannot encode the keys' primary times")?;
-    changes.insert(peer_keys::FERNET_PRIMARY_SINCE.to_owned(), Some(since));
+    changes.push((peer_keys::FERNET_PRIMARY_SINCE, Some(since)));
     // The new primary is held everywhere once every unit says so (note_primary_everywhere).
     let mut everywhere = key_times(app_bag, peer_keys::FERNET_PRIMARY_EVERYWHERE);
     everywhere.retain(|index, _| material.fernet.keys().contains_key(index));
     let everywhere = serde_json::to_string(&everywhere)
         .context("cannot encode when the keys were primary everywhere")?;
-    changes.insert(
-        peer_keys::FERNET_PRIMARY_EVERYWHERE.to_owned(),
-        Some(everywhere),
-    );
-    juju.relation_set(peer.relation, true, &changes)
+    changes.push((peer_keys::FERNET_PRIMARY_EVERYWHERE, Some(everywhere)));
+    peer.peers
+        .set_shared(&changes)
         .context("cannot publish the fernet keys in the cluster relation")
 }
 
@@ -743,13 +699,8 @@ fn put_app_secret(
     }
 }
 
-fn acknowledge(
-    juju: &Juju,
-    relation: &RelationId,
-    generation: u64,
-    fingerprint: &str,
-) -> Result<()> {
-    let own = juju.relation_data(relation, &Bag::Unit(juju.unit().clone()))?;
+fn acknowledge(peers: &Peers<'_>, generation: u64, fingerprint: &str) -> Result<()> {
+    let own = peers.own_bag()?;
     if ack_of(&own).is_some_and(|a| a.generation == generation && a.fingerprint == fingerprint) {
         return Ok(());
     }
@@ -763,49 +714,7 @@ fn acknowledge(
             Some(fingerprint.to_owned()),
         ),
     ]);
-    juju.relation_set(relation, false, &changes)
-        .context("cannot acknowledge the fernet keys in the cluster relation")?;
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------------------------
-// The peer application bag: only the leader writes it, every unit reads it.
-
-/// The peer relation, when it exists.
-pub fn relation(juju: &Juju) -> Result<Option<RelationId>> {
-    Ok(juju
-        .relation_ids(ENDPOINT)
-        .context("cannot list the cluster relation")?
-        .into_iter()
-        .next())
-}
-
-/// The peer relation and its application bag, when the relation exists.
-pub fn app_data(juju: &Juju) -> Result<Option<(RelationId, crate::juju::Databag)>> {
-    let Some(relation) = juju
-        .relation_ids(ENDPOINT)
-        .context("cannot list the cluster relation")?
-        .into_iter()
-        .next()
-    else {
-        return Ok(None);
-    };
-    let bag = juju
-        .relation_data(&relation, &Bag::App(juju.app()))
-        .context("cannot read the cluster application data")?;
-    Ok(Some((relation, bag)))
-}
-
-/// Sets (Some) or deletes (None) leader-owned keys of the peer application bag.
-pub fn set_shared(
-    juju: &Juju,
-    relation: &RelationId,
-    changes: &[(&str, Option<String>)],
-) -> Result<()> {
-    let changes: DatabagChanges = changes
-        .iter()
-        .map(|(key, value)| ((*key).to_owned(), value.clone()))
-        .collect();
-    juju.relation_set(relation, true, &changes)
-        .context("cannot update the cluster application data")
+    peers
+        .set_own(&changes)
+        .context("cannot acknowledge the fernet keys in the cluster relation")
 }

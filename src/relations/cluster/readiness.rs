@@ -6,11 +6,10 @@
 use anyhow::{Context as _, Result};
 
 use crate::facts::{HeldKeys, KnownPeers, Peer};
-use crate::juju::{Bag, DatabagChanges, Juju};
+use crate::juju::DatabagChanges;
 use crate::peer_keys;
+use crate::peers::Peers;
 use crate::step::Hook;
-
-use super::{app_data, relation, set_shared};
 
 /// This unit's own address on each binding, in its cluster bag (`public-address`,
 /// `internal-address`, `admin-address`, as the Python charm), for its peers. Not read in
@@ -41,7 +40,7 @@ fn own_addresses(hook: &Hook<'_>) -> Result<DatabagChanges> {
 /// (every unit goal-state expects, joined or not), looking again whenever a peer's data
 /// changed.
 pub fn report(hook: &Hook<'_>, answering: bool) -> Result<()> {
-    let Some(relation) = relation(hook.juju)? else {
+    let Some(peers) = hook.peers.as_ref() else {
         return Ok(());
     };
     let held = hook.facts.get::<HeldKeys>().map(|k| k.generation);
@@ -49,28 +48,22 @@ pub fn report(hook: &Hook<'_>, answering: bool) -> Result<()> {
     let ready = held.filter(|_| answering).map(|g| g.to_string());
     if !hook.leader {
         changes.insert(peer_keys::UNIT_READY.to_owned(), ready);
-        hook.juju
-            .relation_set(&relation, false, &changes)
+        peers
+            .set_own(&changes)
             .context("cannot say in the cluster relation whether this unit is ready")?;
         return Ok(());
     }
     if !changes.is_empty() {
         // Read first, so that unchanged addresses cost no relation-set.
-        hook.juju
-            .relation_data(&relation, &Bag::Unit(hook.juju.unit().clone()))
-            .context("cannot read this unit's cluster data")?;
-        hook.juju
-            .relation_set(&relation, false, &changes)
+        peers.own_bag()?;
+        peers
+            .set_own(&changes)
             .context("cannot tell the other units this unit's addresses")?;
     }
     // The leader's own readiness, for its peers' haproxy, in the application bag every hook
     // reads anyway.
     let leader_ready = ready.map(|g| format!("{} {g}", hook.juju.unit().as_str()));
-    set_shared(
-        hook.juju,
-        &relation,
-        &[(peer_keys::LEADER_READY, leader_ready)],
-    )?;
+    peers.set_shared(&[(peer_keys::LEADER_READY, leader_ready)])?;
     let peer_hook = matches!(
         hook.event,
         crate::event::Event::Relation {
@@ -81,21 +74,15 @@ pub fn report(hook: &Hook<'_>, answering: bool) -> Result<()> {
     let Some(generation) = held else {
         return Ok(());
     };
-    let bag = hook
-        .juju
-        .relation_data(&relation, &Bag::App(hook.juju.app()))
-        .context("cannot read the cluster application data")?;
     // Worked out again in peer hooks, and whenever it does not say this generation: a lone
     // unit gets no peer hook after its own rotation.
-    if !peer_hook && bag.get(peer_keys::UNITS_READY) == Some(&generation.to_string()) {
+    if !peer_hook && peers.get(peer_keys::UNITS_READY) == Some(generation.to_string()) {
         return Ok(());
     }
     let mut all = true;
     let mut seen = std::collections::BTreeSet::new();
-    for unit in hook.juju.relation_units(&relation)? {
-        let data = hook
-            .juju
-            .relation_data(&relation, &Bag::Unit(unit.clone()))?;
+    for unit in peers.units()? {
+        let data = peers.unit_bag(&unit)?;
         all &= data
             .get(peer_keys::UNIT_READY)
             .and_then(|g| g.parse::<u64>().ok())
@@ -116,11 +103,7 @@ pub fn report(hook: &Hook<'_>, answering: bool) -> Result<()> {
         true => generation.to_string(),
         false => "none".to_owned(),
     };
-    set_shared(
-        hook.juju,
-        &relation,
-        &[(peer_keys::UNITS_READY, Some(value))],
-    )
+    peers.set_shared(&[(peer_keys::UNITS_READY, Some(value))])
 }
 
 /// The peers as [`KnownPeers`] says, read again only in the hooks where they can change.
@@ -148,10 +131,15 @@ pub fn known_peers(hook: &Hook<'_>) -> Result<KnownPeers> {
         _ => {
             let peers = match &kept {
                 Some(kept) if !peers_may_have_changed => kept.peers.clone(),
-                _ => peers(hook.juju)?,
+                _ => hook
+                    .peers
+                    .as_ref()
+                    .map(peers)
+                    .transpose()?
+                    .unwrap_or_default(),
             };
             let known = KnownPeers {
-                own: own_address(hook.juju)?,
+                own: hook.peers.as_ref().map(own_address).transpose()?.flatten(),
                 peers,
             };
             if kept.as_ref() != Some(&known) {
@@ -168,32 +156,22 @@ pub fn known_peers(hook: &Hook<'_>) -> Result<KnownPeers> {
 
 /// This unit's address on the cluster binding, as Juju gives it to its peers (its own bag's
 /// `ingress-address`, else `private-address`).
-fn own_address(juju: &Juju) -> Result<Option<std::net::IpAddr>> {
-    let Some(relation) = relation(juju)? else {
-        return Ok(None);
-    };
-    let bag = juju
-        .relation_data(&relation, &Bag::Unit(juju.unit().clone()))
-        .context("cannot read this unit's cluster data")?;
+fn own_address(peers: &Peers<'_>) -> Result<Option<std::net::IpAddr>> {
+    let bag = peers.own_bag()?;
     Ok(["ingress-address", "private-address"]
         .iter()
         .find_map(|key| bag.get(*key)?.parse().ok()))
 }
 
 /// Every other unit, as its cluster bag (and for the leader, the application bag) describes it.
-pub fn peers(juju: &Juju) -> Result<Vec<Peer>> {
-    let Some((relation, app_bag)) = app_data(juju)? else {
-        return Ok(Vec::new());
-    };
-    let leader_ready = app_bag
-        .get(peer_keys::LEADER_READY)
-        .and_then(|text| text.split_once(' '))
-        .and_then(|(unit, g)| Some((unit.to_owned(), g.parse::<u64>().ok()?)));
-    let mut peers = Vec::new();
-    for unit in juju.relation_units(&relation)? {
-        let bag = juju
-            .relation_data(&relation, &Bag::Unit(unit.clone()))
-            .with_context(|| format!("cannot read {unit}'s cluster data"))?;
+pub fn peers(peers: &Peers<'_>) -> Result<Vec<Peer>> {
+    let leader_ready = peers.get(peer_keys::LEADER_READY).and_then(|text| {
+        let (unit, g) = text.split_once(' ')?;
+        Some((unit.to_owned(), g.parse::<u64>().ok()?))
+    });
+    let mut found = Vec::new();
+    for unit in peers.units()? {
+        let bag = peers.unit_bag(&unit)?;
         let address = ["ingress-address", "private-address"]
             .iter()
             .find_map(|key| bag.get(*key)?.parse().ok());
@@ -204,7 +182,7 @@ pub fn peers(juju: &Juju) -> Result<Vec<Peer>> {
                 Some((role.binding().to_owned(), address.parse().ok()?))
             })
             .collect();
-        peers.push(Peer {
+        found.push(Peer {
             unit: unit.as_str().to_owned(),
             address,
             role_addresses,
@@ -219,7 +197,7 @@ pub fn peers(juju: &Juju) -> Result<Vec<Peer>> {
                 }),
         });
     }
-    Ok(peers)
+    Ok(found)
 }
 
 /// Whether every other unit holds fernet keys `generation` with its Keystone answering, as the

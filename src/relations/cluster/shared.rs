@@ -4,8 +4,9 @@
 
 use anyhow::{Context as _, Result};
 
-use crate::juju::{Juju, RelationId, SecretRead, SecretUri};
+use crate::juju::{Juju, SecretRead, SecretUri};
 use crate::peer_keys;
+use crate::peers::Peers;
 use crate::secret::Sensitive;
 
 use super::{AppSecret, put_app_secret};
@@ -107,11 +108,11 @@ pub fn read(
 /// Stores a shared secret's whole content (leader only); the secret's URI when it is in one.
 pub fn store(
     juju: &Juju,
-    relation: &RelationId,
-    bag: &crate::juju::Databag,
+    peers: &Peers<'_>,
     what: &SharedSecret,
     content: &crate::juju::SecretContent,
 ) -> Result<Option<SecretUri>> {
+    let bag = &peers.app();
     if juju.supports_secrets() {
         let secret = AppSecret {
             id_key: what.id_key,
@@ -120,7 +121,7 @@ pub fn store(
         };
         match put_app_secret(juju, bag, &secret, content)? {
             Some(uri) => {
-                super::set_shared(juju, relation, &[(what.id_key, Some(uri.to_string()))])?;
+                peers.set_shared(&[(what.id_key, Some(uri.to_string()))])?;
                 Ok(Some(uri))
             }
             None => Ok(what.uri(bag)),
@@ -128,7 +129,7 @@ pub fn store(
     } else {
         let text = content_to_json(content)
             .with_context(|| format!("cannot encode the {}", what.description))?;
-        super::set_shared(juju, relation, &[(what.bag_key, Some(text.into_inner()))])?;
+        peers.set_shared(&[(what.bag_key, Some(text.into_inner()))])?;
         Ok(None)
     }
 }
