@@ -161,6 +161,8 @@ pub struct Config {
     pub ec2_auth_ttl: u64,
     pub enable_notifications: bool,
     pub default_notification_opt_out: bool,
+    /// audit-middleware: every API event, authentications included, is logged as a CADF event.
+    pub audit_middleware: bool,
     /// Empty, or `/segment[/segment...]` without a trailing slash.
     pub service_path_prefix: String,
     unimplemented_set: Vec<&'static str>,
@@ -389,10 +391,9 @@ impl Config {
 
 /// Options accepted for compatibility that this charm does not act on, with their defaults as
 /// config.yaml declares them (`Null` for options without a default).
-fn unimplemented_defaults() -> [(&'static str, Value); 17] {
+fn unimplemented_defaults() -> [(&'static str, Value); 16] {
     [
         ("verbose", Value::Bool(false)),
-        ("audit-middleware", Value::Bool(false)),
         ("openstack-origin", Value::from("caracal")),
         ("action-managed-upgrade", Value::Bool(false)),
         ("harden", Value::Null),
@@ -1012,6 +1013,7 @@ impl Reader<'_> {
         let ec2_auth_ttl = self.count("ec2-auth-ttl", 15);
         let enable_notifications = self.bool("enable-notifications", false);
         let default_notification_opt_out = self.bool("default-notification-opt-out", true);
+        let audit_middleware = self.bool("audit-middleware", false);
         let unimplemented_set = self.unimplemented_set();
 
         Config {
@@ -1059,6 +1061,7 @@ impl Reader<'_> {
             ec2_auth_ttl,
             enable_notifications,
             default_notification_opt_out,
+            audit_middleware,
             service_path_prefix,
             unimplemented_set,
         }

@@ -18,10 +18,12 @@ pub enum Endpoint {
     FernetKeys,
     FernetKeysSource,
     WebssoTrustedDashboard,
+    KeystoneMiddleware,
+    DomainBackend,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 13] = [
+    pub const ALL: [Endpoint; 15] = [
         Endpoint::IdentityService,
         Endpoint::IdentityCredentials,
         Endpoint::IdentityAdmin,
@@ -35,6 +37,8 @@ impl Endpoint {
         Endpoint::FernetKeys,
         Endpoint::FernetKeysSource,
         Endpoint::WebssoTrustedDashboard,
+        Endpoint::KeystoneMiddleware,
+        Endpoint::DomainBackend,
     ];
 
     /// The endpoint's name in metadata.yaml and in relation ids.
@@ -53,6 +57,8 @@ impl Endpoint {
             Endpoint::FernetKeys => "fernet-keys",
             Endpoint::FernetKeysSource => "fernet-keys-source",
             Endpoint::WebssoTrustedDashboard => "websso-trusted-dashboard",
+            Endpoint::KeystoneMiddleware => "keystone-middleware",
+            Endpoint::DomainBackend => "domain-backend",
         }
     }
 
@@ -302,6 +308,6 @@ mod tests {
             assert!(!matches!(event, Event::Unknown(_)), "{name}");
             assert_eq!(event.name(), name);
         }
-        assert_eq!(Event::handled_hook_names().len(), 9 + 4 + 13 * 5);
+        assert_eq!(Event::handled_hook_names().len(), 9 + 4 + 15 * 5);
     }
 }

@@ -29,7 +29,7 @@ use crate::steps;
 /// The steps of every hook that assesses the unit, in the order they depend on each other:
 /// each declares the facts it reads and writes ([`crate::facts`]), and a step reads only what a
 /// step before it writes. A new relation adds its file in src/relations/ and its line here.
-pub const STEPS: [Step; 24] = [
+pub const STEPS: [Step; 27] = [
     steps::config_warnings::STEP,
     steps::packages::STEP,
     relations::fernet_keys::OBSERVE,
@@ -38,6 +38,8 @@ pub const STEPS: [Step; 24] = [
     relations::shared_db::STEP,
     relations::certificates::STEP,
     relations::websso_trusted_dashboard::STEP,
+    relations::keystone_middleware::STEP,
+    relations::domain_backend::OBSERVE,
     steps::workload::KEYSTONE_FILES,
     relations::shared_db::INITIALISE,
     relations::fernet_keys::PUBLISH,
@@ -54,6 +56,7 @@ pub const STEPS: [Step; 24] = [
     relations::keystone_service::STEP,
     relations::identity_notifications::STEP,
     relations::nrpe_external_master::STEP,
+    relations::domain_backend::CREATE,
 ];
 
 /// How the charm treats an event.

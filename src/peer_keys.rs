@@ -95,6 +95,9 @@ pub const IDENTITY_APPLIED: &str = "identity-applied";
 /// App: admin_domain's id and the service project's id, for the policy.
 pub const ADMIN_DOMAIN_ID: &str = "admin-domain-id";
 pub const SERVICE_PROJECT_ID: &str = "service-project-id";
+/// App: the domain-backend domains the leader created in Keystone (JSON list;
+/// relations/domain_backend.rs).
+pub const DOMAINS_CREATED: &str = "domains-created";
 
 // -- The identity consumers' replies (relations/consumers.rs and its endpoints) --------------
 
@@ -111,7 +114,7 @@ pub const KEYSTONE_SERVICE_RECORDS: &str = "keystone-service:";
 pub const SERVED_PREFIX: &str = "served-";
 
 /// Every key and prefix above, for the test that no two concerns share one.
-pub const ALL: [&str; 41] = [
+pub const ALL: [&str; 42] = [
     FERNET_GENERATION,
     FERNET_FINGERPRINT,
     FERNET_LAST_ROTATION,
@@ -146,6 +149,7 @@ pub const ALL: [&str; 41] = [
     IDENTITY_APPLIED,
     ADMIN_DOMAIN_ID,
     SERVICE_PROJECT_ID,
+    DOMAINS_CREATED,
     IDENTITY_SERVICE_RECORDS,
     IDENTITY_SERVICE_APP_RECORDS,
     IDENTITY_SERVICE_ENDPOINTS,

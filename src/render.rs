@@ -62,6 +62,11 @@ pub enum RenderError {
         file: &'static str,
         reason: &'static str,
     },
+    #[error(
+        "a relation sets [{section}] {key} in keystone.conf, which the charm or another relation \
+         sets already: remove it from what that relation sends"
+    )]
+    SetTwice { section: String, key: String },
 }
 
 /// The charm's templates.
@@ -399,8 +404,10 @@ pub struct KeystoneConf {
     pub log_config_file: String,
     /// False renders an empty `notification_opt_out`, which notifies every event.
     pub notification_opt_out: bool,
-    /// enable-notifications: Keystone's notifications go to its log.
+    /// enable-notifications or audit-middleware: Keystone's notifications go to its log.
     pub notifications: bool,
+    /// audit-middleware: notifications are CADF events.
+    pub cadf: bool,
     /// None until shared-db is ready for this unit; Keystone then has no database.
     pub database: Option<DatabaseConnection>,
     pub token_expiration: u64,
@@ -451,6 +458,7 @@ struct KeystoneConfView {
     log_config_file: String,
     notification_opt_out: bool,
     notifications: bool,
+    cadf: bool,
     database_url: Option<String>,
     token_expiration: u64,
     fernet_key_repository: String,
@@ -486,8 +494,10 @@ impl KeystoneConf {
         KeystoneConf {
             debug: config.debug,
             log_config_file: paths::LOGGING_CONF.to_owned(),
-            notification_opt_out: config.default_notification_opt_out,
-            notifications: config.enable_notifications,
+            // An audit records every authentication, which Keystone opts out of by default.
+            notification_opt_out: config.default_notification_opt_out && !config.audit_middleware,
+            notifications: config.enable_notifications || config.audit_middleware,
+            cadf: config.audit_middleware,
             database,
             token_expiration: config.token_expiration,
             fernet_key_repository: paths::FERNET_KEYS.to_owned(),
@@ -560,6 +570,7 @@ impl KeystoneConf {
             log_config_file: path_value("the logging configuration", file, &self.log_config_file)?,
             notification_opt_out: self.notification_opt_out,
             notifications: self.notifications,
+            cadf: self.cadf,
             database_url,
             token_expiration: self.token_expiration,
             fernet_key_repository: path_value(
@@ -744,7 +755,7 @@ impl LoggingConf {
             },
             log_file: paths::KEYSTONE_LOG.to_owned(),
             use_syslog: config.use_syslog,
-            notifications: config.enable_notifications,
+            notifications: config.enable_notifications || config.audit_middleware,
         }
     }
 

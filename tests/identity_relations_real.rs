@@ -85,7 +85,7 @@ fn cinder_request() -> Vec<(String, String)> {
 }
 
 fn deploy(charm: &std::path::Path) -> Model {
-    let options = json!({"region": "RegionOne RegionTwo"});
+    let options = json!({"region": "RegionOne RegionTwo", "audit-middleware": true});
     let mut model = support::keystone_on_mariadb(
         charm,
         "relations",
@@ -289,6 +289,17 @@ fn every_identity_form_works_on_real_keystone_and_endpoint_changes_are_told_only
     assert!(support::role_exists(&base, &admin, "dashboard_operator"));
 
     websso_trusts_only_the_related_dashboard(&model, &base, &admin);
+
+    // audit-middleware: the admin's authentication is in Keystone's log as a CADF event.
+    let log =
+        std::fs::read_to_string(model.unit_path("keystone/0", "/var/log/keystone/keystone.log"))
+            .unwrap_or_default();
+    let audited = log.lines().any(|line| {
+        line.contains("\"identity.authenticate\"")
+            && line.contains("http://schemas.dmtf.org/cloud/audit/1.0/event")
+            && line.contains("\"outcome\": \"success\"")
+    });
+    assert!(audited, "no CADF authentication event in keystone.log");
 
     // The subscriber was told nova's endpoints; the listener has a checksum per service.
     let (ep_changed, checksums) = told(&model);

@@ -720,3 +720,63 @@ impl ScriptedCharm for CertificateAuthority {
         Ok(())
     }
 }
+
+/// A `keystone-ldap` subordinate: in every hook it tells each domain-backend relation its
+/// domain and restart nonce; when given where, it first writes the domain's configuration on
+/// its principal's machine (as the real charm renders it, which then changes the nonce), and
+/// removes it when the relation is broken.
+pub struct KeystoneLdap {
+    pub domain: String,
+    /// Sent as `restart-nonce`; a test changes it to ask for a restart.
+    pub nonce: Arc<Mutex<String>>,
+    /// The configuration to write, and where on each principal's machine, by this
+    /// application's unit (none: nothing is written).
+    pub config: Option<(String, BTreeMap<String, std::path::PathBuf>)>,
+}
+
+impl KeystoneLdap {
+    pub fn new(domain: &str) -> KeystoneLdap {
+        KeystoneLdap {
+            domain: domain.to_owned(),
+            nonce: Arc::new(Mutex::new("1".to_owned())),
+            config: None,
+        }
+    }
+}
+
+impl ScriptedCharm for KeystoneLdap {
+    fn metadata(&self) -> &str {
+        "name: keystone-ldap\nsubordinate: true\nprovides:\n  domain-backend:\n    \
+         interface: keystone-domain-backend\n    scope: container\n"
+    }
+
+    fn handle(&mut self, hook: &mut ScriptedHook<'_>) -> Result<()> {
+        let file = self
+            .config
+            .as_ref()
+            .and_then(|(text, files)| Some((text, files.get(&hook.unit)?)));
+        if hook.hook_name() == "domain-backend-relation-broken" {
+            if let Some((_, path)) = file {
+                let _ = std::fs::remove_file(path);
+            }
+            return Ok(());
+        }
+        if let Some((text, path)) = file {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            if std::fs::read_to_string(path).ok().as_deref() != Some(text.as_str()) {
+                std::fs::write(path, text)?;
+            }
+        }
+        let nonce = self.nonce.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for relation in hook.relation_ids("domain-backend")? {
+            hook.relation_set(
+                &relation,
+                false,
+                &[("domain-name", &self.domain), ("restart-nonce", &nonce)],
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -5,6 +5,7 @@
 pub mod certificates;
 pub mod cluster;
 pub mod consumers;
+pub mod domain_backend;
 pub mod fernet_keys;
 pub mod fernet_keys_source;
 pub mod ha;
@@ -12,6 +13,8 @@ pub mod identity_admin;
 pub mod identity_credentials;
 pub mod identity_notifications;
 pub mod identity_service;
+pub mod kept;
+pub mod keystone_middleware;
 pub mod keystone_service;
 pub mod nrpe_external_master;
 pub mod service_passwords;

@@ -7,16 +7,14 @@
 //! What the dashboards sent is kept on the machine, so every hook renders keystone.conf with
 //! them without asking Juju; only this relation's hooks and upgrade-charm read the relation.
 
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 use crate::event::{Endpoint, Event, RelationHook};
 use crate::facts::FactName;
-use crate::host::fs::{DesiredFile, Owner, write_files};
 use crate::juju::{Bag, Databag};
+use crate::relations::kept;
 use crate::render::fragments::{ConfFragment, Fragments};
 use crate::status::Condition;
 use crate::step::{Hook, Step};
@@ -68,7 +66,7 @@ pub fn fragments(dashboards: &Dashboards) -> Fragments {
             .iter()
             .map(|url| ConfFragment::repeat("federation", "trusted_dashboard", url.clone()))
             .collect(),
-        vhost: Vec::new(),
+        ..Fragments::default()
     }
 }
 
@@ -132,29 +130,16 @@ pub fn dashboard_url(bag: &Databag) -> std::result::Result<Option<String>, &'sta
 }
 
 fn kept(hook: &Hook<'_>) -> Result<Dashboards> {
-    let Some(bytes) = hook
-        .machine
-        .files
-        .read(Path::new(KEPT))
-        .context("cannot read the kept trusted dashboards")?
-    else {
-        return Ok(Dashboards::default());
-    };
-    // A file this charm wrote; one it cannot read counts for nothing until the relation's next
-    // hook writes it again.
-    Ok(serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-        tracing::warn!("ignoring {KEPT}: {e}");
-        Dashboards::default()
-    }))
+    kept::read(hook.machine.files.as_ref(), KEPT, "trusted dashboards")
 }
 
 fn keep(hook: &Hook<'_>, dashboards: &Dashboards) -> Result<()> {
-    let text = serde_json::to_vec(dashboards).context("cannot encode the trusted dashboards")?;
-    let file = DesiredFile::new(KEPT, text, Owner::root(), 0o644);
-    let directory = Path::new(KEPT).parent().map(PathBuf::from);
-    write_files(hook.machine.files.as_ref(), directory.as_slice(), [&file])
-        .context("cannot keep the trusted dashboards")?;
-    Ok(())
+    kept::write(
+        hook.machine.files.as_ref(),
+        KEPT,
+        "trusted dashboards",
+        dashboards,
+    )
 }
 
 #[cfg(test)]

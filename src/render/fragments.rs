@@ -1,5 +1,6 @@
 //! What a relation adds to keystone.conf and to the Apache vhost: an LDAP domain's driver
-//! settings, a federation protocol's options and Apache files, a trusted dashboard. A step
+//! settings, a federation protocol's options and Apache files, a trusted dashboard, a
+//! middleware's options; and when it needs Keystone restarted. A step
 //! before keystone-files adds its [`Fragments`] to the hook's facts; the workload's plan folds
 //! them into the one [`KeystoneConf`](super::KeystoneConf) and [`Vhost`](super::Vhost), and
 //! every value is checked by the rules every rendered value is.
@@ -70,12 +71,16 @@ pub enum VhostFragment {
 pub struct Fragments {
     pub conf: Vec<ConfFragment>,
     pub vhost: Vec<VhostFragment>,
+    /// Why Keystone must restart though its files may not have changed: a relation's
+    /// subordinate changed files of its own that Keystone reads (an LDAP domain's).
+    pub restart: Vec<String>,
 }
 
 impl Fragments {
     pub fn extend(&mut self, more: Fragments) {
         self.conf.extend(more.conf);
         self.vhost.extend(more.vhost);
+        self.restart.extend(more.restart);
     }
 }
 
@@ -102,6 +107,15 @@ fn conf_name(field: &'static str, name: &str) -> Result<(), RenderError> {
         );
     }
     Ok(())
+}
+
+/// Whether one option a relation gives can go into keystone.conf on its own: a section and
+/// key oslo.config reads as one, a value that stays on its line. (Whether the charm or another
+/// relation sets the option already is known only when the file is rendered.)
+pub fn check_conf(fragment: &ConfFragment) -> Result<(), RenderError> {
+    conf_name("a relation's keystone.conf section", &fragment.section)?;
+    conf_name("a relation's keystone.conf option", &fragment.key)?;
+    ini_value("a relation's keystone.conf value", &fragment.value).map(drop)
 }
 
 /// The charm's own keystone.conf sections and options (section, key), as rendered in `text`.
@@ -170,11 +184,10 @@ pub(super) fn conf_view(
                     && !(other.kind == ConfKind::Repeat && fragment.kind == ConfKind::Repeat)
             });
         if twice {
-            return unsafe_value(
-                "a relation's keystone.conf option",
-                KEYSTONE_CONF,
-                "the option is set already (by the charm or another relation)",
-            );
+            return Err(RenderError::SetTwice {
+                section: fragment.section.clone(),
+                key: fragment.key.clone(),
+            });
         }
         let option = super::ConfOption {
             key: fragment.key.clone(),

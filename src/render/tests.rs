@@ -588,6 +588,7 @@ fn federation_fragments() -> Fragments {
             VhostFragment::IncludeOptional("/etc/apache2/openidc*/openidc-*.conf".to_owned()),
             VhostFragment::KeystoneAlias("/krb".to_owned()),
         ],
+        restart: Vec::new(),
     }
 }
 
@@ -668,10 +669,17 @@ fn a_fragment_cannot_change_the_files_meaning_or_override_the_charm() {
         conf.fragments = vec![fragment];
         t.keystone_conf(&conf)
     };
+    // A second setting of what the charm sets: refused, naming it.
+    for (section, key) in [("token", "provider"), ("database", "connection")] {
+        let rendered = conf_with(ConfFragment::set(section, key, "x"));
+        assert!(
+            matches!(&rendered, Err(RenderError::SetTwice { section: s, key: k }) if s == section && k == key),
+            "{rendered:?}"
+        );
+        let message = rendered.unwrap_err().to_string();
+        assert!(message.contains(&format!("[{section}] {key}")), "{message}");
+    }
     for refused in [
-        // A second setting of what the charm sets.
-        ConfFragment::set("token", "provider", "uuid"),
-        ConfFragment::set("database", "connection", "sqlite://"),
         // Names and values that would end the line or the header.
         ConfFragment::set("ldap]\n[database", "url", "x"),
         ConfFragment::set("ldap", "url\nconnection", "x"),
@@ -696,7 +704,10 @@ fn a_fragment_cannot_change_the_files_meaning_or_override_the_charm() {
         ConfFragment::set("ldap", "url", "ldap://a"),
         ConfFragment::set("ldap", "url", "ldap://b"),
     ];
-    assert!(is_unsafe(t.keystone_conf(&conf)));
+    assert!(matches!(
+        t.keystone_conf(&conf),
+        Err(RenderError::SetTwice { .. })
+    ));
     // A value full of the characters oslo.config gives a meaning reads back as given.
     let value = "$user ${x} ; # [x] 'q' \"d\"";
     let rendered = conf_with(ConfFragment::set("ldap", "user", value)).unwrap();

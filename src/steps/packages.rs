@@ -3,14 +3,11 @@
 
 use anyhow::{Context as _, Result};
 
-use std::path::Path;
-
 use crate::event::Event;
-use crate::host::fs::{DesiredFile, Files, Owner, write_files};
+use crate::host::fs::{DesiredFile, Owner, write_files};
 use crate::host::packages;
 use crate::juju::{Status, StatusScope};
 use crate::paths;
-use crate::release::KeystoneRelease;
 use crate::step::{Condition, Hook, Step};
 
 /// The packages step: [`run`].
@@ -60,15 +57,4 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         )?;
     }
     Ok(Vec::new())
-}
-
-/// The release of the Keystone installed, as the last hook that could change it saw it.
-pub fn kept_release(files: &dyn Files) -> Result<KeystoneRelease> {
-    let kept = files
-        .read(Path::new(paths::KEYSTONE_VERSION))
-        .context("cannot read the kept Keystone version")?;
-    Ok(kept
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .map(|version| KeystoneRelease::of_version(version.trim()))
-        .unwrap_or_default())
 }

@@ -32,7 +32,6 @@ use crate::render::{
     DatabaseConnection, KeystoneConf, LoggingConf, Policy, RenderError, Templates, TlsFiles, Vhost,
 };
 use crate::step::{Condition, Hook, Step};
-use crate::steps::packages::kept_release;
 use crate::steps::policy;
 
 /// What the workload plan is made from.
@@ -216,7 +215,7 @@ pub fn keystone_files(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
             hook,
             planned_initialised,
             peer_bag.as_ref(),
-            kept_release(hook.machine.files.as_ref())?,
+            KeystoneRelease::kept(hook.machine.files.as_ref())?,
         ),
     ) {
         Ok(plan) => plan,
@@ -266,12 +265,20 @@ pub fn apache(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
                     hook,
                     initialised,
                     peer_bag.as_ref(),
-                    kept_release(hook.machine.files.as_ref())?,
+                    KeystoneRelease::kept(hook.machine.files.as_ref())?,
                 ),
             )?
         }
     };
-    let keystone_changed = rendered.keystone_changed;
+    let asked = hook
+        .facts
+        .get::<Fragments>()
+        .map(|f| f.restart.clone())
+        .unwrap_or_default();
+    if !asked.is_empty() {
+        tracing::info!("Keystone restarts: {}", asked.join("; "));
+    }
+    let keystone_changed = rendered.keystone_changed || !asked.is_empty();
     let machine = hook.machine;
     let changed = write_files(
         machine.files.as_ref(),
