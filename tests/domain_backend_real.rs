@@ -6,7 +6,7 @@
 mod support;
 
 use juju_sim::Model;
-use juju_sim_fixtures::demo::{http, issue_admin_token, request_token, token_status};
+use juju_sim_fixtures::demo::{issue_admin_token, request_token, token_status};
 use juju_sim_fixtures::scripted::KeystoneLdap;
 use juju_sim_fixtures::slapd::Slapd;
 use serde_json::{Map, Value, json};
@@ -27,25 +27,8 @@ fn admin_password(model: &mut Model) -> String {
 
 /// `curl` as `token`, with an optional JSON body: the status and the body as JSON.
 fn call(method: &str, url: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-    let auth = format!("X-Auth-Token: {token}");
-    let mut args = vec![
-        "-X",
-        method,
-        "-H",
-        &auth,
-        "-H",
-        "Content-Type: application/json",
-    ];
-    let text = body.map(|b| b.to_string());
-    if let Some(text) = &text {
-        args.extend(["-d", text.as_str()]);
-    }
-    args.push(url);
-    let reply = http(&args).unwrap();
-    (
-        reply.status,
-        serde_json::from_str(&reply.body).unwrap_or(Value::Null),
-    )
+    let (status, body) = support::call(method, url, token, body.as_ref());
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
 /// The id of the one `kind` (`domains`, `groups`, ...) that `query` finds.

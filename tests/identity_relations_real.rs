@@ -361,21 +361,8 @@ fn every_identity_form_works_on_real_keystone_and_endpoint_changes_are_told_only
 }
 
 /// `curl` as the admin, with a JSON body; the reply's status and body.
-fn admin_request(method: &str, url: &str, token: &str, body: Value) -> (u16, String) {
-    let auth = format!("X-Auth-Token: {token}");
-    let reply = demo::http(&[
-        "-X",
-        method,
-        "-H",
-        &auth,
-        "-H",
-        "Content-Type: application/json",
-        "-d",
-        &body.to_string(),
-        url,
-    ])
-    .unwrap();
-    (reply.status, reply.body)
+fn admin_call(method: &str, url: &str, token: &str, body: Value) -> (u16, String) {
+    support::call(method, url, token, Some(&body))
 }
 
 /// Keystone's WebSSO hands a token to the related dashboard's URL and to no other. A test
@@ -394,7 +381,7 @@ fn websso_trusts_only_the_related_dashboard(model: &Model, base: &str, admin: &s
             .collect::<Vec<_>>()
             .join("\n")
     };
-    let (status, body) = admin_request(
+    let (status, body) = admin_call(
         "POST",
         &format!("{base}/groups"),
         admin,
@@ -421,7 +408,7 @@ fn websso_trusts_only_the_related_dashboard(model: &Model, base: &str, admin: &s
             json!({"protocol": {"mapping_id": "websso", "remote_id_attribute": "HTTP_X_TEST_IDP"}}),
         ),
     ] {
-        let (status, reply) = admin_request("PUT", &url, admin, body);
+        let (status, reply) = admin_call("PUT", &url, admin, body);
         assert_eq!(status, 201, "{url}: {reply}");
     }
     let login = |origin: &str| {

@@ -17,4 +17,5 @@ pub mod demo;
 pub mod mariadb;
 pub mod multi_site;
 pub mod scripted;
+mod server;
 pub mod slapd;

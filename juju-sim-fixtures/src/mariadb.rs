@@ -5,7 +5,7 @@
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 
@@ -78,39 +78,19 @@ impl MariaDbServer {
             .spawn()
             .context("cannot start mariadbd (apt-get install mariadb-server)")?;
         self.server = Some(child);
-        let started = Instant::now();
-        while started.elapsed() < START_TIMEOUT {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() && self.socket().exists() {
-                return Ok(());
-            }
-            if let Some(server) = self.server.as_mut()
-                && let Ok(Some(status)) = server.try_wait()
-            {
-                self.server = None;
-                bail!(
-                    "mariadbd exited ({status}); see {}",
-                    self.dir.join("mariadbd.log").display()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        bail!("mariadbd does not accept connections on port {}", self.port)
+        let (port, socket) = (self.port, self.socket());
+        crate::server::wait_until_answering(
+            &mut self.server,
+            "mariadbd",
+            &self.dir.join("mariadbd.log"),
+            START_TIMEOUT,
+            || TcpStream::connect(("127.0.0.1", port)).is_ok() && socket.exists(),
+        )
     }
 
     /// Stops the server (SIGTERM, as `systemctl stop` does) and waits until it has exited.
     pub fn stop(&mut self) -> Result<()> {
-        let Some(mut server) = self.server.take() else {
-            return Ok(());
-        };
-        let signalled = Command::new("kill")
-            .args(["-TERM", &server.id().to_string()])
-            .status()
-            .context("cannot run kill")?;
-        if !signalled.success() {
-            bail!("cannot signal mariadbd ({signalled})");
-        }
-        server.wait().context("cannot wait for mariadbd")?;
-        Ok(())
+        crate::server::terminate(self.server.take(), "mariadbd")
     }
 }
 

@@ -5,7 +5,7 @@
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 
@@ -162,39 +162,19 @@ impl Slapd {
             .spawn()
             .context("cannot start slapd (apt-get install slapd)")?;
         self.server = Some(child);
-        let started = Instant::now();
-        while started.elapsed() < START_TIMEOUT {
-            if TcpStream::connect((self.address.as_str(), self.port)).is_ok() {
-                return Ok(());
-            }
-            if let Some(server) = self.server.as_mut()
-                && let Ok(Some(status)) = server.try_wait()
-            {
-                self.server = None;
-                bail!(
-                    "slapd exited ({status}); see {}",
-                    self.dir.join("slapd.log").display()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        bail!("slapd does not accept connections on {}", self.url())
+        let (address, port) = (self.address.clone(), self.port);
+        crate::server::wait_until_answering(
+            &mut self.server,
+            "slapd",
+            &self.dir.join("slapd.log"),
+            START_TIMEOUT,
+            || TcpStream::connect((address.as_str(), port)).is_ok(),
+        )
     }
 
     /// Stops slapd (SIGTERM) and waits until it has exited.
     pub fn stop(&mut self) -> Result<()> {
-        let Some(mut server) = self.server.take() else {
-            return Ok(());
-        };
-        let signalled = Command::new("kill")
-            .args(["-TERM", &server.id().to_string()])
-            .status()
-            .context("cannot run kill")?;
-        if !signalled.success() {
-            bail!("cannot signal slapd ({signalled})");
-        }
-        server.wait().context("cannot wait for slapd")?;
-        Ok(())
+        crate::server::terminate(self.server.take(), "slapd")
     }
 }
 

@@ -25,11 +25,11 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Endpoint, Event, RelationHook};
+use crate::event::Endpoint;
 use crate::facts::{Answering, DatabaseFlags, FactName};
 use crate::host::fs::Owner;
 use crate::host::services::Service;
-use crate::juju::{Bag, Databag};
+use crate::juju::Databag;
 use crate::keystone_api::{Change, ensure_domain};
 use crate::peer_keys;
 use crate::relations::{consumers, kept};
@@ -68,7 +68,7 @@ pub struct Domains {
 pub fn observe(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     let files = hook.machine.files.as_ref();
     let before: Domains = kept::read(files, KEPT, "domain backends")?;
-    let mut domains = match reads_juju(hook.event) {
+    let mut domains = match kept::reads_juju(hook.event, ENDPOINT) {
         true => from_juju(hook)?,
         false => before.clone(),
     };
@@ -102,18 +102,7 @@ pub fn observe(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
             .with_context(|| format!("cannot make {DOMAINS_DIR}"))?;
     }
     hook.facts.add_fragments(fragments(&domains, restart));
-    Ok(domains
-        .refused
-        .iter()
-        .map(|what| Condition::Note(format!("domain-backend: {what} refused")))
-        .collect())
-}
-
-/// The hooks in which what the subordinates sent can have changed (upgrade-charm: a charm that
-/// replaced another finds the relations it had).
-fn reads_juju(event: &Event) -> bool {
-    matches!(event, Event::UpgradeCharm | Event::Install)
-        || matches!(event, Event::Relation { endpoint, .. } if *endpoint == ENDPOINT)
+    Ok(kept::refused_notes(ENDPOINT, &domains.refused))
 }
 
 /// The keystone.conf options, with a domain related, and why Keystone restarts.
@@ -163,34 +152,18 @@ pub fn domain_file(domain: &str) -> String {
     format!("{DOMAINS_DIR}/keystone.{domain}.conf")
 }
 
-/// Every subordinate unit's domain, from Juju. A relation being broken counts for nothing.
+/// Every subordinate unit's domain, from Juju.
 fn from_juju(hook: &Hook<'_>) -> Result<Domains> {
-    let juju = hook.juju;
-    let broken = match hook.event {
-        Event::Relation {
-            hook: RelationHook::Broken,
-            ..
-        } => juju.relation_id(),
-        _ => None,
-    };
     let mut domains = Domains::default();
-    let relations = juju
-        .relation_ids(ENDPOINT.name())
-        .context("cannot list the domain-backend relations")?;
-    for relation in relations.iter().filter(|r| Some(*r) != broken.as_ref()) {
-        for unit in juju.relation_units(relation)? {
-            let bag = juju
-                .relation_data(relation, &Bag::Unit(unit.clone()))
-                .with_context(|| format!("cannot read {unit}'s data on {relation}"))?;
-            match domain(&bag) {
-                Ok(Some((name, nonce))) => {
-                    domains.nonces.insert(name, nonce);
-                }
-                Ok(None) => {}
-                Err(key) => {
-                    tracing::error!("{relation}: {unit}'s {key} is refused; its domain is ignored");
-                    domains.refused.insert(format!("{unit}'s {key}"));
-                }
+    for (relation, unit, bag) in kept::remote_bags(hook, ENDPOINT)? {
+        match domain(&bag) {
+            Ok(Some((name, nonce))) => {
+                domains.nonces.insert(name, nonce);
+            }
+            Ok(None) => {}
+            Err(key) => {
+                tracing::error!("{relation}: {unit}'s {key} is refused; its domain is ignored");
+                domains.refused.insert(format!("{unit}'s {key}"));
             }
         }
     }

@@ -20,7 +20,7 @@ use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::event::{Endpoint, Event, RelationHook};
+use crate::event::Endpoint;
 use crate::facts::FactName;
 use crate::juju::{Bag, Databag, DatabagChanges};
 use crate::relations::kept;
@@ -60,26 +60,9 @@ pub struct Middleware {
 
 /// Step: every option the subordinates give becomes a keystone.conf option.
 pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
-    let middlewares = if reads_juju(hook.event) {
-        let seen = from_juju(hook)?;
-        kept::write(hook.machine.files.as_ref(), KEPT, "middlewares", &seen)?;
-        seen
-    } else {
-        kept::read(hook.machine.files.as_ref(), KEPT, "middlewares")?
-    };
+    let middlewares = kept::seen(hook, ENDPOINT, KEPT, "middlewares", from_juju)?;
     hook.facts.add_fragments(fragments(&middlewares));
-    Ok(middlewares
-        .refused
-        .iter()
-        .map(|what| Condition::Note(format!("keystone-middleware: {what} refused")))
-        .collect())
-}
-
-/// The hooks in which what the subordinates sent can have changed (upgrade-charm: a charm that
-/// replaced another finds the relations it had).
-fn reads_juju(event: &Event) -> bool {
-    matches!(event, Event::UpgradeCharm | Event::Install)
-        || matches!(event, Event::Relation { endpoint, .. } if *endpoint == ENDPOINT)
+    Ok(kept::refused_notes(ENDPOINT, &middlewares.refused))
 }
 
 /// The keystone.conf options.
@@ -96,49 +79,35 @@ pub fn fragments(middlewares: &Middlewares) -> Fragments {
 }
 
 /// Every subordinate unit's middleware, from Juju; this unit tells each relation the release.
-/// A relation being broken counts for nothing.
 fn from_juju(hook: &Hook<'_>) -> Result<Middlewares> {
     let juju = hook.juju;
-    let broken = match hook.event {
-        Event::Relation {
-            hook: RelationHook::Broken,
-            ..
-        } => juju.relation_id(),
-        _ => None,
-    };
     let release = KeystoneRelease::kept(hook.machine.files.as_ref())?.codename();
     let mut middlewares = Middlewares::default();
-    let relations = juju
-        .relation_ids(ENDPOINT.name())
-        .context("cannot list the keystone-middleware relations")?;
-    for relation in relations.iter().filter(|r| Some(*r) != broken.as_ref()) {
-        if let Some(release) = release {
+    let mut told = Vec::new();
+    for (relation, unit, bag) in kept::remote_bags(hook, ENDPOINT)? {
+        if let Some(release) = release.filter(|_| !told.contains(&relation)) {
             let own = juju
-                .relation_data(relation, &Bag::Unit(juju.unit().clone()))
+                .relation_data(&relation, &Bag::Unit(juju.unit().clone()))
                 .with_context(|| format!("cannot read this unit's data on {relation}"))?;
             if own.get("release").map(String::as_str) != Some(release) {
                 let changes = DatabagChanges::from([("release".into(), Some(release.into()))]);
-                juju.relation_set(relation, false, &changes)
+                juju.relation_set(&relation, false, &changes)
                     .with_context(|| format!("cannot tell {relation} the release"))?;
             }
+            told.push(relation.clone());
         }
-        for unit in juju.relation_units(relation)? {
-            let bag = juju
-                .relation_data(relation, &Bag::Unit(unit.clone()))
-                .with_context(|| format!("cannot read {unit}'s data on {relation}"))?;
-            match options(&bag) {
-                Ok(options) => middlewares.units.push(Middleware {
-                    unit: unit.to_string(),
-                    name: bag.get("middleware_name").cloned(),
-                    options,
-                }),
-                Err(key) => {
-                    tracing::error!(
-                        "{relation}: {unit}'s subordinate_configuration is refused ({key}); \
-                         none of it goes into keystone.conf"
-                    );
-                    middlewares.refused.insert(format!("{unit}'s {key}"));
-                }
+        match options(&bag) {
+            Ok(options) => middlewares.units.push(Middleware {
+                unit: unit.to_string(),
+                name: bag.get("middleware_name").cloned(),
+                options,
+            }),
+            Err(key) => {
+                tracing::error!(
+                    "{relation}: {unit}'s subordinate_configuration is refused ({key}); \
+                     none of it goes into keystone.conf"
+                );
+                middlewares.refused.insert(format!("{unit}'s {key}"));
             }
         }
     }

@@ -7,13 +7,13 @@
 //! What the dashboards sent is kept on the machine, so every hook renders keystone.conf with
 //! them without asking Juju; only this relation's hooks and upgrade-charm read the relation.
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
-use crate::event::{Endpoint, Event, RelationHook};
+use crate::event::Endpoint;
 use crate::facts::FactName;
-use crate::juju::{Bag, Databag};
+use crate::juju::Databag;
 use crate::relations::kept;
 use crate::render::fragments::{ConfFragment, Fragments};
 use crate::status::Condition;
@@ -36,26 +36,9 @@ pub struct Dashboards {
 
 /// Step: every trusted dashboard URL becomes a `[federation] trusted_dashboard` line.
 pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
-    let dashboards = if reads_juju(hook.event) {
-        let seen = from_juju(hook)?;
-        keep(hook, &seen)?;
-        seen
-    } else {
-        kept(hook)?
-    };
+    let dashboards = kept::seen(hook, ENDPOINT, KEPT, "trusted dashboards", from_juju)?;
     hook.facts.add_fragments(fragments(&dashboards));
-    Ok(dashboards
-        .refused
-        .iter()
-        .map(|what| Condition::Note(format!("websso-trusted-dashboard: {what} refused")))
-        .collect())
-}
-
-/// The hooks in which what the dashboards sent can have changed (upgrade-charm: a charm that
-/// replaced another finds the relations it had).
-fn reads_juju(event: &Event) -> bool {
-    matches!(event, Event::UpgradeCharm | Event::Install)
-        || matches!(event, Event::Relation { endpoint, .. } if *endpoint == ENDPOINT)
+    Ok(kept::refused_notes(ENDPOINT, &dashboards.refused))
 }
 
 /// The keystone.conf lines.
@@ -70,36 +53,20 @@ pub fn fragments(dashboards: &Dashboards) -> Fragments {
     }
 }
 
-/// Every dashboard unit's URL, from Juju. A relation being broken counts for nothing.
+/// Every dashboard unit's URL, from Juju.
 fn from_juju(hook: &Hook<'_>) -> Result<Dashboards> {
-    let juju = hook.juju;
-    let broken = match hook.event {
-        Event::Relation {
-            hook: RelationHook::Broken,
-            ..
-        } => juju.relation_id(),
-        _ => None,
-    };
     let mut dashboards = Dashboards::default();
-    let relations = juju
-        .relation_ids(ENDPOINT.name())
-        .context("cannot list the websso-trusted-dashboard relations")?;
-    for relation in relations.iter().filter(|r| Some(*r) != broken.as_ref()) {
-        for unit in juju.relation_units(relation)? {
-            let bag = juju
-                .relation_data(relation, &Bag::Unit(unit.clone()))
-                .with_context(|| format!("cannot read {unit}'s data on {relation}"))?;
-            match dashboard_url(&bag) {
-                Ok(Some(url)) => {
-                    dashboards.trusted.insert(url);
-                }
-                Ok(None) => {}
-                Err(key) => {
-                    tracing::error!(
-                        "{relation}: {unit}'s {key} is not usable in a dashboard URL; it is not trusted"
-                    );
-                    dashboards.refused.insert(format!("{unit}'s {key}"));
-                }
+    for (relation, unit, bag) in kept::remote_bags(hook, ENDPOINT)? {
+        match dashboard_url(&bag) {
+            Ok(Some(url)) => {
+                dashboards.trusted.insert(url);
+            }
+            Ok(None) => {}
+            Err(key) => {
+                tracing::error!(
+                    "{relation}: {unit}'s {key} is not usable in a dashboard URL; it is not trusted"
+                );
+                dashboards.refused.insert(format!("{unit}'s {key}"));
             }
         }
     }
@@ -127,19 +94,6 @@ pub fn dashboard_url(bag: &Databag) -> std::result::Result<Option<String>, &'sta
         return Err("path");
     }
     Ok(Some(format!("{scheme}{hostname}{path}")))
-}
-
-fn kept(hook: &Hook<'_>) -> Result<Dashboards> {
-    kept::read(hook.machine.files.as_ref(), KEPT, "trusted dashboards")
-}
-
-fn keep(hook: &Hook<'_>, dashboards: &Dashboards) -> Result<()> {
-    kept::write(
-        hook.machine.files.as_ref(),
-        KEPT,
-        "trusted dashboards",
-        dashboards,
-    )
 }
 
 #[cfg(test)]

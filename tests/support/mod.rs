@@ -310,3 +310,23 @@ pub fn keystone_on_mariadb(
         .expect("the database relation");
     model
 }
+
+/// `curl` as `token`, with a JSON body when given: the reply's status and body.
+pub fn call(method: &str, url: &str, token: &str, body: Option<&Value>) -> (u16, String) {
+    let auth = format!("X-Auth-Token: {token}");
+    let mut args = vec![
+        "-X",
+        method,
+        "-H",
+        &auth,
+        "-H",
+        "Content-Type: application/json",
+    ];
+    let text = body.map(Value::to_string);
+    if let Some(text) = &text {
+        args.extend(["-d", text.as_str()]);
+    }
+    args.push(url);
+    let reply = juju_sim_fixtures::demo::http(&args).expect("curl");
+    (reply.status, reply.body)
+}
