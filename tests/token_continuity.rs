@@ -1,8 +1,8 @@
 //! Tokens never fail: three units on real Keystone, Apache, haproxy, memcached and MariaDB
 //! behind a VIP, with tokens that live 45 s and three fernet keys, so the leader rotates every
 //! 45 s. A client issues tokens on every unit in turn and through the VIP, and validates every
-//! live token on every serving unit (its own Apache, past haproxy) and through the VIP, all the
-//! while: through scheduled rotations and a `rotate-fernet`, a leader change, add-unit (the new
+//! live token on the serving units (their own Apache, past haproxy) and through the VIP, each on
+//! one of them in turn and the newest on all, all the while: through scheduled rotations and a `rotate-fernet`, a leader change, add-unit (the new
 //! unit serves, and is a backend, only once it holds the keys; tokens older than it validate on
 //! it), a unit whose agent is stopped when a rotation is due (the leader waits and says so;
 //! `rotate-fernet force=true` says what it risks), Apache restarted by a config change on every
@@ -84,8 +84,8 @@ fn key_index(dir: &Path, token: &str) -> String {
     "none of them".to_owned()
 }
 
-/// Issues a token on each target in turn and validates every live token on every target,
-/// until `stop`.
+/// Issues a token on each target in turn and validates the live tokens (each on one target in
+/// turn, the newest on every target), until `stop`.
 fn client(password: String, targets: Targets, stop: Arc<AtomicBool>, figures: Arc<Mutex<Figures>>) {
     let started = Instant::now();
     let mut live: Vec<Issued> = Vec::new();
@@ -118,8 +118,16 @@ fn client(password: String, targets: Targets, stop: Arc<AtomicBool>, figures: Ar
         // after a slow issue was expired when Keystone read it.)
         let fresh = |t: &Issued| t.at.elapsed() < Duration::from_secs(EXPIRATION - 7);
         live.retain(fresh);
-        for token in live.clone() {
-            for (unit, (base, keys)) in &now {
+        // Each live token on one target in turn (so on every target within a few rounds),
+        // and the newest on every target: every validation is a Keystone process's CPU, and
+        // the rest of the suite runs beside this test.
+        let newest = live.len().saturating_sub(1);
+        for (i, token) in live.clone().into_iter().enumerate() {
+            let asked: Vec<&(String, (String, Option<PathBuf>))> = match i == newest {
+                true => now.iter().collect(),
+                false => vec![&now[(turn + i) % now.len()]],
+            };
+            for (unit, (base, keys)) in asked {
                 let Some(auth) = live.last().filter(|t| fresh(t)).map(|t| t.token.clone()) else {
                     break;
                 };
