@@ -163,6 +163,8 @@ pub struct Config {
     pub default_notification_opt_out: bool,
     /// audit-middleware: every API event, authentications included, is logged as a CADF event.
     pub audit_middleware: bool,
+    /// use-policyd-override: the policyd-override resource's rules override Keystone's policy.
+    pub use_policyd_override: bool,
     /// Empty, or `/segment[/segment...]` without a trailing slash.
     pub service_path_prefix: String,
     unimplemented_set: Vec<&'static str>,
@@ -391,7 +393,7 @@ impl Config {
 
 /// Options accepted for compatibility that this charm does not act on, with their defaults as
 /// config.yaml declares them (`Null` for options without a default).
-fn unimplemented_defaults() -> [(&'static str, Value); 16] {
+fn unimplemented_defaults() -> [(&'static str, Value); 15] {
     [
         ("verbose", Value::Bool(false)),
         ("openstack-origin", Value::from("caracal")),
@@ -411,7 +413,6 @@ fn unimplemented_defaults() -> [(&'static str, Value); 16] {
         ("ldap-readonly", Value::Bool(true)),
         ("ha-bindiface", Value::from("eth0")),
         ("ha-mcastport", Value::from(5434)),
-        ("use-policyd-override", Value::Bool(false)),
     ]
 }
 
@@ -1014,6 +1015,7 @@ impl Reader<'_> {
         let enable_notifications = self.bool("enable-notifications", false);
         let default_notification_opt_out = self.bool("default-notification-opt-out", true);
         let audit_middleware = self.bool("audit-middleware", false);
+        let use_policyd_override = self.bool("use-policyd-override", false);
         let unimplemented_set = self.unimplemented_set();
 
         Config {
@@ -1062,6 +1064,7 @@ impl Reader<'_> {
             enable_notifications,
             default_notification_opt_out,
             audit_middleware,
+            use_policyd_override,
             service_path_prefix,
             unimplemented_set,
         }

@@ -29,7 +29,7 @@ use crate::steps;
 /// The steps of every hook that assesses the unit, in the order they depend on each other:
 /// each declares the facts it reads and writes ([`crate::facts`]), and a step reads only what a
 /// step before it writes. A new relation adds its file in src/relations/ and its line here.
-pub const STEPS: [Step; 27] = [
+pub const STEPS: [Step; 28] = [
     steps::config_warnings::STEP,
     steps::packages::STEP,
     relations::fernet_keys::OBSERVE,
@@ -40,6 +40,7 @@ pub const STEPS: [Step; 27] = [
     relations::websso_trusted_dashboard::STEP,
     relations::keystone_middleware::STEP,
     relations::domain_backend::OBSERVE,
+    steps::policy_overrides::STEP,
     steps::workload::KEYSTONE_FILES,
     relations::shared_db::INITIALISE,
     relations::fernet_keys::PUBLISH,
@@ -648,9 +649,9 @@ mod tests {
 
     #[test]
     fn unimplemented_options_are_warned_about_in_config_changed_only() {
-        let mut sim = Sim::keystone(1, json!({"use-policyd-override": true}));
+        let mut sim = Sim::keystone(1, json!({"harden": "os"}));
         sim.settle();
-        let warning = "option use-policyd-override is set but this charm does not implement it; it has no effect";
+        let warning = "option harden is set but this charm does not implement it; it has no effect";
         let count = |sim: &Sim| {
             sim.logs(LEADER, "WARNING")
                 .iter()

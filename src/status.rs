@@ -37,6 +37,8 @@ pub enum Condition {
     Maintenance(String),
     /// Said in a ready unit's message: `Unit is ready (<note>)`.
     Note(String),
+    /// Said before the message, whatever the status (the policy overrides' `PO:`).
+    Prefix(String),
 }
 
 impl Condition {
@@ -53,6 +55,24 @@ pub const PAUSED: &str = "Paused";
 
 /// The unit's workload status; see the module doc for the priority order.
 pub fn unit_status(conditions: &[Condition]) -> Status {
+    let status = status_of(conditions);
+    let prefixes: Vec<&str> = conditions
+        .iter()
+        .filter_map(|c| match c {
+            Condition::Prefix(prefix) => Some(prefix.as_str()),
+            _ => None,
+        })
+        .collect();
+    match prefixes.is_empty() {
+        true => status,
+        false => Status {
+            message: format!("{} {}", prefixes.join(" "), status.message),
+            ..status
+        },
+    }
+}
+
+fn status_of(conditions: &[Condition]) -> Status {
     let collect = |pick: fn(&Condition) -> Option<String>| -> Vec<String> {
         conditions.iter().filter_map(pick).collect()
     };
@@ -158,6 +178,20 @@ mod tests {
                 "active: Unit is ready (fernet rotation waiting for keystone/2)",
                 "active: Unit is ready",
             ]
+        );
+    }
+
+    #[test]
+    fn a_prefix_comes_before_the_message_whatever_the_status() {
+        let po = Condition::Prefix("PO:".into());
+        assert_eq!(
+            unit_status(std::slice::from_ref(&po)),
+            Status::active("PO: Unit is ready")
+        );
+        let waiting = Condition::Waiting("Waiting for peers".into());
+        assert_eq!(
+            unit_status(&[waiting, po]),
+            Status::waiting("PO: Waiting for peers")
         );
     }
 

@@ -864,5 +864,65 @@ fn three_units_share_one_coherent_guarded_cache_confine_admins_and_accept_totp()
             unit.name, both.body
         );
     }
+
+    // ---- Policy overrides: a rule the resource denies is denied on every unit, until the
+    // option is off again. -------------------------------------------------------------------
+    let list_projects = |unit: &Unit| {
+        call(
+            "GET",
+            &format!("{}/projects", unit.base),
+            Some(&cloud_admin),
+            None,
+        )
+        .status
+    };
+    for unit in &units {
+        assert_eq!(list_projects(unit), 200, "{}", unit.name);
+    }
+    let zip = out.path().join("policyd-override.zip");
+    std::fs::write(
+        out.path().join("deny.yaml"),
+        "identity:list_projects: \"!\"\n",
+    )
+    .unwrap();
+    let zipped = std::process::Command::new("zip")
+        .args(["-j", "-q"])
+        .arg(&zip)
+        .arg(out.path().join("deny.yaml"))
+        .status()
+        .unwrap();
+    assert!(zipped.success());
+    let policyd = |model: &mut juju_sim::Model, on: bool| {
+        let option = json!({"use-policyd-override": on});
+        model
+            .set_config("keystone", option.as_object().cloned().unwrap())
+            .unwrap();
+        support::settle(model);
+    };
+    policyd(&mut model, true);
+    model
+        .attach_resource(
+            "keystone",
+            "policyd-override",
+            &std::fs::read(&zip).unwrap(),
+        )
+        .unwrap();
+    support::settle(&mut model);
+    for unit in &units {
+        assert_eq!(
+            model.unit_status(&unit.name),
+            Some(("active".to_owned(), "PO: Unit is ready".to_owned()))
+        );
+        assert_eq!(list_projects(unit), 403, "{}: the override", unit.name);
+    }
+    policyd(&mut model, false);
+    for unit in &units {
+        assert_eq!(
+            list_projects(unit),
+            200,
+            "{}: without the override",
+            unit.name
+        );
+    }
     support::secrets::assert_no_leaks(&model);
 }

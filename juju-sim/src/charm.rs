@@ -56,6 +56,19 @@ pub struct CharmMeta {
     pub extra_bindings: Vec<String>,
     pub options: BTreeMap<String, OptionMeta>,
     pub actions: BTreeMap<String, ActionMeta>,
+    /// The resources metadata.yaml declares, by name.
+    pub resources: BTreeMap<String, ResourceMeta>,
+}
+
+/// A resource a charm declares.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ResourceMeta {
+    /// `file` or `oci-image`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// What a `file` resource's local copy is named.
+    #[serde(default)]
+    pub filename: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -71,6 +84,8 @@ struct MetadataYaml {
     peers: BTreeMap<String, RelationYaml>,
     #[serde(default, rename = "extra-bindings")]
     extra_bindings: BTreeMap<String, Option<Value>>,
+    #[serde(default)]
+    resources: BTreeMap<String, ResourceMeta>,
 }
 
 #[derive(Deserialize)]
@@ -170,6 +185,7 @@ impl CharmMeta {
             extra_bindings: parsed.extra_bindings.into_keys().collect(),
             options,
             actions: BTreeMap::new(),
+            resources: parsed.resources,
         })
     }
 

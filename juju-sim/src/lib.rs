@@ -158,7 +158,9 @@ impl Model {
                     .with_context(|| format!("cannot link the {name} tool"))?;
             }
         }
-        let world = Arc::new(Mutex::new(World::new(version)));
+        let mut state = World::new(version);
+        state.resource_dir = Some(base.join("resources"));
+        let world = Arc::new(Mutex::new(state));
         let server = Server::start(&base.join("agent.socket"), Arc::clone(&world))?;
         Ok(Model {
             world,
@@ -689,6 +691,25 @@ impl Model {
             for unit in world.live_units_of(app) {
                 world.queue(&unit, HookEvent::simple("config-changed"));
             }
+        }
+        Ok(())
+    }
+
+    /// `juju attach-resource <app> <name>=<file>`: a declared resource's new content; every unit
+    /// of the application runs upgrade-charm (as Juju's unit agents do for a new revision).
+    pub fn attach_resource(&mut self, app: &str, name: &str, content: &[u8]) -> Result<()> {
+        let mut world = self.world();
+        let Some(application) = world.apps.get_mut(app) else {
+            bail!("application {app:?} not found");
+        };
+        if !application.meta.resources.contains_key(name) {
+            bail!("invalid resource name {name:?}: {app}'s charm declares no such resource");
+        }
+        application
+            .resources
+            .insert(name.to_owned(), content.to_vec());
+        for unit in world.live_units_of(app) {
+            world.queue(&unit, HookEvent::simple("upgrade-charm"));
         }
         Ok(())
     }

@@ -57,6 +57,8 @@ pub struct App {
     pub version: String,
     pub leader_settings: Bag,
     pub next_unit: u32,
+    /// What `juju attach-resource` uploaded, by resource name.
+    pub resources: BTreeMap<String, Vec<u8>>,
 }
 
 impl App {
@@ -76,6 +78,7 @@ impl App {
             version: String::new(),
             leader_settings: Bag::new(),
             next_unit: 0,
+            resources: BTreeMap::new(),
         }
     }
 }
@@ -336,6 +339,8 @@ pub struct World {
     pub current: Option<HookContext>,
     /// Tool calls that will fail, once each (see [`crate::Model::fail_tool`]).
     pub tool_faults: Vec<ToolFault>,
+    /// Where `resource-get` puts each unit's copy of a resource (set by the model).
+    pub resource_dir: Option<std::path::PathBuf>,
     /// The virtual IPs each principal application asked its hacluster for (IPaddr2
     /// resources), which the model places on one of its live units' machines.
     pub vips: BTreeMap<String, Vec<std::net::Ipv4Addr>>,
@@ -366,6 +371,7 @@ impl World {
             actions: BTreeMap::new(),
             current: None,
             tool_faults: Vec::new(),
+            resource_dir: None,
             vips: BTreeMap::new(),
             next_relation: 0,
             next_address: 1,

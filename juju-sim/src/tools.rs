@@ -49,7 +49,7 @@ fn runtime(message: impl Into<String>) -> Fail {
 type ToolResult = Result<String, Fail>;
 
 /// The tools the simulator answers, for the tools directory.
-pub const TOOL_NAMES: [&str; 31] = [
+pub const TOOL_NAMES: [&str; 32] = [
     "config-get",
     "relation-ids",
     "relation-list",
@@ -81,6 +81,7 @@ pub const TOOL_NAMES: [&str; 31] = [
     "secret-ids",
     "secret-info-get",
     "state-get",
+    "resource-get",
 ];
 
 /// Runs one tool call for the hook in `world.current`.
@@ -125,6 +126,7 @@ pub fn run_tool(world: &mut World, tool: &str, args: &[String], stdin: &[u8]) ->
 fn dispatch(world: &mut World, tool: &str, args: &[String], stdin: &[u8]) -> ToolResult {
     match tool {
         "config-get" => config_get(world, args),
+        "resource-get" => resource_get(world, args),
         "relation-ids" => relation_ids(world, args),
         "relation-list" => relation_list(world, args),
         "relation-get" => relation_get(world, args),
@@ -551,6 +553,37 @@ fn config_get(world: &mut World, args: &[String]) -> ToolResult {
         }
     }
     Ok(render(&Value::Object(config), args.format()?))
+}
+
+/// `resource-get <name>`: the path of this unit's copy of the resource, written from what was
+/// attached; a resource that was never attached (or is not declared) cannot be downloaded.
+fn resource_get(world: &mut World, args: &[String]) -> ToolResult {
+    let args = parse(args, &[])?;
+    args.at_most(1)?;
+    let Some(name) = args.positional.first() else {
+        return Err(usage("no resource name specified"));
+    };
+    let me = unit(world);
+    let app = World::app_of(&me).to_owned();
+    let not_found = || {
+        runtime(format!(
+            "could not download resource: HTTP request failed: resource#{app}/{name} not found"
+        ))
+    };
+    let application = &world.apps[&app];
+    let meta = application.meta.resources.get(name).ok_or_else(not_found)?;
+    let content = application.resources.get(name).ok_or_else(not_found)?;
+    let dir = world
+        .resource_dir
+        .as_ref()
+        .ok_or_else(|| runtime("this model keeps no resources"))?
+        .join(&me)
+        .join(name);
+    let path = dir.join(meta.filename.as_deref().unwrap_or(name));
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&path, content))
+        .map_err(|e| runtime(format!("cannot store the resource: {e}")))?;
+    Ok(format!("{}\n", path.display()))
 }
 
 fn is_leader(world: &mut World, args: &[String]) -> ToolResult {

@@ -604,3 +604,42 @@ fn a_tool_call_from_outside_the_running_hook_is_refused() {
     assert_eq!((code, err.as_str()), (1, "ERROR wrong context ID\n"));
     assert_eq!(call(&mut p, "a/0", "is-leader").0, 0);
 }
+
+#[test]
+fn resource_get_gives_the_attached_file_and_attaching_runs_upgrade_charm() {
+    let mut p = Probe::new(2, 1);
+    // Declared but never attached: it cannot be downloaded.
+    let (code, _, stderr) = call(&mut p, "a/0", "resource-get bundle");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("resource#a/bundle not found"), "{stderr}");
+    let (code, _, _) = call(&mut p, "a/0", "resource-get nothing");
+    assert_eq!(code, 1);
+    let (code, _, _) = call(&mut p, "a/0", "resource-get");
+    assert_eq!(code, 2);
+    assert!(p.model.attach_resource("a", "nothing", b"x").is_err());
+
+    p.clear_hooks("a/0");
+    p.clear_hooks("a/1");
+    p.model.attach_resource("a", "bundle", b"first").unwrap();
+    p.model.settle().unwrap();
+    let upgraded = |p: &Probe, unit: &str| {
+        p.hooks(unit)
+            .iter()
+            .any(|h| h.starts_with("upgrade-charm "))
+    };
+    for unit in ["a/0", "a/1"] {
+        assert!(upgraded(&p, unit), "{unit}: {:?}", p.hooks(unit));
+    }
+    assert!(!upgraded(&p, "b/0"));
+    let (code, stdout, _) = call(&mut p, "a/1", "resource-get bundle");
+    assert_eq!(code, 0);
+    let path = PathBuf::from(stdout.trim());
+    assert_eq!(path.file_name().unwrap(), "bundle.zip");
+    assert_eq!(fs::read(&path).unwrap(), b"first");
+    // Each unit has a copy of its own, as up to date as the last attach.
+    p.model.attach_resource("a", "bundle", b"second").unwrap();
+    p.model.settle().unwrap();
+    let (_, stdout, _) = call(&mut p, "a/0", "resource-get bundle");
+    assert_ne!(PathBuf::from(stdout.trim()), path);
+    assert_eq!(fs::read(stdout.trim()).unwrap(), b"second");
+}

@@ -77,6 +77,7 @@ struct Cache {
     /// Relation data this hook set, by relation and bag (true: the application's), sent by
     /// [`Juju::commit`].
     pending: BTreeMap<(RelationId, bool), DatabagChanges>,
+    resources: BTreeMap<String, Option<Vec<u8>>>,
 }
 
 /// Keeps only the changes that differ from `known`; `None` and `""` both mean absent.
@@ -373,6 +374,15 @@ impl Juju {
         self.count("status-set").status_set(scope, status)?;
         self.cache.borrow_mut().statuses.push((app, status.clone()));
         Ok(())
+    }
+
+    /// An attached resource's content (None: none was attached); read once per hook.
+    pub fn resource_get(&self, name: &str) -> ToolResult<Option<Vec<u8>>> {
+        self.cached_in(
+            |c| &mut c.resources,
+            &name.to_owned(),
+            || self.count("resource-get").resource_get(name),
+        )
     }
 
     pub fn application_version_set(&self, version: &str) -> ToolResult<()> {

@@ -411,6 +411,23 @@ impl HookTools for ProcessHookTools {
         self.run("status-set", &argv, None).map(drop)
     }
 
+    fn resource_get(&self, name: &str) -> ToolResult<Option<Vec<u8>>> {
+        let tool = "resource-get";
+        let path = match self.run(tool, &args([name]), None) {
+            Ok(path) => path,
+            Err(HookToolError::Failed { stderr, .. }) if stderr.contains("not found") => {
+                return Ok(None);
+            }
+            Err(err) => return Err(err),
+        };
+        std::fs::read(path.trim())
+            .map(Some)
+            .map_err(|e| HookToolError::Parse {
+                tool,
+                detail: format!("cannot read {}: {e}", path.trim()),
+            })
+    }
+
     fn application_version_set(&self, version: &str) -> ToolResult<()> {
         self.run("application-version-set", &args(["--", version]), None)
             .map(drop)

@@ -85,4 +85,7 @@ pub trait HookTools: Send + Sync {
     fn secret_grant(&self, uri: &SecretUri, relation: &RelationId) -> ToolResult<()>;
     /// `secret-remove <uri>`: every revision of an owned secret.
     fn secret_remove(&self, uri: &SecretUri) -> ToolResult<()>;
+    /// `resource-get <name>`, then the file it names: None when the operator attached no such
+    /// resource (Juju cannot download it).
+    fn resource_get(&self, name: &str) -> ToolResult<Option<Vec<u8>>>;
 }

@@ -6,5 +6,6 @@ pub mod config_warnings;
 pub mod haproxy;
 pub mod packages;
 pub mod policy;
+pub mod policy_overrides;
 pub mod readiness;
 pub mod workload;
