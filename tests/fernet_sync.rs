@@ -32,7 +32,12 @@ fn assert_keystone_user() {
 fn deployment(version: &str, charm: &Path, config: Value) -> Model {
     assert_keystone_user();
     let mut model = Model::with_juju_version(version).unwrap();
-    model.isolate_paths(&["/etc/keystone", "/var/lib/keystone", "/run"]);
+    model.isolate_paths(&[
+        "/etc/keystone",
+        "/var/lib/keystone",
+        "/var/lib/keystone-charm",
+        "/run",
+    ]);
     model
         .deploy(
             "keystone",
@@ -455,7 +460,12 @@ fn keys_that_exist_already_are_adopted_not_replaced() {
             .map(|(i, k)| (i.to_string(), json!(k.expose()))).collect::<Map<String, Value>>(),
     });
     let mut model = Model::with_juju_version("3.6.1").unwrap();
-    model.isolate_paths(&["/etc/keystone", "/var/lib/keystone", "/run"]);
+    model.isolate_paths(&[
+        "/etc/keystone",
+        "/var/lib/keystone",
+        "/var/lib/keystone-charm",
+        "/run",
+    ]);
     model.deploy("keystone", &charm, 2, Map::new()).unwrap();
     model
         .world()
@@ -472,7 +482,12 @@ fn keys_that_exist_already_are_adopted_not_replaced() {
     // Keys already on the leader's disk (keystone-manage's) are kept too.
     let on_disk = material();
     let mut model = Model::with_juju_version("2.9.49").unwrap();
-    model.isolate_paths(&["/etc/keystone", "/var/lib/keystone", "/run"]);
+    model.isolate_paths(&[
+        "/etc/keystone",
+        "/var/lib/keystone",
+        "/var/lib/keystone-charm",
+        "/run",
+    ]);
     model.deploy("keystone", &charm, 2, Map::new()).unwrap();
     let etc = model.unit_path("keystone/0", "/etc/keystone");
     std::fs::create_dir_all(&etc).unwrap();
@@ -500,7 +515,12 @@ fn an_edge_in_another_model_holds_the_sources_keys_across_a_rotation() {
     let mut c = juju_sim::Controller::new();
     for (name, units) in [("central", 2), ("edge", 1)] {
         let model = c.add_model(name).unwrap();
-        model.isolate_paths(&["/etc/keystone", "/var/lib/keystone", "/run"]);
+        model.isolate_paths(&[
+            "/etc/keystone",
+            "/var/lib/keystone",
+            "/var/lib/keystone-charm",
+            "/run",
+        ]);
         model.deploy("keystone", &charm, units, Map::new()).unwrap();
     }
     c.settle().unwrap();

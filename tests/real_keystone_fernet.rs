@@ -195,7 +195,12 @@ fn tokens_issued_on_one_unit_validate_on_another_through_a_rotation() {
     let out = TempDir::new("real-keystone");
     let charm = support::pack_charm(&out);
     let mut model = Model::new().unwrap();
-    model.isolate_paths(&["/etc/keystone", "/var/lib/keystone", "/run"]);
+    model.isolate_paths(&[
+        "/etc/keystone",
+        "/var/lib/keystone",
+        "/var/lib/keystone-charm",
+        "/run",
+    ]);
     model.deploy("keystone", &charm, 2, Map::new()).unwrap();
     model.settle().unwrap();
     let etc0 = model.unit_path("keystone/0", "/etc/keystone");

@@ -187,7 +187,12 @@ fn a_hooks_cost_does_not_grow_with_relations_it_does_not_touch() {
     for consumers in [1, 30] {
         let mut model = Model::new().unwrap();
         // The unit writes its files on a machine of its own, never on the test host.
-        model.isolate_paths(&["/etc/keystone", "/var/lib/keystone", "/run"]);
+        model.isolate_paths(&[
+            "/etc/keystone",
+            "/var/lib/keystone",
+            "/var/lib/keystone-charm",
+            "/run",
+        ]);
         model
             .deploy("keystone", &charm, 1, Default::default())
             .unwrap();

@@ -1,9 +1,9 @@
 //! What a relation adds to keystone.conf and to the Apache vhost: an LDAP domain's driver
 //! settings, a federation protocol's options and Apache files, a trusted dashboard, a
-//! middleware's options; and when it needs Keystone restarted. A step
-//! before keystone-files adds its [`Fragments`] to the hook's facts; the workload's plan folds
-//! them into the one [`KeystoneConf`](super::KeystoneConf) and [`Vhost`](super::Vhost), and
-//! every value is checked by the rules every rendered value is.
+//! middleware's options; and when Keystone must restart (the policy overrides' step says so
+//! too). A step before keystone-files adds its [`Fragments`] to the hook's facts; the
+//! workload's plan folds them into the one [`KeystoneConf`](super::KeystoneConf) and
+//! [`Vhost`](super::Vhost), and every value is checked by the rules every rendered value is.
 
 use super::{KEYSTONE_CONF, RenderError, VHOST, ini_value, one_line, unsafe_value};
 
@@ -71,8 +71,8 @@ pub enum VhostFragment {
 pub struct Fragments {
     pub conf: Vec<ConfFragment>,
     pub vhost: Vec<VhostFragment>,
-    /// Why Keystone must restart though its files may not have changed: a relation's
-    /// subordinate changed files of its own that Keystone reads (an LDAP domain's).
+    /// Why Keystone must restart though keystone.conf may not have changed: an LDAP domain's
+    /// files, which Keystone reads once per process, or the policy overrides changed.
     pub restart: Vec<String>,
 }
 

@@ -43,7 +43,13 @@ impl Drop for TempDir {
 
 /// The paths the charm writes on its machine: each unit gets its own (empty) copies, so no test
 /// writes this machine's Keystone or Apache files.
-pub const MACHINE_PATHS: [&str; 4] = ["/etc/keystone", "/etc/apache2", "/var/lib/keystone", "/run"];
+pub const MACHINE_PATHS: [&str; 5] = [
+    "/etc/keystone",
+    "/etc/apache2",
+    "/var/lib/keystone",
+    "/var/lib/keystone-charm",
+    "/run",
+];
 
 /// The packed charm deployed as `keystone` in a simulated model of Juju `version`.
 pub struct Keystone {
