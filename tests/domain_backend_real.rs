@@ -78,9 +78,7 @@ fn an_ldap_domains_users_sign_in_on_every_unit_until_its_directory_or_relation_g
     let host = model
         .host_address()
         .expect("the host's address on the units' network");
-    let port = 20_000 + (std::process::id() % 10_000) as u16;
-    let mut slapd =
-        Slapd::start(&out.path().join("slapd"), &host, port, "Ldap-admin-4711").unwrap();
+    let mut slapd = Slapd::start(&out.path().join("slapd"), &host, "Ldap-admin-4711").unwrap();
     slapd.add_user("alice", "Alice-pw-1").unwrap();
     slapd.add_user("bob", "Bob-pw-1").unwrap();
     slapd.add_group("operators", &["alice"]).unwrap();

@@ -14,7 +14,7 @@ use juju_sim_fixtures::scripted::{IdentityConsumer, IdentityInterface};
 use support::TempDir;
 
 /// The demo's bundle, with a database of this test's own, on machines with real services.
-fn deploy_default_bundle(charm: &Path) -> Model {
+fn deploy_default_bundle(charm: &Path) -> (Model, demo::Deployed) {
     juju_sim_fixtures::scripted::ensure_mariadb().expect("MariaDB (scripts/install-real-stack)");
     let mut model = Model::new().expect("simulator (cargo build -p juju-sim builds its tools)");
     let mut bundle = Bundle::parse(DEFAULT_BUNDLE).unwrap();
@@ -23,9 +23,9 @@ fn deploy_default_bundle(charm: &Path) -> Model {
     options.insert("database".into(), name.clone().into());
     options.insert("database-user".into(), name.into());
     let charms = BTreeMap::from([("keystone".to_owned(), charm.to_path_buf())]);
-    demo::deploy_bundle(&mut model, &bundle, &charms, Services::Real).unwrap();
+    let deployed = demo::deploy_bundle(&mut model, &bundle, &charms, Services::Real).unwrap();
     support::settle(&mut model);
-    model
+    (model, deployed)
 }
 
 /// Tool calls of the last run of `hook` on `unit`.
@@ -56,7 +56,7 @@ fn steady_state(model: &mut Model, unit: &str) -> (Vec<String>, Vec<String>) {
 fn the_ha_bundle_settles_on_real_services_with_every_unit_ready_within_hook_budgets() {
     let out = TempDir::new("sim-deploy");
     let charm = support::pack_charm(&out);
-    let mut model = deploy_default_bundle(&charm);
+    let (mut model, _directory) = deploy_default_bundle(&charm);
     assert_eq!(model.units("keystone").len(), 3);
     for unit in model.units("keystone") {
         assert_eq!(

@@ -83,12 +83,33 @@ pub enum Services {
 /// `scripted:<kind>` is one of the simulator's scripted charms. Subordinates get one unit per
 /// unit of the application they relate to. With real services, call
 /// [`crate::scripted::ensure_mariadb`] first.
+/// What a deployed bundle runs beside the model, for as long as the caller keeps it: the LDAP
+/// directory of a `scripted:keystone-ldap` (real services only).
+pub struct Deployed {
+    pub directory: Option<crate::slapd::Slapd>,
+}
+
+/// The user the demo's LDAP directory holds, and the password.
+pub const LDAP_USER: (&str, &str) = ("alice", "Alice-ldap-1");
+
+/// An LDAP directory of the demo's own, on the host where the units reach MariaDB too.
+fn start_directory(model: &Model) -> Result<crate::slapd::Slapd> {
+    let host = model
+        .host_address()
+        .context("an LDAP directory needs units that are machines")?;
+    let dir = std::env::temp_dir().join(format!("juju-sim-ldap-{}", std::process::id()));
+    let slapd = crate::slapd::Slapd::start(&dir, &host, "Demo-ldap-admin-1")?;
+    slapd.add_user(LDAP_USER.0, LDAP_USER.1)?;
+    Ok(slapd)
+}
+
 pub fn deploy_bundle(
     model: &mut Model,
     bundle: &Bundle,
     charms: &BTreeMap<String, PathBuf>,
     services: Services,
-) -> Result<()> {
+) -> Result<Deployed> {
+    let mut deployed = Deployed { directory: None };
     if services == Services::Real {
         model.use_machines(keystone_machine())?;
     }
@@ -142,6 +163,25 @@ pub fn deploy_bundle(
                     "identity-service-sunbeam" => {
                         Box::new(IdentityConsumer::new(name, IdentityInterface::Sunbeam))
                     }
+                    // The domain is named after the application, as keystone-ldap's is; with
+                    // real services it writes the domain's file on its principal's machine.
+                    "keystone-ldap" => {
+                        let mut ldap = crate::scripted::KeystoneLdap::new(name);
+                        if services == Services::Real {
+                            let directory = start_directory(model)?;
+                            let principal = principal_of(bundle, name)?;
+                            let file = format!("/etc/keystone/domains/keystone.{name}.conf");
+                            let files = (0..units)
+                                .map(|n| {
+                                    let path = model.unit_path(&format!("{principal}/{n}"), &file);
+                                    (format!("{name}/{n}"), path)
+                                })
+                                .collect();
+                            ldap.config = Some((directory.domain_config(), files));
+                            deployed.directory = Some(directory);
+                        }
+                        Box::new(ldap)
+                    }
                     other => bail!("{name}: no scripted charm called {other:?}"),
                 };
                 model.deploy_scripted(name, charm, units)?;
@@ -157,7 +197,20 @@ pub fn deploy_bundle(
     for [a, b] in &bundle.relations {
         model.relate(a, b)?;
     }
-    Ok(())
+    Ok(deployed)
+}
+
+/// The application a subordinate `name` is related to.
+fn principal_of<'a>(bundle: &'a Bundle, name: &str) -> Result<&'a str> {
+    bundle
+        .relations
+        .iter()
+        .find_map(|[a, b]| match (app_of(a), app_of(b)) {
+            (a, b) if a == name => Some(b),
+            (a, b) if b == name => Some(a),
+            _ => None,
+        })
+        .with_context(|| format!("{name} is related to nothing"))
 }
 
 fn app_of(endpoint: &str) -> &str {

@@ -27,9 +27,13 @@ pub struct Slapd {
 }
 
 impl Slapd {
-    /// Writes a configuration under `dir` and starts slapd on `address:port`, with the base
-    /// entries (the suffix, `ou=users`, `ou=groups`).
-    pub fn start(dir: &Path, address: &str, port: u16, admin_password: &str) -> Result<Slapd> {
+    /// Writes a configuration under `dir` and starts slapd on a free port of `address`, with the
+    /// base entries (the suffix, `ou=users`, `ou=groups`).
+    pub fn start(dir: &Path, address: &str, admin_password: &str) -> Result<Slapd> {
+        let port = std::net::TcpListener::bind((address, 0))
+            .and_then(|listener| listener.local_addr())
+            .with_context(|| format!("no free port on {address}"))?
+            .port();
         let db = dir.join("db");
         std::fs::create_dir_all(&db).with_context(|| format!("cannot create {}", db.display()))?;
         let config = format!(

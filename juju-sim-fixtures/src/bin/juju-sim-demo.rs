@@ -202,7 +202,7 @@ fn run() -> Result<()> {
         }
     }
     let charms = BTreeMap::from([("keystone".to_owned(), charm.clone())]);
-    demo::deploy_bundle(&mut model, &bundle, &charms, services)?;
+    let deployed = demo::deploy_bundle(&mut model, &bundle, &charms, services)?;
     model.settle()?;
     let out = out.unwrap_or_else(|| match charm.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
@@ -273,6 +273,33 @@ fn run() -> Result<()> {
         validation_table(&model, &keystone_units, &issued)?;
         token = Some(issued);
         println!();
+        let ldap_domain = bundle
+            .applications
+            .iter()
+            .find(|(_, app)| app.charm == "scripted:keystone-ldap")
+            .map(|(name, _)| name.clone());
+        if let (Some(domain), Some(_)) = (ldap_domain, &deployed.directory) {
+            let (user, password) = demo::LDAP_USER;
+            let identity =
+                serde_json::json!({"name": user, "domain": {"name": domain}, "password": password});
+            let reply = demo::request_token(
+                &format!("http://{first}:5000/v3"),
+                &identity,
+                &serde_json::json!("unscoped"),
+                &[],
+            )?;
+            let ldap_token = match (reply.status, reply.subject_token) {
+                (201, Some(token)) => token,
+                (status, _) => bail!("{user} of the {domain} domain got {status}: {}", reply.body),
+            };
+            println!(
+                "== a token issued by {} for {user} of the LDAP domain {domain} (keystone-ldap; \
+                 the user is in the demo's slapd), validated on every unit",
+                keystone_units[0]
+            );
+            validation_table(&model, &keystone_units, &ldap_token)?;
+            println!();
+        }
     }
 
     // One update-status tick and a config-changed with nothing to change, as Juju sends after
