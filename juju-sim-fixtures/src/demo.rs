@@ -13,8 +13,8 @@ use crate::scripted::{HaCluster, IdentityConsumer, IdentityInterface, MySql};
 use juju_sim::Model;
 
 /// A Keystone unit's machine: the host's /etc (with /etc/keystone over it, without the host's
-/// key repositories), Keystone's and the charm's state directories, the system CA store, and
-/// empty log and run directories.
+/// key repositories), Keystone's, the charm's and Apache's state directories, the system CA
+/// store, and empty log and run directories.
 pub fn keystone_machine() -> juju_sim::machine::MachineLayout {
     let strings = |paths: &[&str]| paths.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>();
     juju_sim::machine::MachineLayout {
@@ -25,6 +25,8 @@ pub fn keystone_machine() -> juju_sim::machine::MachineLayout {
             "/etc/keystone",
             "/var/lib/keystone-charm",
             "/var/lib/keystone",
+            // a2ensite's and a2enmod's markers: shared, two machines' would race.
+            "/var/lib/apache2",
             "/usr/local/share/ca-certificates",
         ]),
         not_seeded: strings(&[
