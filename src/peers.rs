@@ -8,7 +8,6 @@
 //! others' acknowledgements only when a rotation is due), through Juju's per-hook cache.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 
@@ -45,10 +44,6 @@ impl<'a> Peers<'a> {
         }))
     }
 
-    pub fn relation(&self) -> &RelationId {
-        &self.relation
-    }
-
     /// One key of the application bag.
     pub fn get(&self, key: &str) -> Option<String> {
         self.app.borrow().get(key).cloned()
@@ -57,15 +52,6 @@ impl<'a> Peers<'a> {
     /// The application bag as it stands now.
     pub fn app(&self) -> Databag {
         self.app.borrow().clone()
-    }
-
-    /// The application bag's keys under `prefix`, without it.
-    pub fn with_prefix(&self, prefix: &str) -> BTreeMap<String, String> {
-        self.app
-            .borrow()
-            .iter()
-            .filter_map(|(key, value)| Some((key.strip_prefix(prefix)?.to_owned(), value.clone())))
-            .collect()
     }
 
     /// The leader's: sets (Some) or deletes (None) keys of the application bag.
