@@ -20,10 +20,11 @@ pub enum Endpoint {
     WebssoTrustedDashboard,
     KeystoneMiddleware,
     DomainBackend,
+    KeystoneFidServiceProvider,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 15] = [
+    pub const ALL: [Endpoint; 16] = [
         Endpoint::IdentityService,
         Endpoint::IdentityCredentials,
         Endpoint::IdentityAdmin,
@@ -39,6 +40,7 @@ impl Endpoint {
         Endpoint::WebssoTrustedDashboard,
         Endpoint::KeystoneMiddleware,
         Endpoint::DomainBackend,
+        Endpoint::KeystoneFidServiceProvider,
     ];
 
     /// The endpoint's name in metadata.yaml and in relation ids.
@@ -59,6 +61,7 @@ impl Endpoint {
             Endpoint::WebssoTrustedDashboard => "websso-trusted-dashboard",
             Endpoint::KeystoneMiddleware => "keystone-middleware",
             Endpoint::DomainBackend => "domain-backend",
+            Endpoint::KeystoneFidServiceProvider => "keystone-fid-service-provider",
         }
     }
 
@@ -308,6 +311,6 @@ mod tests {
             assert!(!matches!(event, Event::Unknown(_)), "{name}");
             assert_eq!(event.name(), name);
         }
-        assert_eq!(Event::handled_hook_names().len(), 9 + 4 + 15 * 5);
+        assert_eq!(Event::handled_hook_names().len(), 9 + 4 + 16 * 5);
     }
 }

@@ -29,7 +29,7 @@ use crate::steps;
 /// The steps of every hook that assesses the unit, in the order they depend on each other:
 /// each declares the facts it reads and writes ([`crate::facts`]), and a step reads only what a
 /// step before it writes. A new relation adds its file in src/relations/ and its line here.
-pub const STEPS: [Step; 28] = [
+pub const STEPS: [Step; 29] = [
     steps::config_warnings::STEP,
     steps::packages::STEP,
     relations::fernet_keys::OBSERVE,
@@ -40,6 +40,7 @@ pub const STEPS: [Step; 28] = [
     relations::websso_trusted_dashboard::STEP,
     relations::keystone_middleware::STEP,
     relations::domain_backend::OBSERVE,
+    relations::keystone_fid_service_provider::STEP,
     steps::policy_overrides::STEP,
     steps::workload::KEYSTONE_FILES,
     relations::shared_db::INITIALISE,

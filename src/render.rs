@@ -133,12 +133,16 @@ impl Templates {
         // The relations' options are checked against what the charm sets itself.
         let own = self.render(KEYSTONE_CONF, &view)?;
         let additions = fragments::conf_view(&conf.fragments, &own)?;
-        // [auth] methods is the one list fragments may add to (fragments::LIST_OPTIONS).
-        for (_, _, method) in additions.list_items {
-            if !view.auth_methods.contains(&method) {
-                view.auth_methods.push(method);
+        // [auth] methods is the one list fragments may change (fragments::LIST_OPTIONS).
+        let (added, removed): (Vec<_>, Vec<_>) =
+            additions.list_edits.into_iter().partition(|edit| edit.add);
+        for edit in added {
+            if !view.auth_methods.contains(&edit.item) {
+                view.auth_methods.push(edit.item);
             }
         }
+        view.auth_methods
+            .retain(|method| !removed.iter().any(|edit| edit.item == *method));
         view.fragments = additions.sections;
         self.render(KEYSTONE_CONF, &view)
     }
@@ -441,7 +445,8 @@ pub struct KeystoneConf {
     pub fragments: Vec<ConfFragment>,
 }
 
-/// `[auth] methods` as the charm sets it; a relation may add its own ([`ConfKind::ListItem`]).
+/// `[auth] methods` as the charm sets it; a relation may add its own ([`ConfKind::ListItem`])
+/// and take one out ([`ConfKind::ListRemoval`]).
 const AUTH_METHODS: [&str; 7] = [
     "external",
     "password",

@@ -19,7 +19,7 @@ fn deploy_default_bundle(charm: &Path) -> (Model, demo::Deployed) {
     juju_sim_fixtures::scripted::ensure_mariadb().expect("MariaDB (scripts/install-real-stack)");
     let mut model = Model::new().expect("simulator (cargo build -p juju-sim builds its tools)");
     let mut bundle = Bundle::parse(DEFAULT_BUNDLE).unwrap();
-    // The LDAP domain's restarts add a minute to the suite; tests/domain_backend_real.rs has it.
+    // The LDAP domain's restarts add a minute to the suite; tests/external_identity_real.rs has it.
     bundle.applications.remove("corp");
     bundle
         .relations

@@ -780,3 +780,174 @@ impl ScriptedCharm for KeystoneLdap {
         Ok(())
     }
 }
+
+/// Where a [`KeystoneOpenidc`] finds its OpenID Connect provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenidcProvider {
+    /// The provider's discovery document.
+    pub metadata_url: String,
+    /// The keys bearer tokens are verified against.
+    pub jwks_url: String,
+    /// The CA the provider's HTTPS certificate chains to, when the system's store does not
+    /// hold it (`OIDCCABundlePath`: a test's provider, which the host's store must not trust).
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// A `keystone-openidc` subordinate. On each keystone-fid-service-provider relation it reads
+/// where its principal says Keystone is (`hostname`, `port`, `tls-enabled`, JSON-encoded) and
+/// sends `protocol-name`, `remote-id-attribute` and `restart-nonce`, JSON-encoded, as the real
+/// charm does. Given its principal's `/etc/apache2`, it first writes its Apache file there as
+/// the real charm's template renders it for bearer tokens (`AuthType auth-openidc`, keys from
+/// the provider's JWKS; and, beyond the template, the provider's CA when given), enables
+/// `auth_openidc`, and asks for a restart with a new nonce
+/// whenever the file changed; when the relation is broken it removes both.
+pub struct KeystoneOpenidc {
+    pub protocol: String,
+    pub remote_id_attribute: String,
+    /// The identity provider's id in Keystone.
+    pub idp: String,
+    pub provider: Option<OpenidcProvider>,
+    /// Each of this application's units' principal's `/etc/apache2` (none: nothing is written).
+    pub apache_dirs: BTreeMap<String, std::path::PathBuf>,
+    /// The restart nonce's counter (0: no nonce sent); a test raises it to ask for a restart.
+    pub nonce: Arc<Mutex<u32>>,
+    /// What each unit's principal told it, by this application's unit.
+    pub told: Arc<Mutex<BTreeMap<String, BTreeMap<String, String>>>>,
+}
+
+impl KeystoneOpenidc {
+    pub fn new(idp: &str) -> KeystoneOpenidc {
+        KeystoneOpenidc {
+            protocol: "openid".to_owned(),
+            remote_id_attribute: "HTTP_OIDC_ISS".to_owned(),
+            idp: idp.to_owned(),
+            provider: None,
+            apache_dirs: BTreeMap::new(),
+            nonce: Arc::new(Mutex::new(0)),
+            told: Arc::new(Mutex::new(BTreeMap::new())),
+        }
+    }
+
+    /// The Apache file, for a principal at `scheme://hostname:port`.
+    fn apache_file(&self, provider: &OpenidcProvider, base: &str) -> String {
+        let (idp, protocol) = (&self.idp, &self.protocol);
+        format!(
+            "OIDCClaimPrefix \"OIDC-\"\nOIDCClaimDelimiter \";\"\nOIDCResponseType id_token\n\
+             OIDCScope \"openid email profile\"\n\n\
+             OIDCProviderMetadataURL {metadata}\n\n\
+             OIDCClientID keystone\nOIDCClientSecret keystone-secret\n\
+             OIDCCryptoPassphrase openidc-test-passphrase\n\
+             OIDCRedirectURI {base}/v3/redirect_uri\n\n\
+             OIDCOAuthVerifyJwksUri {jwks}\n{ca}\n\
+             <LocationMatch /v3/redirect_uri>\n  Require valid-user\n  AuthType auth-openidc\n\
+             </LocationMatch>\n\n\
+             <LocationMatch /v3/OS-FEDERATION/identity_providers/{idp}/protocols/{protocol}/auth>\n\
+             \x20 AuthType auth-openidc\n  Require valid-user\n</LocationMatch>\n\n\
+             <Location /v3/auth/OS-FEDERATION/websso/{protocol}>\n  Require valid-user\n\
+             \x20 AuthType openid-connect\n</Location>\n\
+             <Location /v3/auth/OS-FEDERATION/identity_providers/{idp}/protocols/{protocol}/websso>\n\
+             \x20 Require valid-user\n  AuthType openid-connect\n</Location>\n",
+            metadata = provider.metadata_url,
+            jwks = provider.jwks_url,
+            ca = provider
+                .ca_file
+                .as_ref()
+                .map(|path| format!("OIDCCABundlePath {}\n", path.display()))
+                .unwrap_or_default(),
+        )
+    }
+
+    /// Writes the Apache file and enables the module under `apache`: whether anything changed.
+    fn configure(&self, apache: &std::path::Path, text: &str) -> Result<bool> {
+        let file = apache.join(format!("openidc/openidc-location.{}.conf", self.idp));
+        let mut changed = false;
+        if std::fs::read_to_string(&file).ok().as_deref() != Some(text) {
+            std::fs::create_dir_all(apache.join("openidc"))?;
+            std::fs::write(&file, text)?;
+            changed = true;
+        }
+        for part in ["load", "conf"] {
+            let name = format!("auth_openidc.{part}");
+            // As a2enmod links it, so it resolves on the principal's machine.
+            let available = std::path::Path::new("../mods-available").join(&name);
+            let enabled = apache.join("mods-enabled").join(&name);
+            if apache.join("mods-available").join(&name).exists()
+                && std::fs::symlink_metadata(&enabled).is_err()
+            {
+                std::os::unix::fs::symlink(&available, &enabled)?;
+                changed = true;
+            }
+        }
+        Ok(changed)
+    }
+
+    fn unconfigure(&self, apache: &std::path::Path) {
+        let _ = std::fs::remove_file(
+            apache.join(format!("openidc/openidc-location.{}.conf", self.idp)),
+        );
+        for part in ["load", "conf"] {
+            let _ = std::fs::remove_file(apache.join(format!("mods-enabled/auth_openidc.{part}")));
+        }
+    }
+}
+
+impl ScriptedCharm for KeystoneOpenidc {
+    fn metadata(&self) -> &str {
+        "name: keystone-openidc\nsubordinate: true\nprovides:\n  keystone-fid-service-provider:\n    \
+         interface: keystone-fid-service-provider\n    scope: container\n"
+    }
+
+    fn handle(&mut self, hook: &mut ScriptedHook<'_>) -> Result<()> {
+        let apache = self.apache_dirs.get(&hook.unit).cloned();
+        if hook.hook_name() == "keystone-fid-service-provider-relation-broken" {
+            if let Some(apache) = &apache {
+                self.unconfigure(apache);
+            }
+            return Ok(());
+        }
+        for relation in hook.relation_ids("keystone-fid-service-provider")? {
+            let Some(principal) = hook.relation_list(&relation)?.into_iter().next() else {
+                continue;
+            };
+            let bag = hook.relation_get(&relation, &principal, false)?;
+            self.told
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(hook.unit.clone(), bag.clone());
+            let decoded = |key: &str| -> Option<serde_json::Value> {
+                serde_json::from_str(bag.get(key)?).ok()
+            };
+            if let (Some(apache), Some(provider), Some(host), Some(port), Some(tls)) = (
+                &apache,
+                &self.provider,
+                decoded("hostname"),
+                decoded("port"),
+                decoded("tls-enabled"),
+            ) {
+                let scheme = if tls == serde_json::Value::Bool(true) {
+                    "https"
+                } else {
+                    "http"
+                };
+                let host = host.as_str().unwrap_or_default();
+                let text = self.apache_file(provider, &format!("{scheme}://{host}:{port}"));
+                if self.configure(apache, &text)? {
+                    *self.nonce.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+                }
+            }
+            let json = |value: &str| serde_json::Value::from(value).to_string();
+            let mut settings = vec![
+                ("protocol-name", json(&self.protocol)),
+                ("remote-id-attribute", json(&self.remote_id_attribute)),
+            ];
+            let nonce = *self.nonce.lock().unwrap_or_else(|p| p.into_inner());
+            if nonce > 0 {
+                settings.push(("restart-nonce", json(&nonce.to_string())));
+            }
+            let settings: Vec<(&str, &str)> =
+                settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            hook.relation_set(&relation, false, &settings)?;
+        }
+        Ok(())
+    }
+}

@@ -14,6 +14,7 @@ pub mod identity_credentials;
 pub mod identity_notifications;
 pub mod identity_service;
 pub mod kept;
+pub mod keystone_fid_service_provider;
 pub mod keystone_middleware;
 pub mod keystone_service;
 pub mod nrpe_external_master;

@@ -18,6 +18,10 @@ pub enum ConfKind {
     Repeat,
     /// An item added to a list the charm renders itself ([`LIST_OPTIONS`]): `[auth] methods`.
     ListItem,
+    /// An item taken out of such a list: a federation takes `external` out of `[auth]
+    /// methods`, as the Python charm does, so a `REMOTE_USER` Apache sets is never read as a
+    /// local user.
+    ListRemoval,
 }
 
 /// The list options of the charm's own keystone.conf a fragment may add to.
@@ -43,6 +47,10 @@ impl ConfFragment {
 
     pub fn list_item(section: &str, key: &str, value: impl Into<String>) -> ConfFragment {
         ConfFragment::new(section, key, value, ConfKind::ListItem)
+    }
+
+    pub fn list_removal(section: &str, key: &str, value: impl Into<String>) -> ConfFragment {
+        ConfFragment::new(section, key, value, ConfKind::ListRemoval)
     }
 
     fn new(section: &str, key: &str, value: impl Into<String>, kind: ConfKind) -> ConfFragment {
@@ -135,10 +143,19 @@ fn settings(text: &str) -> Vec<(String, String)> {
     found
 }
 
+/// An item added to, or taken out of, a list the charm renders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ListEdit {
+    pub section: String,
+    pub key: String,
+    pub item: String,
+    pub add: bool,
+}
+
 /// What the fragments add to keystone.conf, checked.
 pub(super) struct ConfAdditions {
-    /// Items for the lists the charm renders: (section, key, item).
-    pub list_items: Vec<(String, String, String)>,
+    /// Changes to the lists the charm renders, in the order given.
+    pub list_edits: Vec<ListEdit>,
     /// The other options, grouped by section in the order given.
     pub sections: Vec<SectionView>,
 }
@@ -157,7 +174,7 @@ pub(super) fn conf_view(
         let value = ini_value("a relation's keystone.conf value", &fragment.value)?;
         let place = (fragment.section.as_str(), fragment.key.as_str());
         match fragment.kind {
-            ConfKind::ListItem => {
+            ConfKind::ListItem | ConfKind::ListRemoval => {
                 if !LIST_OPTIONS.contains(&place) {
                     return unsafe_value(
                         "a relation's keystone.conf list item",
@@ -172,7 +189,12 @@ pub(super) fn conf_view(
                         "a list item may not hold , or spaces",
                     );
                 }
-                items.push((place.0.to_owned(), place.1.to_owned(), value));
+                items.push(ListEdit {
+                    section: place.0.to_owned(),
+                    key: place.1.to_owned(),
+                    item: value,
+                    add: fragment.kind == ConfKind::ListItem,
+                });
                 continue;
             }
             ConfKind::Set | ConfKind::Repeat => {}
@@ -202,7 +224,7 @@ pub(super) fn conf_view(
         }
     }
     Ok(ConfAdditions {
-        list_items: items,
+        list_edits: items,
         sections,
     })
 }

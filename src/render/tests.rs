@@ -571,6 +571,7 @@ fn federation_fragments() -> Fragments {
             ConfFragment::set("identity", "domain_config_dir", "/etc/keystone/domains"),
             ConfFragment::list_item("auth", "methods", "mapped"),
             ConfFragment::list_item("auth", "methods", "openid"),
+            ConfFragment::list_removal("auth", "methods", "external"),
             ConfFragment::set("openid", "remote_id_attribute", "HTTP_OIDC_ISS"),
             ConfFragment::repeat(
                 "federation",
@@ -600,7 +601,8 @@ fn the_relations_fragments_join_keystone_conf_and_the_vhost() {
     conf.fragments = federation_fragments().conf;
     let rendered = t.keystone_conf(&conf).unwrap();
     insta::assert_snapshot!("keystone_conf_fragments", rendered);
-    // The charm's own options are all still there, once; the list grew by the new method only.
+    // The charm's own options are all still there, once; the list grew by the new method and
+    // lost the one taken out.
     let entries = oslo_ini(&rendered);
     for (section, key) in shape(&own) {
         let count = entries
@@ -611,7 +613,7 @@ fn the_relations_fragments_join_keystone_conf_and_the_vhost() {
     }
     assert_eq!(
         value_of(&rendered, "auth", "methods"),
-        "external,password,token,oauth1,openid,totp,application_credential,mapped"
+        "password,token,oauth1,openid,totp,application_credential,mapped"
     );
     assert_eq!(
         value_of(&rendered, "identity", "domain_config_dir"),
@@ -694,6 +696,8 @@ fn a_fragment_cannot_change_the_files_meaning_or_override_the_charm() {
         ConfFragment::list_item("auth", "methods", "mapped,external"),
         ConfFragment::list_item("auth", "methods", "mapped x"),
         ConfFragment::list_item("identity", "driver", "ldap"),
+        ConfFragment::list_removal("identity", "driver", "sql"),
+        ConfFragment::list_removal("auth", "methods", "password\n[x]"),
     ] {
         let shown = format!("{refused:?}");
         assert!(is_unsafe(conf_with(refused)), "{shown} was rendered");
