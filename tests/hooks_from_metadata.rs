@@ -103,3 +103,80 @@ fn the_cli_hook_list_is_exactly_the_metadata_hooks() {
     let handled: BTreeSet<String> = Event::handled_hook_names().into_iter().collect();
     assert_eq!(from_metadata, handled);
 }
+
+/// The Python charm's endpoints (openstack/charm-keystone, metadata.yaml, master of 2025): role,
+/// name, interface and whether it is container-scoped. A bundle of it relates these, and
+/// `juju refresh --switch` keeps a relation only where the new charm declares the endpoint with
+/// the same interface.
+const PYTHON_CHARM_ENDPOINTS: [(&str, &str, &str, bool); 13] = [
+    (
+        "provides",
+        "nrpe-external-master",
+        "nrpe-external-master",
+        true,
+    ),
+    ("provides", "identity-service", "keystone", false),
+    (
+        "provides",
+        "identity-notifications",
+        "keystone-notifications",
+        false,
+    ),
+    ("provides", "identity-admin", "keystone-admin", false),
+    (
+        "provides",
+        "identity-credentials",
+        "keystone-credentials",
+        false,
+    ),
+    ("requires", "shared-db", "mysql-shared", false),
+    ("requires", "ha", "hacluster", true),
+    (
+        "requires",
+        "domain-backend",
+        "keystone-domain-backend",
+        true,
+    ),
+    (
+        "requires",
+        "keystone-fid-service-provider",
+        "keystone-fid-service-provider",
+        true,
+    ),
+    (
+        "requires",
+        "websso-trusted-dashboard",
+        "websso-trusted-dashboard",
+        false,
+    ),
+    ("requires", "certificates", "tls-certificates", false),
+    (
+        "requires",
+        "keystone-middleware",
+        "keystone-middleware",
+        true,
+    ),
+    ("peers", "cluster", "keystone-ha", false),
+];
+
+#[test]
+fn every_endpoint_and_resource_of_the_python_charm_is_declared_alike() {
+    let meta = metadata();
+    for (role, name, interface, container) in PYTHON_CHARM_ENDPOINTS {
+        let endpoint = meta
+            .get(role)
+            .and_then(|endpoints| endpoints.get(name))
+            .unwrap_or_else(|| panic!("{role}: {name} is not declared"));
+        let field = |key: &str| endpoint.get(key).and_then(|v| v.as_str());
+        assert_eq!(field("interface"), Some(interface), "{name}");
+        let scope = if container { Some("container") } else { None };
+        assert_eq!(field("scope"), scope, "{name}");
+    }
+    let resource = meta
+        .get("resources")
+        .and_then(|resources| resources.get("policyd-override"))
+        .expect("the policyd-override resource");
+    let field = |key: &str| resource.get(key).and_then(|v| v.as_str());
+    assert_eq!(field("type"), Some("file"));
+    assert_eq!(field("filename"), Some("policyd-override.zip"));
+}
