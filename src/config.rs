@@ -167,6 +167,8 @@ pub struct Config {
     pub use_policyd_override: bool,
     /// Empty, or `/segment[/segment...]` without a trailing slash.
     pub service_path_prefix: String,
+    /// openstack-origin, as written; [`crate::origin`] reads it for the machine's series.
+    pub openstack_origin: String,
     unimplemented_set: Vec<&'static str>,
 }
 
@@ -393,10 +395,9 @@ impl Config {
 
 /// Options accepted for compatibility that this charm does not act on, with their defaults as
 /// config.yaml declares them (`Null` for options without a default).
-fn unimplemented_defaults() -> [(&'static str, Value); 15] {
+fn unimplemented_defaults() -> [(&'static str, Value); 14] {
     [
         ("verbose", Value::Bool(false)),
-        ("openstack-origin", Value::from("caracal")),
         ("action-managed-upgrade", Value::Bool(false)),
         ("harden", Value::Null),
         ("keystone-admin-role", Value::from("Admin")),
@@ -1066,6 +1067,7 @@ impl Reader<'_> {
             audit_middleware,
             use_policyd_override,
             service_path_prefix,
+            openstack_origin: self.string("openstack-origin", "caracal"),
             unimplemented_set,
         }
     }
@@ -1398,13 +1400,13 @@ mod tests {
     #[test]
     fn unimplemented_options_set_to_other_values_are_listed() {
         let config = Config::from_options(&with(json!({
-            "haproxy-server-timeout": 90000, "openstack-origin": "cloud:jammy-caracal",
+            "haproxy-server-timeout": 90000, "action-managed-upgrade": true,
             "wsgi-socket-rotation": false, "healthcheck-timeout": 1000, "verbose": false
         })))
         .expect("valid");
         assert_eq!(
             config.unimplemented_options_set(),
-            vec!["openstack-origin"],
+            vec!["action-managed-upgrade"],
             "the haproxy timeouts and wsgi-socket-rotation are implemented"
         );
     }

@@ -676,7 +676,13 @@ mod tests {
             stdout: stdout.to_owned(),
             stderr: String::new(),
         };
+        // On jammy, caracal is the Cloud Archive's: its keyring is there; apt-get update. Then
         // dpkg-query: only keystone is installed; apt-get update and install; then the version.
+        machine
+            .1
+            .runner
+            .reply(reply("ubuntu-cloud-keyring install ok installed\n"));
+        machine.1.runner.reply(reply(""));
         machine
             .1
             .runner
@@ -692,14 +698,30 @@ mod tests {
             .iter()
             .map(|c| c.to_string())
             .collect();
-        assert!(calls[0].starts_with("dpkg-query -W"), "{calls:?}");
+        assert!(calls[0].ends_with("ubuntu-cloud-keyring"), "{calls:?}");
         assert!(
-            calls[2].ends_with(
+            calls[1].contains("update -o APT::Update::Error-Mode=any"),
+            "{calls:?}"
+        );
+        let sources = crate::host::fs::Files::read(
+            machine.1.files.as_ref(),
+            std::path::Path::new(crate::origin::CLOUD_ARCHIVE_LIST),
+        )
+        .unwrap()
+        .unwrap();
+        assert!(
+            String::from_utf8(sources)
+                .unwrap()
+                .contains("jammy-updates/caracal main")
+        );
+        assert!(calls[2].starts_with("dpkg-query -W"), "{calls:?}");
+        assert!(
+            calls[4].ends_with(
                 "install -y --no-install-recommends python3-pymysql apache2 libapache2-mod-wsgi-py3 haproxy ca-certificates memcached nftables"
             ),
             "{calls:?}"
         );
-        assert_eq!(calls[3], "dpkg-query -W -f ${Version} keystone");
+        assert_eq!(calls[5], "dpkg-query -W -f ${Version} keystone");
         assert_eq!(sim.model.world().apps["keystone"].version, "25.0.0");
         assert!(
             machine

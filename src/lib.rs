@@ -24,6 +24,7 @@ pub mod keystone_api;
 pub mod logging;
 pub mod machine;
 pub mod nagios;
+pub mod origin;
 pub mod paths;
 pub mod peer_keys;
 pub mod peers;

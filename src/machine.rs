@@ -148,6 +148,14 @@ impl Machine {
                 .write(&path, text.as_bytes(), &Owner::root(), 0o644);
             assert!(written.is_ok(), "{written:?}");
         }
+        // An Ubuntu machine of the first series the charm runs on.
+        let os_release = twins.files.write(
+            Path::new(paths::OS_RELEASE),
+            b"NAME=\"Ubuntu\"\nVERSION_ID=\"22.04\"\nID=ubuntu\nVERSION_CODENAME=jammy\n",
+            &Owner::root(),
+            0o644,
+        );
+        assert!(os_release.is_ok(), "{os_release:?}");
         // The charm's binary, as Juju unpacks it (the nrpe relation copies it).
         let binary = twins.files.write(
             &charm_dir.join("bin/keystone-charm"),

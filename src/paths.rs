@@ -55,6 +55,8 @@ pub const MEMCACHED_CONF: &str = "/etc/memcached.conf";
 /// The nftables table that lets only the application's units reach memcached, as last loaded
 /// (`nft -f`).
 pub const CACHE_FIREWALL: &str = "/var/lib/keystone/charm-cache-firewall.nft";
+/// The distribution and its series (`ID`, `VERSION_CODENAME`).
+pub const OS_RELEASE: &str = "/etc/os-release";
 /// The installed Keystone's upstream version, as install, start and upgrade-charm read it.
 pub const KEYSTONE_VERSION: &str = "/var/lib/keystone/charm-keystone-version";
 /// Keystone's policy (keystone.conf's `[oslo_policy] policy_file`).

@@ -3,7 +3,11 @@
 
 use anyhow::{Context, Result, bail};
 
+use std::path::Path;
+
+use super::fs::{DesiredFile, Files, Owner, write_files};
 use super::process::{Invocation, Runner, run_checked};
+use crate::origin::{SigningKey, SourcePlan};
 use crate::secret::Sensitive;
 
 /// The packages a Keystone unit needs.
@@ -53,10 +57,9 @@ pub fn missing(runner: &dyn Runner, packages: &[&str]) -> Result<Vec<String>> {
     Ok(missing_from_status(packages, &output.stdout))
 }
 
-/// Installs packages with apt-get (waiting for another apt run rather than failing at once,
-/// keeping local changes to conffiles).
-pub fn install(runner: &dyn Runner, missing: &[String]) -> Result<()> {
-    tracing::info!("installing {}", missing.join(" "));
+/// apt-get with `args`, non-interactive, waiting for another apt run rather than failing at
+/// once, keeping local changes to conffiles.
+fn apt_get(args: &[&str]) -> Invocation {
     let options = [
         "-q",
         "-o",
@@ -66,24 +69,157 @@ pub fn install(runner: &dyn Runner, missing: &[String]) -> Result<()> {
         "-o",
         "Dpkg::Options::=--force-confold",
     ];
-    let apt = |args: &[&str]| {
-        Invocation::new("apt-get")
-            .args(options)
-            .args(args.iter().copied())
-            .env(
-                "DEBIAN_FRONTEND",
-                Sensitive::new("noninteractive".to_owned()),
-            )
-            .timeout(std::time::Duration::from_secs(1800))
-    };
+    Invocation::new("apt-get")
+        .args(options)
+        .args(args.iter().copied())
+        .env(
+            "DEBIAN_FRONTEND",
+            Sensitive::new("noninteractive".to_owned()),
+        )
+        .timeout(std::time::Duration::from_secs(1800))
+}
+
+/// Installs packages with apt-get, after refreshing its index.
+pub fn install(runner: &dyn Runner, missing: &[String]) -> Result<()> {
+    tracing::info!("installing {}", missing.join(" "));
     let mut install = vec!["install", "-y", "--no-install-recommends"];
     install.extend(missing.iter().map(String::as_str));
-    for invocation in [apt(&["update"]), apt(&install)] {
+    for invocation in [apt_get(&["update"]), apt_get(&install)] {
         if let Err(err) = run_checked(runner, &invocation) {
             bail!("{err}; check the machine's package sources and proxy settings");
         }
     }
     Ok(())
+}
+
+/// The keyring an origin's key is kept in (armoured: apt reads `.asc` keyrings as they are).
+pub const ORIGIN_KEYRING: &str = "/etc/apt/trusted.gpg.d/openstack-origin.asc";
+
+/// Why the sources could not be configured: said in the blocked status.
+#[derive(Debug, thiserror::Error)]
+pub enum SourcesError {
+    #[error("cannot install {package}: {detail}")]
+    Keyring { package: String, detail: String },
+    #[error("cannot fetch key {id} from the Ubuntu keyserver: {detail}")]
+    KeyFetch { id: String, detail: String },
+    #[error("add-apt-repository {spec} failed: {detail}")]
+    AptRepository { spec: String, detail: String },
+    #[error("apt-get update failed with these sources: {detail}")]
+    Update { detail: String },
+}
+
+/// Configures apt's sources as `plan` says and refreshes its index when they changed. When that
+/// fails, the
+/// charm's lists and keyring are put back as they were, so the machine keeps installing from
+/// what it had; the error says why. Returns whether the sources changed.
+pub fn configure_sources(
+    files: &dyn Files,
+    runner: &dyn Runner,
+    plan: &SourcePlan,
+) -> Result<Result<bool, SourcesError>> {
+    let owned: Vec<&str> = plan
+        .lists
+        .iter()
+        .map(|(path, _)| *path)
+        .chain([ORIGIN_KEYRING])
+        .collect();
+    let mut before = Vec::new();
+    for path in &owned {
+        before.push((*path, files.read(Path::new(path))?));
+    }
+    let outcome = apply_sources(files, runner, plan)?;
+    if outcome.is_err() {
+        for (path, content) in &before {
+            match content {
+                Some(bytes) => {
+                    files.write(Path::new(path), bytes, &Owner::root(), 0o644)?;
+                }
+                None => {
+                    files.remove(Path::new(path))?;
+                }
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+fn apply_sources(
+    files: &dyn Files,
+    runner: &dyn Runner,
+    plan: &SourcePlan,
+) -> Result<Result<bool, SourcesError>> {
+    let failed = |output: &super::process::Output| output.error_summary();
+    let missing = match plan.packages.is_empty() {
+        true => Vec::new(),
+        false => missing(runner, &plan.packages)?,
+    };
+    if !missing.is_empty() {
+        let mut install = vec!["install", "-y", "--no-install-recommends"];
+        install.extend(missing.iter().map(String::as_str));
+        let output = runner.run(&apt_get(&install))?;
+        if !output.success() {
+            return Ok(Err(SourcesError::Keyring {
+                package: missing.join(" "),
+                detail: failed(&output),
+            }));
+        }
+    }
+    let mut changed = false;
+    let keyring = match &plan.key {
+        None => None,
+        Some(SigningKey::Armoured(text)) => Some(format!("{}\n", text.trim())),
+        Some(SigningKey::Id(id)) => {
+            let url = format!(
+                "https://keyserver.ubuntu.com/pks/lookup?op=get&options=mr&exact=on&search=0x{id}"
+            );
+            let output =
+                runner.run(&Invocation::new("curl").args(["-fsS", "--max-time", "60", &url]))?;
+            if !output.success() || !output.stdout.contains("BEGIN PGP PUBLIC KEY BLOCK") {
+                return Ok(Err(SourcesError::KeyFetch {
+                    id: id.clone(),
+                    detail: failed(&output),
+                }));
+            }
+            Some(output.stdout.clone())
+        }
+    };
+    let desired = plan
+        .lists
+        .iter()
+        .map(|(path, content)| (*path, content.clone()))
+        .chain([(ORIGIN_KEYRING, keyring)]);
+    for (path, content) in desired {
+        changed |= match content {
+            Some(text) => {
+                let file = DesiredFile::new(path, text, Owner::root(), 0o644);
+                !write_files(files, &[], [&file])?.is_empty()
+            }
+            None => files.remove(Path::new(path))?,
+        };
+    }
+    if let Some(spec) = &plan.apt_repository {
+        let output = runner.run(&Invocation::new("add-apt-repository").args(["--yes", spec]))?;
+        if !output.success() {
+            return Ok(Err(SourcesError::AptRepository {
+                spec: spec.clone(),
+                detail: failed(&output),
+            }));
+        }
+        changed = true;
+    }
+    if !changed {
+        return Ok(Ok(false));
+    }
+    // apt-get update exits 0 when a source cannot be fetched; -o APT::Update::Error-Mode=any
+    // makes it fail then (apt 2.1+); its warnings name the source either way.
+    let update = apt_get(&["update", "-o", "APT::Update::Error-Mode=any"]);
+    let output = runner.run(&update)?;
+    if !output.success() {
+        return Ok(Err(SourcesError::Update {
+            detail: failed(&output),
+        }));
+    }
+    Ok(Ok(changed))
 }
 
 /// The upstream version of an installed package (`2:25.0.0-0ubuntu1` → `25.0.0`), as the
@@ -111,7 +247,102 @@ fn upstream(version: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::fs::MemoryFiles;
     use crate::host::process::{Output, ScriptedRunner};
+    use crate::origin::{CLOUD_ARCHIVE_LIST, Machine, ORIGIN_LIST, parse};
+
+    fn plan(value: &str) -> SourcePlan {
+        let jammy = Machine {
+            distribution: "ubuntu".to_owned(),
+            series: "jammy".to_owned(),
+        };
+        parse(value, &jammy).unwrap().plan("jammy")
+    }
+
+    fn text(files: &MemoryFiles, path: &str) -> Option<String> {
+        files
+            .read(Path::new(path))
+            .unwrap()
+            .map(|b| String::from_utf8(b).unwrap())
+    }
+
+    #[test]
+    fn sources_are_written_refreshed_once_and_left_alone_when_unchanged() {
+        let files = MemoryFiles::new();
+        let runner = ScriptedRunner::new();
+        // dpkg-query: the keyring is not installed yet.
+        runner.reply(Output {
+            code: Some(1),
+            ..Output::default()
+        });
+        let caracal = plan("cloud:jammy-caracal");
+        assert!(
+            configure_sources(&files, &runner, &caracal)
+                .unwrap()
+                .unwrap()
+        );
+        assert!(
+            text(&files, CLOUD_ARCHIVE_LIST)
+                .unwrap()
+                .contains("jammy-updates/caracal main")
+        );
+        assert_eq!(runner.count("apt-get", "-q"), 2, "{:?}", runner.calls());
+        let programs: Vec<String> = runner
+            .calls()
+            .iter()
+            .map(|c| format!("{} {}", c.program, c.args.join(" ")))
+            .collect();
+        assert!(programs[1].contains("install -y --no-install-recommends ubuntu-cloud-keyring"));
+        assert!(programs[2].contains("update -o APT::Update::Error-Mode=any"));
+        // The same again: nothing written, no refresh.
+        runner.reply(Output {
+            code: Some(0),
+            stdout: "ubuntu-cloud-keyring install ok installed\n".to_owned(),
+            ..Output::default()
+        });
+        assert!(
+            !configure_sources(&files, &runner, &caracal)
+                .unwrap()
+                .unwrap()
+        );
+        assert_eq!(runner.count("apt-get", "-q"), 2);
+        // distro: the charm's lists go.
+        assert!(
+            configure_sources(&files, &runner, &plan("distro"))
+                .unwrap()
+                .unwrap()
+        );
+        assert_eq!(text(&files, CLOUD_ARCHIVE_LIST), None);
+    }
+
+    #[test]
+    fn a_source_apt_cannot_fetch_leaves_the_sources_as_they_were() {
+        let files = MemoryFiles::new();
+        let runner = ScriptedRunner::new();
+        let first = plan("deb http://mirror.example/ubuntu jammy main");
+        assert!(configure_sources(&files, &runner, &first).unwrap().unwrap());
+        let key = "-----BEGIN PGP PUBLIC KEY BLOCK-----\nabc\n-----END PGP PUBLIC KEY BLOCK-----";
+        let second = plan(&format!("deb http://other.example/ubuntu jammy main|{key}"));
+        runner.reply(Output {
+            code: Some(100),
+            stderr: "E: Failed to fetch http://other.example/ubuntu/dists/jammy/InRelease"
+                .to_owned(),
+            ..Output::default()
+        });
+        let error = configure_sources(&files, &runner, &second)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "apt-get update failed with these sources: E: Failed to fetch \
+             http://other.example/ubuntu/dists/jammy/InRelease"
+        );
+        assert_eq!(
+            text(&files, ORIGIN_LIST).as_deref(),
+            Some("deb http://mirror.example/ubuntu jammy main\n")
+        );
+        assert_eq!(text(&files, ORIGIN_KEYRING), None);
+    }
 
     #[test]
     fn only_packages_dpkg_reports_installed_count_as_installed() {

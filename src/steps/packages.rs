@@ -1,23 +1,46 @@
-//! The distribution's packages: Keystone, Apache with mod_wsgi, and memcached when the cache is
-//! on; and Keystone's version, as `juju status` shows it for every OpenStack charm.
+//! The distribution's packages: where apt takes them from (`openstack-origin`), Keystone, Apache
+//! with mod_wsgi, and memcached when the cache is on; and Keystone's version, as `juju status`
+//! shows it for every OpenStack charm.
+
+use std::path::Path;
 
 use anyhow::{Context as _, Result};
+use serde::{Deserialize, Serialize};
 
 use crate::event::Event;
 use crate::host::fs::{DesiredFile, Owner, write_files};
 use crate::host::packages;
 use crate::juju::{Status, StatusScope};
+use crate::origin::{self, Machine};
 use crate::paths;
+use crate::relations::kept;
 use crate::step::{Condition, Hook, Step};
 
 /// The packages step: [`run`].
 pub const STEP: Step = Step::new("packages", run);
 
-/// Step: install and upgrade-charm install what is missing (nothing when all is there) and
+/// What the last configuration of apt's sources did.
+const KEPT_ORIGIN: &str = "/var/lib/keystone-charm/openstack-origin.json";
+
+/// The origin apt's sources were last configured for, or why the last one was not.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedOrigin {
+    pub applied: Option<String>,
+    /// The origin that could not be applied, and why.
+    pub failed: Option<(String, String)>,
+}
+
+/// Step: install, upgrade-charm and config-changed configure apt's sources when
+/// openstack-origin differs from what they were configured for (an origin this machine cannot
+/// have, or whose index apt cannot fetch, blocks the unit and leaves the sources as they were).
+/// install and upgrade-charm then install what is missing (nothing when all is there) and
 /// disable the distribution's own Keystone service, so only the charm's vhost serves it.
 /// install, start and upgrade-charm then set the workload version (the package's upstream
 /// version) — the hooks in which the charm itself can have changed the packages.
 pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
+    if let Some(blocked) = sources(hook)? {
+        return Ok(vec![blocked]);
+    }
     let machine = hook.machine;
     if matches!(hook.event, Event::Install | Event::UpgradeCharm) {
         let wanted = packages::keystone_packages(hook.config.enable_cache);
@@ -57,4 +80,63 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         )?;
     }
     Ok(Vec::new())
+}
+
+/// apt's sources for openstack-origin: configured in the hooks where it can have changed, when
+/// it differs from what they were configured for. The condition that blocks, if one does.
+fn sources(hook: &mut Hook<'_>) -> Result<Option<Condition>> {
+    let files = hook.machine.files.as_ref();
+    let wanted = hook.config.openstack_origin.clone();
+    let os_release = files
+        .read(Path::new(paths::OS_RELEASE))
+        .context("cannot read /etc/os-release")?
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default();
+    let machine = Machine::from_os_release(&os_release);
+    let origin = match origin::parse(&wanted, &machine) {
+        Ok(origin) => origin,
+        Err(refused) => return Ok(Some(Condition::Blocked(refused.to_string()))),
+    };
+    let kept: AppliedOrigin = kept::read(files, KEPT_ORIGIN, "applied openstack-origin")?;
+    if kept.applied.as_deref() == Some(wanted.as_str()) {
+        return Ok(None);
+    }
+    let due = matches!(
+        hook.event,
+        Event::Install | Event::UpgradeCharm | Event::ConfigChanged
+    );
+    if !due {
+        return Ok(kept
+            .failed
+            .filter(|(origin, _)| *origin == wanted)
+            .map(|(_, reason)| Condition::Blocked(reason)));
+    }
+    if let Some(note) = &origin.note {
+        tracing::warn!("openstack-origin {wanted}: {note}");
+    }
+    let plan = origin.plan(&machine.series);
+    let outcome = packages::configure_sources(files, hook.machine.runner, &plan)?;
+    let (record, blocked) = match outcome {
+        Ok(changed) => {
+            if changed {
+                tracing::info!("apt's sources are configured for openstack-origin {wanted}");
+            }
+            let record = AppliedOrigin {
+                applied: Some(wanted),
+                failed: None,
+            };
+            (record, None)
+        }
+        Err(error) => {
+            let reason = format!("openstack-origin: {error}; the sources are as they were");
+            tracing::error!("{reason}");
+            let record = AppliedOrigin {
+                applied: kept.applied,
+                failed: Some((wanted, reason.clone())),
+            };
+            (record, Some(Condition::Blocked(reason)))
+        }
+    };
+    kept::write(files, KEPT_ORIGIN, "applied openstack-origin", &record)?;
+    Ok(blocked)
 }
