@@ -29,7 +29,7 @@ use crate::steps;
 /// The steps of every hook that assesses the unit, in the order they depend on each other:
 /// each declares the facts it reads and writes ([`crate::facts`]), and a step reads only what a
 /// step before it writes. A new relation adds its file in src/relations/ and its line here.
-pub const STEPS: [Step; 29] = [
+pub const STEPS: [Step; 30] = [
     steps::config_warnings::STEP,
     steps::packages::STEP,
     relations::fernet_keys::OBSERVE,
@@ -42,6 +42,7 @@ pub const STEPS: [Step; 29] = [
     relations::domain_backend::OBSERVE,
     relations::keystone_fid_service_provider::STEP,
     steps::policy_overrides::STEP,
+    steps::python_charm_leftovers::STEP,
     steps::workload::KEYSTONE_FILES,
     relations::shared_db::INITIALISE,
     relations::fernet_keys::PUBLISH,

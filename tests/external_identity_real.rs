@@ -92,17 +92,6 @@ fn federated_and_ldap_users_sign_in_on_every_unit_until_their_relation_goes() {
     ldap_domain(&mut model, &out, &password);
 }
 
-/// Every unit's status is active with nothing to note.
-fn assert_ready(model: &Model) {
-    for unit in model.units("keystone") {
-        assert_eq!(
-            model.unit_status(&unit),
-            Some(("active".to_owned(), "Unit is ready".to_owned())),
-            "{unit}"
-        );
-    }
-}
-
 /// A bearer token presented at the identity provider's federation endpoint on `base`: the
 /// status, and the token Keystone issued.
 fn federated_login(base: &str, extra: &[&str]) -> (u16, Option<String>) {
@@ -147,7 +136,7 @@ fn openid_federation(model: &mut Model, out: &TempDir, password: &str) {
         .unwrap();
     let relation = model.relate("keystone", "keystone-openidc").unwrap();
     settle(model);
-    assert_ready(model);
+    support::assert_ready(model);
     for (n, unit) in units.iter().enumerate() {
         let bag = told.lock().unwrap()[&format!("keystone-openidc/{n}")].clone();
         let address = model.unit_address(unit).unwrap();
@@ -230,16 +219,7 @@ fn openid_federation(model: &mut Model, out: &TempDir, password: &str) {
             "identity": {"methods": ["token"], "token": {"id": unscoped}},
             "scope": {"project": {"id": project}}
         }});
-        let scoped = http(&[
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            &body.to_string(),
-            &format!("{here}/auth/tokens"),
-        ])
-        .unwrap();
+        let scoped = support::post_auth(&here, &body);
         assert_eq!(
             scoped.status, 201,
             "carol's project token on {unit}: {}",
@@ -295,7 +275,7 @@ fn openid_federation(model: &mut Model, out: &TempDir, password: &str) {
     // what the module would have let through.
     model.unrelate(relation).unwrap();
     settle(model);
-    assert_ready(model);
+    support::assert_ready(model);
     for unit in &units {
         let here = base(model, unit);
         let bearer = format!(
@@ -337,7 +317,7 @@ fn ldap_domain(model: &mut Model, out: &TempDir, password: &str) {
         .unwrap();
     let relation = model.relate("keystone", "keystone-ldap").unwrap();
     settle(model);
-    assert_ready(model);
+    support::assert_ready(model);
 
     // The leader created the domain; the operators group (from LDAP) gets a role on a project.
     let first = base(model, &units[0]);

@@ -55,16 +55,6 @@ fn deploy(charm: &Path, units: usize, options: Map<String, Value>) -> Model {
 
 use support::settle;
 
-fn assert_ready(model: &Model) {
-    for unit in model.units("keystone") {
-        assert_eq!(
-            model.unit_status(&unit),
-            Some(("active".to_owned(), "Unit is ready".to_owned())),
-            "{unit}"
-        );
-    }
-}
-
 fn curl(args: &[&str]) -> demo::HttpReply {
     demo::http(args).unwrap()
 }
@@ -117,7 +107,7 @@ fn charm() -> (TempDir, PathBuf) {
 fn one_unit_serves_keystone_issues_admin_tokens_and_a_no_op_config_changed_touches_nothing() {
     let (_out, charm) = charm();
     let mut model = deploy(&charm, 1, database_options("one"));
-    assert_ready(&model);
+    support::assert_ready(&model);
     let unit = "keystone/0";
     let address = model.unit_address(unit).unwrap();
     let base = format!("http://{address}:5000/v3");
@@ -135,7 +125,7 @@ fn one_unit_serves_keystone_issues_admin_tokens_and_a_no_op_config_changed_touch
     assert_eq!(apache_pid(&model, unit), pid, "Apache was restarted");
     let after = charm_requests(&model, unit);
     assert_eq!(after.len(), requests, "{:#?}", &after[requests..]);
-    assert_ready(&model);
+    support::assert_ready(&model);
 
     // A hostile region is refused as a whole: blocked, keystone.conf unchanged.
     let conf = model.unit_path(unit, "/etc/keystone/keystone.conf");
@@ -182,7 +172,7 @@ fn one_unit_serves_keystone_issues_admin_tokens_and_a_no_op_config_changed_touch
     fixed.insert("ssl_ca".into(), json!(""));
     model.set_config("keystone", fixed).unwrap();
     settle(&mut model);
-    assert_ready(&model);
+    support::assert_ready(&model);
     let id = model.relation_id("keystone", "shared-db").unwrap();
     let syncs = |model: &Model| {
         model
@@ -206,7 +196,7 @@ fn one_unit_serves_keystone_issues_admin_tokens_and_a_no_op_config_changed_touch
         .unwrap();
     settle(&mut model);
     assert_eq!(syncs(&model), 2, "db_sync ran again for the new database");
-    assert_ready(&model);
+    support::assert_ready(&model);
     let token = issue_token(&base, &password, &[]);
     assert_eq!(validate(&base, &token, &token), 200);
 
@@ -227,7 +217,7 @@ fn one_unit_serves_keystone_issues_admin_tokens_and_a_no_op_config_changed_touch
     );
     let task = model.run_action(unit, "resume", Map::new()).unwrap();
     assert_eq!(task.status, "completed", "{task:?}");
-    assert_ready(&model);
+    support::assert_ready(&model);
     assert_eq!(curl(&[&base]).status, 200);
 
     // rotate-admin-password: the new password works, the old one no longer does.
@@ -294,7 +284,7 @@ fn the_api_is_served_under_service_path_prefix_and_over_tls() {
     let mut options = database_options("prefix");
     options.insert("service-path-prefix".into(), json!("/api/idm"));
     let mut model = deploy(&charm, 1, support::lean(options));
-    assert_ready(&model);
+    support::assert_ready(&model);
     let unit = "keystone/0";
     let address = model.unit_address(unit).unwrap();
     // The load balancer's health check, and Keystone's own links, carry the prefix.
@@ -319,7 +309,7 @@ fn the_api_is_served_under_service_path_prefix_and_over_tls() {
     tls.insert("ssl_ca".into(), json!(b64(&ca)));
     model.set_config("keystone", tls).unwrap();
     settle(&mut model);
-    assert_ready(&model);
+    support::assert_ready(&model);
     let ca_file = out.path().join("ca.crt");
     let ca_file = ca_file.display().to_string();
     let resolve = format!("{name}:5000:{address}");
@@ -375,7 +365,7 @@ fn the_api_is_served_under_service_path_prefix_and_over_tls() {
 fn a_token_issued_on_one_unit_validates_on_the_other_through_a_rotation() {
     let (_out, charm) = charm();
     let mut model = deploy(&charm, 2, support::lean(database_options("two")));
-    assert_ready(&model);
+    support::assert_ready(&model);
     let units = model.units("keystone");
     let base: Vec<String> = units
         .iter()
@@ -416,7 +406,7 @@ fn a_token_issued_on_one_unit_validates_on_the_other_through_a_rotation() {
         );
     }
     assert_eq!(validate(&base[1], &fresh, &fresh), 200);
-    assert_ready(&model);
+    support::assert_ready(&model);
 }
 
 /// The certificate a TLS server at `address:5000` presents for `name`, as PEM.
@@ -464,7 +454,7 @@ fn the_certificates_relation_serves_https_and_a_renewal_fails_no_token() {
         .relate("keystone:certificates", "ca:certificates")
         .unwrap();
     settle(&mut model);
-    assert_ready(&model);
+    support::assert_ready(&model);
     let unit = "keystone/0";
     let address = model.unit_address(unit).unwrap();
     let cert_path = model.unit_path(unit, "/etc/apache2/ssl/keystone/cert.pem");
@@ -516,5 +506,5 @@ fn the_certificates_relation_serves_https_and_a_renewal_fails_no_token() {
     assert_eq!(figures.failed, 0, "{:#?}", figures.failures);
     assert_eq!(figures.unavailable, 0, "{figures:?}");
     assert!(figures.validations >= 20, "{figures:?}");
-    assert_ready(&model);
+    support::assert_ready(&model);
 }

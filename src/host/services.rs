@@ -82,6 +82,11 @@ pub enum ServiceError {
         name: String,
         path: PathBuf,
     },
+    #[error("cannot remove {path}, which stands where the charm's site is linked: {source}")]
+    Replace {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Service control.
@@ -319,6 +324,20 @@ impl<'r> HostServices<'r> {
     ) -> Result<bool, ServiceError> {
         let dir = |state: &str| self.apache.confdir.join(format!("{kind}s-{state}"));
         let enabled = dir("enabled").join(format!("{name}{suffix}"));
+        let entry = enabled.symlink_metadata();
+        // A file of its own where a2ensite would put a link is another charm's site under this
+        // name (the Python charm writes its vhost straight into sites-enabled): Apache would go
+        // on serving it, so it gives way to the link.
+        if enable && entry.as_ref().is_ok_and(|m| !m.file_type().is_symlink()) {
+            std::fs::remove_file(&enabled).map_err(|source| ServiceError::Replace {
+                path: enabled.clone(),
+                source,
+            })?;
+            tracing::info!(
+                "removed {}, a file where a2ensite links the charm's {kind}",
+                enabled.display()
+            );
+        }
         let was_enabled = enabled.symlink_metadata().is_ok();
         if was_enabled == enable {
             return Ok(false);
@@ -712,6 +731,13 @@ mod tests {
         assert!(services.disable_site("keystone-test").unwrap());
         assert!(enabled.symlink_metadata().is_err());
         assert!(!services.disable_site("keystone-test").unwrap());
+        // Another charm's vhost written straight into sites-enabled (the Python charm's) gives
+        // way to the link.
+        std::fs::write(&enabled, "# the Python charm's vhost\n").unwrap();
+        assert!(services.enable_site("keystone-test").unwrap());
+        assert!(enabled.symlink_metadata().unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(&enabled).unwrap(), "# test\n");
+        assert!(services.disable_site("keystone-test").unwrap());
         assert!(matches!(
             services.enable_site("no-such-site"),
             Err(ServiceError::NoSuchApacheItem { .. })

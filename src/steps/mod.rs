@@ -7,5 +7,6 @@ pub mod haproxy;
 pub mod packages;
 pub mod policy;
 pub mod policy_overrides;
+pub mod python_charm_leftovers;
 pub mod readiness;
 pub mod workload;

@@ -264,11 +264,19 @@ pub fn deploy_behind_vip(
     (model, vip)
 }
 
-/// The status of asking `base` (`…/v3`) for an unscoped token as a service user of
-/// `service_domain` (201 when the credentials work).
-pub fn service_token_status(base: &str, user: &str, password: &str) -> u16 {
-    let body = serde_json::json!({"auth": {"identity": {"methods": ["password"], "password": {
-        "user": {"name": user, "domain": {"name": "service_domain"}, "password": password}}}}});
+/// Every keystone unit's status is active with nothing to note.
+pub fn assert_ready(model: &juju_sim::Model) {
+    for unit in model.units("keystone") {
+        assert_eq!(
+            model.unit_status(&unit),
+            Some(("active".to_owned(), "Unit is ready".to_owned())),
+            "{unit}"
+        );
+    }
+}
+
+/// `POST <base>/auth/tokens` with `body` (Keystone's `{"auth": ...}`): the reply.
+pub fn post_auth(base: &str, body: &Value) -> juju_sim_fixtures::demo::HttpReply {
     juju_sim_fixtures::demo::http(&[
         "-X",
         "POST",
@@ -279,7 +287,14 @@ pub fn service_token_status(base: &str, user: &str, password: &str) -> u16 {
         &format!("{base}/auth/tokens"),
     ])
     .expect("curl")
-    .status
+}
+
+/// The status of asking `base` (`…/v3`) for an unscoped token as a service user of
+/// `service_domain` (201 when the credentials work).
+pub fn service_token_status(base: &str, user: &str, password: &str) -> u16 {
+    let body = serde_json::json!({"auth": {"identity": {"methods": ["password"], "password": {
+        "user": {"name": user, "domain": {"name": "service_domain"}, "password": password}}}}});
+    post_auth(base, &body).status
 }
 
 /// keystone (`units` units, each on a machine of its own, `options` added to a database of
