@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::event::Event;
 use crate::facts::{DatabaseFlags, KeySync, TooSoon};
 use crate::host::fs::Owner;
+use crate::host::process::Invocation;
 use crate::host::services::Service;
 use crate::juju::Juju;
 use crate::key_sets::RotationRequest;
@@ -20,6 +21,7 @@ use crate::paths;
 use crate::peers::Peers;
 use crate::relations::cluster;
 use crate::relations::{consumers, service_passwords};
+use crate::security_checklist::{self, Ownership};
 use crate::step::{Hook, Step};
 use crate::steps::admin_identity;
 
@@ -32,7 +34,7 @@ pub enum AfterAction {
 }
 
 /// The actions actions.yaml declares.
-pub const ACTIONS: [&str; 8] = [
+pub const ACTIONS: [&str; 9] = [
     "rotate-fernet",
     "fernet-status",
     "pause",
@@ -41,6 +43,7 @@ pub const ACTIONS: [&str; 8] = [
     "rotate-admin-password",
     "list-service-usernames",
     "rotate-service-user-password",
+    "security-checklist",
 ];
 
 /// Runs the action Juju dispatched, and reports its results or its failure.
@@ -62,6 +65,7 @@ pub fn run(
         "rotate-admin-password" => rotate_admin_password(juju, machine, event),
         "list-service-usernames" => list_service_usernames(juju),
         "rotate-service-user-password" => rotate_service_user_password(juju, machine, event),
+        "security-checklist" => security_checklist(juju, machine),
         // Juju only dispatches actions listed in actions.yaml: this is a packaging mistake.
         other => Err(ActionFailure(format!(
             "this charm has no action named {other:?}"
@@ -103,6 +107,50 @@ fn config(juju: &Juju) -> Result<Config, ActionFailure> {
         .map_err(|e| ActionFailure(format!("cannot read the config: {e}")))?;
     Config::from_options(&options)
         .map_err(|p| ActionFailure(format!("fix the configuration first: {p}")))
+}
+
+/// security-checklist: the Security Guide's identity checks on this unit, each `PASS` or
+/// `FAIL - <what is wrong>`; the task fails when one fails, as with the Python charm.
+fn security_checklist(
+    juju: &Juju,
+    machine: &Machine,
+) -> Result<(Results, AfterAction), ActionFailure> {
+    let text = |path: &str| -> Result<Option<String>, ActionFailure> {
+        let bytes = machine.files.read(std::path::Path::new(path))?;
+        Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned()))
+    };
+    let stat = |path: &str| -> Result<Option<Ownership>, ActionFailure> {
+        let stat = Invocation::new("stat").args(["-c", "%U %G %a", path]);
+        let output = machine.runner.run(&stat)?;
+        Ok(output
+            .success()
+            .then(|| Ownership::parse(&output.stdout))
+            .flatten())
+    };
+    let unit = security_checklist::Unit {
+        keystone_conf: text(paths::KEYSTONE_CONF)?.unwrap_or_default(),
+        paste_ini: text(paths::KEYSTONE_PASTE_INI)?,
+        config_dir: stat(paths::KEYSTONE_CONF_DIR)?,
+        conf_file: stat(paths::KEYSTONE_CONF)?,
+    };
+    let mut results = Results::new();
+    let mut failed = false;
+    for (name, outcome) in security_checklist::audit(&unit) {
+        let said = match outcome {
+            Ok(()) => "PASS".to_owned(),
+            Err(wrong) => {
+                failed = true;
+                format!("FAIL - {wrong}")
+            }
+        };
+        results.insert(name.to_owned(), said);
+    }
+    if failed {
+        juju.action_set(&results)
+            .context("cannot report the action's results")?;
+        return Err(ActionFailure("One or more tests failed".to_owned()));
+    }
+    done(results)
 }
 
 /// Why rotate-fernet did not rotate: the key it would retire, and when it may.

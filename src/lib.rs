@@ -32,6 +32,7 @@ pub mod relations;
 pub mod release;
 pub mod render;
 pub mod secret;
+pub mod security_checklist;
 pub mod status;
 pub mod step;
 pub mod steps;

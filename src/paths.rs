@@ -3,6 +3,9 @@
 /// Keystone's default config path: keystone-manage and the WSGI entry points read it with no
 /// environment variable, which Apache could not pass to them anyway.
 pub const KEYSTONE_CONF: &str = "/etc/keystone/keystone.conf";
+/// Keystone's configuration directory, and its paste pipeline where the package has one.
+pub const KEYSTONE_CONF_DIR: &str = "/etc/keystone";
+pub const KEYSTONE_PASTE_INI: &str = "/etc/keystone/keystone-paste.ini";
 pub const LOGGING_CONF: &str = "/etc/keystone/logging.conf";
 pub const KEYSTONE_LOG: &str = "/var/log/keystone/keystone.log";
 /// The key repositories keystone.conf names (each a symlink to a complete set, see

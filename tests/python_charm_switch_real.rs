@@ -142,6 +142,21 @@ fn a_unit_the_python_charm_left_serves_this_charms_files_after_a_refresh_and_los
         for (path, _) in &LEFTOVERS[..5] {
             assert!(!model.unit_path(unit, path).exists(), "{unit}: {path}");
         }
+        // The security checklist passes every check, as the unit is now.
+        let checklist = model
+            .run_action(unit, "security-checklist", Map::new())
+            .unwrap();
+        assert_eq!(
+            checklist.status, "completed",
+            "{unit}: {:?}",
+            checklist.results
+        );
+        assert_eq!(checklist.results.len(), 7, "{:?}", checklist.results);
+        assert!(
+            checklist.results.values().all(|v| v == "PASS"),
+            "{unit}: {:?}",
+            checklist.results
+        );
         // A token issued before the switch validates after it, on every unit.
         let here = base(&model, unit);
         let admin = issue_admin_token(&here, &password, &[]).unwrap();
