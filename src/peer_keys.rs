@@ -75,6 +75,8 @@ pub const SITE_CREDENTIALS: &str = "site-credentials";
 pub const DB_INITIALISED: &str = "db-initialised";
 /// App: the leader ran `keystone-manage bootstrap` on it.
 pub const KEYSTONE_BOOTSTRAPPED: &str = "keystone-bootstrapped";
+/// App: the Keystone version (upstream, `22.0.2`) the leader last ran db_sync with.
+pub const DB_SYNCED_VERSION: &str = "db-synced-version";
 
 // -- Readiness and addresses (relations/cluster/readiness.rs) --------------------------------
 
@@ -114,7 +116,7 @@ pub const KEYSTONE_SERVICE_RECORDS: &str = "keystone-service:";
 pub const SERVED_PREFIX: &str = "served-";
 
 /// Every key and prefix above, for the test that no two concerns share one.
-pub const ALL: [&str; 42] = [
+pub const ALL: [&str; 43] = [
     FERNET_GENERATION,
     FERNET_FINGERPRINT,
     FERNET_LAST_ROTATION,
@@ -142,6 +144,7 @@ pub const ALL: [&str; 42] = [
     SITE_CREDENTIALS,
     DB_INITIALISED,
     KEYSTONE_BOOTSTRAPPED,
+    DB_SYNCED_VERSION,
     UNIT_READY,
     UNITS_READY,
     LEADER_READY,

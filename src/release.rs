@@ -30,6 +30,18 @@ const CODENAMES: [(u32, &str); 8] = [
     (28, "flamingo"),
 ];
 
+/// The installed Keystone's upstream version (`22.0.2`), as the last hook that could change it
+/// saw it; None before the package is installed.
+pub fn kept_version(files: &dyn Files) -> Result<Option<String>> {
+    let kept = files
+        .read(Path::new(paths::KEYSTONE_VERSION))
+        .context("cannot read the kept Keystone version")?;
+    Ok(kept
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .map(|version| version.trim().to_owned())
+        .filter(|version| !version.is_empty()))
+}
+
 impl KeystoneRelease {
     /// From the package's upstream version (`22.0.2`).
     pub fn of_version(upstream: &str) -> KeystoneRelease {
@@ -40,12 +52,8 @@ impl KeystoneRelease {
 
     /// The release of the Keystone installed, as the last hook that could change it saw it.
     pub fn kept(files: &dyn Files) -> Result<KeystoneRelease> {
-        let kept = files
-            .read(Path::new(paths::KEYSTONE_VERSION))
-            .context("cannot read the kept Keystone version")?;
-        Ok(kept
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .map(|version| KeystoneRelease::of_version(version.trim()))
+        Ok(kept_version(files)?
+            .map(|version| KeystoneRelease::of_version(&version))
             .unwrap_or_default())
     }
 
