@@ -148,6 +148,8 @@ pub enum Event {
     UpdateStatus,
     LeaderElected,
     LeaderSettingsChanged,
+    PreSeriesUpgrade,
+    PostSeriesUpgrade,
     Relation {
         endpoint: Endpoint,
         hook: RelationHook,
@@ -160,7 +162,7 @@ pub enum Event {
     Unknown(String),
 }
 
-const SIMPLE_HOOKS: [(&str, Event); 9] = [
+const SIMPLE_HOOKS: [(&str, Event); 11] = [
     ("install", Event::Install),
     ("start", Event::Start),
     ("stop", Event::Stop),
@@ -170,6 +172,8 @@ const SIMPLE_HOOKS: [(&str, Event); 9] = [
     ("update-status", Event::UpdateStatus),
     ("leader-elected", Event::LeaderElected),
     ("leader-settings-changed", Event::LeaderSettingsChanged),
+    ("pre-series-upgrade", Event::PreSeriesUpgrade),
+    ("post-series-upgrade", Event::PostSeriesUpgrade),
 ];
 
 impl Event {
@@ -311,6 +315,6 @@ mod tests {
             assert!(!matches!(event, Event::Unknown(_)), "{name}");
             assert_eq!(event.name(), name);
         }
-        assert_eq!(Event::handled_hook_names().len(), 9 + 4 + 16 * 5);
+        assert_eq!(Event::handled_hook_names().len(), 11 + 4 + 16 * 5);
     }
 }

@@ -90,6 +90,8 @@ pub fn route(event: &Event) -> Route {
         | Event::UpdateStatus
         | Event::LeaderElected
         | Event::LeaderSettingsChanged
+        | Event::PreSeriesUpgrade
+        | Event::PostSeriesUpgrade
         | Event::Relation { .. }
         | Event::Secret(_) => Route::Assess,
     }
@@ -160,6 +162,11 @@ pub fn assess(juju: &Juju, machine: &Machine, event: &Event, log: &LogHandle) ->
     let leader = juju
         .is_leader()
         .context("cannot tell whether this unit is the leader")?;
+    match event {
+        Event::PreSeriesUpgrade => steps::series_upgrade::prepare(machine)?,
+        Event::PostSeriesUpgrade => steps::series_upgrade::complete(machine)?,
+        _ => {}
+    }
     let conditions = match Hook::new(juju, machine, event)? {
         Ok(mut hook) => run_steps(&mut hook, &STEPS)?,
         Err(problems) => {
@@ -174,6 +181,11 @@ pub fn assess(juju: &Juju, machine: &Machine, event: &Event, log: &LogHandle) ->
 /// reported.
 pub fn run_steps(hook: &mut Hook<'_>, steps: &[Step]) -> Result<Vec<Condition>> {
     let mut conditions = Vec::new();
+    if hook.machine.is_upgrading_series()? {
+        conditions.push(Condition::Blocked(
+            steps::series_upgrade::READY_FOR_UPGRADE.to_owned(),
+        ));
+    }
     if hook.paused {
         conditions.push(Condition::Paused);
     }

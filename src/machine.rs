@@ -94,6 +94,15 @@ impl Machine {
         .context("cannot load the charm's templates")
     }
 
+    /// Whether the unit waits for its operating system's upgrade (pre-series-upgrade ran).
+    pub fn is_upgrading_series(&self) -> Result<bool> {
+        Ok(self
+            .files
+            .read(Path::new(paths::SERIES_UPGRADE_MARKER))
+            .context("cannot read the series upgrade marker")?
+            .is_some())
+    }
+
     /// Whether the operator paused this unit.
     pub fn is_paused(&self) -> Result<bool> {
         Ok(self

@@ -66,6 +66,8 @@ pub const KEYSTONE_VERSION: &str = "/var/lib/keystone/charm-keystone-version";
 pub const POLICY: &str = "/etc/keystone/policy.yaml";
 /// Present while the operator has paused the unit (the pause and resume actions).
 pub const PAUSED_MARKER: &str = "/var/lib/keystone/charm-paused";
+/// Present from pre-series-upgrade to post-series-upgrade.
+pub const SERIES_UPGRADE_MARKER: &str = "/var/lib/keystone/charm-series-upgrade";
 /// Present while Keystone answered the charm's last readiness check on this unit.
 pub const ANSWERING_MARKER: &str = "/var/lib/keystone/charm-answering";
 /// What the ha step last learned from Juju (whether hacluster is related and has clustered,

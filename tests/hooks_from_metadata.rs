@@ -39,6 +39,9 @@ fn hook_names(meta: &serde_norway::Value) -> Vec<String> {
         "update-status",
         "leader-elected",
         "leader-settings-changed",
+        // A machine charm's, around `juju upgrade-machine` (upgrade-series before Juju 3).
+        "pre-series-upgrade",
+        "post-series-upgrade",
         "secret-changed",
         "secret-rotate",
         "secret-remove",

@@ -4,8 +4,8 @@
 //! frontend site, its policy.json and Nagios checks), then refreshed. The layout is written by
 //! this test from the Python charm's resource map (openstack/charm-keystone,
 //! hooks/keystone_utils.py: the paths it writes); its vhost is this charm's with one rule only
-//! it has, so the test can tell which one Apache serves. Needs root and the packages
-//! scripts/install-deps installs.
+//! it has, so the test can tell which one Apache serves. Then one unit goes through a series
+//! upgrade's hooks. Needs root and the packages scripts/install-deps installs.
 
 mod support;
 
@@ -83,7 +83,7 @@ fn lay_out_as_the_python_charm(model: &Model, unit: &str) {
 }
 
 #[test]
-fn a_unit_the_python_charm_left_serves_this_charms_files_after_a_refresh_and_loses_no_token() {
+fn a_unit_the_python_charm_left_serves_this_charms_files_after_a_refresh_and_a_series_upgrade() {
     let out = TempDir::new("switch-real");
     let charm = support::pack_charm(&out);
     let mut model = support::keystone_on_mariadb(&charm, "switch", 2, support::lean(Map::new()));
@@ -171,4 +171,29 @@ fn a_unit_the_python_charm_left_serves_this_charms_files_after_a_refresh_and_los
         told,
         "no consumer's credentials changed"
     );
+
+    // A series upgrade of the second unit: paused while it waits, the first serves meanwhile;
+    // back when it is complete.
+    let (first, second) = (&units[0], &units[1]);
+    model.queue_hook(second, "pre-series-upgrade");
+    settle(&mut model);
+    let (kind, message) = model.unit_status(second).unwrap();
+    assert_eq!(
+        (kind.as_str(), message.as_str()),
+        (
+            "blocked",
+            "Ready for do-release-upgrade and reboot. Set complete when finished."
+        )
+    );
+    let apache = format!("http://{}:4990/v3", model.unit_address(second).unwrap());
+    assert!(http(&[&apache]).is_err(), "Apache is stopped on {second}");
+    let here = base(&model, first);
+    let admin = issue_admin_token(&here, &password, &[]).unwrap();
+    assert_eq!(token_status(&here, &admin, &before_switch).unwrap(), 200);
+    model.queue_hook(second, "post-series-upgrade");
+    settle(&mut model);
+    support::assert_ready(&model);
+    let there = base(&model, second);
+    let admin = issue_admin_token(&there, &password, &[]).unwrap();
+    assert_eq!(token_status(&there, &admin, &before_switch).unwrap(), 200);
 }

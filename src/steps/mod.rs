@@ -9,4 +9,5 @@ pub mod policy;
 pub mod policy_overrides;
 pub mod python_charm_leftovers;
 pub mod readiness;
+pub mod series_upgrade;
 pub mod workload;

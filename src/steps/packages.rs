@@ -22,27 +22,33 @@ pub const STEP: Step = Step::new("packages", run);
 /// What the last configuration of apt's sources did.
 const KEPT_ORIGIN: &str = "/var/lib/keystone-charm/openstack-origin.json";
 
-/// The origin apt's sources were last configured for, or why the last one was not.
+/// The origin apt's sources were last configured for, and on which series, or why the last one
+/// was not.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppliedOrigin {
     pub applied: Option<String>,
+    #[serde(default)]
+    pub series: Option<String>,
     /// The origin that could not be applied, and why.
     pub failed: Option<(String, String)>,
 }
 
-/// Step: install, upgrade-charm and config-changed configure apt's sources when
-/// openstack-origin differs from what they were configured for (an origin this machine cannot
-/// have, or whose index apt cannot fetch, blocks the unit and leaves the sources as they were).
-/// install and upgrade-charm then install what is missing (nothing when all is there) and
-/// disable the distribution's own Keystone service, so only the charm's vhost serves it.
-/// install, start and upgrade-charm then set the workload version (the package's upstream
-/// version) — the hooks in which the charm itself can have changed the packages.
+/// Step: install, upgrade-charm, config-changed and post-series-upgrade configure apt's sources
+/// when openstack-origin or the series differs from what they were configured for (an origin
+/// this machine cannot have, or whose index apt cannot fetch, blocks the unit and leaves the
+/// sources as they were). install, upgrade-charm and post-series-upgrade then install what is
+/// missing (nothing when all is there) and disable the distribution's own Keystone service, so
+/// only the charm's vhost serves it. Those and start then set the workload version (the
+/// package's upstream version) — the hooks in which the packages can have changed.
 pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     if let Some(blocked) = sources(hook)? {
         return Ok(vec![blocked]);
     }
     let machine = hook.machine;
-    if matches!(hook.event, Event::Install | Event::UpgradeCharm) {
+    if matches!(
+        hook.event,
+        Event::Install | Event::UpgradeCharm | Event::PostSeriesUpgrade
+    ) {
         let wanted = packages::keystone_packages(hook.config.enable_cache);
         let missing = packages::missing(machine.runner, &wanted)?;
         if !missing.is_empty() {
@@ -62,7 +68,7 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     }
     if matches!(
         hook.event,
-        Event::Install | Event::Start | Event::UpgradeCharm
+        Event::Install | Event::Start | Event::UpgradeCharm | Event::PostSeriesUpgrade
     ) && let Some(version) = packages::upstream_version(machine.runner, "keystone")?
     {
         hook.juju
@@ -98,12 +104,14 @@ fn sources(hook: &mut Hook<'_>) -> Result<Option<Condition>> {
         Err(refused) => return Ok(Some(Condition::Blocked(refused.to_string()))),
     };
     let kept: AppliedOrigin = kept::read(files, KEPT_ORIGIN, "applied openstack-origin")?;
-    if kept.applied.as_deref() == Some(wanted.as_str()) {
+    if kept.applied.as_deref() == Some(wanted.as_str())
+        && kept.series.as_deref().is_none_or(|s| s == machine.series)
+    {
         return Ok(None);
     }
     let due = matches!(
         hook.event,
-        Event::Install | Event::UpgradeCharm | Event::ConfigChanged
+        Event::Install | Event::UpgradeCharm | Event::ConfigChanged | Event::PostSeriesUpgrade
     );
     if !due {
         return Ok(kept
@@ -123,6 +131,7 @@ fn sources(hook: &mut Hook<'_>) -> Result<Option<Condition>> {
             }
             let record = AppliedOrigin {
                 applied: Some(wanted),
+                series: Some(machine.series.clone()),
                 failed: None,
             };
             (record, None)
@@ -132,6 +141,7 @@ fn sources(hook: &mut Hook<'_>) -> Result<Option<Condition>> {
             tracing::error!("{reason}");
             let record = AppliedOrigin {
                 applied: kept.applied,
+                series: kept.series,
                 failed: Some((wanted, reason.clone())),
             };
             (record, Some(Condition::Blocked(reason)))
