@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::event::Event;
 use crate::facts::{DatabaseFlags, KeySync, TooSoon};
 use crate::host::fs::Owner;
+use crate::host::packages;
 use crate::host::process::Invocation;
 use crate::host::services::Service;
 use crate::juju::Juju;
@@ -21,6 +22,7 @@ use crate::paths;
 use crate::peers::Peers;
 use crate::relations::cluster;
 use crate::relations::{consumers, service_passwords};
+use crate::release::KeystoneRelease;
 use crate::security_checklist::{self, Ownership};
 use crate::step::{Hook, Step};
 use crate::steps::admin_identity;
@@ -34,7 +36,7 @@ pub enum AfterAction {
 }
 
 /// The actions actions.yaml declares.
-pub const ACTIONS: [&str; 9] = [
+pub const ACTIONS: [&str; 10] = [
     "rotate-fernet",
     "fernet-status",
     "pause",
@@ -44,6 +46,7 @@ pub const ACTIONS: [&str; 9] = [
     "list-service-usernames",
     "rotate-service-user-password",
     "security-checklist",
+    "package-upgrade",
 ];
 
 /// Runs the action Juju dispatched, and reports its results or its failure.
@@ -66,6 +69,7 @@ pub fn run(
         "list-service-usernames" => list_service_usernames(juju),
         "rotate-service-user-password" => rotate_service_user_password(juju, machine, event),
         "security-checklist" => security_checklist(juju, machine),
+        "package-upgrade" => package_upgrade(juju, machine),
         // Juju only dispatches actions listed in actions.yaml: this is a packaging mistake.
         other => Err(ActionFailure(format!(
             "this charm has no action named {other:?}"
@@ -107,6 +111,82 @@ fn config(juju: &Juju) -> Result<Config, ActionFailure> {
         .map_err(|e| ActionFailure(format!("cannot read the config: {e}")))?;
     Config::from_options(&options)
         .map_err(|p| ActionFailure(format!("fix the configuration first: {p}")))
+}
+
+/// What package-upgrade says when it upgraded, and when a release upgrade stands in its way:
+/// the Python charm's words, which runbooks look for.
+pub const UPGRADE_DONE: &str = "success, package upgrade completed.";
+pub const RELEASE_UPGRADE_AVAILABLE: &str =
+    "upgrade skipped because an openstack upgrade is available";
+
+/// package-upgrade: the charm's packages to their newest versions within Keystone's release,
+/// unless openstack-origin offers a newer release (that is a release upgrade, not this). What
+/// changed is reported; when Keystone's packages changed, Apache restarts on the new code and
+/// the unit is assessed again (the leader migrates the database if Keystone's version moved).
+fn package_upgrade(
+    juju: &Juju,
+    machine: &Machine,
+) -> Result<(Results, AfterAction), ActionFailure> {
+    let config = config(juju)?;
+    let wanted = packages::keystone_packages(config.enable_cache);
+    let runner = machine.runner;
+    let before = packages::installed_versions(runner, &wanted)?;
+    let Some(installed) = before.get("keystone").cloned() else {
+        return Err(ActionFailure(
+            "Keystone is not installed: let the install hook finish first".to_owned(),
+        ));
+    };
+    let major = |version: &str| {
+        packages::upstream_of(version).map(|v| KeystoneRelease::of_version(&v).major)
+    };
+    if let Some(candidate) = packages::candidate_version(runner, "keystone")?
+        && major(&candidate) > major(&installed)
+    {
+        return done(Results::from([
+            ("outcome".to_owned(), RELEASE_UPGRADE_AVAILABLE.to_owned()),
+            (
+                "available".to_owned(),
+                format!("keystone {candidate} (installed: {installed})"),
+            ),
+        ]));
+    }
+    let names: Vec<String> = before.keys().cloned().collect();
+    packages::upgrade(runner, &names)?;
+    let after = packages::installed_versions(runner, &wanted)?;
+    let changed: Vec<String> = after
+        .iter()
+        .filter_map(|(name, version)| {
+            let old = before.get(name)?;
+            (old != version).then(|| format!("{name} {old} -> {version}"))
+        })
+        .collect();
+    let mut results = Results::from([("outcome".to_owned(), UPGRADE_DONE.to_owned())]);
+    if changed.is_empty() {
+        results.insert(
+            "upgraded".to_owned(),
+            "nothing: every package is at its newest version for this release".to_owned(),
+        );
+        return done(results);
+    }
+    tracing::info!("package-upgrade: {}", changed.join(", "));
+    results.insert("upgraded".to_owned(), changed.join("\n"));
+    if let Some(version) = after.get("keystone").and_then(|v| packages::upstream_of(v)) {
+        juju.application_version_set(&version)?;
+        machine
+            .files
+            .write(
+                std::path::Path::new(paths::KEYSTONE_VERSION),
+                version.as_bytes(),
+                &Owner::root(),
+                0o644,
+            )
+            .map_err(|e| ActionFailure(format!("cannot record Keystone's version: {e}")))?;
+    }
+    if !machine.is_paused()? && machine.services.is_running(Service::Apache2)? {
+        tracing::info!("restarting Apache: Keystone's packages changed");
+        machine.services.restart(Service::Apache2)?;
+    }
+    Ok((results, AfterAction::Reassess))
 }
 
 /// security-checklist: the Security Guide's identity checks on this unit, each `PASS` or

@@ -551,6 +551,87 @@ mod tests {
     }
 
     #[test]
+    fn package_upgrade_upgrades_within_the_release_and_stops_at_a_new_one() {
+        let mut sim = ready(1);
+        let machine = sim.machine(LEADER);
+        let runner = &machine.1.runner;
+        let reply = |stdout: &str| crate::host::process::Output {
+            code: Some(0),
+            stdout: stdout.to_owned(),
+            stderr: String::new(),
+        };
+        let installed = |build: &str| {
+            format!(
+                "keystone install ok installed 2:22.0.2-0+deb12{build}\n\
+                 apache2 install ok installed 2.4.62-1~deb12u2\n"
+            )
+        };
+        let policy = |candidate: &str| format!("keystone:\n  Candidate: {candidate}\n");
+        // The unit runs 22.0.2 already (install recorded it).
+        crate::host::fs::Files::write(
+            machine.1.files.as_ref(),
+            std::path::Path::new(crate::paths::KEYSTONE_VERSION),
+            b"22.0.2",
+            &crate::host::fs::Owner::root(),
+            0o644,
+        )
+        .unwrap();
+        assert!(sim.run(LEADER, "config-changed"));
+        // A newer build of the same release: upgraded, reported, Apache restarted.
+        for stdout in [
+            installed("u3"),
+            policy("2:22.0.2-0+deb12u6"),
+            String::new(),
+            String::new(),
+            installed("u6"),
+        ] {
+            runner.reply(reply(&stdout));
+        }
+        let restarts = |sim: &Sim| {
+            sim.machine(LEADER)
+                .1
+                .services
+                .count(&ServiceAction::Restart(Service::Apache2))
+        };
+        let before = restarts(&sim);
+        let task = sim.action(LEADER, "package-upgrade", json!({}));
+        assert_eq!(task.status, "completed", "{task:?}");
+        assert_eq!(task.results["outcome"], crate::actions::UPGRADE_DONE);
+        assert_eq!(
+            task.results["upgraded"],
+            "keystone 2:22.0.2-0+deb12u3 -> 2:22.0.2-0+deb12u6"
+        );
+        assert_eq!(restarts(&sim), before + 1);
+        let calls: Vec<String> = runner.calls().iter().map(|c| c.to_string()).collect();
+        assert!(
+            calls
+                .iter()
+                .any(|c| c.ends_with("install -y --only-upgrade apache2 keystone")),
+            "{calls:?}"
+        );
+        assert_eq!(sim.status(LEADER), "active: Unit is ready");
+
+        // The sources offer the next release: nothing is upgraded.
+        let calls_before = runner.calls().len();
+        runner.reply(reply(&installed("u6")));
+        runner.reply(reply(&policy("2:23.0.0-0ubuntu1~cloud0")));
+        let task = sim.action(LEADER, "package-upgrade", json!({}));
+        assert_eq!(task.status, "completed", "{task:?}");
+        assert_eq!(
+            task.results["outcome"],
+            crate::actions::RELEASE_UPGRADE_AVAILABLE
+        );
+        let new_calls: Vec<String> = runner.calls()[calls_before..]
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert!(
+            !new_calls.iter().any(|c| c.contains("--only-upgrade")),
+            "{new_calls:?}"
+        );
+    }
+
+    #[test]
     fn get_admin_password_returns_the_stored_one_on_any_unit() {
         let mut sim = ready(2);
         let task = sim.action("keystone/1", "get-admin-password", json!({}));

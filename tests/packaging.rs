@@ -190,3 +190,36 @@ fn the_repository_hooks_dir_matches_the_handled_hooks() {
         "hooks/ is out of date: run `make hooks`"
     );
 }
+
+/// The newest glibc symbol version the charm's binary needs: it must run on jammy (glibc 2.35),
+/// the oldest series the charm supports.
+#[test]
+fn the_binary_runs_on_jammys_glibc() {
+    let binary = std::fs::read(env!("CARGO_BIN_EXE_keystone-charm")).expect("the binary");
+    let marker = b"GLIBC_2.";
+    let mut newest = (2, 0);
+    for (at, _) in binary
+        .windows(marker.len())
+        .enumerate()
+        .filter(|(_, w)| *w == marker)
+    {
+        let digits: String = binary[at + marker.len()..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .map(|b| char::from(*b))
+            .collect();
+        if let Ok(minor) = digits.parse::<u32>() {
+            newest = newest.max((2, minor));
+        }
+    }
+    assert!(
+        newest > (2, 0),
+        "no glibc symbol version found: is it dynamically linked?"
+    );
+    assert!(
+        newest <= (2, 35),
+        "the binary needs GLIBC_{}.{}, newer than jammy's 2.35",
+        newest.0,
+        newest.1
+    );
+}

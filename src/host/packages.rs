@@ -235,6 +235,63 @@ pub fn upstream_version(runner: &dyn Runner, package: &str) -> Result<Option<Str
         .flatten())
 }
 
+/// The installed version (the whole Debian version) of each of `packages` that is installed.
+pub fn installed_versions(
+    runner: &dyn Runner,
+    packages: &[&str],
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let query = Invocation::new("dpkg-query")
+        .args(["-W", "-f", "${Package} ${Status} ${Version}\\n"])
+        .args(packages.iter().copied());
+    let output = runner
+        .run(&query)
+        .context("cannot run dpkg-query: is this a Debian or Ubuntu machine?")?;
+    Ok(output
+        .stdout
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            match fields.as_slice() {
+                [name, "install", "ok", "installed", version] => {
+                    Some(((*name).to_owned(), (*version).to_owned()))
+                }
+                _ => None,
+            }
+        })
+        .collect())
+}
+
+/// The version apt would install for `package` from the configured sources (None: none).
+pub fn candidate_version(runner: &dyn Runner, package: &str) -> Result<Option<String>> {
+    let policy = Invocation::new("apt-cache").args(["policy", package]);
+    let output = run_checked(runner, &policy).context("cannot run apt-cache policy")?;
+    Ok(output
+        .stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Candidate:"))
+        .map(str::trim)
+        .filter(|v| *v != "(none)")
+        .map(str::to_owned))
+}
+
+/// Refreshes apt's index, then upgrades `packages` to their newest versions from the configured
+/// sources (only those: the machine's other packages are the operator's).
+pub fn upgrade(runner: &dyn Runner, packages: &[String]) -> Result<()> {
+    let mut install = vec!["install", "-y", "--only-upgrade"];
+    install.extend(packages.iter().map(String::as_str));
+    for invocation in [apt_get(&["update"]), apt_get(&install)] {
+        if let Err(err) = run_checked(runner, &invocation) {
+            bail!("{err}; check the machine's package sources and proxy settings");
+        }
+    }
+    Ok(())
+}
+
+/// The upstream version of a Debian version (`2:22.0.2-0+deb12u6` → `22.0.2`).
+pub fn upstream_of(version: &str) -> Option<String> {
+    upstream(version)
+}
+
 /// A Debian version without its epoch and revision.
 fn upstream(version: &str) -> Option<String> {
     let without_epoch = version.split_once(':').map_or(version, |(_, rest)| rest);
