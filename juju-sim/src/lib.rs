@@ -1127,7 +1127,7 @@ impl Model {
         let machine = self
             .machines
             .as_ref()
-            .and_then(|m| m.command(unit, &program));
+            .and_then(|m| m.command_in(unit, &program, Some(dir)));
         let mut command = if let Some(command) = machine {
             command
         } else if self.private_paths.is_empty() {

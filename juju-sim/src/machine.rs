@@ -233,13 +233,23 @@ impl Machines {
 
     /// `command` wrapped to run inside `unit`'s namespaces.
     pub fn command(&self, unit: &str, program: &Path) -> Option<Command> {
+        self.command_in(unit, program, None)
+    }
+
+    /// [`Machines::command`], in `dir` when given: nsenter does not keep the caller's working
+    /// directory when it enters the mount namespace, and Juju runs a hook in its charm
+    /// directory.
+    pub fn command_in(&self, unit: &str, program: &Path, dir: Option<&Path>) -> Option<Command> {
         let machine = self.units.get(unit)?;
         let mut command = Command::new("nsenter");
         command
             .arg("--target")
             .arg(machine.holder.id().to_string())
-            .args(["--mount", "--net", "--"])
-            .arg(program);
+            .args(["--mount", "--net"]);
+        if let Some(dir) = dir {
+            command.arg(format!("--wd={}", dir.display()));
+        }
+        command.arg("--").arg(program);
         Some(command)
     }
 
