@@ -2,7 +2,8 @@
 //! own list and apt fetches a local repository of the test's (a package the test builds), in a
 //! unit whose apt configuration, lists and cache are its own. An origin apt cannot fetch, and
 //! one this machine cannot have, block the unit with the reason and leave the sources as they
-//! were. Needs root and dpkg-dev (dpkg-scanpackages).
+//! were; a failed fetch is tried again in update-status. Needs root and dpkg-dev
+//! (dpkg-scanpackages).
 
 mod support;
 
@@ -112,9 +113,10 @@ fn a_deb_origin_is_fetched_by_apt_and_one_apt_cannot_use_blocks_leaving_the_sour
         status(&model)
     );
 
-    // A repository that is not there: apt-get update fails; blocked, the list as it was.
-    let missing = "deb [trusted=yes] file:/nonexistent/repo ./";
-    model.set_config("keystone", config(missing)).unwrap();
+    // A repository that is not there (yet): apt-get update fails; blocked, the list as it was.
+    let later = out.path().join("later");
+    let missing = format!("deb [trusted=yes] file:{} ./", later.display());
+    model.set_config("keystone", config(&missing)).unwrap();
     model.settle().unwrap();
     let (workload, message) = status(&model);
     assert_eq!(workload, "blocked", "{message}");
@@ -124,10 +126,25 @@ fn a_deb_origin_is_fetched_by_apt_and_one_apt_cannot_use_blocks_leaving_the_sour
         "{message}"
     );
     assert_eq!(origin_list(&model), Some(format!("{good}\n")));
-    // Still blocked in a hook that does not touch the sources.
+    // update-status tries again: still not there, still blocked; once it is, the unit heals.
     model.queue_hook(UNIT, "update-status");
     model.settle().unwrap();
     assert_eq!(status(&model).0, "blocked");
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(&repo)
+        .arg(&later)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    model.queue_hook(UNIT, "update-status");
+    model.settle().unwrap();
+    assert_eq!(origin_list(&model), Some(format!("{missing}\n")));
+    assert!(
+        !status(&model).1.contains("openstack-origin"),
+        "{:?}",
+        status(&model)
+    );
 
     // An origin this machine cannot have is refused before anything is written.
     model
@@ -137,7 +154,7 @@ fn a_deb_origin_is_fetched_by_apt_and_one_apt_cannot_use_blocks_leaving_the_sour
     let (workload, message) = status(&model);
     assert_eq!(workload, "blocked");
     assert!(message.contains("has no Cloud Archive"), "{message}");
-    assert_eq!(origin_list(&model), Some(format!("{good}\n")));
+    assert_eq!(origin_list(&model), Some(format!("{missing}\n")));
 
     // distro: the charm's list goes, and the unit is no longer blocked by its origin.
     model.set_config("keystone", config("distro")).unwrap();

@@ -109,10 +109,15 @@ fn sources(hook: &mut Hook<'_>) -> Result<Option<Condition>> {
     {
         return Ok(None);
     }
+    // A failure is tried again in update-status too: apt's mirror or proxy may come back.
+    let failed_before = kept
+        .failed
+        .as_ref()
+        .is_some_and(|(origin, _)| *origin == wanted);
     let due = matches!(
         hook.event,
         Event::Install | Event::UpgradeCharm | Event::ConfigChanged | Event::PostSeriesUpgrade
-    );
+    ) || (failed_before && *hook.event == Event::UpdateStatus);
     if !due {
         return Ok(kept
             .failed
