@@ -69,23 +69,23 @@ const RELEASES: [&str; 33] = [
     "jaguar",
 ];
 
-/// The machine the origin is for: its distribution (`ubuntu`, `debian`) and series.
+/// The operating system the origin is for: its distribution (`ubuntu`, `debian`) and series.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Machine {
+pub struct OsRelease {
     pub distribution: String,
     pub series: String,
 }
 
-impl Machine {
+impl OsRelease {
     /// From /etc/os-release (`ID`, `VERSION_CODENAME`).
-    pub fn from_os_release(text: &str) -> Machine {
+    pub fn from_os_release(text: &str) -> OsRelease {
         let field = |name: &str| {
             text.lines()
                 .find_map(|line| line.strip_prefix(name)?.strip_prefix('='))
                 .map(|value| value.trim().trim_matches('"').to_owned())
                 .unwrap_or_default()
         };
-        Machine {
+        OsRelease {
             distribution: field("ID"),
             series: field("VERSION_CODENAME"),
         }
@@ -146,8 +146,8 @@ fn refuse<T>(reason: impl Into<String>) -> Result<T, OriginError> {
     Err(OriginError(reason.into()))
 }
 
-/// Parses `value` (the option, `<source>[|<key>]`) for `machine`.
-pub fn parse(value: &str, machine: &Machine) -> Result<Origin, OriginError> {
+/// Parses `value` (the option, `<source>[|<key>]`) for `os`.
+pub fn parse(value: &str, os: &OsRelease) -> Result<Origin, OriginError> {
     let (source, key) = match value.split_once('|') {
         Some((source, key)) => (source.trim(), signing_key(key.trim())?),
         None => (value.trim(), None),
@@ -159,20 +159,20 @@ pub fn parse(value: &str, machine: &Machine) -> Result<Origin, OriginError> {
     let source = if source == "distro" {
         Source::Distro
     } else if source == "proposed" || source == "distro-proposed" {
-        proposed(machine)?
+        proposed(os)?
     } else if let Some(spec) = source.strip_prefix("cloud-archive:") {
-        apt_repository(&format!("cloud-archive:{spec}"), machine)?
+        apt_repository(&format!("cloud-archive:{spec}"), os)?
     } else if source.starts_with("ppa:") {
-        apt_repository(source, machine)?
+        apt_repository(source, os)?
     } else if source.starts_with("deb ") {
-        deb(source, machine)?
+        deb(source, os)?
     } else if source.starts_with("http:") || source.starts_with("https:") {
         // add-apt-repository's meaning of a bare URL.
-        deb(&format!("deb {source} {} main", machine.series), machine)?
+        deb(&format!("deb {source} {} main", os.series), os)?
     } else if let Some(pocket) = source.strip_prefix("cloud:") {
-        cloud(pocket, machine)?
+        cloud(pocket, os)?
     } else if let Some((release, suffix)) = bare_release(source) {
-        let (found, said) = bare(release, suffix, machine)?;
+        let (found, said) = bare(release, suffix, os)?;
         note = said;
         found
     } else {
@@ -204,17 +204,17 @@ fn signing_key(key: &str) -> Result<Option<SigningKey>, OriginError> {
 }
 
 fn ubuntu_series(
-    machine: &Machine,
+    os: &OsRelease,
 ) -> Result<&'static (&'static str, &'static str, &'static [&'static str]), OriginError> {
     SERIES
         .iter()
-        .find(|(series, _, _)| machine.is_ubuntu() && *series == machine.series)
+        .find(|(series, _, _)| os.is_ubuntu() && *series == os.series)
         .map_or_else(
             || {
                 refuse(format!(
                     "{} {} has no Cloud Archive; this charm knows it for Ubuntu {}",
-                    machine.distribution,
-                    machine.series,
+                    os.distribution,
+                    os.series,
                     SERIES.map(|s| s.0).join(" and ")
                 ))
             },
@@ -222,19 +222,19 @@ fn ubuntu_series(
         )
 }
 
-fn proposed(machine: &Machine) -> Result<Source, OriginError> {
-    if !machine.is_ubuntu() {
+fn proposed(os: &OsRelease) -> Result<Source, OriginError> {
+    if !os.is_ubuntu() {
         return refuse(format!(
             "{} has no Ubuntu -proposed pocket",
-            machine.distribution
+            os.distribution
         ));
     }
     Ok(Source::Proposed)
 }
 
 /// `spec` with `{series}` replaced, as charmhelpers does for specs written for any series.
-fn spec_for(spec: &str, machine: &Machine) -> Result<String, OriginError> {
-    let spec = spec.replace("{series}", &machine.series);
+fn spec_for(spec: &str, os: &OsRelease) -> Result<String, OriginError> {
+    let spec = spec.replace("{series}", &os.series);
     let printable = |c: char| !c.is_control() || c == '\t';
     if !spec.chars().all(printable) {
         return refuse("a source is printable text");
@@ -242,8 +242,8 @@ fn spec_for(spec: &str, machine: &Machine) -> Result<String, OriginError> {
     Ok(spec)
 }
 
-fn apt_repository(spec: &str, machine: &Machine) -> Result<Source, OriginError> {
-    let spec = spec_for(spec, machine)?;
+fn apt_repository(spec: &str, os: &OsRelease) -> Result<Source, OriginError> {
+    let spec = spec_for(spec, os)?;
     let name = spec.strip_prefix("ppa:").unwrap_or(&spec);
     if spec.starts_with("ppa:")
         && !name.split_once('/').is_some_and(|(owner, ppa)| {
@@ -261,8 +261,8 @@ fn apt_repository(spec: &str, machine: &Machine) -> Result<Source, OriginError> 
 }
 
 /// A `deb` line: `deb [options] <uri> <suite> [components...]`.
-fn deb(line: &str, machine: &Machine) -> Result<Source, OriginError> {
-    let line = spec_for(line, machine)?;
+fn deb(line: &str, os: &OsRelease) -> Result<Source, OriginError> {
+    let line = spec_for(line, os)?;
     let rest = line.trim_start_matches("deb ").trim();
     let rest = match rest.strip_prefix('[') {
         Some(options) => match options.split_once(']') {
@@ -282,8 +282,8 @@ fn deb(line: &str, machine: &Machine) -> Result<Source, OriginError> {
 
 /// `cloud:<pocket>`: `<series>-<release>[/updates|/proposed|/staging]`, or `<release>[/...]`
 /// for this machine's series.
-fn cloud(pocket: &str, machine: &Machine) -> Result<Source, OriginError> {
-    let &(series, _, releases) = ubuntu_series(machine)?;
+fn cloud(pocket: &str, os: &OsRelease) -> Result<Source, OriginError> {
+    let &(series, _, releases) = ubuntu_series(os)?;
     let (name, suffix) = match pocket.split_once('/') {
         Some((name, suffix)) => (name, Some(suffix)),
         None => (pocket, None),
@@ -334,16 +334,16 @@ fn bare_release(source: &str) -> Option<(&str, Option<&str>)> {
 fn bare(
     release: &str,
     suffix: Option<&str>,
-    machine: &Machine,
+    os: &OsRelease,
 ) -> Result<(Source, Option<String>), OriginError> {
-    if !machine.is_ubuntu() {
+    if !os.is_ubuntu() {
         let note = format!(
             "{} {} has no Cloud Archive: {release} means its own archive here",
-            machine.distribution, machine.series
+            os.distribution, os.series
         );
         return Ok((Source::Distro, Some(note)));
     }
-    let &(series, own, releases) = ubuntu_series(machine)?;
+    let &(series, own, releases) = ubuntu_series(os)?;
     if releases.contains(&release) {
         let pocket = match suffix {
             Some(_) => format!("{series}-proposed/{release}"),
@@ -426,8 +426,8 @@ pub fn proposed_list(series: &str) -> String {
 mod tests {
     use super::*;
 
-    fn ubuntu(series: &str) -> Machine {
-        Machine {
+    fn ubuntu(series: &str) -> OsRelease {
+        OsRelease {
             distribution: "ubuntu".to_owned(),
             series: series.to_owned(),
         }
@@ -632,12 +632,12 @@ mod tests {
 
     #[test]
     fn off_ubuntu_a_release_is_the_distributions_own_archive_and_says_so() {
-        let debian = Machine::from_os_release(
+        let debian = OsRelease::from_os_release(
             "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_CODENAME=bookworm\n",
         );
         assert_eq!(
             debian,
-            Machine {
+            OsRelease {
                 distribution: "debian".to_owned(),
                 series: "bookworm".to_owned()
             }

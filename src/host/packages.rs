@@ -306,10 +306,10 @@ mod tests {
     use super::*;
     use crate::host::fs::MemoryFiles;
     use crate::host::process::{Output, ScriptedRunner};
-    use crate::origin::{CLOUD_ARCHIVE_LIST, Machine, ORIGIN_LIST, parse};
+    use crate::origin::{CLOUD_ARCHIVE_LIST, ORIGIN_LIST, OsRelease, parse};
 
     fn plan(value: &str) -> SourcePlan {
-        let jammy = Machine {
+        let jammy = OsRelease {
             distribution: "ubuntu".to_owned(),
             series: "jammy".to_owned(),
         };

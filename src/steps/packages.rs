@@ -11,7 +11,7 @@ use crate::event::Event;
 use crate::host::fs::{DesiredFile, Owner, write_files};
 use crate::host::packages;
 use crate::juju::{Status, StatusScope};
-use crate::origin::{self, Machine};
+use crate::origin::{self, OsRelease};
 use crate::paths;
 use crate::relations::kept;
 use crate::step::{Condition, Hook, Step};
@@ -98,14 +98,14 @@ fn sources(hook: &mut Hook<'_>) -> Result<Option<Condition>> {
         .context("cannot read /etc/os-release")?
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
         .unwrap_or_default();
-    let machine = Machine::from_os_release(&os_release);
-    let origin = match origin::parse(&wanted, &machine) {
+    let os = OsRelease::from_os_release(&os_release);
+    let origin = match origin::parse(&wanted, &os) {
         Ok(origin) => origin,
         Err(refused) => return Ok(Some(Condition::Blocked(refused.to_string()))),
     };
     let kept: AppliedOrigin = kept::read(files, KEPT_ORIGIN, "applied openstack-origin")?;
     if kept.applied.as_deref() == Some(wanted.as_str())
-        && kept.series.as_deref().is_none_or(|s| s == machine.series)
+        && kept.series.as_deref().is_none_or(|s| s == os.series)
     {
         return Ok(None);
     }
@@ -127,7 +127,7 @@ fn sources(hook: &mut Hook<'_>) -> Result<Option<Condition>> {
     if let Some(note) = &origin.note {
         tracing::warn!("openstack-origin {wanted}: {note}");
     }
-    let plan = origin.plan(&machine.series);
+    let plan = origin.plan(&os.series);
     let outcome = packages::configure_sources(files, hook.machine.runner, &plan)?;
     let (record, blocked) = match outcome {
         Ok(changed) => {
@@ -136,7 +136,7 @@ fn sources(hook: &mut Hook<'_>) -> Result<Option<Condition>> {
             }
             let record = AppliedOrigin {
                 applied: Some(wanted),
-                series: Some(machine.series.clone()),
+                series: Some(os.series.clone()),
                 failed: None,
             };
             (record, None)
