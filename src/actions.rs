@@ -136,9 +136,8 @@ fn package_upgrade(
             "Keystone is not installed: let the install hook finish first".to_owned(),
         ));
     };
-    let major = |version: &str| {
-        packages::upstream_of(version).map(|v| KeystoneRelease::of_version(&v).major)
-    };
+    let major =
+        |version: &str| packages::upstream(version).map(|v| KeystoneRelease::of_version(&v).major);
     if let Some(candidate) = packages::candidate_version(runner, "keystone")?
         && major(&candidate) > major(&installed)
     {
@@ -170,7 +169,7 @@ fn package_upgrade(
     }
     tracing::info!("package-upgrade: {}", changed.join(", "));
     results.insert("upgraded".to_owned(), changed.join("\n"));
-    if let Some(version) = after.get("keystone").and_then(|v| packages::upstream_of(v)) {
+    if let Some(version) = after.get("keystone").and_then(|v| packages::upstream(v)) {
         juju.application_version_set(&version)?;
         machine
             .files
@@ -460,11 +459,7 @@ fn pause(machine: &Machine) -> Result<Results, ActionFailure> {
             0o644,
         )
         .map_err(|e| ActionFailure(format!("cannot record the pause: {e}")))?;
-    for service in [Service::Apache2, Service::Memcached] {
-        if machine.services.is_running(service)? {
-            machine.services.stop(service)?;
-        }
-    }
+    crate::steps::workload::stop(machine)?;
     Ok(Results::from([(
         "message".to_owned(),
         "Apache and memcached are stopped; run resume to start them".to_owned(),

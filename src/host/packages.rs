@@ -82,8 +82,14 @@ fn apt_get(args: &[&str]) -> Invocation {
 /// Installs packages with apt-get, after refreshing its index.
 pub fn install(runner: &dyn Runner, missing: &[String]) -> Result<()> {
     tracing::info!("installing {}", missing.join(" "));
-    let mut install = vec!["install", "-y", "--no-install-recommends"];
-    install.extend(missing.iter().map(String::as_str));
+    update_then_install(runner, &["--no-install-recommends"], missing)
+}
+
+/// `apt-get update`, then `apt-get install -y <options> <packages>`.
+fn update_then_install(runner: &dyn Runner, options: &[&str], packages: &[String]) -> Result<()> {
+    let mut install = vec!["install", "-y"];
+    install.extend_from_slice(options);
+    install.extend(packages.iter().map(String::as_str));
     for invocation in [apt_get(&["update"]), apt_get(&install)] {
         if let Err(err) = run_checked(runner, &invocation) {
             bail!("{err}; check the machine's package sources and proxy settings");
@@ -277,23 +283,11 @@ pub fn candidate_version(runner: &dyn Runner, package: &str) -> Result<Option<St
 /// Refreshes apt's index, then upgrades `packages` to their newest versions from the configured
 /// sources (only those: the machine's other packages are the operator's).
 pub fn upgrade(runner: &dyn Runner, packages: &[String]) -> Result<()> {
-    let mut install = vec!["install", "-y", "--only-upgrade"];
-    install.extend(packages.iter().map(String::as_str));
-    for invocation in [apt_get(&["update"]), apt_get(&install)] {
-        if let Err(err) = run_checked(runner, &invocation) {
-            bail!("{err}; check the machine's package sources and proxy settings");
-        }
-    }
-    Ok(())
+    update_then_install(runner, &["--only-upgrade"], packages)
 }
 
-/// The upstream version of a Debian version (`2:22.0.2-0+deb12u6` → `22.0.2`).
-pub fn upstream_of(version: &str) -> Option<String> {
-    upstream(version)
-}
-
-/// A Debian version without its epoch and revision.
-fn upstream(version: &str) -> Option<String> {
+/// A Debian version without its epoch and revision (`2:22.0.2-0+deb12u6` → `22.0.2`).
+pub fn upstream(version: &str) -> Option<String> {
     let without_epoch = version.split_once(':').map_or(version, |(_, rest)| rest);
     let upstream = without_epoch
         .rsplit_once('-')

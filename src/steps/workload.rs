@@ -308,8 +308,8 @@ pub fn apache(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     Ok(Vec::new())
 }
 
-/// `stop`: the unit is being removed, so Keystone stops serving from it (Apache waits for the
-/// old process to exit).
+/// Keystone stops serving from this unit: Apache and memcached stop (Apache waits for the old
+/// process to exit). For the stop hook, the pause action and a series upgrade.
 pub fn stop(machine: &Machine) -> Result<()> {
     for service in [Service::Apache2, Service::Memcached] {
         if machine.services.is_running(service)? {
