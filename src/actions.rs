@@ -36,7 +36,7 @@ pub enum AfterAction {
 }
 
 /// The actions actions.yaml declares.
-pub const ACTIONS: [&str; 10] = [
+pub const ACTIONS: [&str; 11] = [
     "rotate-fernet",
     "fernet-status",
     "pause",
@@ -47,6 +47,7 @@ pub const ACTIONS: [&str; 10] = [
     "rotate-service-user-password",
     "security-checklist",
     "package-upgrade",
+    "openstack-upgrade",
 ];
 
 /// Runs the action Juju dispatched, and reports its results or its failure.
@@ -70,6 +71,7 @@ pub fn run(
         "rotate-service-user-password" => rotate_service_user_password(juju, machine, event),
         "security-checklist" => security_checklist(juju, machine),
         "package-upgrade" => package_upgrade(juju, machine),
+        "openstack-upgrade" => openstack_upgrade(juju, machine, event, steps),
         // Juju only dispatches actions listed in actions.yaml: this is a packaging mistake.
         other => Err(ActionFailure(format!(
             "this charm has no action named {other:?}"
@@ -115,7 +117,7 @@ fn config(juju: &Juju) -> Result<Config, ActionFailure> {
 
 /// What package-upgrade says when it upgraded, and when a release upgrade stands in its way:
 /// the Python charm's words, which runbooks look for.
-pub const UPGRADE_DONE: &str = "success, package upgrade completed.";
+pub const UPGRADE_DONE: &str = "success, upgrade completed";
 pub const RELEASE_UPGRADE_AVAILABLE: &str =
     "upgrade skipped because an openstack upgrade is available";
 
@@ -169,22 +171,71 @@ fn package_upgrade(
     }
     tracing::info!("package-upgrade: {}", changed.join(", "));
     results.insert("upgraded".to_owned(), changed.join("\n"));
-    if let Some(version) = after.get("keystone").and_then(|v| packages::upstream(v)) {
-        juju.application_version_set(&version)?;
-        machine
-            .files
-            .write(
-                std::path::Path::new(paths::KEYSTONE_VERSION),
-                version.as_bytes(),
-                &Owner::root(),
-                0o644,
-            )
-            .map_err(|e| ActionFailure(format!("cannot record Keystone's version: {e}")))?;
-    }
+    // The package's scripts enable (and may start) the distribution's own Keystone service.
+    machine.services.disable_distribution_keystone()?;
+    crate::steps::packages::record_keystone_version(juju, machine)
+        .map_err(|e| ActionFailure(format!("cannot record Keystone's version: {e:#}")))?;
     if !machine.is_paused()? && machine.services.is_running(Service::Apache2)? {
         tracing::info!("restarting Apache: Keystone's packages changed");
         machine.services.restart(Service::Apache2)?;
     }
+    Ok((results, AfterAction::Reassess))
+}
+
+/// What openstack-upgrade says, in the Python charm's words.
+pub const NO_UPGRADE_AVAILABLE: &str = "no upgrade available";
+pub const UPGRADE_NOT_ACTION_MANAGED: &str =
+    "action-managed-upgrade config is False, skipped upgrade";
+
+/// openstack-upgrade: this unit to the newer OpenStack release openstack-origin's sources
+/// offer, when action-managed-upgrade is true. The leader goes first (it expands and migrates
+/// the schema); each other unit drains from haproxy, upgrades and rejoins; the leader contracts
+/// the schema once the last unit runs the new release. Run it unit by unit.
+fn openstack_upgrade(
+    juju: &Juju,
+    machine: &Machine,
+    event: &Event,
+    steps: &[Step],
+) -> Result<(Results, AfterAction), ActionFailure> {
+    let outcome = |text: &str| Results::from([("outcome".to_owned(), text.to_owned())]);
+    let mut hook = hook_for(juju, machine, event)?;
+    if !hook.config.action_managed_upgrade {
+        return done(outcome(UPGRADE_NOT_ACTION_MANAGED));
+    }
+    let Some(installed) = crate::release::kept_version(machine.files.as_ref())? else {
+        return Err(ActionFailure(
+            "Keystone is not installed: let the install hook finish first".to_owned(),
+        ));
+    };
+    hook.release_upgrade = crate::release::UpgradeRequest::Action;
+    hook.run_steps(steps).map_err(failure)?;
+    match hook.facts.get::<crate::facts::UpgradeTurn>() {
+        Some(crate::facts::UpgradeTurn::Upgrade) => {}
+        Some(crate::facts::UpgradeTurn::Wait(why)) => {
+            return Err(ActionFailure(format!("not upgrading: {why}")));
+        }
+        _ => return done(outcome(NO_UPGRADE_AVAILABLE)),
+    }
+    let now = crate::release::kept_version(machine.files.as_ref())?.unwrap_or_default();
+    let mut results = outcome(UPGRADE_DONE);
+    results.insert(
+        "upgraded".to_owned(),
+        format!("keystone {installed} -> {now}"),
+    );
+    let app = hook.peer_app();
+    let schema = match (
+        app.get(crate::peer_keys::DB_SYNCED_VERSION),
+        app.get(crate::peer_keys::SCHEMA_EXPANDED),
+    ) {
+        (Some(synced), _) if *synced == now => {
+            format!("migrated for {now} (expanded, migrated and contracted)")
+        }
+        (_, Some(expanded)) if *expanded == now => format!(
+            "expanded and migrated for {now}; the leader contracts it once every unit runs {now}"
+        ),
+        _ => format!("the leader expands it for {now} when it upgrades"),
+    };
+    results.insert("schema".to_owned(), schema);
     Ok((results, AfterAction::Reassess))
 }
 

@@ -169,6 +169,9 @@ pub struct Config {
     pub service_path_prefix: String,
     /// openstack-origin, as written; [`crate::origin`] reads it for the machine's series.
     pub openstack_origin: String,
+    /// action-managed-upgrade: a newer release in openstack-origin waits for the
+    /// openstack-upgrade action on each unit instead of upgrading on config-changed.
+    pub action_managed_upgrade: bool,
     unimplemented_set: Vec<&'static str>,
 }
 
@@ -395,10 +398,9 @@ impl Config {
 
 /// Options accepted for compatibility that this charm does not act on, with their defaults as
 /// config.yaml declares them (`Null` for options without a default).
-fn unimplemented_defaults() -> [(&'static str, Value); 14] {
+fn unimplemented_defaults() -> [(&'static str, Value); 13] {
     [
         ("verbose", Value::Bool(false)),
-        ("action-managed-upgrade", Value::Bool(false)),
         ("harden", Value::Null),
         ("keystone-admin-role", Value::from("Admin")),
         (
@@ -1068,6 +1070,7 @@ impl Reader<'_> {
             use_policyd_override,
             service_path_prefix,
             openstack_origin: self.string("openstack-origin", "caracal"),
+            action_managed_upgrade: self.bool("action-managed-upgrade", false),
             unimplemented_set,
         }
     }
@@ -1401,14 +1404,15 @@ mod tests {
     fn unimplemented_options_set_to_other_values_are_listed() {
         let config = Config::from_options(&with(json!({
             "haproxy-server-timeout": 90000, "action-managed-upgrade": true,
-            "wsgi-socket-rotation": false, "healthcheck-timeout": 1000, "verbose": false
+            "wsgi-socket-rotation": false, "healthcheck-timeout": 1000, "verbose": true
         })))
         .expect("valid");
         assert_eq!(
             config.unimplemented_options_set(),
-            vec!["action-managed-upgrade"],
-            "the haproxy timeouts and wsgi-socket-rotation are implemented"
+            vec!["verbose"],
+            "the haproxy timeouts, wsgi-socket-rotation and action-managed-upgrade are implemented"
         );
+        assert!(config.action_managed_upgrade);
     }
 
     #[test]

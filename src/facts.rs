@@ -59,6 +59,8 @@ macro_rules! facts {
 }
 
 facts! {
+    /// release-upgrade: where this unit stands with a newer release its sources offer.
+    upgrade_turn: UpgradeTurn,
     /// fernet-keys-sites: the relations to the sites that consume this one's keys.
     site_relations: SiteRelations,
     /// fernet-keys-sites: the generation each consuming site acknowledged.
@@ -87,6 +89,17 @@ facts! {
     clustered: Clustered,
     /// readiness: Keystone answers on this unit.
     answering: Answering,
+}
+
+/// Where a unit stands with a release upgrade its sources offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpgradeTurn {
+    /// Nothing to do now.
+    Idle,
+    /// This unit upgraded in this hook (it was its turn).
+    Upgrade,
+    /// Not yet, and why (the unit's status, or the action's failure).
+    Wait(String),
 }
 
 /// A value one step tells the later ones.

@@ -29,9 +29,10 @@ use crate::steps;
 /// The steps of every hook that assesses the unit, in the order they depend on each other:
 /// each declares the facts it reads and writes ([`crate::facts`]), and a step reads only what a
 /// step before it writes. A new relation adds its file in src/relations/ and its line here.
-pub const STEPS: [Step; 30] = [
+pub const STEPS: [Step; 33] = [
     steps::config_warnings::STEP,
     steps::packages::STEP,
+    steps::release_upgrade::STEP,
     relations::fernet_keys::OBSERVE,
     relations::fernet_keys_source::STEP,
     relations::cluster::STEP,
@@ -45,11 +46,13 @@ pub const STEPS: [Step; 30] = [
     steps::python_charm_leftovers::STEP,
     steps::workload::KEYSTONE_FILES,
     relations::shared_db::INITIALISE,
+    steps::release_upgrade::SCHEMA,
     relations::fernet_keys::PUBLISH,
     relations::fernet_keys_source::REPORT,
     steps::workload::APACHE,
     relations::ha::STEP,
     steps::readiness::STEP,
+    steps::release_upgrade::REJOIN,
     steps::readiness::PUBLISH,
     steps::haproxy::STEP,
     steps::admin_identity::STEP,
@@ -189,18 +192,7 @@ pub fn run_steps(hook: &mut Hook<'_>, steps: &[Step]) -> Result<Vec<Condition>> 
     if hook.paused {
         conditions.push(Condition::Paused);
     }
-    for step in steps {
-        let found = hook.run_step(step)?;
-        let stop = found.iter().any(Condition::stops_the_hook);
-        conditions.extend(found);
-        if stop {
-            tracing::debug!(
-                "the {} step is blocked: the steps after it did not run",
-                step.name
-            );
-            break;
-        }
-    }
+    conditions.extend(hook.run_steps(steps)?);
     Ok(conditions)
 }
 

@@ -64,6 +64,10 @@ pub const OS_RELEASE: &str = "/etc/os-release";
 pub const KEYSTONE_VERSION: &str = "/var/lib/keystone/charm-keystone-version";
 /// Keystone's policy (keystone.conf's `[oslo_policy] policy_file`).
 pub const POLICY: &str = "/etc/keystone/policy.yaml";
+/// Present while the unit drains from haproxy before its release upgrade, until its upgraded
+/// Keystone answers: Keystone's /healthcheck, which haproxy checks, answers 503 meanwhile. In
+/// Keystone's directory, which its WSGI processes can search.
+pub const DRAINING_MARKER: &str = "/var/lib/keystone/charm-draining";
 /// Present while the operator has paused the unit (the pause and resume actions).
 pub const PAUSED_MARKER: &str = "/var/lib/keystone/charm-paused";
 /// Present from pre-series-upgrade to post-series-upgrade.

@@ -78,6 +78,16 @@ pub const KEYSTONE_BOOTSTRAPPED: &str = "keystone-bootstrapped";
 /// App: the Keystone version (upstream, `22.0.2`) the leader last ran db_sync with.
 pub const DB_SYNCED_VERSION: &str = "db-synced-version";
 
+// -- Release upgrades (steps/release_upgrade.rs) --------------------------------------------
+
+/// App: the Keystone version (upstream) the leader expanded and migrated the schema for, while
+/// units still run the version before it (the contract waits for the last of them).
+pub const SCHEMA_EXPANDED: &str = "schema-expanded";
+/// App: the unit whose turn it is to upgrade, when upgrades run on config-changed.
+pub const UPGRADE_TURN: &str = "upgrade-turn";
+/// Unit: the Keystone version (upstream) this unit runs.
+pub const UNIT_KEYSTONE_VERSION: &str = "keystone-version";
+
 // -- Readiness and addresses (relations/cluster/readiness.rs) --------------------------------
 
 /// Unit: the fernet generation this unit holds while its Keystone answers (unset otherwise).
@@ -116,7 +126,7 @@ pub const KEYSTONE_SERVICE_RECORDS: &str = "keystone-service:";
 pub const SERVED_PREFIX: &str = "served-";
 
 /// Every key and prefix above, for the test that no two concerns share one.
-pub const ALL: [&str; 43] = [
+pub const ALL: [&str; 46] = [
     FERNET_GENERATION,
     FERNET_FINGERPRINT,
     FERNET_LAST_ROTATION,
@@ -145,6 +155,9 @@ pub const ALL: [&str; 43] = [
     DB_INITIALISED,
     KEYSTONE_BOOTSTRAPPED,
     DB_SYNCED_VERSION,
+    SCHEMA_EXPANDED,
+    UPGRADE_TURN,
+    UNIT_KEYSTONE_VERSION,
     UNIT_READY,
     UNITS_READY,
     LEADER_READY,

@@ -14,6 +14,16 @@ pub struct KeystoneRelease {
     pub major: Option<u32>,
 }
 
+/// What asked for a release upgrade in this hook.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UpgradeRequest {
+    /// Upgrades run when their turn comes (none while action-managed-upgrade is true).
+    #[default]
+    Scheduled,
+    /// The openstack-upgrade action: this unit upgrades now if the schema allows it.
+    Action,
+}
+
 /// Caracal's major version: from it on Keystone checks revocations through its cache
 /// (Launchpad 2113772).
 const CARACAL: u32 = 25;

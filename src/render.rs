@@ -406,6 +406,9 @@ pub struct KeystoneConf {
     pub debug: bool,
     /// The logging configuration (see [`LoggingConf`]).
     pub log_config_file: String,
+    /// While this file exists Keystone's /healthcheck answers 503, so haproxy sends the unit
+    /// no new request (a unit draining before its upgrade).
+    pub draining_marker: String,
     /// False renders an empty `notification_opt_out`, which notifies every event.
     pub notification_opt_out: bool,
     /// enable-notifications or audit-middleware: Keystone's notifications go to its log.
@@ -461,6 +464,7 @@ const AUTH_METHODS: [&str; 7] = [
 struct KeystoneConfView {
     debug: bool,
     log_config_file: String,
+    draining_marker: String,
     notification_opt_out: bool,
     notifications: bool,
     cadf: bool,
@@ -499,6 +503,7 @@ impl KeystoneConf {
         KeystoneConf {
             debug: config.debug,
             log_config_file: paths::LOGGING_CONF.to_owned(),
+            draining_marker: paths::DRAINING_MARKER.to_owned(),
             // An audit records every authentication, which Keystone opts out of by default.
             notification_opt_out: config.default_notification_opt_out && !config.audit_middleware,
             notifications: config.enable_notifications || config.audit_middleware,
@@ -573,6 +578,7 @@ impl KeystoneConf {
         Ok(KeystoneConfView {
             debug: self.debug,
             log_config_file: path_value("the logging configuration", file, &self.log_config_file)?,
+            draining_marker: path_value("the draining marker", file, &self.draining_marker)?,
             notification_opt_out: self.notification_opt_out,
             notifications: self.notifications,
             cadf: self.cadf,

@@ -23,6 +23,7 @@ use crate::keystone_api::{KeystoneApi, PasswordCredentials, Scope};
 use crate::machine::Machine;
 use crate::paths;
 use crate::peers::Peers;
+use crate::release::UpgradeRequest;
 pub use crate::status::Condition;
 
 /// What a step does: reads what it needs through the hook, acts, reports its conditions.
@@ -110,6 +111,8 @@ pub struct Hook<'a> {
     /// Why the leader would rotate the fernet keys in this hook: when due, or because
     /// rotate-fernet asks (the action sets it before it runs the steps).
     pub rotation: RotationRequest,
+    /// Whether openstack-upgrade asks this unit to upgrade to the release its sources offer.
+    pub release_upgrade: UpgradeRequest,
     /// The certificate the certificates relation issued, as kept on the machine: read before
     /// the steps (every hook serves it); the certificates step keeps it up to date.
     pub kept_certificate: Option<KeptCertificate>,
@@ -162,6 +165,7 @@ impl<'a> Hook<'a> {
             leader,
             paused,
             rotation: RotationRequest::Scheduled,
+            release_upgrade: UpgradeRequest::Scheduled,
             kept_certificate: kept,
             peers,
             facts: Facts::default(),
@@ -181,6 +185,25 @@ impl<'a> Hook<'a> {
     /// The cluster application bag as it stands now (empty before the relation exists).
     pub fn peer_app(&self) -> crate::juju::Databag {
         self.peers.as_ref().map(Peers::app).unwrap_or_default()
+    }
+
+    /// Runs `steps` in order until one reports a condition that stops the hook; everything
+    /// they reported.
+    pub fn run_steps(&mut self, steps: &[Step]) -> Result<Vec<Condition>> {
+        let mut conditions = Vec::new();
+        for step in steps {
+            let found = self.run_step(step)?;
+            let stop = found.iter().any(Condition::stops_the_hook);
+            conditions.extend(found);
+            if stop {
+                tracing::debug!(
+                    "the {} step is blocked: the steps after it did not run",
+                    step.name
+                );
+                break;
+            }
+        }
+        Ok(conditions)
     }
 
     /// Runs `step`, holding it to the facts it declares.

@@ -274,13 +274,89 @@ fn collect<R: Read + Send + 'static>(
     buffer
 }
 
-/// A test twin: records every command and answers from a queue of outputs (exit 0 with no
-/// output once the queue is empty).
+/// A test twin: records every command and answers from a queue of outputs; once the queue is
+/// empty, dpkg-query, apt-cache and apt-get from its [`AptTwin`] when it has one, and anything
+/// else with exit 0 and no output.
 #[cfg(any(test, feature = "testkit"))]
 #[derive(Debug, Default)]
 pub struct ScriptedRunner {
     calls: Mutex<Vec<Invocation>>,
     replies: Mutex<VecDeque<Result<Output, String>>>,
+    apt: Mutex<Option<AptTwin>>,
+}
+
+/// dpkg and apt as a machine's packages answer them: what is installed, and what the sources
+/// offer, which `apt-get install` installs.
+#[cfg(any(test, feature = "testkit"))]
+#[derive(Debug, Default, Clone)]
+pub struct AptTwin {
+    pub installed: std::collections::BTreeMap<String, String>,
+    pub available: std::collections::BTreeMap<String, String>,
+}
+
+#[cfg(any(test, feature = "testkit"))]
+impl AptTwin {
+    fn answer(&mut self, command: &Invocation) -> Option<Output> {
+        let ok = |stdout: String| Output {
+            code: Some(0),
+            stdout,
+            stderr: String::new(),
+        };
+        let args: Vec<&str> = command.args.iter().map(String::as_str).collect();
+        match (command.program.as_str(), args.as_slice()) {
+            ("dpkg-query", ["-W", "-f", format, packages @ ..]) => {
+                let mut stdout = String::new();
+                let mut unknown = false;
+                for package in packages {
+                    match self.installed.get(*package) {
+                        Some(version) => {
+                            stdout.push_str(
+                                &format
+                                    .replace("${Package}", package)
+                                    .replace("${Status}", "install ok installed")
+                                    .replace("${Version}", version)
+                                    .replace("\\n", "\n"),
+                            );
+                        }
+                        None => unknown = true,
+                    }
+                }
+                Some(Output {
+                    code: Some(i32::from(unknown)),
+                    ..ok(stdout)
+                })
+            }
+            ("apt-cache", ["policy", package]) => {
+                let installed = self
+                    .installed
+                    .get(*package)
+                    .map_or("(none)", String::as_str);
+                let candidate = self
+                    .available
+                    .get(*package)
+                    .map_or(installed, String::as_str);
+                Some(ok(format!(
+                    "{package}:\n  Installed: {installed}\n  Candidate: {candidate}\n"
+                )))
+            }
+            ("apt-get", _) => {
+                if let Some(at) = args.iter().position(|a| *a == "install") {
+                    for package in args[at + 1..].iter().filter(|a| !a.starts_with('-')) {
+                        let upgrade_only = args.contains(&"--only-upgrade");
+                        if upgrade_only && !self.installed.contains_key(*package) {
+                            continue;
+                        }
+                        if let Some(version) = self.available.get(*package) {
+                            self.installed
+                                .insert((*package).to_owned(), version.clone());
+                        }
+                    }
+                }
+                Some(ok(String::new()))
+            }
+            _ => None,
+        }
+    }
 }
 
 #[cfg(any(test, feature = "testkit"))]
@@ -301,6 +377,18 @@ impl ScriptedRunner {
         if let Ok(mut replies) = self.replies.lock() {
             replies.push_back(Err(message.to_owned()));
         }
+    }
+
+    /// Answers dpkg and apt from `apt` from now on.
+    pub fn set_packages(&self, apt: AptTwin) {
+        if let Ok(mut twin) = self.apt.lock() {
+            *twin = Some(apt);
+        }
+    }
+
+    /// What the machine's packages are now (None without an [`AptTwin`]).
+    pub fn packages(&self) -> Option<AptTwin> {
+        self.apt.lock().ok().and_then(|twin| twin.clone())
     }
 
     /// Every command run so far.
@@ -325,7 +413,13 @@ impl Runner for ScriptedRunner {
         if let Ok(mut calls) = self.calls.lock() {
             calls.push(command.clone());
         }
-        let reply = self.replies.lock().ok().and_then(|mut r| r.pop_front());
+        let mut reply = self.replies.lock().ok().and_then(|mut r| r.pop_front());
+        if reply.is_none()
+            && let Ok(mut apt) = self.apt.lock()
+            && let Some(twin) = apt.as_mut()
+        {
+            reply = twin.answer(command).map(Ok);
+        }
         match reply {
             Some(Ok(output)) => Ok(output),
             Some(Err(message)) => Err(ProcessError::Spawn {
@@ -347,6 +441,24 @@ pub struct KeystoneManage<'r> {
     user: String,
     /// None: Keystone's default, /etc/keystone/keystone.conf.
     config_file: Option<PathBuf>,
+}
+
+/// A phase of Keystone's rolling schema upgrade, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaPhase {
+    Expand,
+    Migrate,
+    Contract,
+}
+
+impl SchemaPhase {
+    fn flag(self) -> &'static str {
+        match self {
+            SchemaPhase::Expand => "--expand",
+            SchemaPhase::Migrate => "--migrate",
+            SchemaPhase::Contract => "--contract",
+        }
+    }
 }
 
 /// keystone-manage bootstrap: the charm's admin user, project and role, the region and
@@ -414,6 +526,36 @@ impl<'r> KeystoneManage<'r> {
     pub fn db_sync(&self) -> Result<(), ProcessError> {
         self.run(&["db_sync"], Vec::new(), Duration::from_secs(30 * 60))
             .map(drop)
+    }
+
+    /// One phase of Keystone's rolling schema upgrade (`db_sync --expand`, `--migrate`,
+    /// `--contract`): old and new Keystone both serve between expand and contract.
+    pub fn db_sync_phase(&self, phase: SchemaPhase) -> Result<(), ProcessError> {
+        self.run(
+            &["db_sync", phase.flag()],
+            Vec::new(),
+            Duration::from_secs(30 * 60),
+        )
+        .map(drop)
+    }
+
+    /// `keystone-manage doctor`: what it finds wrong in the deployment (its output), or None
+    /// when it finds nothing. It exits non-zero when it finds something, which is a report,
+    /// not a failure of the charm.
+    pub fn doctor(&self) -> Result<Option<String>, ProcessError> {
+        let mut command = Invocation::new("keystone-manage")
+            .as_user(&self.user)
+            .timeout(Duration::from_secs(300));
+        if let Some(file) = &self.config_file {
+            command = command.arg("--config-file").arg(file.display().to_string());
+        }
+        let output = self.runner.run(&command.arg("doctor"))?;
+        let found = [output.stdout.trim(), output.stderr.trim()]
+            .into_iter()
+            .filter(|text| !text.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n");
+        Ok((!output.success()).then_some(found))
     }
 
     /// Bootstraps Keystone (idempotent: existing objects are kept).

@@ -108,6 +108,11 @@ pub trait Services {
     fn apache_config_test(&self) -> Result<(), ServiceError>;
     /// One command to the running haproxy over its admin socket; its answer.
     fn haproxy_command(&self, command: &str) -> Result<String, ServiceError>;
+    /// Waits, up to `timeout`, until this machine's haproxy counts `server` down in every
+    /// Keystone backend (its health check fails: the unit is draining), then one more check
+    /// interval, by which the other units' haproxy, checking at the same pace, count it down
+    /// too. False when the timeout passed first.
+    fn wait_until_drained(&self, server: &str, timeout: Duration) -> Result<bool, ServiceError>;
     /// Stops and disables the distribution's own Keystone service (Debian's uWSGI service,
     /// Ubuntu's keystone Apache site), so only the charm's vhost serves Keystone.
     fn disable_distribution_keystone(&self) -> Result<(), ServiceError>;
@@ -223,6 +228,37 @@ fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
         thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(200));
     }
+}
+
+/// How often haproxy checks a Keystone backend (`inter` in templates/haproxy.cfg).
+const HAPROXY_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Whether `server` takes no new request in any Keystone backend of haproxy's `show stat` CSV:
+/// each of its rows is DOWN or in maintenance (`UP 1/3` is still up: a check failed, not
+/// yet enough of them).
+pub fn serves_no_keystone_backend(stats: &str, server: &str) -> bool {
+    let mut lines = stats.lines();
+    let Some(header) = lines.next() else {
+        return true;
+    };
+    let columns: Vec<&str> = header.trim_start_matches("# ").split(',').collect();
+    let column = |name: &str| columns.iter().position(|c| *c == name);
+    let (Some(proxy), Some(name), Some(status)) =
+        (column("pxname"), column("svname"), column("status"))
+    else {
+        return true;
+    };
+    lines
+        .map(|line| line.split(',').collect::<Vec<_>>())
+        .filter(|row| {
+            row.get(proxy).is_some_and(|p| {
+                p.starts_with("keystone-public") || p.starts_with("keystone-admin")
+            }) && row.get(name) == Some(&server)
+        })
+        .all(|row| {
+            row.get(status)
+                .is_some_and(|s| s.starts_with("DOWN") || s.starts_with("MAINT"))
+        })
 }
 
 /// Services of this machine.
@@ -463,6 +499,20 @@ impl Services for HostServices<'_> {
         Ok(answer)
     }
 
+    fn wait_until_drained(&self, server: &str, timeout: Duration) -> Result<bool, ServiceError> {
+        let mut drained = false;
+        let counted_down = wait_until(timeout, || {
+            // No stats (haproxy not running): no haproxy here sends it anything.
+            let stats = self.haproxy_command("show stat").unwrap_or_default();
+            drained = serves_no_keystone_backend(&stats, server);
+            drained
+        });
+        if counted_down {
+            thread::sleep(HAPROXY_CHECK_INTERVAL);
+        }
+        Ok(counted_down)
+    }
+
     fn apache_config_test(&self) -> Result<(), ServiceError> {
         let output = self.runner.run(&self.apache.config_test_command())?;
         if output.success() {
@@ -518,6 +568,7 @@ pub enum ServiceAction {
     ConfigTest,
     DisableDistributionKeystone,
     HaproxyCommand(String),
+    WaitUntilDrained(String),
 }
 
 /// A test twin: records every action and keeps which services run and what is enabled.
@@ -619,6 +670,10 @@ impl Services for RecordingServices {
         self.record(ServiceAction::HaproxyCommand(command.to_owned()));
         Ok(String::new())
     }
+    fn wait_until_drained(&self, server: &str, _timeout: Duration) -> Result<bool, ServiceError> {
+        self.record(ServiceAction::WaitUntilDrained(server.to_owned()));
+        Ok(true)
+    }
     fn apache_config_test(&self) -> Result<(), ServiceError> {
         self.record(ServiceAction::ConfigTest);
         Ok(())
@@ -640,6 +695,40 @@ mod tests {
             stderr: stderr.to_owned(),
             ..Output::default()
         }
+    }
+
+    #[test]
+    fn a_server_is_drained_once_every_keystone_backend_counts_it_down() {
+        let stats = |public: &str, admin: &str| {
+            format!(
+                "# pxname,svname,qcur,status,weight\n\
+                 keystone-public,FRONTEND,,OPEN,\n\
+                 keystone-public,keystone-0,0,{public},1\n\
+                 keystone-public,keystone-1,0,UP,1\n\
+                 keystone-admin,keystone-0,0,{admin},1\n\
+                 keystone-cache,keystone-0,0,UP,1\n"
+            )
+        };
+        assert!(!serves_no_keystone_backend(
+            &stats("UP", "UP"),
+            "keystone-0"
+        ));
+        assert!(!serves_no_keystone_backend(
+            &stats("UP 1/3", "DOWN"),
+            "keystone-0"
+        ));
+        assert!(serves_no_keystone_backend(
+            &stats("DOWN", "MAINT"),
+            "keystone-0"
+        ));
+        // The cache's backend is not Keystone's: the shared cache stays up.
+        assert!(serves_no_keystone_backend(
+            &stats("DOWN 1/2", "DOWN"),
+            "keystone-0"
+        ));
+        // A server haproxy does not list takes nothing from it.
+        assert!(serves_no_keystone_backend(&stats("UP", "UP"), "keystone-7"));
+        assert!(serves_no_keystone_backend("", "keystone-0"));
     }
 
     fn commands(runner: &ScriptedRunner) -> Vec<String> {

@@ -586,27 +586,14 @@ pub fn initialise(hook: &mut Hook<'_>) -> anyhow::Result<Vec<Condition>> {
         }
         let manage = KeystoneManage::new(hook.machine.runner);
         let installed = crate::release::kept_version(hook.machine.files.as_ref())?;
-        let synced = peers.get(peer_keys::DB_SYNCED_VERSION);
         if init.run_db_sync && !hook.paused {
             tracing::info!("running keystone-manage db_sync");
             manage.db_sync().context("keystone-manage db_sync failed")?;
             peers.set_shared(&[
                 (peer_keys::DB_INITIALISED, Some(FLAG_SET.into())),
-                (peer_keys::DB_SYNCED_VERSION, installed.clone()),
+                (peer_keys::DB_SYNCED_VERSION, installed),
             ])?;
             flags.db_initialised = true;
-        } else if flags.db_initialised && !hook.paused && installed.is_some() && installed != synced
-        {
-            // A package change (an upgrade, a series upgrade, the switch from the Python
-            // charm) brought a Keystone the schema was not migrated for.
-            tracing::info!(
-                "Keystone is {} and the database was migrated for {}: running keystone-manage \
-                 db_sync",
-                installed.as_deref().unwrap_or_default(),
-                synced.as_deref().unwrap_or("an earlier version")
-            );
-            manage.db_sync().context("keystone-manage db_sync failed")?;
-            peers.set_shared(&[(peer_keys::DB_SYNCED_VERSION, installed)])?;
         }
         if flags.db_initialised && !flags.bootstrapped && !hook.paused {
             bootstrap(hook, peers, &manage)?;
@@ -1106,62 +1093,5 @@ mod tests {
             .set_refusing("10.0.0.5", MYSQL_PORT, false);
         sim.run(unit, "update-status");
         assert_eq!(sim.status(unit), "active: Unit is ready");
-    }
-
-    #[test]
-    fn a_new_keystone_version_migrates_the_schema_once_on_the_leader() {
-        use crate::host::fs::{Files as _, Owner};
-        let mut sim = crate::testing::Sim::ready(2);
-        let db_syncs = |sim: &crate::testing::Sim, unit: &str| {
-            sim.machine(unit)
-                .1
-                .runner
-                .calls()
-                .iter()
-                .filter(|c| c.to_string().contains("db_sync"))
-                .count()
-        };
-        let install = |sim: &crate::testing::Sim, unit: &str, version: &str| {
-            sim.machine(unit)
-                .1
-                .files
-                .write(
-                    std::path::Path::new(crate::paths::KEYSTONE_VERSION),
-                    version.as_bytes(),
-                    &Owner::root(),
-                    0o644,
-                )
-                .unwrap();
-        };
-        let before = [db_syncs(&sim, "keystone/0"), db_syncs(&sim, "keystone/1")];
-        // The database was initialised before any version was recorded (as by the Python
-        // charm): the leader migrates once for the version it has, then not again.
-        for unit in ["keystone/0", "keystone/1"] {
-            install(&sim, unit, "22.0.2");
-        }
-        for _ in 0..2 {
-            for unit in ["keystone/0", "keystone/1"] {
-                assert!(sim.run(unit, "update-status"));
-            }
-        }
-        assert_eq!(db_syncs(&sim, "keystone/0"), before[0] + 1);
-        assert_eq!(
-            db_syncs(&sim, "keystone/1"),
-            before[1],
-            "only the leader migrates"
-        );
-        assert_eq!(
-            sim.peer_app_bag()
-                .get(peer_keys::DB_SYNCED_VERSION)
-                .map(String::as_str),
-            Some("22.0.2")
-        );
-        // An upgrade brings 23.0.0: once more.
-        install(&sim, "keystone/0", "23.0.0");
-        for _ in 0..2 {
-            assert!(sim.run("keystone/0", "config-changed"));
-        }
-        assert_eq!(db_syncs(&sim, "keystone/0"), before[0] + 2);
-        assert_eq!(sim.status("keystone/0"), "active: Unit is ready");
     }
 }

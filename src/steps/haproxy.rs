@@ -132,7 +132,7 @@ pub fn plan(
         ],
         servers,
         networks,
-        check_path: format!("{}/v3", config.service_path_prefix),
+        check_path: format!("{}/healthcheck", config.service_path_prefix),
         tls: config.tls.is_some(),
         timeouts: config.haproxy_timeouts,
         stats_port: STATS_PORT,

@@ -9,5 +9,6 @@ pub mod policy;
 pub mod policy_overrides;
 pub mod python_charm_leftovers;
 pub mod readiness;
+pub mod release_upgrade;
 pub mod series_upgrade;
 pub mod workload;

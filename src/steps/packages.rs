@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::event::Event;
 use crate::host::fs::{DesiredFile, Owner, write_files};
 use crate::host::packages;
-use crate::juju::{Status, StatusScope};
+use crate::juju::{Juju, Status, StatusScope};
+use crate::machine::Machine;
 use crate::origin::{self, OsRelease};
 use crate::paths;
 use crate::relations::kept;
@@ -69,23 +70,31 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     if matches!(
         hook.event,
         Event::Install | Event::Start | Event::UpgradeCharm | Event::PostSeriesUpgrade
-    ) && let Some(version) = packages::upstream_version(machine.runner, "keystone")?
-    {
-        hook.juju
-            .application_version_set(&version)
-            .context("cannot set the workload version")?;
-        write_files(
-            machine.files.as_ref(),
-            &[],
-            [&DesiredFile::new(
-                paths::KEYSTONE_VERSION,
-                version,
-                Owner::root(),
-                0o644,
-            )],
-        )?;
+    ) {
+        record_keystone_version(hook.juju, machine)?;
     }
     Ok(Vec::new())
+}
+
+/// Keystone's installed version, as `juju status` shows it and as the release-dependent steps
+/// read it ([`crate::release::kept_version`]), after anything that can change it.
+pub fn record_keystone_version(juju: &Juju, machine: &Machine) -> Result<()> {
+    let Some(version) = packages::upstream_version(machine.runner, "keystone")? else {
+        return Ok(());
+    };
+    juju.application_version_set(&version)
+        .context("cannot set the workload version")?;
+    write_files(
+        machine.files.as_ref(),
+        &[],
+        [&DesiredFile::new(
+            paths::KEYSTONE_VERSION,
+            version,
+            Owner::root(),
+            0o644,
+        )],
+    )?;
+    Ok(())
 }
 
 /// apt's sources for openstack-origin: configured in the hooks where it can have changed, when

@@ -34,17 +34,24 @@ fn own_addresses(hook: &Hook<'_>) -> Result<DatabagChanges> {
     Ok(changes)
 }
 
-/// After the readiness check (`answering`): every unit tells its peers its addresses, and a
-/// unit other than the leader says whether it may serve (it holds the current keys and its
-/// Keystone answers); the leader keeps, in the application bag, whether every other unit does
-/// (every unit goal-state expects, joined or not), looking again whenever a peer's data
-/// changed.
+/// After the readiness check (`answering`): every unit tells its peers its addresses and the
+/// Keystone version it runs, and a unit other than the leader says whether it may serve (it
+/// holds the current keys and its Keystone answers); the leader keeps, in the application bag,
+/// whether every other unit does (every unit goal-state expects, joined or not), looking again
+/// whenever a peer's data changed.
 pub fn report(hook: &Hook<'_>, answering: bool) -> Result<()> {
     let Some(peers) = hook.peers.as_ref() else {
         return Ok(());
     };
     let held = hook.facts.get::<HeldKeys>().map(|k| k.generation);
     let mut changes = own_addresses(hook)?;
+    if *hook.event != crate::event::Event::UpdateStatus {
+        // What this unit runs, for the leader's schema upgrade (steps/release_upgrade.rs).
+        changes.insert(
+            peer_keys::UNIT_KEYSTONE_VERSION.to_owned(),
+            crate::release::kept_version(hook.machine.files.as_ref())?,
+        );
+    }
     let ready = held.filter(|_| answering).map(|g| g.to_string());
     if !hook.leader {
         changes.insert(peer_keys::UNIT_READY.to_owned(), ready);
