@@ -70,7 +70,7 @@ pub fn run(
         "list-service-usernames" => list_service_usernames(juju),
         "rotate-service-user-password" => rotate_service_user_password(juju, machine, event),
         "security-checklist" => security_checklist(juju, machine),
-        "package-upgrade" => package_upgrade(juju, machine),
+        "package-upgrade" => package_upgrade(juju, machine, event),
         "openstack-upgrade" => openstack_upgrade(juju, machine, event, steps),
         // Juju only dispatches actions listed in actions.yaml: this is a packaging mistake.
         other => Err(ActionFailure(format!(
@@ -122,15 +122,18 @@ pub const RELEASE_UPGRADE_AVAILABLE: &str =
     "upgrade skipped because an openstack upgrade is available";
 
 /// package-upgrade: the charm's packages to their newest versions within Keystone's release,
-/// unless openstack-origin offers a newer release (that is a release upgrade, not this). What
-/// changed is reported; when Keystone's packages changed, Apache restarts on the new code and
-/// the unit is assessed again (the leader migrates the database if Keystone's version moved).
+/// unless openstack-origin offers a newer release (that is a release upgrade, not this). When
+/// something will change, the unit first drains from haproxy (as for a release upgrade); what
+/// changed is reported; Apache restarts on the new code and the unit is assessed again, which
+/// ends the drain once Keystone answers (and the leader migrates the schema if Keystone's
+/// version moved).
 fn package_upgrade(
     juju: &Juju,
     machine: &Machine,
+    event: &Event,
 ) -> Result<(Results, AfterAction), ActionFailure> {
-    let config = config(juju)?;
-    let wanted = packages::keystone_packages(config.enable_cache);
+    let hook = hook_for(juju, machine, event)?;
+    let wanted = packages::keystone_packages(hook.config.enable_cache);
     let runner = machine.runner;
     let before = packages::installed_versions(runner, &wanted)?;
     let Some(installed) = before.get("keystone").cloned() else {
@@ -138,10 +141,13 @@ fn package_upgrade(
             "Keystone is not installed: let the install hook finish first".to_owned(),
         ));
     };
+    packages::update(runner)?;
+    let names: Vec<String> = before.keys().cloned().collect();
+    let candidates = packages::candidate_versions(runner, &names)?;
     let major =
         |version: &str| packages::upstream(version).map(|v| KeystoneRelease::of_version(&v).major);
-    if let Some(candidate) = packages::candidate_version(runner, "keystone")?
-        && major(&candidate) > major(&installed)
+    if let Some(candidate) = candidates.get("keystone")
+        && major(candidate) > major(&installed)
     {
         return done(Results::from([
             ("outcome".to_owned(), RELEASE_UPGRADE_AVAILABLE.to_owned()),
@@ -151,7 +157,18 @@ fn package_upgrade(
             ),
         ]));
     }
-    let names: Vec<String> = before.keys().cloned().collect();
+    let mut results = Results::from([("outcome".to_owned(), UPGRADE_DONE.to_owned())]);
+    if candidates
+        .iter()
+        .all(|(name, c)| before.get(name) == Some(c))
+    {
+        results.insert(
+            "upgraded".to_owned(),
+            "nothing: every package is at its newest version for this release".to_owned(),
+        );
+        return done(results);
+    }
+    crate::steps::release_upgrade::drain(&hook, "package-upgrade")?;
     packages::upgrade(runner, &names)?;
     let after = packages::installed_versions(runner, &wanted)?;
     let changed: Vec<String> = after
@@ -161,22 +178,14 @@ fn package_upgrade(
             (old != version).then(|| format!("{name} {old} -> {version}"))
         })
         .collect();
-    let mut results = Results::from([("outcome".to_owned(), UPGRADE_DONE.to_owned())]);
-    if changed.is_empty() {
-        results.insert(
-            "upgraded".to_owned(),
-            "nothing: every package is at its newest version for this release".to_owned(),
-        );
-        return done(results);
-    }
     tracing::info!("package-upgrade: {}", changed.join(", "));
     results.insert("upgraded".to_owned(), changed.join("\n"));
     // The package's scripts enable (and may start) the distribution's own Keystone service.
     machine.services.disable_distribution_keystone()?;
     crate::steps::packages::record_keystone_version(juju, machine)
         .map_err(|e| ActionFailure(format!("cannot record Keystone's version: {e:#}")))?;
-    if !machine.is_paused()? && machine.services.is_running(Service::Apache2)? {
-        tracing::info!("restarting Apache: Keystone's packages changed");
+    if !hook.paused && machine.services.is_running(Service::Apache2)? {
+        tracing::info!("restarting Apache on the upgraded packages");
         machine.services.restart(Service::Apache2)?;
     }
     Ok((results, AfterAction::Reassess))

@@ -544,41 +544,21 @@ mod tests {
 
     #[test]
     fn package_upgrade_upgrades_within_the_release_and_stops_at_a_new_one() {
-        let mut sim = ready(1);
+        use crate::host::process::AptTwin;
+        let mut sim = ready(2);
         let machine = sim.machine(LEADER);
         let runner = &machine.1.runner;
-        let reply = |stdout: &str| crate::host::process::Output {
-            code: Some(0),
-            stdout: stdout.to_owned(),
-            stderr: String::new(),
+        let packages = |keystone: &str| {
+            [("keystone", keystone), ("apache2", "2.4.62-1~deb12u2")]
+                .map(|(name, version)| (name.to_owned(), version.to_owned()))
+                .into()
         };
-        let installed = |build: &str| {
-            format!(
-                "keystone install ok installed 2:22.0.2-0+deb12{build}\n\
-                 apache2 install ok installed 2.4.62-1~deb12u2\n"
-            )
-        };
-        let policy = |candidate: &str| format!("keystone:\n  Candidate: {candidate}\n");
-        // The unit runs 22.0.2 already (install recorded it).
-        crate::host::fs::Files::write(
-            machine.1.files.as_ref(),
-            std::path::Path::new(crate::paths::KEYSTONE_VERSION),
-            b"22.0.2",
-            &crate::host::fs::Owner::root(),
-            0o644,
-        )
-        .unwrap();
-        assert!(sim.run(LEADER, "config-changed"));
-        // A newer build of the same release: upgraded, reported, Apache restarted.
-        for stdout in [
-            installed("u3"),
-            policy("2:22.0.2-0+deb12u6"),
-            String::new(),
-            String::new(),
-            installed("u6"),
-        ] {
-            runner.reply(reply(&stdout));
-        }
+        runner.set_packages(AptTwin {
+            installed: packages("2:22.0.2-0+deb12u3"),
+            available: packages("2:22.0.2-0+deb12u3"),
+        });
+        assert!(sim.run(LEADER, "upgrade-charm"));
+        // Nothing newer: nothing changes, nothing restarts.
         let restarts = |sim: &Sim| {
             sim.machine(LEADER)
                 .1
@@ -586,6 +566,29 @@ mod tests {
                 .count(&ServiceAction::Restart(Service::Apache2))
         };
         let before = restarts(&sim);
+        let disabled = |sim: &Sim| {
+            sim.machine(LEADER)
+                .1
+                .services
+                .count(&ServiceAction::DisableDistributionKeystone)
+        };
+        let disabled_before = disabled(&sim);
+        let task = sim.action(LEADER, "package-upgrade", json!({}));
+        assert_eq!(task.status, "completed", "{task:?}");
+        assert!(
+            task.results["upgraded"]
+                .as_str()
+                .unwrap()
+                .starts_with("nothing")
+        );
+        assert_eq!(restarts(&sim), before);
+
+        // A newer build of the same release: the unit drains, upgrades, restarts Apache on it
+        // and says what changed.
+        runner.set_packages(AptTwin {
+            installed: packages("2:22.0.2-0+deb12u3"),
+            available: packages("2:22.0.2-0+deb12u6"),
+        });
         let task = sim.action(LEADER, "package-upgrade", json!({}));
         assert_eq!(task.status, "completed", "{task:?}");
         assert_eq!(task.results["outcome"], crate::actions::UPGRADE_DONE);
@@ -594,6 +597,16 @@ mod tests {
             "keystone 2:22.0.2-0+deb12u3 -> 2:22.0.2-0+deb12u6"
         );
         assert_eq!(restarts(&sim), before + 1);
+        let services = &machine.1.services;
+        assert_eq!(
+            services.count(&ServiceAction::WaitUntilDrained("keystone-0".to_owned())),
+            1
+        );
+        assert_eq!(
+            disabled(&sim),
+            disabled_before + 1,
+            "the package's scripts enable it again"
+        );
         let calls: Vec<String> = runner.calls().iter().map(|c| c.to_string()).collect();
         assert!(
             calls
@@ -602,11 +615,17 @@ mod tests {
             "{calls:?}"
         );
         assert_eq!(sim.status(LEADER), "active: Unit is ready");
+        assert!(
+            sim.file(LEADER, crate::paths::DRAINING_MARKER).is_empty(),
+            "the unit rejoined haproxy once Keystone answered"
+        );
 
         // The sources offer the next release: nothing is upgraded.
+        runner.set_packages(AptTwin {
+            installed: packages("2:22.0.2-0+deb12u6"),
+            available: packages("2:23.0.0-0ubuntu1~cloud0"),
+        });
         let calls_before = runner.calls().len();
-        runner.reply(reply(&installed("u6")));
-        runner.reply(reply(&policy("2:23.0.0-0ubuntu1~cloud0")));
         let task = sim.action(LEADER, "package-upgrade", json!({}));
         assert_eq!(task.status, "completed", "{task:?}");
         assert_eq!(

@@ -42,6 +42,7 @@ pub fn keystone_machine() -> juju_sim::machine::MachineLayout {
                 strings(&["lock", "apache2", "memcached", "haproxy"]),
             ),
         ],
+        overlaid: Vec::new(),
     }
 }
 /// The bundle the demo deploys when none is given: 3 Keystone units with hacluster, mysql, and

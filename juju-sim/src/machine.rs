@@ -29,6 +29,11 @@ pub struct MachineLayout {
     pub not_seeded: Vec<String>,
     /// Paths that start as a skeleton: these sub-directories, with the host's owner and mode.
     pub skeletons: Vec<(String, Vec<String>)>,
+    /// Paths the machine sees as the host's until it writes there, each over an overlay of its
+    /// own (what the machine changes stays in it): where a machine upgrades its own packages
+    /// (`/usr`, `/var/lib`, `/var/cache`). Mounted before the seeded paths and skeletons, which
+    /// may lie inside them.
+    pub overlaid: Vec<String>,
 }
 
 fn run(command: &mut Command) -> Result<Output> {
@@ -162,6 +167,20 @@ impl Machines {
             &self.host.to_string(),
         ])?;
 
+        let mut overlays = String::new();
+        for path in &self.layout.overlaid {
+            let own = self.unit_path(unit, &format!("/overlays{path}"));
+            let (upper, work) = (own.join("upper"), own.join("work"));
+            for dir in [&upper, &work] {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            overlays.push_str(&format!(
+                "mount -t overlay overlay -o 'lowerdir={path},upperdir={},workdir={}' '{path}'\n",
+                upper.display(),
+                work.display()
+            ));
+        }
         let mut binds = Vec::new();
         for path in &self.layout.seeded {
             // The mount point must exist on the host (a directory the charm makes itself).
@@ -178,6 +197,7 @@ impl Machines {
         let ready = self.root.join(format!("{}.ready", unit.replace('/', "-")));
         let _ = std::fs::remove_file(&ready);
         let mut script = String::from("set -e\n");
+        script.push_str(&overlays);
         for (own, path) in &binds {
             script.push_str(&format!("mount --bind '{}' '{path}'\n", own.display()));
         }

@@ -14,10 +14,11 @@ fn machine_probe() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/charms/machine-probe")
 }
 
-/// The probe's machine: the host's /etc (Apache's configuration), and empty log and run
-/// directories for Apache.
+/// The probe's machine: the host's /etc (Apache's configuration), empty log and run
+/// directories for Apache, and the host's /srv over an overlay.
 fn apache_machine() -> MachineLayout {
     MachineLayout {
+        overlaid: vec!["/srv".to_owned()],
         seeded: vec!["/etc".to_owned()],
         not_seeded: Vec::new(),
         skeletons: vec![
@@ -90,6 +91,23 @@ fn two_units_run_their_own_apache_on_the_same_port_with_their_own_files() {
         .exec_on_unit(&units[1], &["cat", "/etc/apache2/whoami"])
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&other.stdout).trim(), units[1]);
+    // An overlaid path shows the host's files, and what a unit writes there stays its own.
+    let write = model
+        .exec_on_unit(
+            &units[0],
+            &["sh", "-c", "echo mine > /srv/jsim-overlay-probe"],
+        )
+        .unwrap();
+    assert!(write.status.success(), "{write:?}");
+    assert!(!Path::new("/srv/jsim-overlay-probe").exists());
+    let other = model
+        .exec_on_unit(&units[1], &["ls", "/srv/jsim-overlay-probe"])
+        .unwrap();
+    assert!(!other.status.success(), "the other unit sees the file");
+    let mine = model
+        .exec_on_unit(&units[0], &["cat", "/srv/jsim-overlay-probe"])
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&mine.stdout).trim(), "mine");
     // The addresses Juju gives the unit are its machine's.
     assert_eq!(model.unit_address(&units[0]), Some(addresses[0].clone()));
 

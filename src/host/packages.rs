@@ -269,15 +269,46 @@ pub fn installed_versions(
 
 /// The version apt would install for `package` from the configured sources (None: none).
 pub fn candidate_version(runner: &dyn Runner, package: &str) -> Result<Option<String>> {
-    let policy = Invocation::new("apt-cache").args(["policy", package]);
+    Ok(candidate_versions(runner, &[package.to_owned()])?.remove(package))
+}
+
+/// The version apt would install for each of `packages` that the sources offer.
+pub fn candidate_versions(
+    runner: &dyn Runner,
+    packages: &[String],
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let policy = Invocation::new("apt-cache")
+        .arg("policy")
+        .args(packages.iter().cloned());
     let output = run_checked(runner, &policy).context("cannot run apt-cache policy")?;
-    Ok(output
-        .stdout
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("Candidate:"))
-        .map(str::trim)
-        .filter(|v| *v != "(none)")
-        .map(str::to_owned))
+    Ok(candidates_from_policy(&output.stdout))
+}
+
+/// Each package's `Candidate:` in `apt-cache policy` output, but `(none)`.
+pub fn candidates_from_policy(policy: &str) -> std::collections::BTreeMap<String, String> {
+    let mut candidates = std::collections::BTreeMap::new();
+    let mut package = None;
+    for line in policy.lines() {
+        if !line.starts_with(char::is_whitespace) {
+            package = line.strip_suffix(':').map(str::to_owned);
+        } else if let (Some(name), Some(candidate)) =
+            (&package, line.trim().strip_prefix("Candidate:"))
+        {
+            let candidate = candidate.trim();
+            if candidate != "(none)" {
+                candidates.insert(name.clone(), candidate.to_owned());
+            }
+        }
+    }
+    candidates
+}
+
+/// Refreshes apt's index.
+pub fn update(runner: &dyn Runner) -> Result<()> {
+    if let Err(err) = run_checked(runner, &apt_get(&["update"])) {
+        bail!("{err}; check the machine's package sources and proxy settings");
+    }
+    Ok(())
 }
 
 /// Refreshes apt's index, then upgrades `packages` to their newest versions from the configured
@@ -315,6 +346,22 @@ mod tests {
             .read(Path::new(path))
             .unwrap()
             .map(|b| String::from_utf8(b).unwrap())
+    }
+
+    #[test]
+    fn apt_cache_policy_gives_each_packages_candidate() {
+        let policy = "keystone:\n  Installed: 2:22.0.2-0+deb12u3\n  Candidate: 2:22.0.2-0+deb12u6\n  \
+                      Version table:\n     2:22.0.2-0+deb12u6 500\n        500 file:/r ./ Packages\n\
+                      apache2:\n  Installed: 2.4.62-1~deb12u2\n  Candidate: 2.4.62-1~deb12u2\n\
+                      gone:\n  Installed: (none)\n  Candidate: (none)\n";
+        let candidates = candidates_from_policy(policy);
+        assert_eq!(
+            candidates.into_iter().collect::<Vec<_>>(),
+            [
+                ("apache2".to_owned(), "2.4.62-1~deb12u2".to_owned()),
+                ("keystone".to_owned(), "2:22.0.2-0+deb12u6".to_owned()),
+            ]
+        );
     }
 
     #[test]

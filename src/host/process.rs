@@ -326,18 +326,22 @@ impl AptTwin {
                     ..ok(stdout)
                 })
             }
-            ("apt-cache", ["policy", package]) => {
-                let installed = self
-                    .installed
-                    .get(*package)
-                    .map_or("(none)", String::as_str);
-                let candidate = self
-                    .available
-                    .get(*package)
-                    .map_or(installed, String::as_str);
-                Some(ok(format!(
-                    "{package}:\n  Installed: {installed}\n  Candidate: {candidate}\n"
-                )))
+            ("apt-cache", ["policy", packages @ ..]) => {
+                let mut stdout = String::new();
+                for package in packages {
+                    let installed = self
+                        .installed
+                        .get(*package)
+                        .map_or("(none)", String::as_str);
+                    let candidate = self
+                        .available
+                        .get(*package)
+                        .map_or(installed, String::as_str);
+                    stdout.push_str(&format!(
+                        "{package}:\n  Installed: {installed}\n  Candidate: {candidate}\n"
+                    ));
+                }
+                Some(ok(stdout))
             }
             ("apt-get", _) => {
                 if let Some(at) = args.iter().position(|a| *a == "install") {

@@ -226,29 +226,7 @@ fn upgrade(hook: &Hook<'_>, installed: &str, target: &str) -> Result<()> {
         )
         .context("cannot set the unit status")?;
     let services = machine.services.as_ref();
-    let has_peers = match &hook.peers {
-        Some(peers) => !peers.units()?.is_empty(),
-        None => false,
-    };
-    if has_peers && services.is_running(Service::Apache2)? {
-        machine
-            .files
-            .write(
-                Path::new(paths::DRAINING_MARKER),
-                format!("upgrading to {target}\n").as_bytes(),
-                &Owner::root(),
-                0o644,
-            )
-            .context("cannot mark the unit draining")?;
-        let server = hook.juju.unit().as_str().replace('/', "-");
-        tracing::info!("draining {server} from haproxy before the upgrade");
-        if !services.wait_until_drained(&server, DRAIN_TIMEOUT)? {
-            tracing::warn!(
-                "haproxy still counted {server} up after {} s: upgrading anyway",
-                DRAIN_TIMEOUT.as_secs()
-            );
-        }
-    }
+    drain(hook, &format!("upgrading to {target}"))?;
     tracing::info!("upgrading Keystone {installed} to {release} ({target})");
     services
         .stop(Service::Apache2)
@@ -270,6 +248,40 @@ fn upgrade(hook: &Hook<'_>, installed: &str, target: &str) -> Result<()> {
         .disable_distribution_keystone()
         .context("cannot disable the distribution's own Keystone service")?;
     super::packages::record_keystone_version(hook.juju, machine)?;
+    Ok(())
+}
+
+/// Takes this unit out of haproxy's backends before its Keystone stops (`why` is kept in the
+/// marker): Keystone's /healthcheck answers 503 until [`rejoin`] sees it answer again, and this
+/// waits until haproxy counts the unit down. Only when Apache runs and the unit has peers to
+/// take its requests.
+pub fn drain(hook: &Hook<'_>, why: &str) -> Result<()> {
+    let machine = hook.machine;
+    let services = machine.services.as_ref();
+    let has_peers = match &hook.peers {
+        Some(peers) => !peers.units()?.is_empty(),
+        None => false,
+    };
+    if !has_peers || hook.paused || !services.is_running(Service::Apache2)? {
+        return Ok(());
+    }
+    machine
+        .files
+        .write(
+            Path::new(paths::DRAINING_MARKER),
+            format!("{why}\n").as_bytes(),
+            &Owner::root(),
+            0o644,
+        )
+        .context("cannot mark the unit draining")?;
+    let server = hook.juju.unit().as_str().replace('/', "-");
+    tracing::info!("draining {server} from haproxy: {why}");
+    if !services.wait_until_drained(&server, DRAIN_TIMEOUT)? {
+        tracing::warn!(
+            "haproxy still counted {server} up after {} s: going on anyway",
+            DRAIN_TIMEOUT.as_secs()
+        );
+    }
     Ok(())
 }
 

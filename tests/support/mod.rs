@@ -234,11 +234,25 @@ pub fn deploy_behind_vip(
     last_octet: u8,
     options: Map<String, Value>,
 ) -> (juju_sim::Model, std::net::Ipv4Addr) {
+    let layout = juju_sim_fixtures::demo::keystone_machine();
+    deploy_behind_vip_on(charm, test, last_octet, options, layout, |_, _| {})
+}
+
+/// [`deploy_behind_vip`] on machines of `layout`, each made ready by `provision` (the model
+/// and the unit) before its first hook runs, as cloud-init would.
+pub fn deploy_behind_vip_on(
+    charm: &Path,
+    test: &str,
+    last_octet: u8,
+    options: Map<String, Value>,
+    layout: juju_sim::machine::MachineLayout,
+    provision: impl Fn(&juju_sim::Model, &str),
+) -> (juju_sim::Model, std::net::Ipv4Addr) {
     use juju_sim_fixtures::scripted::{HaCluster, MySql, ensure_mariadb, mariadb_provisioner};
     ensure_mariadb().expect("MariaDB (scripts/install-real-stack)");
     let mut model = juju_sim::Model::new().expect("a model");
     model
-        .use_machines(juju_sim_fixtures::demo::keystone_machine())
+        .use_machines(layout)
         .expect("machines (root, iproute2)");
     let vip = std::net::Ipv4Addr::new(172, 31, (std::process::id() % 250) as u8, last_octet);
     let mut mysql = MySql::new("Db-pass-4711");
@@ -253,6 +267,9 @@ pub fn deploy_behind_vip(
             .unwrap_or_default();
     all.extend(options);
     model.deploy("keystone", charm, 3, all).unwrap();
+    for unit in model.units("keystone") {
+        provision(&model, &unit);
+    }
     model
         .deploy_scripted("hacluster", Box::new(HaCluster::default()), 3)
         .unwrap();
