@@ -102,6 +102,12 @@ pub enum UpgradeTurn {
     Wait(String),
 }
 
+/// The hosts of this unit's Keystone endpoints that keystone.conf names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EndpointHosts {
+    pub public: String,
+}
+
 /// A value one step tells the later ones.
 pub trait Fact: Sized + 'static {
     const NAME: FactName;
@@ -260,6 +266,10 @@ pub struct KnownPeers {
     /// This unit's address on the cluster binding, as its peers reach it.
     pub own: Option<std::net::IpAddr>,
     pub peers: Vec<Peer>,
+    /// The public host Keystone names this unit by (`crate::addresses`), read with this unit's
+    /// own address.
+    #[serde(default)]
+    pub hosts: Option<EndpointHosts>,
 }
 
 impl KnownPeers {

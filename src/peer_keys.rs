@@ -104,6 +104,9 @@ pub const ADDRESS_SUFFIX: &str = "-address";
 
 /// App: a digest of the admin identity the leader last applied to the database.
 pub const IDENTITY_APPLIED: &str = "identity-applied";
+/// App: the default domain's id, adopted from the Python charm's leader setting (a database
+/// older than `keystone-manage bootstrap` gave it an id other than `default`).
+pub const DEFAULT_DOMAIN_ID: &str = "default-domain-id";
 /// App: admin_domain's id and the service project's id, for the policy.
 pub const ADMIN_DOMAIN_ID: &str = "admin-domain-id";
 pub const SERVICE_PROJECT_ID: &str = "service-project-id";
@@ -126,7 +129,7 @@ pub const KEYSTONE_SERVICE_RECORDS: &str = "keystone-service:";
 pub const SERVED_PREFIX: &str = "served-";
 
 /// Every key and prefix above, for the test that no two concerns share one.
-pub const ALL: [&str; 46] = [
+pub const ALL: [&str; 47] = [
     FERNET_GENERATION,
     FERNET_FINGERPRINT,
     FERNET_LAST_ROTATION,
@@ -163,6 +166,7 @@ pub const ALL: [&str; 46] = [
     LEADER_READY,
     ADDRESS_SUFFIX,
     IDENTITY_APPLIED,
+    DEFAULT_DOMAIN_ID,
     ADMIN_DOMAIN_ID,
     SERVICE_PROJECT_ID,
     DOMAINS_CREATED,

@@ -438,6 +438,10 @@ pub struct KeystoneConf {
     pub admin_project: String,
     /// The leader's `default_domain_id`, once the default domain is known.
     pub default_domain_id: Option<String>,
+    /// `[DEFAULT] public_endpoint`: the base URL Keystone names itself by in its version
+    /// documents, as the Python charm renders it. (Its `admin_endpoint` is no option of the
+    /// Keystone releases this charm runs.)
+    pub public_endpoint: Option<String>,
     pub identity_cache_time: Option<u64>,
     pub role_cache_time: Option<u64>,
     pub catalog_cache_time: u64,
@@ -482,6 +486,7 @@ struct KeystoneConfView {
     admin_project_domain: String,
     admin_project: String,
     default_domain_id: Option<String>,
+    public_endpoint: Option<String>,
     identity_cache_time: Option<u64>,
     role_cache_time: Option<u64>,
     catalog_cache_time: u64,
@@ -525,6 +530,7 @@ impl KeystoneConf {
             admin_project_domain: crate::identity::ADMIN_DOMAIN.to_owned(),
             admin_project: crate::identity::ADMIN_PROJECT.to_owned(),
             default_domain_id: None,
+            public_endpoint: None,
             identity_cache_time: config.identity_cache_expiration,
             role_cache_time: config.role_cache_expiration,
             catalog_cache_time: config.catalog_cache_expiration,
@@ -610,6 +616,11 @@ impl KeystoneConf {
                 .default_domain_id
                 .as_deref()
                 .map(|id| ini_value("default_domain_id", id))
+                .transpose()?,
+            public_endpoint: self
+                .public_endpoint
+                .as_deref()
+                .map(|url| ini_value("public_endpoint", url))
                 .transpose()?,
             identity_cache_time: self.identity_cache_time,
             role_cache_time: self.role_cache_time,

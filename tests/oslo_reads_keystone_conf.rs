@@ -28,6 +28,10 @@ from oslo_log import log
 log.register_options(CONF)
 from oslo_policy import opts as policy_opts
 policy_opts.set_defaults(CONF)
+# What Keystone's /healthcheck (oslo.middleware) reads.
+from oslo_middleware.healthcheck import opts as healthcheck_opts
+CONF.register_opts(healthcheck_opts.HEALTHCHECK_OPTS, group='healthcheck')
+CONF.register_opts(healthcheck_opts.DISABLE_BY_FILE_OPTS, group='healthcheck')
 CONF(args=[], project='keystone', default_config_files=[sys.argv[1]])
 sections = {}
 cfg.ConfigParser(sys.argv[1], sections).parse()
@@ -48,6 +52,8 @@ print(json.dumps({
     "policy_file": CONF.oslo_policy.policy_file,
     "cache": [CONF.cache.memcache_servers, CONF.cache.memcache_socket_timeout,
               CONF.cache.memcache_pool_flush_on_reconnect],
+    "healthcheck": [CONF.healthcheck.backends, CONF.healthcheck.disable_by_file_path],
+    "public_endpoint": CONF.public_endpoint,
 }))
 "#;
 
@@ -103,6 +109,7 @@ fn keystone_reads_back_what_the_charm_configured() {
         }),
     );
     conf.default_domain_id = Some("default".to_owned());
+    conf.public_endpoint = Some("https://keystone.example.com:5000/identity".to_owned());
     let templates = Templates::bundled();
     let dir = TempDir::new("oslo-reads");
     let read = keystone_reads(READ, &templates.keystone_conf(&conf).unwrap(), &dir);
@@ -134,6 +141,14 @@ fn keystone_reads_back_what_the_charm_configured() {
     assert_eq!(read["policy_file"], "/etc/keystone/policy.yaml");
     assert_eq!(read["cache"], json!([["127.0.0.1:11212"], 3.0, true]));
     assert_eq!(
+        read["healthcheck"],
+        json!([["disable_by_file"], "/var/lib/keystone/charm-draining"])
+    );
+    assert_eq!(
+        read["public_endpoint"],
+        "https://keystone.example.com:5000/identity"
+    );
+    assert_eq!(
         read["sections"],
         json!([
             "DEFAULT",
@@ -145,6 +160,7 @@ fn keystone_reads_back_what_the_charm_configured() {
             "federation",
             "fernet_receipts",
             "fernet_tokens",
+            "healthcheck",
             "identity",
             "oslo_messaging_notifications",
             "oslo_middleware",

@@ -297,6 +297,21 @@ fn the_api_is_served_under_service_path_prefix_and_over_tls() {
         "{}",
         reply.body
     );
+    // Whatever host a client asked for, Keystone names itself by the unit's public endpoint
+    // (keystone.conf's public_endpoint, as the Python charm renders it).
+    let elsewhere = curl(&[
+        "-H",
+        "Host: elsewhere.example",
+        &format!("http://{address}:5000/api/idm/v3"),
+    ]);
+    assert!(
+        elsewhere
+            .body
+            .contains(&format!("http://{address}:5000/api/idm/v3"))
+            && !elsewhere.body.contains("elsewhere.example"),
+        "{}",
+        elsewhere.body
+    );
 
     // TLS from ssl_cert / ssl_key / ssl_ca (base64, as the Python charm takes them), with a
     // certificate issued for a hostname only: the unit's readiness check must still pass.

@@ -20,6 +20,7 @@ use anyhow::{Context as _, Result};
 
 use crate::event::Event;
 use crate::facts::FactName;
+use crate::peer_keys;
 use crate::render::fragments::Fragments;
 use crate::step::{Condition, Hook, Step};
 
@@ -70,6 +71,7 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
             removed.join(", ")
         );
     }
+    adopt_default_domain_id(hook)?;
     if frontend {
         hook.facts.add_fragments(Fragments {
             restart: vec![format!(
@@ -79,6 +81,33 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         });
     }
     Ok(Vec::new())
+}
+
+/// The Python charm's leader setting: the default domain's id, which keystone.conf must keep
+/// naming (a database older than `keystone-manage bootstrap` gave it an id other than
+/// `default`). The leader keeps it in the cluster relation for every unit.
+const PYTHON_CHARM_DEFAULT_DOMAIN_ID: &str = "default_domain_id";
+
+fn adopt_default_domain_id(hook: &Hook<'_>) -> Result<()> {
+    let Some(peers) = hook.peers.as_ref().filter(|_| hook.leader) else {
+        return Ok(());
+    };
+    if peers.get(peer_keys::DEFAULT_DOMAIN_ID).is_some() {
+        return Ok(());
+    }
+    let settings = hook
+        .juju
+        .leader_get()
+        .context("cannot read the leader settings")?;
+    if let Some(id) = settings
+        .get(PYTHON_CHARM_DEFAULT_DOMAIN_ID)
+        .map(|id| id.trim())
+        .filter(|id| !id.is_empty() && *id != "default")
+    {
+        tracing::info!("adopted the Python charm's default domain id {id}");
+        peers.set_shared(&[(peer_keys::DEFAULT_DOMAIN_ID, Some(id.to_owned()))])?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -115,5 +144,36 @@ mod tests {
         }
         assert!(files.read(Path::new(ours)).unwrap().is_some());
         assert_eq!(sim.status(unit), "active: Unit is ready");
+    }
+
+    #[test]
+    fn the_python_charms_default_domain_id_stays_in_every_units_keystone_conf() {
+        let mut sim = Sim::ready(2);
+        let domain = |sim: &Sim, unit: &str| {
+            sim.file(unit, crate::paths::KEYSTONE_CONF)
+                .lines()
+                .find(|line| line.starts_with("default_domain_id"))
+                .map(str::to_owned)
+        };
+        assert_eq!(domain(&sim, "keystone/1"), None, "Keystone's own default");
+        // A database older than bootstrap: the Python charm found its default domain by name.
+        let id = "4f0e9f8d1c2b4a3e8d7c6b5a49382716";
+        sim.model
+            .world()
+            .apps
+            .get_mut("keystone")
+            .unwrap()
+            .leader_settings
+            .insert(PYTHON_CHARM_DEFAULT_DOMAIN_ID.into(), id.into());
+        sim.model.upgrade_charm("keystone").unwrap();
+        sim.settle();
+        for unit in ["keystone/0", "keystone/1"] {
+            assert_eq!(
+                domain(&sim, unit),
+                Some(format!("default_domain_id = {id}")),
+                "{unit}"
+            );
+            assert_eq!(sim.status(unit), "active: Unit is ready");
+        }
     }
 }

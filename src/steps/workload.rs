@@ -16,15 +16,17 @@ use crate::cache::SharedCache;
 use crate::config::Config;
 use crate::event::Event;
 use crate::facts::{
-    DatabaseFlags, FactName, Fragments, HeldKeys, KnownPeers, Observed, Rendered, Serving,
-    WorkloadPlan,
+    DatabaseFlags, EndpointHosts, FactName, Fragments, HeldKeys, KnownPeers, Observed, Rendered,
+    Serving, WorkloadPlan,
 };
 use crate::host::fs::{DesiredFile, Owner, write_files};
 use crate::host::process::{Invocation, Runner, run_checked};
 use crate::host::services::{Service, Services};
+use crate::identity::identity_url;
 use crate::juju::Databag;
 use crate::machine::Machine;
 use crate::paths;
+use crate::peer_keys;
 use crate::peers::Peers;
 use crate::relations::cluster;
 use crate::release::KeystoneRelease;
@@ -58,6 +60,11 @@ pub struct WorkloadFacts<'a> {
     pub token_caching: bool,
     /// What the relations add to keystone.conf and the vhost.
     pub fragments: Fragments,
+    /// This unit's public host, once known (keystone.conf's `public_endpoint`).
+    pub hosts: Option<EndpointHosts>,
+    /// The default domain's id, when it is not Keystone's `default` (adopted from the Python
+    /// charm, whose database may predate it).
+    pub default_domain_id: Option<String>,
 }
 
 impl WorkloadPlan {
@@ -85,6 +92,16 @@ pub fn plan(templates: &Templates, facts: &WorkloadFacts<'_>) -> Result<Workload
     let mut conf = KeystoneConf::from_config(config, facts.database.clone());
     conf.token_caching = facts.token_caching;
     conf.fragments = facts.fragments.conf.clone();
+    conf.default_domain_id = facts.default_domain_id.clone();
+    if let Some(hosts) = &facts.hosts {
+        let url = identity_url(
+            config.tls.is_some(),
+            &hosts.public,
+            config.service_port,
+            &config.service_path_prefix,
+        );
+        conf.public_endpoint = Some(url.strip_suffix("/v3").unwrap_or(&url).to_owned());
+    }
     let keystone_conf = templates.keystone_conf(&conf)?;
     let logging_conf = templates.logging_conf(&LoggingConf::from_config(config))?;
     let mut keystone_files = vec![
@@ -189,6 +206,13 @@ fn facts<'h>(
         policy: policy::of(&hook.config, peer_bag),
         token_caching: kept_release.caches_tokens_coherently(),
         fragments: hook.facts.get::<Fragments>().cloned().unwrap_or_default(),
+        hosts: hook
+            .facts
+            .get::<KnownPeers>()
+            .and_then(|known| known.hosts.clone()),
+        default_domain_id: peer_bag
+            .and_then(|bag| bag.get(peer_keys::DEFAULT_DOMAIN_ID))
+            .cloned(),
     }
 }
 
@@ -527,12 +551,47 @@ mod tests {
             },
             token_caching: true,
             fragments: Default::default(),
+            hosts: Some(EndpointHosts {
+                public: "keystone.example.com".into(),
+            }),
+            default_domain_id: None,
         }
     }
 
     fn text(plan: &WorkloadPlan, path: &str) -> String {
         let file = plan.files().find(|f| f.path == Path::new(path)).unwrap();
         String::from_utf8(file.content.clone()).unwrap()
+    }
+
+    #[test]
+    fn keystone_names_itself_by_this_units_public_host_as_the_python_charm_has_it() {
+        let plain = config(json!({}));
+        let conf = text(
+            &plan(&templates(), &facts(&plain, None, false)).unwrap(),
+            paths::KEYSTONE_CONF,
+        );
+        assert!(
+            conf.contains("public_endpoint = http://keystone.example.com:5000\n"),
+            "{conf}"
+        );
+        assert!(
+            !conf.contains("admin_endpoint"),
+            "no option of the Keystone this charm runs"
+        );
+        let prefixed = config(json!({"service-port": 5010, "service-path-prefix": "/identity"}));
+        let conf = text(
+            &plan(&templates(), &facts(&prefixed, None, false)).unwrap(),
+            paths::KEYSTONE_CONF,
+        );
+        assert!(
+            conf.contains("public_endpoint = http://keystone.example.com:5010/identity\n"),
+            "{conf}"
+        );
+        // Before this unit's hosts are known, Keystone names itself by the request's host.
+        let mut unknown = facts(&plain, None, false);
+        unknown.hosts = None;
+        let conf = text(&plan(&templates(), &unknown).unwrap(), paths::KEYSTONE_CONF);
+        assert!(!conf.contains("public_endpoint"), "{conf}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use anyhow::{Context as _, Result};
 
-use crate::facts::{HeldKeys, KnownPeers, Peer};
+use crate::facts::{EndpointHosts, HeldKeys, KnownPeers, Peer};
 use crate::juju::DatabagChanges;
 use crate::peer_keys;
 use crate::peers::Peers;
@@ -145,9 +145,14 @@ pub fn known_peers(hook: &Hook<'_>) -> Result<KnownPeers> {
                     .transpose()?
                     .unwrap_or_default(),
             };
+            // An address the config cannot resolve blocks the unit in the steps that need it.
+            let hosts = hook.addresses().ok().map(|hosts| EndpointHosts {
+                public: hosts.public,
+            });
             let known = KnownPeers {
                 own: hook.peers.as_ref().map(own_address).transpose()?.flatten(),
                 peers,
+                hosts,
             };
             if kept.as_ref() != Some(&known) {
                 let text = serde_json::to_vec(&known).context("cannot encode the peers")?;
