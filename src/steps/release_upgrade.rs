@@ -76,7 +76,7 @@ pub fn newer_release(target: &str, installed: &str) -> bool {
     matches!((major(target), major(installed)), (Some(t), Some(i)) if t > i)
 }
 
-/// The release's name for messages: `2023.1 (antelope)` style codename, else the version.
+/// The release's name for messages: its codename (`antelope`), else `Keystone <version>`.
 pub fn release_name(upstream: &str) -> String {
     KeystoneRelease::of_version(upstream)
         .codename()
