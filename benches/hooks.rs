@@ -210,6 +210,7 @@ fn bench_real_stack(runs: usize) {
         "real stack: deploy of 2 keystone units and mysql -> every unit active in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    deploy_profile(&model);
     // The database's answer is committed when the mysql hook that sent db_host ends.
     let db_ready = model
         .hook_log()
@@ -245,6 +246,52 @@ fn bench_real_stack(runs: usize) {
                 calls.len()
             );
         }
+    }
+}
+
+/// Where the deploy's time went: the hooks that took longest, and within them the steps that
+/// said they were slow (`the <step> step took <s> s` in the charm's log).
+fn deploy_profile(model: &juju_sim::Model) {
+    let log = model.hook_log();
+    let keystone: Vec<_> = log
+        .iter()
+        .filter(|r| r.unit.starts_with("keystone/"))
+        .collect();
+    let total: Duration = keystone.iter().map(|r| r.duration).sum();
+    println!(
+        "deploy profile: {} keystone hooks, {:.1} s of hook time",
+        keystone.len(),
+        total.as_secs_f64()
+    );
+    let mut longest = keystone.clone();
+    longest.sort_by_key(|r| std::cmp::Reverse(r.duration));
+    for run in longest.iter().take(6) {
+        println!(
+            "deploy profile:   {:.1} s  {} {}",
+            run.duration.as_secs_f64(),
+            run.unit,
+            run.hook
+        );
+    }
+    let mut steps: std::collections::BTreeMap<String, (f64, usize)> = Default::default();
+    for line in model.logs() {
+        let Some(rest) = line.message.split("the ").nth(1) else {
+            continue;
+        };
+        let Some((step, took)) = rest.split_once(" step took ") else {
+            continue;
+        };
+        let Some(seconds) = took.strip_suffix(" s").and_then(|s| s.parse::<f64>().ok()) else {
+            continue;
+        };
+        let entry = steps.entry(step.to_owned()).or_default();
+        entry.0 += seconds;
+        entry.1 += 1;
+    }
+    let mut steps: Vec<_> = steps.into_iter().collect();
+    steps.sort_by(|a, b| b.1.0.total_cmp(&a.1.0));
+    for (step, (seconds, times)) in steps {
+        println!("deploy profile:   step {step}: {seconds:.1} s in {times} slow runs");
     }
 }
 

@@ -26,6 +26,9 @@ use crate::peers::Peers;
 use crate::release::UpgradeRequest;
 pub use crate::status::Condition;
 
+/// A step that takes this long says so in the log.
+pub const SLOW_STEP: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// What a step does: reads what it needs through the hook, acts, reports its conditions.
 pub type StepFn = fn(&mut Hook<'_>) -> Result<Vec<Condition>>;
 
@@ -213,8 +216,14 @@ impl<'a> Hook<'a> {
             reads: step.reads,
             writes: step.writes,
         });
+        let started = std::time::Instant::now();
         let conditions = (step.run)(self);
         self.facts.leave();
+        // Where a slow hook spends its time, in its log (the deploy profile reads it).
+        let took = started.elapsed();
+        if took >= SLOW_STEP {
+            tracing::info!("the {} step took {:.1} s", step.name, took.as_secs_f64());
+        }
         conditions.with_context(|| format!("the {} step failed", step.name))
     }
 

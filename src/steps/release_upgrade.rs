@@ -50,6 +50,10 @@ const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 struct Pending {
     /// keystone's Debian version in the sources (`2:23.0.0-0ubuntu1~cloud0`).
     target: Option<String>,
+    /// The openstack-origin apt was last asked about: config-changed asks again only when it
+    /// changed (`apt-cache policy` takes a third of a second).
+    #[serde(default)]
+    asked_for: Option<String>,
 }
 
 /// What decides whether this unit upgrades now.
@@ -155,13 +159,21 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         return Ok(Vec::new());
     };
     let mut pending: Pending = kept::read(files, PENDING, "pending release upgrade")?;
-    let asks_apt = matches!(hook.event, Event::ConfigChanged | Event::UpgradeCharm)
-        || hook.release_upgrade == UpgradeRequest::Action;
+    let origin = &hook.config.openstack_origin;
+    let asks_apt = match hook.event {
+        Event::UpgradeCharm => true,
+        Event::ConfigChanged => pending.asked_for.as_ref() != Some(origin),
+        _ => hook.release_upgrade == UpgradeRequest::Action,
+    };
     if asks_apt {
         let offered = packages::candidate_version(hook.machine.runner, "keystone")?
             .filter(|c| packages::upstream(c).is_some_and(|t| newer_release(&t, &installed)));
-        if offered != pending.target {
-            pending.target = offered;
+        let asked = Pending {
+            target: offered,
+            asked_for: Some(origin.clone()),
+        };
+        if asked != pending {
+            pending = asked;
             kept::write(files, PENDING, "pending release upgrade", &pending)?;
         }
     }
@@ -187,24 +199,16 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     let conditions = match &turn {
         Turn::Idle => {
             if !newer_release(&target, &installed) {
-                kept::write(
-                    files,
-                    PENDING,
-                    "pending release upgrade",
-                    &Pending::default(),
-                )?;
+                pending.target = None;
+                kept::write(files, PENDING, "pending release upgrade", &pending)?;
             }
             Vec::new()
         }
         Turn::Wait(why) => vec![Condition::Waiting(why.clone())],
         Turn::Upgrade => {
             upgrade(hook, &installed, &target)?;
-            kept::write(
-                files,
-                PENDING,
-                "pending release upgrade",
-                &Pending::default(),
-            )?;
+            pending.target = None;
+            kept::write(files, PENDING, "pending release upgrade", &pending)?;
             Vec::new()
         }
     };
