@@ -8,7 +8,9 @@
 //! - `Python charm`: the same files with the settings in which the Python charm's rendered
 //!   configuration differs ([`PYTHON_CHARM`]).
 //!
-//! Figures: requests per second, median and p99 latency per workload and configuration.
+//! Figures: requests per second, median and p99 latency per workload and configuration, and
+//! issuing as a fraction of its bound: the CPUs over the CPU time of one bcrypt check at
+//! Keystone's cost, measured on a unit in the same run.
 //! `LOAD_SECONDS` (default 30; shorter runs are dominated by noise here) bounds each workload run, `LOAD_CLIENTS` (default 8) the clients;
 //! `LOAD_SWEEP=1` adds the charm's configuration without token caching, without the preload, and
 //! with 2 public processes of 4 threads; `LOAD_HASHING=1` measures other password hashing instead
@@ -317,6 +319,29 @@ fn wait_for(base: &str) {
     panic!("{base} does not answer");
 }
 
+/// CPU seconds one password check takes at Keystone's hashing (bcrypt, cost 12, through passlib
+/// as Keystone calls it), on a unit: the median of 7. Issuing a token by password makes one, so
+/// the machine issues at most CPUs / this many tokens per second.
+fn bcrypt_check_seconds(model: &Model, unit: &str) -> f64 {
+    let script = "import statistics, time\n\
+                  from passlib.hash import bcrypt\n\
+                  h = bcrypt.using(rounds=12).hash('x')\n\
+                  times = []\n\
+                  for _ in range(7):\n\
+                  \x20   t = time.process_time(); bcrypt.verify('x', h)\n\
+                  \x20   times.append(time.process_time() - t)\n\
+                  print(statistics.median(times))\n";
+    let out = model
+        .exec_on_unit(unit, &["/usr/bin/python3", "-c", script])
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
 fn report(config: &str, workload: &str, run: &Run) {
     println!(
         "load, {config:<13} {workload:<9}: {:>7.1}/s, median {:>6.1} ms, p99 {:>6.1} ms, {} ok, {} failed",
@@ -388,10 +413,17 @@ fn main() {
         .unwrap();
     let password = task.results["admin-password"].as_str().unwrap().to_owned();
     wait_for(&base);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "load: 3 units behind {vip}, {clients} clients, {seconds} s per run, token pool 64; \
-         machine: {} CPUs",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+         machine: {cpus} CPUs"
+    );
+    let check = bcrypt_check_seconds(&model, &leader);
+    let bound = cpus as f64 / check;
+    println!(
+        "load, issuing bound: {cpus} CPUs / {:.0} ms of CPU per bcrypt check (cost 12) = \
+         {bound:.1} tokens/s",
+        check * 1000.0
     );
     // LOAD_SWEEP=1 also measures other settings over the charm's, to choose its defaults.
     let mut configs: Vec<(&str, Option<Settings>)> =
@@ -455,6 +487,10 @@ fn main() {
             warm_up(&base, &password, clients);
             let (issued, validated) = measure(&base, &password, clients, seconds);
             report(name, "issue", &issued);
+            println!(
+                "load, {name:<13} issue    : {:.0} % of the issuing bound",
+                issued.per_second() / bound * 100.0
+            );
             report(name, "validate", &validated);
             if settings.is_some() {
                 for unit in &units {
