@@ -297,12 +297,8 @@ fn create_charm_admin(keystone: &SharedKeystone) {
 /// user), and a twin mysql (db_host 10.0.0.5) deployed beside keystone, not yet related.
 fn admin_password_and_mysql(model: &mut Model) {
     model
-        .world()
-        .apps
-        .get_mut("keystone")
-        .expect("keystone")
-        .leader_settings
-        .insert("_charm-keystone-admin_passwd".into(), CHARM_PASSWORD.into());
+        .set_leader_setting("keystone", "_charm-keystone-admin_passwd", CHARM_PASSWORD)
+        .expect("keystone");
     let mut mysql = juju_sim_fixtures::scripted::MySql::new("db-pw");
     mysql.db_host = Some("10.0.0.5".into());
     model

@@ -468,12 +468,8 @@ fn keys_that_exist_already_are_adopted_not_replaced() {
     ]);
     model.deploy("keystone", &charm, 2, Map::new()).unwrap();
     model
-        .world()
-        .apps
-        .get_mut("keystone")
-        .unwrap()
-        .leader_settings
-        .insert("key_repository".to_owned(), setting.to_string());
+        .set_leader_setting("keystone", "key_repository", &setting.to_string())
+        .unwrap();
     model.settle().unwrap();
     for unit in model.units("keystone") {
         assert_eq!(held(&model, &unit), Some(python.clone()), "{unit}");

@@ -725,6 +725,19 @@ impl Model {
         Ok(())
     }
 
+    /// Sets a leader setting of `app` as a charm before this one left it (`leader-set`, which
+    /// the Python charms used), without running a hook.
+    pub fn set_leader_setting(&mut self, app: &str, key: &str, value: &str) -> Result<()> {
+        let mut world = self.world();
+        let Some(application) = world.apps.get_mut(app) else {
+            bail!("application {app:?} not found");
+        };
+        application
+            .leader_settings
+            .insert(key.to_owned(), value.to_owned());
+        Ok(())
+    }
+
     /// One update-status tick on every unit.
     pub fn update_status(&mut self) {
         let mut world = self.world();

@@ -159,12 +159,8 @@ mod tests {
         // A database older than bootstrap: the Python charm found its default domain by name.
         let id = "4f0e9f8d1c2b4a3e8d7c6b5a49382716";
         sim.model
-            .world()
-            .apps
-            .get_mut("keystone")
-            .unwrap()
-            .leader_settings
-            .insert(PYTHON_CHARM_DEFAULT_DOMAIN_ID.into(), id.into());
+            .set_leader_setting("keystone", PYTHON_CHARM_DEFAULT_DOMAIN_ID, id)
+            .unwrap();
         sim.model.upgrade_charm("keystone").unwrap();
         sim.settle();
         for unit in ["keystone/0", "keystone/1"] {

@@ -888,12 +888,8 @@ fn replacing_the_python_charm_keeps_the_consumers_users_and_passwords() {
             .collect()
     };
     sim.model
-        .world()
-        .apps
-        .get_mut("keystone")
-        .unwrap()
-        .leader_settings
-        .insert("nova_passwd".into(), python_password.expose().clone());
+        .set_leader_setting("keystone", "nova_passwd", python_password.expose())
+        .unwrap();
     let writes = sim.keystone.lock().unwrap().request_count().writes;
     let seen = relate_nova(&mut sim);
     let reply = &replies(&seen)["keystone/0"];

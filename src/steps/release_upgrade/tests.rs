@@ -130,6 +130,21 @@ fn offer(sim: &Sim, version: &str) {
     }
 }
 
+/// The sources offer Antelope: openstack-origin points at it, and the model settles.
+fn offer_antelope(sim: &mut Sim) {
+    offer(sim, ANTELOPE);
+    sim.model
+        .set_config(
+            "keystone",
+            json!({"openstack-origin": "cloud:jammy-antelope"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        )
+        .unwrap();
+    sim.settle();
+}
+
 fn runs(sim: &Sim, unit: &str) -> String {
     sim.file(unit, crate::paths::KEYSTONE_VERSION)
 }
@@ -162,17 +177,7 @@ fn ready_on_zed(config: serde_json::Value) -> Sim {
 #[test]
 fn a_newer_release_reaches_every_unit_one_at_a_time_and_the_schema_contracts_last() {
     let mut sim = ready_on_zed(json!({}));
-    offer(&sim, ANTELOPE);
-    sim.model
-        .set_config(
-            "keystone",
-            json!({"openstack-origin": "cloud:jammy-antelope"})
-                .as_object()
-                .cloned()
-                .unwrap(),
-        )
-        .unwrap();
-    sim.settle();
+    offer_antelope(&mut sim);
     for unit in UNITS {
         assert_eq!(runs(&sim, unit), "23.0.0", "{unit}");
         assert_eq!(sim.status(unit), "active: Unit is ready", "{unit}");
@@ -221,17 +226,7 @@ fn with_action_managed_upgrades_the_operator_upgrades_unit_by_unit_leader_first(
         task.results["outcome"],
         crate::actions::NO_UPGRADE_AVAILABLE
     );
-    offer(&sim, ANTELOPE);
-    sim.model
-        .set_config(
-            "keystone",
-            json!({"openstack-origin": "cloud:jammy-antelope"})
-                .as_object()
-                .cloned()
-                .unwrap(),
-        )
-        .unwrap();
-    sim.settle();
+    offer_antelope(&mut sim);
     for unit in UNITS {
         assert_eq!(
             runs(&sim, unit),
