@@ -204,6 +204,20 @@ fn package_and_release_upgrades_unit_by_unit_fail_no_validation() {
             .any(|line| line.unit == leader && line.message.contains("keystone-manage doctor")),
         "doctor is reported"
     );
+    // Every unit's haproxy counted the draining unit down (its /healthcheck answered 503)
+    // before it stopped: none went on after the drain's time limit.
+    let drains: Vec<_> = model
+        .logs()
+        .into_iter()
+        .filter(|line| line.message.contains("draining keystone-"))
+        .collect();
+    assert_eq!(drains.len(), 6, "one drain per upgrade of each unit");
+    let late: Vec<_> = model
+        .logs()
+        .into_iter()
+        .filter(|line| line.message.contains("still counted"))
+        .collect();
+    assert!(late.is_empty(), "{late:?}");
     // A token still issues and validates on every unit's own Keystone.
     for unit in &units {
         let address = model.unit_address(unit).unwrap();
