@@ -500,12 +500,10 @@ impl Services for HostServices<'_> {
     }
 
     fn wait_until_drained(&self, server: &str, timeout: Duration) -> Result<bool, ServiceError> {
-        let mut drained = false;
         let counted_down = wait_until(timeout, || {
             // No stats (haproxy not running): no haproxy here sends it anything.
             let stats = self.haproxy_command("show stat").unwrap_or_default();
-            drained = serves_no_keystone_backend(&stats, server);
-            drained
+            serves_no_keystone_backend(&stats, server)
         });
         if counted_down {
             thread::sleep(HAPROXY_CHECK_INTERVAL);
