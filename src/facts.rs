@@ -102,12 +102,6 @@ pub enum UpgradeTurn {
     Wait(String),
 }
 
-/// The hosts of this unit's Keystone endpoints that keystone.conf names.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct EndpointHosts {
-    pub public: String,
-}
-
 /// A value one step tells the later ones.
 pub trait Fact: Sized + 'static {
     const NAME: FactName;
@@ -269,7 +263,7 @@ pub struct KnownPeers {
     /// The public host Keystone names this unit by (`crate::addresses`), read with this unit's
     /// own address.
     #[serde(default)]
-    pub hosts: Option<EndpointHosts>,
+    pub public_host: Option<String>,
 }
 
 impl KnownPeers {

@@ -589,6 +589,7 @@ mod tests {
             installed: packages("2:22.0.2-0+deb12u3"),
             available: packages("2:22.0.2-0+deb12u6"),
         });
+        let calls_before = runner.calls().len();
         let task = sim.action(LEADER, "package-upgrade", json!({}));
         assert_eq!(task.status, "completed", "{task:?}");
         assert_eq!(task.results["outcome"], crate::actions::UPGRADE_DONE);
@@ -614,6 +615,11 @@ mod tests {
                 .any(|c| c.ends_with("install -y --only-upgrade apache2 keystone")),
             "{calls:?}"
         );
+        let updates = calls[calls_before..]
+            .iter()
+            .filter(|c| c.starts_with("apt-get") && c.ends_with(" update"))
+            .count();
+        assert_eq!(updates, 1, "apt's index is refreshed once: {calls:?}");
         assert_eq!(sim.status(LEADER), "active: Unit is ready");
         assert!(
             sim.file(LEADER, crate::paths::DRAINING_MARKER).is_empty(),

@@ -27,7 +27,7 @@ use crate::release::UpgradeRequest;
 pub use crate::status::Condition;
 
 /// A step that takes this long says so in the log.
-pub const SLOW_STEP: std::time::Duration = std::time::Duration::from_millis(500);
+const SLOW_STEP: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// What a step does: reads what it needs through the hook, acts, reports its conditions.
 pub type StepFn = fn(&mut Hook<'_>) -> Result<Vec<Condition>>;

@@ -28,7 +28,7 @@ use keystone_charm::addresses::Role;
 use keystone_charm::cache::SharedCache;
 use keystone_charm::config::{Config, defaults_from_config_yaml};
 use keystone_charm::database::{Database, DatabaseState};
-use keystone_charm::facts::{DatabaseFlags, EndpointHosts};
+use keystone_charm::facts::DatabaseFlags;
 use keystone_charm::host::fs::Entry;
 use keystone_charm::host::net::Interface;
 use keystone_charm::juju::{Databag, RelationId, UnitName};
@@ -369,13 +369,13 @@ fn render_all(templates: &Templates, config: &Config) -> Result<Rendered, String
         },
         token_caching: true,
         fragments: Default::default(),
-        // The hosts Keystone names itself by: an operator's hostnames where set.
-        hosts: Some(EndpointHosts {
-            public: Role::Public
+        // The host Keystone names itself by: the operator's public hostname where set.
+        public_host: Some(
+            Role::Public
                 .hostname(config)
                 .unwrap_or("10.0.0.10")
                 .to_owned(),
-        }),
+        ),
         default_domain_id: Some("d0d0".into()),
     };
     let plan = workload::plan(templates, &facts).map_err(|e| e.to_string())?;

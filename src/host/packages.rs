@@ -82,18 +82,17 @@ fn apt_get(args: &[&str]) -> Invocation {
 /// Installs packages with apt-get, after refreshing its index.
 pub fn install(runner: &dyn Runner, missing: &[String]) -> Result<()> {
     tracing::info!("installing {}", missing.join(" "));
-    update_then_install(runner, &["--no-install-recommends"], missing)
+    update(runner)?;
+    apt_install(runner, &["--no-install-recommends"], missing)
 }
 
-/// `apt-get update`, then `apt-get install -y <options> <packages>`.
-fn update_then_install(runner: &dyn Runner, options: &[&str], packages: &[String]) -> Result<()> {
+/// `apt-get install -y <options> <packages>`.
+fn apt_install(runner: &dyn Runner, options: &[&str], packages: &[String]) -> Result<()> {
     let mut install = vec!["install", "-y"];
     install.extend_from_slice(options);
     install.extend(packages.iter().map(String::as_str));
-    for invocation in [apt_get(&["update"]), apt_get(&install)] {
-        if let Err(err) = run_checked(runner, &invocation) {
-            bail!("{err}; check the machine's package sources and proxy settings");
-        }
+    if let Err(err) = run_checked(runner, &apt_get(&install)) {
+        bail!("{err}; check the machine's package sources and proxy settings");
     }
     Ok(())
 }
@@ -311,10 +310,10 @@ pub fn update(runner: &dyn Runner) -> Result<()> {
     Ok(())
 }
 
-/// Refreshes apt's index, then upgrades `packages` to their newest versions from the configured
-/// sources (only those: the machine's other packages are the operator's).
+/// Upgrades `packages` to their newest versions in apt's index (only those: the machine's
+/// other packages are the operator's); [`update`] refreshes the index first.
 pub fn upgrade(runner: &dyn Runner, packages: &[String]) -> Result<()> {
-    update_then_install(runner, &["--only-upgrade"], packages)
+    apt_install(runner, &["--only-upgrade"], packages)
 }
 
 /// A Debian version without its epoch and revision (`2:22.0.2-0+deb12u6` → `22.0.2`).

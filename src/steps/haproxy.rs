@@ -298,7 +298,7 @@ mod tests {
                 peer("keystone/2", "10.0.0.4", None),
                 peer("keystone/0", "10.0.0.9", Some(4)),
             ],
-            hosts: None,
+            public_host: None,
         };
         let config = config(json!({}));
         let mut haproxy = plan(&config, Vec::new(), Vec::new(), Sensitive::new("pw".into()));

@@ -239,7 +239,9 @@ fn upgrade(hook: &Hook<'_>, installed: &str, target: &str) -> Result<()> {
     let names: Vec<String> = packages::installed_versions(machine.runner, &wanted)?
         .into_keys()
         .collect();
-    if let Err(failed) = packages::upgrade(machine.runner, &names) {
+    let upgraded =
+        packages::update(machine.runner).and_then(|()| packages::upgrade(machine.runner, &names));
+    if let Err(failed) = upgraded {
         tracing::error!("the upgrade to {release} failed: {failed:#}");
         machine.files.remove(Path::new(paths::DRAINING_MARKER))?;
         services.start(Service::Apache2)?;

@@ -16,8 +16,8 @@ use crate::cache::SharedCache;
 use crate::config::Config;
 use crate::event::Event;
 use crate::facts::{
-    DatabaseFlags, EndpointHosts, FactName, Fragments, HeldKeys, KnownPeers, Observed, Rendered,
-    Serving, WorkloadPlan,
+    DatabaseFlags, FactName, Fragments, HeldKeys, KnownPeers, Observed, Rendered, Serving,
+    WorkloadPlan,
 };
 use crate::host::fs::{DesiredFile, Owner, write_files};
 use crate::host::process::{Invocation, Runner, run_checked};
@@ -61,7 +61,7 @@ pub struct WorkloadFacts<'a> {
     /// What the relations add to keystone.conf and the vhost.
     pub fragments: Fragments,
     /// This unit's public host, once known (keystone.conf's `public_endpoint`).
-    pub hosts: Option<EndpointHosts>,
+    pub public_host: Option<String>,
     /// The default domain's id, when it is not Keystone's `default` (adopted from the Python
     /// charm, whose database may predate it).
     pub default_domain_id: Option<String>,
@@ -93,10 +93,10 @@ pub fn plan(templates: &Templates, facts: &WorkloadFacts<'_>) -> Result<Workload
     conf.token_caching = facts.token_caching;
     conf.fragments = facts.fragments.conf.clone();
     conf.default_domain_id = facts.default_domain_id.clone();
-    if let Some(hosts) = &facts.hosts {
+    if let Some(host) = &facts.public_host {
         let url = identity_url(
             config.tls.is_some(),
-            &hosts.public,
+            host,
             config.service_port,
             &config.service_path_prefix,
         );
@@ -206,10 +206,10 @@ fn facts<'h>(
         policy: policy::of(&hook.config, peer_bag),
         token_caching: kept_release.caches_tokens_coherently(),
         fragments: hook.facts.get::<Fragments>().cloned().unwrap_or_default(),
-        hosts: hook
+        public_host: hook
             .facts
             .get::<KnownPeers>()
-            .and_then(|known| known.hosts.clone()),
+            .and_then(|known| known.public_host.clone()),
         default_domain_id: peer_bag
             .and_then(|bag| bag.get(peer_keys::DEFAULT_DOMAIN_ID))
             .cloned(),
@@ -551,9 +551,7 @@ mod tests {
             },
             token_caching: true,
             fragments: Default::default(),
-            hosts: Some(EndpointHosts {
-                public: "keystone.example.com".into(),
-            }),
+            public_host: Some("keystone.example.com".into()),
             default_domain_id: None,
         }
     }
@@ -589,7 +587,7 @@ mod tests {
         );
         // Before this unit's hosts are known, Keystone names itself by the request's host.
         let mut unknown = facts(&plain, None, false);
-        unknown.hosts = None;
+        unknown.public_host = None;
         let conf = text(&plan(&templates(), &unknown).unwrap(), paths::KEYSTONE_CONF);
         assert!(!conf.contains("public_endpoint"), "{conf}");
     }

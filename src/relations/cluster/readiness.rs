@@ -5,7 +5,7 @@
 
 use anyhow::{Context as _, Result};
 
-use crate::facts::{EndpointHosts, HeldKeys, KnownPeers, Peer};
+use crate::facts::{HeldKeys, KnownPeers, Peer};
 use crate::juju::DatabagChanges;
 use crate::peer_keys;
 use crate::peers::Peers;
@@ -146,13 +146,11 @@ pub fn known_peers(hook: &Hook<'_>) -> Result<KnownPeers> {
                     .unwrap_or_default(),
             };
             // An address the config cannot resolve blocks the unit in the steps that need it.
-            let hosts = hook.addresses().ok().map(|hosts| EndpointHosts {
-                public: hosts.public,
-            });
+            let public_host = hook.addresses().ok().map(|hosts| hosts.public);
             let known = KnownPeers {
                 own: hook.peers.as_ref().map(own_address).transpose()?.flatten(),
                 peers,
-                hosts,
+                public_host,
             };
             if kept.as_ref() != Some(&known) {
                 let text = serde_json::to_vec(&known).context("cannot encode the peers")?;
