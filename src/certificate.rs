@@ -24,30 +24,6 @@ pub struct CertificateNames {
     pub ip_addresses: Vec<IpAddr>,
 }
 
-impl CertificateNames {
-    /// The name the charm's client asks for when it connects to this unit's Keystone (the
-    /// connection itself always goes to loopback): 127.0.0.1 when the certificate names it,
-    /// else its first DNS name, else its first address, else its common name.
-    pub fn client_name(&self) -> String {
-        let loopback = IpAddr::from([127, 0, 0, 1]);
-        if self.ip_addresses.contains(&loopback) {
-            return loopback.to_string();
-        }
-        if let Some(name) = self.dns_names.first() {
-            return name.clone();
-        }
-        if let Some(address) = self.ip_addresses.first() {
-            return match address {
-                IpAddr::V6(v6) => format!("[{v6}]"),
-                IpAddr::V4(v4) => v4.to_string(),
-            };
-        }
-        self.common_name
-            .clone()
-            .unwrap_or_else(|| loopback.to_string())
-    }
-}
-
 /// The names of the first certificate in `pem` (a chain may follow it).
 pub fn names(pem: &str) -> Result<CertificateNames, CertificateError> {
     let first = Pem::iter_from_buffer(pem.as_bytes())
@@ -153,17 +129,6 @@ mod tests {
             .unwrap()
             .cert
             .pem()
-    }
-
-    #[test]
-    fn the_client_name_prefers_loopback_then_a_dns_name_then_an_address() {
-        let both = names(&certificate(&["keystone.example.com", "127.0.0.1"])).unwrap();
-        assert_eq!(both.client_name(), "127.0.0.1");
-        let hostname = names(&certificate(&["keystone.example.com", "10.0.0.5"])).unwrap();
-        assert_eq!(hostname.dns_names, ["keystone.example.com"]);
-        assert_eq!(hostname.client_name(), "keystone.example.com");
-        let address = names(&certificate(&["fd00::5"])).unwrap();
-        assert_eq!(address.client_name(), "[fd00::5]");
     }
 
     #[test]

@@ -44,9 +44,6 @@ pub struct TlsConfig {
     pub key_pem: Sensitive<String>,
     /// The CA that issued it (ssl_ca, or the relation's CA), installed in the system's store.
     pub ca_pem: Option<String>,
-    /// The name the charm's own client asks for (see
-    /// [`certificate::CertificateNames::client_name`]).
-    pub client_name: String,
     pub source: TlsSource,
 }
 
@@ -97,6 +94,11 @@ enum ValueKind {
 /// How far below service-port and admin-port Apache listens, behind haproxy (4990 and 35347
 /// by default, as with the Python charm).
 pub const APACHE_PORT_OFFSET: u16 = 10;
+
+/// How far below service-port and admin-port haproxy takes the other units' requests over TLS
+/// when Keystone serves it (4980 and 35337 by default): haproxy holds the certificate, and
+/// Apache then listens on loopback only.
+pub const PEER_TLS_PORT_OFFSET: u16 = 20;
 
 /// haproxy's timeouts, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -310,14 +312,10 @@ impl Config {
         {
             return;
         }
-        let client_name = certificate::names(&issued.certificate)
-            .map(|names| names.client_name())
-            .unwrap_or_else(|_| "127.0.0.1".to_owned());
         self.tls = Some(TlsConfig {
             cert_pem: issued.certificate.clone(),
             key_pem: issued.key.clone(),
             ca_pem: issued.ca.clone(),
-            client_name,
             source: TlsSource::Relation {
                 issuer: issued.issuer.clone(),
             },
@@ -343,6 +341,16 @@ impl Config {
     /// Where Apache serves the admin API, behind haproxy on admin-port.
     pub fn apache_admin_port(&self) -> u16 {
         self.admin_port - APACHE_PORT_OFFSET
+    }
+
+    /// Where haproxy takes the other units' public API requests over TLS.
+    pub fn peer_tls_service_port(&self) -> u16 {
+        self.service_port - PEER_TLS_PORT_OFFSET
+    }
+
+    /// Where haproxy takes the other units' admin API requests over TLS.
+    pub fn peer_tls_admin_port(&self) -> u16 {
+        self.admin_port - PEER_TLS_PORT_OFFSET
     }
 
     /// Parses and validates config-get's output; all problems at once.
@@ -655,17 +663,19 @@ impl Reader<'_> {
         value.trim().to_owned()
     }
 
-    /// A port haproxy takes; Apache listens [`APACHE_PORT_OFFSET`] below it, so it must be
-    /// above that.
+    /// A port haproxy takes; Apache listens [`APACHE_PORT_OFFSET`] below it and, with TLS,
+    /// haproxy's port for the other units [`PEER_TLS_PORT_OFFSET`] below it, so it must be
+    /// above both.
     fn port(&mut self, name: &str, default: u16) -> u16 {
         let value = self.int(name, i64::from(default));
-        let lowest = APACHE_PORT_OFFSET + 1;
+        let lowest = PEER_TLS_PORT_OFFSET + 1;
         match u16::try_from(value) {
             Ok(port) if port >= lowest => port,
             _ => {
                 self.problems.push(format!(
                     "{name} must be between {lowest} and 65535 (is {value}); Apache listens \
-                     {APACHE_PORT_OFFSET} below it, behind haproxy"
+                     {APACHE_PORT_OFFSET} below it and, with TLS, haproxy takes the other \
+                     units' requests {PEER_TLS_PORT_OFFSET} below it"
                 ));
                 default
             }
@@ -704,15 +714,15 @@ impl Reader<'_> {
         }
     }
 
-    /// ssl_cert must hold a certificate (its names tell the charm's client what to ask for)
-    /// and ssl_key one private key: Apache would not start with anything else.
+    /// ssl_cert must hold a certificate and ssl_key one private key: haproxy would not start
+    /// with anything else.
     fn tls_pair(&mut self, cert_pem: String, key_pem: String) -> Option<TlsConfig> {
-        let names = match certificate::names(&cert_pem) {
-            Ok(names) => Some(names),
+        let certificate_ok = match certificate::names(&cert_pem) {
+            Ok(_) => true,
             Err(err) => {
                 self.problems
                     .push(format!("ssl_cert must be a PEM certificate: {err}"));
-                None
+                false
             }
         };
         if !certificate::is_private_key(&key_pem) {
@@ -720,11 +730,13 @@ impl Reader<'_> {
                 .push("ssl_key must be one unencrypted PEM private key".to_owned());
             return None;
         }
+        if !certificate_ok {
+            return None;
+        }
         Some(TlsConfig {
             cert_pem,
             key_pem: Sensitive::new(key_pem),
             ca_pem: None,
-            client_name: names?.client_name(),
             source: TlsSource::Options,
         })
     }
@@ -842,6 +854,14 @@ impl Reader<'_> {
         if service_port == admin_port {
             self.problems.push(format!(
                 "service-port and admin-port must differ (both are {service_port})"
+            ));
+        } else if [APACHE_PORT_OFFSET, PEER_TLS_PORT_OFFSET]
+            .contains(&service_port.abs_diff(admin_port))
+        {
+            self.problems.push(format!(
+                "service-port and admin-port must not be {APACHE_PORT_OFFSET} or \
+                 {PEER_TLS_PORT_OFFSET} apart (they are {service_port} and {admin_port}): \
+                 Apache and haproxy take the ports that far below each"
             ));
         }
         // The Python charm's defaults when unset.
@@ -1392,7 +1412,6 @@ mod tests {
         assert_eq!(tls.cert_pem, cert);
         assert_eq!(tls.key_pem.expose(), &key);
         assert_eq!(tls.ca_pem.as_deref(), Some(cert.as_str()));
-        assert_eq!(tls.client_name, "keystone.example.com");
         assert_eq!(tls.source, TlsSource::Options);
         let sc = config.security_compliance.expect("compliance");
         assert_eq!(sc.lockout_failure_attempts, Some(5));
@@ -1433,7 +1452,7 @@ mod tests {
             (4990, 35347)
         );
         let problems = Config::from_options(&with(json!({
-            "healthcheck-timeout": 0, "haproxy-queue-timeout": -5, "service-port": 10
+            "healthcheck-timeout": 0, "haproxy-queue-timeout": -5, "service-port": 20, "admin-port": 40
         })))
         .unwrap_err()
         .to_string();
@@ -1446,7 +1465,7 @@ mod tests {
             "{problems}"
         );
         assert!(
-            problems.contains("service-port must be between 11 and 65535 (is 10)"),
+            problems.contains("service-port must be between 21 and 65535 (is 20)"),
             "{problems}"
         );
     }

@@ -310,8 +310,11 @@ pub struct WorkloadPlan {
     /// Keystone's own files (keystone.conf, logging.conf, the database's TLS material): written
     /// whenever the config is valid, so that keystone-manage reads the current database.
     pub keystone_files: Vec<DesiredFile>,
-    /// Apache's files (the vhost and its TLS material): written only once Keystone can serve.
+    /// Apache's files (the vhost): written only once Keystone can serve.
     pub apache_files: Vec<DesiredFile>,
+    /// The CA of Keystone's certificate in the system's store, so every client on the unit
+    /// trusts it: written only once Keystone can serve.
+    pub system_ca: Option<DesiredFile>,
     /// Directories the files go in that the packages do not create.
     pub directories: Vec<PathBuf>,
     /// Apache modules the vhost needs.

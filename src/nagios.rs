@@ -30,8 +30,9 @@ pub fn checks(config: &Config, binary: &str) -> Vec<Check> {
             format!("{PLUGINS}/check_procs -C {name} -c 1:"),
         )
     };
-    let http = |port: u16| {
-        let tls = match config.tls.is_some() {
+    // haproxy serves TLS when Keystone does; Apache behind it always plain HTTP.
+    let http = |port: u16, tls: bool| {
+        let tls = match tls {
             true => " -S",
             false => "",
         };
@@ -47,12 +48,12 @@ pub fn checks(config: &Config, binary: &str) -> Vec<Check> {
     checks.push(check(
         "api",
         "Keystone answers through haproxy",
-        http(config.service_port),
+        http(config.service_port, config.tls.is_some()),
     ));
     checks.push(check(
         "api_direct",
         "Keystone answers on this unit's Apache",
-        http(config.apache_service_port()),
+        http(config.apache_service_port(), false),
     ));
     checks.push(check(
         "haproxy_backends",

@@ -21,11 +21,20 @@ pub const DB_CLIENT_KEY: &str = "/etc/keystone/db-client.key";
 pub const VHOST_SITE: &str = "wsgi-openstack-api";
 pub const VHOST_FILE: &str = "/etc/apache2/sites-available/wsgi-openstack-api.conf";
 pub const APACHE_LOG_DIR: &str = "/var/log/apache2";
-/// Apache's copies of ssl_cert, ssl_key and ssl_ca.
-pub const APACHE_TLS_DIR: &str = "/etc/apache2/ssl/keystone";
-pub const APACHE_TLS_CERT: &str = "/etc/apache2/ssl/keystone/cert.pem";
-pub const APACHE_TLS_KEY: &str = "/etc/apache2/ssl/keystone/key.pem";
-pub const APACHE_TLS_CA: &str = "/etc/apache2/ssl/keystone/ca.pem";
+/// Where Apache served TLS from before haproxy did (this charm's earlier versions, the Python
+/// charm): removed, so no stale copy of a key stays behind.
+pub const APACHE_TLS_LEFTOVERS: [&str; 3] = [
+    "/etc/apache2/ssl/keystone/cert.pem",
+    "/etc/apache2/ssl/keystone/key.pem",
+    "/etc/apache2/ssl/keystone/ca.pem",
+];
+/// The certificate Keystone is served with (ssl_cert or the `certificates` relation's), its
+/// chain and key in one file, root 0600: haproxy reads it as it (re)starts, and takes a renewed
+/// one over its admin socket.
+pub const HAPROXY_TLS_PEM: &str = "/etc/haproxy/keystone-tls.pem";
+/// What haproxy checks the other units' certificates against: ssl_ca or the relation's CA (the
+/// certificate itself when self-signed).
+pub const HAPROXY_TLS_CA: &str = "/etc/haproxy/keystone-tls-ca.pem";
 /// ssl_ca in the system's CA store (update-ca-certificates picks it up), so every client on the
 /// unit trusts Keystone's certificate, as with the Python charm.
 pub const SYSTEM_CA: &str = "/usr/local/share/ca-certificates/keystone_juju_ca_cert.crt";

@@ -825,14 +825,6 @@ pub struct WsgiApi {
     pub script: String,
 }
 
-/// Certificate files the vhost points at (written by the charm from ssl_cert/ssl_key/ssl_ca).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsFiles {
-    pub cert_file: String,
-    pub key_file: String,
-    pub ca_file: Option<String>,
-}
-
 /// What the Apache vhost says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vhost {
@@ -842,7 +834,9 @@ pub struct Vhost {
     /// service-path-prefix (`/api/idm`): Keystone is served under it as well as at `/`.
     pub path_prefix: Option<String>,
     pub apis: Vec<WsgiApi>,
-    pub tls: Option<TlsFiles>,
+    /// haproxy serves Keystone over TLS in front of Apache: Apache listens on loopback only and
+    /// tells Keystone (and the modules relations add) that requests came over https.
+    pub behind_tls: bool,
     pub log_dir: String,
     /// mod_wsgi names its daemon sockets anew at every restart (its default); off, a request an
     /// old Apache child accepted during a graceful reload reaches the new daemons.
@@ -857,7 +851,7 @@ struct VhostView {
     server_name: String,
     path_prefix: Option<String>,
     apis: Vec<WsgiApiView>,
-    tls: Option<TlsView>,
+    behind_tls: bool,
     log_dir: String,
     socket_rotation: bool,
     includes: Vec<String>,
@@ -872,13 +866,6 @@ struct WsgiApiView {
     script: String,
     script_dir: String,
     script_file: String,
-}
-
-#[derive(Serialize)]
-struct TlsView {
-    cert_file: String,
-    key_file: String,
-    ca_file: Option<String>,
 }
 
 /// Checks service-path-prefix: `/` and segments of URL-safe characters, no trailing `/`.
@@ -910,16 +897,13 @@ fn url_path(field: &'static str, prefix: &str) -> Result<(), RenderError> {
 }
 
 impl Vhost {
-    /// The vhost for `config` on a machine with `cpus` CPUs.
-    pub fn from_config(
-        config: &Config,
-        cpus: u32,
-        server_name: &str,
-        tls: Option<TlsFiles>,
-    ) -> Vhost {
+    /// The vhost for `config` on a machine with `cpus` CPUs: on every address, or on loopback
+    /// only behind haproxy's TLS.
+    pub fn from_config(config: &Config, cpus: u32, server_name: &str) -> Vhost {
         let workers = config.worker_counts(cpus);
+        let behind_tls = config.tls.is_some();
         Vhost {
-            listen_address: None,
+            listen_address: behind_tls.then_some(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
             server_name: server_name.to_owned(),
             path_prefix: (!config.service_path_prefix.is_empty())
                 .then(|| config.service_path_prefix.clone()),
@@ -937,7 +921,7 @@ impl Vhost {
                     script: paths::WSGI_ADMIN.to_owned(),
                 },
             ],
-            tls,
+            behind_tls,
             log_dir: paths::APACHE_LOG_DIR.to_owned(),
             socket_rotation: config.wsgi_socket_rotation,
             fragments: Vec::new(),
@@ -979,18 +963,6 @@ impl Vhost {
             }
             None => None,
         };
-        let tls = match &self.tls {
-            Some(tls) => Some(TlsView {
-                cert_file: path_value("the certificate file", file, &tls.cert_file)?,
-                key_file: path_value("the key file", file, &tls.key_file)?,
-                ca_file: tls
-                    .ca_file
-                    .as_deref()
-                    .map(|ca| path_value("the CA file (ssl_ca)", file, ca))
-                    .transpose()?,
-            }),
-            None => None,
-        };
         let extra = fragments::vhost_view(&self.fragments)?;
         Ok(VhostView {
             listen_address: match self.listen_address {
@@ -1001,7 +973,7 @@ impl Vhost {
             server_name: host_value("the server name", file, &self.server_name)?,
             path_prefix,
             apis,
-            tls,
+            behind_tls: self.behind_tls,
             log_dir: path_value("the Apache log directory", file, &self.log_dir)?,
             socket_rotation: self.socket_rotation,
             includes: extra.includes,
@@ -1013,12 +985,22 @@ impl Vhost {
 // ---------------------------------------------------------------------------------------------
 // haproxy.cfg.
 
-/// One Keystone application behind haproxy: its port, and Apache's behind it.
+/// One Keystone application behind haproxy: its port, Apache's behind it, and (with TLS) the
+/// port where haproxy takes the other units' requests for this unit's Apache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HaproxyApi {
     pub app: WsgiApp,
     pub port: u16,
     pub backend_port: u16,
+    pub peer_port: u16,
+}
+
+/// haproxy serves Keystone over TLS: the certificate with its chain and key in one file
+/// (`crt`), and the CA it checks the other units' certificates against (`ca-file`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaproxyTls {
+    pub pem_file: String,
+    pub ca_file: String,
 }
 
 /// A unit haproxy may send requests to.
@@ -1049,8 +1031,9 @@ pub struct Haproxy {
     pub networks: Vec<HaproxyNetwork>,
     /// The health check's path: `<service-path-prefix>/v3`.
     pub check_path: String,
-    /// Apache serves TLS (the health checks speak it too).
-    pub tls: bool,
+    /// haproxy serves TLS: to clients, and between the units (the health checks too); Apache
+    /// then listens on loopback only.
+    pub tls: Option<HaproxyTls>,
     pub timeouts: crate::config::HaproxyTimeouts,
     /// The statistics page, on loopback only.
     pub stats_port: u16,
@@ -1076,7 +1059,7 @@ struct HaproxyView {
     backends: Vec<HaproxyBackendView>,
     networks: Vec<HaproxyNetworkView>,
     check_path: String,
-    tls: bool,
+    tls: Option<HaproxyTlsView>,
     timeouts: HaproxyTimeoutsView,
     stats_port: u16,
     stats_password: String,
@@ -1088,12 +1071,22 @@ struct HaproxyApiView {
     name: &'static str,
     port: u16,
     backend_port: u16,
+    peer_port: u16,
+}
+
+#[derive(Serialize)]
+struct HaproxyTlsView {
+    pem_file: String,
+    ca_file: String,
 }
 
 #[derive(Serialize)]
 struct HaproxyServerView {
     name: String,
     address: String,
+    /// This unit's Apache, over loopback; any other unit is reached through its haproxy when
+    /// TLS is on.
+    local: bool,
 }
 
 #[derive(Serialize)]
@@ -1121,6 +1114,7 @@ fn haproxy_servers(servers: &[HaproxyServer]) -> Result<Vec<HaproxyServerView>, 
             Ok(HaproxyServerView {
                 name,
                 address: server.address.to_string(),
+                local: server.address.is_loopback(),
             })
         })
         .collect()
@@ -1182,12 +1176,19 @@ impl Haproxy {
                     name: api.app.as_str(),
                     port: api.port,
                     backend_port: api.backend_port,
+                    peer_port: api.peer_port,
                 })
                 .collect(),
             backends,
             networks,
             check_path,
-            tls: self.tls,
+            tls: match &self.tls {
+                Some(tls) => Some(HaproxyTlsView {
+                    pem_file: path_value("the certificate file", file, &tls.pem_file)?,
+                    ca_file: path_value("the CA file", file, &tls.ca_file)?,
+                }),
+                None => None,
+            },
             timeouts: HaproxyTimeoutsView {
                 server: t.server,
                 client: t.client,

@@ -18,7 +18,7 @@ use crate::facts::{Declared, FactName, Facts};
 use crate::identity::EndpointUrls;
 use crate::juju::Juju;
 use crate::key_sets::RotationRequest;
-use crate::keystone_api::http::{LocalEndpoint, LocalTls};
+use crate::keystone_api::http::LocalEndpoint;
 use crate::keystone_api::{KeystoneApi, PasswordCredentials, Scope};
 use crate::machine::Machine;
 use crate::paths;
@@ -285,13 +285,5 @@ pub fn local_endpoint(config: &Config) -> LocalEndpoint {
     LocalEndpoint {
         port: config.apache_service_port(),
         path_prefix: config.service_path_prefix.clone(),
-        tls: config
-            .tls
-            .as_ref()
-            .zip(config.trusted_ca())
-            .map(|(tls, ca_pem)| LocalTls {
-                ca_pem,
-                server_name: tls.client_name.clone(),
-            }),
     }
 }

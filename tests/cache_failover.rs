@@ -143,7 +143,7 @@ fn cache_haproxy_cfg() -> String {
         servers: Vec::new(),
         networks: Vec::new(),
         check_path: "/v3".to_owned(),
-        tls: false,
+        tls: None,
         timeouts: HaproxyTimeouts {
             server: 90_000,
             client: 90_000,

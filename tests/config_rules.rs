@@ -67,12 +67,17 @@ fn rules() -> Vec<(&'static str, Value, String)> {
             (
                 "port out of range",
                 json!({"service-port": 70000}),
-                "config: service-port must be between 11 and 65535 (is 70000); Apache listens 10 below it, behind haproxy".into(),
+                "config: service-port must be between 21 and 65535 (is 70000); Apache listens 10 below it and, with TLS, haproxy takes the other units' requests 20 below it".into(),
             ),
             (
                 "admin port zero",
                 json!({"admin-port": 0}),
-                "config: admin-port must be between 11 and 65535 (is 0); Apache listens 10 below it, behind haproxy".into(),
+                "config: admin-port must be between 21 and 65535 (is 0); Apache listens 10 below it and, with TLS, haproxy takes the other units' requests 20 below it".into(),
+            ),
+            (
+                "ports whose Apache or TLS ports collide",
+                json!({"service-port": 5000, "admin-port": 5020}),
+                "config: service-port and admin-port must not be 10 or 20 apart (they are 5000 and 5020): Apache and haproxy take the ports that far below each".into(),
             ),
             (
                 "same ports",

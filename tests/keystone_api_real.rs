@@ -225,7 +225,6 @@ fn initial_identity_objects_on_real_keystone() {
     let endpoint = LocalEndpoint {
         port,
         path_prefix: String::new(),
-        tls: None,
     };
     let mut client = HttpKeystone::new(&endpoint, Timeouts::default()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);

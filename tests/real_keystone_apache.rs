@@ -4,7 +4,8 @@
 //! module, the rendered vhost served by an Apache instance of its own (its own ServerRoot files,
 //! PID file and loopback ports, so nothing of the machine's Apache is touched). Keystone answers
 //! `GET /v3` and `GET /api/idm/v3`, issues a token under the prefix; Apache restarts and stops
-//! waiting for its old process, and serves HTTPS once ssl_cert/ssl_key (a test CA) are set.
+//! waiting for its old process, and, behind haproxy's TLS, tells Keystone its requests came over
+//! https.
 //!
 //! The charm's vhost runs Debian's /usr/bin/keystone-wsgi-*, which read /etc/keystone/keystone.conf.
 //! This test must not touch /etc/keystone, so its vhost points at small WSGI wrappers that name
@@ -23,13 +24,10 @@ use keystone_charm::host::keys::{Owner as KeyOwner, Repository};
 use keystone_charm::host::process::{Bootstrap, KeystoneManage, SystemRunner};
 use keystone_charm::host::services::{Apache, HostServices, Service, Services};
 use keystone_charm::key_sets::{Key, KeySet};
-use keystone_charm::render::{
-    DatabaseConnection, KeystoneConf, LoggingConf, Templates, TlsFiles, Vhost,
-};
+use keystone_charm::render::{DatabaseConnection, KeystoneConf, LoggingConf, Templates, Vhost};
 use keystone_charm::secret::Sensitive;
 use serde_json::{Value, json};
 use support::TempDir;
-use ureq::tls::{PemItem, RootCerts, TlsConfig};
 
 const MODULES: &str = "/usr/lib/apache2/modules";
 /// What SQLAlchemy's URL syntax and oslo.config give a meaning to (but `@` and `%`, which
@@ -121,31 +119,15 @@ fn config(changes: Value) -> Config {
     Config::from_options(&options).unwrap()
 }
 
+/// An HTTP client that ignores proxies.
 fn agent() -> ureq::Agent {
-    agent_trusting(None)
-}
-
-/// An HTTP client that ignores proxies and trusts `ca_pem` (when given) for HTTPS.
-fn agent_trusting(ca_pem: Option<&str>) -> ureq::Agent {
-    let mut config = ureq::Agent::config_builder()
+    ureq::Agent::config_builder()
         .http_status_as_error(false)
         .proxy(None)
         // The first request loads Keystone into a mod_wsgi daemon (about 5 s).
-        .timeout_global(Some(Duration::from_secs(60)));
-    if let Some(pem) = ca_pem {
-        let certificates: Vec<_> = ureq::tls::parse_pem(pem.as_bytes())
-            .filter_map(|item| match item {
-                Ok(PemItem::Certificate(c)) => Some(c),
-                _ => None,
-            })
-            .collect();
-        config = config.tls_config(
-            TlsConfig::builder()
-                .root_certs(RootCerts::new_with_certs(&certificates))
-                .build(),
-        );
-    }
-    config.build().into()
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
 }
 
 fn get(url: &str) -> (u16, Value) {
@@ -198,50 +180,6 @@ fn wsgi_wrapper(conf: &Path, app: &str) -> String {
     )
 }
 
-/// Runs openssl in `dir` with white-space-separated arguments.
-fn openssl(dir: &Path, args: &str) {
-    let output = Command::new("openssl")
-        .current_dir(dir)
-        .args(args.split_whitespace())
-        .output()
-        .expect("openssl: run scripts/install-real-stack");
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// A CA and a server certificate for 127.0.0.1 it signed, as an operator's ssl_ca, ssl_cert
-/// and ssl_key.
-fn test_pki(dir: &Path) -> TlsFiles {
-    fs::create_dir_all(dir).unwrap();
-    openssl(
-        dir,
-        "req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=keystone-test-ca -keyout ca.key -out ca.crt",
-    );
-    openssl(
-        dir,
-        "req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key -out server.csr",
-    );
-    fs::write(
-        dir.join("server.ext"),
-        "subjectAltName = IP:127.0.0.1\nbasicConstraints = CA:FALSE\n\
-         extendedKeyUsage = serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile server.ext -out server.crt",
-    );
-    let path = |name: &str| dir.join(name).display().to_string();
-    TlsFiles {
-        cert_file: path("server.crt"),
-        key_file: path("server.key"),
-        ca_file: Some(path("ca.crt")),
-    }
-}
-
 /// A top-level Apache configuration of the test's own that includes the rendered vhost.
 fn apache_conf(dir: &Path, vhost: &Path) -> String {
     format!(
@@ -254,7 +192,7 @@ fn apache_conf(dir: &Path, vhost: &Path) -> String {
          LoadModule mpm_event_module {MODULES}/mod_mpm_event.so\n\
          LoadModule authz_core_module {MODULES}/mod_authz_core.so\n\
          LoadModule wsgi_module {MODULES}/mod_wsgi.so\n\
-         LoadModule ssl_module {MODULES}/mod_ssl.so\n\
+         LoadModule env_module {MODULES}/mod_env.so\n\
          WSGISocketPrefix {d}/run/wsgi\n\
          LogFormat \"%h %l %u %t \\\"%r\\\" %>s %O\" combined\n\
          Include {vhost}\n",
@@ -378,7 +316,6 @@ fn keystone_on_mariadb_behind_the_rendered_vhost() {
         })),
         1,
         "localhost",
-        None,
     );
     vhost.listen_address = Some("127.0.0.1".parse().unwrap());
     vhost.log_dir = apache_dir.display().to_string();
@@ -444,10 +381,9 @@ fn keystone_on_mariadb_behind_the_rendered_vhost() {
     assert_ne!(new, old);
     assert_eq!(get(&format!("{base}/api/idm/v3")).0, 200);
 
-    // ssl_cert and ssl_key set: the vhost changes, so it is rewritten and Apache restarted.
-    let tls = test_pki(&root.join("pki"));
-    let ca_pem = fs::read_to_string(tls.ca_file.as_deref().unwrap()).unwrap();
-    vhost.tls = Some(tls);
+    // Behind haproxy's TLS (ssl_cert set on a unit): the vhost changes, so it is rewritten and
+    // Apache restarted; Keystone, asked in plain HTTP, builds https links.
+    vhost.behind_tls = true;
     let rendered = templates.vhost(&vhost).unwrap();
     let written = files
         .write(&vhost_file, rendered.as_bytes(), &Owner::root(), 0o644)
@@ -463,17 +399,15 @@ fn keystone_on_mariadb_behind_the_rendered_vhost() {
     services
         .restart(Service::Apache2)
         .unwrap_or_else(|e| panic!("{e}"));
-    let https = format!("https://127.0.0.1:{service_port}");
-    let (status, over_tls) = get_with(
-        &agent_trusting(Some(&ca_pem)),
-        &format!("{https}/api/idm/v3"),
-    );
-    assert_eq!(status, 200, "GET https /api/idm/v3: {}", error_log());
+    let (status, behind_tls) = get(&format!("{base}/api/idm/v3"));
+    assert_eq!(status, 200, "GET /api/idm/v3 behind TLS: {}", error_log());
     assert_eq!(
-        over_tls["version"]["links"][0]["href"],
-        format!("{https}/api/idm/v3/")
+        behind_tls["version"]["links"][0]["href"],
+        format!("https://127.0.0.1:{service_port}/api/idm/v3/")
     );
-    let new = apache.running().expect("Apache runs after the TLS restart");
+    let new = apache
+        .running()
+        .expect("Apache runs after the second restart");
 
     services
         .stop(Service::Apache2)

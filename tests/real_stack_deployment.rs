@@ -85,6 +85,26 @@ fn apache_pid(model: &Model, unit: &str) -> String {
         .to_owned()
 }
 
+/// Requests for /v3/auth/tokens in the unit's Keystone access log.
+fn token_requests(model: &Model, unit: &str) -> usize {
+    let log = model.unit_path(unit, "/var/log/apache2/keystone_access.log");
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("/v3/auth/tokens"))
+        .count()
+}
+
+/// How often the unit's Apache started, restarted or reloaded: it says it resumes normal
+/// operations each time.
+fn apache_starts(model: &Model, unit: &str) -> usize {
+    let log = model.unit_path(unit, "/var/log/apache2/error.log");
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .matches("resuming normal operations")
+        .count()
+}
+
 /// The charm's own requests (its client says `keystone-charm`) in the unit's Keystone access
 /// log, the readiness check (GET …/v3) included; haproxy's health checks are not the charm's.
 fn charm_requests(model: &Model, unit: &str) -> Vec<String> {
@@ -161,7 +181,7 @@ fn one_unit_serves_keystone_issues_admin_tokens_and_a_no_op_config_changed_touch
     assert_eq!(std::fs::read(&vhost).unwrap(), vhost_before);
     assert!(
         !model
-            .unit_path(unit, "/etc/apache2/ssl/keystone/ca.pem")
+            .unit_path(unit, "/etc/haproxy/keystone-tls-ca.pem")
             .exists()
     );
     assert_eq!(std::fs::read(&conf).unwrap(), before);
@@ -329,9 +349,15 @@ fn the_api_is_served_under_service_path_prefix_and_over_tls() {
     let ca_file = ca_file.display().to_string();
     let resolve = format!("{name}:5000:{address}");
     let base = format!("https://{name}:5000/api/idm/v3");
-    assert_eq!(
-        curl(&["--cacert", &ca_file, "--resolve", &resolve, &base]).status,
-        200
+    let over_tls = curl(&["--cacert", &ca_file, "--resolve", &resolve, &base]);
+    assert_eq!(over_tls.status, 200);
+    // haproxy serves TLS; Keystone, behind it in plain HTTP on loopback, still links to https.
+    assert!(
+        over_tls
+            .body
+            .contains(&format!("https://{address}:5000/api/idm/v3")),
+        "{}",
+        over_tls.body
     );
     let password = admin_password(&mut model, unit);
     let token = issue_token(
@@ -340,11 +366,11 @@ fn the_api_is_served_under_service_path_prefix_and_over_tls() {
         &["--cacert", &ca_file, "--resolve", &resolve],
     );
     assert!(!token.is_empty());
-    // The key is readable by root and Keystone's group only.
-    let key_mode = std::fs::metadata(model.unit_path(unit, "/etc/apache2/ssl/keystone/key.pem"))
+    // The key is readable by root only.
+    let key_mode = std::fs::metadata(model.unit_path(unit, "/etc/haproxy/keystone-tls.pem"))
         .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
         .unwrap();
-    assert_eq!(key_mode, 0o640);
+    assert_eq!(key_mode, 0o600);
     // ssl_ca is in the unit's system CA store: curl on the unit trusts Keystone without --cacert.
     let inside = model
         .exec_on_unit(
@@ -448,18 +474,9 @@ fn presented_certificate(address: &str, name: &str) -> String {
 #[test]
 fn the_certificates_relation_serves_https_and_a_renewal_fails_no_token() {
     let (out, charm) = charm();
-    // With mod_wsgi's socket rotation (the default), a request an old Apache child accepted
-    // during the graceful reload can wait out the old socket and get a 503 on a busy machine
-    // (README); wsgi-socket-rotation=false is the configuration that fails no request.
-    let mut options = database_options("certificates");
-    options.insert("wsgi-socket-rotation".into(), Value::Bool(false));
-    let mut model = deploy(&charm, 1, options);
-    let vhost = std::fs::read_to_string(model.unit_path(
-        "keystone/0",
-        "/etc/apache2/sites-available/wsgi-openstack-api.conf",
-    ))
-    .unwrap();
-    assert!(vhost.contains("\nWSGISocketRotation Off\n"), "{vhost}");
+    // Two units with the default configuration (wsgi-socket-rotation on): haproxy serves TLS,
+    // and each unit reaches the other's Apache through the other's haproxy, over TLS.
+    let mut model = deploy(&charm, 2, support::lean(database_options("certificates")));
     let authority = CertificateAuthority::new("ca", CertificateProtocol::Current).unwrap();
     let renewals = std::sync::Arc::clone(&authority.renewals);
     let ca_file = out.path().join("relation-ca.pem");
@@ -472,15 +489,23 @@ fn the_certificates_relation_serves_https_and_a_renewal_fails_no_token() {
     support::assert_ready(&model);
     let unit = "keystone/0";
     let address = model.unit_address(unit).unwrap();
-    let cert_path = model.unit_path(unit, "/etc/apache2/ssl/keystone/cert.pem");
-    let issued = std::fs::read_to_string(&cert_path).unwrap();
-    // Issued for the machine's hostname and its address; Keystone's readiness check (on
-    // loopback) passed with it, asking for the hostname.
+    let served = |model: &Model, unit: &str| {
+        std::fs::read_to_string(model.unit_path(unit, "/etc/haproxy/keystone-tls.pem")).unwrap()
+    };
+    let issued = served(&model, unit);
+    // Issued for the machine's hostname and its address.
     let names = keystone_charm::certificate::names(&issued).unwrap();
     assert!(
         names.ip_addresses.contains(&address.parse().unwrap()),
         "{names:?}"
     );
+    // Apache has no TLS of its own and listens on loopback only.
+    let vhost = std::fs::read_to_string(
+        model.unit_path(unit, "/etc/apache2/sites-available/wsgi-openstack-api.conf"),
+    )
+    .unwrap();
+    assert!(vhost.contains("\nListen 127.0.0.1:4990\n"), "{vhost}");
+    assert!(!vhost.contains("SSLEngine"), "{vhost}");
     let name = names.dns_names.first().expect("a hostname").clone();
     let resolve = format!("{name}:5000:{address}");
     let ca = ca_file.display().to_string();
@@ -489,37 +514,64 @@ fn the_certificates_relation_serves_https_and_a_renewal_fails_no_token() {
     let tls = ["--cacert", ca.as_str(), "--resolve", resolve.as_str()];
     assert!(!issue_token(&base, &password, &tls).is_empty());
 
-    // The authority renews: new certificates for the same requests. Apache reloads gracefully
-    // while a client validates tokens all the while.
+    // The authority renews every unit's certificate, twice, while a client validates tokens
+    // through keystone/0 all the while and every CPU is kept busy.
+    let before = token_requests(&model, "keystone/1");
+    let services = |model: &Model| -> Vec<(String, usize, String)> {
+        model
+            .units("keystone")
+            .into_iter()
+            .map(|unit| {
+                let haproxy = std::fs::read_to_string(model.unit_path(&unit, "/run/haproxy.pid"))
+                    .expect("haproxy's pid file");
+                (unit.clone(), apache_starts(model, &unit), haproxy)
+            })
+            .collect()
+    };
+    let started = services(&model);
     let patient: Vec<&str> = tls.iter().copied().chain(["--max-time", "60"]).collect();
     let validator = Validator::start(&base, &password, &patient);
-    std::thread::sleep(std::time::Duration::from_secs(3));
-    *renewals.lock().unwrap() += 1;
-    model.queue_hook("ca/0", "update-status");
-    settle(&mut model);
+    let busy = support::BusyCpus::start();
+    let mut previous = issued.clone();
+    for round in 1..=2 {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        *renewals.lock().unwrap() += 1;
+        model.queue_hook("ca/0", "update-status");
+        settle(&mut model);
+        let renewed = served(&model, unit);
+        assert_ne!(renewed, previous, "renewal {round} is installed");
+        previous = renewed;
+    }
     std::thread::sleep(std::time::Duration::from_secs(5));
+    drop(busy);
     let figures = validator.stop();
     println!(
-        "certificate renewal: {} tokens issued, {} validations, {} failed, {} unavailable, \
-         longest wait {} ms",
+        "certificate renewal: 2 renewals of 2 units, CPUs busy: {} tokens issued, {} \
+         validations, {} failed, {} unavailable, longest wait {} ms",
         figures.issued,
         figures.validations,
         figures.failed,
         figures.unavailable,
         figures.longest_wait.as_millis()
     );
-    let renewed = std::fs::read_to_string(&cert_path).unwrap();
-    assert_ne!(renewed, issued, "the renewed certificate is installed");
-    // The file holds the certificate, then the chain; Apache presents the certificate first.
+    // haproxy presents the renewed certificate, which comes first in its file.
     let end = "-----END CERTIFICATE-----";
-    let first = &renewed[..renewed.find(end).unwrap() + end.len()];
+    let first = &previous[..previous.find(end).unwrap() + end.len()];
     assert_eq!(
         presented_certificate(&address, &name),
         first,
-        "Apache presents the renewed certificate"
+        "haproxy presents the renewed certificate"
     );
     assert_eq!(figures.failed, 0, "{:#?}", figures.failures);
     assert_eq!(figures.unavailable, 0, "{figures:?}");
     assert!(figures.validations >= 20, "{figures:?}");
+    // keystone/0's haproxy sent part of them to keystone/1, through keystone/1's haproxy.
+    assert!(
+        token_requests(&model, "keystone/1") > before,
+        "keystone/1 served none of keystone/0's requests"
+    );
+    // Neither Apache nor haproxy was restarted or reloaded: haproxy took each renewed
+    // certificate in its running process.
+    assert_eq!(services(&model), started);
     support::assert_ready(&model);
 }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::process::{Invocation, ProcessError, Runner, run_checked};
 use crate::paths;
+use crate::secret::Sensitive;
 
 /// A service the charm controls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -76,6 +77,11 @@ pub enum ServiceError {
         command: String,
         detail: String,
     },
+    #[error(
+        "haproxy did not take the renewed certificate {path} in its running process: \
+         {answer}"
+    )]
+    HaproxyCertificate { path: String, answer: String },
     #[error("there is no Apache {kind} {name} ({path} is missing)")]
     NoSuchApacheItem {
         kind: &'static str,
@@ -108,6 +114,14 @@ pub trait Services {
     fn apache_config_test(&self) -> Result<(), ServiceError>;
     /// One command to the running haproxy over its admin socket; its answer.
     fn haproxy_command(&self, command: &str) -> Result<String, ServiceError>;
+    /// Replaces the certificate haproxy loaded from `path` (`crt`) with `pem` (certificate,
+    /// chain and key) in the running process, over its admin socket: connections keep going,
+    /// new handshakes present the new certificate. The key appears in no error.
+    fn replace_haproxy_certificate(
+        &self,
+        path: &str,
+        pem: &Sensitive<String>,
+    ) -> Result<(), ServiceError>;
     /// Waits, up to `timeout`, until this machine's haproxy counts `server` down in every
     /// Keystone backend (its health check fails: the unit is draining), then one more check
     /// interval, by which the other units' haproxy, checking at the same pace, count it down
@@ -259,6 +273,27 @@ pub fn serves_no_keystone_backend(stats: &str, server: &str) -> bool {
             row.get(status)
                 .is_some_and(|s| s.starts_with("DOWN") || s.starts_with("MAINT"))
         })
+}
+
+/// Sends `text` to haproxy's admin socket and returns its answer; errors name `command` only
+/// (`text` may carry a key).
+fn haproxy_exchange(command: &str, text: &str) -> Result<String, ServiceError> {
+    use std::io::{Read as _, Write as _};
+    let failed = |detail: std::io::Error| ServiceError::HaproxySocket {
+        path: paths::HAPROXY_ADMIN_SOCKET,
+        command: command.to_owned(),
+        detail: detail.to_string(),
+    };
+    let mut socket =
+        std::os::unix::net::UnixStream::connect(paths::HAPROXY_ADMIN_SOCKET).map_err(failed)?;
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(failed)?;
+    socket.write_all(text.as_bytes()).map_err(failed)?;
+    // haproxy answers and closes the connection (no `prompt` mode).
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).map_err(failed)?;
+    Ok(answer)
 }
 
 /// Services of this machine.
@@ -479,24 +514,37 @@ impl Services for HostServices<'_> {
     }
 
     fn haproxy_command(&self, command: &str) -> Result<String, ServiceError> {
-        use std::io::{Read as _, Write as _};
-        let failed = |detail: std::io::Error| ServiceError::HaproxySocket {
-            path: paths::HAPROXY_ADMIN_SOCKET,
-            command: command.to_owned(),
-            detail: detail.to_string(),
+        haproxy_exchange(command, &format!("{command}\n"))
+    }
+
+    fn replace_haproxy_certificate(
+        &self,
+        path: &str,
+        pem: &Sensitive<String>,
+    ) -> Result<(), ServiceError> {
+        let refused = |answer: String| ServiceError::HaproxyCertificate {
+            path: path.to_owned(),
+            answer: answer.trim().to_owned(),
         };
-        let mut socket =
-            std::os::unix::net::UnixStream::connect(paths::HAPROXY_ADMIN_SOCKET).map_err(failed)?;
-        socket
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .map_err(failed)?;
-        socket
-            .write_all(format!("{command}\n").as_bytes())
-            .map_err(failed)?;
-        // haproxy answers and closes the connection (no `prompt` mode).
-        let mut answer = String::new();
-        socket.read_to_string(&mut answer).map_err(failed)?;
-        Ok(answer)
+        // The payload ends at the first empty line, so the PEM goes without any.
+        let payload: String = pem
+            .expose()
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let set = format!("set ssl cert {path}");
+        let answer = haproxy_exchange(&set, &format!("{set} <<\n{payload}\n"))?;
+        if !answer.starts_with("Transaction") {
+            let _ = self.haproxy_command(&format!("abort ssl cert {path}"));
+            return Err(refused(answer));
+        }
+        let answer = self.haproxy_command(&format!("commit ssl cert {path}"))?;
+        if !answer.contains("Success!") {
+            let _ = self.haproxy_command(&format!("abort ssl cert {path}"));
+            return Err(refused(answer));
+        }
+        Ok(())
     }
 
     fn wait_until_drained(&self, server: &str, timeout: Duration) -> Result<bool, ServiceError> {
@@ -566,6 +614,8 @@ pub enum ServiceAction {
     ConfigTest,
     DisableDistributionKeystone,
     HaproxyCommand(String),
+    /// The certificate file's path (never the key).
+    ReplaceHaproxyCertificate(String),
     WaitUntilDrained(String),
 }
 
@@ -667,6 +717,14 @@ impl Services for RecordingServices {
     fn haproxy_command(&self, command: &str) -> Result<String, ServiceError> {
         self.record(ServiceAction::HaproxyCommand(command.to_owned()));
         Ok(String::new())
+    }
+    fn replace_haproxy_certificate(
+        &self,
+        path: &str,
+        _pem: &Sensitive<String>,
+    ) -> Result<(), ServiceError> {
+        self.record(ServiceAction::ReplaceHaproxyCertificate(path.to_owned()));
+        Ok(())
     }
     fn wait_until_drained(&self, server: &str, _timeout: Duration) -> Result<bool, ServiceError> {
         self.record(ServiceAction::WaitUntilDrained(server.to_owned()));

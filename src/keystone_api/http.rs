@@ -5,17 +5,13 @@
 //! Internet, and a proxy must never see the admin password), with explicit timeouts so a hung
 //! Keystone fails the hook instead of hanging it.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use ureq::Agent;
-use ureq::http::{Response, Uri};
-use ureq::tls::{PemItem, RootCerts, TlsConfig};
-use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::http::Response;
 
 use super::{
     CatalogEndpoint, CatalogService, Domain, DomainRef, GrantTarget, Interface, KeystoneApi,
@@ -35,56 +31,18 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 /// The Keystone API on this unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalEndpoint {
-    /// The port Apache serves Keystone's API on, behind haproxy (service-port less 10): the
-    /// charm asks its own unit's Keystone, whatever haproxy does.
+    /// The port Apache serves Keystone's API on, behind haproxy (service-port less 10), in
+    /// plain HTTP on loopback whether or not haproxy serves TLS in front: the charm asks its own
+    /// unit's Keystone, whatever haproxy does.
     pub port: u16,
     /// Empty, or `/segment[/segment...]` (service-path-prefix, already validated by the config).
     pub path_prefix: String,
-    /// Over TLS: what to trust and what name to ask for; `None` means plain HTTP.
-    pub tls: Option<LocalTls>,
-}
-
-/// How the client checks the certificate of this unit's Keystone.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalTls {
-    /// The CA to trust.
-    pub ca_pem: String,
-    /// A name the certificate is issued for (a hostname, or an address): the client asks for it
-    /// and checks the certificate against it, while the connection itself goes to loopback.
-    pub server_name: String,
 }
 
 impl LocalEndpoint {
-    /// `http://127.0.0.1:<port><prefix>`, or `https://<certificate's name>:<port><prefix>`: the
-    /// base every API path is appended to.
+    /// `http://127.0.0.1:<port><prefix>`: the base every API path is appended to.
     pub fn base_url(&self) -> String {
-        match &self.tls {
-            Some(tls) => format!(
-                "https://{}:{}{}",
-                tls.server_name, self.port, self.path_prefix
-            ),
-            None => format!("http://127.0.0.1:{}{}", self.port, self.path_prefix),
-        }
-    }
-}
-
-/// Resolves every name to loopback on the URL's port: the client only ever talks to this
-/// unit's Keystone, whatever name its certificate is issued for (nor does it ask DNS, which
-/// may not know that name yet, or may point at a load balancer).
-#[derive(Debug)]
-struct Loopback;
-
-impl Resolver for Loopback {
-    fn resolve(
-        &self,
-        uri: &Uri,
-        _config: &ureq::config::Config,
-        _timeout: NextTimeout,
-    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let port = uri.port_u16().ok_or(ureq::Error::HostNotFound)?;
-        let mut addresses = self.empty();
-        addresses.push(SocketAddr::from(([127, 0, 0, 1], port)));
-        Ok(addresses)
+        format!("http://127.0.0.1:{}{}", self.port, self.path_prefix)
     }
 }
 
@@ -144,7 +102,7 @@ enum Body<'a> {
 
 impl HttpKeystone {
     pub fn new(endpoint: &LocalEndpoint, timeouts: Timeouts) -> KeystoneResult<HttpKeystone> {
-        let mut config = Agent::config_builder()
+        let config = Agent::config_builder()
             .http_status_as_error(false)
             .proxy(None)
             .max_redirects(0)
@@ -154,32 +112,8 @@ impl HttpKeystone {
             .timeout_recv_response(Some(timeouts.read))
             .timeout_recv_body(Some(timeouts.read))
             .user_agent("keystone-charm");
-        if let Some(tls) = &endpoint.tls {
-            let mut certificates = Vec::new();
-            for item in ureq::tls::parse_pem(tls.ca_pem.as_bytes()) {
-                match item {
-                    Ok(PemItem::Certificate(certificate)) => certificates.push(certificate),
-                    Ok(_) => {}
-                    Err(err) => {
-                        return Err(KeystoneError::Setup(format!(
-                            "the CA certificate for Keystone is not valid PEM: {err}"
-                        )));
-                    }
-                }
-            }
-            if certificates.is_empty() {
-                return Err(KeystoneError::Setup(
-                    "the CA for Keystone's TLS holds no certificate".to_owned(),
-                ));
-            }
-            config = config.tls_config(
-                TlsConfig::builder()
-                    .root_certs(RootCerts::new_with_certs(&certificates))
-                    .build(),
-            );
-        }
         Ok(HttpKeystone {
-            agent: Agent::with_parts(config.build(), DefaultConnector::default(), Loopback),
+            agent: Agent::new_with_config(config.build()),
             base_url: endpoint.base_url(),
             token: None,
             count: RequestCount::default(),
@@ -834,36 +768,12 @@ mod tests {
     #[test]
     fn the_base_url_is_loopback_with_the_prefix() {
         let mut endpoint = LocalEndpoint {
-            port: 5000,
+            port: 4990,
             path_prefix: String::new(),
-            tls: None,
         };
-        assert_eq!(endpoint.base_url(), "http://127.0.0.1:5000");
+        assert_eq!(endpoint.base_url(), "http://127.0.0.1:4990");
         endpoint.path_prefix = "/api/idm".into();
-        endpoint.tls = Some(LocalTls {
-            ca_pem: "pem".into(),
-            server_name: "keystone.example.com".into(),
-        });
-        assert_eq!(
-            endpoint.base_url(),
-            "https://keystone.example.com:5000/api/idm"
-        );
-    }
-
-    #[test]
-    fn a_ca_without_a_certificate_is_refused() {
-        let endpoint = LocalEndpoint {
-            port: 5000,
-            path_prefix: String::new(),
-            tls: Some(LocalTls {
-                ca_pem: "not a certificate".into(),
-                server_name: "127.0.0.1".into(),
-            }),
-        };
-        let err = HttpKeystone::new(&endpoint, Timeouts::default())
-            .err()
-            .unwrap();
-        assert!(err.to_string().contains("no certificate"), "{err}");
+        assert_eq!(endpoint.base_url(), "http://127.0.0.1:4990/api/idm");
     }
 
     #[test]
@@ -908,7 +818,6 @@ mod tests {
         let endpoint = LocalEndpoint {
             port: 9,
             path_prefix: String::new(),
-            tls: None,
         };
         let mut client = HttpKeystone::new(&endpoint, Timeouts::default()).unwrap();
         let err = client.find_domain("admin_domain").unwrap_err();
@@ -927,7 +836,6 @@ mod tests {
         let endpoint = LocalEndpoint {
             port,
             path_prefix: "/api/idm".into(),
-            tls: None,
         };
         let mut client = HttpKeystone::new(&endpoint, Timeouts::default()).unwrap();
         let err = client.version_available().unwrap_err();

@@ -21,8 +21,8 @@
 //! What was issued is kept on the machine ([`crate::paths::CERTIFICATE_STATE`], root 0600) and
 //! served in every hook (`Hook::new` reads it); Juju is asked only in the relation's own hooks
 //! and in install, start, config-changed (which Juju also runs when the unit's addresses
-//! change) and upgrade-charm. A renewed certificate only changes the certificate files, so
-//! Apache reloads gracefully instead of restarting (see `steps::workload`).
+//! change) and upgrade-charm. haproxy serves it (`steps::haproxy`), and takes a renewed one in
+//! its running process: a renewal restarts and reloads nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -395,7 +395,7 @@ fn read_reply(
 mod tests {
     use super::*;
     use crate::host::fs::Files as _;
-    use crate::host::services::{Service, ServiceAction};
+    use crate::host::services::ServiceAction;
     use crate::testing::{Sim, config};
     use juju_sim_fixtures::scripted::{CertificateAuthority, CertificateProtocol};
     use serde_json::{Value, json};
@@ -542,6 +542,13 @@ mod tests {
             .map(|b| String::from_utf8_lossy(&b).into_owned())
     }
 
+    /// The certificate (with its chain) and the key haproxy serves.
+    fn served(sim: &Sim) -> Option<(String, String)> {
+        let pem = read(sim, paths::HAPROXY_TLS_PEM)?;
+        let key = pem.find("-----BEGIN PRIVATE KEY-----")?;
+        Some((pem[..key].trim_end().to_owned(), pem[key..].to_owned()))
+    }
+
     #[test]
     fn both_protocols_issue_a_certificate_keystone_serves_and_consumers_are_told() {
         for protocol in [CertificateProtocol::Classic, CertificateProtocol::Current] {
@@ -551,8 +558,8 @@ mod tests {
                 "active: Unit is ready",
                 "{protocol:?}"
             );
-            let served = read(&sim, paths::APACHE_TLS_CERT).expect("the certificate is installed");
-            let names = certificate::names(&served).unwrap();
+            let (served_cert, key) = served(&sim).expect("the certificate is installed");
+            let names = certificate::names(&served_cert).unwrap();
             assert_eq!(names.common_name.as_deref(), Some("juju-machine-0"));
             assert_eq!(names.dns_names, ["juju-machine-0"], "{protocol:?}");
             let address = sim.model.unit_address("keystone/0").unwrap();
@@ -561,14 +568,20 @@ mod tests {
                 [address.parse::<std::net::IpAddr>().unwrap()]
             );
             assert_eq!(
-                read(&sim, paths::APACHE_TLS_CA).as_deref(),
+                read(&sim, paths::HAPROXY_TLS_CA).as_deref(),
                 Some(ca.as_str())
             );
             assert_eq!(read(&sim, paths::SYSTEM_CA).as_deref(), Some(ca.as_str()));
+            // haproxy serves TLS; Apache, on loopback, tells Keystone requests came over https.
+            let haproxy = read(&sim, paths::HAPROXY_CFG).unwrap();
+            assert!(
+                haproxy.contains(&format!(":5000 ssl crt {}", paths::HAPROXY_TLS_PEM)),
+                "{protocol:?}: {haproxy}"
+            );
             let vhost = read(&sim, paths::VHOST_FILE).unwrap();
-            assert!(vhost.contains("SSLEngine on"), "{protocol:?}: {vhost}");
+            assert!(vhost.contains("SetEnv HTTPS on"), "{protocol:?}: {vhost}");
+            assert!(!vhost.contains("SSLEngine"), "{protocol:?}: {vhost}");
             // The key never reaches a log.
-            let key = read(&sim, paths::APACHE_TLS_KEY).unwrap();
             let body = key.lines().nth(1).unwrap().to_owned();
             for level in ["DEBUG", "INFO", "WARNING", "ERROR"] {
                 assert!(
@@ -586,10 +599,7 @@ mod tests {
                 sim.tools_called("keystone/0"),
                 crate::testing::STEADY_UPDATE_STATUS
             );
-            assert_eq!(
-                read(&sim, paths::APACHE_TLS_CERT).as_deref(),
-                Some(served.as_str())
-            );
+            assert_eq!(served(&sim).map(|(cert, _)| cert), Some(served_cert));
         }
     }
 
@@ -612,10 +622,11 @@ mod tests {
             "waiting: Incomplete relations: certificates"
         );
         assert!(
-            !read(&sim, paths::VHOST_FILE)
+            !read(&sim, paths::HAPROXY_CFG)
                 .unwrap()
-                .contains("SSLEngine on")
+                .contains(" ssl crt ")
         );
+        assert!(!read(&sim, paths::VHOST_FILE).unwrap().contains("HTTPS"));
         // Said again by hooks that do not ask Juju.
         assert!(sim.run("keystone/0", "update-status"));
         assert_eq!(
@@ -625,31 +636,46 @@ mod tests {
     }
 
     #[test]
-    fn a_renewal_reloads_apache_and_removing_the_relation_goes_back_to_http() {
+    fn a_renewal_reaches_the_running_haproxy_alone_and_removing_the_relation_goes_back_to_http() {
         let (mut sim, id, renewals, _) = tls_sim(CertificateProtocol::Current);
-        let first = read(&sim, paths::APACHE_TLS_CERT).unwrap();
+        let (first, _) = served(&sim).unwrap();
         let services = std::rc::Rc::clone(&sim.machine("keystone/0").1.services);
-        let restarts = services.count(&ServiceAction::Restart(Service::Apache2));
+        let before = services.actions();
         *renewals.lock().unwrap() += 1;
         sim.model.queue_hook("vault/0", "update-status");
         sim.settle();
-        let renewed = read(&sim, paths::APACHE_TLS_CERT).unwrap();
+        let (renewed, _) = served(&sim).unwrap();
         assert_ne!(renewed, first, "the renewed certificate is installed");
-        assert_eq!(services.count(&ServiceAction::Reload(Service::Apache2)), 1);
+        // What started, stopped, restarted, reloaded or replaced something (enabling what is
+        // enabled changes nothing).
+        let during: Vec<ServiceAction> = services.actions()[before.len()..]
+            .iter()
+            .filter(|action| {
+                !matches!(
+                    action,
+                    ServiceAction::EnableModule(_) | ServiceAction::EnableSite(_)
+                )
+            })
+            .cloned()
+            .collect();
         assert_eq!(
-            services.count(&ServiceAction::Restart(Service::Apache2)),
-            restarts,
-            "a renewal does not restart Apache"
+            during,
+            [ServiceAction::ReplaceHaproxyCertificate(
+                paths::HAPROXY_TLS_PEM.to_owned()
+            )],
+            "a renewal restarts and reloads nothing"
         );
 
         sim.model.unrelate(id).unwrap();
         sim.settle();
         assert!(read(&sim, paths::CERTIFICATE_STATE).is_none());
+        assert!(served(&sim).is_none(), "no copy of the key stays behind");
         assert!(
-            !read(&sim, paths::VHOST_FILE)
+            !read(&sim, paths::HAPROXY_CFG)
                 .unwrap()
-                .contains("SSLEngine on")
+                .contains(" ssl crt ")
         );
+        assert!(!read(&sim, paths::VHOST_FILE).unwrap().contains("HTTPS"));
         assert_eq!(sim.status("keystone/0"), "active: Unit is ready");
     }
 
@@ -670,6 +696,9 @@ mod tests {
             )
             .unwrap();
         sim.settle();
-        assert_eq!(read(&sim, paths::APACHE_TLS_CERT), Some(own.cert.pem()));
+        assert_eq!(
+            served(&sim).map(|(cert, _)| cert),
+            Some(own.cert.pem().trim_end().to_owned())
+        );
     }
 }

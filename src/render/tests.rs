@@ -207,45 +207,27 @@ fn logging_conf_variants() {
     assert!(info.contains("[logger_root]\nlevel = INFO\n"), "{info}");
 }
 
-fn tls_files() -> TlsFiles {
-    TlsFiles {
-        cert_file: "/etc/apache2/ssl/keystone/cert".to_owned(),
-        key_file: "/etc/apache2/ssl/keystone/key".to_owned(),
-        ca_file: Some("/usr/local/share/ca-certificates/keystone_juju_ca_cert.crt".to_owned()),
-    }
-}
-
 #[test]
 fn vhost_variants() {
     let t = templates();
     let plain = t
-        .vhost(&Vhost::from_config(
-            &config(json!({})),
-            2,
-            "10.0.0.10",
-            None,
-        ))
+        .vhost(&Vhost::from_config(&config(json!({})), 2, "10.0.0.10"))
         .unwrap();
     insta::assert_snapshot!("vhost_plain", plain);
-    let tls = t
-        .vhost(&Vhost::from_config(
-            &config(json!({})),
-            2,
-            "keystone.example.com",
-            Some(tls_files()),
-        ))
-        .unwrap();
-    insta::assert_snapshot!("vhost_tls", tls);
+    let mut behind_tls = Vhost::from_config(&config(json!({})), 2, "keystone.example.com");
+    behind_tls.behind_tls = true;
+    behind_tls.listen_address = Some("127.0.0.1".parse().unwrap());
+    let tls = t.vhost(&behind_tls).unwrap();
+    insta::assert_snapshot!("vhost_behind_tls", tls);
     let prefixed = t
         .vhost(&Vhost::from_config(
             &config(json!({"service-path-prefix": "/api/idm", "worker-multiplier": 2.0})),
             4,
             "keystone.example.com",
-            None,
         ))
         .unwrap();
     insta::assert_snapshot!("vhost_path_prefix", prefixed);
-    let mut loopback = Vhost::from_config(&config(json!({})), 1, "::1", None);
+    let mut loopback = Vhost::from_config(&config(json!({})), 1, "::1");
     loopback.listen_address = Some("::1".parse().unwrap());
     let loopback = t.vhost(&loopback).unwrap();
     assert!(loopback.contains("Listen [::1]:4990\nListen [::1]:35347\n"));
@@ -256,7 +238,7 @@ fn vhost_variants() {
 fn socket_rotation_is_mod_wsgis_unless_wsgi_socket_rotation_is_false() {
     let t = templates();
     let vhost = |changes: Value| {
-        t.vhost(&Vhost::from_config(&config(changes), 2, "keystone-0", None))
+        t.vhost(&Vhost::from_config(&config(changes), 2, "keystone-0"))
             .unwrap()
     };
     assert!(!vhost(json!({})).contains("WSGISocketRotation"));
@@ -275,7 +257,6 @@ fn the_prefix_is_served_before_the_root() {
             &config(json!({"service-path-prefix": "/api/idm"})),
             2,
             "ks",
-            None,
         ))
         .unwrap();
     let prefix = rendered.find("WSGIScriptAlias /api/idm ").unwrap();
@@ -507,9 +488,8 @@ fn the_region_never_reaches_a_file() {
             .unwrap()
     );
     assert_eq!(
-        t.vhost(&Vhost::from_config(&hostile, 2, "ks", None))
-            .unwrap(),
-        t.vhost(&Vhost::from_config(&plain, 2, "ks", None)).unwrap()
+        t.vhost(&Vhost::from_config(&hostile, 2, "ks")).unwrap(),
+        t.vhost(&Vhost::from_config(&plain, 2, "ks")).unwrap()
     );
 }
 
@@ -523,30 +503,13 @@ fn hostile_vhost_values_are_refused() {
         "${APACHE_LOG_DIR}",
         "ks</VirtualHost>",
     ]) {
-        let vhost = Vhost::from_config(&config, 2, hostile, None);
+        let vhost = Vhost::from_config(&config, 2, hostile);
         assert!(is_unsafe(t.vhost(&vhost)), "server name {hostile:?}");
-        for tls in [
-            TlsFiles {
-                cert_file: format!("/c{hostile}"),
-                ..tls_files()
-            },
-            TlsFiles {
-                key_file: format!("/k{hostile}"),
-                ..tls_files()
-            },
-            TlsFiles {
-                ca_file: Some(format!("/ca{hostile}")),
-                ..tls_files()
-            },
-        ] {
-            let vhost = Vhost::from_config(&config, 2, "ks", Some(tls));
-            assert!(is_unsafe(t.vhost(&vhost)), "tls {hostile:?}");
-        }
-        let mut vhost = Vhost::from_config(&config, 2, "ks", None);
+        let mut vhost = Vhost::from_config(&config, 2, "ks");
         vhost.path_prefix = Some(format!("/api{hostile}"));
         assert!(is_unsafe(t.vhost(&vhost)), "prefix {hostile:?}");
     }
-    let mut same_port = Vhost::from_config(&config, 2, "ks", None);
+    let mut same_port = Vhost::from_config(&config, 2, "ks");
     same_port.apis[1].port = same_port.apis[0].port;
     assert!(is_unsafe(t.vhost(&same_port)));
 }
@@ -634,7 +597,7 @@ fn the_relations_fragments_join_keystone_conf_and_the_vhost() {
     // No fragment: the file is what it always was.
     assert_eq!(own, conf_without_fragments(&t));
 
-    let mut vhost = Vhost::from_config(&config(json!({})), 2, "keystone-0", None);
+    let mut vhost = Vhost::from_config(&config(json!({})), 2, "keystone-0");
     vhost.fragments = federation_fragments().vhost;
     let rendered = t.vhost(&vhost).unwrap();
     insta::assert_snapshot!("vhost_fragments", rendered);
@@ -718,7 +681,7 @@ fn a_fragment_cannot_change_the_files_meaning_or_override_the_charm() {
     assert_eq!(value_of(&rendered, "ldap", "user"), value);
 
     let vhost_with = |fragment: VhostFragment| {
-        let mut vhost = Vhost::from_config(&config(json!({})), 2, "keystone-0", None);
+        let mut vhost = Vhost::from_config(&config(json!({})), 2, "keystone-0");
         vhost.fragments = vec![fragment];
         t.vhost(&vhost)
     };

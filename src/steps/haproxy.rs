@@ -2,9 +2,14 @@
 //! requests over the units that may serve, those holding the current fernet keys whose
 //! Keystone answers, with this unit's Apache [`crate::config::APACHE_PORT_OFFSET`] below each
 //! port, as with the Python charm. A VIP or a load balancer in front of the units then never
-//! reaches a unit that would fail a token: haproxy's own health check (`GET <prefix>/v3`)
-//! takes a unit whose Apache stops out within seconds, and the cluster relation takes out a
-//! unit that does not hold the current keys.
+//! reaches a unit that would fail a token: haproxy's own health check (`GET
+//! <prefix>/healthcheck`) takes a unit whose Apache stops out within seconds, and the cluster
+//! relation takes out a unit that does not hold the current keys.
+//!
+//! With TLS (ssl_cert or the `certificates` relation), haproxy serves it: to clients, and to the
+//! other units' haproxy, which reach this unit's Apache through it
+//! ([`crate::config::PEER_TLS_PORT_OFFSET`] below each port) since Apache then listens on
+//! loopback only. A renewed certificate goes to the running haproxy over its admin socket.
 //!
 //! The peers are read from the cluster relation in its own hooks (where their data can change)
 //! and in start and upgrade-charm, and kept on the machine for the other hooks. haproxy.cfg is
@@ -22,7 +27,7 @@ use crate::facts::{Answering, HeldKeys, KnownPeers, Peer, Rendered, Serving};
 use crate::host::fs::{DesiredFile, Files, Owner, write_files};
 use crate::host::services::Service;
 use crate::paths;
-use crate::render::{Haproxy, HaproxyApi, HaproxyNetwork, HaproxyServer, WsgiApp};
+use crate::render::{Haproxy, HaproxyApi, HaproxyNetwork, HaproxyServer, HaproxyTls, WsgiApp};
 use crate::secret::Sensitive;
 use crate::step::{Condition, Hook, Step};
 
@@ -123,17 +128,22 @@ pub fn plan(
                 app: WsgiApp::Public,
                 port: config.service_port,
                 backend_port: config.apache_service_port(),
+                peer_port: config.peer_tls_service_port(),
             },
             HaproxyApi {
                 app: WsgiApp::Admin,
                 port: config.admin_port,
                 backend_port: config.apache_admin_port(),
+                peer_port: config.peer_tls_admin_port(),
             },
         ],
         servers,
         networks,
         check_path: format!("{}/healthcheck", config.service_path_prefix),
-        tls: config.tls.is_some(),
+        tls: config.tls.as_ref().map(|_| HaproxyTls {
+            pem_file: paths::HAPROXY_TLS_PEM.to_owned(),
+            ca_file: paths::HAPROXY_TLS_CA.to_owned(),
+        }),
         timeouts: config.haproxy_timeouts,
         stats_port: STATS_PORT,
         stats_password,
@@ -181,7 +191,11 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         Owner::new("root", "haproxy"),
         0o640,
     );
-    let changed = !write_files(files, &[], [&file])?.is_empty();
+    let pem = served_pem(&hook.config);
+    let tls = tls_files(&hook.config, pem.as_ref());
+    let written = write_files(files, &[], std::iter::once(&file).chain(&tls))?;
+    let wrote = |path: &str| written.iter().any(|p| p == Path::new(path));
+    let changed = wrote(paths::HAPROXY_CFG) || wrote(paths::HAPROXY_TLS_CA);
     let services = hook.machine.services.as_ref();
     let running = services.is_running(Service::Haproxy)?;
     if running && serving.changed && self_ready {
@@ -200,13 +214,64 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
             }
         }
     }
-    if changed || !running {
+    let mut reload = changed || !running;
+    if !reload && wrote(paths::HAPROXY_TLS_PEM) {
+        // A renewal: the running haproxy takes the certificate as it is, where a reload would
+        // hand its connections to a new process.
+        match pem
+            .as_ref()
+            .map(|pem| services.replace_haproxy_certificate(paths::HAPROXY_TLS_PEM, pem))
+        {
+            Some(Ok(())) => tracing::info!("haproxy serves the renewed certificate"),
+            Some(Err(err)) => {
+                tracing::warn!("{err}; reloading haproxy instead");
+                reload = true;
+            }
+            None => {}
+        }
+    }
+    if reload {
         tracing::info!("reloading haproxy: its configuration changed");
         services
             .reload(Service::Haproxy)
             .context("cannot reload haproxy")?;
     }
+    if tls.is_empty() {
+        // Keystone no longer serves TLS: no copy of the key stays behind.
+        for path in [paths::HAPROXY_TLS_PEM, paths::HAPROXY_TLS_CA] {
+            files
+                .remove(Path::new(path))
+                .with_context(|| format!("cannot remove {path}, which haproxy no longer serves"))?;
+        }
+    }
     Ok(Vec::new())
+}
+
+/// The certificate Keystone is served with, its chain and key, as haproxy takes them.
+fn served_pem(config: &Config) -> Option<Sensitive<String>> {
+    let tls = config.tls.as_ref()?;
+    Some(Sensitive::new(format!(
+        "{}\n{}\n",
+        tls.cert_pem.trim_end(),
+        tls.key_pem.expose().trim_end()
+    )))
+}
+
+/// haproxy's certificate file (root 0600) and the CA it checks the other units' against; none
+/// without TLS.
+fn tls_files(config: &Config, pem: Option<&Sensitive<String>>) -> Vec<DesiredFile> {
+    let (Some(pem), Some(ca)) = (pem, config.trusted_ca()) else {
+        return Vec::new();
+    };
+    vec![
+        DesiredFile::new(
+            paths::HAPROXY_TLS_PEM,
+            pem.expose().clone(),
+            Owner::root(),
+            0o600,
+        ),
+        DesiredFile::new(paths::HAPROXY_TLS_CA, ca, Owner::root(), 0o644),
+    ]
 }
 
 /// The statistics page's password, generated once per unit.
@@ -378,24 +443,56 @@ mod tests {
     }
 
     #[test]
-    fn tls_and_ipv6_change_the_checks_and_the_binds() {
-        let servers = servers("keystone/0", true, &[], Some(1));
-        let mut haproxy = plan(
-            &config(json!({"prefer-ipv6": true})),
-            servers,
-            Vec::new(),
-            Sensitive::new("pw".into()),
+    fn with_tls_haproxy_holds_the_certificate_and_the_units_speak_tls_to_each_other() {
+        let (cert, key) = crate::testing::tls_pair(&["keystone.example.com"]);
+        let b64 = crate::testing::b64;
+        let config = config(json!({
+            "prefer-ipv6": true, "ssl_cert": b64(&cert), "ssl_key": b64(&key),
+        }));
+        let servers = servers(
+            "keystone/0",
+            true,
+            &[peer("keystone/1", "10.0.0.2", Some(1))],
+            Some(1),
         );
-        haproxy.tls = true;
+        let haproxy = plan(&config, servers, Vec::new(), Sensitive::new("pw".into()));
         let text = Templates::bundled().haproxy(&haproxy).unwrap();
-        assert!(text.contains("bind :::5000\n"), "{text}");
-        assert!(text.contains("bind :::35357\n"), "{text}");
-        assert!(
-            text.contains(
-                "127.0.0.1:4990 check inter 2000 downinter 1000 rise 2 fall 3 check-ssl verify none"
+        insta::assert_snapshot!("haproxy_cfg_tls", text);
+        let pem = paths::HAPROXY_TLS_PEM;
+        let ca = paths::HAPROXY_TLS_CA;
+        for line in [
+            format!("    bind :::5000 ssl crt {pem} ssl-min-ver TLSv1.2\n"),
+            format!("    bind :::35357 ssl crt {pem} ssl-min-ver TLSv1.2\n"),
+            // This unit's Apache over loopback, in plain HTTP.
+            "    server keystone-0 127.0.0.1:4990 check inter 2000 downinter 1000 rise 2 fall 3\n"
+                .to_owned(),
+            // Another unit's through its haproxy, whose certificate the CA must have issued.
+            format!(
+                "    server keystone-1 10.0.0.2:4980 check inter 2000 downinter 1000 rise 2 fall 3 \
+                 ssl verify required ca-file {ca}\n"
             ),
-            "{text}"
+            format!("    bind :::4980 ssl crt {pem} ssl-min-ver TLSv1.2\n"),
+            "    server apache 127.0.0.1:35347\n".to_owned(),
+        ] {
+            assert!(text.contains(&line), "{line:?} in\n{text}");
+        }
+        // The certificate, its chain and key in one file only root reads; the CA beside it.
+        let pem = served_pem(&config).unwrap();
+        let files = tls_files(&config, Some(&pem));
+        assert_eq!(
+            files
+                .iter()
+                .map(|f| (f.path.display().to_string(), f.mode))
+                .collect::<Vec<_>>(),
+            [
+                (paths::HAPROXY_TLS_PEM.to_owned(), 0o600),
+                (paths::HAPROXY_TLS_CA.to_owned(), 0o644)
+            ]
         );
+        assert!(pem.expose().starts_with(cert.trim_end()));
+        assert!(pem.expose().ends_with(&format!("{}\n", key.trim_end())));
+        // Self-signed, without ssl_ca: the certificate itself is what the units trust.
+        assert_eq!(files[1].content, cert.as_bytes());
     }
 
     #[test]

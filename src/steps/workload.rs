@@ -31,7 +31,7 @@ use crate::peers::Peers;
 use crate::relations::cluster;
 use crate::release::KeystoneRelease;
 use crate::render::{
-    DatabaseConnection, KeystoneConf, LoggingConf, Policy, RenderError, Templates, TlsFiles, Vhost,
+    DatabaseConnection, KeystoneConf, LoggingConf, Policy, RenderError, Templates, Vhost,
 };
 use crate::step::{Condition, Hook, Step};
 use crate::steps::policy;
@@ -111,38 +111,21 @@ pub fn plan(templates: &Templates, facts: &WorkloadFacts<'_>) -> Result<Workload
     ];
     keystone_files.extend(facts.database_files.iter().cloned());
 
-    let mut apache_files = Vec::new();
+    // haproxy serves the certificate (steps::haproxy); its CA goes in the system's store, as
+    // the Python charm installs it.
+    let system_ca = config
+        .tls
+        .as_ref()
+        .and_then(|tls| tls.ca_pem.as_ref())
+        .map(|ca| file(paths::SYSTEM_CA, ca.clone(), Owner::root(), 0o644));
     let mut directories = Vec::new();
-    let mut modules = vec!["wsgi"];
-    // Certificate and key root:keystone 0640, as the Python charm installs them.
-    let tls_files = config.tls.as_ref().map(|tls| {
-        apache_files.push(keystone_readable(
-            paths::APACHE_TLS_CERT,
-            tls.cert_pem.clone(),
-        ));
-        apache_files.push(keystone_readable(
-            paths::APACHE_TLS_KEY,
-            tls.key_pem.expose().clone(),
-        ));
-        if let Some(ca) = &tls.ca_pem {
-            apache_files.push(file(paths::APACHE_TLS_CA, ca.clone(), Owner::root(), 0o644));
-            apache_files.push(file(paths::SYSTEM_CA, ca.clone(), Owner::root(), 0o644));
-        }
-        directories.push(PathBuf::from(paths::APACHE_TLS_DIR));
-        if tls.ca_pem.is_some() {
-            directories.push(PathBuf::from("/usr/local/share/ca-certificates"));
-        }
-        modules.push("ssl");
-        TlsFiles {
-            cert_file: paths::APACHE_TLS_CERT.to_owned(),
-            key_file: paths::APACHE_TLS_KEY.to_owned(),
-            ca_file: tls.ca_pem.as_ref().map(|_| paths::APACHE_TLS_CA.to_owned()),
-        }
-    });
-    let mut vhost = Vhost::from_config(config, facts.cpus, &facts.server_name, tls_files);
+    if system_ca.is_some() {
+        directories.push(PathBuf::from("/usr/local/share/ca-certificates"));
+    }
+    let mut vhost = Vhost::from_config(config, facts.cpus, &facts.server_name);
     vhost.fragments = facts.fragments.vhost.clone();
     let vhost = templates.vhost(&vhost)?;
-    apache_files.push(file(paths::VHOST_FILE, vhost, Owner::root(), 0o644));
+    let mut apache_files = vec![file(paths::VHOST_FILE, vhost, Owner::root(), 0o644)];
     let mut cache_files = Vec::new();
     if let Some(cache) = &facts.cache {
         cache_files.push(file(
@@ -167,8 +150,13 @@ pub fn plan(templates: &Templates, facts: &WorkloadFacts<'_>) -> Result<Workload
     Ok(WorkloadPlan {
         keystone_files,
         apache_files,
+        system_ca: system_ca.filter(|_| serve),
         directories,
-        modules,
+        // mod_env for `SetEnv HTTPS on` behind haproxy's TLS (Debian enables it by default).
+        modules: match config.tls.is_some() {
+            true => vec!["wsgi", "env"],
+            false => vec!["wsgi"],
+        },
         serve,
         cache_files,
         memcached: facts.cache.is_some(),
@@ -309,9 +297,16 @@ pub fn apache(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         &plan.directories,
         &plan.apache_files,
     )?;
-    if changed.iter().any(|p| p == Path::new(paths::SYSTEM_CA)) {
+    if !write_files(machine.files.as_ref(), &[], &plan.system_ca)?.is_empty() {
         run_checked(machine.runner, &Invocation::new("update-ca-certificates"))
             .context("cannot add ssl_ca to the system's CA store")?;
+    }
+    if plan.serve {
+        for leftover in paths::APACHE_TLS_LEFTOVERS {
+            machine.files.remove(Path::new(leftover)).with_context(|| {
+                format!("cannot remove {leftover}, which Apache no longer serves")
+            })?;
+        }
     }
     let cache_changed = write_files(machine.files.as_ref(), &[], &plan.cache_files)?;
     converge_cache(
@@ -322,11 +317,16 @@ pub fn apache(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         &cache_changed,
         *hook.event == Event::Start,
     )?;
-    let inputs = Inputs::of(keystone_changed, &changed);
-    let services = converge_services(machine.services.as_ref(), &plan, hook.paused, inputs)?;
+    let inputs_changed = keystone_changed || !changed.is_empty();
+    let services = converge_services(
+        machine.services.as_ref(),
+        &plan,
+        hook.paused,
+        inputs_changed,
+    )?;
     if plan.serve && !hook.paused {
         hook.facts.set(Serving {
-            changed: inputs != Inputs::Unchanged || services != ServiceChanges::default(),
+            changed: inputs_changed || services != ServiceChanges::default(),
         });
     }
     Ok(Vec::new())
@@ -351,40 +351,6 @@ pub fn stop(machine: &Machine) -> Result<()> {
 /// which oslo.policy reads again when it changes.
 fn needs_restart(changed: &[PathBuf]) -> bool {
     changed.iter().any(|path| path != Path::new(paths::POLICY))
-}
-
-/// What changed among the files Keystone and Apache run from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Inputs {
-    Unchanged,
-    /// Only the certificate, its key or CA (a renewal): a graceful reload serves the new one
-    /// without dropping a request.
-    Certificates,
-    Changed,
-}
-
-impl Inputs {
-    /// From whether Keystone's own files changed and the Apache files that did.
-    pub fn of(keystone_changed: bool, apache_changed: &[PathBuf]) -> Inputs {
-        let certificate_files = [
-            paths::APACHE_TLS_CERT,
-            paths::APACHE_TLS_KEY,
-            paths::APACHE_TLS_CA,
-            paths::SYSTEM_CA,
-        ];
-        if keystone_changed {
-            Inputs::Changed
-        } else if apache_changed.is_empty() {
-            Inputs::Unchanged
-        } else if apache_changed
-            .iter()
-            .all(|path| certificate_files.iter().any(|f| path == Path::new(f)))
-        {
-            Inputs::Certificates
-        } else {
-            Inputs::Changed
-        }
-    }
 }
 
 /// What [`converge_cache`] did.
@@ -444,16 +410,15 @@ pub fn converge_cache(
 pub struct ServiceChanges {
     pub apache_started: bool,
     pub apache_restarted: bool,
-    pub apache_reloaded: bool,
 }
 
-/// Starts what should run, restarts Apache when its inputs changed (files, modules, the site)
-/// and reloads it when only the certificate did. A paused unit starts nothing.
+/// Starts what should run and restarts Apache when its inputs changed (files, modules, the
+/// site). A paused unit starts nothing.
 pub fn converge_services(
     services: &dyn Services,
     plan: &WorkloadPlan,
     paused: bool,
-    inputs: Inputs,
+    inputs_changed: bool,
 ) -> Result<ServiceChanges> {
     let mut done = ServiceChanges::default();
     if paused {
@@ -462,7 +427,7 @@ pub fn converge_services(
     if !plan.serve {
         return Ok(done);
     }
-    let mut changed = inputs == Inputs::Changed;
+    let mut changed = inputs_changed;
     for module in &plan.modules {
         changed |= services
             .enable_module(module)
@@ -483,12 +448,6 @@ pub fn converge_services(
             .restart(Service::Apache2)
             .context("cannot restart Apache")?;
         done.apache_restarted = true;
-    } else if inputs == Inputs::Certificates {
-        tracing::info!("reloading Apache: its certificate changed");
-        services
-            .reload(Service::Apache2)
-            .context("cannot reload Apache")?;
-        done.apache_reloaded = true;
     }
     Ok(done)
 }
@@ -611,30 +570,39 @@ mod tests {
     }
 
     #[test]
-    fn an_initialised_database_serves_keystone_with_the_vhost_and_tls_when_configured() {
+    fn an_initialised_database_serves_keystone_on_every_address_or_behind_haproxys_tls() {
         let db = database("pw");
         let plain = plan_for(&config(json!({})), Some(&db), true);
         assert!(plain.serve);
         assert_eq!(plain.modules, ["wsgi"]);
         assert!(text(&plain, paths::VHOST_FILE).contains("Listen 4990"));
+        assert_eq!(plain.system_ca, None);
 
         let (cert, key) = crate::testing::tls_pair(&["keystone.example.com"]);
         let b64 = crate::testing::b64;
-        let tls_config = config(json!({"ssl_cert": b64(&cert), "ssl_key": b64(&key)}));
+        let tls_config = config(json!({
+            "ssl_cert": b64(&cert), "ssl_key": b64(&key), "ssl_ca": b64(&cert),
+        }));
         let tls = plan_for(&tls_config, Some(&db), true);
-        assert_eq!(tls.modules, ["wsgi", "ssl"]);
-        let key_file = tls
-            .files()
-            .find(|f| f.path == Path::new(paths::APACHE_TLS_KEY))
-            .unwrap();
-        assert_eq!(
-            (key_file.mode, &key_file.owner),
-            (0o640, &Owner::new("root", "keystone"))
-        );
-        assert!(text(&tls, paths::VHOST_FILE).contains(paths::APACHE_TLS_CERT));
+        // haproxy holds the certificate: Apache has no TLS of its own and listens on loopback.
+        assert_eq!(tls.modules, ["wsgi", "env"]);
+        let vhost = text(&tls, paths::VHOST_FILE);
+        assert!(vhost.contains("Listen 127.0.0.1:4990\n"), "{vhost}");
+        assert!(!vhost.contains("SSL"), "{vhost}");
+        assert!(vhost.contains("SetEnv HTTPS on"), "{vhost}");
+        let ca = tls
+            .system_ca
+            .as_ref()
+            .expect("the CA in the system's store");
+        assert_eq!((ca.mode, &ca.owner), (0o644, &Owner::root()));
         // Printing a plan never prints a key or a password.
         let key_body = key.lines().nth(1).expect("a PEM body");
         assert!(!format!("{tls:?}").contains(key_body));
+        assert!(
+            !tls.files()
+                .any(|f| String::from_utf8_lossy(&f.content).contains(key_body)),
+            "no file of the workload holds the key"
+        );
     }
 
     #[test]
@@ -679,20 +647,18 @@ mod tests {
         let db = database("pw");
         let plan = plan_for(&config(json!({})), Some(&db), true);
         let services = RecordingServices::new();
-        let paused = converge_services(&services, &plan, true, Inputs::Changed).unwrap();
+        let paused = converge_services(&services, &plan, true, true).unwrap();
         assert_eq!(paused, ServiceChanges::default());
         assert!(services.actions().is_empty());
 
-        let first = converge_services(&services, &plan, false, Inputs::Changed).unwrap();
+        let first = converge_services(&services, &plan, false, true).unwrap();
         assert!(first.apache_started && !first.apache_restarted);
-        let quiet = converge_services(&services, &plan, false, Inputs::Unchanged).unwrap();
+        let quiet = converge_services(&services, &plan, false, false).unwrap();
         assert_eq!(quiet, ServiceChanges::default());
-        let changed = converge_services(&services, &plan, false, Inputs::Changed).unwrap();
+        let changed = converge_services(&services, &plan, false, true).unwrap();
         assert!(changed.apache_restarted);
-        let renewed = converge_services(&services, &plan, false, Inputs::Certificates).unwrap();
-        assert!(renewed.apache_reloaded && !renewed.apache_restarted);
         assert_eq!(services.count(&ServiceAction::Restart(Service::Apache2)), 1);
-        assert_eq!(services.count(&ServiceAction::Reload(Service::Apache2)), 1);
+        assert_eq!(services.count(&ServiceAction::Reload(Service::Apache2)), 0);
         assert_eq!(services.count(&ServiceAction::Start(Service::Apache2)), 1);
     }
 
@@ -829,19 +795,5 @@ mod tests {
         assert!(!needs_restart(std::slice::from_ref(&policy)));
         assert!(needs_restart(&[policy, conf]));
         assert!(!needs_restart(&[]));
-    }
-
-    #[test]
-    fn only_certificate_files_changing_is_a_renewal() {
-        let cert = PathBuf::from(paths::APACHE_TLS_CERT);
-        let key = PathBuf::from(paths::APACHE_TLS_KEY);
-        let vhost = PathBuf::from(paths::VHOST_FILE);
-        assert_eq!(Inputs::of(false, &[]), Inputs::Unchanged);
-        assert_eq!(
-            Inputs::of(false, &[cert.clone(), key]),
-            Inputs::Certificates
-        );
-        assert_eq!(Inputs::of(false, &[cert.clone(), vhost]), Inputs::Changed);
-        assert_eq!(Inputs::of(true, &[cert]), Inputs::Changed);
     }
 }

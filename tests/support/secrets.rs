@@ -73,10 +73,13 @@ fn secrets_of(model: &Model) -> Vec<(String, String)> {
                 }
             }
         }
-        let tls_key = model.unit_path(&unit, "/etc/apache2/ssl/keystone/key.pem");
-        if let Ok(pem) = std::fs::read_to_string(tls_key) {
+        // haproxy's file: the certificate and its chain, then the key.
+        let served = model.unit_path(&unit, "/etc/haproxy/keystone-tls.pem");
+        if let Ok(pem) = std::fs::read_to_string(served)
+            && let Some(start) = pem.find("PRIVATE KEY-----")
+        {
             // The base64 body's lines, each long enough to be unmistakable.
-            for line in pem.lines().filter(|l| !l.starts_with("-----")) {
+            for line in pem[start..].lines().filter(|l| !l.contains("-----")) {
                 found.push((format!("{unit} TLS key"), line.to_owned()));
             }
         }
