@@ -8,9 +8,10 @@
 //! - `Python charm`: the same files with the settings in which the Python charm's rendered
 //!   configuration differs ([`PYTHON_CHARM`]).
 //!
-//! Figures: requests per second, median and p99 latency per workload and configuration, and
-//! issuing as a fraction of its bound: the CPUs over the CPU time of one bcrypt check at
-//! Keystone's cost, measured on a unit in the same run.
+//! Figures: requests per second, median and p99 latency per workload and configuration,
+//! issuing as a fraction of its bound (the CPUs over the CPU time of one bcrypt check at
+//! Keystone's cost, measured on a unit in the same run), and where the CPU went during the
+//! validations (Keystone's WSGI daemons, Apache, haproxy, memcached, MariaDB, the client).
 //! `LOAD_SECONDS` (default 30; shorter runs are dominated by noise here) bounds each workload run, `LOAD_CLIENTS` (default 8) the clients;
 //! `LOAD_SWEEP=1` adds the charm's configuration without token caching, without the preload, and
 //! with 2 public processes of 4 threads; `LOAD_HASHING=1` measures other password hashing instead
@@ -20,6 +21,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -342,6 +344,77 @@ fn bcrypt_check_seconds(model: &Model, unit: &str) -> f64 {
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
+/// The CPU time (user and system, seconds) the machine's running processes have used, by the
+/// part of the stack they are. Processes that ended meanwhile are not counted.
+fn cpu_by_part() -> BTreeMap<&'static str, f64> {
+    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
+    let mut parts = BTreeMap::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = &stat[open + 1..close];
+        // After the name: state is field 3, utime 14 and stime 15 (1-based, as proc(5) counts).
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let (Some(user), Some(system)) = (fields.get(11), fields.get(12)) else {
+            continue;
+        };
+        let used =
+            (user.parse::<f64>().unwrap_or(0.0) + system.parse::<f64>().unwrap_or(0.0)) / ticks;
+        // mod_wsgi names its daemons `(wsgi:<group>)` in their command line; their name stays
+        // apache2's.
+        let daemon = name == "apache2"
+            && std::fs::read(entry.path().join("cmdline"))
+                .is_ok_and(|cmdline| cmdline.starts_with(b"(wsgi:"));
+        let part = match name {
+            _ if daemon => "Keystone",
+            n if n.starts_with("apache2") => "Apache",
+            n if n.starts_with("haproxy") => "haproxy",
+            n if n.starts_with("memcached") => "memcached",
+            n if n.starts_with("mariadbd") || n.starts_with("mysqld") => "MariaDB",
+            n if n.starts_with("keystone_load") => "client",
+            _ => "other",
+        };
+        *parts.entry(part).or_insert(0.0) += used;
+    }
+    parts
+}
+
+/// Where the CPU went between two [`cpu_by_part`] readings.
+fn report_cpu(
+    config: &str,
+    workload: &str,
+    before: &BTreeMap<&str, f64>,
+    after: &BTreeMap<&str, f64>,
+    run: &Run,
+) {
+    let used: Vec<(&str, f64)> = after
+        .iter()
+        .map(|(part, t)| {
+            (
+                *part,
+                (t - before.get(part).copied().unwrap_or(0.0)).max(0.0),
+            )
+        })
+        .collect();
+    let total: f64 = used.iter().map(|(_, t)| t).sum();
+    let shares: Vec<String> = used
+        .iter()
+        .map(|(part, t)| format!("{part} {:.0} %", t / total.max(f64::EPSILON) * 100.0))
+        .collect();
+    println!(
+        "load, {config:<13} {workload:<9}: CPU {:.1} ms per request ({})",
+        total / run.ok.max(1) as f64 * 1000.0,
+        shares.join(", ")
+    );
+}
+
 fn report(config: &str, workload: &str, run: &Run) {
     println!(
         "load, {config:<13} {workload:<9}: {:>7.1}/s, median {:>6.1} ms, p99 {:>6.1} ms, {} ok, {} failed",
@@ -353,8 +426,12 @@ fn report(config: &str, workload: &str, run: &Run) {
     );
 }
 
-/// Issues and validates through `base` with `clients` clients; both runs.
-fn measure(base: &str, password: &str, clients: usize, seconds: u64) -> (Run, Run) {
+/// CPU readings before and after a run.
+type CpuReadings = (BTreeMap<&'static str, f64>, BTreeMap<&'static str, f64>);
+
+/// Issues and validates through `base` with `clients` clients; both runs, and the CPU readings
+/// around the validations.
+fn measure(base: &str, password: &str, clients: usize, seconds: u64) -> (Run, Run, CpuReadings) {
     let body = auth_body(password);
     let tokens: Arc<Mutex<Vec<String>>> = Arc::default();
     let issued = {
@@ -372,13 +449,15 @@ fn measure(base: &str, password: &str, clients: usize, seconds: u64) -> (Run, Ru
     let pool: Vec<String> = tokens.lock().unwrap().iter().take(64).cloned().collect();
     assert!(!pool.is_empty(), "no token was issued");
     let admin = pool[0].clone();
+    let before = cpu_by_part();
     let validated = {
         let base = base.to_owned();
         load(clients, seconds, move |agent, n| {
             validate(agent, &base, &admin, &pool[n % pool.len()]) == Ok(200)
         })
     };
-    (issued, validated)
+    let after = cpu_by_part();
+    (issued, validated, (before, after))
 }
 
 /// Until a token is issued (each process loads Keystone when Apache starts, or at its first
@@ -485,13 +564,14 @@ fn main() {
                 store_admin_password_again(&base, &password);
             }
             warm_up(&base, &password, clients);
-            let (issued, validated) = measure(&base, &password, clients, seconds);
+            let (issued, validated, (before, after)) = measure(&base, &password, clients, seconds);
             report(name, "issue", &issued);
             println!(
                 "load, {name:<13} issue    : {:.0} % of the issuing bound",
                 issued.per_second() / bound * 100.0
             );
             report(name, "validate", &validated);
+            report_cpu(name, "validate", &before, &after, &validated);
             if settings.is_some() {
                 for unit in &units {
                     restore_charm_settings(&mut model, unit);
