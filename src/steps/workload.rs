@@ -73,6 +73,7 @@ impl WorkloadPlan {
         self.keystone_files
             .iter()
             .chain(&self.apache_files)
+            .chain(&self.system_ca)
             .chain(&self.cache_files)
     }
 }
