@@ -21,13 +21,6 @@ pub const DB_CLIENT_KEY: &str = "/etc/keystone/db-client.key";
 pub const VHOST_SITE: &str = "wsgi-openstack-api";
 pub const VHOST_FILE: &str = "/etc/apache2/sites-available/wsgi-openstack-api.conf";
 pub const APACHE_LOG_DIR: &str = "/var/log/apache2";
-/// Where Apache served TLS from before haproxy did (this charm's earlier versions, the Python
-/// charm): removed, so no stale copy of a key stays behind.
-pub const APACHE_TLS_LEFTOVERS: [&str; 3] = [
-    "/etc/apache2/ssl/keystone/cert.pem",
-    "/etc/apache2/ssl/keystone/key.pem",
-    "/etc/apache2/ssl/keystone/ca.pem",
-];
 /// The certificate Keystone is served with (ssl_cert or the `certificates` relation's), its
 /// chain and key in one file, root 0600: haproxy reads it as it (re)starts, and takes a renewed
 /// one over its admin socket.

@@ -12,7 +12,9 @@
 //!   charm rotates in its hooks);
 //! - its TLS frontend site (`openstack_https_frontend`), which would hold Keystone's ports;
 //! - its `policy.json` (this charm's policy file is `policy.yaml`);
-//! - its Nagios checks, which this charm's `check_keystone_*` replace.
+//! - its Nagios checks, which this charm's `check_keystone_*` replace;
+//! - and the copies of the certificate, key and CA that this charm's earlier versions gave
+//!   Apache, before haproxy served TLS (`steps::haproxy`), so no stale key stays behind.
 
 use std::path::Path;
 
@@ -30,8 +32,9 @@ pub const STEP: Step = Step::new("python-charm-leftovers", run).writes(&[FactNam
 /// The Python charm's TLS frontend site.
 const HTTPS_FRONTEND: &str = "openstack_https_frontend";
 
-/// The files the Python charm writes that this charm does not.
-pub const LEFTOVERS: [&str; 10] = [
+/// The files the Python charm (or this charm, before haproxy served TLS) writes that this charm
+/// does not.
+pub const LEFTOVERS: [&str; 13] = [
     "/etc/cron.d/keystone-fernet-rotate-sync",
     "/etc/cron.d/keystone-token-flush",
     "/etc/keystone/policy.json",
@@ -42,6 +45,9 @@ pub const LEFTOVERS: [&str; 10] = [
     "/etc/nagios/nrpe.d/check_memcached.cfg",
     "/etc/nagios/nrpe.d/check_haproxy_servers.cfg",
     "/etc/nagios/nrpe.d/check_haproxy_queue.cfg",
+    "/etc/apache2/ssl/keystone/cert.pem",
+    "/etc/apache2/ssl/keystone/key.pem",
+    "/etc/apache2/ssl/keystone/ca.pem",
 ];
 
 /// Step: on upgrade-charm, the Python charm's TLS frontend is disabled and its leftovers go;
@@ -67,7 +73,7 @@ pub fn run(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
     }
     if !removed.is_empty() {
         tracing::info!(
-            "removed what the Python charm left and this charm does not use: {}",
+            "removed what an earlier charm left and this charm does not use: {}",
             removed.join(", ")
         );
     }

@@ -302,13 +302,6 @@ pub fn apache(hook: &mut Hook<'_>) -> Result<Vec<Condition>> {
         run_checked(machine.runner, &Invocation::new("update-ca-certificates"))
             .context("cannot add ssl_ca to the system's CA store")?;
     }
-    if plan.serve {
-        for leftover in paths::APACHE_TLS_LEFTOVERS {
-            machine.files.remove(Path::new(leftover)).with_context(|| {
-                format!("cannot remove {leftover}, which Apache no longer serves")
-            })?;
-        }
-    }
     let cache_changed = write_files(machine.files.as_ref(), &[], &plan.cache_files)?;
     converge_cache(
         machine.services.as_ref(),
